@@ -1,0 +1,28 @@
+"""A scheduled ETL job on AWS Fargate: read settings, build the components, export outputs."""
+
+import pulumi
+
+from components.job import ScheduledFargateJob
+from components.platform import Platform
+from components.settings import PROJECT, load_settings
+
+settings = load_settings()
+prefix = f"{PROJECT}-{pulumi.get_stack()}"
+
+platform = Platform(prefix, settings)
+jobs = {
+    name: ScheduledFargateJob(
+        name,
+        job,
+        platform,
+        full_name=f"{prefix}-{name}",
+        app_image=job.image_uri or settings.image.uri or platform.image_uri,
+        log_retention_days=settings.log_retention_days,
+    )
+    for name, job in settings.jobs.items()
+}
+
+pulumi.export("cluster_name", platform.cluster.name)
+pulumi.export("cluster_arn", platform.cluster.arn)
+pulumi.export("bucket", platform.bucket.name)
+pulumi.export("jobs", {name: job.outputs for name, job in jobs.items()})

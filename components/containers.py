@@ -1,0 +1,104 @@
+"""Container definitions for the job's task: the ETL app and its MySQL sidecar (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from components.settings import JobSettings
+
+APP = "app"
+MYSQL = "mysql"
+MYSQL_PORT = 3306
+
+# The sidecar is healthy once it answers over TCP. During first-start initialisation the
+# official image runs a temporary server with networking off, so a TCP ping also waits for
+# the database and user to exist. `mysqladmin ping` succeeds without credentials.
+MYSQL_HEALTH_CHECK: dict[str, Any] = {
+    "command": ["CMD-SHELL", "mysqladmin ping --host=127.0.0.1 --protocol=tcp --silent"],
+    "interval": 10,  # ECS allows 5-300 s
+    "timeout": 5,  # 2-120 s
+    "retries": 10,  # 1-10
+    "startPeriod": 120,  # 0-300 s: first start initialises the data directory
+}
+
+
+@dataclass(frozen=True)
+class TaskInputs:
+    """Values known only once other resources exist (ARNs, names, the built image)."""
+
+    app_image: str
+    secret_arn: str
+    log_group: str
+    region: str
+    bucket: str
+
+
+def _env(values: dict[str, str]) -> list[dict[str, str]]:
+    return [{"name": k, "value": v} for k, v in sorted(values.items())]
+
+
+def _logs(inputs: TaskInputs, stream_prefix: str) -> dict[str, Any]:
+    return {
+        "logDriver": "awslogs",
+        "options": {
+            "awslogs-group": inputs.log_group,
+            "awslogs-region": inputs.region,
+            "awslogs-stream-prefix": stream_prefix,
+        },
+    }
+
+
+def _secret(secret_arn: str, json_key: str) -> str:
+    # <secret-arn>:<json-key>:<version-stage>:<version-id>; empty stage/id = AWSCURRENT.
+    # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/secrets-envvar-secrets-manager.html
+    return f"{secret_arn}:{json_key}::"
+
+
+def app_environment(job: JobSettings, bucket: str, region: str) -> dict[str, str]:
+    """The ETL contract's settings (etl/settings.py). No secrets: those go in `secrets`."""
+    env = {
+        **job.environment,
+        "AWS_REGION": region,
+        "DB_HOST": "127.0.0.1",  # containers of an awsvpc task share one network namespace
+        "DB_PORT": str(MYSQL_PORT),
+        "DB_DATABASE": job.database,
+        "DB_USERNAME": job.db_username,
+        "DATA_BUCKET": bucket,
+        "INPUT_PREFIX": job.input_prefix,
+        "OUTPUT_PREFIX": job.output_prefix,
+    }
+    if job.etl_job:
+        env["ETL_JOB"] = job.etl_job
+    return env
+
+
+def container_definitions(job: JobSettings, inputs: TaskInputs) -> list[dict[str, Any]]:
+    """The task's two essential containers, in ECS RegisterTaskDefinition's shape."""
+    app = {
+        "name": APP,
+        "image": inputs.app_image,
+        "essential": True,
+        "environment": _env(app_environment(job, inputs.bucket, inputs.region)),
+        "secrets": [{"name": "DB_PASSWORD", "valueFrom": _secret(inputs.secret_arn, "password")}],
+        "dependsOn": [{"containerName": MYSQL, "condition": "HEALTHY"}],
+        # Fargate's maximum: time for the job to abort uploads and release its lock on SIGTERM.
+        "stopTimeout": 120,
+        "logConfiguration": _logs(inputs, APP),
+    }
+    mysql = {
+        "name": MYSQL,
+        "image": job.mysql_image,
+        "essential": True,
+        "environment": _env({"MYSQL_DATABASE": job.database, "MYSQL_USER": job.db_username}),
+        "secrets": [
+            {"name": "MYSQL_PASSWORD", "valueFrom": _secret(inputs.secret_arn, "password")},
+            {"name": "MYSQL_ROOT_PASSWORD", "valueFrom": _secret(inputs.secret_arn, "rootPassword")},
+        ],
+        # The job bulk-loads with LOAD DATA LOCAL INFILE, which MySQL 8 turns off by default.
+        "command": ["--local-infile=ON"],
+        "portMappings": [{"containerPort": MYSQL_PORT, "protocol": "tcp"}],
+        "healthCheck": MYSQL_HEALTH_CHECK,
+        "logConfiguration": _logs(inputs, MYSQL),
+    }
+    return [app, mysql]

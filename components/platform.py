@@ -1,0 +1,71 @@
+"""What every job of a stack shares: account facts, network, data bucket, ECS cluster, app image."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_awsx as awsx
+
+from components.network import Network
+from components.settings import Settings
+from components.storage import DataBucket
+
+PLATFORMS = {"X86_64": "linux/amd64", "ARM64": "linux/arm64"}
+
+
+class Platform(pulumi.ComponentResource):
+    account_id: pulumi.Output[str]
+    partition: pulumi.Output[str]
+    region: pulumi.Output[str]
+    network: Network
+    bucket: DataBucket
+    cluster: aws.ecs.Cluster
+    image_uri: pulumi.Output[str] | None
+
+    def __init__(
+        self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("scheduled-etl:etl:Platform", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        self.partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+        self.region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
+
+        self.network = Network(f"{name}-network", settings.network, opts=child)
+        self.bucket = DataBucket(f"{name}-data", settings.bucket_name, self.partition, opts=child)
+
+        self.cluster = aws.ecs.Cluster(
+            f"{name}-cluster",
+            settings=[{"name": "containerInsights", "value": settings.container_insights}],
+            opts=child,
+        )
+        # Both providers, so any job may choose FARGATE_SPOT without touching the cluster.
+        aws.ecs.ClusterCapacityProviders(
+            f"{name}-capacity",
+            cluster_name=self.cluster.name,
+            capacity_providers=["FARGATE", "FARGATE_SPOT"],
+            opts=child,
+        )
+
+        self.image_uri = None
+        if settings.image.build is not None:
+            build = settings.image.build
+            built_archs = {j.architecture for j in settings.jobs.values() if j.image_uri is None}
+            repository = awsx.ecr.Repository(
+                f"{name}-app",
+                force_delete=True,  # the images are build outputs: always rebuildable from git
+                opts=child,
+            )
+            image = awsx.ecr.Image(
+                f"{name}-app",
+                repository_url=repository.url,
+                context=build.context,
+                dockerfile=build.dockerfile,
+                platform=PLATFORMS[min(built_archs, default="X86_64")],
+                opts=child,
+            )
+            self.image_uri = image.image_uri
+        self.register_outputs(
+            {"cluster_arn": self.cluster.arn, "bucket": self.bucket.name, "image_uri": self.image_uri}
+        )

@@ -1,0 +1,136 @@
+"""IAM policy documents, built as plain dicts (pure; json.dumps them into resources).
+
+Rules kept here: no `*` in any allowed action, every allowed resource is an ARN of this stack,
+and trust policies name one service principal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Policy = dict[str, Any]
+VERSION = "2012-10-17"
+
+
+def trust_policy(service: str, source_account: str | None = None) -> Policy:
+    """Who may assume a role. With `source_account`, only that account's resources may act
+    through the service (confused-deputy protection)."""
+    statement: dict[str, Any] = {
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": "sts:AssumeRole",
+    }
+    if source_account is not None:
+        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": source_account}}
+    return {"Version": VERSION, "Statement": [statement]}
+
+
+def read_secret_policy(secret_arn: str) -> Policy:
+    """What the ECS agent needs to inject this job's secret into the containers."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "ReadJobSecret",
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": secret_arn,
+            }
+        ],
+    }
+
+
+def bucket_read_write_policy(bucket_arn: str, prefix: str = "") -> Policy:
+    """CDK's `grantReadWrite`, spelled out action by action and limited to `prefix`."""
+    listing: dict[str, Any] = {
+        "Sid": "ListJobKeys",
+        "Effect": "Allow",
+        "Action": "s3:ListBucket",
+        "Resource": bucket_arn,
+    }
+    if prefix:
+        listing["Condition"] = {"StringLike": {"s3:prefix": [f"{prefix}*"]}}
+    return {
+        "Version": VERSION,
+        "Statement": [
+            listing,
+            {
+                "Sid": "BucketMetadata",
+                "Effect": "Allow",
+                "Action": ["s3:GetBucketLocation", "s3:ListBucketMultipartUploads"],
+                "Resource": bucket_arn,
+            },
+            {
+                "Sid": "ReadWriteJobObjects",
+                "Effect": "Allow",
+                "Action": [
+                    "s3:AbortMultipartUpload",
+                    "s3:DeleteObject",
+                    "s3:GetObject",
+                    "s3:GetObjectTagging",
+                    "s3:ListMultipartUploadParts",
+                    "s3:PutObject",
+                    "s3:PutObjectTagging",
+                ],
+                "Resource": f"{bucket_arn}/{prefix}*",
+            },
+        ],
+    }
+
+
+def tls_only_bucket_policy(bucket_arn: str) -> Policy:
+    """Deny every request to a created bucket that does not use TLS."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                # A Deny may be broad: it only ever takes access away.
+                "Action": "s3:*",
+                "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
+
+
+def scheduler_policy(
+    task_definition_family_arn: str,
+    cluster_arn: str,
+    task_arn_pattern: str,
+    pass_role_arns: list[str],
+) -> Policy:
+    """What EventBridge Scheduler needs to start this job's task, and nothing else.
+
+    `task_definition_family_arn` is the ARN without revision; `task_arn_pattern` covers the
+    tasks of the cluster (`arn:...:task/<cluster>/*`), which RunTask tags when propagating.
+    """
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "RunJobTask",
+                "Effect": "Allow",
+                "Action": "ecs:RunTask",
+                "Resource": [task_definition_family_arn, f"{task_definition_family_arn}:*"],
+                "Condition": {"ArnEquals": {"ecs:cluster": cluster_arn}},
+            },
+            {
+                # RunTask with propagateTags/managed tags needs TagResource on the new task.
+                "Sid": "TagJobTaskOnLaunch",
+                "Effect": "Allow",
+                "Action": "ecs:TagResource",
+                "Resource": task_arn_pattern,
+                "Condition": {"StringEquals": {"ecs:CreateAction": "RunTask"}},
+            },
+            {
+                "Sid": "PassTaskRoles",
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": pass_role_arns,
+                "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+            },
+        ],
+    }

@@ -1,0 +1,336 @@
+"""Stack configuration: read once, validated completely, before any resource exists.
+
+Every key lives under the project namespace (``scheduled-etl:<key>``) in ``Pulumi.<stack>.yaml``.
+Defaults reproduce the CDK article: 1 vCPU, 2 GiB, 50 GiB ephemeral storage, 04:00 UTC on the
+1st of every month. An invalid value raises :class:`ConfigError`, naming the key, the value and
+what is allowed, so ``pulumi up`` stops before it creates anything.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import available_timezones
+
+import pulumi
+from aws_cron_expression_validator.validator import AWSCronExpressionValidator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+PROJECT = "scheduled-etl"
+
+# Fargate's valid task sizes, CPU units -> allowed memory in MiB (Linux, platform 1.4.0):
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size
+FARGATE_SIZES: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
+}
+
+# Values CloudWatch Logs accepts for retentionInDays:
+# https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
+                      2192, 2557, 2922, 3288, 3653)  # fmt: skip
+
+# Names the app container sets itself; a job's `environment` may not override them.
+RESERVED_ENV = frozenset({
+    "DB_HOST", "DB_PORT", "DB_DATABASE", "DB_USERNAME", "DB_PASSWORD", "DATA_BUCKET",
+    "INPUT_PREFIX", "OUTPUT_PREFIX", "ETL_JOB", "SCHEDULED_TIME", "AWS_REGION",
+})  # fmt: skip
+SECRET_LOOKING = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|PRIVATE|API_?KEY|ACCESS_?KEY")
+
+_RATE = re.compile(r"rate\((?P<n>[1-9][0-9]*) (?P<unit>minutes?|hours?|days?)\)")
+_CRON = re.compile(r"cron\((?P<fields>[^()]*)\)")
+_AT = re.compile(r"at\((?P<when>[^()]*)\)")
+
+
+class ConfigError(pulumi.RunError):
+    """Invalid stack configuration. Pulumi prints the message without a stack trace."""
+
+
+def _check_schedule(expression: str) -> str:
+    """EventBridge Scheduler's three forms: cron() with 6 fields, rate(), at()."""
+    if match := _CRON.fullmatch(expression):
+        # Raises with the offending field (count of fields, the `?` rule, ranges).
+        AWSCronExpressionValidator.validate(match["fields"])
+        return expression
+    if match := _RATE.fullmatch(expression):
+        singular = not match["unit"].endswith("s")
+        if singular != (match["n"] == "1"):
+            raise ValueError("rate() takes '1 minute|hour|day' or 'N minutes|hours|days'")
+        return expression
+    if match := _AT.fullmatch(expression):
+        try:
+            datetime.strptime(match["when"], "%Y-%m-%dT%H:%M:%S")
+        except ValueError as err:
+            raise ValueError("at() takes yyyy-mm-ddThh:mm:ss") from err
+        return expression
+    raise ValueError("expected cron(m h dom mon dow year), rate(N unit) or at(yyyy-mm-ddThh:mm:ss)")
+
+
+def _check_timezone(name: str) -> str:
+    if name not in _timezones():
+        raise ValueError("expected an IANA time zone name such as UTC or Europe/Berlin")
+    return name
+
+
+@functools.cache
+def _timezones() -> set[str]:
+    return available_timezones()
+
+
+def _check_date(value: str) -> str:
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as err:
+        raise ValueError("expected an ISO 8601 date-time such as 2027-01-01T00:00:00Z") from err
+    return value
+
+
+def _check_image_uri(uri: str) -> str:
+    name = uri.rsplit("/", 1)[-1]
+    if "@sha256:" not in uri and (":" not in name or name.endswith(":latest")):
+        raise ValueError("pin the image: give a tag other than 'latest' or an @sha256: digest")
+    return uri
+
+
+ScheduleExpression = Annotated[str, AfterValidator(_check_schedule)]
+TimeZone = Annotated[str, AfterValidator(_check_timezone)]
+IsoDate = Annotated[str, AfterValidator(_check_date)]
+ImageUri = Annotated[str, StringConstraints(min_length=3), AfterValidator(_check_image_uri)]
+
+
+def _check_job_name(name: str) -> str:
+    # Job names end up in ECS, Scheduler, IAM and log group names.
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,22}[a-z0-9]", name):
+        raise ValueError("job names are 2-24 of a-z, 0-9 and '-', starting with a letter")
+    return name
+
+
+JobName = Annotated[str, AfterValidator(_check_job_name)]
+Prefix = Annotated[str, StringConstraints(pattern=r"^$|^[A-Za-z0-9!_.*'()/-]*/$")]
+SqlIdentifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
+    )
+
+
+class DefaultVpcNetwork(_Model):
+    """The account's default VPC: public subnets, so tasks get a public IP to reach AWS APIs."""
+
+    mode: Literal["default"]
+
+
+class NewVpcNetwork(_Model):
+    """A new VPC (awsx) with private subnets and NAT gateways; tasks get no public IP."""
+
+    mode: Literal["new"]
+    cidr_block: str = "10.0.0.0/16"
+    availability_zones: int = Field(2, ge=2, le=4)
+    nat_gateways: Literal["Single", "OnePerAz"] = "Single"
+
+
+class ExistingNetwork(_Model):
+    """Subnets you already run workloads in."""
+
+    mode: Literal["existing"]
+    vpc_id: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$")
+    subnet_ids: list[Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(
+        min_length=1, max_length=16
+    )
+    assign_public_ip: bool = False
+
+
+Network = Annotated[DefaultVpcNetwork | NewVpcNetwork | ExistingNetwork, Field(discriminator="mode")]
+
+
+class BuildSettings(_Model):
+    context: str = "."
+    dockerfile: str = "Dockerfile"
+
+
+class ImageSettings(_Model):
+    """Exactly one of: build the app image from our Dockerfile, or run a pinned image URI."""
+
+    build: BuildSettings | None = None
+    uri: ImageUri | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ImageSettings:
+        if (self.build is None) == (self.uri is None):
+            raise ValueError("set exactly one of 'build' or 'uri'")
+        return self
+
+
+class JobSettings(_Model):
+    """One scheduled job. Every field has the article's value or a safe default."""
+
+    schedule: ScheduleExpression = "cron(0 4 1 * ? *)"
+    timezone: TimeZone = "UTC"
+    enabled: bool = True
+    flexible_window_minutes: int = Field(0, ge=0, le=1440)  # 0 = run at the exact time
+    start_date: IsoDate | None = None
+    end_date: IsoDate | None = None
+    cpu: int = 1024
+    memory: int = 2048
+    ephemeral_storage_gib: int = Field(50, ge=21, le=200, alias="ephemeralStorageGiB")
+    architecture: Literal["X86_64", "ARM64"] = "X86_64"
+    capacity: Literal["FARGATE", "FARGATE_SPOT"] = "FARGATE"
+    platform_version: Literal["LATEST", "1.4.0"] = "LATEST"
+    image_uri: ImageUri | None = None  # overrides the stack's `image` for this job
+    # MySQL 8.4 is the LTS line (8.0 is end-of-life); pin a digest in prod for repeatable runs.
+    mysql_image: ImageUri = "mysql:8.4"
+    database: SqlIdentifier = "etl"
+    db_username: SqlIdentifier = "etl"
+    s3_prefix: Prefix = ""  # the task role may touch only keys under this prefix
+    etl_job: str | None = None  # ETL_JOB: a job folder inside the image
+    environment: dict[str, str] = {}
+    retry_attempts: int = Field(2, ge=0, le=185)
+    max_event_age_seconds: int = Field(3600, ge=60, le=86400)
+
+    @field_validator("cpu")
+    @classmethod
+    def _fargate_cpu(cls, cpu: int) -> int:
+        if cpu not in FARGATE_SIZES:
+            raise ValueError(f"not a Fargate size; allowed: {', '.join(map(str, FARGATE_SIZES))}")
+        return cpu
+
+    @model_validator(mode="after")
+    def _fargate_memory(self) -> JobSettings:
+        allowed = FARGATE_SIZES[self.cpu]
+        if self.memory not in allowed:
+            raise ValueError(
+                f"memory {self.memory} does not fit cpu {self.cpu}; "
+                f"allowed: {allowed[0]}-{allowed[-1]} in steps of {allowed[1] - allowed[0]}"
+            )
+        return self
+
+    @field_validator("environment")
+    @classmethod
+    def _plain_environment(cls, env: dict[str, str]) -> dict[str, str]:
+        for name in env:
+            if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", name):
+                raise ValueError(f"{name!r} is not an environment variable name ([A-Z_][A-Z0-9_]*)")
+            if name in RESERVED_ENV:
+                raise ValueError(f"{name} is set by the program; remove it")
+            if SECRET_LOOKING.search(name):
+                raise ValueError(f"{name} looks like a secret; plaintext environment is not for secrets")
+        return env
+
+    @property
+    def input_prefix(self) -> str:
+        return f"{self.s3_prefix}input/"
+
+    @property
+    def output_prefix(self) -> str:
+        return f"{self.s3_prefix}output/"
+
+
+class Settings(_Model):
+    """The whole stack: a shared platform (network, bucket, cluster, image) and its jobs."""
+
+    network: Network = DefaultVpcNetwork(mode="default")
+    bucket_name: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    container_insights: Literal["disabled", "enabled", "enhanced"] = "disabled"
+    log_retention_days: int = 30
+    image: ImageSettings
+    jobs: dict[JobName, JobSettings] = Field(min_length=1)
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, days: int) -> int:
+        if days not in LOG_RETENTION_DAYS:
+            raise ValueError(f"allowed: {', '.join(map(str, LOG_RETENTION_DAYS))}")
+        return days
+
+    @model_validator(mode="after")
+    def _one_architecture_per_build(self) -> Settings:
+        # The image we build is single-platform; every job that runs it must match.
+        if self.image.build is not None:
+            archs = {j.architecture for j in self.jobs.values() if j.image_uri is None}
+            if len(archs) > 1:
+                raise ValueError(
+                    "jobs running the built image must share one architecture; "
+                    f"found {sorted(archs)} (set imageUri on the odd one out)"
+                )
+        return self
+
+
+_KNOWN_KEYS = sorted(
+    {
+        field.alias or name
+        for model in (Settings, JobSettings, ImageSettings, BuildSettings, NewVpcNetwork,
+                      ExistingNetwork)  # fmt: skip
+        for name, field in model.model_fields.items()
+    }
+)
+
+
+def parse_settings(raw: Mapping[str, Any]) -> Settings:
+    """Validate the project's config (key -> decoded value) into typed settings."""
+    try:
+        return Settings.model_validate(dict(raw))
+    except ValidationError as err:
+        raise ConfigError(_describe(err)) from None
+
+
+def _describe(err: ValidationError) -> str:
+    lines = ["invalid stack configuration (nothing was created):"]
+    for problem in err.errors():
+        loc = [str(part) for part in problem["loc"] if part != "[key]"]
+        if loc[:1] == ["network"] and len(loc) > 2:
+            del loc[1]  # pydantic puts the union's tag ('existing', ...) in the path
+        key = f"{PROJECT}:" + ".".join(loc)
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            unknown = str(problem["loc"][-1])
+            hint = difflib.get_close_matches(unknown, _KNOWN_KEYS, n=1)
+            message = "unknown key" + (f"; did you mean '{hint[0]}'?" if hint else "")
+        elif problem["type"] == "missing":
+            message = "required key is missing"
+        shown = problem.get("input")
+        value = "" if problem["type"] == "missing" else f" = {json.dumps(shown, default=str)}"
+        lines.append(f"  - {key}{value}: {message}")
+    return "\n".join(lines)
+
+
+def decode_config_value(value: str) -> Any:
+    """Pulumi hands every config value to the program as a string; objects arrive as JSON."""
+    return json.loads(value) if value[:1] in "{[" else value
+
+
+def load_settings() -> Settings:
+    """Read every ``scheduled-etl:*`` key of the running stack (unknown keys included, so
+    that a typo is reported rather than ignored)."""
+    from pulumi.runtime.config import CONFIG, get_config_env
+
+    raw = {**get_config_env(), **CONFIG.get()}
+    prefix = f"{PROJECT}:"
+    return parse_settings(
+        {
+            key.removeprefix(prefix): decode_config_value(value)
+            for key, value in raw.items()
+            if key.startswith(prefix)
+        }
+    )
