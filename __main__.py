@@ -4,7 +4,7 @@ import pulumi
 
 from components.job import ScheduledFargateJob
 from components.platform import Platform
-from components.settings import PROJECT, load_settings
+from components.settings import PROJECT, full_name, load_settings
 
 settings = load_settings()
 prefix = f"{PROJECT}-{pulumi.get_stack()}"
@@ -15,7 +15,7 @@ jobs = {
         name,
         job,
         platform,
-        full_name=f"{prefix}-{name}",
+        full_name=full_name(pulumi.get_stack(), name),
         app_image=job.image_uri or settings.image.uri or platform.image_uri,
         log_retention_days=settings.log_retention_days,
     )

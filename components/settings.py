@@ -55,6 +55,7 @@ RESERVED_ENV = frozenset({
     "DB_HOST", "DB_PORT", "DB_DATABASE", "DB_USERNAME", "DB_PASSWORD", "DATA_BUCKET",
     "INPUT_PREFIX", "OUTPUT_PREFIX", "ETL_JOB", "SCHEDULED_TIME", "AWS_REGION",
 })  # fmt: skip
+MAX_NAME = 64  # EventBridge Scheduler schedule names
 SECRET_LOOKING = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|PRIVATE|API_?KEY|ACCESS_?KEY")
 
 _RATE = re.compile(r"rate\((?P<n>[1-9][0-9]*) (?P<unit>minutes?|hours?|days?)\)")
@@ -287,12 +288,28 @@ _KNOWN_KEYS = sorted(
 )
 
 
-def parse_settings(raw: Mapping[str, Any]) -> Settings:
+def full_name(stack: str, job: str) -> str:
+    """What people look for in the console: task family, schedule and log group names."""
+    return f"{PROJECT}-{stack}-{job}"
+
+
+def parse_settings(raw: Mapping[str, Any], stack: str = "dev") -> Settings:
     """Validate the project's config (key -> decoded value) into typed settings."""
     try:
-        return Settings.model_validate(dict(raw))
+        settings = Settings.model_validate(dict(raw))
     except ValidationError as err:
         raise ConfigError(_describe(err)) from None
+    too_long = [name for name in settings.jobs if len(full_name(stack, name)) > MAX_NAME]
+    if too_long:
+        raise ConfigError(
+            "invalid stack configuration (nothing was created):\n"
+            + "\n".join(
+                f"  - {PROJECT}:jobs.{name}: {full_name(stack, name)!r} is longer than the "
+                f"{MAX_NAME} characters schedule names allow; shorten the job or stack name"
+                for name in too_long
+            )
+        )
+    return settings
 
 
 def _describe(err: ValidationError) -> str:
@@ -332,5 +349,6 @@ def load_settings() -> Settings:
             key.removeprefix(prefix): decode_config_value(value)
             for key, value in raw.items()
             if key.startswith(prefix)
-        }
+        },
+        stack=pulumi.get_stack(),
     )

@@ -35,7 +35,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         name, typ, inputs = args.name, args.typ, dict(args.inputs)
-        outputs = {**inputs, **_computed(typ, name, inputs)}
+        # Custom resources echo their inputs as state; awsx components have outputs of their own.
+        echoed = {} if typ.startswith("awsx:") else inputs
+        outputs = {**echoed, **_computed(typ, name, inputs)}
         self.resources.append(Registered(typ, name, inputs, outputs))
         return f"{name}-id", outputs
 
@@ -48,6 +50,15 @@ class RecordingMocks(pulumi.runtime.Mocks):
             "aws:index/getRegion:getRegion": {"name": REGION, "region": REGION},
         }  # fmt: skip
         return answers[args.token]
+
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # how the engine marks a secret value
+
+
+def secret_value(value: Any) -> Any:
+    """The plaintext of a value the program marked secret; fails if it was not secret."""
+    assert isinstance(value, dict) and SECRET_SIG in value, f"not a Pulumi secret: {value!r}"
+    return value["value"]
 
 
 def _arn(service: str, resource: str) -> str:
@@ -121,9 +132,12 @@ class Program:
         return found[0]
 
 
-def run_program(stack: str, config: dict[str, Any] | None = None) -> Program:
-    """Run __main__.py for `stack` (or an explicit config) with preview=False and mocks."""
-    mocks = RecordingMocks()
+def run_program(
+    stack: str, config: dict[str, Any] | None = None, mocks: RecordingMocks | None = None
+) -> Program:
+    """Run __main__.py for `stack` (or an explicit config) with preview=False and a fresh
+    mock monitor; pass `mocks` to inspect what was registered when the program raises."""
+    mocks = RecordingMocks() if mocks is None else mocks
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
     pulumi.runtime.set_all_config(_as_pulumi_strings(stack_config(stack) if config is None else config))
     exported: dict[str, Any] = {}

@@ -1,0 +1,254 @@
+"""The pure builders, without the Pulumi engine: container definitions, IAM documents and the
+schedule target, each checked for content and against the AWS API models."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any
+
+import pytest
+from aws_models import errors
+
+from components import policies
+from components.containers import MYSQL_HEALTH_CHECK, TaskInputs, container_definitions
+from components.schedule import (
+    SCHEDULED_TIME,
+    flexible_time_window,
+    run_task_command,
+    schedule_target,
+    task_arn_pattern,
+    task_overrides,
+)
+from components.settings import JobSettings, parse_settings
+
+SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf"
+INPUTS = TaskInputs(
+    app_image="123456789012.dkr.ecr.eu-west-1.amazonaws.com/app@sha256:" + "0" * 64,
+    secret_arn=SECRET,
+    log_group="/ecs/scheduled-etl-dev-monthly-orders",
+    region="eu-west-1",
+    bucket="data-bucket",
+)
+CLUSTER = "arn:aws:ecs:eu-west-1:123456789012:cluster/etl"
+
+
+def make_job(**fields: Any) -> JobSettings:
+    return parse_settings({"image": {"build": {}}, "jobs": {"j1": fields}}).jobs["j1"]
+
+
+def by_name(definitions: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {d["name"]: d for d in definitions}
+
+
+def env_of(container: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in container["environment"]}
+
+
+class TestContainerDefinitions:
+    def test_two_essential_containers_valid_for_ecs(self) -> None:
+        definitions = container_definitions(make_job(), INPUTS)
+        assert [d["name"] for d in definitions] == ["app", "mysql"]
+        assert all(d["essential"] is True for d in definitions)
+        assert errors(definitions, "ecs", "RegisterTaskDefinition", "containerDefinitions") == ""
+
+    def test_app_environment_follows_the_etl_contract(self) -> None:
+        job = make_job(database="shop", dbUsername="loader", s3Prefix="team/", etlJob="/jobs/x",
+                       environment={"LOG_LEVEL": "DEBUG"})  # fmt: skip
+        app = by_name(container_definitions(job, INPUTS))["app"]
+        assert env_of(app) == {
+            "AWS_REGION": "eu-west-1",
+            "DB_HOST": "127.0.0.1",
+            "DB_PORT": "3306",
+            "DB_DATABASE": "shop",
+            "DB_USERNAME": "loader",
+            "DATA_BUCKET": "data-bucket",
+            "INPUT_PREFIX": "team/input/",
+            "OUTPUT_PREFIX": "team/output/",
+            "ETL_JOB": "/jobs/x",
+            "LOG_LEVEL": "DEBUG",
+        }
+        assert app["image"] == INPUTS.app_image
+
+    def test_passwords_only_through_secrets_manager(self) -> None:
+        containers = by_name(container_definitions(make_job(), INPUTS))
+        assert containers["app"]["secrets"] == [
+            {"name": "DB_PASSWORD", "valueFrom": f"{SECRET}:password::"}
+        ]
+        assert containers["mysql"]["secrets"] == [
+            {"name": "MYSQL_PASSWORD", "valueFrom": f"{SECRET}:password::"},
+            {"name": "MYSQL_ROOT_PASSWORD", "valueFrom": f"{SECRET}:rootPassword::"},
+        ]
+        for container in containers.values():
+            for name in env_of(container):
+                assert not any(word in name for word in ("PASSWORD", "SECRET", "TOKEN")), name
+
+    def test_app_waits_for_a_healthy_mysql(self) -> None:
+        containers = by_name(container_definitions(make_job(), INPUTS))
+        assert containers["app"]["dependsOn"] == [{"containerName": "mysql", "condition": "HEALTHY"}]
+        check = containers["mysql"]["healthCheck"]
+        assert check["command"][0] == "CMD-SHELL" and "--protocol=tcp" in check["command"][1]
+        # ECS limits: interval 5-300, timeout 2-120, retries 1-10, startPeriod 0-300.
+        assert 5 <= check["interval"] <= 300 and 2 <= check["timeout"] <= 120
+        assert 1 <= check["retries"] <= 10 and 0 <= check["startPeriod"] <= 300
+        assert check["timeout"] < check["interval"]
+        assert check is MYSQL_HEALTH_CHECK
+
+    def test_mysql_sidecar(self) -> None:
+        mysql = by_name(container_definitions(make_job(mysqlImage="mysql:8.4.7"), INPUTS))["mysql"]
+        assert mysql["image"] == "mysql:8.4.7"
+        assert env_of(mysql) == {"MYSQL_DATABASE": "etl", "MYSQL_USER": "etl"}
+        assert "--local-infile=ON" in mysql["command"]
+
+    def test_each_container_logs_to_the_job_log_group(self) -> None:
+        for name, container in by_name(container_definitions(make_job(), INPUTS)).items():
+            assert container["logConfiguration"] == {
+                "logDriver": "awslogs",
+                "options": {
+                    "awslogs-group": INPUTS.log_group,
+                    "awslogs-region": "eu-west-1",
+                    "awslogs-stream-prefix": name,
+                },
+            }
+
+
+def allowed_actions(policy: dict[str, Any]) -> list[str]:
+    actions: list[str] = []
+    for statement in policy["Statement"]:
+        if statement["Effect"] == "Allow":
+            action = statement["Action"]
+            actions += [action] if isinstance(action, str) else action
+    return actions
+
+
+def allowed_resources(policy: dict[str, Any]) -> list[str]:
+    resources: list[str] = []
+    for statement in policy["Statement"]:
+        if statement["Effect"] == "Allow":
+            resource = statement["Resource"]
+            resources += [resource] if isinstance(resource, str) else resource
+    return resources
+
+
+BUCKET_ARN = "arn:aws:s3:::data-bucket"
+TASK_FAMILY = "arn:aws:ecs:eu-west-1:123456789012:task-definition/etl-dev-j1"
+ROLES = ["arn:aws:iam::123456789012:role/exec", "arn:aws:iam::123456789012:role/task"]
+ALL_POLICIES = {
+    "secret": policies.read_secret_policy(SECRET),
+    "bucket": policies.bucket_read_write_policy(BUCKET_ARN),
+    "bucket-prefix": policies.bucket_read_write_policy(BUCKET_ARN, "team/"),
+    "scheduler": policies.scheduler_policy(TASK_FAMILY, CLUSTER, task_arn_pattern(CLUSTER), ROLES),
+}
+
+
+class TestPolicies:
+    @pytest.mark.parametrize("name", sorted(ALL_POLICIES))
+    def test_no_wildcard_actions_and_scoped_resources(self, name: str) -> None:
+        policy = ALL_POLICIES[name]
+        assert all("*" not in action for action in allowed_actions(policy))
+        assert all(r != "*" and r.startswith("arn:aws:") for r in allowed_resources(policy))
+        # A valid document for IAM's API (size and type rules) once serialised.
+        assert errors({"RoleName": "r", "PolicyName": "p", "PolicyDocument": json.dumps(policy)},
+                      "iam", "PutRolePolicy") == ""  # fmt: skip
+
+    def test_trust_policies(self) -> None:
+        plain = policies.trust_policy("ecs-tasks.amazonaws.com")
+        assert plain["Statement"] == [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                       "Principal": {"Service": "ecs-tasks.amazonaws.com"}}]  # fmt: skip
+        guarded = policies.trust_policy("scheduler.amazonaws.com", "123456789012")
+        assert guarded["Statement"][0]["Condition"] == {
+            "StringEquals": {"aws:SourceAccount": "123456789012"}
+        }
+
+    def test_execution_role_reads_only_its_secret(self) -> None:
+        [statement] = ALL_POLICIES["secret"]["Statement"]
+        assert (statement["Action"], statement["Resource"]) == ("secretsmanager:GetSecretValue", SECRET)
+
+    def test_bucket_access_is_grant_read_write_without_wildcards(self) -> None:
+        policy = ALL_POLICIES["bucket"]
+        assert set(allowed_actions(policy)) == {
+            "s3:ListBucket", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads",
+            "s3:GetObject", "s3:GetObjectTagging", "s3:PutObject", "s3:PutObjectTagging",
+            "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts",
+        }  # fmt: skip
+        assert set(allowed_resources(policy)) == {BUCKET_ARN, f"{BUCKET_ARN}/*"}
+
+    def test_bucket_access_limited_to_a_prefix(self) -> None:
+        policy = ALL_POLICIES["bucket-prefix"]
+        assert f"{BUCKET_ARN}/team/*" in allowed_resources(policy)
+        assert f"{BUCKET_ARN}/*" not in allowed_resources(policy)
+        listing = next(s for s in policy["Statement"] if s["Action"] == "s3:ListBucket")
+        assert listing["Condition"] == {"StringLike": {"s3:prefix": ["team/*"]}}
+
+    def test_scheduler_runs_only_this_family_on_this_cluster(self) -> None:
+        run, tag, pass_role = ALL_POLICIES["scheduler"]["Statement"]
+        assert run["Action"] == "ecs:RunTask"
+        assert run["Resource"] == [TASK_FAMILY, f"{TASK_FAMILY}:*"]
+        assert run["Condition"] == {"ArnEquals": {"ecs:cluster": CLUSTER}}
+        assert tag["Resource"] == "arn:aws:ecs:eu-west-1:123456789012:task/etl/*"
+        assert pass_role["Action"] == "iam:PassRole" and pass_role["Resource"] == ROLES
+
+    def test_tls_only_bucket_policy_denies_plain_http(self) -> None:
+        [deny] = policies.tls_only_bucket_policy(BUCKET_ARN)["Statement"]
+        assert deny["Effect"] == "Deny"
+        assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        assert deny["Resource"] == [BUCKET_ARN, f"{BUCKET_ARN}/*"]
+
+
+class TestSchedule:
+    def target(self, job: JobSettings, **extra: Any) -> dict[str, Any]:
+        return schedule_target(
+            job, cluster_arn=CLUSTER, role_arn=ROLES[0], task_definition_arn=f"{TASK_FAMILY}:3",
+            subnet_ids=["subnet-1"], security_group_ids=["sg-1"], assign_public_ip=False, **extra,
+        )  # fmt: skip
+
+    def test_overrides_pass_the_scheduled_time_and_are_valid_for_run_task(self) -> None:
+        overrides = task_overrides(SCHEDULED_TIME)
+        assert overrides["containerOverrides"][0]["environment"] == [
+            {"name": "SCHEDULED_TIME", "value": "<aws.scheduler.scheduled-time>"}
+        ]
+        assert errors(overrides, "ecs", "RunTask", "overrides") == ""
+        assert json.loads(self.target(make_job())["input"]) == overrides
+
+    def test_launch_type_or_spot_strategy(self) -> None:
+        on_demand = self.target(make_job())["ecs_parameters"]
+        assert on_demand["launch_type"] == "FARGATE" and "capacity_provider_strategies" not in on_demand
+        spot = self.target(make_job(capacity="FARGATE_SPOT"))["ecs_parameters"]
+        assert "launch_type" not in spot
+        assert spot["capacity_provider_strategies"] == [{"capacity_provider": "FARGATE_SPOT", "weight": 1}]
+
+    def test_target_wiring(self) -> None:
+        target = self.target(make_job(retryAttempts=5, maxEventAgeSeconds=600), dead_letter_arn="q")
+        assert (target["arn"], target["role_arn"]) == (CLUSTER, ROLES[0])
+        ecs = target["ecs_parameters"]
+        assert ecs["task_definition_arn"] == f"{TASK_FAMILY}:3" and ecs["task_count"] == 1
+        assert ecs["network_configuration"] == {
+            "subnets": ["subnet-1"], "security_groups": ["sg-1"], "assign_public_ip": False
+        }
+        assert ecs["propagate_tags"] == "TASK_DEFINITION"
+        assert target["retry_policy"] == {"maximum_retry_attempts": 5, "maximum_event_age_in_seconds": 600}
+        assert target["dead_letter_config"] == {"arn": "q"}
+
+    def test_flexible_time_window(self) -> None:
+        assert flexible_time_window(make_job()) == {"mode": "OFF"}
+        assert flexible_time_window(make_job(flexibleWindowMinutes=15)) == {
+            "mode": "FLEXIBLE", "maximum_window_in_minutes": 15
+        }
+
+    def test_run_task_command_matches_the_schedule(self) -> None:
+        args = shlex.split(run_task_command(
+            make_job(capacity="FARGATE_SPOT"), region="eu-west-1", cluster="etl",
+            task_definition_arn=f"{TASK_FAMILY}:3", subnet_ids=["subnet-1", "subnet-2"],
+            security_group_ids=["sg-1"], assign_public_ip=True,
+        ))  # fmt: skip
+        assert args[:3] == ["aws", "ecs", "run-task"]
+        def flag(name: str) -> str:
+            return args[args.index(name) + 1]
+
+        assert flag("--cluster") == "etl" and flag("--region") == "eu-west-1"
+        assert flag("--task-definition") == f"{TASK_FAMILY}:3"
+        assert flag("--network-configuration") == (
+            "awsvpcConfiguration={subnets=[subnet-1,subnet-2],securityGroups=[sg-1],"
+            "assignPublicIp=ENABLED}"
+        )
+        assert "capacityProvider=FARGATE_SPOT,weight=1" in args and "--launch-type" not in args

@@ -1,0 +1,298 @@
+"""The real __main__.py, run for each stack file under Pulumi's mock engine (preview=False).
+
+Asserts on what the program registers: types and counts, the wiring of ARNs between
+resources, the properties each environment sets, and AWS API validity (botocore models).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_models import create_schedule_params, errors, register_task_definition_params
+from pulumi_harness import (
+    ACCOUNT,
+    Program,
+    RecordingMocks,
+    Registered,
+    run_program,
+    secret_value,
+    stack_config,
+)
+
+from components.settings import ConfigError
+
+STACKS = ["dev", "staging", "prod"]
+TASK_DEF = "aws:ecs/taskDefinition:TaskDefinition"
+SCHEDULE = "aws:scheduler/schedule:Schedule"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+SECRET = "aws:secretsmanager/secret:Secret"
+
+
+@pytest.fixture(scope="module", params=STACKS)
+def program(request: pytest.FixtureRequest) -> tuple[str, Program]:
+    return request.param, run_program(request.param)
+
+
+def jobs_of(stack: str) -> dict[str, Any]:
+    return stack_config(stack)["scheduled-etl:jobs"]
+
+
+def containers(task_definition: Registered) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in json.loads(task_definition.inputs["containerDefinitions"])}
+
+
+def outputs_of(program: Program, typ: str, name: str) -> dict[str, Any]:
+    return program.one(typ, name).outputs
+
+
+def policy_of(program: Program, name: str) -> dict[str, Any]:
+    return json.loads(program.one(ROLE_POLICY, name).inputs["policy"])
+
+
+# --- what every stack declares -------------------------------------------------------------
+
+
+def test_one_component_and_task_per_job(program: tuple[str, Program]) -> None:
+    stack, prog = program
+    names = set(jobs_of(stack))
+    assert {r.name for r in prog.of_type("scheduled-etl:etl:ScheduledFargateJob")} == names
+    assert {r.inputs["family"] for r in prog.of_type(TASK_DEF)} == {
+        f"scheduled-etl-{stack}-{n}" for n in names
+    }
+    assert len(prog.of_type(SCHEDULE)) == len(names)
+    assert len(prog.of_type(ROLE)) == 3 * len(names)
+    assert len(prog.of_type("aws:ecs/cluster:Cluster")) == 1  # shared
+
+
+def test_task_definitions_are_valid_fargate_requests(program: tuple[str, Program]) -> None:
+    stack, prog = program
+    for name, raw in jobs_of(stack).items():
+        inputs = prog.one(TASK_DEF, name).inputs
+        assert inputs["requiresCompatibilities"] == ["FARGATE"]
+        assert inputs["networkMode"] == "awsvpc"
+        assert (inputs["cpu"], inputs["memory"]) == (str(raw["cpu"]), str(raw["memory"]))
+        assert inputs["ephemeralStorage"] == {"sizeInGib": float(raw["ephemeralStorageGiB"])}
+        assert inputs["runtimePlatform"] == {"cpuArchitecture": "X86_64",
+                                             "operatingSystemFamily": "LINUX"}  # fmt: skip
+        assert errors(register_task_definition_params(inputs), "ecs", "RegisterTaskDefinition") == ""
+
+
+def test_roles_and_secret_wiring(program: tuple[str, Program]) -> None:
+    stack, prog = program
+    for name in jobs_of(stack):
+        task_def = prog.one(TASK_DEF, name).inputs
+        execution = outputs_of(prog, ROLE, f"{name}-execution")
+        task = outputs_of(prog, ROLE, f"{name}-task")
+        assert task_def["executionRoleArn"] == execution["arn"]
+        assert task_def["taskRoleArn"] == task["arn"]
+        for role in (execution, task):
+            trust = json.loads(role["assumeRolePolicy"])["Statement"][0]
+            assert trust["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
+            assert trust["Condition"]["StringEquals"]["aws:SourceAccount"] == ACCOUNT
+
+        attachment = prog.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment", f"{name}-execution")
+        assert attachment.inputs["role"] == execution["name"]
+        assert attachment.inputs["policyArn"] == (
+            "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+        )
+        secret_arn = outputs_of(prog, SECRET, name)["arn"]
+        [read] = policy_of(prog, f"{name}-execution-secret")["Statement"]
+        assert read["Resource"] == secret_arn
+
+        app, mysql = containers(prog.one(TASK_DEF, name)).values()
+        assert {s["valueFrom"] for s in app["secrets"] + mysql["secrets"]} == {
+            f"{secret_arn}:password::", f"{secret_arn}:rootPassword::"
+        }
+
+
+def test_secret_values_are_generated_and_kept_secret(program: tuple[str, Program]) -> None:
+    stack, prog = program
+    for name in jobs_of(stack):
+        version = prog.one("aws:secretsmanager/secretVersion:SecretVersion", name).inputs
+        assert version["secretId"] == f"{name}-id"
+        stored = json.loads(secret_value(version["secretString"]))
+        assert set(stored) == {"username", "password", "rootPassword"}
+        for pw in (f"{name}-db", f"{name}-db-root"):
+            assert prog.one("random:index/randomPassword:RandomPassword", pw).inputs["length"] == 32
+        # No password reaches any plain container environment.
+        for container in containers(prog.one(TASK_DEF, name)).values():
+            assert stored["password"] not in json.dumps(container.get("environment", []))
+
+
+def test_logs_go_to_a_retained_group_per_job(program: tuple[str, Program]) -> None:
+    stack, prog = program
+    retention = float(stack_config(stack)["scheduled-etl:logRetentionDays"])
+    for name in jobs_of(stack):
+        group = prog.one("aws:cloudwatch/logGroup:LogGroup", name).inputs
+        assert group == {"name": f"/ecs/scheduled-etl-{stack}-{name}", "retentionInDays": retention}
+        for cname, container in containers(prog.one(TASK_DEF, name)).items():
+            options = container["logConfiguration"]["options"]
+            assert options["awslogs-group"] == group["name"]
+            assert options["awslogs-stream-prefix"] == cname
+
+
+def test_schedules_are_valid_and_wired(program: tuple[str, Program]) -> None:
+    stack, prog = program
+    cluster_arn = prog.one("aws:ecs/cluster:Cluster").outputs["arn"]
+    security_group = prog.one("aws:ec2/securityGroup:SecurityGroup")
+    for name, raw in jobs_of(stack).items():
+        schedule = prog.one(SCHEDULE, name).inputs
+        assert errors(create_schedule_params(schedule), "scheduler", "CreateSchedule") == ""
+        assert schedule["name"] == f"scheduled-etl-{stack}-{name}"
+        assert schedule["scheduleExpression"] == raw.get("schedule", "cron(0 4 1 * ? *)")
+        assert schedule["scheduleExpressionTimezone"] == raw.get("timezone", "UTC")
+        assert schedule["state"] == ("ENABLED" if raw.get("enabled", True) else "DISABLED")
+        target = schedule["target"]
+        assert target["arn"] == cluster_arn
+        assert target["roleArn"] == outputs_of(prog, ROLE, f"{name}-scheduler")["arn"]
+        ecs = target["ecsParameters"]
+        assert ecs["taskDefinitionArn"] == outputs_of(prog, TASK_DEF, name)["arn"]
+        assert ecs["networkConfiguration"]["securityGroups"] == [f"{security_group.name}-id"]
+        overrides = json.loads(target["input"])
+        assert errors(overrides, "ecs", "RunTask", "overrides") == ""
+        assert "<aws.scheduler.scheduled-time>" in target["input"]
+
+
+def test_scheduler_role_may_only_start_this_task(program: tuple[str, Program]) -> None:
+    stack, prog = program
+    cluster_arn = prog.one("aws:ecs/cluster:Cluster").outputs["arn"]
+    for name in jobs_of(stack):
+        role = outputs_of(prog, ROLE, f"{name}-scheduler")
+        trust = json.loads(role["assumeRolePolicy"])["Statement"][0]
+        assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+        assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+        run, _tag, pass_role = policy_of(prog, f"{name}-scheduler-run-task")["Statement"]
+        family = outputs_of(prog, TASK_DEF, name)["arnWithoutRevision"]
+        assert run["Resource"] == [family, f"{family}:*"]
+        assert run["Condition"] == {"ArnEquals": {"ecs:cluster": cluster_arn}}
+        assert sorted(pass_role["Resource"]) == sorted(
+            outputs_of(prog, ROLE, f"{name}-{kind}")["arn"] for kind in ("execution", "task")
+        )
+
+
+def test_security_group_allows_no_ingress(program: tuple[str, Program]) -> None:
+    _, prog = program
+    group = prog.one("aws:ec2/securityGroup:SecurityGroup").inputs
+    assert group.get("ingress", []) == []
+    assert [(e["protocol"], e["fromPort"], e["toPort"]) for e in group["egress"]] == [("tcp", 443, 443)]
+
+
+def test_outputs(program: tuple[str, Program]) -> None:
+    stack, prog = program
+    outputs = prog.outputs
+    assert outputs["cluster_arn"] == prog.one("aws:ecs/cluster:Cluster").outputs["arn"]
+    assert set(outputs["jobs"]) == set(jobs_of(stack))
+    for name, job in outputs["jobs"].items():
+        assert job["task_definition_arn"] == outputs_of(prog, TASK_DEF, name)["arn"]
+        assert job["schedule_name"] == f"scheduled-etl-{stack}-{name}"
+        assert job["secret_arn"] == outputs_of(prog, SECRET, name)["arn"]
+        assert job["log_group_name"] == f"/ecs/scheduled-etl-{stack}-{name}"
+        assert job["run_task_command"].startswith("aws ecs run-task --region eu-west-1 --cluster ")
+        assert job["task_definition_arn"] in job["run_task_command"]
+
+
+def test_the_app_image_is_built_once_and_pinned_by_digest(program: tuple[str, Program]) -> None:
+    stack, prog = program
+    image = prog.one("awsx:ecr:Image")
+    assert image.inputs["platform"] == "linux/amd64"
+    assert image.inputs["repositoryUrl"] == prog.one("awsx:ecr:Repository").outputs["url"]
+    for name in jobs_of(stack):
+        assert containers(prog.one(TASK_DEF, name))["app"]["image"] == image.outputs["imageUri"]
+        assert "@sha256:" in image.outputs["imageUri"]
+
+
+# --- where environments differ -----------------------------------------------------------
+
+
+def test_dev_is_small_spot_on_demand_in_the_default_vpc() -> None:
+    prog = run_program("dev")
+    assert len(prog.of_type("awsx:ec2:DefaultVpc")) == 1 and not prog.of_type("awsx:ec2:Vpc")
+    schedule = prog.one(SCHEDULE, "monthly-orders").inputs
+    assert schedule["state"] == "DISABLED"
+    ecs = schedule["target"]["ecsParameters"]
+    assert ecs["capacityProviderStrategies"] == [{"capacityProvider": "FARGATE_SPOT", "weight": 1.0}]
+    assert ecs["networkConfiguration"]["assignPublicIp"] is True
+    assert ecs["networkConfiguration"]["subnets"] == ["subnet-pub1", "subnet-pub2"]
+    assert prog.one("aws:ecs/cluster:Cluster").inputs["settings"] == [
+        {"name": "containerInsights", "value": "disabled"}
+    ]
+
+
+def test_dev_creates_a_locked_down_bucket() -> None:
+    prog = run_program("dev")
+    bucket = prog.one("aws:s3/bucket:Bucket").outputs
+    block = prog.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
+    assert all(block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy",
+                                          "ignorePublicAcls", "restrictPublicBuckets"))  # fmt: skip
+    encryption = prog.one(
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    ).inputs
+    assert encryption["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256"
+    [deny] = json.loads(prog.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert deny["Resource"] == [bucket["arn"], f"{bucket['arn']}/*"]
+    bucket_policy = policy_of(prog, "monthly-orders-task-bucket")
+    assert f"{bucket['arn']}/*" in json.dumps(bucket_policy)
+    app = containers(prog.one(TASK_DEF, "monthly-orders"))["app"]
+    assert {"name": "DATA_BUCKET", "value": bucket["bucket"]} in app["environment"]
+
+
+def test_staging_runs_in_private_subnets_of_a_new_vpc() -> None:
+    prog = run_program("staging")
+    vpc = prog.one("awsx:ec2:Vpc").inputs
+    assert vpc["cidrBlock"] == "10.20.0.0/16"
+    assert vpc["numberOfAvailabilityZones"] == 2.0
+    assert vpc["natGateways"] == {"strategy": "Single"}
+    network = prog.one(SCHEDULE).inputs["target"]["ecsParameters"]["networkConfiguration"]
+    assert network["assignPublicIp"] is False
+    assert network["subnets"] == ["subnet-priv1", "subnet-priv2"]
+    assert prog.one("aws:ec2/securityGroup:SecurityGroup").inputs["vpcId"] == "vpc-new"
+
+
+def test_prod_uses_existing_subnets_and_bucket_and_two_jobs() -> None:
+    prog = run_program("prod")
+    assert not prog.of_type("awsx:ec2:Vpc") and not prog.of_type("awsx:ec2:DefaultVpc")
+    assert not prog.of_type("aws:s3/bucket:Bucket")
+    config = stack_config("prod")["scheduled-etl:network"]
+    for name in ("monthly-orders", "monthly-orders-eu"):
+        network = prog.one(SCHEDULE, name).inputs["target"]["ecsParameters"]["networkConfiguration"]
+        assert network["subnets"] == config["subnetIds"] and network["assignPublicIp"] is False
+    assert prog.one("aws:ec2/securityGroup:SecurityGroup").inputs["vpcId"] == config["vpcId"]
+
+    article = prog.one(SCHEDULE, "monthly-orders").inputs
+    assert (article["scheduleExpression"], article["scheduleExpressionTimezone"]) == (
+        "cron(0 4 1 * ? *)", "UTC"
+    )
+    assert article["target"]["ecsParameters"]["launchType"] == "FARGATE"
+    eu = prog.one(SCHEDULE, "monthly-orders-eu").inputs
+    assert eu["scheduleExpressionTimezone"] == "Europe/Berlin"
+    assert eu["flexibleTimeWindow"] == {"mode": "FLEXIBLE", "maximumWindowInMinutes": 15.0}
+
+    statements = policy_of(prog, "monthly-orders-eu-task-bucket")["Statement"]
+    resources = {json.dumps(s["Resource"]) for s in statements}
+    assert '"arn:aws:s3:::my-bucket/eu/*"' in resources
+    listing = next(s for s in statements if s["Action"] == "s3:ListBucket")
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["eu/*"]}}
+    app = containers(prog.one(TASK_DEF, "monthly-orders-eu"))["app"]
+    assert {"name": "INPUT_PREFIX", "value": "eu/input/"} in app["environment"]
+    assert prog.one("aws:ecs/cluster:Cluster").inputs["settings"] == [
+        {"name": "containerInsights", "value": "enhanced"}
+    ]
+
+
+def test_a_pinned_image_uri_skips_the_build() -> None:
+    config = {**stack_config("dev"), "scheduled-etl:image": {"uri": "registry/app:1.2.3"}}
+    prog = run_program("dev", config)
+    assert not prog.of_type("awsx:ecr:Image") and not prog.of_type("awsx:ecr:Repository")
+    assert containers(prog.one(TASK_DEF))["app"]["image"] == "registry/app:1.2.3"
+
+
+def test_invalid_config_stops_before_any_resource() -> None:
+    config = {**stack_config("dev"), "scheduled-etl:jobs": {"monthly-orders": {"cpu": 3}}}
+    mocks = RecordingMocks()
+    with pytest.raises(ConfigError, match=r"scheduled-etl:jobs.monthly-orders.cpu = 3"):
+        run_program("dev", config, mocks)
+    assert mocks.resources == []

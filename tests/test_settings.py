@@ -1,0 +1,219 @@
+"""Every settings rule: the default that reproduces the article, valid values, and errors
+that name the key, the value and what is allowed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components.settings import ConfigError, decode_config_value, parse_settings
+
+BASE: dict[str, Any] = {"image": {"build": {}}, "jobs": {"monthly-orders": {}}}
+
+
+def job(**fields: Any) -> dict[str, Any]:
+    return {**BASE, "jobs": {"monthly-orders": fields}}
+
+
+def error_of(raw: dict[str, Any]) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(raw)
+    return str(caught.value)
+
+
+def test_defaults_reproduce_the_article() -> None:
+    settings = parse_settings(BASE)
+    article = settings.jobs["monthly-orders"]
+    assert (article.cpu, article.memory, article.ephemeral_storage_gib) == (1024, 2048, 50)
+    assert article.schedule == "cron(0 4 1 * ? *)"
+    assert article.timezone == "UTC"
+    assert article.enabled and article.capacity == "FARGATE"
+    assert article.mysql_image == "mysql:8.4"
+    assert settings.network.mode == "default"
+    assert settings.bucket_name is None
+
+
+@pytest.mark.parametrize(("cpu", "memory"), [(256, 512), (512, 4096), (1024, 8192),
+                                             (4096, 30720), (8192, 61440), (16384, 122880)])
+def test_valid_fargate_sizes(cpu: int, memory: int) -> None:
+    assert parse_settings(job(cpu=cpu, memory=memory)).jobs["monthly-orders"].memory == memory
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"cpu": 1000}, "jobs.monthly-orders.cpu = 1000: not a Fargate size; allowed: 256, 512"),
+        ({"cpu": 256, "memory": 4096}, "memory 4096 does not fit cpu 256; allowed: 512-2048"),
+        ({"cpu": 8192, "memory": 17408}, "allowed: 16384-61440 in steps of 4096"),
+        ({"cpu": "lots"}, 'jobs.monthly-orders.cpu = "lots": Input should be a valid integer'),
+    ],
+)
+def test_invalid_fargate_sizes(fields: dict[str, Any], expected: str) -> None:
+    assert expected in error_of(job(**fields))
+
+
+@pytest.mark.parametrize("gib", [21, 50, 200])
+def test_ephemeral_storage_range(gib: int) -> None:
+    assert parse_settings(job(ephemeralStorageGiB=gib)).jobs["monthly-orders"].ephemeral_storage_gib == gib
+
+
+@pytest.mark.parametrize("gib", [20, 201])
+def test_ephemeral_storage_out_of_range(gib: int) -> None:
+    message = error_of(job(ephemeralStorageGiB=gib))
+    assert f"scheduled-etl:jobs.monthly-orders.ephemeralStorageGiB = {gib}" in message
+    assert ("greater than or equal to 21" if gib < 21 else "less than or equal to 200") in message
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["cron(0 4 1 * ? *)", "cron(15 10 ? * MON-FRI *)", "cron(0 0 L * ? 2027)", "rate(1 hour)",
+     "rate(15 minutes)", "at(2027-01-01T04:00:00)"],
+)  # fmt: skip
+def test_valid_schedules(expression: str) -> None:
+    assert parse_settings(job(schedule=expression)).jobs["monthly-orders"].schedule == expression
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("cron(0 4 1 * *)", "6 required, 5 provided"),
+        ("cron(0 4 1 * * *)", "One must be a question mark (?)"),
+        ("cron(61 4 1 * ? *)", "Invalid minute value '61'"),
+        ("rate(1 hours)", "rate() takes '1 minute|hour|day' or 'N minutes|hours|days'"),
+        ("rate(0 minutes)", "expected cron(m h dom mon dow year), rate(N unit) or at("),
+        ("at(2027-13-01T04:00:00)", "at() takes yyyy-mm-ddThh:mm:ss"),
+        ("0 4 1 * *", "expected cron(m h dom mon dow year)"),
+    ],
+)
+def test_invalid_schedules(expression: str, expected: str) -> None:
+    message = error_of(job(schedule=expression))
+    assert f'scheduled-etl:jobs.monthly-orders.schedule = "{expression}"' in message
+    assert expected in message
+
+
+def test_time_zones() -> None:
+    assert parse_settings(job(timezone="Europe/Berlin")).jobs["monthly-orders"].timezone == "Europe/Berlin"
+    assert 'timezone = "Europe/Atlantis": expected an IANA time zone name' in error_of(
+        job(timezone="Europe/Atlantis")
+    )
+
+
+def test_log_retention_must_be_a_cloudwatch_value() -> None:
+    assert parse_settings({**BASE, "logRetentionDays": "14"}).log_retention_days == 14
+    message = error_of({**BASE, "logRetentionDays": 10})
+    assert "scheduled-etl:logRetentionDays = 10: allowed: 1, 3, 5, 7, 14, 30" in message
+
+
+@pytest.mark.parametrize("name", ["a1", "monthly-orders", "x" * 24])
+def test_valid_job_names(name: str) -> None:
+    assert name in parse_settings({**BASE, "jobs": {name: {}}}).jobs
+
+
+@pytest.mark.parametrize("name", ["Monthly", "1job", "a", "job_1", "job-", "x" * 25])
+def test_invalid_job_names(name: str) -> None:
+    message = error_of({**BASE, "jobs": {name: {}}})
+    assert f'scheduled-etl:jobs.{name} = "{name}": job names are 2-24 of a-z, 0-9 and' in message
+
+
+def test_at_least_one_job() -> None:
+    assert "scheduled-etl:jobs = {}: " in error_of({**BASE, "jobs": {}})
+    assert "scheduled-etl:jobs: required key is missing" in error_of({"image": {"build": {}}})
+
+
+def test_networks() -> None:
+    assert parse_settings({**BASE, "network": {"mode": "new"}}).network.mode == "new"
+    existing = {"mode": "existing", "vpcId": "vpc-0a1b2c3d", "subnetIds": ["subnet-0a1b2c3d"]}
+    assert parse_settings({**BASE, "network": existing}).network.mode == "existing"
+
+
+@pytest.mark.parametrize(
+    ("network", "expected"),
+    [
+        ({"mode": "existing", "subnetIds": ["subnet-0a1b2c3d"]},
+         "scheduled-etl:network.vpcId: required key is missing"),
+        ({"mode": "existing", "vpcId": "vpc-0a1b2c3d", "subnetIds": []},
+         "scheduled-etl:network.subnetIds = []: List should have at least 1 item"),
+        ({"mode": "existing", "vpcId": "vpc-0a1b2c3d", "subnetIds": ["sn-1"]},
+         "scheduled-etl:network.subnetIds.0 = \"sn-1\": String should match pattern"),
+        ({"mode": "peered"}, "does not match any of the expected tags: 'default', 'new', 'existing'"),
+        ({"mode": "new", "natGateways": "None"}, "Input should be 'Single' or 'OnePerAz'"),
+    ],
+)  # fmt: skip
+def test_invalid_networks(network: dict[str, Any], expected: str) -> None:
+    assert expected in error_of({**BASE, "network": network})
+
+
+@pytest.mark.parametrize(
+    ("image", "expected"),
+    [
+        ({}, "scheduled-etl:image = {}: set exactly one of 'build' or 'uri'"),
+        ({"build": {}, "uri": "repo/app:1.2.3"}, "set exactly one of 'build' or 'uri'"),
+        ({"uri": "repo/app"}, "pin the image: give a tag other than 'latest' or an @sha256: digest"),
+        ({"uri": "repo/app:latest"}, "pin the image"),
+    ],
+)
+def test_image_source_is_exactly_one_pinned_choice(image: dict[str, Any], expected: str) -> None:
+    assert expected in error_of({**BASE, "image": image})
+
+
+def test_pinned_image_uris() -> None:
+    digest = "registry.example.com:5000/team/app@sha256:" + "a" * 64
+    assert parse_settings({**BASE, "image": {"uri": digest}}).image.uri == digest
+    assert parse_settings({**BASE, "image": {"uri": "app:1.2.3"}}).image.uri == "app:1.2.3"
+    assert "registry.example.com:5000/team/app" in error_of(
+        {**BASE, "image": {"uri": "registry.example.com:5000/team/app"}}
+    )
+
+
+def test_built_image_serves_one_architecture() -> None:
+    raw = {**BASE, "jobs": {"a1": {"architecture": "ARM64"}, "b1": {}}}
+    assert "must share one architecture; found ['ARM64', 'X86_64']" in error_of(raw)
+    raw["jobs"]["b1"] = {"imageUri": "app:1.0.0"}
+    assert parse_settings(raw).jobs["a1"].architecture == "ARM64"
+
+
+def test_unknown_keys_get_a_did_you_mean_hint() -> None:
+    message = error_of(job(ephemeralStorageGib=50))
+    assert "scheduled-etl:jobs.monthly-orders.ephemeralStorageGib = 50: unknown key; " in message
+    assert "did you mean 'ephemeralStorageGiB'?" in message
+    assert "scheduled-etl:logRetention = 7: unknown key; did you mean 'logRetentionDays'?" in (
+        error_of({**BASE, "logRetention": 7})
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"DB_PASSWORD": "x"}, "DB_PASSWORD is set by the program"),
+        ({"STRIPE_API_KEY": "x"}, "STRIPE_API_KEY looks like a secret"),
+        ({"lower": "x"}, "'lower' is not an environment variable name"),
+    ],
+)
+def test_environment_is_plain_and_not_reserved(env: dict[str, str], expected: str) -> None:
+    message = error_of(job(environment=env))
+    assert "scheduled-etl:jobs.monthly-orders.environment = " in message
+    assert expected in message
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    message = error_of({"image": {}, "jobs": {"monthly-orders": {"cpu": 3, "timezone": "Nowhere"}}})
+    assert message.count("\n  - ") == 3
+
+
+def test_s3_prefix_drives_input_and_output_prefixes() -> None:
+    scoped = parse_settings(job(s3Prefix="team-a/")).jobs["monthly-orders"]
+    assert (scoped.input_prefix, scoped.output_prefix) == ("team-a/input/", "team-a/output/")
+    assert "String should match pattern" in error_of(job(s3Prefix="no-trailing-slash"))
+
+
+def test_config_values_decode_like_pulumi_hands_them_over() -> None:
+    assert decode_config_value('{"mode": "new"}') == {"mode": "new"}
+    assert decode_config_value("[1, 2]") == [1, 2]
+    assert decode_config_value("mysql:8.4") == "mysql:8.4"
+
+
+def test_names_must_fit_aws_limits_with_the_stack_name() -> None:
+    assert parse_settings(job(), stack="s" * 35)  # scheduled-etl-<35 chars>-monthly-orders: 64
+    with pytest.raises(ConfigError, match=r"scheduled-etl:jobs.monthly-orders: .* is longer than"):
+        parse_settings(job(), stack="s" * 36)
