@@ -93,7 +93,10 @@ def container_definitions(job: JobSettings, inputs: TaskInputs) -> list[dict[str
         "environment": _env({"MYSQL_DATABASE": job.database, "MYSQL_USER": job.db_username}),
         "secrets": [
             {"name": "MYSQL_PASSWORD", "valueFrom": _secret(inputs.secret_arn, "password")},
-            {"name": "MYSQL_ROOT_PASSWORD", "valueFrom": _secret(inputs.secret_arn, "rootPassword")},
+            {
+                "name": "MYSQL_ROOT_PASSWORD",
+                "valueFrom": _secret(inputs.secret_arn, "rootPassword"),
+            },
         ],
         # The job bulk-loads with LOAD DATA LOCAL INFILE, which MySQL 8 turns off by default.
         "command": ["--local-infile=ON"],

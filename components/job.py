@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pulumi_aws as aws
@@ -53,7 +53,9 @@ class ScheduledFargateJob(pulumi.ComponentResource):
 
         # The sidecar's passwords: generated, stored in Secrets Manager, injected by ECS.
         password = random.RandomPassword(f"{name}-db", length=32, special=False, opts=child)
-        root_password = random.RandomPassword(f"{name}-db-root", length=32, special=False, opts=child)
+        root_password = random.RandomPassword(
+            f"{name}-db-root", length=32, special=False, opts=child
+        )
         secret = aws.secretsmanager.Secret(
             name,
             name_prefix=f"{full_name}-db-",
@@ -63,14 +65,13 @@ class ScheduledFargateJob(pulumi.ComponentResource):
         aws.secretsmanager.SecretVersion(
             name,
             secret_id=secret.id,
-            secret_string=pulumi.Output.secret(
-                pulumi.Output.json_dumps(
-                    {
-                        "username": job.db_username,
-                        "password": password.result,
-                        "rootPassword": root_password.result,
-                    }
-                )
+            # Secret in state too: it is built from RandomPassword results, which are secrets.
+            secret_string=pulumi.Output.json_dumps(
+                {
+                    "username": job.db_username,
+                    "password": password.result,
+                    "rootPassword": root_password.result,
+                }
             ),
             opts=child,
         )
@@ -78,7 +79,7 @@ class ScheduledFargateJob(pulumi.ComponentResource):
         ecs_trust = account.apply(lambda acct: json.dumps(policies.trust_policy(ECS_TASKS, acct)))
         execution_role = aws.iam.Role(
             f"{name}-execution",
-            description=f"ECS agent for {full_name}: pull the image, write logs, read the DB secret",
+            description=f"ECS agent for {full_name}: pull images, write logs, read the DB secret",
             assume_role_policy=ecs_trust,
             opts=child,
         )
@@ -164,18 +165,23 @@ class ScheduledFargateJob(pulumi.ComponentResource):
             description=f"Starts the {name} ETL task",
             schedule_expression=job.schedule,
             schedule_expression_timezone=job.timezone,
-            flexible_time_window=flexible_time_window(job),
+            flexible_time_window=cast(
+                aws.scheduler.ScheduleFlexibleTimeWindowArgsDict, flexible_time_window(job)
+            ),
             state="ENABLED" if job.enabled else "DISABLED",
             start_date=job.start_date,
             end_date=job.end_date,
-            target=schedule_target(
-                job,
-                cluster_arn=platform.cluster.arn,
-                role_arn=scheduler_role.arn,
-                task_definition_arn=task_definition.arn,
-                subnet_ids=network.subnet_ids,
-                security_group_ids=[network.security_group_id],
-                assign_public_ip=network.assign_public_ip,
+            target=cast(
+                aws.scheduler.ScheduleTargetArgsDict,
+                schedule_target(
+                    job,
+                    cluster_arn=platform.cluster.arn,
+                    role_arn=scheduler_role.arn,
+                    task_definition_arn=task_definition.arn,
+                    subnet_ids=network.subnet_ids,
+                    security_group_ids=[network.security_group_id],
+                    assign_public_ip=network.assign_public_ip,
+                ),
             ),
             # The role must be allowed to run the task before the first invocation.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[scheduler_policy]),

@@ -1,6 +1,8 @@
-"""Where the tasks run: the default VPC, a new VPC, or existing subnets; plus their security group."""
+"""Where the tasks run (default VPC, new VPC or existing subnets) and their security group."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -11,7 +13,7 @@ from components.settings import DefaultVpcNetwork, ExistingNetwork, NewVpcNetwor
 
 class Network(pulumi.ComponentResource):
     vpc_id: pulumi.Output[str]
-    subnet_ids: pulumi.Output[list[str]]
+    subnet_ids: pulumi.Output[Sequence[str]]
     assign_public_ip: bool
     security_group_id: pulumi.Output[str]
 

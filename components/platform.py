@@ -28,8 +28,12 @@ class Platform(pulumi.ComponentResource):
         super().__init__("scheduled-etl:etl:Platform", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        self.account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
-        self.partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+        self.account_id = aws.get_caller_identity_output(
+            opts=pulumi.InvokeOutputOptions(parent=self)
+        ).account_id
+        self.partition = aws.get_partition_output(
+            opts=pulumi.InvokeOutputOptions(parent=self)
+        ).partition
         self.region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
 
         self.network = Network(f"{name}-network", settings.network, opts=child)
@@ -67,5 +71,9 @@ class Platform(pulumi.ComponentResource):
             )
             self.image_uri = image.image_uri
         self.register_outputs(
-            {"cluster_arn": self.cluster.arn, "bucket": self.bucket.name, "image_uri": self.image_uri}
+            {
+                "cluster_arn": self.cluster.arn,
+                "bucket": self.bucket.name,
+                "image_uri": self.image_uri,
+            }
         )

@@ -37,7 +37,9 @@ def flexible_time_window(job: JobSettings) -> dict[str, Any]:
 def capacity(job: JobSettings) -> dict[str, Any]:
     """FARGATE as a launch type, or FARGATE_SPOT through the cluster's capacity providers."""
     if job.capacity == "FARGATE_SPOT":
-        return {"capacity_provider_strategies": [{"capacity_provider": "FARGATE_SPOT", "weight": 1}]}
+        return {
+            "capacity_provider_strategies": [{"capacity_provider": "FARGATE_SPOT", "weight": 1}]
+        }
     return {"launch_type": "FARGATE"}
 
 
@@ -103,15 +105,23 @@ def run_task_command(
         f"assignPublicIp={'ENABLED' if assign_public_ip else 'DISABLED'}}}"
     )
     args = [
-        "aws", "ecs", "run-task",
-        "--region", region,
-        "--cluster", cluster,
-        "--task-definition", task_definition_arn,
-        "--platform-version", job.platform_version,
-        "--network-configuration", network,
-        "--propagate-tags", "TASK_DEFINITION",
+        "aws",
+        "ecs",
+        "run-task",
+        "--region",
+        region,
+        "--cluster",
+        cluster,
+        "--task-definition",
+        task_definition_arn,
+        "--platform-version",
+        job.platform_version,
+        "--network-configuration",
+        network,
+        "--propagate-tags",
+        "TASK_DEFINITION",
         "--enable-ecs-managed-tags",
-    ]  # fmt: skip
+    ]
     if job.capacity == "FARGATE_SPOT":
         args += ["--capacity-provider-strategy", "capacityProvider=FARGATE_SPOT,weight=1"]
     else:

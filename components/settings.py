@@ -19,6 +19,7 @@ from zoneinfo import available_timezones
 
 import pulumi
 from aws_cron_expression_validator.validator import AWSCronExpressionValidator
+from pulumi.runtime.config import CONFIG, get_config_env
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -47,14 +48,47 @@ FARGATE_SIZES: dict[int, tuple[int, ...]] = {
 
 # Values CloudWatch Logs accepts for retentionInDays:
 # https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
-                      2192, 2557, 2922, 3288, 3653)  # fmt: skip
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 
 # Names the app container sets itself; a job's `environment` may not override them.
-RESERVED_ENV = frozenset({
-    "DB_HOST", "DB_PORT", "DB_DATABASE", "DB_USERNAME", "DB_PASSWORD", "DATA_BUCKET",
-    "INPUT_PREFIX", "OUTPUT_PREFIX", "ETL_JOB", "SCHEDULED_TIME", "AWS_REGION",
-})  # fmt: skip
+RESERVED_ENV = frozenset(
+    {
+        "DB_HOST",
+        "DB_PORT",
+        "DB_DATABASE",
+        "DB_USERNAME",
+        "DB_PASSWORD",
+        "DATA_BUCKET",
+        "INPUT_PREFIX",
+        "OUTPUT_PREFIX",
+        "ETL_JOB",
+        "SCHEDULED_TIME",
+        "AWS_REGION",
+    }
+)
 MAX_NAME = 64  # EventBridge Scheduler schedule names
 SECRET_LOOKING = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|PRIVATE|API_?KEY|ACCESS_?KEY")
 
@@ -163,7 +197,9 @@ class ExistingNetwork(_Model):
     assign_public_ip: bool = False
 
 
-Network = Annotated[DefaultVpcNetwork | NewVpcNetwork | ExistingNetwork, Field(discriminator="mode")]
+Network = Annotated[
+    DefaultVpcNetwork | NewVpcNetwork | ExistingNetwork, Field(discriminator="mode")
+]
 
 
 class BuildSettings(_Model):
@@ -236,7 +272,9 @@ class JobSettings(_Model):
             if name in RESERVED_ENV:
                 raise ValueError(f"{name} is set by the program; remove it")
             if SECRET_LOOKING.search(name):
-                raise ValueError(f"{name} looks like a secret; plaintext environment is not for secrets")
+                raise ValueError(
+                    f"{name} looks like a secret; plaintext environment is not for secrets"
+                )
         return env
 
     @property
@@ -281,8 +319,14 @@ class Settings(_Model):
 _KNOWN_KEYS = sorted(
     {
         field.alias or name
-        for model in (Settings, JobSettings, ImageSettings, BuildSettings, NewVpcNetwork,
-                      ExistingNetwork)  # fmt: skip
+        for model in (
+            Settings,
+            JobSettings,
+            ImageSettings,
+            BuildSettings,
+            NewVpcNetwork,
+            ExistingNetwork,
+        )
         for name, field in model.model_fields.items()
     }
 )
@@ -340,8 +384,6 @@ def decode_config_value(value: str) -> Any:
 def load_settings() -> Settings:
     """Read every ``scheduled-etl:*`` key of the running stack (unknown keys included, so
     that a typo is reported rather than ignored)."""
-    from pulumi.runtime.config import CONFIG, get_config_env
-
     raw = {**get_config_env(), **CONFIG.get()}
     prefix = f"{PROJECT}:"
     return parse_settings(

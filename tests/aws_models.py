@@ -57,7 +57,10 @@ def _pascal(value: Any) -> Any:
         if key == "capacityProviderStrategies":  # ECS's camelCase members, singular name
             out["CapacityProviderStrategy"] = item
         elif key == "networkConfiguration":  # nested one level deeper, public IP as an enum
-            vpc = {**item, "assignPublicIp": "ENABLED" if item.get("assignPublicIp") else "DISABLED"}
+            vpc = {
+                **item,
+                "assignPublicIp": "ENABLED" if item.get("assignPublicIp") else "DISABLED",
+            }
             out["NetworkConfiguration"] = {"awsvpcConfiguration": _pascal(vpc)}
         elif key == "enableEcsManagedTags":
             out["EnableECSManagedTags"] = item

@@ -44,11 +44,16 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
         answers: dict[str, dict[str, Any]] = {
             "aws:index/getCallerIdentity:getCallerIdentity": {
-                "accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/ci", "userId": "AIDA"
+                "accountId": ACCOUNT,
+                "arn": f"arn:aws:iam::{ACCOUNT}:user/ci",
+                "userId": "AIDA",
             },
-            "aws:index/getPartition:getPartition": {"partition": "aws", "dnsSuffix": "amazonaws.com"},
+            "aws:index/getPartition:getPartition": {
+                "partition": "aws",
+                "dnsSuffix": "amazonaws.com",
+            },
             "aws:index/getRegion:getRegion": {"name": REGION, "region": REGION},
-        }  # fmt: skip
+        }
         return answers[args.token]
 
 
@@ -91,11 +96,17 @@ def _computed(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     if typ == "random:index/randomPassword:RandomPassword":
         return {"result": "p" * int(inputs["length"])}
     if typ == "awsx:ec2:DefaultVpc":
-        return {"vpcId": "vpc-default", "publicSubnetIds": ["subnet-pub1", "subnet-pub2"],
-                "privateSubnetIds": []}  # fmt: skip
+        return {
+            "vpcId": "vpc-default",
+            "publicSubnetIds": ["subnet-pub1", "subnet-pub2"],
+            "privateSubnetIds": [],
+        }
     if typ == "awsx:ec2:Vpc":
-        return {"vpcId": "vpc-new", "publicSubnetIds": ["subnet-pub1", "subnet-pub2"],
-                "privateSubnetIds": ["subnet-priv1", "subnet-priv2"]}  # fmt: skip
+        return {
+            "vpcId": "vpc-new",
+            "publicSubnetIds": ["subnet-pub1", "subnet-pub2"],
+            "privateSubnetIds": ["subnet-priv1", "subnet-priv2"],
+        }
     if typ == "awsx:ecr:Repository":
         return {"url": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{name}"}
     if typ == "awsx:ecr:Image":
@@ -110,6 +121,7 @@ def stack_config(stack: str) -> dict[str, Any]:
 
 def _as_pulumi_strings(config: dict[str, Any]) -> dict[str, str]:
     """What the Pulumi engine hands the program: every value a string, objects as JSON."""
+
     def encode(value: Any) -> str:
         if isinstance(value, str):
             return value
@@ -139,7 +151,9 @@ def run_program(
     mock monitor; pass `mocks` to inspect what was registered when the program raises."""
     mocks = RecordingMocks() if mocks is None else mocks
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
-    pulumi.runtime.set_all_config(_as_pulumi_strings(stack_config(stack) if config is None else config))
+    pulumi.runtime.set_all_config(
+        _as_pulumi_strings(stack_config(stack) if config is None else config)
+    )
     exported: dict[str, Any] = {}
 
     def program() -> None:

@@ -53,8 +53,13 @@ class TestContainerDefinitions:
         assert errors(definitions, "ecs", "RegisterTaskDefinition", "containerDefinitions") == ""
 
     def test_app_environment_follows_the_etl_contract(self) -> None:
-        job = make_job(database="shop", dbUsername="loader", s3Prefix="team/", etlJob="/jobs/x",
-                       environment={"LOG_LEVEL": "DEBUG"})  # fmt: skip
+        job = make_job(
+            database="shop",
+            dbUsername="loader",
+            s3Prefix="team/",
+            etlJob="/jobs/x",
+            environment={"LOG_LEVEL": "DEBUG"},
+        )
         app = by_name(container_definitions(job, INPUTS))["app"]
         assert env_of(app) == {
             "AWS_REGION": "eu-west-1",
@@ -85,7 +90,9 @@ class TestContainerDefinitions:
 
     def test_app_waits_for_a_healthy_mysql(self) -> None:
         containers = by_name(container_definitions(make_job(), INPUTS))
-        assert containers["app"]["dependsOn"] == [{"containerName": "mysql", "condition": "HEALTHY"}]
+        assert containers["app"]["dependsOn"] == [
+            {"containerName": "mysql", "condition": "HEALTHY"}
+        ]
         check = containers["mysql"]["healthCheck"]
         assert check["command"][0] == "CMD-SHELL" and "--protocol=tcp" in check["command"][1]
         # ECS limits: interval 5-300, timeout 2-120, retries 1-10, startPeriod 0-300.
@@ -148,13 +155,24 @@ class TestPolicies:
         assert all("*" not in action for action in allowed_actions(policy))
         assert all(r != "*" and r.startswith("arn:aws:") for r in allowed_resources(policy))
         # A valid document for IAM's API (size and type rules) once serialised.
-        assert errors({"RoleName": "r", "PolicyName": "p", "PolicyDocument": json.dumps(policy)},
-                      "iam", "PutRolePolicy") == ""  # fmt: skip
+        assert (
+            errors(
+                {"RoleName": "r", "PolicyName": "p", "PolicyDocument": json.dumps(policy)},
+                "iam",
+                "PutRolePolicy",
+            )
+            == ""
+        )
 
     def test_trust_policies(self) -> None:
         plain = policies.trust_policy("ecs-tasks.amazonaws.com")
-        assert plain["Statement"] == [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                       "Principal": {"Service": "ecs-tasks.amazonaws.com"}}]  # fmt: skip
+        assert plain["Statement"] == [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+            }
+        ]
         guarded = policies.trust_policy("scheduler.amazonaws.com", "123456789012")
         assert guarded["Statement"][0]["Condition"] == {
             "StringEquals": {"aws:SourceAccount": "123456789012"}
@@ -162,15 +180,25 @@ class TestPolicies:
 
     def test_execution_role_reads_only_its_secret(self) -> None:
         [statement] = ALL_POLICIES["secret"]["Statement"]
-        assert (statement["Action"], statement["Resource"]) == ("secretsmanager:GetSecretValue", SECRET)
+        assert (statement["Action"], statement["Resource"]) == (
+            "secretsmanager:GetSecretValue",
+            SECRET,
+        )
 
     def test_bucket_access_is_grant_read_write_without_wildcards(self) -> None:
         policy = ALL_POLICIES["bucket"]
         assert set(allowed_actions(policy)) == {
-            "s3:ListBucket", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads",
-            "s3:GetObject", "s3:GetObjectTagging", "s3:PutObject", "s3:PutObjectTagging",
-            "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts",
-        }  # fmt: skip
+            "s3:ListBucket",
+            "s3:GetBucketLocation",
+            "s3:ListBucketMultipartUploads",
+            "s3:GetObject",
+            "s3:GetObjectTagging",
+            "s3:PutObject",
+            "s3:PutObjectTagging",
+            "s3:DeleteObject",
+            "s3:AbortMultipartUpload",
+            "s3:ListMultipartUploadParts",
+        }
         assert set(allowed_resources(policy)) == {BUCKET_ARN, f"{BUCKET_ARN}/*"}
 
     def test_bucket_access_limited_to_a_prefix(self) -> None:
@@ -198,9 +226,15 @@ class TestPolicies:
 class TestSchedule:
     def target(self, job: JobSettings, **extra: Any) -> dict[str, Any]:
         return schedule_target(
-            job, cluster_arn=CLUSTER, role_arn=ROLES[0], task_definition_arn=f"{TASK_FAMILY}:3",
-            subnet_ids=["subnet-1"], security_group_ids=["sg-1"], assign_public_ip=False, **extra,
-        )  # fmt: skip
+            job,
+            cluster_arn=CLUSTER,
+            role_arn=ROLES[0],
+            task_definition_arn=f"{TASK_FAMILY}:3",
+            subnet_ids=["subnet-1"],
+            security_group_ids=["sg-1"],
+            assign_public_ip=False,
+            **extra,
+        )
 
     def test_overrides_pass_the_scheduled_time_and_are_valid_for_run_task(self) -> None:
         overrides = task_overrides(SCHEDULED_TIME)
@@ -212,10 +246,15 @@ class TestSchedule:
 
     def test_launch_type_or_spot_strategy(self) -> None:
         on_demand = self.target(make_job())["ecs_parameters"]
-        assert on_demand["launch_type"] == "FARGATE" and "capacity_provider_strategies" not in on_demand
+        assert (
+            on_demand["launch_type"] == "FARGATE"
+            and "capacity_provider_strategies" not in on_demand
+        )
         spot = self.target(make_job(capacity="FARGATE_SPOT"))["ecs_parameters"]
         assert "launch_type" not in spot
-        assert spot["capacity_provider_strategies"] == [{"capacity_provider": "FARGATE_SPOT", "weight": 1}]
+        assert spot["capacity_provider_strategies"] == [
+            {"capacity_provider": "FARGATE_SPOT", "weight": 1}
+        ]
 
     def test_target_wiring(self) -> None:
         target = self.target(make_job(retryAttempts=5, maxEventAgeSeconds=600), dead_letter_arn="q")
@@ -223,25 +262,38 @@ class TestSchedule:
         ecs = target["ecs_parameters"]
         assert ecs["task_definition_arn"] == f"{TASK_FAMILY}:3" and ecs["task_count"] == 1
         assert ecs["network_configuration"] == {
-            "subnets": ["subnet-1"], "security_groups": ["sg-1"], "assign_public_ip": False
+            "subnets": ["subnet-1"],
+            "security_groups": ["sg-1"],
+            "assign_public_ip": False,
         }
         assert ecs["propagate_tags"] == "TASK_DEFINITION"
-        assert target["retry_policy"] == {"maximum_retry_attempts": 5, "maximum_event_age_in_seconds": 600}
+        assert target["retry_policy"] == {
+            "maximum_retry_attempts": 5,
+            "maximum_event_age_in_seconds": 600,
+        }
         assert target["dead_letter_config"] == {"arn": "q"}
 
     def test_flexible_time_window(self) -> None:
         assert flexible_time_window(make_job()) == {"mode": "OFF"}
         assert flexible_time_window(make_job(flexibleWindowMinutes=15)) == {
-            "mode": "FLEXIBLE", "maximum_window_in_minutes": 15
+            "mode": "FLEXIBLE",
+            "maximum_window_in_minutes": 15,
         }
 
     def test_run_task_command_matches_the_schedule(self) -> None:
-        args = shlex.split(run_task_command(
-            make_job(capacity="FARGATE_SPOT"), region="eu-west-1", cluster="etl",
-            task_definition_arn=f"{TASK_FAMILY}:3", subnet_ids=["subnet-1", "subnet-2"],
-            security_group_ids=["sg-1"], assign_public_ip=True,
-        ))  # fmt: skip
+        args = shlex.split(
+            run_task_command(
+                make_job(capacity="FARGATE_SPOT"),
+                region="eu-west-1",
+                cluster="etl",
+                task_definition_arn=f"{TASK_FAMILY}:3",
+                subnet_ids=["subnet-1", "subnet-2"],
+                security_group_ids=["sg-1"],
+                assign_public_ip=True,
+            )
+        )
         assert args[:3] == ["aws", "ecs", "run-task"]
+
         def flag(name: str) -> str:
             return args[args.index(name) + 1]
 

@@ -75,9 +75,13 @@ def test_task_definitions_are_valid_fargate_requests(program: tuple[str, Program
         assert inputs["networkMode"] == "awsvpc"
         assert (inputs["cpu"], inputs["memory"]) == (str(raw["cpu"]), str(raw["memory"]))
         assert inputs["ephemeralStorage"] == {"sizeInGib": float(raw["ephemeralStorageGiB"])}
-        assert inputs["runtimePlatform"] == {"cpuArchitecture": "X86_64",
-                                             "operatingSystemFamily": "LINUX"}  # fmt: skip
-        assert errors(register_task_definition_params(inputs), "ecs", "RegisterTaskDefinition") == ""
+        assert inputs["runtimePlatform"] == {
+            "cpuArchitecture": "X86_64",
+            "operatingSystemFamily": "LINUX",
+        }
+        assert (
+            errors(register_task_definition_params(inputs), "ecs", "RegisterTaskDefinition") == ""
+        )
 
 
 def test_roles_and_secret_wiring(program: tuple[str, Program]) -> None:
@@ -93,7 +97,9 @@ def test_roles_and_secret_wiring(program: tuple[str, Program]) -> None:
             assert trust["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
             assert trust["Condition"]["StringEquals"]["aws:SourceAccount"] == ACCOUNT
 
-        attachment = prog.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment", f"{name}-execution")
+        attachment = prog.one(
+            "aws:iam/rolePolicyAttachment:RolePolicyAttachment", f"{name}-execution"
+        )
         assert attachment.inputs["role"] == execution["name"]
         assert attachment.inputs["policyArn"] == (
             "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
@@ -104,7 +110,8 @@ def test_roles_and_secret_wiring(program: tuple[str, Program]) -> None:
 
         app, mysql = containers(prog.one(TASK_DEF, name)).values()
         assert {s["valueFrom"] for s in app["secrets"] + mysql["secrets"]} == {
-            f"{secret_arn}:password::", f"{secret_arn}:rootPassword::"
+            f"{secret_arn}:password::",
+            f"{secret_arn}:rootPassword::",
         }
 
 
@@ -177,7 +184,9 @@ def test_security_group_allows_no_ingress(program: tuple[str, Program]) -> None:
     _, prog = program
     group = prog.one("aws:ec2/securityGroup:SecurityGroup").inputs
     assert group.get("ingress", []) == []
-    assert [(e["protocol"], e["fromPort"], e["toPort"]) for e in group["egress"]] == [("tcp", 443, 443)]
+    assert [(e["protocol"], e["fromPort"], e["toPort"]) for e in group["egress"]] == [
+        ("tcp", 443, 443)
+    ]
 
 
 def test_outputs(program: tuple[str, Program]) -> None:
@@ -213,7 +222,9 @@ def test_dev_is_small_spot_on_demand_in_the_default_vpc() -> None:
     schedule = prog.one(SCHEDULE, "monthly-orders").inputs
     assert schedule["state"] == "DISABLED"
     ecs = schedule["target"]["ecsParameters"]
-    assert ecs["capacityProviderStrategies"] == [{"capacityProvider": "FARGATE_SPOT", "weight": 1.0}]
+    assert ecs["capacityProviderStrategies"] == [
+        {"capacityProvider": "FARGATE_SPOT", "weight": 1.0}
+    ]
     assert ecs["networkConfiguration"]["assignPublicIp"] is True
     assert ecs["networkConfiguration"]["subnets"] == ["subnet-pub1", "subnet-pub2"]
     assert prog.one("aws:ecs/cluster:Cluster").inputs["settings"] == [
@@ -225,14 +236,23 @@ def test_dev_creates_a_locked_down_bucket() -> None:
     prog = run_program("dev")
     bucket = prog.one("aws:s3/bucket:Bucket").outputs
     block = prog.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
-    assert all(block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy",
-                                          "ignorePublicAcls", "restrictPublicBuckets"))  # fmt: skip
+    assert all(
+        block[k] is True
+        for k in (
+            "blockPublicAcls",
+            "blockPublicPolicy",
+            "ignorePublicAcls",
+            "restrictPublicBuckets",
+        )
+    )
     encryption = prog.one(
         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
     ).inputs
     assert encryption["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256"
     [deny] = json.loads(prog.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])["Statement"]
-    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {
+        "Bool": {"aws:SecureTransport": "false"}
+    }
     assert deny["Resource"] == [bucket["arn"], f"{bucket['arn']}/*"]
     bucket_policy = policy_of(prog, "monthly-orders-task-bucket")
     assert f"{bucket['arn']}/*" in json.dumps(bucket_policy)
@@ -264,7 +284,8 @@ def test_prod_uses_existing_subnets_and_bucket_and_two_jobs() -> None:
 
     article = prog.one(SCHEDULE, "monthly-orders").inputs
     assert (article["scheduleExpression"], article["scheduleExpressionTimezone"]) == (
-        "cron(0 4 1 * ? *)", "UTC"
+        "cron(0 4 1 * ? *)",
+        "UTC",
     )
     assert article["target"]["ecsParameters"]["launchType"] == "FARGATE"
     eu = prog.one(SCHEDULE, "monthly-orders-eu").inputs

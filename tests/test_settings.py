@@ -34,8 +34,10 @@ def test_defaults_reproduce_the_article() -> None:
     assert settings.bucket_name is None
 
 
-@pytest.mark.parametrize(("cpu", "memory"), [(256, 512), (512, 4096), (1024, 8192),
-                                             (4096, 30720), (8192, 61440), (16384, 122880)])
+@pytest.mark.parametrize(
+    ("cpu", "memory"),
+    [(256, 512), (512, 4096), (1024, 8192), (4096, 30720), (8192, 61440), (16384, 122880)],
+)
 def test_valid_fargate_sizes(cpu: int, memory: int) -> None:
     assert parse_settings(job(cpu=cpu, memory=memory)).jobs["monthly-orders"].memory == memory
 
@@ -55,7 +57,10 @@ def test_invalid_fargate_sizes(fields: dict[str, Any], expected: str) -> None:
 
 @pytest.mark.parametrize("gib", [21, 50, 200])
 def test_ephemeral_storage_range(gib: int) -> None:
-    assert parse_settings(job(ephemeralStorageGiB=gib)).jobs["monthly-orders"].ephemeral_storage_gib == gib
+    assert (
+        parse_settings(job(ephemeralStorageGiB=gib)).jobs["monthly-orders"].ephemeral_storage_gib
+        == gib
+    )
 
 
 @pytest.mark.parametrize("gib", [20, 201])
@@ -67,9 +72,15 @@ def test_ephemeral_storage_out_of_range(gib: int) -> None:
 
 @pytest.mark.parametrize(
     "expression",
-    ["cron(0 4 1 * ? *)", "cron(15 10 ? * MON-FRI *)", "cron(0 0 L * ? 2027)", "rate(1 hour)",
-     "rate(15 minutes)", "at(2027-01-01T04:00:00)"],
-)  # fmt: skip
+    [
+        "cron(0 4 1 * ? *)",
+        "cron(15 10 ? * MON-FRI *)",
+        "cron(0 0 L * ? 2027)",
+        "rate(1 hour)",
+        "rate(15 minutes)",
+        "at(2027-01-01T04:00:00)",
+    ],
+)
 def test_valid_schedules(expression: str) -> None:
     assert parse_settings(job(schedule=expression)).jobs["monthly-orders"].schedule == expression
 
@@ -93,7 +104,10 @@ def test_invalid_schedules(expression: str, expected: str) -> None:
 
 
 def test_time_zones() -> None:
-    assert parse_settings(job(timezone="Europe/Berlin")).jobs["monthly-orders"].timezone == "Europe/Berlin"
+    assert (
+        parse_settings(job(timezone="Europe/Berlin")).jobs["monthly-orders"].timezone
+        == "Europe/Berlin"
+    )
     assert 'timezone = "Europe/Atlantis": expected an IANA time zone name' in error_of(
         job(timezone="Europe/Atlantis")
     )
@@ -130,16 +144,25 @@ def test_networks() -> None:
 @pytest.mark.parametrize(
     ("network", "expected"),
     [
-        ({"mode": "existing", "subnetIds": ["subnet-0a1b2c3d"]},
-         "scheduled-etl:network.vpcId: required key is missing"),
-        ({"mode": "existing", "vpcId": "vpc-0a1b2c3d", "subnetIds": []},
-         "scheduled-etl:network.subnetIds = []: List should have at least 1 item"),
-        ({"mode": "existing", "vpcId": "vpc-0a1b2c3d", "subnetIds": ["sn-1"]},
-         "scheduled-etl:network.subnetIds.0 = \"sn-1\": String should match pattern"),
-        ({"mode": "peered"}, "does not match any of the expected tags: 'default', 'new', 'existing'"),
+        (
+            {"mode": "existing", "subnetIds": ["subnet-0a1b2c3d"]},
+            "scheduled-etl:network.vpcId: required key is missing",
+        ),
+        (
+            {"mode": "existing", "vpcId": "vpc-0a1b2c3d", "subnetIds": []},
+            "scheduled-etl:network.subnetIds = []: List should have at least 1 item",
+        ),
+        (
+            {"mode": "existing", "vpcId": "vpc-0a1b2c3d", "subnetIds": ["sn-1"]},
+            'scheduled-etl:network.subnetIds.0 = "sn-1": String should match pattern',
+        ),
+        (
+            {"mode": "peered"},
+            "does not match any of the expected tags: 'default', 'new', 'existing'",
+        ),
         ({"mode": "new", "natGateways": "None"}, "Input should be 'Single' or 'OnePerAz'"),
     ],
-)  # fmt: skip
+)
 def test_invalid_networks(network: dict[str, Any], expected: str) -> None:
     assert expected in error_of({**BASE, "network": network})
 
@@ -149,7 +172,10 @@ def test_invalid_networks(network: dict[str, Any], expected: str) -> None:
     [
         ({}, "scheduled-etl:image = {}: set exactly one of 'build' or 'uri'"),
         ({"build": {}, "uri": "repo/app:1.2.3"}, "set exactly one of 'build' or 'uri'"),
-        ({"uri": "repo/app"}, "pin the image: give a tag other than 'latest' or an @sha256: digest"),
+        (
+            {"uri": "repo/app"},
+            "pin the image: give a tag other than 'latest' or an @sha256: digest",
+        ),
         ({"uri": "repo/app:latest"}, "pin the image"),
     ],
 )
