@@ -1,0 +1,12 @@
+-- The ten best-selling products of the period by revenue.
+SELECT DATE_FORMAT(@period_start, '%Y-%m') AS month,
+       pr.product_id,
+       pr.name,
+       pr.category,
+       SUM(p.quantity) AS units,
+       SUM(p.amount)   AS revenue
+FROM period_orders AS p
+JOIN products AS pr ON pr.product_id = p.product_id
+GROUP BY pr.product_id, pr.name, pr.category
+ORDER BY revenue DESC, pr.product_id
+LIMIT 10;

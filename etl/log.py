@@ -1,0 +1,58 @@
+"""JSON-lines logging on stdout: one object per line, which CloudWatch Logs indexes as is."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+_logger = logging.getLogger("etl")
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "event": record.getMessage(),
+        }
+        line.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
+        return json.dumps(line, default=str, ensure_ascii=False)
+
+
+def configure(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    _logger.handlers[:] = [handler]
+    _logger.setLevel(level)
+    _logger.propagate = False
+
+
+def info(event: str, **fields: Any) -> None:
+    _logger.info(event, extra=fields)
+
+
+def debug(event: str, **fields: Any) -> None:
+    _logger.debug(event, extra=fields)
+
+
+def error(event: str, **fields: Any) -> None:
+    _logger.error(event, extra=fields)
+
+
+class Progress:
+    """Logs `event` with a running count at most every `every` seconds (long stages)."""
+
+    def __init__(self, event: str, every: float = 10.0, **fields: Any) -> None:
+        self.event, self.every, self.fields = event, every, fields
+        self.started = self.last = time.monotonic()
+
+    def update(self, rows: int) -> None:
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            self.last = now
+            info(self.event, rows=rows, elapsed_s=round(now - self.started, 1), **self.fields)

@@ -1,0 +1,157 @@
+"""One run of the job: schema -> extract/load -> transform -> export -> manifest.
+
+Output becomes visible atomically from a reader's point of view: the run's manifest is
+written last, and a rerun removes the old manifest before anything else under its folder.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pymysql.connections import Connection
+
+from etl import db, log, storage
+from etl.export import ExportResult, export_query
+from etl.jobdef import created_tables, load_job, single_select, statements
+from etl.load import TableInput, discover, load_all
+from etl.settings import Settings
+
+MANIFEST = "_manifest.json"
+
+
+class StageFailed(Exception):
+    def __init__(self, stage: str, cause: BaseException) -> None:
+        super().__init__(f"{stage}: {cause}")
+        self.stage, self.cause = stage, cause
+
+
+@contextmanager
+def stage(name: str, **fields: Any) -> Iterator[None]:
+    started = time.monotonic()
+    log.info("stage_started", stage=name, **fields)
+    try:
+        yield
+    except StageFailed:
+        raise
+    except Exception as exc:
+        raise StageFailed(name, exc) from exc
+    log.info("stage_finished", stage=name, elapsed_s=round(time.monotonic() - started, 3))
+
+
+def _execute_file(conn: Connection, path: Path) -> None:  # type: ignore[type-arg]
+    with conn.cursor() as cursor:
+        for number, sql in enumerate(statements(path), start=1):
+            started = time.monotonic()
+            try:
+                cursor.execute(sql)
+            except Exception as exc:
+                raise RuntimeError(f"{path.name} statement {number}: {exc}") from exc
+            log.debug("statement_done", file=path.name, statement=number, rows=cursor.rowcount,
+                      elapsed_s=round(time.monotonic() - started, 3))  # fmt: skip
+
+
+def _table_columns(conn: Connection, tables: list[str]) -> dict[str, list[str]]:  # type: ignore[type-arg]
+    with conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = DATABASE() ORDER BY table_name, ordinal_position"
+        )
+        found: dict[str, list[str]] = {}
+        for table, column in cursor.fetchall():
+            found.setdefault(table, []).append(column)
+    missing = [t for t in tables if t not in found]
+    if missing:
+        raise RuntimeError(f"schema.sql did not create table(s) {', '.join(missing)}")
+    return {t: found[t] for t in tables}
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def manifest(
+    settings: Settings,
+    job: str,
+    started: datetime,
+    inputs: dict[str, TableInput],
+    exports: list[ExportResult],
+) -> dict[str, Any]:
+    return {
+        "job": job,
+        "scheduled_time": _iso(settings.scheduled_time),
+        "started_at": _iso(started),
+        "finished_at": _iso(datetime.now(UTC)),
+        "inputs": {
+            table: {
+                "rows": item.rows,
+                "files": [{"key": f.key, "rows": f.rows, "bytes": f.size} for f in item.files],
+            }
+            for table, item in inputs.items()
+        },
+        "exports": {
+            result.name: {
+                "columns": result.columns,
+                "rows": result.rows,
+                "files": [
+                    {"key": f.key, "rows": f.rows, "bytes": f.bytes, "sha256": f.sha256}
+                    for f in result.files
+                ],
+            }
+            for result in exports
+        },
+    }
+
+
+def run(settings: Settings) -> dict[str, Any]:
+    """Run the job once; returns the manifest. Raises StageFailed naming the stage."""
+    started = datetime.now(UTC)
+    bucket, root = settings.data_bucket, settings.output_root
+    log.info("run_started", scheduled_time=_iso(settings.scheduled_time),
+             job=str(settings.job_dir), output=f"s3://{bucket}/{root}")  # fmt: skip
+    with stage("job_definition"):
+        job = load_job(settings.job_dir)
+        tables = created_tables(job.schema)
+        exports = {name: single_select(path) for name, path in job.exports.items()}
+    s3 = storage.client()
+    with tempfile.TemporaryDirectory(prefix="etl-") as tmp:
+        workdir = Path(tmp)
+        with stage("connect"):
+            conn = db.connect(settings)
+        with stage("schema", tables=tables):
+            _execute_file(conn, job.schema)
+            columns = _table_columns(conn, tables)
+        with stage("extract"):
+            inputs = discover(s3, bucket, settings.input_prefix, tables)
+        with stage("load"):
+            load_all(conn, s3, bucket, inputs, columns, workdir)
+        with stage("transform", files=[p.name for p in job.transforms]):
+            with conn.cursor() as cursor:
+                # The run's logical time, for SQL: @scheduled_time (UTC DATETIME).
+                cursor.execute(
+                    "SET @scheduled_time = %s", (f"{settings.scheduled_time:%Y-%m-%d %H:%M:%S}",)
+                )
+            for path in job.transforms:
+                _execute_file(conn, path)
+                log.info("transform_done", file=path.name)
+        with stage("export", exports=list(exports)):
+            # A rerun replaces the run folder: the manifest goes first, so no reader ever
+            # sees a manifest next to parts that are not its own.
+            stale = storage.keys_under(s3, bucket, root)
+            storage.delete_keys(s3, bucket, sorted(stale, key=lambda k: not k.endswith(MANIFEST)))
+            results = [
+                export_query(conn, s3, bucket, root, name, sql, settings.export_part_rows, workdir)
+                for name, sql in exports.items()
+            ]
+        with stage("manifest"):
+            document = manifest(settings, job.name, started, inputs, results)
+            storage.put_json(s3, bucket, f"{root}{MANIFEST}", document)
+        conn.close()
+    log.info("run_succeeded", manifest=f"s3://{bucket}/{root}{MANIFEST}",
+             elapsed_s=round((datetime.now(UTC) - started).total_seconds(), 3))  # fmt: skip
+    return document

@@ -1,0 +1,110 @@
+"""The job's settings, from environment variables (the task definition sets them).
+
+A missing or malformed setting stops the job before it touches anything, naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+BUNDLED_JOB = Path(__file__).resolve().parent / "jobs" / "monthly_orders"
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_host: str
+    db_port: int
+    db_database: str
+    db_username: str
+    db_password: str
+    data_bucket: str
+    input_prefix: str
+    output_prefix: str
+    job_dir: Path
+    scheduled_time: datetime  # aware, UTC
+    db_wait_seconds: float
+    export_part_rows: int
+    log_level: str
+
+    @property
+    def run_folder(self) -> str:
+        """One folder per logical run: a rerun for the same time replaces it."""
+        return f"run={self.scheduled_time:%Y%m%dT%H%M%SZ}"
+
+    @property
+    def output_root(self) -> str:
+        return f"{self.output_prefix}{self.run_folder}/"
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "")
+    if not value:
+        raise SettingsError(f"{name} is required")
+    return value
+
+
+def _number(env: Mapping[str, str], name: str, default: str, low: float, kind: type) -> float:
+    raw = env.get(name) or default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a {kind.__name__}") from None
+    if value < low:
+        raise SettingsError(f"{name}={raw!r} must be at least {low}")
+    return float(value)
+
+
+def _prefix(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, default)
+    if value and not value.endswith("/"):
+        raise SettingsError(f"{name}={value!r} must end with '/'")
+    if value.startswith("/"):
+        raise SettingsError(f"{name}={value!r} must not start with '/'")
+    return value
+
+
+def _scheduled_time(env: Mapping[str, str]) -> datetime:
+    raw = env.get("SCHEDULED_TIME", "")
+    if not raw:
+        return datetime.now(UTC).replace(microsecond=0)
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise SettingsError(
+            f"SCHEDULED_TIME={raw!r} is not ISO 8601 (e.g. 2026-11-01T04:00:00Z)"
+        ) from None
+    if parsed.tzinfo is None:
+        raise SettingsError(f"SCHEDULED_TIME={raw!r} needs a time zone, e.g. a trailing Z")
+    return parsed.astimezone(UTC)
+
+
+def from_env(env: Mapping[str, str] = os.environ) -> Settings:
+    job_dir = Path(env.get("ETL_JOB") or BUNDLED_JOB)
+    if not (job_dir / "schema.sql").is_file():
+        raise SettingsError(f"ETL_JOB={str(job_dir)!r} is not a job folder (no schema.sql)")
+    level = env.get("LOG_LEVEL", "INFO").upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise SettingsError(f"LOG_LEVEL={level!r} must be DEBUG, INFO, WARNING or ERROR")
+    return Settings(
+        db_host=_required(env, "DB_HOST"),
+        db_port=int(_number(env, "DB_PORT", "3306", 1, int)),
+        db_database=_required(env, "DB_DATABASE"),
+        db_username=_required(env, "DB_USERNAME"),
+        db_password=env.get("DB_PASSWORD", ""),
+        data_bucket=_required(env, "DATA_BUCKET"),
+        input_prefix=_prefix(env, "INPUT_PREFIX", "input/"),
+        output_prefix=_prefix(env, "OUTPUT_PREFIX", "output/"),
+        job_dir=job_dir,
+        scheduled_time=_scheduled_time(env),
+        db_wait_seconds=_number(env, "DB_WAIT_SECONDS", "180", 0, float),
+        export_part_rows=int(_number(env, "EXPORT_PART_ROWS", "1000000", 1, int)),
+        log_level=level,
+    )
