@@ -27,8 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run(settings)
     except StageFailed as exc:
-        log.error("run_failed", stage=exc.stage, cause=str(exc.cause),
-                  error=type(exc.cause).__name__)  # fmt: skip
+        log.error(
+            "run_failed", stage=exc.stage, cause=str(exc.cause), error=type(exc.cause).__name__
+        )
         return EXIT_FAILED
     return 0
 

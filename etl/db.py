@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pymysql
 import pymysql.converters
 from pymysql.connections import Connection
@@ -21,8 +23,12 @@ from etl.settings import Settings
 SESSION_SQL_MODE = "TRADITIONAL,ONLY_FULL_GROUP_BY"
 
 # Client-side "server not there (yet)" errors; anything else (bad password...) fails at once.
-_NOT_READY = {CR.CR_CONNECTION_ERROR, CR.CR_CONN_HOST_ERROR, CR.CR_SERVER_GONE_ERROR,
-              CR.CR_SERVER_LOST}  # fmt: skip
+_NOT_READY = {
+    CR.CR_CONNECTION_ERROR,
+    CR.CR_CONN_HOST_ERROR,
+    CR.CR_SERVER_GONE_ERROR,
+    CR.CR_SERVER_LOST,
+}
 
 
 class DatabaseUnavailable(Exception):
@@ -44,10 +50,12 @@ def _log_wait(state: RetryCallState) -> None:
 
 
 # Parameter encoders only: with no decoders, every value arrives as MySQL's own text.
-_TEXT_ONLY = {k: v for k, v in pymysql.converters.conversions.items() if not isinstance(k, int)}
+_TEXT_ONLY: dict[Any, Any] = {
+    k: v for k, v in pymysql.converters.conversions.items() if not isinstance(k, int)
+}
 
 
-def connect(settings: Settings) -> Connection:  # type: ignore[type-arg]
+def connect(settings: Settings) -> Connection:
     """Connect, retrying with backoff while the server is not up yet (the sidecar may still
     be initialising), for at most DB_WAIT_SECONDS. Results come back as MySQL's own text
     (no Python type conversion): exports write it as is, and nothing else needs types."""
@@ -59,7 +67,7 @@ def connect(settings: Settings) -> Connection:  # type: ignore[type-arg]
         before_sleep=_log_wait,
         reraise=True,
     )
-    def attempt() -> Connection:  # type: ignore[type-arg]
+    def attempt() -> Connection:
         return pymysql.connect(
             host=settings.db_host,
             port=settings.db_port,

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pymysql.cursors
-from pymysql.connections import Connection
 
 from etl import log, storage
+from etl.context import RunContext
 
 BATCH_ROWS = 10_000
 
@@ -89,26 +89,18 @@ def _write_part(
     return rows, sink.size, sink.sha256.hexdigest(), exhausted
 
 
-def export_query(
-    conn: Connection,  # type: ignore[type-arg]
-    s3: Any,
-    bucket: str,
-    root: str,
-    name: str,
-    sql: str,
-    part_rows: int,
-    workdir: Path,
-) -> ExportResult:
-    """Run `sql` and upload its result under `root``name`/part-NNNNN.csv.gz."""
+def export_query(ctx: RunContext, root: str, name: str, sql: str, part_rows: int) -> ExportResult:
+    """Run `sql` and upload its result as `root`<name>/part-NNNNN.csv.gz."""
     progress = log.Progress("export_progress", export=name)
-    with conn.cursor(pymysql.cursors.SSCursor) as cursor, ThreadPoolExecutor(1) as uploader:
+    # SSCursor: rows stream from the server as they are read, never all in memory.
+    with ctx.conn.cursor(pymysql.cursors.SSCursor) as cursor, ThreadPoolExecutor(1) as uploader:
         cursor.execute(sql)
         result = ExportResult(name, [d[0] for d in cursor.description])
         pending: Future[None] | None = None
         exhausted = False
         while not exhausted:
             number = len(result.files)
-            path = workdir / f"{name}-{number:05d}.csv.gz"
+            path = ctx.workdir / f"{name}-{number:05d}.csv.gz"
             rows, size, digest, exhausted = _write_part(path, result.columns, cursor, part_rows)
             if rows == 0 and number > 0:
                 path.unlink()  # the previous part ended exactly on the last row
@@ -116,7 +108,7 @@ def export_query(
             if pending is not None:
                 pending.result()  # at most one upload in flight: disk use stays bounded
             key = f"{root}{name}/part-{number:05d}.csv.gz"
-            pending = uploader.submit(_upload, s3, bucket, key, path)
+            pending = uploader.submit(_upload, ctx, key, path)
             result.files.append(ExportFile(key, rows, size, digest))
             progress.update(result.rows)
         if pending is not None:
@@ -125,13 +117,8 @@ def export_query(
     return result
 
 
-def _upload(s3: Any, bucket: str, key: str, path: Path) -> None:
+def _upload(ctx: RunContext, key: str, path: Path) -> None:
     # A .csv.gz object, not a gzip-encoded text/csv: clients must not unzip it on download.
-    s3.upload_file(
-        str(path),
-        bucket,
-        key,
-        ExtraArgs={"ContentType": "application/gzip"},
-        Config=storage.TRANSFER,
-    )
+    extra = {"ContentType": "application/gzip"}
+    ctx.s3.upload_file(str(path), ctx.bucket, key, ExtraArgs=extra, Config=storage.TRANSFER)
     path.unlink()

@@ -1,4 +1,4 @@
-"""A job folder: schema.sql, transform/*.sql (in file-name order), export/*.sql (one SELECT each)."""
+"""A job folder: schema.sql, transform/*.sql (in name order), export/*.sql (one SELECT each)."""
 
 from __future__ import annotations
 
@@ -60,7 +60,9 @@ def created_tables(path: Path) -> list[str]:
     names: list[str] = []
     for statement in sqlparse.parse(path.read_text(encoding="utf-8")):
         tokens = [
-            t for t in statement.flatten() if not t.is_whitespace and t.ttype not in T.Comment
+            t
+            for t in statement.flatten()  # type: ignore[no-untyped-call]
+            if not t.is_whitespace and t.ttype not in T.Comment
         ]
         if not tokens or tokens[0].ttype is not T.Keyword.DDL or tokens[0].normalized != "CREATE":
             continue

@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from pymysql.connections import Connection
-
 from etl import log
+from etl.context import RunContext
 
 SUFFIXES = (".csv", ".csv.gz")
 # "... for column `db`.`t`.`qty` at row 2" (MariaDB) / "... for column 'qty' at row 2" (MySQL)
@@ -147,22 +146,14 @@ def load_data_sql(table: str, header: list[str]) -> str:
     )
 
 
-def load_file(
-    conn: Connection,  # type: ignore[type-arg]
-    s3: Any,
-    bucket: str,
-    item: InputFile,
-    table: str,
-    columns: list[str],
-    workdir: Path,
-) -> int:
-    raw = workdir / ("input.csv.gz" if item.key.endswith(".gz") else "input.csv")
-    tsv = workdir / "load.tsv"
-    s3.download_file(bucket, item.key, str(raw))
+def load_file(ctx: RunContext, item: InputFile, table: str, columns: list[str]) -> int:
+    raw = ctx.workdir / ("input.csv.gz" if item.key.endswith(".gz") else "input.csv")
+    tsv = ctx.workdir / "load.tsv"
+    ctx.s3.download_file(ctx.bucket, item.key, str(raw))
     with tsv.open("w", encoding="utf-8", newline="") as out:
         header, rows = to_tsv(raw, item.key, columns, out)
     if rows:
-        with conn.cursor() as cursor:
+        with ctx.conn.cursor() as cursor:
             cursor.execute(load_data_sql(table, header), (str(tsv),))
             cursor.execute("SHOW WARNINGS LIMIT 1")
             problem = cursor.fetchone()
@@ -184,16 +175,9 @@ def _describe_warning(path: Path, key: str, code: int, message: str) -> str:
     return f"{key} line {line}{column}: {message} (MySQL {code})"
 
 
-def load_all(
-    conn: Connection,  # type: ignore[type-arg]
-    s3: Any,
-    bucket: str,
-    inputs: dict[str, TableInput],
-    columns: dict[str, list[str]],
-    workdir: Path,
-) -> None:
+def load_all(ctx: RunContext, inputs: dict[str, TableInput], columns: dict[str, list[str]]) -> None:
     for table, table_input in inputs.items():
         for item in table_input.files:
-            item.rows = load_file(conn, s3, bucket, item, table, columns[table], workdir)
+            item.rows = load_file(ctx, item, table, columns[table])
             log.info("file_loaded", table=table, key=item.key, rows=item.rows, bytes=item.size)
         log.info("table_loaded", table=table, files=len(table_input.files), rows=table_input.rows)

@@ -17,6 +17,7 @@ from typing import Any
 from pymysql.connections import Connection
 
 from etl import db, log, storage
+from etl.context import RunContext
 from etl.export import ExportResult, export_query
 from etl.jobdef import created_tables, load_job, single_select, statements
 from etl.load import TableInput, discover, load_all
@@ -44,7 +45,7 @@ def stage(name: str, **fields: Any) -> Iterator[None]:
     log.info("stage_finished", stage=name, elapsed_s=round(time.monotonic() - started, 3))
 
 
-def _execute_file(conn: Connection, path: Path) -> None:  # type: ignore[type-arg]
+def _execute_file(conn: Connection, path: Path) -> None:
     with conn.cursor() as cursor:
         for number, sql in enumerate(statements(path), start=1):
             started = time.monotonic()
@@ -52,11 +53,16 @@ def _execute_file(conn: Connection, path: Path) -> None:  # type: ignore[type-ar
                 cursor.execute(sql)
             except Exception as exc:
                 raise RuntimeError(f"{path.name} statement {number}: {exc}") from exc
-            log.debug("statement_done", file=path.name, statement=number, rows=cursor.rowcount,
-                      elapsed_s=round(time.monotonic() - started, 3))  # fmt: skip
+            log.debug(
+                "statement_done",
+                file=path.name,
+                statement=number,
+                rows=cursor.rowcount,
+                elapsed_s=round(time.monotonic() - started, 3),
+            )
 
 
-def _table_columns(conn: Connection, tables: list[str]) -> dict[str, list[str]]:  # type: ignore[type-arg]
+def _table_columns(conn: Connection, tables: list[str]) -> dict[str, list[str]]:
     with conn.cursor() as cursor:
         cursor.execute(
             "SELECT table_name, column_name FROM information_schema.columns "
@@ -112,46 +118,51 @@ def run(settings: Settings) -> dict[str, Any]:
     """Run the job once; returns the manifest. Raises StageFailed naming the stage."""
     started = datetime.now(UTC)
     bucket, root = settings.data_bucket, settings.output_root
-    log.info("run_started", scheduled_time=_iso(settings.scheduled_time),
-             job=str(settings.job_dir), output=f"s3://{bucket}/{root}")  # fmt: skip
+    log.info(
+        "run_started",
+        scheduled_time=_iso(settings.scheduled_time),
+        job=str(settings.job_dir),
+        output=f"s3://{bucket}/{root}",
+    )
     with stage("job_definition"):
         job = load_job(settings.job_dir)
         tables = created_tables(job.schema)
         exports = {name: single_select(path) for name, path in job.exports.items()}
     s3 = storage.client()
-    with tempfile.TemporaryDirectory(prefix="etl-") as tmp:
-        workdir = Path(tmp)
-        with stage("connect"):
-            conn = db.connect(settings)
+    with stage("connect"):
+        conn = db.connect(settings)
+    with conn, tempfile.TemporaryDirectory(prefix="etl-") as tmp:
+        ctx = RunContext(conn, s3, bucket, Path(tmp))
         with stage("schema", tables=tables):
             _execute_file(conn, job.schema)
             columns = _table_columns(conn, tables)
         with stage("extract"):
             inputs = discover(s3, bucket, settings.input_prefix, tables)
         with stage("load"):
-            load_all(conn, s3, bucket, inputs, columns, workdir)
+            load_all(ctx, inputs, columns)
         with stage("transform", files=[p.name for p in job.transforms]):
             with conn.cursor() as cursor:
                 # The run's logical time, for SQL: @scheduled_time (UTC DATETIME).
-                cursor.execute(
-                    "SET @scheduled_time = %s", (f"{settings.scheduled_time:%Y-%m-%d %H:%M:%S}",)
-                )
+                moment = f"{settings.scheduled_time:%Y-%m-%d %H:%M:%S}"
+                cursor.execute("SET @scheduled_time = %s", (moment,))
             for path in job.transforms:
                 _execute_file(conn, path)
                 log.info("transform_done", file=path.name)
         with stage("export", exports=list(exports)):
-            # A rerun replaces the run folder: the manifest goes first, so no reader ever
-            # sees a manifest next to parts that are not its own.
-            stale = storage.keys_under(s3, bucket, root)
-            storage.delete_keys(s3, bucket, sorted(stale, key=lambda k: not k.endswith(MANIFEST)))
+            # A rerun replaces the run folder. The old manifest goes first, so no reader
+            # ever sees a manifest beside parts that are not its own.
+            s3.delete_object(Bucket=bucket, Key=f"{root}{MANIFEST}")
+            storage.delete_keys(s3, bucket, storage.keys_under(s3, bucket, root))
             results = [
-                export_query(conn, s3, bucket, root, name, sql, settings.export_part_rows, workdir)
+                export_query(ctx, root, name, sql, settings.export_part_rows)
                 for name, sql in exports.items()
             ]
         with stage("manifest"):
             document = manifest(settings, job.name, started, inputs, results)
             storage.put_json(s3, bucket, f"{root}{MANIFEST}", document)
-        conn.close()
-    log.info("run_succeeded", manifest=f"s3://{bucket}/{root}{MANIFEST}",
-             elapsed_s=round((datetime.now(UTC) - started).total_seconds(), 3))  # fmt: skip
+    log.info(
+        "run_succeeded",
+        manifest=f"s3://{bucket}/{root}{MANIFEST}",
+        elapsed_s=round((datetime.now(UTC) - started).total_seconds(), 3),
+    )
     return document

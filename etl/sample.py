@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from etl import storage
+
 FIRST = ["Ada", "Grace", "Linus", "Zoë", "Søren", "José", "Mary Ann", "Łukasz", "Aiko", "Noor"]
 LAST = ["Lovelace", "Hopper", "O'Brien", "Müller", "García", "Nakamura", 'Smith "Smitty"', "Ng"]
 COUNTRIES = ["DE", "FR", "GB", "US", "JP", "BR", "IN", "NL", ""]
@@ -44,8 +46,12 @@ def products(rng: random.Random, count: int) -> Iterator[list[str]]:
     yield ["product_id", "name", "category", "list_price"]
     for pid in range(1, count + 1):
         price = rng.randrange(199, 19999) / 100
-        yield [str(pid), f"Product {pid} \u2013 model {rng.choice('ABCXYZ')}",
-               rng.choice(CATEGORIES), f"{price:.2f}"]  # fmt: skip
+        yield [
+            str(pid),
+            f"Product {pid} \u2013 model {rng.choice('ABCXYZ')}",
+            rng.choice(CATEGORIES),
+            f"{price:.2f}",
+        ]
 
 
 def orders(
@@ -66,9 +72,15 @@ def orders(
     for oid in range(1, count + 1):
         ordered = start + timedelta(seconds=rng.randrange(span))
         quantity = rng.choice((1, 1, 1, 2, 3, 5, 0))
-        yield [str(oid), f"{ordered:%Y-%m-%d %H:%M:%S}", str(rng.randint(1, n_customers)),
-               str(rng.randint(1, n_products)), str(quantity),
-               f"{rng.randrange(199, 19999) / 100:.2f}", rng.choice(STATUSES)]  # fmt: skip
+        yield [
+            str(oid),
+            f"{ordered:%Y-%m-%d %H:%M:%S}",
+            str(rng.randint(1, n_customers)),
+            str(rng.randint(1, n_products)),
+            str(quantity),
+            f"{rng.randrange(199, 19999) / 100:.2f}",
+            rng.choice(STATUSES),
+        ]
 
 
 def generate(rows: int, seed: int, month: str) -> dict[str, Iterator[list[str]]]:
@@ -96,8 +108,11 @@ def write(out: Path, rows: int, seed: int, month: str, gzipped: bool) -> list[Pa
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m etl.sample", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m etl.sample",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--rows", type=int, default=10_000, help="orders to generate")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--month", default="2026-10", help="the reporting month, YYYY-MM")
@@ -112,8 +127,6 @@ def main(argv: list[str] | None = None) -> int:
         for path in write(args.out, args.rows, args.seed, args.month, args.gzip):
             print(path)
         return 0
-    from etl import storage  # boto3 only when uploading
-
     s3 = storage.client()
     with tempfile.TemporaryDirectory() as tmp:
         for path in write(Path(tmp), args.rows, args.seed, args.month, args.gzip):
