@@ -21,8 +21,10 @@ from etl import log
 from etl.context import RunContext
 
 SUFFIXES = (".csv", ".csv.gz")
-# "... for column `db`.`t`.`qty` at row 2" (MariaDB) / "... for column 'qty' at row 2" (MySQL)
-_MYSQL_ROW = re.compile(r"(?:column (?P<column>\S+) )?at row (?P<row>\d+)")
+# "... for column `db`.`t`.`qty` at row 2" (MariaDB), "... for column 'qty' at row 2" (MySQL),
+# "Column 'note' cannot be null" (no row: the first empty field of that column is meant).
+_COLUMN = re.compile(r"column (\S+)", re.IGNORECASE)
+_ROW = re.compile(r"at row (\d+)")
 
 
 class BadInput(Exception):
@@ -77,17 +79,20 @@ def _open_csv(path: Path, key: str) -> Iterator[IO[str]]:
         yield handle
 
 
-def _line_of_record(path: Path, key: str, record: int) -> int:
-    """The CSV line on which data record `record` (1-based) starts; only for error reports."""
+def _locate(path: Path, key: str, column: str, record: int | None) -> tuple[int, str | None]:
+    """(line, value of `column`) of data record `record` (1-based) or, without a record
+    number, of the first record whose `column` is empty. Only for error reports."""
     with _open_csv(path, key) as handle:
         reader = csv.reader(handle, strict=True)
-        next(reader, None)  # header
+        header = next(reader, [])
+        index = header.index(column) if column in header else None
         start = reader.line_num + 1
-        for number, _ in enumerate(reader, start=1):
-            if number == record:
-                return start
+        for number, row in enumerate(reader, start=1):
+            value = row[index] if index is not None and index < len(row) else None
+            if number == record or (record is None and value == ""):
+                return start, value
             start = reader.line_num + 1
-    return start
+    return start, None
 
 
 def to_tsv(path: Path, key: str, columns: list[str], out: IO[str]) -> tuple[list[str], int]:
@@ -165,14 +170,16 @@ def load_file(ctx: RunContext, item: InputFile, table: str, columns: list[str]) 
     return rows
 
 
-def _describe_warning(path: Path, key: str, code: int, message: str) -> str:
-    match = _MYSQL_ROW.search(message)
-    if not match:
+def _describe_warning(path: Path, key: str, code: str, message: str) -> str:
+    """Turn a LOAD DATA warning into the CSV line, column and value it is about."""
+    row = _ROW.search(message)
+    column = _COLUMN.search(message)
+    if not column and not row:
         return f"{key}: MySQL rejected the data ({code}: {message})"
-    line = _line_of_record(path, key, int(match["row"]))
-    name = (match["column"] or "").rsplit(".", 1)[-1].strip("`'\"")
-    column = f", column {name}" if name else ""
-    return f"{key} line {line}{column}: {message} (MySQL {code})"
+    name = column[1].rsplit(".", 1)[-1].strip("`'\"") if column else ""
+    line, value = _locate(path, key, name, int(row[1]) if row else None)
+    where = f"{key} line {line}" + (f", column {name} (value {value!r})" if name else "")
+    return f"{where}: {message} (MySQL {code})"
 
 
 def load_all(ctx: RunContext, inputs: dict[str, TableInput], columns: dict[str, list[str]]) -> None:

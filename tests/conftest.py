@@ -1,0 +1,86 @@
+"""Shared fixtures for the ETL tests: the real database server and an S3 emulated over HTTP.
+
+MariaDB/MySQL must be running (DB_HOST/DB_PORT/DB_USER/DB_PASSWORD, default root@127.0.0.1:3306
+with no password). Tests fail, never skip, when it is not there.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+
+import boto3
+import pymysql
+import pytest
+from etl_harness import S3_ENV, DbServer
+from moto.server import ThreadedMotoServer
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def db_server() -> DbServer:
+    server = DbServer(
+        host=os.environ.get("TEST_DB_HOST", "127.0.0.1"),
+        port=int(os.environ.get("TEST_DB_PORT", "3306")),
+        user=os.environ.get("TEST_DB_USER", "root"),
+        password=os.environ.get("TEST_DB_PASSWORD", ""),
+    )
+    try:
+        server.connect().close()
+    except pymysql.err.OperationalError as exc:
+        pytest.fail(
+            f"No MySQL/MariaDB server at {server.host}:{server.port} as {server.user!r} ({exc}).\n"
+            "The ETL tests run against a real server. Start one, e.g.:\n"
+            "  sudo apt-get install -y mariadb-server && sudo service mariadb start\n"
+            '  (then: sudo mariadb -e "ALTER USER root@localhost IDENTIFIED VIA '
+            "mysql_native_password USING PASSWORD('')\")\n"
+            "  or: docker run -d -p 3306:3306 -e MYSQL_ALLOW_EMPTY_PASSWORD=1 mysql:8.4 "
+            "--local-infile=ON\n"
+            "or point TEST_DB_HOST/TEST_DB_PORT/TEST_DB_USER/TEST_DB_PASSWORD at one.",
+            pytrace=False,
+        )
+    return server
+
+
+@pytest.fixture
+def database(db_server: DbServer) -> Iterator[str]:
+    """A database of its own for each test, dropped afterwards."""
+    name = f"etl_test_{uuid.uuid4().hex[:12]}"
+    with db_server.connect() as conn, conn.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    yield name
+    with db_server.connect() as conn, conn.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 over real HTTP on a free local port, for the job's subprocesses."""
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> object:
+    for key, value in S3_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_endpoint)
+    return boto3.client("s3", endpoint_url=s3_endpoint, region_name=S3_ENV["AWS_DEFAULT_REGION"])
+
+
+@pytest.fixture
+def bucket(s3: object) -> str:
+    """A bucket of its own for each test."""
+    name = f"etl-test-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name)  # type: ignore[attr-defined]
+    return name

@@ -1,0 +1,176 @@
+"""Run `python -m etl run` exactly as the container does: a subprocess with environment settings."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import gzip
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pymysql
+
+ROOT = Path(__file__).resolve().parent.parent
+S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@dataclass(frozen=True)
+class DbServer:
+    host: str
+    port: int
+    user: str
+    password: str
+
+    def connect(self, database: str | None = None) -> pymysql.Connection:  # type: ignore[type-arg]
+        return pymysql.connect(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            database=database,
+            autocommit=True,
+        )
+
+
+@dataclass
+class Run:
+    returncode: int
+    logs: list[dict[str, Any]]
+    stderr: str
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        return [line for line in self.logs if line["event"] == name]
+
+    @property
+    def failure(self) -> dict[str, Any]:
+        [failed] = self.events("run_failed")
+        return failed
+
+
+def run_etl(
+    db: DbServer,
+    database: str,
+    bucket: str,
+    endpoint: str,
+    python: str = sys.executable,
+    timeout: float = 120,
+    **settings: str,
+) -> Run:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(ROOT),
+        **S3_ENV,
+        "AWS_ENDPOINT_URL_S3": endpoint,
+        "DB_HOST": db.host,
+        "DB_PORT": str(db.port),
+        "DB_DATABASE": database,
+        "DB_USERNAME": db.user,
+        "DB_PASSWORD": db.password,
+        "DATA_BUCKET": bucket,
+        "SCHEDULED_TIME": "2026-11-01T04:00:00Z",
+        **settings,
+    }
+    done = subprocess.run(  # the exit status is part of what tests check
+        [python, "-m", "etl", "run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        check=False,
+    )
+    logs = [json.loads(line) for line in done.stdout.splitlines()]  # every line is JSON
+    return Run(done.returncode, logs, done.stderr)
+
+
+def put_csv(s3: Any, bucket: str, key: str, text: str, gzipped: bool = False) -> None:
+    body = text.encode("utf-8")
+    s3.put_object(Bucket=bucket, Key=key, Body=gzip.compress(body) if gzipped else body)
+
+
+def keys(s3: Any, bucket: str, prefix: str = "") -> list[str]:
+    found: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        found += [obj["Key"] for obj in page.get("Contents", [])]
+    return sorted(found)
+
+
+def read_bytes(s3: Any, bucket: str, key: str) -> bytes:
+    return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def read_export(s3: Any, bucket: str, keys_: list[str]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of an export's parts (every part repeats the header)."""
+    header: list[str] = []
+    rows: list[list[str]] = []
+    for key in keys_:
+        text = gzip.decompress(read_bytes(s3, bucket, key)).decode("utf-8")
+        part = list(csv.reader(io.StringIO(text, newline="")))
+        header = part[0]
+        rows += part[1:]
+    return header, rows
+
+
+def manifest(s3: Any, bucket: str, root: str = "output/run=20261101T040000Z/") -> dict[str, Any]:
+    return json.loads(read_bytes(s3, bucket, f"{root}_manifest.json"))  # type: ignore[no-any-return]
+
+
+class DelayedProxy:
+    """A TCP port that opens only after `delay` seconds, then forwards to the real server:
+    a database sidecar that is still starting."""
+
+    def __init__(self, port: int, target: tuple[str, int], delay: float) -> None:
+        self.port, self.target, self.delay = port, target, delay
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> DelayedProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _serve(self) -> None:
+        if self._stop.wait(self.delay):
+            return
+        with socket.create_server(("127.0.0.1", self.port)) as server:
+            server.settimeout(0.2)
+            while not self._stop.is_set():
+                try:
+                    client, _ = server.accept()
+                except TimeoutError:
+                    continue
+                upstream = socket.create_connection(self.target)
+                threading.Thread(target=_bridge, args=(client, upstream), daemon=True).start()
+
+
+def _bridge(one: Any, two: Any) -> None:
+    pipes = [threading.Thread(target=_pipe, args=pair) for pair in ((one, two), (two, one))]
+    for pipe in pipes:
+        pipe.start()
+    for pipe in pipes:
+        pipe.join()
+    one.close()
+    two.close()
+
+
+def _pipe(src: Any, dst: Any) -> None:
+    with contextlib.suppress(OSError):
+        while data := src.recv(65536):
+            dst.sendall(data)
+    with contextlib.suppress(OSError):
+        dst.shutdown(socket.SHUT_WR)  # no more writes: lets the other direction finish too
