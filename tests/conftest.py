@@ -6,6 +6,7 @@ with no password). Tests fail, never skip, when it is not there.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -63,6 +64,7 @@ def database(db_server: DbServer) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """moto's S3 over real HTTP on a free local port, for the job's subprocesses."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the emulator's request log
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

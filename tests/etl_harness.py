@@ -65,12 +65,14 @@ def run_etl(
     bucket: str,
     endpoint: str,
     python: str = sys.executable,
+    app_dir: Path = ROOT,
     timeout: float = 120,
     **settings: str,
 ) -> Run:
+    """`python -m etl run` from `app_dir` (the image's /app) with the given settings."""
     env = {
         "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": str(app_dir),
         **S3_ENV,
         "AWS_ENDPOINT_URL_S3": endpoint,
         "DB_HOST": db.host,
@@ -88,7 +90,7 @@ def run_etl(
         capture_output=True,
         text=True,
         timeout=timeout,
-        cwd=ROOT,
+        cwd=app_dir,
         check=False,
     )
     logs = [json.loads(line) for line in done.stdout.splitlines()]  # every line is JSON

