@@ -47,11 +47,24 @@ def statements(path: Path) -> list[str]:
     return [p for p in pieces if sqlparse.format(p, strip_comments=True).strip().rstrip(";")]
 
 
-def single_select(path: Path) -> str:
+@dataclass(frozen=True)
+class ExportQuery:
+    name: str
+    sql: str  # without comments or the final ';', so it can be wrapped
+    top_level: frozenset[str]  # keywords outside any parentheses, e.g. ORDER BY, LIMIT
+
+
+def export_query(name: str, path: Path) -> ExportQuery:
     found = statements(path)
     if len(found) != 1:
         raise JobDefinitionError(f"{path}: an export holds exactly one SELECT, found {len(found)}")
-    return found[0].strip().rstrip(";")
+    sql = sqlparse.format(found[0], strip_comments=True).strip().rstrip(";").strip()
+    [statement] = sqlparse.parse(sql)
+    kind = statement.get_type()  # type: ignore[no-untyped-call]
+    if kind != "SELECT":
+        raise JobDefinitionError(f"{path}: an export is a SELECT, found {kind}")
+    keywords = frozenset(t.normalized for t in statement.tokens if t.ttype in T.Keyword)
+    return ExportQuery(name, sql, keywords)
 
 
 def created_tables(path: Path) -> list[str]:

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
+import os
 import re
+import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,6 +26,7 @@ from etl.context import RunContext
 
 SUFFIXES = (".csv", ".csv.gz")
 # "... for column `db`.`t`.`qty` at row 2" (MariaDB), "... for column 'qty' at row 2" (MySQL),
+# "Column set to default value; NULL supplied to NOT NULL column 'note' at row 2",
 # "Column 'note' cannot be null" (no row: the first empty field of that column is meant).
 _COLUMN = re.compile(r"column (\S+)", re.IGNORECASE)
 _ROW = re.compile(r"at row (\d+)")
@@ -72,17 +77,19 @@ def discover(s3: Any, bucket: str, prefix: str, tables: list[str]) -> dict[str, 
 
 
 @contextmanager
-def _open_csv(path: Path, key: str) -> Iterator[IO[str]]:
+def open_object(ctx: RunContext, key: str) -> Iterator[IO[str]]:
+    """An input object as text, streamed from S3 (and gunzipped) while it is read."""
+    body = ctx.s3.get_object(Bucket=ctx.bucket, Key=key)["Body"]
+    binary = gzip.GzipFile(fileobj=body) if key.endswith(".gz") else body
     # utf-8-sig: tolerate the byte-order mark spreadsheet tools write.
-    opener = gzip.open if key.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
-        yield handle
+    with io.TextIOWrapper(binary, encoding="utf-8-sig", newline="") as text:
+        yield text
 
 
-def _locate(path: Path, key: str, column: str, record: int | None) -> tuple[int, str | None]:
+def _locate(ctx: RunContext, key: str, column: str, record: int | None) -> tuple[int, str | None]:
     """(line, value of `column`) of data record `record` (1-based) or, without a record
     number, of the first record whose `column` is empty. Only for error reports."""
-    with _open_csv(path, key) as handle:
+    with open_object(ctx, key) as handle:
         reader = csv.reader(handle, strict=True)
         header = next(reader, [])
         index = header.index(column) if column in header else None
@@ -95,37 +102,49 @@ def _locate(path: Path, key: str, column: str, record: int | None) -> tuple[int,
     return start, None
 
 
-def to_tsv(path: Path, key: str, columns: list[str], out: IO[str]) -> tuple[list[str], int]:
-    """Copy the CSV at `path` into MySQL's escaped tab format, checking it on the way.
-    Returns (header, rows)."""
+@contextmanager
+def _csv_errors(key: str, reader: Any) -> Iterator[None]:
+    try:
+        yield
+    except csv.Error as err:
+        raise BadInput(f"{key} line {reader.line_num}: malformed CSV ({err})") from None
+    except UnicodeDecodeError as err:
+        where = f"{key} near line {reader.line_num + 1}"
+        raise BadInput(f"{where}: not UTF-8 ({err.reason})") from None
+
+
+# Stands for an empty field while a batch is formatted. Strictly decoded UTF-8 never holds a
+# lone surrogate, so it cannot collide with data; it becomes MySQL's NULL marker, \N.
+_EMPTY = "\udcff"
+_BATCH_ROWS = 10_000
+
+
+def to_tsv(reader: Any, key: str, width: int, out: IO[bytes]) -> int:
+    """Copy the records after the header into MySQL's escaped tab format (empty fields as
+    \\N), checking each record's field count on the way. Returns the number of records."""
     rows = 0
-    with _open_csv(path, key) as handle:
-        reader = csv.reader(handle, strict=True)
-        try:
-            header = next(reader, None)
-            if header is None:
-                return [], 0  # an empty object: no header, no rows
-            _check_header(key, header, columns)
-            width = len(header)
-            # A lone empty field cannot be written unquoted: pad one-column files.
-            pad = [""] if width == 1 else []
-            writer = csv.writer(
-                out, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\", lineterminator="\n"
-            )
+    buffer = io.StringIO()
+    writer = csv.writer(
+        buffer, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\", lineterminator="\n"
+    )
+
+    def flush() -> None:
+        out.write(buffer.getvalue().replace(_EMPTY, "\\N").encode("utf-8"))
+        buffer.seek(0)
+        buffer.truncate()
+
+    start = reader.line_num + 1
+    with _csv_errors(key, reader):
+        for row in reader:
+            if len(row) != width:
+                raise BadInput(f"{key} line {start}: {len(row)} fields, the header has {width}")
+            writer.writerow([v or _EMPTY for v in row] if "" in row else row)
+            rows += 1
+            if rows % _BATCH_ROWS == 0:
+                flush()
             start = reader.line_num + 1
-            for row in reader:
-                if len(row) != width:
-                    raise BadInput(f"{key} line {start}: {len(row)} fields, the header has {width}")
-                writer.writerow(row + pad if pad else row)
-                rows += 1
-                start = reader.line_num + 1
-        except csv.Error as err:
-            raise BadInput(f"{key} line {reader.line_num}: malformed CSV ({err})") from None
-        except UnicodeDecodeError as err:
-            raise BadInput(
-                f"{key} near line {reader.line_num + 1}: not UTF-8 ({err.reason})"
-            ) from None
-    return header, rows
+    flush()
+    return rows
 
 
 def _check_header(key: str, header: list[str], columns: list[str]) -> None:
@@ -141,43 +160,70 @@ def _check_header(key: str, header: list[str], columns: list[str]) -> None:
 
 
 def load_data_sql(table: str, header: list[str]) -> str:
-    """LOAD DATA for to_tsv()'s output: an empty field is NULL, everything else is literal."""
-    variables = [f"@v{i}" for i in range(len(header))] + (["@pad"] if len(header) == 1 else [])
-    assignments = ", ".join(f"`{name}` = NULLIF(@v{i}, '')" for i, name in enumerate(header))
+    """LOAD DATA for to_tsv()'s output, straight into the header's columns."""
+    columns = ", ".join("`" + name.replace("`", "``") + "`" for name in header)
     return (
         f"LOAD DATA LOCAL INFILE %s INTO TABLE `{table}` CHARACTER SET utf8mb4 "
         r"FIELDS TERMINATED BY '\t' ESCAPED BY '\\' LINES TERMINATED BY '\n' "
-        f"({', '.join(variables)}) SET {assignments}"
+        f"({columns})"
     )
 
 
 def load_file(ctx: RunContext, item: InputFile, table: str, columns: list[str]) -> int:
-    raw = ctx.workdir / ("input.csv.gz" if item.key.endswith(".gz") else "input.csv")
-    tsv = ctx.workdir / "load.tsv"
-    ctx.s3.download_file(ctx.bucket, item.key, str(raw))
-    with tsv.open("w", encoding="utf-8", newline="") as out:
-        header, rows = to_tsv(raw, item.key, columns, out)
-    if rows:
-        with ctx.conn.cursor() as cursor:
-            cursor.execute(load_data_sql(table, header), (str(tsv),))
-            cursor.execute("SHOW WARNINGS LIMIT 1")
-            problem = cursor.fetchone()
-        if problem:
-            _, code, message = problem
-            raise BadInput(_describe_warning(raw, item.key, code, message))
-    raw.unlink()
-    tsv.unlink()
-    return rows
+    """Stream one object into `table`: S3 -> csv checks -> a FIFO -> LOAD DATA LOCAL, with
+    the conversion in a thread so Python and the server work at the same time."""
+    with open_object(ctx, item.key) as source:
+        reader = csv.reader(source, strict=True)
+        with _csv_errors(item.key, reader):
+            header = next(reader, None)
+        if header is None:
+            return 0  # an empty object: no header, no rows
+        _check_header(item.key, header, columns)
+        fifo = ctx.workdir / f"load-{uuid.uuid4().hex}.fifo"
+        os.mkfifo(fifo)
+        outcome: dict[str, Any] = {}
+
+        def convert() -> None:
+            try:
+                with fifo.open("wb") as out:
+                    outcome["rows"] = to_tsv(reader, item.key, len(header), out)
+            except BaseException as exc:  # reported by the main thread
+                outcome["error"] = exc
+
+        converter = threading.Thread(target=convert, name=f"convert-{table}")
+        converter.start()
+        try:
+            with ctx.conn.cursor() as cursor:
+                cursor.execute(load_data_sql(table, header), (str(fifo),))
+                cursor.execute("SHOW WARNINGS LIMIT 1")
+                problem = cursor.fetchone()
+        finally:
+            if converter.is_alive() and "rows" not in outcome and "error" not in outcome:
+                _drain(fifo)  # the server never read it: let the converter finish
+            converter.join()
+            fifo.unlink()
+    if "error" in outcome:
+        raise outcome["error"]
+    if problem:
+        _, code, message = problem
+        raise BadInput(_describe_warning(ctx, item.key, code, message))
+    return int(outcome["rows"])
 
 
-def _describe_warning(path: Path, key: str, code: str, message: str) -> str:
+def _drain(fifo: Path) -> None:
+    with fifo.open("rb") as handle:
+        while handle.read(1 << 20):
+            pass
+
+
+def _describe_warning(ctx: RunContext, key: str, code: str, message: str) -> str:
     """Turn a LOAD DATA warning into the CSV line, column and value it is about."""
     row = _ROW.search(message)
-    column = _COLUMN.search(message)
-    if not column and not row:
+    columns = _COLUMN.findall(message)  # the last one: "Column set to ...; ... column 'x'"
+    if not columns and not row:
         return f"{key}: MySQL rejected the data ({code}: {message})"
-    name = column[1].rsplit(".", 1)[-1].strip("`'\"") if column else ""
-    line, value = _locate(path, key, name, int(row[1]) if row else None)
+    name = columns[-1].rsplit(".", 1)[-1].strip("`'\"") if columns else ""
+    line, value = _locate(ctx, key, name, int(row[1]) if row else None)
     where = f"{key} line {line}" + (f", column {name} (value {value!r})" if name else "")
     return f"{where}: {message} (MySQL {code})"
 

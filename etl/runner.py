@@ -6,6 +6,7 @@ written last, and a rerun removes the old manifest before anything else under it
 
 from __future__ import annotations
 
+import resource
 import tempfile
 import time
 from collections.abc import Iterator
@@ -18,8 +19,8 @@ from pymysql.connections import Connection
 
 from etl import db, log, storage
 from etl.context import RunContext
-from etl.export import ExportResult, export_query
-from etl.jobdef import created_tables, load_job, single_select, statements
+from etl.export import ExportResult, export_shared, export_stream
+from etl.jobdef import created_tables, export_query, load_job, statements
 from etl.load import TableInput, discover, load_all
 from etl.settings import Settings
 
@@ -32,6 +33,18 @@ class StageFailed(Exception):
         self.stage, self.cause = stage, cause
 
 
+def peak_rss_mb() -> int:
+    """This process's peak memory so far, what the task's memory size has to cover. VmHWM
+    counts from exec; ru_maxrss would include the parent's memory before the fork."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
 @contextmanager
 def stage(name: str, **fields: Any) -> Iterator[None]:
     started = time.monotonic()
@@ -42,7 +55,12 @@ def stage(name: str, **fields: Any) -> Iterator[None]:
         raise
     except Exception as exc:
         raise StageFailed(name, exc) from exc
-    log.info("stage_finished", stage=name, elapsed_s=round(time.monotonic() - started, 3))
+    log.info(
+        "stage_finished",
+        stage=name,
+        elapsed_s=round(time.monotonic() - started, 3),
+        peak_rss_mb=peak_rss_mb(),
+    )
 
 
 def _execute_file(conn: Connection, path: Path) -> None:
@@ -127,7 +145,7 @@ def run(settings: Settings) -> dict[str, Any]:
     with stage("job_definition"):
         job = load_job(settings.job_dir)
         tables = created_tables(job.schema)
-        exports = {name: single_select(path) for name, path in job.exports.items()}
+        exports = [export_query(name, path) for name, path in job.exports.items()]
     s3 = storage.client()
     with stage("connect"):
         conn = db.connect(settings)
@@ -148,14 +166,18 @@ def run(settings: Settings) -> dict[str, Any]:
             for path in job.transforms:
                 _execute_file(conn, path)
                 log.info("transform_done", file=path.name)
-        with stage("export", exports=list(exports)):
+        mode = "shared" if settings.db_shared_dir else "stream"
+        with stage("export", exports=[e.name for e in exports], path=mode):
             # A rerun replaces the run folder. The old manifest goes first, so no reader
             # ever sees a manifest beside parts that are not its own.
             s3.delete_object(Bucket=bucket, Key=f"{root}{MANIFEST}")
             storage.delete_keys(s3, bucket, storage.keys_under(s3, bucket, root))
+            shared, rows = settings.db_shared_dir, settings.export_part_rows
             results = [
-                export_query(ctx, root, name, sql, settings.export_part_rows)
-                for name, sql in exports.items()
+                export_shared(ctx, shared, root, query, rows)
+                if shared
+                else export_stream(ctx, root, query, rows)
+                for query in exports
             ]
         with stage("manifest"):
             document = manifest(settings, job.name, started, inputs, results)

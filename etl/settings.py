@@ -33,6 +33,7 @@ class Settings:
     db_wait_seconds: float
     export_part_rows: int
     log_level: str
+    db_shared_dir: Path | None  # a directory the database server writes into and we read
 
     @property
     def run_folder(self) -> str:
@@ -71,6 +72,15 @@ def _prefix(env: Mapping[str, str], name: str, default: str) -> str:
     return value
 
 
+def _directory(env: Mapping[str, str], name: str) -> Path | None:
+    value = env.get(name, "")
+    if not value:
+        return None
+    if not Path(value).is_dir():
+        raise SettingsError(f"{name}={value!r} is not a directory")
+    return Path(value)
+
+
 def _scheduled_time(env: Mapping[str, str]) -> datetime:
     raw = env.get("SCHEDULED_TIME", "")
     if not raw:
@@ -107,4 +117,5 @@ def from_env(env: Mapping[str, str] = os.environ) -> Settings:
         db_wait_seconds=_number(env, "DB_WAIT_SECONDS", "180", 0, float),
         export_part_rows=int(_number(env, "EXPORT_PART_ROWS", "1000000", 1, int)),
         log_level=level,
+        db_shared_dir=_directory(env, "DB_SHARED_DIR"),
     )

@@ -1,0 +1,1 @@
+"""Benchmark of the job's bulk paths against the MySQL command-line client (`python -m bench`)."""

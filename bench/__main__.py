@@ -1,0 +1,230 @@
+"""Load and export throughput of the ETL job vs the MySQL client, and the job's peak memory.
+
+    venv/bin/python -m bench --rows 1000000 --repeat 3 --memory-rows 5000000
+
+On the same generated CSV and the same server, prints side by side:
+  load:   the job's load stage (S3 download, CSV checks, LOAD DATA LOCAL) vs
+          `mysql --local-infile -e "LOAD DATA LOCAL INFILE …"` of the uncompressed CSV;
+  export: the job's export stage of `SELECT * FROM t` to gzip CSV parts in S3 vs
+          `mysql --quick --batch -e "SELECT * FROM t" | gzip -1 > file`;
+and the job process's peak RSS at each size (medians of --repeat runs). Runs both transfer
+paths: `shared` (DB_SHARED_DIR: the server reads/writes files the job shares with it) and
+`stream` (no shared filesystem, e.g. an external database).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import shlex
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+
+ROOT = Path(__file__).resolve().parent.parent
+DATABASE = "etl_bench"
+BUCKET = "etl-bench"
+TABLE_SQL = """
+DROP TABLE IF EXISTS t;
+CREATE TABLE t (
+  id BIGINT NOT NULL PRIMARY KEY,
+  customer_id INT NOT NULL,
+  amount DECIMAL(12, 2) NULL,
+  status VARCHAR(16) NOT NULL,
+  created_at DATETIME NOT NULL,
+  note VARCHAR(64) NULL
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
+"""
+NOTES = ["", "ok", "gift, wrapped", 'said "hi"', "two\nlines", "ünïcödé", "plain text here"]
+
+
+def make_csv(path: Path, rows: int, seed: int = 1) -> int:
+    """About 52 bytes a row: 1M rows make the 52 MB file of the issue."""
+    rng = random.Random(seed)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\r\n")
+        writer.writerow(["id", "customer_id", "amount", "status", "created_at", "note"])
+        for i in range(1, rows + 1):
+            writer.writerow([
+                i, rng.randrange(1, 100_000), f"{rng.randrange(0, 10_000_000) / 100:.2f}",
+                rng.choice(("completed", "pending", "cancelled")),
+                f"2026-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d} "
+                f"{rng.randrange(24):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}",
+                rng.choice(NOTES),
+            ])  # fmt: skip
+    return path.stat().st_size
+
+
+@dataclass(frozen=True)
+class Db:
+    host: str
+    port: int
+    user: str
+    password: str
+
+    def mysql(self, *args: str) -> list[str]:
+        return ["mysql", f"--host={self.host}", f"--port={self.port}", f"--user={self.user}",
+                f"--password={self.password}", *args]  # fmt: skip
+
+
+def timed(command: str) -> float:
+    started = time.monotonic()
+    subprocess.run(["bash", "-o", "pipefail", "-c", command], check=True)
+    return time.monotonic() - started
+
+
+def reference_load(db: Db, csv_path: Path) -> float:
+    subprocess.run([*db.mysql(DATABASE, "-e", "TRUNCATE TABLE t")], check=True)
+    sql = (f"LOAD DATA LOCAL INFILE '{csv_path}' INTO TABLE t CHARACTER SET utf8mb4 "
+           "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' LINES TERMINATED BY '\\r\\n' "
+           "IGNORE 1 LINES")  # fmt: skip
+    return timed(shlex.join(db.mysql("--local-infile=1", DATABASE, "-e", sql)))
+
+
+def reference_export(db: Db, out: Path) -> float:
+    command = shlex.join(db.mysql("--quick", "--batch", DATABASE, "-e", "SELECT * FROM t"))
+    return timed(f"{command} | gzip -1 > {shlex.quote(str(out))}")
+
+
+@dataclass
+class JobRun:
+    load_s: float
+    export_s: float
+    peak_rss_mb: float
+
+
+def run_job(db: Db, endpoint: str, job_dir: Path, shared_dir: Path | None) -> JobRun:
+    env = {
+        "PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT),
+        "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": endpoint,
+        "DB_HOST": db.host, "DB_PORT": str(db.port), "DB_DATABASE": DATABASE,
+        "DB_USERNAME": db.user, "DB_PASSWORD": db.password, "DATA_BUCKET": BUCKET,
+        "ETL_JOB": str(job_dir), "SCHEDULED_TIME": "2026-11-01T04:00:00Z",
+    }  # fmt: skip
+    if shared_dir is not None:
+        env["DB_SHARED_DIR"] = str(shared_dir)
+    process = subprocess.Popen([sys.executable, "-m", "etl", "run"], env=env, cwd=ROOT,
+                               stdout=subprocess.PIPE, text=True)  # fmt: skip
+    stdout = process.stdout.read() if process.stdout else ""
+    if process.wait() != 0:
+        sys.exit(f"the job failed:\n{stdout[-3000:]}")
+    stages, peak = {}, 0.0
+    for line in stdout.splitlines():
+        event = json.loads(line)
+        if event["event"] == "stage_finished":
+            stages[event["stage"]] = event["elapsed_s"]
+            peak = max(peak, event["peak_rss_mb"])  # the job's own VmHWM
+    return JobRun(stages["load"], stages["export"], peak)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_port(port: int) -> None:
+    for _ in range(200):
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    sys.exit(f"the S3 emulator did not start on port {port}")
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--memory-rows", type=int, default=5_000_000,
+                        help="a second, larger size for the memory figure (0: skip)")  # fmt: skip
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--paths", default="shared,stream")
+    args = parser.parse_args()
+    db = Db(os.environ.get("BENCH_DB_HOST", "127.0.0.1"), int(os.environ.get("BENCH_DB_PORT", "3306")),
+            os.environ.get("BENCH_DB_USER", "root"), os.environ.get("BENCH_DB_PASSWORD", ""))  # fmt: skip
+    if not shutil.which("mysql"):
+        sys.exit(
+            "the reference needs the mysql command-line client (apt-get install mariadb-client)"
+        )
+
+    port = free_port()
+    # S3 emulator in a process of its own, off the measured processes.
+    emulator = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    _wait_for_port(port)
+    endpoint = f"http://127.0.0.1:{port}"
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                      aws_access_key_id="bench", aws_secret_access_key="bench")  # fmt: skip
+    s3.create_bucket(Bucket=BUCKET)
+    subprocess.run(db.mysql("-e", f"CREATE DATABASE IF NOT EXISTS {DATABASE}"), check=True)
+
+    with tempfile.TemporaryDirectory(prefix="etl-bench-") as tmp:
+        work = Path(tmp)
+        job_dir = work / "job"
+        (job_dir / "export").mkdir(parents=True)
+        (job_dir / "schema.sql").write_text(TABLE_SQL)
+        (job_dir / "export" / "t.sql").write_text("SELECT * FROM t")
+        subprocess.run(db.mysql(DATABASE, "-e", TABLE_SQL), check=True)
+        work.chmod(0o755)  # the server's user must reach the shared directory...
+        shared = work / "exchange"
+        shared.mkdir()
+        shared.chmod(0o777)  # ...and write into it
+        paths = args.paths.split(",")
+
+        sizes = [args.rows] + ([args.memory_rows] if args.memory_rows else [])
+        results: dict[tuple[int, str], list[JobRun]] = {}
+        references: dict[int, tuple[list[float], list[float]]] = {}
+        for rows in sizes:
+            csv_path = work / "t.csv"
+            size = make_csv(csv_path, rows)
+            s3.upload_file(str(csv_path), BUCKET, "input/t/t.csv")
+            print(f"\n{rows:,} rows, {size / 1e6:.0f} MB CSV", flush=True)
+            repeat = args.repeat if rows == args.rows else 1
+            loads, exports = [], []
+            for _ in range(repeat):
+                loads.append(reference_load(db, csv_path))
+                exports.append(reference_export(db, work / "ref.csv.gz"))
+            references[rows] = (loads, exports)
+            for path in paths:
+                results[rows, path] = [
+                    run_job(db, endpoint, job_dir, shared if path == "shared" else None)
+                    for _ in range(repeat)
+                ]
+
+        print(f"\nmedian of {args.repeat} runs at {args.rows:,} rows (1 run at larger sizes)")
+        print(f"{'rows':>10} {'path':>7} | {'load s':>7} {'ref s':>7} {'ratio':>6} | "
+              f"{'export s':>8} {'ref s':>7} {'ratio':>6} | {'peak RSS MB':>11}")  # fmt: skip
+        for (rows, path), runs in results.items():
+            ref_load, ref_export = (median(v) for v in references[rows])
+            load = median([r.load_s for r in runs])
+            export = median([r.export_s for r in runs])
+            rss = max(r.peak_rss_mb for r in runs)
+            print(f"{rows:>10,} {path:>7} | {load:7.2f} {ref_load:7.2f} {ref_load / load:5.2f}x | "
+                  f"{export:8.2f} {ref_export:7.2f} {ref_export / export:5.2f}x | {rss:11.0f}")  # fmt: skip
+        print("ratio = reference time / job time: 1.00x is as fast as the MySQL client")
+    emulator.terminate()
+    emulator.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
