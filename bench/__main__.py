@@ -149,16 +149,22 @@ def median(values: list[float]) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--memory-rows", type=int, default=5_000_000,
-                        help="a second, larger size for the memory figure (0: skip)")  # fmt: skip
+    parser.add_argument(
+        "--memory-rows", type=int, default=5_000_000,
+        help="a second, larger size for the memory figure (0: skip)",
+    )  # fmt: skip
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--paths", default="shared,stream")
     args = parser.parse_args()
-    db = Db(os.environ.get("BENCH_DB_HOST", "127.0.0.1"), int(os.environ.get("BENCH_DB_PORT", "3306")),
-            os.environ.get("BENCH_DB_USER", "root"), os.environ.get("BENCH_DB_PASSWORD", ""))  # fmt: skip
+    env = os.environ.get
+    db = Db(env("BENCH_DB_HOST", "127.0.0.1"), int(env("BENCH_DB_PORT", "3306")),
+            env("BENCH_DB_USER", "root"), env("BENCH_DB_PASSWORD", ""))  # fmt: skip
     if not shutil.which("mysql"):
         sys.exit(
             "the reference needs the mysql command-line client (apt-get install mariadb-client)"
@@ -218,8 +224,10 @@ def main() -> int:
             load = median([r.load_s for r in runs])
             export = median([r.export_s for r in runs])
             rss = max(r.peak_rss_mb for r in runs)
-            print(f"{rows:>10,} {path:>7} | {load:7.2f} {ref_load:7.2f} {ref_load / load:5.2f}x | "
-                  f"{export:8.2f} {ref_export:7.2f} {ref_export / export:5.2f}x | {rss:11.0f}")  # fmt: skip
+            print(
+                f"{rows:>10,} {path:>7} | {load:7.2f} {ref_load:7.2f} {ref_load / load:5.2f}x | "
+                f"{export:8.2f} {ref_export:7.2f} {ref_export / export:5.2f}x | {rss:11.0f}"
+            )
         print("ratio = reference time / job time: 1.00x is as fast as the MySQL client")
     emulator.terminate()
     emulator.wait()

@@ -10,6 +10,10 @@ from components.settings import JobSettings
 APP = "app"
 MYSQL = "mysql"
 MYSQL_PORT = 3306
+# A task volume both containers mount (Fargate bind mount, on the task's ephemeral storage):
+# the server writes export files there and the app reads them.
+EXCHANGE_VOLUME = "exchange"
+EXCHANGE_DIR = "/exchange"
 
 # The sidecar is healthy once it answers over TCP. During first-start initialisation the
 # official image runs a temporary server with networking off, so a TCP ping also waits for
@@ -70,7 +74,36 @@ def app_environment(job: JobSettings, bucket: str, region: str) -> dict[str, str
     }
     if job.etl_job:
         env["ETL_JOB"] = job.etl_job
+    if job.export_path == "shared":
+        env["DB_SHARED_DIR"] = EXCHANGE_DIR
     return env
+
+
+def task_volumes(job: JobSettings) -> list[dict[str, str]]:
+    return [{"name": EXCHANGE_VOLUME}] if job.export_path == "shared" else []
+
+
+def mysql_startup(job: JobSettings) -> dict[str, Any]:
+    """entryPoint/command of the sidecar. LOAD DATA LOCAL INFILE is how the job bulk-loads
+    (MySQL 8 turns it off by default). With the shared path, mysqld may write files only in
+    the exchange volume (--secure-file-priv), which the image's root entrypoint first opens to
+    both containers' users (Fargate mounts it root-owned, 0755), and the job's user gets the
+    FILE privilege through an init script, run after the image creates that user."""
+    if job.export_path == "stream":
+        return {"command": ["--local-infile=ON"]}
+    grant = f"GRANT FILE ON *.* TO '{job.db_username}'@'%';"
+    script = (
+        f"chmod 0777 {EXCHANGE_DIR} && "
+        f'echo "{grant}" > /docker-entrypoint-initdb.d/10-etl-file-privilege.sql && '
+        f"exec docker-entrypoint.sh mysqld --local-infile=ON --secure-file-priv={EXCHANGE_DIR}"
+    )
+    return {"entryPoint": ["sh", "-c"], "command": [script]}
+
+
+def _mounts(job: JobSettings) -> dict[str, Any]:
+    if job.export_path == "stream":
+        return {}
+    return {"mountPoints": [{"sourceVolume": EXCHANGE_VOLUME, "containerPath": EXCHANGE_DIR}]}
 
 
 def container_definitions(job: JobSettings, inputs: TaskInputs) -> list[dict[str, Any]]:
@@ -85,6 +118,7 @@ def container_definitions(job: JobSettings, inputs: TaskInputs) -> list[dict[str
         # Fargate's maximum: time for the job to abort uploads and release its lock on SIGTERM.
         "stopTimeout": 120,
         "logConfiguration": _logs(inputs, APP),
+        **_mounts(job),
     }
     mysql = {
         "name": MYSQL,
@@ -98,8 +132,8 @@ def container_definitions(job: JobSettings, inputs: TaskInputs) -> list[dict[str
                 "valueFrom": _secret(inputs.secret_arn, "rootPassword"),
             },
         ],
-        # The job bulk-loads with LOAD DATA LOCAL INFILE, which MySQL 8 turns off by default.
-        "command": ["--local-infile=ON"],
+        **mysql_startup(job),
+        **_mounts(job),
         "portMappings": [{"containerPort": MYSQL_PORT, "protocol": "tcp"}],
         "healthCheck": MYSQL_HEALTH_CHECK,
         "logConfiguration": _logs(inputs, MYSQL),

@@ -10,7 +10,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components import policies
-from components.containers import TaskInputs, container_definitions
+from components.containers import TaskInputs, container_definitions, task_volumes
 from components.platform import Platform
 from components.schedule import (
     flexible_time_window,
@@ -131,6 +131,7 @@ class ScheduledFargateJob(pulumi.ComponentResource):
             execution_role_arn=execution_role.arn,
             task_role_arn=task_role.arn,
             container_definitions=containers,
+            volumes=[aws.ecs.TaskDefinitionVolumeArgs(name=v["name"]) for v in task_volumes(job)],
             opts=child,
         )
 

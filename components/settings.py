@@ -87,6 +87,7 @@ RESERVED_ENV = frozenset(
         "ETL_JOB",
         "SCHEDULED_TIME",
         "AWS_REGION",
+        "DB_SHARED_DIR",
     }
 )
 MAX_NAME = 64  # EventBridge Scheduler schedule names
@@ -243,6 +244,9 @@ class JobSettings(_Model):
     s3_prefix: Prefix = ""  # the task role may touch only keys under this prefix
     etl_job: str | None = None  # ETL_JOB: a job folder inside the image
     environment: dict[str, str] = {}
+    # shared: the sidecar writes exports into a task volume the app reads (SELECT ... INTO
+    # OUTFILE, as fast as the mysql client); stream: rows over the connection (slower).
+    export_path: Literal["shared", "stream"] = "shared"
     retry_attempts: int = Field(2, ge=0, le=185)
     max_event_age_seconds: int = Field(3600, ge=60, le=86400)
 

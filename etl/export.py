@@ -262,8 +262,10 @@ def _follow(path: Path, done: Future[Any]) -> Iterator[bytes]:
     """Chunks of a file another process is still writing, until `done` and the end."""
     while not path.exists():
         if done.done():
-            done.result()  # the query failed before creating the file
-            raise ExportError(f"the server wrote no file at {path}")
+            done.result()  # raises if the query failed before creating the file
+            if not path.exists():  # (checked again: the query may just have written it)
+                raise ExportError(f"the server wrote no file at {path}")
+            break
         time.sleep(0.005)
     with path.open("rb") as handle:
         while True:

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import boto3
 import pymysql
@@ -59,6 +62,27 @@ def database(db_server: DbServer) -> Iterator[str]:
     yield name
     with db_server.connect() as conn, conn.cursor() as cursor:
         cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+@pytest.fixture
+def shared_dir(db_server: DbServer) -> Iterator[Path]:
+    """A directory the database server writes into and the job reads (the task volume)."""
+    path = Path(tempfile.mkdtemp(prefix="etl-exchange-", dir="/tmp"))
+    path.chmod(0o777)  # the server runs as another user
+    probe = path / "probe.txt"
+    try:
+        with db_server.connect() as conn, conn.cursor() as cursor:
+            cursor.execute(f"SELECT 1 INTO OUTFILE '{probe}'")
+    except pymysql.err.MySQLError as exc:
+        pytest.fail(
+            f"The database server cannot write into {path} ({exc}). The shared export path "
+            "needs a server on this machine whose secure_file_priv allows /tmp (empty, or /tmp) "
+            "and an account with the FILE privilege.",
+            pytrace=False,
+        )
+    probe.unlink()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,12 @@ import pytest
 from aws_models import errors
 
 from components import policies
-from components.containers import MYSQL_HEALTH_CHECK, TaskInputs, container_definitions
+from components.containers import (
+    MYSQL_HEALTH_CHECK,
+    TaskInputs,
+    container_definitions,
+    task_volumes,
+)
 from components.schedule import (
     SCHEDULED_TIME,
     flexible_time_window,
@@ -72,6 +77,7 @@ class TestContainerDefinitions:
             "OUTPUT_PREFIX": "team/output/",
             "ETL_JOB": "/jobs/x",
             "LOG_LEVEL": "DEBUG",
+            "DB_SHARED_DIR": "/exchange",
         }
         assert app["image"] == INPUTS.app_image
 
@@ -105,7 +111,33 @@ class TestContainerDefinitions:
         mysql = by_name(container_definitions(make_job(mysqlImage="mysql:8.4.7"), INPUTS))["mysql"]
         assert mysql["image"] == "mysql:8.4.7"
         assert env_of(mysql) == {"MYSQL_DATABASE": "etl", "MYSQL_USER": "etl"}
-        assert "--local-infile=ON" in mysql["command"]
+
+    def test_shared_export_path_mounts_one_volume_in_both_containers(self) -> None:
+        job = make_job(dbUsername="loader")
+        assert task_volumes(job) == [{"name": "exchange"}]
+        containers = by_name(container_definitions(job, INPUTS))
+        for container in containers.values():
+            assert container["mountPoints"] == [
+                {"sourceVolume": "exchange", "containerPath": "/exchange"}
+            ]
+        assert env_of(containers["app"])["DB_SHARED_DIR"] == "/exchange"
+        mysql = containers["mysql"]
+        assert mysql["entryPoint"] == ["sh", "-c"]
+        [script] = mysql["command"]
+        assert script.startswith("chmod 0777 /exchange && ")
+        assert "GRANT FILE ON *.* TO 'loader'@'%';" in script
+        assert script.endswith(
+            "exec docker-entrypoint.sh mysqld --local-infile=ON --secure-file-priv=/exchange"
+        )
+
+    def test_stream_export_path_needs_no_volume(self) -> None:
+        job = make_job(exportPath="stream")
+        assert task_volumes(job) == []
+        containers = by_name(container_definitions(job, INPUTS))
+        assert all("mountPoints" not in c for c in containers.values())
+        assert "DB_SHARED_DIR" not in env_of(containers["app"])
+        assert containers["mysql"]["command"] == ["--local-infile=ON"]
+        assert "entryPoint" not in containers["mysql"]
 
     def test_each_container_logs_to_the_job_log_group(self) -> None:
         for name, container in by_name(container_definitions(make_job(), INPUTS)).items():

@@ -34,13 +34,24 @@ ROOT_OUT = "output/run=20261101T040000Z/"
 
 
 @pytest.fixture
-def job(db_server: DbServer, database: str, bucket: str, s3_endpoint: str) -> Any:
-    """Run the job for this test's database and bucket; keyword arguments are settings."""
+def job(
+    request: pytest.FixtureRequest, db_server: DbServer, database: str, bucket: str,
+    s3_endpoint: str,
+) -> Any:  # fmt: skip
+    """Run the job for this test's database and bucket; keyword arguments are settings.
+    Parametrized indirectly (`both_paths`) it runs with the shared export path too."""
+    path = getattr(request, "param", "stream")
+    shared = (
+        {"DB_SHARED_DIR": str(request.getfixturevalue("shared_dir"))} if path == "shared" else {}
+    )
 
     def run(**settings: str) -> Any:
-        return run_etl(db_server, database, bucket, s3_endpoint, **settings)
+        return run_etl(db_server, database, bucket, s3_endpoint, **{**shared, **settings})
 
     return run
+
+
+both_paths = pytest.mark.parametrize("job", ["stream", "shared"], indirect=True)
 
 
 # --- the bundled example job ---------------------------------------------------------------
@@ -100,6 +111,7 @@ def expected_reports(folder: Path) -> tuple[list[list[str]], list[list[str]]]:
 
 
 @pytest.mark.parametrize("gzipped", [False, True], ids=["csv", "csv.gz"])
+@both_paths
 def test_example_job_matches_an_independent_computation(
     job: Any, s3: Any, bucket: str, tmp_path: Path, gzipped: bool
 ) -> None:
@@ -154,6 +166,7 @@ def test_manifest_describes_the_run_completely(
     )
 
 
+@both_paths
 def test_logs_are_json_lines_with_progress(job: Any, s3: Any, bucket: str, tmp_path: Path) -> None:
     upload_sample(s3, bucket, tmp_path, rows=200, gzipped=True)
     run = job()
@@ -220,6 +233,7 @@ def upload_edge_inputs(s3: Any, bucket: str) -> None:
     put_csv(s3, bucket, "input/items/_SUCCESS", "")  # not a CSV: ignored
 
 
+@both_paths
 def test_csv_edge_cases_round_trip(job: Any, s3: Any, bucket: str, tmp_path: Path) -> None:
     upload_edge_inputs(s3, bucket)
     run = job(ETL_JOB=str(edge_job(tmp_path)))
@@ -251,6 +265,7 @@ def test_csv_edge_cases_round_trip(job: Any, s3: Any, bucket: str, tmp_path: Pat
     assert single == ["3", "1", "abc"]
 
 
+@both_paths
 def test_large_results_are_split_into_parts(job: Any, s3: Any, bucket: str, tmp_path: Path) -> None:
     upload_edge_inputs(s3, bucket)
     run = job(ETL_JOB=str(edge_job(tmp_path)), EXPORT_PART_ROWS="4")
@@ -266,6 +281,7 @@ def test_large_results_are_split_into_parts(job: Any, s3: Any, bucket: str, tmp_
     assert header[0] == "id" and [r[0] for r in rows] == [str(i) for i in range(1, 10)]
 
 
+@both_paths
 def test_exactly_full_parts_leave_no_empty_trailing_part(
     job: Any, s3: Any, bucket: str, tmp_path: Path
 ) -> None:
@@ -274,6 +290,7 @@ def test_exactly_full_parts_leave_no_empty_trailing_part(
     assert [f["rows"] for f in manifest(s3, bucket)["exports"]["items"]["files"]] == [3, 3, 3]
 
 
+@both_paths
 def test_rerun_replaces_the_run_folder(job: Any, s3: Any, bucket: str, tmp_path: Path) -> None:
     upload_edge_inputs(s3, bucket)
     folder = str(edge_job(tmp_path))
@@ -376,6 +393,7 @@ def test_failing_transform_fails(job: Any, s3: Any, bucket: str, tmp_path: Path)
     assert_failed(run, s3, bucket, "transform", "10_step.sql statement 2", "nope")
 
 
+@both_paths
 def test_failed_rerun_keeps_the_last_complete_output(
     job: Any, s3: Any, bucket: str, tmp_path: Path
 ) -> None:

@@ -1,0 +1,106 @@
+"""Pure parts of the job, without a database: record splitting, SQL file handling, settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from etl.export import MAX_LIMIT, csv_line, outfile_sql, split_records
+from etl.jobdef import created_tables, export_query
+from etl.settings import SettingsError, from_env
+
+CSV = b'1,a\r\n2,"x\r\ny"\r\n3,"say ""hi"", ok"\r\n4,"""\r\n"""\r\n5,b\r\n6,"unfinished\r\n'
+
+
+def test_split_records_counts_only_crlf_outside_quotes() -> None:
+    records, end = split_records(CSV, 100)
+    assert records == 5  # the sixth is still open
+    assert CSV[end:] == b'6,"unfinished\r\n'
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 4, 5])
+def test_split_records_stops_exactly_at_the_limit(limit: int) -> None:
+    records, end = split_records(CSV, limit)
+    assert records == limit
+    lines = [
+        b"1,a\r\n",
+        b'2,"x\r\ny"\r\n',
+        b'3,"say ""hi"", ok"\r\n',
+        b'4,"""\r\n"""\r\n',
+        b"5,b\r\n",
+    ]
+    assert CSV[:end] == b"".join(lines[:limit])
+
+
+def test_split_records_on_nothing_complete() -> None:
+    assert split_records(b'7,"open', 10) == (0, 0)
+    assert split_records(b"", 10) == (0, 0)
+
+
+def test_csv_line_quotes_minimally() -> None:
+    assert csv_line(["a", "b,c", 'd"e', "f\ng", ""]) == b'a,"b,c","d""e","f\ng",\r\n'
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_created_tables(tmp_path: Path) -> None:
+    schema = write(tmp_path, "schema.sql", """
+        -- comment with CREATE TABLE fake (x int);
+        DROP TABLE IF EXISTS a;
+        CREATE TABLE a (id INT);
+        create temporary table if not exists `b c` (id INT);
+        CREATE TABLE db.d LIKE a;
+        CREATE INDEX ix ON a (id);
+        CREATE VIEW v AS SELECT 1;
+    """)  # fmt: skip
+    assert created_tables(schema) == ["a", "b c", "d"]
+
+
+def test_export_queries_are_cleaned_for_wrapping(tmp_path: Path) -> None:
+    query = export_query(
+        "x", write(tmp_path, "x.sql", "-- head\nSELECT a -- tail\nFROM t ORDER BY a;\n")
+    )
+    assert query.sql == "SELECT a\nFROM t ORDER BY a"
+    assert {"ORDER BY", "FROM"} <= query.top_level and "LIMIT" not in query.top_level
+    windowed = export_query(
+        "w", write(tmp_path, "w.sql", "SELECT ROW_NUMBER() OVER (ORDER BY a) FROM t")
+    )
+    assert "ORDER BY" not in windowed.top_level  # inside parentheses: not the query's order
+
+
+def test_only_selects_are_exports(tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="an export is a SELECT, found DELETE"):
+        export_query("d", write(tmp_path, "d.sql", "DELETE FROM t"))
+    with pytest.raises(Exception, match="exactly one SELECT, found 2"):
+        export_query("two", write(tmp_path, "two.sql", "SELECT 1; SELECT 2;"))
+
+
+def test_ordered_exports_keep_their_order_in_the_server_wrapper(tmp_path: Path) -> None:
+    ordered = export_query("o", write(tmp_path, "o.sql", "SELECT a FROM t ORDER BY a"))
+    assert f"ORDER BY a LIMIT {MAX_LIMIT}) AS export_rows" in outfile_sql(ordered, ["a"], [3], "/x")
+    limited = export_query("l", write(tmp_path, "l.sql", "SELECT a FROM t ORDER BY a LIMIT 5"))
+    assert "LIMIT 5) AS export_rows" in outfile_sql(limited, ["a"], [3], "/x")
+    plain = export_query("p", write(tmp_path, "p.sql", "SELECT a, b FROM t"))
+    sql = outfile_sql(plain, ["a", "b"], [3, 253], "/x/p.csv")
+    assert "FROM (SELECT a, b FROM t) AS export_rows INTO OUTFILE '/x/p.csv'" in sql
+    assert "IFNULL(`a`, '')" in sql and "REGEXP" in sql  # numbers unchecked, text checked
+
+
+BASE_ENV = {"DB_HOST": "h", "DB_DATABASE": "d", "DB_USERNAME": "u", "DATA_BUCKET": "b"}
+
+
+def test_settings_defaults_and_run_folder() -> None:
+    settings = from_env({**BASE_ENV, "SCHEDULED_TIME": "2026-11-01T05:00:00+01:00"})
+    assert settings.db_port == 3306 and settings.input_prefix == "input/"
+    assert settings.output_root == "output/run=20261101T040000Z/"
+    assert settings.db_shared_dir is None and settings.export_part_rows == 1_000_000
+
+
+def test_shared_dir_must_exist() -> None:
+    with pytest.raises(SettingsError, match="DB_SHARED_DIR='/nope' is not a directory"):
+        from_env({**BASE_ENV, "DB_SHARED_DIR": "/nope"})
