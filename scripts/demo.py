@@ -20,8 +20,10 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pymysql
@@ -94,10 +96,12 @@ def main() -> int:
         print(f"sample data: {args.rows} orders in s3://{BUCKET}/input/ "
               f"({time.monotonic() - started:.1f} s)")  # fmt: skip
 
-        # The container's environment, from the same function that writes the task definition.
+        # The container's environment, from the same function that writes the task definition;
+        # a local folder stands in for the task volume the two containers share.
         job = JobSettings(database=DATABASE, db_username=db["user"])
         env = {
             **app_environment(job, BUCKET, REGION),
+            **shared_directory(db),
             "DB_HOST": db["host"],
             "DB_PORT": str(db["port"]),
             "DB_PASSWORD": db["password"],  # ECS injects this from Secrets Manager
@@ -119,6 +123,24 @@ def main() -> int:
     finally:
         emulator.stop()
     return 0
+
+
+def shared_directory(db: dict[str, Any]) -> dict[str, str]:
+    """DB_SHARED_DIR when the server can write into a local folder (the shared export path),
+    otherwise nothing: the job then streams rows over the connection."""
+    folder = Path(tempfile.gettempdir()) / "etl-demo-exchange"
+    folder.mkdir(exist_ok=True)
+    folder.chmod(0o777)  # the server writes as its own user
+    probe = folder / f"probe-{os.getpid()}.txt"
+    try:
+        with pymysql.connect(**db) as conn, conn.cursor() as cursor:
+            cursor.execute(f"SELECT 1 INTO OUTFILE '{probe}'")
+        probe.unlink()
+    except (pymysql.err.MySQLError, OSError) as exc:
+        print(f"export path: stream (the server cannot write into {folder}: {exc})")
+        return {"DB_SHARED_DIR": ""}
+    print(f"export path: shared ({folder} stands in for the task volume /exchange)")
+    return {"DB_SHARED_DIR": str(folder)}
 
 
 def show_outputs(s3: object, local: Path, elapsed: float) -> None:
