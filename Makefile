@@ -5,7 +5,7 @@ VENV   ?= venv
 BIN    := $(VENV)/bin
 ROWS   ?= 100000
 
-.PHONY: demo test lint unit clean
+.PHONY: demo test lint unit snapshots clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt etl/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,16 +15,20 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt etl/requirements.txt
 demo: $(BIN)/.installed ## run the ETL job as its container would, on sample data
 	$(BIN)/python scripts/demo.py --rows $(ROWS)
 
-lint: $(BIN)/.installed ## ruff, mypy, hadolint
+lint: $(BIN)/.installed ## ruff, mypy, hadolint, actionlint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy components etl
 	$(BIN)/hadolint Dockerfile
+	$(BIN)/actionlint
 
 unit: $(BIN)/.installed ## the test suite only
 	$(BIN)/python -m pytest
 
 test: lint unit ## everything CI runs
+
+snapshots: $(BIN)/.installed ## refresh tests/snapshots/*.json after an intended change
+	$(BIN)/python -m components.render --write-snapshots
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

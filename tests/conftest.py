@@ -67,7 +67,9 @@ def database(db_server: DbServer) -> Iterator[str]:
 @pytest.fixture
 def shared_dir(db_server: DbServer) -> Iterator[Path]:
     """A directory the database server writes into and the job reads (the task volume)."""
-    path = Path(tempfile.mkdtemp(prefix="etl-exchange-", dir="/tmp"))
+    # TEST_SHARED_ROOT: a folder the server sees at the same path (e.g. a container volume).
+    root = os.environ.get("TEST_SHARED_ROOT", tempfile.gettempdir())
+    path = Path(tempfile.mkdtemp(prefix="etl-exchange-", dir=root))
     path.chmod(0o777)  # the server runs as another user
     probe = path / "probe.txt"
     try:
@@ -76,7 +78,8 @@ def shared_dir(db_server: DbServer) -> Iterator[Path]:
     except pymysql.err.MySQLError as exc:
         pytest.fail(
             f"The database server cannot write into {path} ({exc}). The shared export path "
-            "needs a server on this machine whose secure_file_priv allows /tmp (empty, or /tmp) "
+            "needs a server that sees this folder at the same path (on this machine, or a "
+            "container with TEST_SHARED_ROOT mounted), secure_file_priv empty or that folder, "
             "and an account with the FILE privilege.",
             pytrace=False,
         )

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 from aws_models import create_schedule_params, errors, register_task_definition_params
-from pulumi_harness import (
+
+from components.offline import (
     ACCOUNT,
     Program,
     RecordingMocks,
@@ -20,7 +21,6 @@ from pulumi_harness import (
     secret_value,
     stack_config,
 )
-
 from components.settings import ConfigError
 
 STACKS = ["dev", "staging", "prod"]
@@ -270,7 +270,9 @@ def test_staging_runs_in_private_subnets_of_a_new_vpc() -> None:
     network = prog.one(SCHEDULE).inputs["target"]["ecsParameters"]["networkConfiguration"]
     assert network["assignPublicIp"] is False
     assert network["subnets"] == ["subnet-priv1", "subnet-priv2"]
-    assert prog.one("aws:ec2/securityGroup:SecurityGroup").inputs["vpcId"] == "vpc-new"
+    assert prog.one("aws:ec2/securityGroup:SecurityGroup").inputs["vpcId"] == (
+        "vpc-scheduled-etl-staging-network-vpc"
+    )
 
 
 def test_prod_uses_existing_subnets_and_bucket_and_two_jobs() -> None:

@@ -1,0 +1,186 @@
+"""Run the real Pulumi program offline, under the SDK's mock engine, and record what it declares.
+
+Used by the tests and by `python -m components.render`. Nothing here talks to AWS: values AWS
+would assign (ARNs, IDs, generated names) are placeholders in a fake account, 123456789012.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "scheduled-etl"
+STACKS = ("dev", "staging", "prod")
+ACCOUNT = "123456789012"
+REGION = "eu-west-1"
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # how the engine marks a secret value
+
+
+@dataclass
+class Registered:
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    urn: str = ""
+    parent: str = ""  # the parent's URN
+
+
+def _arn(service: str, resource: str) -> str:
+    return f"arn:aws:{service}:{REGION}:{ACCOUNT}:{resource}"
+
+
+def _task_definition(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    family = inputs["family"]
+    return {
+        "arn": _arn("ecs", f"task-definition/{family}:1"),
+        "arnWithoutRevision": _arn("ecs", f"task-definition/{family}"),
+        "revision": 1,
+    }
+
+
+def _vpc(private: list[str]) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
+    return lambda name, inputs: {
+        "vpcId": f"vpc-{name}",
+        "publicSubnetIds": ["subnet-pub1", "subnet-pub2"],
+        "privateSubnetIds": private,
+    }
+
+
+# Attributes the provider computes and the program reads back, by resource type.
+COMPUTED: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
+    "aws:ecs/cluster:Cluster": lambda n, i: {"name": n, "arn": _arn("ecs", f"cluster/{n}")},
+    "aws:ecs/taskDefinition:TaskDefinition": _task_definition,
+    "aws:iam/role:Role": lambda n, i: {"name": n, "arn": f"arn:aws:iam::{ACCOUNT}:role/{n}"},
+    "aws:secretsmanager/secret:Secret": lambda n, i: {
+        "arn": _arn("secretsmanager", f"secret:{i.get('namePrefix', n)}AbCdEf")
+    },
+    "aws:cloudwatch/logGroup:LogGroup": lambda n, i: {
+        "arn": _arn("logs", f"log-group:{i['name']}")
+    },
+    "aws:scheduler/schedule:Schedule": lambda n, i: {
+        "arn": _arn("scheduler", f"schedule/default/{i['name']}")
+    },
+    "aws:s3/bucket:Bucket": lambda n, i: {"bucket": n, "arn": f"arn:aws:s3:::{n}"},
+    "aws:ec2/securityGroup:SecurityGroup": lambda n, i: {"arn": _arn("ec2", f"security-group/{n}")},
+    "random:index/randomPassword:RandomPassword": lambda n, i: {"result": "p" * int(i["length"])},
+    "awsx:ec2:DefaultVpc": _vpc([]),
+    "awsx:ec2:Vpc": _vpc(["subnet-priv1", "subnet-priv2"]),
+    "awsx:ecr:Repository": lambda n, i: {"url": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{n}"},
+    "awsx:ecr:Image": lambda n, i: {"imageUri": f"{i['repositoryUrl']}@sha256:{'0' * 64}"},
+}
+
+# What invokes answer (camelCase, like the provider).
+INVOKES: dict[str, dict[str, Any]] = {
+    "aws:index/getCallerIdentity:getCallerIdentity": {
+        "accountId": ACCOUNT,
+        "arn": f"arn:aws:iam::{ACCOUNT}:user/ci",
+        "userId": "AIDA",
+    },
+    "aws:index/getPartition:getPartition": {"partition": "aws", "dnsSuffix": "amazonaws.com"},
+    "aws:index/getRegion:getRegion": {"name": REGION, "region": REGION},
+}
+
+
+@dataclass
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Answers like AWS would (camelCase outputs, ARNs) and remembers every registration."""
+
+    resources: list[Registered] = field(default_factory=list)
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        name, typ, inputs = args.name, args.typ, dict(args.inputs)
+        # Custom resources echo their inputs as state; awsx components have outputs of their own.
+        echoed = {} if typ.startswith("awsx:") else inputs
+        computed = COMPUTED[typ](name, inputs) if typ in COMPUTED else {}
+        outputs = {**echoed, **computed}
+        self.resources.append(Registered(typ, name, inputs, outputs))
+        return f"{name}-id", outputs
+
+    def call(
+        self, args: pulumi.runtime.MockCallArgs
+    ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return INVOKES[args.token], []  # no check failures
+
+
+class _ParentRecordingMonitor(MockMonitor):
+    """The mock monitor, also remembering each resource's parent (for the resource tree)."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.parents: dict[str, str] = {}
+
+    def RegisterResource(self, request: Any) -> Any:  # the gRPC method's name
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        self.parents[response.urn] = request.parent
+        return response
+
+
+def secret_value(value: Any) -> Any:
+    """The plaintext of a value the program marked secret; fails if it was not secret."""
+    assert isinstance(value, dict) and SECRET_SIG in value, f"not a Pulumi secret: {value!r}"
+    return value["value"]
+
+
+def stack_config(stack: str) -> dict[str, Any]:
+    """The `config:` of Pulumi.<stack>.yaml, decoded like YAML (objects stay objects)."""
+    config: dict[str, Any] = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+    return config
+
+
+def _as_pulumi_strings(config: dict[str, Any]) -> dict[str, str]:
+    """What the Pulumi engine hands the program: every value a string, objects as JSON."""
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+
+
+@dataclass
+class Program:
+    resources: list[Registered]
+    outputs: dict[str, Any]
+
+    def of_type(self, typ: str) -> list[Registered]:
+        return [r for r in self.resources if r.type == typ]
+
+    def one(self, typ: str, name: str | None = None) -> Registered:
+        found = [r for r in self.of_type(typ) if name is None or r.name == name]
+        assert len(found) == 1, f"expected one {typ} {name or ''}, found {[r.name for r in found]}"
+        return found[0]
+
+
+def run_program(
+    stack: str, config: dict[str, Any] | None = None, mocks: RecordingMocks | None = None
+) -> Program:
+    """Run __main__.py for `stack` (or an explicit config) with preview=False and a fresh
+    mock monitor; pass `mocks` to inspect what was registered when the program raises."""
+    mocks = RecordingMocks() if mocks is None else mocks
+    monitor = _ParentRecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config(
+        _as_pulumi_strings(stack_config(stack) if config is None else config)
+    )
+
+    def program() -> None:
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+    _sync_await(run_pulumi_func(program))
+    by_key = {(urn.rsplit("::", 2)[1].split("$")[-1], urn.rsplit("::", 1)[1]): urn
+              for urn in monitor.resources}  # fmt: skip
+    for resource in mocks.resources:
+        resource.urn = by_key.get((resource.type, resource.name), "")
+        resource.parent = monitor.parents.get(resource.urn, "")
+    exported: dict[str, Any] = {}
+    stack_resource = pulumi.runtime.settings.get_root_resource()
+    for key, output in getattr(stack_resource, "outputs", {}).items():
+        exported[key] = _sync_await(pulumi.Output.from_input(output).future())
+    return Program(mocks.resources, exported)
