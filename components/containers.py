@@ -36,6 +36,7 @@ class TaskInputs:
     log_group: str
     region: str
     bucket: str
+    job_name: str
 
 
 def _env(values: dict[str, str]) -> list[dict[str, str]]:
@@ -59,8 +60,11 @@ def _secret(secret_arn: str, json_key: str) -> str:
     return f"{secret_arn}:{json_key}::"
 
 
-def app_environment(job: JobSettings, bucket: str, region: str) -> dict[str, str]:
-    """The ETL contract's settings (etl/settings.py). No secrets: those go in `secrets`."""
+def app_environment(
+    job: JobSettings, bucket: str, region: str, job_name: str = ""
+) -> dict[str, str]:
+    """The ETL contract's settings (etl/settings.py). No secrets: those go in `secrets`.
+    `job_name` names the run lock and the metrics the alarms watch."""
     env = {
         **job.environment,
         "AWS_REGION": region,
@@ -76,6 +80,8 @@ def app_environment(job: JobSettings, bucket: str, region: str) -> dict[str, str
         env["ETL_JOB"] = job.etl_job
     if job.export_path == "shared":
         env["DB_SHARED_DIR"] = EXCHANGE_DIR
+    if job_name:
+        env["JOB_NAME"] = job_name
     return env
 
 
@@ -112,7 +118,7 @@ def container_definitions(job: JobSettings, inputs: TaskInputs) -> list[dict[str
         "name": APP,
         "image": inputs.app_image,
         "essential": True,
-        "environment": _env(app_environment(job, inputs.bucket, inputs.region)),
+        "environment": _env(app_environment(job, inputs.bucket, inputs.region, inputs.job_name)),
         "secrets": [{"name": "DB_PASSWORD", "valueFrom": _secret(inputs.secret_arn, "password")}],
         "dependsOn": [{"containerName": MYSQL, "condition": "HEALTHY"}],
         # Fargate's maximum: time for the job to abort uploads and release its lock on SIGTERM.

@@ -11,6 +11,7 @@ import pulumi_random as random
 
 from components import policies
 from components.containers import TaskInputs, container_definitions, task_volumes
+from components.job_alerts import JobAlerts
 from components.platform import Platform
 from components.schedule import (
     flexible_time_window,
@@ -115,7 +116,21 @@ class ScheduledFargateJob(pulumi.ComponentResource):
 
         containers = pulumi.Output.all(
             app_image, secret.arn, log_group.name, platform.region, platform.bucket.name
-        ).apply(lambda args: json.dumps(container_definitions(job, TaskInputs(*args))))
+        ).apply(
+            lambda a: json.dumps(
+                container_definitions(
+                    job,
+                    TaskInputs(
+                        app_image=a[0],
+                        secret_arn=a[1],
+                        log_group=a[2],
+                        region=a[3],
+                        bucket=a[4],
+                        job_name=full_name,
+                    ),
+                )
+            )
+        )
         task_definition = aws.ecs.TaskDefinition(
             name,
             family=full_name,
@@ -135,6 +150,19 @@ class ScheduledFargateJob(pulumi.ComponentResource):
             opts=child,
         )
 
+        alerts = JobAlerts(
+            name,
+            job,
+            full_name=full_name,
+            topic_arn=platform.alerts.arn,
+            cluster_arn=platform.cluster.arn,
+            family_arn=task_definition.arn_without_revision,
+            region=platform.region,
+            log_group=log_group.name,
+            opts=child,
+        )
+        dead_letters = alerts.dead_letter_queue.arn
+
         scheduler_role = aws.iam.Role(
             f"{name}-scheduler",
             description=f"EventBridge Scheduler: start {full_name} tasks",
@@ -151,9 +179,10 @@ class ScheduledFargateJob(pulumi.ComponentResource):
                 platform.cluster.arn,
                 execution_role.arn,
                 task_role.arn,
+                dead_letters,
             ).apply(
                 lambda a: json.dumps(
-                    policies.scheduler_policy(a[0], a[1], task_arn_pattern(a[1]), [a[2], a[3]])
+                    policies.scheduler_policy(a[0], a[1], task_arn_pattern(a[1]), a[2:4], a[4])
                 )
             ),
             opts=child,
@@ -182,6 +211,7 @@ class ScheduledFargateJob(pulumi.ComponentResource):
                     subnet_ids=network.subnet_ids,
                     security_group_ids=[network.security_group_id],
                     assign_public_ip=network.assign_public_ip,
+                    dead_letter_arn=dead_letters,
                 ),
             ),
             # The role must be allowed to run the task before the first invocation.
@@ -210,6 +240,7 @@ class ScheduledFargateJob(pulumi.ComponentResource):
             "schedule_name": schedule.name,
             "log_group_name": log_group.name,
             "secret_arn": secret.arn,
+            "dead_letter_queue_arn": dead_letters,
             "run_task_command": command,
         }
         self.register_outputs(self.outputs)

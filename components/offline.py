@@ -75,6 +75,15 @@ COMPUTED: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
     "aws:s3/bucket:Bucket": lambda n, i: {"bucket": n, "arn": f"arn:aws:s3:::{n}"},
     "aws:ec2/securityGroup:SecurityGroup": lambda n, i: {"arn": _arn("ec2", f"security-group/{n}")},
     "random:index/randomPassword:RandomPassword": lambda n, i: {"result": "p" * int(i["length"])},
+    "aws:sqs/queue:Queue": lambda n, i: {
+        "arn": _arn("sqs", i["name"]),
+        "url": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{i['name']}",
+    },
+    "aws:sns/topic:Topic": lambda n, i: {"arn": _arn("sns", n), "name": n},
+    "aws:cloudwatch/eventRule:EventRule": lambda n, i: {"arn": _arn("events", f"rule/{i['name']}")},
+    "aws:cloudwatch/metricAlarm:MetricAlarm": lambda n, i: {
+        "arn": _arn("cloudwatch", f"alarm:{i['name']}")
+    },
     "awsx:ec2:DefaultVpc": _vpc([]),
     "awsx:ec2:Vpc": _vpc(["subnet-priv1", "subnet-priv2"]),
     "awsx:ecr:Repository": lambda n, i: {"url": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{n}"},

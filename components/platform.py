@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pulumi
 import pulumi_aws as aws
 import pulumi_awsx as awsx
 
+from components.alerts import alerts_topic_policy
 from components.network import Network
 from components.settings import Settings
 from components.storage import DataBucket
@@ -20,6 +23,7 @@ class Platform(pulumi.ComponentResource):
     network: Network
     bucket: DataBucket
     cluster: aws.ecs.Cluster
+    alerts: aws.sns.Topic
     image_uri: pulumi.Output[str] | None
 
     def __init__(
@@ -52,6 +56,25 @@ class Platform(pulumi.ComponentResource):
             opts=child,
         )
 
+        # The stack's alerts. Not KMS-encrypted: the AWS-managed SNS key cannot grant EventBridge
+        # and CloudWatch, and the messages hold no data, only job names and exit codes.
+        self.alerts = aws.sns.Topic(f"{name}-alerts", opts=child)
+        aws.sns.TopicPolicy(
+            f"{name}-alerts",
+            arn=self.alerts.arn,
+            policy=self.alerts.arn.apply(lambda arn: json.dumps(alerts_topic_policy(arn, name))),
+            opts=child,
+        )
+        if settings.alert_email:
+            # Email subscriptions stay pending until the recipient confirms them.
+            aws.sns.TopicSubscription(
+                f"{name}-alerts-email",
+                topic=self.alerts.arn,
+                protocol="email",
+                endpoint=settings.alert_email,
+                opts=child,
+            )
+
         self.image_uri = None
         if settings.image.build is not None:
             build = settings.image.build
@@ -75,5 +98,6 @@ class Platform(pulumi.ComponentResource):
                 "cluster_arn": self.cluster.arn,
                 "bucket": self.bucket.name,
                 "image_uri": self.image_uri,
+                "alerts_topic_arn": self.alerts.arn,
             }
         )

@@ -101,6 +101,7 @@ def scheduler_policy(
     cluster_arn: str,
     task_arn_pattern: str,
     pass_role_arns: list[str],
+    dead_letter_queue_arn: str,
 ) -> Policy:
     """What EventBridge Scheduler needs to start this job's task, and nothing else.
 
@@ -131,6 +132,13 @@ def scheduler_policy(
                 "Action": "iam:PassRole",
                 "Resource": pass_role_arns,
                 "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+            },
+            {
+                # Scheduler sends undeliverable invocations to the DLQ with this role.
+                "Sid": "DeadLetters",
+                "Effect": "Allow",
+                "Action": "sqs:SendMessage",
+                "Resource": dead_letter_queue_arn,
             },
         ],
     }

@@ -88,6 +88,7 @@ RESERVED_ENV = frozenset(
         "SCHEDULED_TIME",
         "AWS_REGION",
         "DB_SHARED_DIR",
+        "JOB_NAME",
     }
 )
 MAX_NAME = 64  # EventBridge Scheduler schedule names
@@ -247,6 +248,8 @@ class JobSettings(_Model):
     # shared: the sidecar writes exports into a task volume the app reads (SELECT ... INTO
     # OUTFILE, as fast as the mysql client); stream: rows over the connection (slower).
     export_path: Literal["shared", "stream"] = "shared"
+    # How late a run may finish before it counts as missed (beyond the schedule's period).
+    missed_run_grace_minutes: int = Field(120, ge=5, le=1440)
     retry_attempts: int = Field(2, ge=0, le=185)
     max_event_age_seconds: int = Field(3600, ge=60, le=86400)
 
@@ -297,6 +300,7 @@ class Settings(_Model):
     bucket_name: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
     container_insights: Literal["disabled", "enabled", "enhanced"] = "disabled"
     log_retention_days: int = 30
+    alert_email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     image: ImageSettings
     jobs: dict[JobName, JobSettings] = Field(min_length=1)
 

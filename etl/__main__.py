@@ -1,16 +1,34 @@
-"""`python -m etl run`: run the job once with settings from the environment."""
+"""`python -m etl run`: run the job once with settings from the environment.
+
+Exit status: 0 success, 1 failure, 2 bad settings, 3 another run of the job holds its lock,
+143 stopped by SIGTERM. Every outcome ends with one JSON log line; runs that started also
+write their metrics (CloudWatch Embedded Metric Format).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import time
+from types import FrameType
 
 from etl import log
-from etl.runner import StageFailed, run
+from etl.lock import LockHeld
+from etl.metrics import run_metrics
+from etl.runner import StageFailed, Terminated, run
 from etl.settings import SettingsError, from_env
 
 EXIT_FAILED = 1
 EXIT_SETTINGS = 2
+EXIT_LOCKED = 3
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one stop is enough: now clean up
+    raise Terminated("stopped by SIGTERM (the task is stopping)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,15 +42,35 @@ def main(argv: list[str] | None = None) -> int:
         log.error("run_failed", stage="settings", cause=str(exc))
         return EXIT_SETTINGS
     log.configure(settings.log_level)
+    signal.signal(signal.SIGTERM, _terminate)
+    started = time.monotonic()
+    loaded = exported = 0
     try:
-        run(settings)
-    except StageFailed as exc:
-        log.error(
-            "run_failed", stage=exc.stage, cause=str(exc.cause), error=type(exc.cause).__name__
-        )
-        return EXIT_FAILED
-    return 0
+        manifest = run(settings)
+        loaded = sum(t["rows"] for t in manifest["inputs"].values())
+        exported = sum(e["rows"] for e in manifest["exports"].values())
+        code = 0
+    except (StageFailed, Terminated) as exc:
+        stage, cause = (exc.stage, exc.cause) if isinstance(exc, StageFailed) else ("run", exc)
+        if isinstance(cause, LockHeld):
+            log.error("run_skipped", stage=stage, cause=str(cause), error="LockHeld")
+            return EXIT_LOCKED  # the run holding the lock reports for this job: no metrics
+        log.error("run_failed", stage=stage, cause=str(cause), error=type(cause).__name__)
+        code = EXIT_TERMINATED if isinstance(cause, Terminated) else EXIT_FAILED
+    metrics = run_metrics(
+        settings.job_name,
+        timestamp_ms=int(time.time() * 1000),
+        succeeded=code == 0,
+        rows_loaded=loaded,
+        rows_exported=exported,
+        duration_s=time.monotonic() - started,
+    )
+    log.info("run_metrics", **metrics)
+    return code
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    sys.stdout.flush()
+    # Without waiting for worker threads (an upload, a query) that a stop left running.
+    os._exit(status)

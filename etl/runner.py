@@ -17,14 +17,25 @@ from typing import Any
 
 from pymysql.connections import Connection
 
-from etl import db, log, storage
+from etl import db, lock, log, storage
 from etl.context import RunContext
 from etl.export import ExportResult, export_shared, export_stream
-from etl.jobdef import created_tables, export_query, load_job, statements
+from etl.jobdef import (
+    ExportQuery,
+    JobDefinition,
+    created_tables,
+    export_query,
+    load_job,
+    statements,
+)
 from etl.load import TableInput, discover, load_all
 from etl.settings import Settings
 
 MANIFEST = "_manifest.json"
+
+
+class Terminated(Exception):
+    """SIGTERM: ECS is stopping the task (stopTimeout later it sends SIGKILL)."""
 
 
 class StageFailed(Exception):
@@ -133,13 +144,15 @@ def manifest(
 
 
 def run(settings: Settings) -> dict[str, Any]:
-    """Run the job once; returns the manifest. Raises StageFailed naming the stage."""
+    """Run the job once, holding the job's lock; returns the manifest. Raises StageFailed
+    naming the stage (its cause is LockHeld when another run holds the lock)."""
     started = datetime.now(UTC)
     bucket, root = settings.data_bucket, settings.output_root
     log.info(
         "run_started",
         scheduled_time=_iso(settings.scheduled_time),
-        job=str(settings.job_dir),
+        job=settings.job_name,
+        job_dir=str(settings.job_dir),
         output=f"s3://{bucket}/{root}",
     )
     with stage("job_definition"):
@@ -147,6 +160,31 @@ def run(settings: Settings) -> dict[str, Any]:
         tables = created_tables(job.schema)
         exports = [export_query(name, path) for name, path in job.exports.items()]
     s3 = storage.client()
+    with stage("lock", key=settings.lock_key):
+        held = lock.acquire(s3, bucket, settings.lock_key, settings.lock_stale_seconds,
+                            {"scheduled_time": _iso(settings.scheduled_time)})  # fmt: skip
+    try:
+        document = _run_locked(settings, s3, job, tables=tables, exports=exports, started=started)
+    finally:
+        lock.release(s3, bucket, held)  # on success, failure and SIGTERM alike
+    log.info(
+        "run_succeeded",
+        manifest=f"s3://{bucket}/{root}{MANIFEST}",
+        elapsed_s=round((datetime.now(UTC) - started).total_seconds(), 3),
+    )
+    return document
+
+
+def _run_locked(
+    settings: Settings,
+    s3: Any,
+    job: JobDefinition,
+    *,
+    tables: list[str],
+    exports: list[ExportQuery],
+    started: datetime,
+) -> dict[str, Any]:
+    bucket, root = settings.data_bucket, settings.output_root
     with stage("connect"):
         conn = db.connect(settings)
     with conn, tempfile.TemporaryDirectory(prefix="etl-") as tmp:
@@ -166,25 +204,25 @@ def run(settings: Settings) -> dict[str, Any]:
             for path in job.transforms:
                 _execute_file(conn, path)
                 log.info("transform_done", file=path.name)
-        mode = "shared" if settings.db_shared_dir else "stream"
-        with stage("export", exports=[e.name for e in exports], path=mode):
-            # A rerun replaces the run folder. The old manifest goes first, so no reader
-            # ever sees a manifest beside parts that are not its own.
-            s3.delete_object(Bucket=bucket, Key=f"{root}{MANIFEST}")
-            storage.delete_keys(s3, bucket, storage.keys_under(s3, bucket, root))
-            shared, rows = settings.db_shared_dir, settings.export_part_rows
-            results = [
-                export_shared(ctx, shared, root, query, rows)
-                if shared
-                else export_stream(ctx, root, query, rows)
-                for query in exports
-            ]
-        with stage("manifest"):
-            document = manifest(settings, job.name, started, inputs, results)
-            storage.put_json(s3, bucket, f"{root}{MANIFEST}", document)
-    log.info(
-        "run_succeeded",
-        manifest=f"s3://{bucket}/{root}{MANIFEST}",
-        elapsed_s=round((datetime.now(UTC) - started).total_seconds(), 3),
-    )
+        try:
+            mode = "shared" if settings.db_shared_dir else "stream"
+            with stage("export", exports=[e.name for e in exports], path=mode):
+                # A rerun replaces the run folder. The old manifest goes first, so no reader
+                # ever sees a manifest beside parts that are not its own.
+                s3.delete_object(Bucket=bucket, Key=f"{root}{MANIFEST}")
+                storage.delete_keys(s3, bucket, storage.keys_under(s3, bucket, root))
+                shared, rows = settings.db_shared_dir, settings.export_part_rows
+                results = [
+                    export_shared(ctx, shared, root, query, rows)
+                    if shared
+                    else export_stream(ctx, root, query, rows)
+                    for query in exports
+                ]
+            with stage("manifest"):
+                document = manifest(settings, job.name, started, inputs, results)
+                storage.put_json(s3, bucket, f"{root}{MANIFEST}", document)
+        except BaseException:
+            # No half-written run folder: abort open multipart uploads, remove finished parts.
+            storage.clear_prefix(s3, bucket, root)
+            raise
     return document

@@ -6,6 +6,7 @@ A missing or malformed setting stops the job before it touches anything, naming 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +35,12 @@ class Settings:
     export_part_rows: int
     log_level: str
     db_shared_dir: Path | None  # a directory the database server writes into and we read
+    job_name: str  # names the lock and the metrics' Job dimension
+    lock_stale_seconds: float
+
+    @property
+    def lock_key(self) -> str:
+        return f"{self.output_prefix}_locks/{self.job_name}.lock"
 
     @property
     def run_folder(self) -> str:
@@ -70,6 +77,13 @@ def _prefix(env: Mapping[str, str], name: str, default: str) -> str:
     if value.startswith("/"):
         raise SettingsError(f"{name}={value!r} must not start with '/'")
     return value
+
+
+def _job_name(env: Mapping[str, str], job_dir: Path) -> str:
+    name = env.get("JOB_NAME") or job_dir.name
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,128}", name):
+        raise SettingsError(f"JOB_NAME={name!r} may hold letters, digits, '_', '.' and '-'")
+    return name
 
 
 def _directory(env: Mapping[str, str], name: str) -> Path | None:
@@ -118,4 +132,6 @@ def from_env(env: Mapping[str, str] = os.environ) -> Settings:
         export_part_rows=int(_number(env, "EXPORT_PART_ROWS", "1000000", 1, int)),
         log_level=level,
         db_shared_dir=_directory(env, "DB_SHARED_DIR"),
+        job_name=_job_name(env, job_dir),
+        lock_stale_seconds=_number(env, "LOCK_STALE_SECONDS", "21600", 1, float),
     )

@@ -40,3 +40,12 @@ def delete_keys(s3: Any, bucket: str, keys: list[str]) -> None:
 def put_json(s3: Any, bucket: str, key: str, document: dict[str, Any]) -> None:
     body = json.dumps(document, indent=2, ensure_ascii=False).encode()
     s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+
+
+def clear_prefix(s3: Any, bucket: str, prefix: str) -> None:
+    """Abort unfinished multipart uploads and delete every object under `prefix`."""
+    pages = s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix)
+    for page in pages:
+        for upload in page.get("Uploads", []):
+            s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+    delete_keys(s3, bucket, keys_under(s3, bucket, prefix))

@@ -34,6 +34,7 @@ INPUTS = TaskInputs(
     log_group="/ecs/scheduled-etl-dev-monthly-orders",
     region="eu-west-1",
     bucket="data-bucket",
+    job_name="scheduled-etl-dev-j1",
 )
 CLUSTER = "arn:aws:ecs:eu-west-1:123456789012:cluster/etl"
 
@@ -78,6 +79,7 @@ class TestContainerDefinitions:
             "ETL_JOB": "/jobs/x",
             "LOG_LEVEL": "DEBUG",
             "DB_SHARED_DIR": "/exchange",
+            "JOB_NAME": "scheduled-etl-dev-j1",
         }
         assert app["image"] == INPUTS.app_image
 
@@ -172,11 +174,14 @@ def allowed_resources(policy: dict[str, Any]) -> list[str]:
 BUCKET_ARN = "arn:aws:s3:::data-bucket"
 TASK_FAMILY = "arn:aws:ecs:eu-west-1:123456789012:task-definition/etl-dev-j1"
 ROLES = ["arn:aws:iam::123456789012:role/exec", "arn:aws:iam::123456789012:role/task"]
+DLQ = "arn:aws:sqs:eu-west-1:123456789012:etl-dev-j1-dlq"
 ALL_POLICIES = {
     "secret": policies.read_secret_policy(SECRET),
     "bucket": policies.bucket_read_write_policy(BUCKET_ARN),
     "bucket-prefix": policies.bucket_read_write_policy(BUCKET_ARN, "team/"),
-    "scheduler": policies.scheduler_policy(TASK_FAMILY, CLUSTER, task_arn_pattern(CLUSTER), ROLES),
+    "scheduler": policies.scheduler_policy(
+        TASK_FAMILY, CLUSTER, task_arn_pattern(CLUSTER), ROLES, DLQ
+    ),
 }
 
 
@@ -241,7 +246,8 @@ class TestPolicies:
         assert listing["Condition"] == {"StringLike": {"s3:prefix": ["team/*"]}}
 
     def test_scheduler_runs_only_this_family_on_this_cluster(self) -> None:
-        run, tag, pass_role = ALL_POLICIES["scheduler"]["Statement"]
+        run, tag, pass_role, dead_letters = ALL_POLICIES["scheduler"]["Statement"]
+        assert (dead_letters["Action"], dead_letters["Resource"]) == ("sqs:SendMessage", DLQ)
         assert run["Action"] == "ecs:RunTask"
         assert run["Resource"] == [TASK_FAMILY, f"{TASK_FAMILY}:*"]
         assert run["Condition"] == {"ArnEquals": {"ecs:cluster": CLUSTER}}

@@ -172,11 +172,19 @@ def test_logs_are_json_lines_with_progress(job: Any, s3: Any, bucket: str, tmp_p
     run = job()
     assert run.returncode == 0
     stages = [line["stage"] for line in run.events("stage_finished")]
-    assert stages == ["job_definition", "connect", "schema", "extract", "load", "transform",
-                      "export", "manifest"]  # fmt: skip
+    assert stages == ["job_definition", "lock", "connect", "schema", "extract", "load",
+                      "transform", "export", "manifest"]  # fmt: skip
     assert {e["table"]: e["rows"] for e in run.events("table_loaded")}["orders"] == 200
     assert all("elapsed_s" in line for line in run.events("stage_finished"))
     assert run.events("run_succeeded")[0]["manifest"].endswith("_manifest.json")
+    # CloudWatch Embedded Metric Format: metrics from the log line itself.
+    [metrics] = run.events("run_metrics")
+    assert metrics["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "ScheduledEtl"
+    assert metrics["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["Job"]]
+    names = {m["Name"] for m in metrics["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert names == {"Succeeded", "RowsLoaded", "RowsExported", "DurationSeconds"}
+    assert (metrics["Job"], metrics["Succeeded"]) == ("monthly_orders", 1)
+    assert metrics["RowsLoaded"] >= 200 and metrics["RowsExported"] > 0
 
 
 # --- CSV edge cases, through a job folder of the test's own ---------------------------------
@@ -329,7 +337,9 @@ def assert_failed(run: Any, s3: Any, bucket: str, stage: str, *fragments: str) -
     assert failure["level"] == "ERROR" and failure["stage"] == stage, failure
     for fragment in fragments:
         assert fragment in failure["cause"], failure["cause"]
-    assert keys(s3, bucket, "output/") == [], "a failed run must not publish output"
+    assert keys(s3, bucket, "output/") == [], "a failed run publishes nothing, keeps no lock"
+    if stage != "job_definition":
+        assert run.events("run_metrics")[0]["Succeeded"] == 0
 
 
 @pytest.mark.parametrize(

@@ -172,7 +172,13 @@ def test_scheduler_role_may_only_start_this_task(program: tuple[str, Program]) -
         trust = json.loads(role["assumeRolePolicy"])["Statement"][0]
         assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
         assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
-        run, _tag, pass_role = policy_of(prog, f"{name}-scheduler-run-task")["Statement"]
+        run, _tag, pass_role, dead_letters = policy_of(prog, f"{name}-scheduler-run-task")[
+            "Statement"
+        ]
+        assert (
+            dead_letters["Resource"]
+            == outputs_of(prog, "aws:sqs/queue:Queue", f"{name}-dlq")["arn"]
+        )
         family = outputs_of(prog, TASK_DEF, name)["arnWithoutRevision"]
         assert run["Resource"] == [family, f"{family}:*"]
         assert run["Condition"] == {"ArnEquals": {"ecs:cluster": cluster_arn}}
