@@ -169,6 +169,6 @@ def test_every_job_is_wired_to_the_alerts_topic(stack: str) -> None:
         assert schedule["target"]["deadLetterConfig"] == {"arn": dlq.outputs["arn"]}
         dlq_alarm = prog.one("aws:cloudwatch/metricAlarm:MetricAlarm", f"{name}-dlq").inputs
         assert dlq_alarm["dimensions"] == {"QueueName": dlq.inputs["name"]}
-        app = next(c for c in json.loads(prog.one("aws:ecs/taskDefinition:TaskDefinition", name)
-                                          .inputs["containerDefinitions"]) if c["name"] == "app")  # fmt: skip
+        task = prog.one("aws:ecs/taskDefinition:TaskDefinition", name)
+        app = next(c for c in json.loads(task.inputs["containerDefinitions"]) if c["name"] == "app")
         assert {"name": "JOB_NAME", "value": full} in app["environment"]  # the metrics' Job
