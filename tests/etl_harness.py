@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import gzip
+import http.client
+import http.server
 import io
 import json
 import os
@@ -15,6 +17,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pymysql
 
@@ -59,18 +62,11 @@ class Run:
         return failed
 
 
-def run_etl(
-    db: DbServer,
-    database: str,
-    bucket: str,
-    endpoint: str,
-    python: str = sys.executable,
-    app_dir: Path = ROOT,
-    timeout: float = 120,
-    **settings: str,
-) -> Run:
-    """`python -m etl run` from `app_dir` (the image's /app) with the given settings."""
-    env = {
+def etl_env(
+    db: DbServer, database: str, bucket: str, endpoint: str, app_dir: Path = ROOT, **settings: str
+) -> dict[str, str]:
+    """The container's environment, pointed at this test's database, bucket and S3."""
+    return {
         "PATH": os.environ.get("PATH", ""),
         "PYTHONPATH": str(app_dir),
         **S3_ENV,
@@ -84,9 +80,38 @@ def run_etl(
         "SCHEDULED_TIME": "2026-11-01T04:00:00Z",
         **settings,
     }
+
+
+def start_etl(db: DbServer, database: str, bucket: str, endpoint: str, **settings: str) -> Any:
+    """`python -m etl run` in the background (stdout piped, line by line)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "etl", "run"],
+        env=etl_env(db, database, bucket, endpoint, **settings),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(process: Any, timeout: float = 120) -> Run:
+    stdout, _ = process.communicate(timeout=timeout)
+    return Run(process.returncode, [json.loads(line) for line in stdout.splitlines()], "")
+
+
+def run_etl(
+    db: DbServer,
+    database: str,
+    bucket: str,
+    endpoint: str,
+    python: str = sys.executable,
+    app_dir: Path = ROOT,
+    timeout: float = 120,
+    **settings: str,
+) -> Run:
+    """`python -m etl run` from `app_dir` (the image's /app) with the given settings."""
     done = subprocess.run(  # the exit status is part of what tests check
         [python, "-m", "etl", "run"],
-        env=env,
+        env=etl_env(db, database, bucket, endpoint, app_dir, **settings),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -176,3 +201,115 @@ def _pipe(src: Any, dst: Any) -> None:
             dst.sendall(data)
     with contextlib.suppress(OSError):
         dst.shutdown(socket.SHUT_WR)  # no more writes: lets the other direction finish too
+
+
+class FlakyS3:
+    """An HTTP proxy in front of the S3 emulator that answers the first `failures` requests
+    with 503 SlowDown, as S3 does under load, then forwards everything."""
+
+    def __init__(self, upstream: str, failures: int) -> None:
+        target = urlsplit(upstream)
+        self.failures_left = failures
+        self.failed = 0
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if proxy.failures_left > 0:
+                    proxy.failures_left -= 1
+                    proxy.failed += 1
+                    error = (
+                        b"<Error><Code>SlowDown</Code><Message>Reduce your rate</Message></Error>"
+                    )
+                    self.send_response(503)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(error)))
+                    self.end_headers()
+                    self.wfile.write(error)
+                    return
+                upstream_conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                headers["Host"] = target.netloc
+                upstream_conn.request(self.command, self.path, body=body, headers=headers)
+                reply = upstream_conn.getresponse()
+                data = reply.read()
+                self.send_response(reply.status)
+                for key, value in reply.getheaders():
+                    if key.lower() not in {"transfer-encoding", "content-length", "connection"}:
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                upstream_conn.close()
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FlakyS3:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class CuttingProxy:
+    """A TCP proxy to the database that cuts every connection once the server has sent
+    `after_bytes` to the client in total: a database lost in the middle of a result."""
+
+    def __init__(self, target: tuple[str, int], after_bytes: int) -> None:
+        self.target, self.after_bytes, self.sent = target, after_bytes, 0
+        self.cut = threading.Event()
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self._sockets: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> CuttingProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.close()
+        self._cut_all()
+
+    def _cut_all(self) -> None:
+        self.cut.set()
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = self.server.accept()
+                upstream = socket.create_connection(self.target)
+                self._sockets += [client, upstream]
+                threading.Thread(
+                    target=self._pipe, args=(client, upstream, False), daemon=True
+                ).start()
+                threading.Thread(
+                    target=self._pipe, args=(upstream, client, True), daemon=True
+                ).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, counted: bool) -> None:
+        with contextlib.suppress(OSError):
+            while not self.cut.is_set() and (data := src.recv(65536)):
+                dst.sendall(data)
+                if counted:
+                    self.sent += len(data)
+                    if self.sent >= self.after_bytes:
+                        self._cut_all()

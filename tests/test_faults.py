@@ -1,0 +1,231 @@
+"""Faults, each injected for real: none may publish partial output or touch the input.
+
+The job runs as a subprocess against the real database server and S3 over HTTP; proxies in
+between make the database late or cut it off, or make S3 answer 503 for a while.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import free_port
+from etl_harness import (
+    CuttingProxy,
+    DbServer,
+    DelayedProxy,
+    FlakyS3,
+    finish,
+    keys,
+    manifest,
+    put_csv,
+    read_bytes,
+    run_etl,
+    start_etl,
+)
+
+from etl import sample
+
+LOCK = "output/_locks/fault_job.lock"
+ROOT_OUT = "output/run=20261101T040000Z/"
+
+
+def make_job(
+    tmp_path: Path, transform: str = "", export: str = "SELECT * FROM t ORDER BY id"
+) -> Path:
+    folder = tmp_path / "fault_job"
+    (folder / "transform").mkdir(parents=True, exist_ok=True)
+    (folder / "export").mkdir(exist_ok=True)
+    (folder / "schema.sql").write_text(
+        "DROP TABLE IF EXISTS t; CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(200));"
+    )
+    if transform:
+        (folder / "transform" / "10_step.sql").write_text(transform)
+    (folder / "export" / "rows.sql").write_text(export)
+    return folder
+
+
+def put_rows(s3: Any, bucket: str, rows: int) -> None:
+    lines = "".join(
+        f'{i},"value {i}, with ""quotes"" and padding {"x" * 60}"\n' for i in range(rows)
+    )
+    put_csv(s3, bucket, "input/t/t.csv", "id,v\n" + lines)
+
+
+def snapshot(s3: Any, bucket: str, prefix: str) -> dict[str, bytes]:
+    return {key: read_bytes(s3, bucket, key) for key in keys(s3, bucket, prefix)}
+
+
+@pytest.fixture
+def env(db_server: DbServer, database: str, bucket: str, s3_endpoint: str) -> tuple[Any, ...]:
+    return db_server, database, bucket, s3_endpoint
+
+
+def assert_clean_failure(
+    run: Any, s3: Any, bucket: str, inputs: dict[str, bytes], code: int = 1
+) -> None:
+    assert run.returncode == code, run.logs[-3:]
+    assert len(run.events("run_failed")) == 1
+    assert keys(s3, bucket, "output/") == [], "no manifest, no parts, no lock left behind"
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    assert snapshot(s3, bucket, "input/") == inputs, "the input is never touched"
+    assert run.events("run_metrics")[0]["Succeeded"] == 0
+
+
+# --- one run at a time ----------------------------------------------------------------------
+
+
+def test_a_second_concurrent_run_exits_with_its_own_code(
+    env: tuple[Any, ...], s3: Any, tmp_path: Path
+) -> None:
+    db, database, bucket, endpoint = env
+    put_rows(s3, bucket, 10)
+    folder = str(make_job(tmp_path, transform="DO SLEEP(3);"))
+    first = start_etl(db, database, bucket, endpoint, ETL_JOB=folder)
+    deadline = time.monotonic() + 20
+    while LOCK not in keys(s3, bucket, "output/_locks/") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = run_etl(db, database, bucket, endpoint, ETL_JOB=folder)
+    assert second.returncode == 3
+    [skipped] = second.events("run_skipped")
+    assert skipped["stage"] == "lock" and "is held by run" in skipped["cause"]
+    assert second.events("run_metrics") == [], "a skipped run reports no metrics"
+    assert finish(first).returncode == 0
+    assert manifest(s3, bucket)["exports"]["rows"]["rows"] == 10
+    assert keys(s3, bucket, "output/_locks/") == [], "the lock is released at the end"
+
+
+def test_a_stale_lock_is_taken_over(env: tuple[Any, ...], s3: Any, tmp_path: Path) -> None:
+    db, database, bucket, endpoint = env
+    put_rows(s3, bucket, 5)
+    old = (datetime.now(UTC) - timedelta(hours=7)).isoformat(timespec="seconds")
+    holder = {"owner": "dead", "host": "gone", "acquired_at": old}
+    s3.put_object(Bucket=bucket, Key=LOCK, Body=json.dumps(holder))
+    run = run_etl(db, database, bucket, endpoint, ETL_JOB=str(make_job(tmp_path)))
+    assert run.returncode == 0, run.logs[-2:]
+    [taken] = run.events("lock_taken_over")
+    assert taken["stale_owner"] == "dead" and taken["age_s"] >= 7 * 3600
+    assert keys(s3, bucket, "output/_locks/") == []
+
+
+def test_a_fresh_lock_is_respected(env: tuple[Any, ...], s3: Any, tmp_path: Path) -> None:
+    db, database, bucket, endpoint = env
+    put_rows(s3, bucket, 5)
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    s3.put_object(Bucket=bucket, Key=LOCK,
+                  Body=json.dumps({"owner": "alive", "host": "h", "acquired_at": now}))  # fmt: skip
+    run = run_etl(db, database, bucket, endpoint, ETL_JOB=str(make_job(tmp_path)))
+    assert run.returncode == 3
+    assert json.loads(read_bytes(s3, bucket, LOCK))["owner"] == "alive", "not ours to release"
+    assert keys(s3, bucket, ROOT_OUT) == []
+
+
+# --- the database: late, or lost mid-export ---------------------------------------------------
+
+
+def test_database_ready_only_after_30_seconds(
+    env: tuple[Any, ...], s3: Any, tmp_path: Path
+) -> None:
+    db, database, bucket, endpoint = env
+    put_rows(s3, bucket, 20)
+    port = free_port()
+    with DelayedProxy(port, (db.host, db.port), delay=30.0):
+        run = run_etl(db, database, bucket, endpoint, ETL_JOB=str(make_job(tmp_path)),
+                      DB_HOST="127.0.0.1", DB_PORT=str(port), timeout=180)  # fmt: skip
+    assert run.returncode == 0, run.logs[-2:]
+    waits = run.events("waiting_for_database")
+    assert waits[-1]["waited_s"] >= 25
+    assert manifest(s3, bucket)["exports"]["rows"]["rows"] == 20
+
+
+def test_connection_killed_mid_export(env: tuple[Any, ...], s3: Any, tmp_path: Path) -> None:
+    db, database, bucket, endpoint = env
+    put_rows(s3, bucket, 60_000)  # ~6 MB to stream back
+    inputs = snapshot(s3, bucket, "input/")
+    with CuttingProxy((db.host, db.port), after_bytes=2_000_000) as proxy:
+        run = run_etl(db, database, bucket, endpoint, ETL_JOB=str(make_job(tmp_path)),
+                      DB_HOST="127.0.0.1", DB_PORT=str(proxy.port), DB_WAIT_SECONDS="1",
+                      EXPORT_PART_ROWS="5000")  # fmt: skip
+    assert proxy.cut.is_set()
+    assert run.failure["stage"] == "export", run.failure
+    assert_clean_failure(run, s3, bucket, inputs)
+
+    rerun = run_etl(db, database, bucket, endpoint, ETL_JOB=str(make_job(tmp_path)),
+                    EXPORT_PART_ROWS="5000")  # fmt: skip
+    assert rerun.returncode == 0, "a rerun of the same scheduled time after a failure"
+    assert manifest(s3, bucket)["exports"]["rows"]["rows"] == 60_000
+
+
+# --- the task is stopped -------------------------------------------------------------------
+
+
+def test_sigterm_mid_run(env: tuple[Any, ...], s3: Any, tmp_path: Path) -> None:
+    db, database, bucket, endpoint = env
+    put_rows(s3, bucket, 10)
+    inputs = snapshot(s3, bucket, "input/")
+    process = start_etl(db, database, bucket, endpoint,
+                        ETL_JOB=str(make_job(tmp_path, transform="DO SLEEP(60);")))  # fmt: skip
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:  # wait until the job is inside the long transform
+        lines.append(line)
+        if '"stage": "transform"' in line and "stage_started" in line:
+            break
+    stopped = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    run = finish(process, timeout=30)
+    assert time.monotonic() - stopped < 10, "well inside the task's 120 s stop timeout"
+    assert run.returncode == 143
+    assert run.failure["stage"] == "transform" and "SIGTERM" in run.failure["cause"]
+    assert_clean_failure(run, s3, bucket, inputs, code=143)
+
+
+def test_failed_export_aborts_multipart_uploads_and_removes_parts(
+    env: tuple[Any, ...], s3: Any, tmp_path: Path
+) -> None:
+    db, database, bucket, endpoint = env
+    put_rows(s3, bucket, 100)
+    inputs = snapshot(s3, bucket, "input/")
+    # An upload a killed earlier attempt left open under this run's folder.
+    s3.create_multipart_upload(Bucket=bucket, Key=f"{ROOT_OUT}rows/part-00007.csv.gz")
+    folder = make_job(tmp_path)
+    (folder / "export" / "zz_broken.sql").write_text("SELECT no_such_column FROM t")
+    run = run_etl(db, database, bucket, endpoint, ETL_JOB=str(folder), EXPORT_PART_ROWS="30")
+    assert run.failure["stage"] == "export" and "no_such_column" in run.failure["cause"]
+    assert_clean_failure(run, s3, bucket, inputs)
+
+
+# --- S3 -------------------------------------------------------------------------------------
+
+
+def test_s3_answering_503_for_a_while(env: tuple[Any, ...], s3: Any, tmp_path: Path) -> None:
+    db, database, bucket, endpoint = env
+    put_rows(s3, bucket, 50)
+    with FlakyS3(endpoint, failures=6) as flaky:
+        run = run_etl(db, database, bucket, flaky.url, ETL_JOB=str(make_job(tmp_path)),
+                      AWS_REQUEST_CHECKSUM_CALCULATION="when_required")  # fmt: skip
+    assert flaky.failed == 6
+    assert run.returncode == 0, run.logs[-2:]
+    assert manifest(s3, bucket)["exports"]["rows"]["rows"] == 50
+
+
+def test_malformed_csv_fails_cleanly(env: tuple[Any, ...], s3: Any, tmp_path: Path) -> None:
+    db, database, bucket, endpoint = env
+    put_csv(s3, bucket, "input/t/t.csv", 'id,v\n1,"fine"\n2,"broken\n')
+    inputs = snapshot(s3, bucket, "input/")
+    run = run_etl(db, database, bucket, endpoint, ETL_JOB=str(make_job(tmp_path)))
+    assert run.failure["stage"] == "load" and "malformed CSV" in run.failure["cause"]
+    assert_clean_failure(run, s3, bucket, inputs)
+
+
+def test_sample_sized_run_after_faults(env: tuple[Any, ...], s3: Any, tmp_path: Path) -> None:
+    """After all that, the bundled job still runs end to end on the same machinery."""
+    db, database, bucket, endpoint = env
+    for path in sample.write(tmp_path / "s", rows=500, seed=3, month="2026-10", gzipped=True):
+        s3.upload_file(str(path), bucket, f"input/{path.parent.name}/{path.name}")
+    assert run_etl(db, database, bucket, endpoint).returncode == 0
