@@ -16,6 +16,7 @@ from components.platform import Platform
 from components.schedule import (
     flexible_time_window,
     run_task_command,
+    run_task_request,
     schedule_target,
     task_arn_pattern,
 )
@@ -218,20 +219,18 @@ class ScheduledFargateJob(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[scheduler_policy]),
         )
 
-        command = pulumi.Output.all(
-            platform.region,
+        run_task = pulumi.Output.all(
             platform.cluster.name,
             task_definition.arn,
             network.subnet_ids,
             network.security_group_id,
         ).apply(
-            lambda a: run_task_command(
+            lambda a: run_task_request(
                 job,
-                region=a[0],
-                cluster=a[1],
-                task_definition_arn=a[2],
-                subnet_ids=a[3],
-                security_group_ids=[a[4]],
+                cluster=a[0],
+                task_definition_arn=a[1],
+                subnet_ids=list(a[2]),
+                security_group_ids=[a[3]],
                 assign_public_ip=network.assign_public_ip,
             )
         )
@@ -241,6 +240,10 @@ class ScheduledFargateJob(pulumi.ComponentResource):
             "log_group_name": log_group.name,
             "secret_arn": secret.arn,
             "dead_letter_queue_arn": dead_letters,
-            "run_task_command": command,
+            # What `python -m components.run_now` and a person at a shell need to start it now.
+            "run_task": run_task,
+            "run_task_command": pulumi.Output.all(run_task, platform.region).apply(
+                lambda a: run_task_command(a[0], a[1])
+            ),
         }
         self.register_outputs(self.outputs)

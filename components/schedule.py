@@ -88,42 +88,56 @@ def task_arn_pattern(cluster_arn: str) -> str:
     return f"{head}:task/{name}/*"
 
 
-def run_task_command(
+def run_task_request(
     job: JobSettings,
     *,
-    region: str,
     cluster: str,
     task_definition_arn: str,
     subnet_ids: list[str],
     security_group_ids: list[str],
     assign_public_ip: bool,
-) -> str:
-    """A ready-to-paste `aws ecs run-task` that starts the job now, as the schedule would."""
-    network = (
-        f"awsvpcConfiguration={{subnets=[{','.join(subnet_ids)}],"
-        f"securityGroups=[{','.join(security_group_ids)}],"
-        f"assignPublicIp={'ENABLED' if assign_public_ip else 'DISABLED'}}}"
+) -> dict[str, Any]:
+    """ECS RunTask parameters (boto3's shape) that start the job as the schedule does."""
+    placement: dict[str, Any] = (
+        {"capacityProviderStrategy": [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]}
+        if job.capacity == "FARGATE_SPOT"
+        else {"launchType": "FARGATE"}
     )
-    args = [
-        "aws",
-        "ecs",
-        "run-task",
-        "--region",
-        region,
-        "--cluster",
-        cluster,
-        "--task-definition",
-        task_definition_arn,
-        "--platform-version",
-        job.platform_version,
-        "--network-configuration",
-        network,
-        "--propagate-tags",
-        "TASK_DEFINITION",
-        "--enable-ecs-managed-tags",
-    ]
-    if job.capacity == "FARGATE_SPOT":
-        args += ["--capacity-provider-strategy", "capacityProvider=FARGATE_SPOT,weight=1"]
+    return {
+        "cluster": cluster,
+        "taskDefinition": task_definition_arn,
+        "count": 1,
+        **placement,
+        "platformVersion": job.platform_version,
+        "networkConfiguration": {
+            "awsvpcConfiguration": {
+                "subnets": subnet_ids,
+                "securityGroups": security_group_ids,
+                "assignPublicIp": "ENABLED" if assign_public_ip else "DISABLED",
+            }
+        },
+        "propagateTags": "TASK_DEFINITION",
+        "enableECSManagedTags": True,
+    }
+
+
+def run_task_command(request: dict[str, Any], region: str) -> str:
+    """The same request as a ready-to-paste `aws ecs run-task` command."""
+    vpc = request["networkConfiguration"]["awsvpcConfiguration"]
+    network = (
+        f"awsvpcConfiguration={{subnets=[{','.join(vpc['subnets'])}],"
+        f"securityGroups=[{','.join(vpc['securityGroups'])}],"
+        f"assignPublicIp={vpc['assignPublicIp']}}}"
+    )
+    args = ["aws", "ecs", "run-task", "--region", region, "--cluster", request["cluster"],
+            "--task-definition", request["taskDefinition"],
+            "--platform-version", request["platformVersion"],
+            "--network-configuration", network,
+            "--propagate-tags", request["propagateTags"], "--enable-ecs-managed-tags"]  # fmt: skip
+    if "capacityProviderStrategy" in request:
+        [strategy] = request["capacityProviderStrategy"]
+        provider, weight = strategy["capacityProvider"], strategy["weight"]
+        args += ["--capacity-provider-strategy", f"capacityProvider={provider},weight={weight}"]
     else:
-        args += ["--launch-type", "FARGATE"]
+        args += ["--launch-type", request["launchType"]]
     return shlex.join(args)

@@ -21,6 +21,7 @@ from components.schedule import (
     SCHEDULED_TIME,
     flexible_time_window,
     run_task_command,
+    run_task_request,
     schedule_target,
     task_arn_pattern,
     task_overrides,
@@ -318,18 +319,30 @@ class TestSchedule:
             "maximum_window_in_minutes": 15,
         }
 
-    def test_run_task_command_matches_the_schedule(self) -> None:
-        args = shlex.split(
-            run_task_command(
-                make_job(capacity="FARGATE_SPOT"),
-                region="eu-west-1",
-                cluster="etl",
-                task_definition_arn=f"{TASK_FAMILY}:3",
-                subnet_ids=["subnet-1", "subnet-2"],
-                security_group_ids=["sg-1"],
-                assign_public_ip=True,
-            )
-        )
+    def test_run_task_request_is_valid_for_ecs_and_matches_the_schedule(self) -> None:
+        for capacity in ("FARGATE", "FARGATE_SPOT"):
+            job = make_job(capacity=capacity)
+            request = run_task_request(
+                job, cluster="etl", task_definition_arn=f"{TASK_FAMILY}:3",
+                subnet_ids=["subnet-1"], security_group_ids=["sg-1"], assign_public_ip=False,
+            )  # fmt: skip
+            assert errors(request, "ecs", "RunTask") == ""
+            ecs = self.target(job)["ecs_parameters"]
+            assert request["platformVersion"] == ecs["platform_version"]
+            assert ("launchType" in request) == ("launch_type" in ecs)
+            assert request["networkConfiguration"]["awsvpcConfiguration"] == {
+                "subnets": ["subnet-1"],
+                "securityGroups": ["sg-1"],
+                "assignPublicIp": "DISABLED",
+            }
+
+    def test_run_task_command_matches_the_request(self) -> None:
+        request = run_task_request(
+            make_job(capacity="FARGATE_SPOT"), cluster="etl",
+            task_definition_arn=f"{TASK_FAMILY}:3", subnet_ids=["subnet-1", "subnet-2"],
+            security_group_ids=["sg-1"], assign_public_ip=True,
+        )  # fmt: skip
+        args = shlex.split(run_task_command(request, "eu-west-1"))
         assert args[:3] == ["aws", "ecs", "run-task"]
 
         def flag(name: str) -> str:
