@@ -154,22 +154,22 @@ class TestContainerDefinitions:
             }
 
 
-def allowed_actions(policy: dict[str, Any]) -> list[str]:
-    actions: list[str] = []
+def allowed(policy: dict[str, Any], element: str) -> list[str]:
+    """Every value of `element` (Action or Resource) in the policy's Allow statements."""
+    values: list[str] = []
     for statement in policy["Statement"]:
         if statement["Effect"] == "Allow":
-            action = statement["Action"]
-            actions += [action] if isinstance(action, str) else action
-    return actions
+            value = statement[element]
+            values += [value] if isinstance(value, str) else value
+    return values
+
+
+def allowed_actions(policy: dict[str, Any]) -> list[str]:
+    return allowed(policy, "Action")
 
 
 def allowed_resources(policy: dict[str, Any]) -> list[str]:
-    resources: list[str] = []
-    for statement in policy["Statement"]:
-        if statement["Effect"] == "Allow":
-            resource = statement["Resource"]
-            resources += [resource] if isinstance(resource, str) else resource
-    return resources
+    return allowed(policy, "Resource")
 
 
 BUCKET_ARN = "arn:aws:s3:::data-bucket"
