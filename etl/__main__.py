@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         log.error("run_failed", stage="settings", cause=str(exc))
         return EXIT_SETTINGS
-    log.configure(settings.log_level)
+    log.configure(settings.log_level, settings.progress_seconds)
     signal.signal(signal.SIGTERM, _terminate)
     started = time.monotonic()
     loaded = exported = 0

@@ -128,10 +128,13 @@ def to_tsv(reader: Any, key: str, width: int, out: IO[bytes]) -> int:
         buffer, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\", lineterminator="\n"
     )
 
+    progress = log.Progress("load_progress", key=key)
+
     def flush() -> None:
         out.write(buffer.getvalue().replace(_EMPTY, "\\N").encode("utf-8"))
         buffer.seek(0)
         buffer.truncate()
+        progress.update(rows)  # rows handed to the server so far
 
     start = reader.line_num + 1
     with _csv_errors(key, reader):

@@ -24,7 +24,12 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
-def configure(level: str = "INFO") -> None:
+_progress_every = 10.0  # seconds between two progress lines of one long stage
+
+
+def configure(level: str = "INFO", progress_seconds: float = 10.0) -> None:
+    global _progress_every  # noqa: PLW0603 (one logging setup per process)
+    _progress_every = progress_seconds
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter())
     _logger.handlers[:] = [handler]
@@ -47,8 +52,9 @@ def error(event: str, **fields: Any) -> None:
 class Progress:
     """Logs `event` with a running count at most every `every` seconds (long stages)."""
 
-    def __init__(self, event: str, every: float = 10.0, **fields: Any) -> None:
-        self.event, self.every, self.fields = event, every, fields
+    def __init__(self, event: str, every: float | None = None, **fields: Any) -> None:
+        self.event, self.fields = event, fields
+        self.every = _progress_every if every is None else every
         self.started = self.last = time.monotonic()
 
     def update(self, rows: int) -> None:

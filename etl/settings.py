@@ -37,6 +37,7 @@ class Settings:
     db_shared_dir: Path | None  # a directory the database server writes into and we read
     job_name: str  # names the lock and the metrics' Job dimension
     lock_stale_seconds: float
+    progress_seconds: float  # between two progress lines of a long load or export
 
     @property
     def lock_key(self) -> str:
@@ -134,4 +135,5 @@ def from_env(env: Mapping[str, str] = os.environ) -> Settings:
         db_shared_dir=_directory(env, "DB_SHARED_DIR"),
         job_name=_job_name(env, job_dir),
         lock_stale_seconds=_number(env, "LOCK_STALE_SECONDS", "21600", 1, float),
+        progress_seconds=_number(env, "PROGRESS_SECONDS", "10", 0, float),
     )

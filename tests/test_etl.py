@@ -169,8 +169,15 @@ def test_manifest_describes_the_run_completely(
 @both_paths
 def test_logs_are_json_lines_with_progress(job: Any, s3: Any, bucket: str, tmp_path: Path) -> None:
     upload_sample(s3, bucket, tmp_path, rows=200, gzipped=True)
-    run = job()
+    run = job(PROGRESS_SECONDS="0")  # a progress line at every step, not every 10 s
     assert run.returncode == 0
+    loading = [
+        e for e in run.events("load_progress") if e["key"] == "input/orders/part-00000.csv.gz"
+    ]
+    assert loading and loading[-1]["rows"] == 200 and "elapsed_s" in loading[-1]
+    exporting = run.events("export_progress")
+    assert {e["export"] for e in exporting} == {"revenue_per_customer", "top_products"}
+    assert all("rows" in e and "elapsed_s" in e for e in exporting)
     stages = [line["stage"] for line in run.events("stage_finished")]
     assert stages == ["job_definition", "lock", "connect", "schema", "extract", "load",
                       "transform", "export", "manifest"]  # fmt: skip

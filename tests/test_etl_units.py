@@ -99,6 +99,7 @@ def test_settings_defaults_and_run_folder() -> None:
     assert settings.db_port == 3306 and settings.input_prefix == "input/"
     assert settings.output_root == "output/run=20261101T040000Z/"
     assert settings.db_shared_dir is None and settings.export_part_rows == 1_000_000
+    assert settings.progress_seconds == 10
 
 
 def test_shared_dir_must_exist() -> None:
