@@ -25,4 +25,7 @@ jobs = {
 pulumi.export("cluster_name", platform.cluster.name)
 pulumi.export("cluster_arn", platform.cluster.arn)
 pulumi.export("bucket", platform.bucket.name)
+# The image this stack runs: previews and the drift check of a CI-deployed stack pass this digest.
+pulumi.export("app_image", settings.image.uri or platform.image_uri)
+pulumi.export("app_image_digest", settings.image.digest)
 pulumi.export("jobs", {name: job.outputs for name, job in jobs.items()})

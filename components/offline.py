@@ -148,6 +148,19 @@ def stack_config(stack: str) -> dict[str, Any]:
     return config
 
 
+# The digest a run passes as `image.digest` (CI: built for the commit, or the deployed one).
+RUN_DIGEST = "sha256:" + "1" * 64
+
+
+def with_image_digest(config: dict[str, Any], digest: str = RUN_DIGEST) -> dict[str, Any]:
+    """`config` as a run passes it: `pulumi config set --path image.digest <digest>` when the
+    image comes from a repository (CI-built), unchanged otherwise."""
+    image = config.get(f"{PROJECT}:image")
+    if not isinstance(image, dict) or "repository" not in image:
+        return config
+    return {**config, f"{PROJECT}:image": {**image, "digest": digest}}
+
+
 def _as_pulumi_strings(config: dict[str, Any]) -> dict[str, str]:
     """What the Pulumi engine hands the program: every value a string, objects as JSON."""
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
@@ -168,15 +181,20 @@ class Program:
 
 
 def run_program(
-    stack: str, config: dict[str, Any] | None = None, mocks: RecordingMocks | None = None
+    stack: str,
+    config: dict[str, Any] | None = None,
+    mocks: RecordingMocks | None = None,
+    *,
+    preview: bool = False,
 ) -> Program:
-    """Run __main__.py for `stack` (or an explicit config) with preview=False and a fresh
-    mock monitor; pass `mocks` to inspect what was registered when the program raises."""
+    """Run __main__.py for `stack` (its stack file with `image.digest` set as a run sets it, or an
+    explicit config) as `pulumi up` (or `pulumi preview`: preview=True) with a fresh mock
+    monitor; pass `mocks` to inspect what was registered when the program raises."""
     mocks = RecordingMocks() if mocks is None else mocks
     monitor = _ParentRecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
     pulumi.runtime.set_all_config(
-        _as_pulumi_strings(stack_config(stack) if config is None else config)
+        _as_pulumi_strings(with_image_digest(stack_config(stack)) if config is None else config)
     )
 
     def program() -> None:

@@ -35,9 +35,8 @@ class Platform(pulumi.ComponentResource):
         self.account_id = aws.get_caller_identity_output(
             opts=pulumi.InvokeOutputOptions(parent=self)
         ).account_id
-        self.partition = aws.get_partition_output(
-            opts=pulumi.InvokeOutputOptions(parent=self)
-        ).partition
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        self.partition = partition.partition
         self.region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
 
         self.network = Network(f"{name}-network", settings.network, opts=child)
@@ -76,23 +75,29 @@ class Platform(pulumi.ComponentResource):
             )
 
         self.image_uri = None
-        if settings.image.build is not None:
-            build = settings.image.build
+        image = settings.image
+        if image.repository is not None:
+            # Built and pushed by CI, outside the stack: the same resources whichever digest runs.
+            self.image_uri = pulumi.Output.concat(
+                self.account_id, ".dkr.ecr.", self.region, ".", partition.dns_suffix,
+                "/", image.repository, "@", image.digest or "",
+            )  # fmt: skip
+        elif image.build is not None:
             built_archs = {j.architecture for j in settings.jobs.values() if j.image_uri is None}
             repository = awsx.ecr.Repository(
                 f"{name}-app",
                 force_delete=True,  # the images are build outputs: always rebuildable from git
                 opts=child,
             )
-            image = awsx.ecr.Image(
+            built = awsx.ecr.Image(
                 f"{name}-app",
                 repository_url=repository.url,
-                context=build.context,
-                dockerfile=build.dockerfile,
+                context=image.build.context,
+                dockerfile=image.build.dockerfile,
                 platform=PLATFORMS[min(built_archs, default="X86_64")],
                 opts=child,
             )
-            self.image_uri = image.image_uri
+            self.image_uri = built.image_uri
         self.register_outputs(
             {
                 "cluster_arn": self.cluster.arn,

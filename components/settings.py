@@ -209,16 +209,48 @@ class BuildSettings(_Model):
     dockerfile: str = "Dockerfile"
 
 
+# An ECR repository name: https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_CreateRepository.html
+EcrRepositoryName = Annotated[
+    str,
+    StringConstraints(
+        min_length=2,
+        max_length=256,
+        pattern=r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$",
+    ),
+]
+ImageDigest = Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]
+
+
 class ImageSettings(_Model):
-    """Exactly one of: build the app image from our Dockerfile, or run a pinned image URI."""
+    """Exactly one source for the app image.
+
+    - ``repository`` (what CI-deployed stacks use): an ECR repository of the stack's account and
+      region that CI pushes to, created once outside the stack. Every run names the image by
+      ``digest``: the deploy the digest built for its commit, a preview or a laptop deploy the
+      deployed one (stack output ``app_image_digest``). Previews and deploys of a commit therefore
+      declare the same resources; only the digest differs.
+    - ``uri``: a pinned image anywhere.
+    - ``build``: built from the Dockerfile by ``pulumi up`` into an ECR repository the stack owns
+      (a stack deployed from a laptop only). Moving a stack off ``build`` deletes that repository.
+    """
 
     build: BuildSettings | None = None
     uri: ImageUri | None = None
+    repository: EcrRepositoryName | None = None
+    digest: ImageDigest | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ImageSettings:
-        if (self.build is None) == (self.uri is None):
-            raise ValueError("set exactly one of 'build' or 'uri'")
+        if [self.build, self.uri, self.repository].count(None) != 2:
+            raise ValueError("set exactly one of 'repository', 'uri' or 'build'")
+        if self.repository is None and self.digest is not None:
+            raise ValueError("'digest' goes with 'repository' only")
+        if self.repository is not None and self.digest is None:
+            raise ValueError(
+                "'repository' needs the image's 'digest' for this run (CI sets it; by hand: "
+                "pulumi config set --path image.digest "
+                '"$(pulumi stack output app_image_digest)" to redeploy the deployed image)'
+            )
         return self
 
 

@@ -34,7 +34,7 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("bad subnet id", {"scheduled-etl:network": {"mode": "existing", "vpcId": "vpc-0a1b2c3d", "subnetIds": ["sub-1"]}}, "network.subnetIds.0 = \"sub-1\""),
     ("unknown network mode", {"scheduled-etl:network": {"mode": "peered"}}, "expected tags: 'default', 'new', 'existing'"),
     ("both image sources", {"scheduled-etl:image": {"build": {}, "uri": "app:1.0.0"}}, "image = "),
-    ("neither image source", {"scheduled-etl:image": {}}, "set exactly one of 'build' or 'uri'"),
+    ("neither image source", {"scheduled-etl:image": {}}, "set exactly one of 'repository', 'uri' or 'build'"),
     ("unpinned image", {"scheduled-etl:image": {"uri": "app:latest"}}, "pin the image"),
     ("unknown job key", {JOB: {"etl": {"shedule": "rate(1 day)"}}}, "jobs.etl.shedule = \"rate(1 day)\": unknown key; did you mean 'schedule'?"),
     ("unknown stack key", {"scheduled-etl:logRetention": 7}, "scheduled-etl:logRetention = \"7\": unknown key; did you mean 'logRetentionDays'?"),

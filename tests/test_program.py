@@ -14,6 +14,7 @@ from aws_models import create_schedule_params, errors, register_task_definition_
 
 from components.offline import (
     ACCOUNT,
+    RUN_DIGEST,
     Program,
     RecordingMocks,
     Registered,
@@ -210,14 +211,26 @@ def test_outputs(program: tuple[str, Program]) -> None:
         assert job["task_definition_arn"] in job["run_task_command"]
 
 
-def test_the_app_image_is_built_once_and_pinned_by_digest(program: tuple[str, Program]) -> None:
+def test_the_app_image_comes_from_the_ci_repository_by_digest(program: tuple[str, Program]) -> None:
     stack, prog = program
+    assert not [r for r in prog.resources if r.type.startswith("awsx:ecr:")]  # built outside
+    uri = f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/scheduled-etl@{RUN_DIGEST}"
+    for name in jobs_of(stack):
+        assert containers(prog.one(TASK_DEF, name))["app"]["image"] == uri
+    assert prog.outputs["app_image"] == uri
+    assert prog.outputs["app_image_digest"] == RUN_DIGEST
+
+
+def test_a_build_stack_builds_the_image_once_and_pins_it_by_digest() -> None:
+    config = {**stack_config("prod"), "scheduled-etl:image": {"build": {}}}
+    prog = run_program("prod", config)
     image = prog.one("awsx:ecr:Image")
     assert image.inputs["platform"] == "linux/amd64"
     assert image.inputs["repositoryUrl"] == prog.one("awsx:ecr:Repository").outputs["url"]
-    for name in jobs_of(stack):
+    assert "@sha256:" in image.outputs["imageUri"]
+    for name in jobs_of("prod"):
         assert containers(prog.one(TASK_DEF, name))["app"]["image"] == image.outputs["imageUri"]
-        assert "@sha256:" in image.outputs["imageUri"]
+    assert prog.outputs["app_image"] == image.outputs["imageUri"]
 
 
 # --- where environments differ -----------------------------------------------------------

@@ -170,8 +170,13 @@ def test_invalid_networks(network: dict[str, Any], expected: str) -> None:
 @pytest.mark.parametrize(
     ("image", "expected"),
     [
-        ({}, "scheduled-etl:image = {}: set exactly one of 'build' or 'uri'"),
-        ({"build": {}, "uri": "repo/app:1.2.3"}, "set exactly one of 'build' or 'uri'"),
+        ({}, "scheduled-etl:image = {}: set exactly one of 'repository', 'uri' or 'build'"),
+        ({"build": {}, "uri": "repo/app:1.2.3"}, "set exactly one of 'repository', 'uri' or"),
+        ({"repository": "app", "uri": "repo/app:1.2.3"}, "set exactly one of 'repository', 'uri'"),
+        ({"repository": "app"}, "'repository' needs the image's 'digest' for this run"),
+        ({"repository": "App", "digest": "sha256:" + "a" * 64}, 'image.repository = "App"'),
+        ({"repository": "app", "digest": "sha256:abc"}, 'image.digest = "sha256:abc"'),
+        ({"uri": "app:1.0.0", "digest": "sha256:" + "a" * 64}, "'digest' goes with 'repository'"),
         (
             {"uri": "repo/app"},
             "pin the image: give a tag other than 'latest' or an @sha256: digest",
@@ -181,6 +186,18 @@ def test_invalid_networks(network: dict[str, Any], expected: str) -> None:
 )
 def test_image_source_is_exactly_one_pinned_choice(image: dict[str, Any], expected: str) -> None:
     assert expected in error_of({**BASE, "image": image})
+
+
+def test_a_ci_built_image_is_a_repository_and_a_digest() -> None:
+    digest = "sha256:" + "a" * 64
+    raw = {**BASE, "image": {"repository": "team/etl-app", "digest": digest}}
+    image = parse_settings(raw).image
+    assert (image.repository, image.digest, image.uri, image.build) == (
+        "team/etl-app",
+        digest,
+        None,
+        None,
+    )
 
 
 def test_pinned_image_uris() -> None:
