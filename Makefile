@@ -15,12 +15,13 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt etl/requirements.txt
 demo: $(BIN)/.installed ## run the ETL job as its container would, on sample data
 	$(BIN)/python scripts/demo.py --rows $(ROWS)
 
-lint: $(BIN)/.installed ## ruff, mypy, hadolint, actionlint
+lint: $(BIN)/.installed ## ruff, mypy, hadolint, actionlint, zizmor
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy components etl
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/actionlint
+	$(BIN)/zizmor --offline --min-severity medium .github
 
 unit: $(BIN)/.installed ## the test suite only
 	$(BIN)/python -m pytest
