@@ -105,6 +105,7 @@ def test_deploys_preview_first_and_the_previews_take_the_image_they_deploy() -> 
     up = workflow(GITHUB / "workflows" / "pulumi-up.yml")["jobs"]
     assert up["up"]["needs"] == "preview" and "environment" not in up["preview"]
     assert up["up"]["environment"] == "${{ inputs.stack }}"
+    assert up["up"]["if"] == "github.ref == 'refs/heads/main'"
     for job in up.values():
         [prepare] = [s for s in job["steps"] if s.get("uses") == LOCAL_ACTION]
         assert prepare["with"]["digest"] == "${{ inputs.digest }}"
@@ -119,6 +120,7 @@ def test_each_stack_deploys_alone_and_no_deploy_is_cancelled() -> None:
     assert up["concurrency"] == {
         "group": "pulumi-up-${{ inputs.stack }}",
         "cancel-in-progress": False,
+        "queue": "max",  # the default, single, cancels a waiting job when another one queues
     }
     guard = next(s for s in up["steps"] if "deployed-commit" in s.get("run", ""))
     deploy_step = next(s for s in up["steps"] if s.get("with", {}).get("command") == "up")
