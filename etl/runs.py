@@ -28,7 +28,7 @@ class ToolError(Exception):
 
 def _url(settings: StorageSettings, key: str) -> str:
     if settings.data_dir:
-        return str(settings.data_dir / key)
+        return f"{settings.data_dir}/{key}"
     return f"s3://{settings.data_bucket}/{key}"
 
 
@@ -79,6 +79,13 @@ class LockState:
         )
 
 
+def _read_all(body: Any) -> bytes:
+    try:
+        return bytes(body.read())
+    finally:
+        body.close()
+
+
 def read_lock(store: Any, settings: StorageSettings) -> LockState | None:
     try:
         reply = store.get_object(Bucket=settings.data_bucket, Key=settings.lock_key)
@@ -86,7 +93,7 @@ def read_lock(store: Any, settings: StorageSettings) -> LockState | None:
         if _missing(err):
             return None
         raise
-    body = reply["Body"].read()
+    body = _read_all(reply["Body"])
     try:
         holder = json.loads(body)
     except ValueError:
@@ -96,16 +103,17 @@ def read_lock(store: Any, settings: StorageSettings) -> LockState | None:
 
 
 def _read_json(store: Any, settings: StorageSettings, key: str) -> dict[str, Any]:
-    body = store.get_object(Bucket=settings.data_bucket, Key=key)["Body"].read()
+    body = _read_all(store.get_object(Bucket=settings.data_bucket, Key=key)["Body"])
     document = json.loads(body)
     if not isinstance(document, dict):
         raise ValueError("not a JSON object")
     return document
 
 
-def _check(folder: RunFolder, prefix: str) -> str:
+def _check(folder: RunFolder, output_prefix: str) -> str:
     """What is wrong with a manifest and the folder beside it ('' when they match)."""
     assert folder.manifest is not None
+    prefix = f"{output_prefix}{folder.name}/"
     wrong = []
     for name, export in (folder.manifest.get("exports") or {}).items():
         for item in export.get("files", []):
@@ -308,9 +316,10 @@ def verify(store: Any, settings: StorageSettings, folder: RunFolder) -> list[str
             except ClientError as err:
                 wrong.append(f"{name}: {f['key']}: {err}")
                 continue
-            while chunk := body.read(1 << 20):
-                digest.update(chunk)
-                count += len(chunk)
+            with body:
+                while chunk := body.read(1 << 20):
+                    digest.update(chunk)
+                    count += len(chunk)
             if (count, digest.hexdigest()) != (f.get("bytes"), f.get("sha256")):
                 wrong.append(
                     f"{name}: {f['key']}: {count} bytes, sha256 {digest.hexdigest()}; "

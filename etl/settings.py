@@ -91,9 +91,7 @@ def environment_help() -> str:
     """The environment variables with their defaults, as `--help` prints them."""
     width = max(len(v.name) for v in ENVIRONMENT)
     lines = [f"  {v.name:<{width}}  {v.meaning} [{v.default}]" for v in ENVIRONMENT]
-    boto3 = (
-        "  S3 endpoint and credentials: boto3's own (AWS_ENDPOINT_URL_S3, AWS_PROFILE, ...)"
-    )
+    boto3 = "  S3 endpoint and credentials: boto3's own (AWS_ENDPOINT_URL_S3, AWS_PROFILE, ...)"
     return "environment (default in brackets):\n" + "\n".join([*lines, boto3])
 
 

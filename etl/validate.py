@@ -42,7 +42,11 @@ class Finding:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.level}: {self.where}: {self.message}"
+        return (
+            f"{self.level}: {self.where}: {self.message}"
+            if self.where
+            else f"{self.level}: {self.message}"
+        )
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,7 @@ def check_folder(folder: Path) -> list[Finding]:
     try:
         job = load_job(folder)
     except JobDefinitionError as err:
-        check.add("error", folder / "schema.sql" if "schema" in str(err) else "export/", str(err))
+        check.add("error", "", str(err))  # the message names the folder
         if not (folder / "schema.sql").is_file():
             return check.findings
         job = None
@@ -159,10 +163,8 @@ def check_folder(folder: Path) -> list[Finding]:
 def _database_settings(folder: Path, env: Mapping[str, str]) -> Settings:
     """The job's own connection settings (DB_*), whatever else the environment lacks: only
     the database server is used here."""
-    placeholders = {"DB_DATABASE": "validate", "ETL_JOB": str(folder)}
-    if not env.get("DATA_DIR"):
-        placeholders["DATA_BUCKET"] = env.get("DATA_BUCKET") or "unused-by-validate"
-    settings = from_env({**env, **placeholders, "DATA_DIR": ""})
+    unused = {"DB_DATABASE": "-", "ETL_JOB": str(folder), "DATA_BUCKET": "-", "DATA_DIR": ""}
+    settings = from_env({**env, **unused})
     # No database named: we make our own. A few seconds' wait unless DB_WAIT_SECONDS says.
     wait = settings.db_wait_seconds if env.get("DB_WAIT_SECONDS") else 5.0
     return replace(settings, db_database="", db_wait_seconds=wait)
