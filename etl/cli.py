@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from etl import runs, storage, validate
 from etl.settings import BUNDLED_JOB, SettingsError, environment_help, storage_from_env
 
@@ -90,17 +92,16 @@ def tool(args: argparse.Namespace, env: Any = os.environ) -> int:
             return _validate(args, env)
         settings = storage_from_env(env)
         store = storage.open_store(settings.data_dir)
-        if args.command == "runs":
-            return _runs(args, store, settings)
-        if args.command == "show":
-            return _show(args, store, settings)
-        print(runs.unlock(store, settings, force=args.force, holder=args.holder))
-        return OK
+        command = {"runs": _runs, "show": _show, "unlock": _unlock}[args.command]
+        return command(args, store, settings)
     except SettingsError as err:
         print(f"bad setting: {err}", file=sys.stderr)
         return SETTINGS
     except runs.ToolError as err:
         print(err, file=sys.stderr)
+        return PROBLEM
+    except (ClientError, BotoCoreError) as err:  # no such bucket, access denied, no endpoint
+        print(f"S3: {err}", file=sys.stderr)
         return PROBLEM
 
 
@@ -111,6 +112,11 @@ def _runs(args: argparse.Namespace, store: Any, settings: Any) -> int:
         print(json.dumps({"runs": rows, "lock": held or None}, indent=2))
     else:
         print(runs.format_runs(rows, lock, settings))
+    return OK
+
+
+def _unlock(args: argparse.Namespace, store: Any, settings: Any) -> int:
+    print(runs.unlock(store, settings, force=args.force, holder=args.holder))
     return OK
 
 

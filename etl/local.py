@@ -72,7 +72,13 @@ class LocalStore:
     def _objects(self, prefix: str) -> list[dict[str, Any]]:
         start = self.root.joinpath(*prefix.split("/")[:-1]) if "/" in prefix else self.root
         found: list[dict[str, Any]] = []
-        for folder, dirs, files in os.walk(start):
+        seen: set[tuple[int, int]] = set()  # folders walked, so a symlink loop ends
+        for folder, dirs, files in os.walk(start, followlinks=True):  # linked inputs count
+            stat = os.stat(folder)
+            if (stat.st_dev, stat.st_ino) in seen:
+                dirs[:] = []
+                continue
+            seen.add((stat.st_dev, stat.st_ino))
             dirs[:] = [d for d in dirs if not d.startswith(_TEMP)]
             for name in files:
                 path = Path(folder) / name
@@ -194,8 +200,13 @@ class LocalStore:
         ExtraArgs: dict[str, Any] | None = None,
         Config: Any = None,
     ) -> None:
-        self._write(Key, lambda temp: shutil.copyfile(Filename, temp), "PutObject",
-                    if_match=None, if_none=None)  # fmt: skip
+        def fill(temp: Path) -> None:
+            try:
+                os.link(Filename, temp)  # the part file is finished: share it, no copy
+            except OSError:  # another file system (or no hard links there)
+                shutil.copyfile(Filename, temp)
+
+        self._write(Key, fill, "PutObject", if_match=None, if_none=None)
 
     def delete_object(
         self,

@@ -26,12 +26,6 @@ class ToolError(Exception):
     """A tool refuses or cannot do what was asked; the message says why (exit status 1)."""
 
 
-def _url(settings: StorageSettings, key: str) -> str:
-    if settings.data_dir:
-        return f"{settings.data_dir}/{key}"
-    return f"s3://{settings.data_bucket}/{key}"
-
-
 def _size(count: int) -> str:
     amount = float(count)
     for unit in ("B", "KiB", "MiB", "GiB"):
@@ -186,7 +180,7 @@ def runs_table(
 def format_runs(
     rows: list[dict[str, Any]], lock: LockState | None, settings: StorageSettings
 ) -> str:
-    where = _url(settings, settings.output_prefix)
+    where = settings.url(settings.output_prefix)
     lines = []
     if not rows:
         lines.append(f"no run folders under {where}")
@@ -207,7 +201,7 @@ def format_runs(
             )
         lines += [f"{r['run']}: {r['problem']}" for r in rows if r["problem"]]
     lock_line = lock.describe() if lock else "free"
-    lines.append(f"lock {_url(settings, settings.lock_key)}: {lock_line}")
+    lines.append(f"lock {settings.url(settings.lock_key)}: {lock_line}")
     return "\n".join(lines)
 
 
@@ -217,9 +211,7 @@ def find_run(store: Any, settings: StorageSettings, wanted: str) -> RunFolder:
     if wanted == "latest":
         done = [f for f in folders if f.manifest is not None]
         if not done:
-            raise ToolError(
-                f"no run with a manifest under {_url(settings, settings.output_prefix)}"
-            )
+            raise ToolError(f"no run with a manifest under {settings.url(settings.output_prefix)}")
         return done[-1]
     name = wanted if wanted.startswith("run=") else f"run={wanted}"
     if not _RUN.fullmatch(name):
@@ -237,12 +229,12 @@ def find_run(store: Any, settings: StorageSettings, wanted: str) -> RunFolder:
         if folder.name == name:
             if folder.manifest is None:
                 raise ToolError(
-                    f"{_url(settings, settings.output_prefix + name)}/ has no readable manifest: "
+                    f"{settings.url(settings.output_prefix + name)}/ has no readable manifest: "
                     f"the run is still writing, failed or was killed ({folder.problem or 'no '}"
                     f"{'' if folder.problem else MANIFEST})"
                 )
             return folder
-    raise ToolError(f"no run folder {_url(settings, settings.output_prefix + name)}/")
+    raise ToolError(f"no run folder {settings.url(settings.output_prefix + name)}/")
 
 
 def _columns(columns: list[Any]) -> str:
@@ -261,7 +253,7 @@ def format_manifest(folder: RunFolder, settings: StorageSettings) -> str:
     m = folder.manifest or {}
     prefix = f"{settings.output_prefix}{folder.name}/"
     lines = [
-        f"{folder.name}  {_url(settings, prefix)}",
+        f"{folder.name}  {settings.url(prefix)}",
         f"  job             {m.get('job')}",
         f"  scheduled time  {m.get('scheduled_time')}",
         f"  started         {m.get('started_at')}",
@@ -331,7 +323,7 @@ def verify(store: Any, settings: StorageSettings, folder: RunFolder) -> list[str
 def unlock(store: Any, settings: StorageSettings, *, force: bool, holder: str | None) -> str:
     """Delete the job's lock if it is stale, or if `force` and `holder` names its owner. The
     delete is conditional on the ETag read, so a lock renewed or taken over meanwhile stays."""
-    where = _url(settings, settings.lock_key)
+    where = settings.url(settings.lock_key)
     lock = read_lock(store, settings)
     if lock is None:
         return f"no lock at {where}: nothing to release"

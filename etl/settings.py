@@ -56,6 +56,10 @@ class Settings:
     def output_root(self) -> str:
         return f"{self.output_prefix}{self.run_folder}/"
 
+    def url(self, key: str) -> str:
+        """Where an object is, for messages: s3://bucket/key, or the file in local mode."""
+        return f"{self.data_dir}/{key}" if self.data_dir else f"s3://{self.data_bucket}/{key}"
+
 
 @dataclass(frozen=True)
 class Variable:
@@ -109,6 +113,10 @@ class StorageSettings:
     @property
     def lock_key(self) -> str:
         return f"{self.output_prefix}_locks/{self.job_name}.lock"
+
+    def url(self, key: str) -> str:
+        """Where an object is, for messages: s3://bucket/key, or the file in local mode."""
+        return f"{self.data_dir}/{key}" if self.data_dir else f"s3://{self.data_bucket}/{key}"
 
 
 def _required(env: Mapping[str, str], name: str) -> str:

@@ -204,6 +204,21 @@ def test_local_store_lists_like_s3_and_refuses_keys_outside_its_folder(tmp_path:
     assert not (tmp_path / "data" / "in" / "a").exists()  # no empty folder left behind
 
 
+def test_local_store_follows_linked_input_folders_and_survives_a_loop(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "big-disk" / "orders"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "2026-10.csv").write_text("order_id\n1\n")
+    (tmp_path / "data" / "input").mkdir(parents=True)
+    (tmp_path / "data" / "input" / "orders").symlink_to(elsewhere)
+    (elsewhere / "loop").symlink_to(tmp_path / "data" / "input")  # input/orders/loop -> input
+    store = LocalStore(tmp_path / "data")
+    [page] = store.get_paginator("list_objects_v2").paginate(Bucket="b", Prefix="input/")
+    found = [o["Key"] for o in page["Contents"]]
+    assert "input/orders/2026-10.csv" in found
+    assert len(found) == len(set(found)) < 10  # the loop was walked at most once
+    assert content(store, "b", "input/orders/2026-10.csv") == b"order_id\n1\n"
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
@@ -550,6 +565,9 @@ def test_show_refuses_what_is_not_a_finished_run(ran: dict[str, str], s3: Any, b
     assert nothing.returncode == 1 and "no run with a manifest" in nothing.stderr
     no_bucket = etl("runs", env={k: v for k, v in ran.items() if k != "DATA_BUCKET"})
     assert no_bucket.returncode == 2 and "DATA_BUCKET is required" in no_bucket.stderr
+    gone = etl("runs", env={**ran, "DATA_BUCKET": f"{bucket}-gone"})
+    assert gone.returncode == 1 and "S3: " in gone.stderr and "NoSuchBucket" in gone.stderr
+    assert "Traceback" not in gone.stderr
 
 
 def put_lock(s3: Any, bucket: str, owner: str = "o1") -> None:
