@@ -91,6 +91,11 @@ ENVIRONMENT: tuple[Variable, ...] = (
 )
 
 
+# Fargate (platform 1.4.0+) sets it in every container: the one variable read that is not ours.
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-metadata-endpoint-v4-fargate.html
+IN_ECS = "ECS_CONTAINER_METADATA_URI_V4"
+
+
 def environment_help() -> str:
     """The environment variables with their defaults, as `--help` prints them."""
     width = max(len(v.name) for v in ENVIRONMENT)
@@ -186,6 +191,8 @@ def _data_location(env: Mapping[str, str]) -> tuple[str, Path | None]:
         return env["DATA_BUCKET"], None
     if env.get("DATA_BUCKET"):
         raise SettingsError("DATA_BUCKET and DATA_DIR are both set; set one (DATA_DIR: local mode)")
+    if env.get(IN_ECS):  # outputs on a task's disk would vanish with it: a silent loss
+        raise SettingsError(f"DATA_DIR (local mode) is refused in an ECS task ({IN_ECS} is set)")
     path = Path(folder).resolve()
     if not path.is_dir():
         raise SettingsError(f"DATA_DIR={folder!r} is not a directory")

@@ -30,6 +30,7 @@ from etl.local import LocalStore
 from etl.settings import (
     BUNDLED_JOB,
     ENVIRONMENT,
+    IN_ECS,
     SettingsError,
     StorageSettings,
     from_env,
@@ -225,6 +226,7 @@ def test_local_store_follows_linked_input_folders_and_survives_a_loop(tmp_path: 
         ({"DATA_BUCKET": "b"}, "DATA_BUCKET and DATA_DIR are both set"),
         ({"DATA_DIR": "/nonexistent/folder"}, "DATA_DIR='/nonexistent/folder' is not a directory"),
         ({"LOG_FORMAT": "yaml"}, "LOG_FORMAT='yaml' must be json or text"),
+        ({IN_ECS: "http://169.254.170.2/v4/x"}, "DATA_DIR (local mode) is refused in an ECS task"),
     ],
 )
 def test_bad_local_settings_exit_2(
@@ -265,7 +267,7 @@ def test_environment_table_is_what_the_job_reads(tmp_path: Path) -> None:
             recording = Recording(env)
             reader(recording)
             read |= recording.read
-    assert read == documented  # a new setting needs its line in ENVIRONMENT, and the reverse
+    assert read == documented | {IN_ECS}  # a new setting needs its line, and the reverse
 
     fixed = {**BASE, "SCHEDULED_TIME": "2026-11-01T04:00:00Z"}
     plain = from_env(fixed)
