@@ -1,4 +1,5 @@
-"""`python -m etl run`: run the job once with settings from the environment.
+"""`python -m etl run`: run the job once with settings from the environment. The other
+commands (validate, runs, show, unlock; `python -m etl --help`) are in etl/cli.py.
 
 Exit status: 0 success, 1 failure, 2 bad settings, 3 another run of the job holds its lock,
 143 stopped by SIGTERM. Every outcome ends with one JSON log line; runs that started also
@@ -7,14 +8,13 @@ write their metrics (CloudWatch Embedded Metric Format).
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import sys
 import time
 from types import FrameType
 
-from etl import log
+from etl import cli, log
 from etl.lock import LockHeld
 from etl.metrics import run_metrics
 from etl.runner import StageFailed, Terminated, run
@@ -32,16 +32,16 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m etl", description=__doc__)
-    parser.add_argument("command", choices=["run"])
-    parser.parse_args(argv)
-    log.configure()
+    args = cli.parse(argv)
+    if args.command != "run":
+        return cli.tool(args)
+    log.configure(fmt="text" if os.environ.get("LOG_FORMAT", "").lower() == "text" else "json")
     try:
         settings = from_env()
     except SettingsError as exc:
         log.error("run_failed", stage="settings", cause=str(exc))
         return EXIT_SETTINGS
-    log.configure(settings.log_level, settings.progress_seconds)
+    log.configure(settings.log_level, settings.progress_seconds, settings.log_format)
     signal.signal(signal.SIGTERM, _terminate)
     started = time.monotonic()
     loaded = exported = 0

@@ -1,4 +1,8 @@
-"""JSON-lines logging on stdout: one object per line, which CloudWatch Logs indexes as is."""
+"""JSON-lines logging on stdout: one object per line, which CloudWatch Logs indexes as is.
+
+LOG_FORMAT=text writes the same events for a person at a terminal instead:
+`04:00:01.234 INFO  stage_finished stage=load elapsed_s=1.2`.
+"""
 
 from __future__ import annotations
 
@@ -24,14 +28,35 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
+class TextFormatter(logging.Formatter):
+    """One readable line per event: time, level, event, then key=value (JSON when needed)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        moment = datetime.fromtimestamp(record.created, UTC).strftime("%H:%M:%S.%f")[:-3]
+        fields = [
+            f"{key}={_text(value)}"
+            for key, value in record.__dict__.items()
+            if key not in _STANDARD and key != "_aws"  # the metrics envelope is for CloudWatch
+        ]
+        return " ".join([moment, f"{record.levelname:<5}", record.getMessage(), *fields])
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str) and value and not any(c.isspace() or c == '"' for c in value):
+        return value
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+FORMATTERS: dict[str, type[logging.Formatter]] = {"json": JsonFormatter, "text": TextFormatter}
+
 _progress_every = 10.0  # seconds between two progress lines of one long stage
 
 
-def configure(level: str = "INFO", progress_seconds: float = 10.0) -> None:
+def configure(level: str = "INFO", progress_seconds: float = 10.0, fmt: str = "json") -> None:
     global _progress_every  # noqa: PLW0603 (one logging setup per process)
     _progress_every = progress_seconds
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(FORMATTERS[fmt]())
     _logger.handlers[:] = [handler]
     _logger.setLevel(level)
     _logger.propagate = False

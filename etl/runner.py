@@ -159,7 +159,7 @@ def run(settings: Settings) -> dict[str, Any]:
         job = load_job(settings.job_dir)
         tables = created_tables(job.schema)
         exports = [export_query(name, path) for name, path in job.exports.items()]
-    s3 = storage.client()
+    s3 = storage.open_store(settings.data_dir)  # S3, or a folder in local mode
     with stage("lock", key=settings.lock_key):
         held = lock.acquire(s3, bucket, settings.lock_key, settings.lock_stale_seconds,
                             {"scheduled_time": _iso(settings.scheduled_time)})  # fmt: skip

@@ -1,6 +1,8 @@
 """The job's settings, from environment variables (the task definition sets them).
 
 A missing or malformed setting stops the job before it touches anything, naming the variable.
+ENVIRONMENT documents every variable with its default; `python -m etl --help` prints it and a
+test checks it against what from_env and storage_from_env really read.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class Settings:
     job_name: str  # names the lock and the metrics' Job dimension
     lock_stale_seconds: float
     progress_seconds: float  # between two progress lines of a long load or export
+    data_dir: Path | None = None  # local mode: this folder stands in for the bucket
+    log_format: str = "json"  # or "text", for people at a terminal
 
     @property
     def lock_key(self) -> str:
@@ -51,6 +55,73 @@ class Settings:
     @property
     def output_root(self) -> str:
         return f"{self.output_prefix}{self.run_folder}/"
+
+    def url(self, key: str) -> str:
+        """Where an object is, for messages: s3://bucket/key, or the file in local mode."""
+        return f"{self.data_dir}/{key}" if self.data_dir else f"s3://{self.data_bucket}/{key}"
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    default: str  # as a person reads it ("required", "none", "now (UTC)", "3306")
+    meaning: str
+
+
+ENVIRONMENT: tuple[Variable, ...] = (
+    Variable("DB_HOST", "required", "the MySQL server (the task's sidecar: 127.0.0.1)"),
+    Variable("DB_PORT", "3306", "its port"),
+    Variable("DB_DATABASE", "required", "the job's database"),
+    Variable("DB_USERNAME", "required", "the job's database user"),
+    Variable("DB_PASSWORD", "empty", "its password (from Secrets Manager in ECS)"),
+    Variable("DATA_BUCKET", "required unless DATA_DIR", "the S3 bucket of inputs and outputs"),
+    Variable("DATA_DIR", "none", "local mode: a folder used instead of the bucket, same layout"),
+    Variable("INPUT_PREFIX", "input/", "where the input tables' folders are"),
+    Variable("OUTPUT_PREFIX", "output/", "where run folders and the lock go"),
+    Variable("ETL_JOB", "the bundled job", "the job folder (schema.sql, transform/, export/)"),
+    Variable("JOB_NAME", "the job folder's name", "names the lock and the metrics"),
+    Variable("SCHEDULED_TIME", "now (UTC)", "the run's logical time, ISO 8601"),
+    Variable("DB_WAIT_SECONDS", "180", "how long to wait for the database to accept connections"),
+    Variable("EXPORT_PART_ROWS", "1000000", "rows per exported part file"),
+    Variable("DB_SHARED_DIR", "none", "a folder the server writes into: the shared export path"),
+    Variable("LOCK_STALE_SECONDS", "21600", "a lock older than this is taken over"),
+    Variable("PROGRESS_SECONDS", "10", "seconds between progress lines of long stages"),
+    Variable("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
+    Variable("LOG_FORMAT", "json", "json (one object per line) or text (for a terminal)"),
+)
+
+
+# Fargate (platform 1.4.0+) sets it in every container: the one variable read that is not ours.
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-metadata-endpoint-v4-fargate.html
+IN_ECS = "ECS_CONTAINER_METADATA_URI_V4"
+
+
+def environment_help() -> str:
+    """The environment variables with their defaults, as `--help` prints them."""
+    width = max(len(v.name) for v in ENVIRONMENT)
+    lines = [f"  {v.name:<{width}}  {v.meaning} [{v.default}]" for v in ENVIRONMENT]
+    boto3 = "  S3 endpoint and credentials: boto3's own (AWS_ENDPOINT_URL_S3, AWS_PROFILE, ...)"
+    return "environment (default in brackets):\n" + "\n".join([*lines, boto3])
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """Where a job's data lives: what the tools for runs and locks need (no database)."""
+
+    data_bucket: str  # in local mode the folder's path, for messages
+    data_dir: Path | None
+    input_prefix: str
+    output_prefix: str
+    job_name: str
+    lock_stale_seconds: float
+
+    @property
+    def lock_key(self) -> str:
+        return f"{self.output_prefix}_locks/{self.job_name}.lock"
+
+    def url(self, key: str) -> str:
+        """Where an object is, for messages: s3://bucket/key, or the file in local mode."""
+        return f"{self.data_dir}/{key}" if self.data_dir else f"s3://{self.data_bucket}/{key}"
 
 
 def _required(env: Mapping[str, str], name: str) -> str:
@@ -111,10 +182,48 @@ def _scheduled_time(env: Mapping[str, str]) -> datetime:
     return parsed.astimezone(UTC)
 
 
+def _data_location(env: Mapping[str, str]) -> tuple[str, Path | None]:
+    """(bucket, None), or in local mode (DATA_DIR) (the folder's path, the folder)."""
+    folder = env.get("DATA_DIR", "")
+    if not folder:
+        if not env.get("DATA_BUCKET"):
+            raise SettingsError("DATA_BUCKET is required (or DATA_DIR, a local folder instead)")
+        return env["DATA_BUCKET"], None
+    if env.get("DATA_BUCKET"):
+        raise SettingsError("DATA_BUCKET and DATA_DIR are both set; set one (DATA_DIR: local mode)")
+    if env.get(IN_ECS):  # outputs on a task's disk would vanish with it: a silent loss
+        raise SettingsError(f"DATA_DIR (local mode) is refused in an ECS task ({IN_ECS} is set)")
+    path = Path(folder).resolve()
+    if not path.is_dir():
+        raise SettingsError(f"DATA_DIR={folder!r} is not a directory")
+    return str(path), path
+
+
+def _log_format(env: Mapping[str, str]) -> str:
+    value = env.get("LOG_FORMAT", "json").lower()
+    if value not in {"json", "text"}:
+        raise SettingsError(f"LOG_FORMAT={value!r} must be json or text")
+    return value
+
+
+def storage_from_env(env: Mapping[str, str] = os.environ) -> StorageSettings:
+    """The settings that say where a job's runs and lock are (the same rules as from_env)."""
+    bucket, data_dir = _data_location(env)
+    return StorageSettings(
+        data_bucket=bucket,
+        data_dir=data_dir,
+        input_prefix=_prefix(env, "INPUT_PREFIX", "input/"),
+        output_prefix=_prefix(env, "OUTPUT_PREFIX", "output/"),
+        job_name=_job_name(env, Path(env.get("ETL_JOB") or BUNDLED_JOB)),
+        lock_stale_seconds=_number(env, "LOCK_STALE_SECONDS", "21600", 1, float),
+    )
+
+
 def from_env(env: Mapping[str, str] = os.environ) -> Settings:
     job_dir = Path(env.get("ETL_JOB") or BUNDLED_JOB)
     if not (job_dir / "schema.sql").is_file():
         raise SettingsError(f"ETL_JOB={str(job_dir)!r} is not a job folder (no schema.sql)")
+    bucket, data_dir = _data_location(env)
     level = env.get("LOG_LEVEL", "INFO").upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise SettingsError(f"LOG_LEVEL={level!r} must be DEBUG, INFO, WARNING or ERROR")
@@ -124,7 +233,7 @@ def from_env(env: Mapping[str, str] = os.environ) -> Settings:
         db_database=_required(env, "DB_DATABASE"),
         db_username=_required(env, "DB_USERNAME"),
         db_password=env.get("DB_PASSWORD", ""),
-        data_bucket=_required(env, "DATA_BUCKET"),
+        data_bucket=bucket,
         input_prefix=_prefix(env, "INPUT_PREFIX", "input/"),
         output_prefix=_prefix(env, "OUTPUT_PREFIX", "output/"),
         job_dir=job_dir,
@@ -136,4 +245,6 @@ def from_env(env: Mapping[str, str] = os.environ) -> Settings:
         job_name=_job_name(env, job_dir),
         lock_stale_seconds=_number(env, "LOCK_STALE_SECONDS", "21600", 1, float),
         progress_seconds=_number(env, "PROGRESS_SECONDS", "10", 0, float),
+        data_dir=data_dir,
+        log_format=_log_format(env),
     )

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
+
+from etl.local import LocalStore
 
 # botocore's standard retry mode: backoff with jitter on throttling, 5xx and connection errors.
 # The endpoint comes from AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL when set (local emulators).
@@ -20,6 +23,11 @@ TRANSFER = TransferConfig(
 
 def client() -> Any:
     return boto3.client("s3", config=CLIENT_CONFIG)
+
+
+def open_store(data_dir: Path | None) -> Any:
+    """The S3 client, or in local mode (DATA_DIR) the folder that stands in for the bucket."""
+    return LocalStore(data_dir) if data_dir else client()
 
 
 def keys_under(s3: Any, bucket: str, prefix: str) -> list[str]:

@@ -1,0 +1,279 @@
+"""`python -m etl validate`: check a job folder before it runs.
+
+Without a database: the files are there and named as the runner expects, each file is UTF-8
+and its statements split cleanly (no unterminated quote, balanced parentheses), schema.sql
+creates tables, and every export is the one SELECT the export stage accepts (the runner's own
+check). With `--database`: schema.sql, the transforms and the exports really run, on empty
+tables, in a throwaway database on the DB_* server, in the job's own session (strict mode,
+UTC, @scheduled_time), which is then dropped.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pymysql
+import sqlparse
+from sqlparse import tokens as T
+
+from etl import db
+from etl.jobdef import (
+    JobDefinition,
+    JobDefinitionError,
+    created_tables,
+    export_query,
+    load_job,
+)
+from etl.settings import Settings, from_env
+
+KNOWN = {"schema.sql", "transform", "export"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: str  # "error" (the run would fail) or "warning" (probably not what was meant)
+    where: str  # file[:line], relative to the job folder
+    message: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.level}: {self.where}: {self.message}"
+            if self.where
+            else f"{self.level}: {self.message}"
+        )
+
+
+@dataclass(frozen=True)
+class Statement:
+    number: int  # 1-based, in its file
+    line: int  # where it starts in its file
+    sql: str
+
+
+def split(path: Path) -> list[Statement]:
+    """The file's statements with their line numbers (sqlparse keeps every character, so the
+    offsets are exact); comment-only pieces are dropped, as the runner drops them."""
+    text = path.read_text(encoding="utf-8")
+    found: list[Statement] = []
+    offset = 0
+    for piece in sqlparse.parse(text):
+        raw = str(piece)
+        code = sqlparse.format(raw, strip_comments=True).strip().rstrip(";").strip()
+        if code:
+            lead = len(raw) - len(raw.lstrip())
+            line = text.count("\n", 0, offset + lead) + 1
+            found.append(Statement(len(found) + 1, line, raw.strip()))
+        offset += len(raw)
+    return found
+
+
+def _syntax(statement: Statement) -> str:
+    """What certainly is wrong with a statement, seen by the tokenizer alone ('' if nothing)."""
+    [parsed] = sqlparse.parse(statement.sql)
+    depth = 0
+    for token in parsed.flatten():  # type: ignore[no-untyped-call]
+        if token.ttype in T.Error:
+            return f"unterminated {token.value} (a quote or backtick that never closes)"
+        if token.ttype in T.Punctuation:
+            depth += {"(": 1, ")": -1}.get(token.value, 0)
+            if depth < 0:
+                return "a ')' without its '('"
+    return f"{depth} '(' never closed" if depth else ""
+
+
+class _Folder:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.findings: list[Finding] = []
+
+    def add(self, level: str, path: Path | str, message: str, line: int | None = None) -> None:
+        where = str(path.relative_to(self.folder) if isinstance(path, Path) else path)
+        self.findings.append(Finding(level, f"{where}:{line}" if line else where, message))
+
+    def statements(self, path: Path) -> tuple[list[Statement], bool]:
+        """The file's statements, and whether they are free of errors."""
+        try:
+            found = split(path)
+        except UnicodeDecodeError as err:
+            self.add("error", path, f"not UTF-8 (byte {err.start}: {err.reason})")
+            return [], False
+        clean = True
+        for statement in found:
+            if problem := _syntax(statement):
+                self.add("error", path, f"statement {statement.number}: {problem}", statement.line)
+                clean = False
+        return found, clean
+
+    def unknown_entries(self, folder: Path, allowed: set[str], suffix: str | None) -> None:
+        for entry in sorted(folder.iterdir()):
+            name = entry.name
+            if name.startswith(".") or name.upper().startswith("README"):
+                continue
+            if name in allowed or (suffix and entry.is_file() and name.endswith(suffix)):
+                continue
+            hint = difflib.get_close_matches(name.lower(), sorted(allowed), n=1)
+            if suffix and entry.is_file() and name.lower().endswith(suffix):
+                hint = [f"{name[: -len(suffix)]}{suffix}"]
+            guess = f"; did you mean {hint[0]}?" if hint else ""
+            self.add("warning", entry, f"ignored by the runner{guess}")
+
+
+def check_folder(folder: Path) -> list[Finding]:
+    """Everything that can be known without a database."""
+    check = _Folder(folder)
+    if not folder.is_dir():
+        check.add("error", str(folder), "not a folder")
+        return check.findings
+    check.unknown_entries(folder, KNOWN, None)
+    for sub in ("transform", "export"):
+        if (folder / sub).is_dir():
+            check.unknown_entries(folder / sub, set(), ".sql")
+    try:
+        job = load_job(folder)
+    except JobDefinitionError as err:
+        check.add("error", "", str(err))  # the message names the folder
+        if not (folder / "schema.sql").is_file():
+            return check.findings
+        job = None
+    schema = folder / "schema.sql"
+    found, clean = check.statements(schema)
+    if not found and clean:
+        check.add("error", schema, "holds no statement")
+    elif clean and not created_tables(schema):
+        check.add("warning", schema, "creates no table, so the job loads no input")
+    for path in job.transforms if job else ():
+        found, clean = check.statements(path)
+        if not found and clean:
+            check.add("warning", path, "holds no statement")
+    for name, path in (job.exports if job else {}).items():
+        if check.statements(path)[1]:
+            try:
+                export_query(name, path)  # the runner's own check
+            except JobDefinitionError as err:
+                check.add("error", path, str(err).removeprefix(f"{path}: "))
+    return check.findings
+
+
+def _database_settings(folder: Path, env: Mapping[str, str]) -> Settings:
+    """The job's own connection settings (DB_*), whatever else the environment lacks: only
+    the database server is used here."""
+    unused = {"DB_DATABASE": "-", "ETL_JOB": str(folder), "DATA_BUCKET": "-", "DATA_DIR": ""}
+    settings = from_env({**env, **unused})
+    # No database named: we make our own. A few seconds' wait unless DB_WAIT_SECONDS says.
+    wait = settings.db_wait_seconds if env.get("DB_WAIT_SECONDS") else 5.0
+    return replace(settings, db_database="", db_wait_seconds=wait)
+
+
+def check_database(
+    folder: Path, env: Mapping[str, str] = os.environ
+) -> tuple[list[Finding], dict[str, list[str]]]:
+    """Run schema, transforms and exports on empty tables in a throwaway database; the
+    findings, and each export's columns."""
+    check = _Folder(folder)
+    columns: dict[str, list[str]] = {}
+    job = load_job(folder)
+    settings = _database_settings(folder, env)
+    server = f"{settings.db_username}@{settings.db_host}:{settings.db_port}"
+    try:
+        conn = db.connect(settings)
+    except (pymysql.err.MySQLError, db.DatabaseUnavailable) as err:
+        check.add("error", server, f"cannot connect ({err})")
+        return check.findings, columns
+    name = f"etl_validate_{uuid.uuid4().hex[:12]}"
+    try:
+        with conn.cursor() as cursor:
+            try:
+                cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+            except pymysql.err.MySQLError as err:
+                check.add(
+                    "error", server,
+                    f"cannot create a throwaway database ({err.args[-1]}); --database needs "
+                    "an account allowed to CREATE and DROP databases (e.g. root, locally)",
+                )  # fmt: skip
+                return check.findings, columns
+        try:
+            conn.select_db(name)
+            _run_job(check, conn, job, env, columns)
+        finally:
+            with conn.cursor() as cursor:
+                cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    finally:
+        conn.close()
+    return check.findings, columns
+
+
+def _execute_all(check: _Folder, conn: pymysql.Connection, path: Path) -> bool:
+    with conn.cursor() as cursor:
+        for statement in split(path):
+            try:
+                cursor.execute(statement.sql)
+            except pymysql.err.MySQLError as err:
+                message = f"statement {statement.number}: {err.args[-1]}"
+                check.add("error", path, message, statement.line)
+                return False
+    return True
+
+
+def _run_job(
+    check: _Folder,
+    conn: pymysql.Connection,
+    job: JobDefinition,
+    env: Mapping[str, str],
+    columns: dict[str, list[str]],
+) -> None:
+    if not _execute_all(check, conn, job.schema):
+        return
+    tables = created_tables(job.schema)
+    with conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()"
+        )
+        present = {row[0] for row in cursor.fetchall()}
+        missing = [t for t in tables if t not in present]
+        if missing:
+            check.add("error", job.schema, f"did not create table(s) {', '.join(missing)}")
+            return
+        moment = env.get("SCHEDULED_TIME") or datetime.now(UTC).isoformat()
+        when = datetime.fromisoformat(moment.replace("Z", "+00:00")).astimezone(UTC)
+        cursor.execute("SET @scheduled_time = %s", (f"{when:%Y-%m-%d %H:%M:%S}",))
+    for path in job.transforms:
+        if not _execute_all(check, conn, path):
+            return  # later transforms may need what this one makes
+    for name, path in job.exports.items():
+        query = export_query(name, path)
+        with conn.cursor() as cursor:
+            try:
+                cursor.execute(query.sql)  # as the stream path runs it
+                cursor.fetchall()
+                names = [d[0] for d in cursor.description or ()]
+                duplicates = sorted({c for c in names if names.count(c) > 1})
+                if duplicates:
+                    check.add("error", path, f"duplicate column name(s) {duplicates}; alias them")
+                    continue
+                # As the shared path wraps it.
+                cursor.execute(f"SELECT * FROM ({query.sql}) AS export_rows LIMIT 0")
+            except pymysql.err.MySQLError as err:
+                check.add("error", path, f"{err.args[-1]}")
+                continue
+            columns[name] = names
+
+
+def summary(folder: Path, columns: dict[str, list[str]], *, database: bool) -> str:
+    """What a valid job folder holds, for the author to compare with what they meant."""
+    job = load_job(folder)
+    how = "ran on empty tables in a throwaway database" if database else "--database runs it too"
+    lines = [
+        f"{folder}: valid ({how})",
+        f"  input tables: {', '.join(created_tables(job.schema)) or 'none'}",
+        f"  transforms:   {', '.join(p.name for p in job.transforms) or 'none'}",
+    ]
+    for name in job.exports:
+        shown = f": {', '.join(columns[name])}" if name in columns else ""
+        lines.append(f"  export {name}{shown}")
+    return "\n".join(lines)
