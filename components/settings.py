@@ -89,6 +89,7 @@ RESERVED_ENV = frozenset(
         "AWS_REGION",
         "DB_SHARED_DIR",
         "JOB_NAME",
+        "DATA_DIR",  # local mode (python -m etl): never in a task
     }
 )
 MAX_NAME = 64  # EventBridge Scheduler schedule names
