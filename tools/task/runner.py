@@ -51,6 +51,7 @@ class Container:
     process: subprocess.Popen[bytes] | None = None
     pid1: int | None = None
     logs: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
 
     @property
     def user(self) -> str | None:
@@ -221,7 +222,8 @@ class TaskRun:
             start_new_session=True,  # a Ctrl-C in the terminal reaches the runner only
         )
         container.status = "RUNNING"
-        threading.Thread(target=self._read_logs, args=(container,), daemon=True).start()
+        container.reader = threading.Thread(target=self._read_logs, args=(container,), daemon=True)
+        container.reader.start()
         self.event(f"{container.spec.name} started (user {container.user or 'root'})")
         if container.spec.health_check:
             threading.Thread(target=self._health, args=(container,), daemon=True).start()
@@ -354,6 +356,10 @@ class TaskRun:
     def _exited(self, container: Container) -> None:
         assert container.process is not None
         container.exit_code = container.process.wait()
+        if container.reader is not None:
+            container.reader.join(timeout=5)  # the last lines, once the pipe closes
+        if container.process.stdout is not None:
+            container.process.stdout.close()
         container.status = "STOPPED"
         self.event(f"{container.spec.name} exited ({container.exit_code})")
 
