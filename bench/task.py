@@ -36,9 +36,14 @@ def one_run(stack: str, job: str, endpoint: str) -> dict[str, float]:
         if stream.startswith("mysql/") and "port: 3306" in line and not ready:
             ready.append(time.monotonic() - started)
 
-    run = TaskRun(task, secrets=local_secrets(task), overrides=app_overrides("app", "2026-11-01T04:00:00Z"),
-                  platform_env=platform_env(endpoint, "us-east-1"),
-                  forwards={PORT: ("127.0.0.1", PORT)}, on_log=on_log)  # fmt: skip
+    run = TaskRun(
+        task,
+        secrets=local_secrets(task),
+        overrides=app_overrides("app", "2026-11-01T04:00:00Z"),
+        platform_env=platform_env(endpoint, "us-east-1"),
+        forwards={PORT: ("127.0.0.1", PORT)},
+        on_log=on_log,
+    )
     run._started = started
     result = run.run()
     sidecar_start = result.at("mysql started") or 0.0
@@ -64,24 +69,39 @@ def main() -> None:
     endpoint = f"http://127.0.0.1:{PORT}"
     try:
         app = task_spec(args.stack, args.job).container("app").environment
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id="x", aws_secret_access_key="x")  # fmt: skip
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+        )
         s3.create_bucket(Bucket=app["DATA_BUCKET"])
         with tempfile.TemporaryDirectory() as folder:
-            for path in sample.write(Path(folder), args.rows, seed=42, month="2026-10", gzipped=True):
-                s3.upload_file(str(path), app["DATA_BUCKET"],
-                               f"{app['INPUT_PREFIX']}{path.parent.name}/{path.name}")  # fmt: skip
+            for path in sample.write(
+                Path(folder), args.rows, seed=42, month="2026-10", gzipped=True
+            ):
+                s3.upload_file(
+                    str(path),
+                    app["DATA_BUCKET"],
+                    f"{app['INPUT_PREFIX']}{path.parent.name}/{path.name}",
+                )
         runs = [one_run(args.stack, args.job, endpoint) for _ in range(args.repeat)]
     finally:
         server.stop()
     print(f"{args.stack}/{args.job}, {args.rows} orders, {args.repeat} runs (seconds)")
-    print(f"{'run':>6} {'db accepts TCP (ref)':>21} {'sidecar HEALTHY':>16} {'app':>7} {'task':>7} {'exit':>5}")
+    header = ("run", "db accepts TCP (ref)", "sidecar HEALTHY", "app", "task", "exit")
+    print(" ".join(f"{h:>{w}}" for h, w in zip(header, (6, 21, 16, 7, 7, 5), strict=True)))
     for i, r in enumerate(runs, 1):
-        print(f"{i:>6} {r['db_accepts_tcp']:>21.2f} {r['healthy']:>16.2f} {r['app']:>7.2f} "
-              f"{r['total']:>7.2f} {r['exit']:>5.0f}")  # fmt: skip
+        print(
+            f"{i:>6} {r['db_accepts_tcp']:>21.2f} {r['healthy']:>16.2f} {r['app']:>7.2f} "
+            f"{r['total']:>7.2f} {r['exit']:>5.0f}"
+        )
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0] if k != "exit"}
-    print(f"{'median':>6} {med['db_accepts_tcp']:>21.2f} {med['healthy']:>16.2f} {med['app']:>7.2f} "
-          f"{med['total']:>7.2f}")  # fmt: skip
+    print(
+        f"{'median':>6} {med['db_accepts_tcp']:>21.2f} {med['healthy']:>16.2f} {med['app']:>7.2f} "
+        f"{med['total']:>7.2f}"
+    )
     print(f"healthy {med['healthy'] - med['db_accepts_tcp']:.2f} s after the database could serve")
 
 

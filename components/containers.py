@@ -31,7 +31,7 @@ APP_USER = f"{APP_UID}:{MYSQL_GID}"
 MYSQL_HEALTH_CHECK: dict[str, Any] = {
     "command": ["CMD-SHELL", "mysqladmin ping --host=127.0.0.1 --protocol=tcp --silent"],
     "interval": 5,  # ECS allows 5-300 s
-    "timeout": 5,  # 2-120 s
+    "timeout": 3,  # 2-120 s; below the interval, so checks never overlap
     "retries": 10,  # 1-10
     "startPeriod": 120,  # 0-300 s: first start initialises the data directory
 }
@@ -147,8 +147,13 @@ def container_definitions(job: JobSettings, inputs: TaskInputs) -> list[dict[str
         "essential": True,
         # The job keeps its session in UTC offsets, so the image's first-start load of the
         # named time-zone tables (seconds before the sidecar is healthy) is skipped.
-        "environment": _env({"MYSQL_DATABASE": job.database, "MYSQL_USER": job.db_username,
-                             "MYSQL_INITDB_SKIP_TZINFO": "1"}),  # fmt: skip
+        "environment": _env(
+            {
+                "MYSQL_DATABASE": job.database,
+                "MYSQL_USER": job.db_username,
+                "MYSQL_INITDB_SKIP_TZINFO": "1",
+            }
+        ),
         "secrets": [
             {"name": "MYSQL_PASSWORD", "valueFrom": _secret(inputs.secret_arn, "password")},
             {

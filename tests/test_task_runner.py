@@ -13,7 +13,6 @@ import dataclasses
 import functools
 import json
 import os
-import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,15 +29,20 @@ from tools.task.runner import TaskRun
 
 SCHEDULED = "2026-11-01T04:00:00Z"
 RUN_ROOT = "output/run=20261101T040000Z/"
-JOBS = [("dev", "monthly-orders"), ("staging", "monthly-orders"),
-        ("prod", "monthly-orders"), ("prod", "monthly-orders-eu")]  # fmt: skip
+JOBS = [
+    ("dev", "monthly-orders"),
+    ("staging", "monthly-orders"),
+    ("prod", "monthly-orders"),
+    ("prod", "monthly-orders-eu"),
+]
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _root() -> None:
     if os.geteuid() != 0:
-        pytest.fail("the task runner needs root (unshare, mount, setpriv); CI runs as root",
-                    pytrace=False)  # fmt: skip
+        pytest.fail(
+            "the task runner needs root (unshare, mount, setpriv); CI runs as root", pytrace=False
+        )
 
 
 @functools.cache
@@ -46,8 +50,13 @@ def spec(stack: str, job: str) -> TaskSpec:
     return task_spec(stack, job)
 
 
-def run(task: TaskSpec, endpoint: str, *, overrides: dict[str, Any] | None = None,
-        stop_on: str | None = None) -> TaskResult:  # fmt: skip
+def run(
+    task: TaskSpec,
+    endpoint: str,
+    *,
+    overrides: dict[str, Any] | None = None,
+    stop_on: str | None = None,
+) -> TaskResult:
     """Run `task` against the S3 emulator; with `stop_on`, StopTask once the app logs it."""
     port = urlsplit(endpoint).port
     assert port
@@ -57,28 +66,37 @@ def run(task: TaskSpec, endpoint: str, *, overrides: dict[str, Any] | None = Non
         if stop_on and stop_on in line:
             holder[0].stop("Task stopped by the test")
 
-    holder.append(TaskRun(
-        task,
-        secrets=local_secrets(task),
-        overrides={**app_overrides("app", SCHEDULED), **(overrides or {})},
-        platform_env=platform_env(endpoint, S3_ENV["AWS_DEFAULT_REGION"]),
-        forwards={port: ("127.0.0.1", port)},
-        on_log=on_log,
-    ))  # fmt: skip
+    holder.append(
+        TaskRun(
+            task,
+            secrets=local_secrets(task),
+            overrides={**app_overrides("app", SCHEDULED), **(overrides or {})},
+            platform_env=platform_env(endpoint, S3_ENV["AWS_DEFAULT_REGION"]),
+            forwards={port: ("127.0.0.1", port)},
+            on_log=on_log,
+        )
+    )
     return holder[0].run()
 
 
 def s3_for(task: TaskSpec, endpoint: str, rows: int, tmp_path: Path) -> tuple[Any, str, str]:
     """The task's bucket in the emulator, with sample inputs under its input prefix."""
     env = task.container("app").environment
-    client = boto3.client("s3", endpoint_url=endpoint, region_name=S3_ENV["AWS_DEFAULT_REGION"],
-                          aws_access_key_id="x", aws_secret_access_key="x")  # fmt: skip
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=S3_ENV["AWS_DEFAULT_REGION"],
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
     bucket = env["DATA_BUCKET"]
     client.create_bucket(Bucket=bucket)
     for key in keys(client, bucket):
         client.delete_object(Bucket=bucket, Key=key)
     for path in sample.write(tmp_path, rows, seed=7, month="2026-10", gzipped=True):
-        client.upload_file(str(path), bucket, f"{env['INPUT_PREFIX']}{path.parent.name}/{path.name}")
+        client.upload_file(
+            str(path), bucket, f"{env['INPUT_PREFIX']}{path.parent.name}/{path.name}"
+        )
     return client, bucket, env["OUTPUT_PREFIX"]
 
 
@@ -107,8 +125,11 @@ print("deleted", flush=True)
 def test_app_reads_and_deletes_the_sidecars_0640_export_files(s3_endpoint: str) -> None:
     """MySQL 8.4 creates INTO OUTFILE files 0640 as mysql (999:999); the app must read them.
     (Every stack's job exports through the same volume in test_every_stacks_job_runs_green.)"""
-    result = run(spec("dev", "monthly-orders"), s3_endpoint,
-                 overrides={"app": {"command": ["python", "-c", PROBE]}})  # fmt: skip
+    result = run(
+        spec("dev", "monthly-orders"),
+        s3_endpoint,
+        overrides={"app": {"command": ["python", "-c", PROBE]}},
+    )
     lines = logs_of(result, "app")
     stat = json.loads(lines[0])
     assert (stat["uid"], stat["gid"], stat["mode"]) == (999, 999, "0o640"), stat  # as MySQL 8.4
@@ -158,11 +179,20 @@ def test_sigterm_mid_run_stops_cleanly(s3_endpoint: str, tmp_path: Path) -> None
 def test_a_sidecar_that_never_gets_healthy_keeps_the_app_from_starting(s3_endpoint: str) -> None:
     task = spec("dev", "monthly-orders")
     mysql = task.container("mysql")
-    failing = {"command": ["CMD-SHELL", "exit 1"], "interval": 1, "timeout": 2, "retries": 2,
-               "startPeriod": 0}  # fmt: skip
-    broken = dataclasses.replace(task, containers=[
-        c if c.name != "mysql" else dataclasses.replace(mysql, health_check=failing)
-        for c in task.containers])  # fmt: skip
+    failing = {
+        "command": ["CMD-SHELL", "exit 1"],
+        "interval": 1,
+        "timeout": 2,
+        "retries": 2,
+        "startPeriod": 0,
+    }
+    broken = dataclasses.replace(
+        task,
+        containers=[
+            c if c.name != "mysql" else dataclasses.replace(mysql, health_check=failing)
+            for c in task.containers
+        ],
+    )
     result = run(broken, s3_endpoint)
     assert result.container("app")["exitCode"] is None, "the app never started"
     assert "dependency mysql is UNHEALTHY" in result.stopped_reason
@@ -172,8 +202,11 @@ def test_a_sidecar_that_never_gets_healthy_keeps_the_app_from_starting(s3_endpoi
 
 
 def test_an_app_that_fails_stops_the_task_and_its_sidecar(s3_endpoint: str) -> None:
-    result = run(spec("dev", "monthly-orders"), s3_endpoint,
-                 overrides={"app": {"command": ["sh", "-c", "echo failing >&2; exit 7"]}})  # fmt: skip
+    result = run(
+        spec("dev", "monthly-orders"),
+        s3_endpoint,
+        overrides={"app": {"command": ["sh", "-c", "echo failing >&2; exit 7"]}},
+    )
     assert result.container("app")["exitCode"] == 7
     assert result.exit_code() == 7
     assert result.stop_code == "EssentialContainerExited"
@@ -208,14 +241,31 @@ def test_secret_references_resolve_as_ecs_addresses_them() -> None:
 
 def test_start_order_follows_depends_on_and_refuses_cycles() -> None:
     def container(name: str, depends: dict[str, str]) -> dict[str, Any]:
-        return {"name": name, "image": "x", "dependsOn": [
-            {"containerName": k, "condition": v} for k, v in depends.items()]}  # fmt: skip
+        return {
+            "name": name,
+            "image": "x",
+            "dependsOn": [{"containerName": k, "condition": v} for k, v in depends.items()],
+        }
 
-    task = from_inputs({"family": "f", "containerDefinitions": [
-        container("app", {"db": "HEALTHY", "init": "SUCCESS"}), container("db", {}),
-        container("init", {"db": "START"})]})  # fmt: skip
+    task = from_inputs(
+        {
+            "family": "f",
+            "containerDefinitions": [
+                container("app", {"db": "HEALTHY", "init": "SUCCESS"}),
+                container("db", {}),
+                container("init", {"db": "START"}),
+            ],
+        }
+    )
     assert [c.name for c in start_order(task)] == ["db", "init", "app"]
-    cyclic = from_inputs({"family": "f", "containerDefinitions": [
-        container("a", {"b": "START"}), container("b", {"a": "START"})]})  # fmt: skip
+    cyclic = from_inputs(
+        {
+            "family": "f",
+            "containerDefinitions": [
+                container("a", {"b": "START"}),
+                container("b", {"a": "START"}),
+            ],
+        }
+    )
     with pytest.raises(DefinitionError, match="cycle"):
         start_order(cyclic)

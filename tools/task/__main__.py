@@ -27,8 +27,10 @@ SCHEDULED_TIME = "SCHEDULED_TIME"
 
 def local_secrets(task: TaskSpec) -> dict[str, Any]:
     """Random values for every secret the task reads (the stack generates them the same way)."""
-    return {arn: {key: secrets.token_urlsafe(24) for key in sorted(keys)}
-            for arn, keys in secret_arns(task).items()}  # fmt: skip
+    return {
+        arn: {key: secrets.token_urlsafe(24) for key in sorted(keys)}
+        for arn, keys in secret_arns(task).items()
+    }
 
 
 def platform_env(endpoint_url: str | None, region: str) -> dict[str, str]:
@@ -62,16 +64,21 @@ def app_overrides(container: str, scheduled_time: str) -> dict[str, dict[str, An
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tools.task", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+        prog="python -m tools.task",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("stack", help="dev, staging, prod")
     parser.add_argument("job", help="a job name of that stack (scheduled-etl:jobs)")
     parser.add_argument("--scheduled-time", default="2026-11-01T04:00:00Z")
     parser.add_argument("--endpoint-url", help="where the task reaches AWS (e.g. moto's server)")
     parser.add_argument("--region", default="us-east-1")
-    parser.add_argument("--secrets", type=Path,
-                        help="JSON file {secret ARN: SecretString} standing in for Secrets Manager "
-                             "(default: random values)")  # fmt: skip
+    parser.add_argument(
+        "--secrets",
+        type=Path,
+        help="JSON file {secret ARN: SecretString} standing in for Secrets Manager "
+        "(default: random values)",
+    )
     parser.add_argument("--json", action="store_true", help="print DescribeTasks-like JSON")
     parser.add_argument("--keep", action="store_true", help="keep the task's folder")
     args = parser.parse_args(argv)

@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from components.offline import run_program
+
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 
 # Fargate's default when a container sets no stopTimeout, and its maximum:
@@ -107,7 +109,7 @@ def from_inputs(inputs: dict[str, Any]) -> TaskSpec:
         for dependency in container.depends_on:
             if dependency not in names:
                 raise DefinitionError(f"{container.name} depends on unknown {dependency!r}")
-        for path, volume in container.mounts.items():
+        for volume in container.mounts.values():
             if volume not in volumes:
                 raise DefinitionError(f"{container.name} mounts unknown volume {volume!r}")
     return TaskSpec(
@@ -122,8 +124,6 @@ def from_inputs(inputs: dict[str, Any]) -> TaskSpec:
 
 def task_spec(stack: str, job: str) -> TaskSpec:
     """The job's task definition from the stack's offline render."""
-    from components.offline import run_program  # the Pulumi mock engine: imported on use
-
     program = run_program(stack)
     found = [r for r in program.of_type(TASK_DEFINITION) if r.name == job]
     if not found:
@@ -162,7 +162,7 @@ def secret_value(value_from: str, store: dict[str, Any]) -> str:
     if len(parts) < 7 or parts[2] != "secretsmanager":
         raise DefinitionError(f"not a Secrets Manager reference: {value_from}")
     arn, extra = ":".join(parts[:7]), parts[7:]
-    json_key, stage, version = (extra + ["", "", ""])[:3]
+    json_key, stage, version = [*extra, "", "", ""][:3]
     if stage or version:
         raise DefinitionError(f"{value_from}: only AWSCURRENT is stored locally")
     if arn not in store:

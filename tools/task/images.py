@@ -96,9 +96,20 @@ def _virtualenv(requirements: Path) -> Path:
     venv = CACHE / f"venv-{digest}"
     if not (venv / ".complete").exists():
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                        "--disable-pip-version-check", "--no-compile", "-r", str(requirements)],
-                       check=True)  # fmt: skip
+        subprocess.run(
+            [
+                str(venv / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-compile",
+                "-r",
+                str(requirements),
+            ],
+            check=True,
+        )
         (venv / ".complete").touch()
     return venv
 
@@ -114,16 +125,35 @@ def _reachable_interpreter() -> list[str]:
     return steps
 
 
-def app_image(reference: str, context: Path = ROOT) -> Image:
-    """The image the Dockerfile builds, reproduced from this checkout."""
-    parser = DockerfileParser(path=str(context / "Dockerfile"))
-    *build_stages, final = _stages(parser)
+def _build_stage_venvs(stages: list[list[dict[str, str]]], context: Path) -> dict[str, Path]:
+    """The only build-stage recipe the stand-in knows: a virtualenv from a requirements file."""
     venvs: dict[str, Path] = {}
-    for stage in build_stages:  # only the virtualenv recipe is known to the stand-in
+    for stage in stages:
         for instruction in stage:
             if instruction["instruction"] == "COPY" and "requirements" in instruction["value"]:
                 source = instruction["value"].split()[0]
                 venvs["/opt/venv"] = _virtualenv(context / source)
+    return venvs
+
+
+def _copy(value: str, workdir: str, venvs: dict[str, Path], context: Path) -> list[Bind]:
+    """COPY from the build context: the sources bind-mounted where they would be copied;
+    COPY --from=<build stage>: the stage's virtualenv, built here from the same requirements."""
+    *sources, target = value.split()
+    stage = next((s for s in sources if s.startswith("--from=")), None)
+    sources = [s for s in sources if not s.startswith("--")]
+    if stage:
+        if sources != [target] or target not in venvs:
+            raise ImageError(f"the stand-in cannot reproduce COPY {value}")
+        return [Bind(str(venvs[target]), target)]
+    return [Bind(str(context / source), str(Path(workdir) / target)) for source in sources]
+
+
+def app_image(reference: str, context: Path = ROOT) -> Image:
+    """The image the Dockerfile builds, reproduced from this checkout."""
+    parser = DockerfileParser(path=str(context / "Dockerfile"))
+    *build_stages, final = _stages(parser)
+    venvs = _build_stage_venvs(build_stages, context)
     image = Image(reference, env=dict(PYTHON_BASE_ENV), build=_reachable_interpreter())
     for instruction in final:
         kind, value = instruction["instruction"], instruction["value"]
@@ -140,17 +170,7 @@ def app_image(reference: str, context: Path = ROOT) -> Image:
         elif kind == "RUN":
             image.build.append(value)
         elif kind == "COPY":
-            *sources, target = value.split()
-            stage = next((s for s in sources if s.startswith("--from=")), None)
-            sources = [s for s in sources if not s.startswith("--")]
-            if stage:
-                if sources != [target] or target not in venvs:
-                    raise ImageError(f"the stand-in cannot reproduce COPY {value}")
-                image.binds.append(Bind(str(venvs[target]), target))
-                continue
-            for source in sources:
-                path = Path(image.workdir or "/") / target
-                image.binds.append(Bind(str(context / source), str(path)))
+            image.binds += _copy(value, image.workdir or "/", venvs, context)
         elif kind == "VOLUME":
             image.volumes += _exec_form(value) if value.startswith("[") else value.split()
         elif kind not in ("ARG", "LABEL", "EXPOSE"):
@@ -165,8 +185,9 @@ def _outfile_shim() -> Path:
     library = CACHE / f"mysql84-outfile-{digest}.so"
     if not library.exists():
         library.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", str(library), str(source), "-ldl"],
-                       check=True)  # fmt: skip
+        subprocess.run(
+            ["cc", "-shared", "-fPIC", "-O2", "-o", str(library), str(source), "-ldl"], check=True
+        )
     return library
 
 
@@ -188,12 +209,20 @@ def database_image(reference: str) -> Image:
     build = [
         f"sed -i -e '/^mysql:/d' -e '/^[^:]*:[^:]*:{uid}:/d' /etc/passwd /etc/group",
         f"groupadd --system --gid {uid} mysql",
-        f"useradd --system --uid {uid} --gid {uid} --home-dir /var/lib/mysql --no-create-home mysql",
+        f"useradd --system --uid {uid} --gid {uid} --home-dir /var/lib/mysql"
+        " --no-create-home mysql",
         "mkdir -p /docker-entrypoint-initdb.d /var/lib/mysql /var/run/mysqld",
     ]
     # VOLUME /var/lib/mysql: each container starts with an empty data directory.
-    return Image(reference, env=env, entrypoint=["docker-entrypoint.sh"], cmd=["mysqld"],
-                 files=files, build=build, volumes=["/var/lib/mysql"])  # fmt: skip
+    return Image(
+        reference,
+        env=env,
+        entrypoint=["docker-entrypoint.sh"],
+        cmd=["mysqld"],
+        files=files,
+        build=build,
+        volumes=["/var/lib/mysql"],
+    )
 
 
 def _repository(reference: str) -> str:

@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWPID = 0x20000000
@@ -44,9 +45,11 @@ def _ids(user: str | None) -> tuple[int, int, list[int]]:
     name, _, group = user.partition(":")
     try:
         entry = pwd.getpwuid(int(name)) if name.isdigit() else pwd.getpwnam(name)
-    except KeyError:
+    except KeyError as missing:
         if not name.isdigit():
-            raise SystemExit(f"unable to find user {name}: no matching entries in passwd file")
+            raise SystemExit(
+                f"unable to find user {name}: no matching entries in passwd file"
+            ) from missing
         entry = None
     uid = entry.pw_uid if entry else int(name)
     gid = entry.pw_gid if entry else 0  # Docker: a uid not in passwd runs with gid 0
@@ -57,11 +60,17 @@ def _ids(user: str | None) -> tuple[int, int, list[int]]:
     return uid, gid, sorted({gid, *groups})
 
 
-def _lay_root(spec: dict) -> Path:
+def _lay_root(spec: dict[str, Any]) -> Path:
     root = Path(spec["root"])
     _mount("--make-rprivate", "/")
-    _mount("-t", "overlay", "overlay", "-o",
-           f"lowerdir=/,upperdir={spec['upper']},workdir={spec['work']}", str(root))  # fmt: skip
+    _mount(
+        "-t",
+        "overlay",
+        "overlay",
+        "-o",
+        f"lowerdir=/,upperdir={spec['upper']},workdir={spec['work']}",
+        str(root),
+    )
     _mount("-t", "proc", "proc", str(root / "proc"))  # this PID namespace's processes only
     for shared in ("dev", "sys"):
         _mount("--rbind", f"/{shared}", str(root / shared))
@@ -86,13 +95,15 @@ def _lay_root(spec: dict) -> Path:
     return root
 
 
-def container_init(spec: dict) -> None:
+def container_init(spec: dict[str, Any]) -> None:
     root = _lay_root(spec)
     os.chroot(root)
     os.chdir("/")
     env = spec["env"]
     for step in spec.get("build", []):  # RUN steps of the image, as root, in its root
-        built = subprocess.run(["/bin/sh", "-c", step], env=env, capture_output=True, text=True)
+        built = subprocess.run(
+            ["/bin/sh", "-c", step], env=env, capture_output=True, text=True, check=False
+        )
         if built.returncode != 0:  # build output is not the container's log, unless it fails
             raise RuntimeError(f"image step failed: {step}\n{built.stdout}{built.stderr}")
     workdir = spec.get("workdir") or "/"
@@ -125,7 +136,7 @@ def main() -> int:
     if pid == 0:
         try:
             container_init(spec)
-        except BaseException as exc:  # noqa: BLE001 - report any start failure, then exit
+        except BaseException as exc:  # report any start failure, then exit
             print(f"CannotStartContainerError: {exc}", file=sys.stderr)
             os._exit(128)
     for signum in (signal.SIGTERM, signal.SIGINT):  # a signal to the shim goes to PID 1

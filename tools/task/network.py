@@ -27,8 +27,9 @@ class TaskNetwork:
             if self._holder.poll() is not None:
                 raise RuntimeError("unshare --net failed: the runner needs root")
             time.sleep(0.005)
-        subprocess.run(["nsenter", f"--net={self.path}", "--", "ip", "link", "set", "lo", "up"],
-                       check=True)  # fmt: skip
+        subprocess.run(
+            ["nsenter", f"--net={self.path}", "--", "ip", "link", "set", "lo", "up"], check=True
+        )
         self._listeners: list[socket.socket] = []
 
     def _listen(self, port: int) -> socket.socket:
@@ -46,7 +47,7 @@ class TaskNetwork:
                     os.close(fd)
                 sock = socket.create_server(("127.0.0.1", port))
                 made.append(sock)
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            except BaseException as exc:  # handed to the caller
                 made.append(exc)
 
         thread = threading.Thread(target=inside)

@@ -26,7 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools.task.definition import ContainerSpec, DefinitionError, TaskSpec, secret_value, start_order
+from tools.task.definition import (
+    ContainerSpec,
+    DefinitionError,
+    TaskSpec,
+    secret_value,
+    start_order,
+)
 from tools.task.images import Image, stand_in
 from tools.task.network import TaskNetwork
 
@@ -95,8 +101,11 @@ class TaskResult:
         }
 
     def report(self) -> str:
-        lines = [f"task {self.task_id} ({self.family}) STOPPED",
-                 f"  stopCode: {self.stop_code}", f"  stoppedReason: {self.stopped_reason}"]  # fmt: skip
+        lines = [
+            f"task {self.task_id} ({self.family}) STOPPED",
+            f"  stopCode: {self.stop_code}",
+            f"  stoppedReason: {self.stopped_reason}",
+        ]
         for c in self.containers:
             health = f", health {c['healthStatus']}" if c["healthStatus"] != "UNKNOWN" else ""
             reason = f" ({c['reason']})" if c["reason"] else ""
@@ -138,8 +147,10 @@ class TaskRun:
         self._stop.set()
 
     def run(self) -> TaskResult:
-        self.event(f"task PROVISIONING ({self.task.family}, cpu {self.task.cpu}, "
-                   f"memory {self.task.memory})")  # fmt: skip
+        self.event(
+            f"task PROVISIONING ({self.task.family}, cpu {self.task.cpu}, "
+            f"memory {self.task.memory})"
+        )
         containers: list[Container] = []
         try:
             containers = [self._prepare(spec) for spec in start_order(self.task)]
@@ -188,8 +199,10 @@ class TaskRun:
         for part in ("upper", "work", "root", "tmp"):
             (home / part).mkdir(parents=True)
         (home / "tmp").chmod(0o1777)
-        binds = [{"source": b.source, "target": b.target, "readonly": b.readonly}
-                 for b in container.image.binds]  # fmt: skip
+        binds = [
+            {"source": b.source, "target": b.target, "readonly": b.readonly}
+            for b in container.image.binds
+        ]
         binds.append({"source": str(home / "tmp"), "target": "/tmp", "readonly": False})
         for index, path in enumerate(container.image.volumes):  # the image's VOLUMEs start empty
             anonymous = home / f"volume-{index}"
@@ -202,8 +215,9 @@ class TaskRun:
             "upper": str(home / "upper"),
             "work": str(home / "work"),
             "root": str(home / "root"),
-            "files": [{"path": p, "source": s, "mode": m}
-                      for p, (s, m) in container.image.files.items()],  # fmt: skip
+            "files": [
+                {"path": p, "source": s, "mode": m} for p, (s, m) in container.image.files.items()
+            ],
             "binds": binds,
             "build": container.image.build,
             "env": container.env,
@@ -267,8 +281,13 @@ class TaskRun:
             return False
         enter = ["nsenter", f"--target={pid}", "--mount", "--net", "--pid", "--root", "--wd"]
         try:
-            done = subprocess.run([*enter, "--", *argv], env=container.env, timeout=check["timeout"],
-                                  capture_output=True, check=False)  # fmt: skip
+            done = subprocess.run(
+                [*enter, "--", *argv],
+                env=container.env,
+                timeout=check["timeout"],
+                capture_output=True,
+                check=False,
+            )
         except subprocess.TimeoutExpired:
             return False
         return done.returncode == 0
@@ -299,24 +318,13 @@ class TaskRun:
 
     def _condition(self, container: Container, by_name: dict[str, Container]) -> str | None:
         """'' when every dependency condition holds, None while waiting, else why it never will."""
+        waiting = False
         for name, condition in container.spec.depends_on.items():
-            dependency = by_name[name]
-            if condition == "START":
-                if dependency.status == "PENDING":
-                    return None
-            elif condition in ("COMPLETE", "SUCCESS"):
-                if dependency.status != "STOPPED":
-                    return None
-                if condition == "SUCCESS" and dependency.exit_code != 0:
-                    return f"dependency {name} exited {dependency.exit_code}, not SUCCESS"
-            elif condition == "HEALTHY":
-                if dependency.health == "UNHEALTHY":
-                    return f"dependency {name} is UNHEALTHY"
-                if dependency.status == "STOPPED":
-                    return f"dependency {name} stopped before it was HEALTHY"
-                if dependency.health != "HEALTHY":
-                    return None
-        return ""
+            state = _dependency_state(name, condition, by_name[name])
+            if state:
+                return state
+            waiting = waiting or state is None
+        return None if waiting else ""
 
     def _supervise(self, containers: list[Container], network: TaskNetwork) -> tuple[str, str]:
         self._netns = network.path
@@ -328,7 +336,8 @@ class TaskRun:
                     why = self._condition(container, by_name)
                     waited = time.monotonic() - self._started
                     if why is None and waited > container.spec.start_timeout:
-                        why = f"dependencies not met within startTimeout {container.spec.start_timeout} s"
+                        limit = container.spec.start_timeout
+                        why = f"dependencies not met within startTimeout {limit} s"
                     if why == "":
                         self._launch(container)
                     elif why is not None:
@@ -347,8 +356,10 @@ class TaskRun:
             if stopped_essential is not None:
                 self._stop_all(containers)
                 why = stopped_essential.reason or f"exit code {stopped_essential.exit_code}"
-                return ("EssentialContainerExited",
-                        f"Essential container in task exited ({stopped_essential.spec.name}: {why})")  # fmt: skip
+                return (
+                    "EssentialContainerExited",
+                    f"Essential container in task exited ({stopped_essential.spec.name}: {why})",
+                )
             if all(c.status == "STOPPED" for c in containers):
                 return "EssentialContainerExited", "All containers exited"
             time.sleep(POLL)
@@ -372,7 +383,9 @@ class TaskRun:
                 continue
             assert container.process is not None
             pid = self._container_pid(container)
-            self.event(f"{container.spec.name} SIGTERM (stopTimeout {container.spec.stop_timeout} s)")
+            self.event(
+                f"{container.spec.name} SIGTERM (stopTimeout {container.spec.stop_timeout} s)"
+            )
             if pid is not None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGTERM)
@@ -412,6 +425,23 @@ class TaskRun:
             timeline=self.timeline,
             logs={c.spec.log_stream(self.task_id): c.logs for c in containers},
         )
+
+
+def _dependency_state(name: str, condition: str, dependency: Container) -> str | None:
+    """'' when `condition` holds for `dependency`, None while it may, else why it never will."""
+    stopped = dependency.status == "STOPPED"
+    if condition == "START":
+        return "" if dependency.status != "PENDING" else None
+    if condition in ("COMPLETE", "SUCCESS"):
+        if not stopped:
+            return None
+        failed = condition == "SUCCESS" and dependency.exit_code != 0
+        return f"dependency {name} exited {dependency.exit_code}, not SUCCESS" if failed else ""
+    if dependency.health == "UNHEALTHY":  # HEALTHY
+        return f"dependency {name} is UNHEALTHY"
+    if stopped:
+        return f"dependency {name} stopped before it was HEALTHY"
+    return "" if dependency.health == "HEALTHY" else None
 
 
 def run_task(task: TaskSpec, **options: Any) -> TaskResult:
