@@ -18,7 +18,7 @@ demo: $(BIN)/.installed ## run the ETL job as its container would, on sample dat
 lint: $(BIN)/.installed ## ruff, mypy, hadolint, actionlint, zizmor
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy components etl
+	$(BIN)/mypy components etl tools bench
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/actionlint
 	$(BIN)/zizmor --offline --min-severity medium .github

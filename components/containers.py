@@ -15,16 +15,29 @@ MYSQL_PORT = 3306
 EXCHANGE_VOLUME = "exchange"
 EXCHANGE_DIR = "/exchange"
 
+# Who owns what in the exchange volume. MySQL 8.4 creates SELECT ... INTO OUTFILE files with
+# mode 0640 (https://dev.mysql.com/doc/refman/8.4/en/select-into.html) as the official image's
+# `mysql` user, 999:999. The app runs as the Dockerfile's user with that group, so it can read
+# and delete them; the volume is the group's (setgid, 2770) and closed to everyone else.
+APP_UID = 10001  # Dockerfile: USER 10001:10001
+MYSQL_UID = MYSQL_GID = 999
+APP_USER = f"{APP_UID}:{MYSQL_GID}"
+
 # The sidecar is healthy once it answers over TCP. During first-start initialisation the
 # official image runs a temporary server with networking off, so a TCP ping also waits for
-# the database and user to exist. `mysqladmin ping` succeeds without credentials.
+# the database and user to exist. `mysqladmin ping` succeeds without credentials. The first
+# check runs one interval after the start, so the interval is ECS's minimum: the app starts at
+# most 5 s after the database could serve it.
 MYSQL_HEALTH_CHECK: dict[str, Any] = {
     "command": ["CMD-SHELL", "mysqladmin ping --host=127.0.0.1 --protocol=tcp --silent"],
-    "interval": 10,  # ECS allows 5-300 s
-    "timeout": 5,  # 2-120 s
+    "interval": 5,  # ECS allows 5-300 s
+    "timeout": 3,  # 2-120 s; below the interval, so checks never overlap
     "retries": 10,  # 1-10
     "startPeriod": 120,  # 0-300 s: first start initialises the data directory
 }
+# Time for mysqld to shut down cleanly once the app is done; past it ECS sends SIGKILL, the
+# container exits 137 and the task-failure alert fires. Fargate's maximum.
+MYSQL_STOP_TIMEOUT = 120
 
 
 @dataclass(frozen=True)
@@ -92,14 +105,15 @@ def task_volumes(job: JobSettings) -> list[dict[str, str]]:
 def mysql_startup(job: JobSettings) -> dict[str, Any]:
     """entryPoint/command of the sidecar. LOAD DATA LOCAL INFILE is how the job bulk-loads
     (MySQL 8 turns it off by default). With the shared path, mysqld may write files only in
-    the exchange volume (--secure-file-priv), which the image's root entrypoint first opens to
-    both containers' users (Fargate mounts it root-owned, 0755), and the job's user gets the
+    the exchange volume (--secure-file-priv), which the image's root entrypoint first gives to
+    the mysql group that both containers' users share (Fargate mounts it root-owned, 0755),
+    and the job's user gets the
     FILE privilege through an init script, run after the image creates that user."""
     if job.export_path == "stream":
         return {"command": ["--local-infile=ON"]}
     grant = f"GRANT FILE ON *.* TO '{job.db_username}'@'%';"
     script = (
-        f"chmod 0777 {EXCHANGE_DIR} && "
+        f"chown {MYSQL_UID}:{MYSQL_GID} {EXCHANGE_DIR} && chmod 2770 {EXCHANGE_DIR} && "
         f'echo "{grant}" > /docker-entrypoint-initdb.d/10-etl-file-privilege.sql && '
         f"exec docker-entrypoint.sh mysqld --local-infile=ON --secure-file-priv={EXCHANGE_DIR}"
     )
@@ -118,6 +132,7 @@ def container_definitions(job: JobSettings, inputs: TaskInputs) -> list[dict[str
         "name": APP,
         "image": inputs.app_image,
         "essential": True,
+        "user": APP_USER,
         "environment": _env(app_environment(job, inputs.bucket, inputs.region, inputs.job_name)),
         "secrets": [{"name": "DB_PASSWORD", "valueFrom": _secret(inputs.secret_arn, "password")}],
         "dependsOn": [{"containerName": MYSQL, "condition": "HEALTHY"}],
@@ -130,7 +145,15 @@ def container_definitions(job: JobSettings, inputs: TaskInputs) -> list[dict[str
         "name": MYSQL,
         "image": job.mysql_image,
         "essential": True,
-        "environment": _env({"MYSQL_DATABASE": job.database, "MYSQL_USER": job.db_username}),
+        # The job keeps its session in UTC offsets, so the image's first-start load of the
+        # named time-zone tables (seconds before the sidecar is healthy) is skipped.
+        "environment": _env(
+            {
+                "MYSQL_DATABASE": job.database,
+                "MYSQL_USER": job.db_username,
+                "MYSQL_INITDB_SKIP_TZINFO": "1",
+            }
+        ),
         "secrets": [
             {"name": "MYSQL_PASSWORD", "valueFrom": _secret(inputs.secret_arn, "password")},
             {
@@ -142,6 +165,7 @@ def container_definitions(job: JobSettings, inputs: TaskInputs) -> list[dict[str
         **_mounts(job),
         "portMappings": [{"containerPort": MYSQL_PORT, "protocol": "tcp"}],
         "healthCheck": MYSQL_HEALTH_CHECK,
+        "stopTimeout": MYSQL_STOP_TIMEOUT,
         "logConfiguration": _logs(inputs, MYSQL),
     }
     return [app, mysql]

@@ -33,6 +33,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 PROJECT = "scheduled-etl"
+MYSQL_IMAGE = "public.ecr.aws/docker/library/mysql:8.4"
 
 # Fargate's valid task sizes, CPU units -> allowed memory in MiB (Linux, platform 1.4.0):
 # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size
@@ -271,8 +272,10 @@ class JobSettings(_Model):
     capacity: Literal["FARGATE", "FARGATE_SPOT"] = "FARGATE"
     platform_version: Literal["LATEST", "1.4.0"] = "LATEST"
     image_uri: ImageUri | None = None  # overrides the stack's `image` for this job
-    # MySQL 8.4 is the LTS line (8.0 is end-of-life); pin a digest in prod for repeatable runs.
-    mysql_image: ImageUri = "mysql:8.4"
+    # MySQL 8.4 is the LTS line (8.0 is end-of-life). Pulled from ECR Public's copy of the
+    # Docker official image: Docker Hub rate-limits anonymous pulls per (shared NAT) address.
+    # Pin a digest in prod for repeatable runs (README: "Pin the sidecar image").
+    mysql_image: ImageUri = MYSQL_IMAGE
     database: SqlIdentifier = "etl"
     db_username: SqlIdentifier = "etl"
     s3_prefix: Prefix = ""  # the task role may touch only keys under this prefix

@@ -1,11 +1,14 @@
-"""The local demo: run the ETL job exactly as its container would, against a local
-MySQL/MariaDB and an S3 emulator (moto), on generated sample data.
+"""The local demo: run the dev stack's scheduled task on generated sample data, as Fargate would.
 
     make demo                      # or: venv/bin/python scripts/demo.py --rows 100000
 
-Database: DEMO_DB_HOST / DEMO_DB_PORT / DEMO_DB_USER / DEMO_DB_PASSWORD (default
-root@127.0.0.1:3306, no password); the demo creates and reuses the database `etl_demo`.
-Outputs are copied to .demo/output/ so they can be opened after the emulator stops.
+As root (CI, the project's sessions, `sudo make demo`), the dev stack's own task definition runs
+through the local task runner (python -m tools.task): the MySQL sidecar (a MariaDB stand-in for
+the official image) becomes healthy, then the app container runs `python -m etl run` with the
+task's environment and secrets, against an S3 emulator (moto) that holds the sample inputs.
+Without root, the job runs as a plain process against a local MySQL/MariaDB instead
+(DEMO_DB_HOST / DEMO_DB_PORT / DEMO_DB_USER / DEMO_DB_PASSWORD, default root@127.0.0.1:3306;
+database `etl_demo`). Outputs are copied to .demo/output/ to be opened after the emulator stops.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ sys.path.insert(0, str(ROOT))
 from components.containers import app_environment  # noqa: E402  (after the path fix-up)
 from components.settings import JobSettings  # noqa: E402
 from etl import sample  # noqa: E402
+from tools.task import task_spec  # noqa: E402
+from tools.task.__main__ import app_overrides, local_secrets, platform_env  # noqa: E402
+from tools.task.runner import TaskRun  # noqa: E402
 
 BUCKET = "etl-demo-data"
 DATABASE = "etl_demo"
@@ -53,7 +59,73 @@ def main() -> int:
     )
     parser.add_argument("--rows", type=int, default=100_000, help="orders to generate")
     parser.add_argument("--scheduled-time", default="2026-11-01T04:00:00Z")
+    parser.add_argument("--stack", default="dev", help="whose task definition runs (as root)")
+    parser.add_argument("--job", default="monthly-orders")
     args = parser.parse_args()
+    if os.geteuid() == 0:
+        return run_task_definition(args.stack, args.job, args.rows, args.scheduled_time)
+    print("not root: the task runner needs root (sudo make demo); running the job as a "
+          "plain process instead, not through the task definition")  # fmt: skip
+    return run_process(args.rows, args.scheduled_time)
+
+
+def emulator() -> tuple[ThreadedMotoServer, str]:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the emulator's request log
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    return server, f"http://127.0.0.1:{port}"
+
+
+def upload_samples(s3: Any, bucket: str, prefix: str, rows: int) -> None:
+    started = time.monotonic()
+    s3.create_bucket(Bucket=bucket)
+    for path in sample.write(ROOT / ".demo" / "input", rows, seed=42, month="2026-10",
+                             gzipped=True):  # fmt: skip
+        s3.upload_file(str(path), bucket, f"{prefix}{path.parent.name}/{path.name}")
+    print(f"sample data: {rows} orders in s3://{bucket}/{prefix} "
+          f"({time.monotonic() - started:.1f} s)")  # fmt: skip
+
+
+def run_task_definition(stack: str, job: str, rows: int, scheduled_time: str) -> int:
+    """The stack's task definition through the local task runner."""
+    task = task_spec(stack, job)
+    app = task.containers[0]
+    bucket, inputs, outputs = (app.environment[k] for k in
+                               ("DATA_BUCKET", "INPUT_PREFIX", "OUTPUT_PREFIX"))  # fmt: skip
+    server, endpoint = emulator()
+    try:
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION,
+                          aws_access_key_id="demo", aws_secret_access_key="demo")  # fmt: skip
+        upload_samples(s3, bucket, inputs, rows)
+        print(f"running {task.family} ({', '.join(c.name for c in task.containers)}) "
+              "through the local task runner\n")  # fmt: skip
+        port = int(endpoint.rsplit(":", 1)[1])
+        run = TaskRun(task, secrets=local_secrets(task),
+                      overrides=app_overrides(app.name, scheduled_time),
+                      platform_env=platform_env(endpoint, REGION),
+                      forwards={port: ("127.0.0.1", port)}, on_log=_quiet_sidecar)  # fmt: skip
+        result = run.run()
+        print("\n" + result.report())
+        if result.exit_code() != 0:
+            print(f"\nthe task failed (exit {result.exit_code()}); see the log lines above",
+                  file=sys.stderr)  # fmt: skip
+            return result.exit_code()
+        elapsed = (result.at("app exited") or 0.0) - (result.at("app started") or 0.0)
+        show_outputs(s3, bucket, outputs, ROOT / ".demo" / "output", elapsed)
+    finally:
+        server.stop()
+    return 0
+
+
+def _quiet_sidecar(stream: str, line: str) -> None:
+    """The app's lines in full; of the sidecar's, only the image entrypoint's."""
+    if not stream.startswith("mysql/") or "[Entrypoint]" in line or "ready for" in line:
+        print(f"{stream.split('/', maxsplit=1)[0]:>5} | {line}", flush=True)
+
+
+def run_process(rows: int, scheduled_time: str) -> int:
+    """Without root: `python -m etl run` as a process, with the task's environment."""
 
     db = {
         "host": os.environ.get("DEMO_DB_HOST", "127.0.0.1"),
@@ -73,11 +145,7 @@ def main() -> int:
         )
         return 1
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the emulator's request log
-    port = free_port()
-    emulator = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    emulator.start()
-    endpoint = f"http://127.0.0.1:{port}"
+    server, endpoint = emulator()
     aws = {
         "AWS_ACCESS_KEY_ID": "demo",
         "AWS_SECRET_ACCESS_KEY": "demo",
@@ -86,15 +154,8 @@ def main() -> int:
     try:
         s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION,
                           aws_access_key_id="demo", aws_secret_access_key="demo")  # fmt: skip
-        s3.create_bucket(Bucket=BUCKET)
+        upload_samples(s3, BUCKET, "input/", rows)
         workdir = ROOT / ".demo"
-        started = time.monotonic()
-        for path in sample.write(
-            workdir / "input", args.rows, seed=42, month="2026-10", gzipped=True
-        ):
-            s3.upload_file(str(path), BUCKET, f"input/{path.parent.name}/{path.name}")
-        print(f"sample data: {args.rows} orders in s3://{BUCKET}/input/ "
-              f"({time.monotonic() - started:.1f} s)")  # fmt: skip
 
         # The container's environment, from the same function that writes the task definition;
         # a local folder stands in for the task volume the two containers share.
@@ -105,7 +166,7 @@ def main() -> int:
             "DB_HOST": db["host"],
             "DB_PORT": str(db["port"]),
             "DB_PASSWORD": db["password"],  # ECS injects this from Secrets Manager
-            "SCHEDULED_TIME": args.scheduled_time,  # EventBridge Scheduler's <scheduled-time>
+            "SCHEDULED_TIME": scheduled_time,  # EventBridge Scheduler's <scheduled-time>
             "AWS_ENDPOINT_URL_S3": endpoint,
             **aws,
         }
@@ -119,9 +180,9 @@ def main() -> int:
                 file=sys.stderr,
             )
             return done.returncode
-        show_outputs(s3, workdir / "output", elapsed)
+        show_outputs(s3, BUCKET, "output/", workdir / "output", elapsed)
     finally:
-        emulator.stop()
+        server.stop()
     return 0
 
 
@@ -143,20 +204,19 @@ def shared_directory(db: dict[str, Any]) -> dict[str, str]:
     return {"DB_SHARED_DIR": str(folder)}
 
 
-def show_outputs(s3: object, local: Path, elapsed: float) -> None:
-    listing = s3.list_objects_v2(Bucket=BUCKET, Prefix="output/")  # type: ignore[attr-defined]
+def show_outputs(s3: Any, bucket: str, prefix: str, local: Path, elapsed: float) -> None:
+    listing = s3.list_objects_v2(Bucket=bucket, Prefix=prefix)
     keys = [o["Key"] for o in listing["Contents"]]
     manifest_key = next(k for k in keys if k.endswith("_manifest.json"))
-    body = s3.get_object(Bucket=BUCKET, Key=manifest_key)["Body"].read()  # type: ignore[attr-defined]
-    manifest = json.loads(body)
-    print(f"\njob finished in {elapsed:.1f} s; manifest: s3://{BUCKET}/{manifest_key}")
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
+    print(f"\njob finished in {elapsed:.1f} s; manifest: s3://{bucket}/{manifest_key}")
     for key in keys:
         target = local / key
         target.parent.mkdir(parents=True, exist_ok=True)
-        s3.download_file(BUCKET, key, str(target))  # type: ignore[attr-defined]
+        s3.download_file(bucket, key, str(target))
     for name, export in manifest["exports"].items():
         print(f"\n== {name}: {export['rows']} rows in {len(export['files'])} file(s), "
-              f"first: s3://{BUCKET}/{export['files'][0]['key']}")  # fmt: skip
+              f"first: s3://{bucket}/{export['files'][0]['key']}")  # fmt: skip
         text = gzip.decompress((local / export["files"][0]["key"]).read_bytes()).decode()
         for row in list(csv.reader(io.StringIO(text, newline="")))[:6]:
             print("   " + " | ".join(value.replace("\n", "\\n") for value in row))

@@ -113,7 +113,12 @@ class TestContainerDefinitions:
     def test_mysql_sidecar(self) -> None:
         mysql = by_name(container_definitions(make_job(mysqlImage="mysql:8.4.7"), INPUTS))["mysql"]
         assert mysql["image"] == "mysql:8.4.7"
-        assert env_of(mysql) == {"MYSQL_DATABASE": "etl", "MYSQL_USER": "etl"}
+        assert env_of(mysql) == {
+            "MYSQL_DATABASE": "etl",
+            "MYSQL_USER": "etl",
+            "MYSQL_INITDB_SKIP_TZINFO": "1",  # the job keeps its sessions in UTC offsets
+        }
+        assert mysql["stopTimeout"] == 120, "a slow shutdown must not become SIGKILL (137)"
 
     def test_shared_export_path_mounts_one_volume_in_both_containers(self) -> None:
         job = make_job(dbUsername="loader")
@@ -127,7 +132,10 @@ class TestContainerDefinitions:
         mysql = containers["mysql"]
         assert mysql["entryPoint"] == ["sh", "-c"]
         [script] = mysql["command"]
-        assert script.startswith("chmod 0777 /exchange && ")
+        # MySQL 8.4 writes 0640 files as mysql:mysql (999:999): the volume is that group's and
+        # the app runs with it (tests/test_task_runner.py runs this for real).
+        assert script.startswith("chown 999:999 /exchange && chmod 2770 /exchange && ")
+        assert containers["app"]["user"] == "10001:999"
         assert "GRANT FILE ON *.* TO 'loader'@'%';" in script
         assert script.endswith(
             "exec docker-entrypoint.sh mysqld --local-infile=ON --secure-file-priv=/exchange"

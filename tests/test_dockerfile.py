@@ -10,7 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from etl_harness import ROOT, DbServer, manifest, put_csv, run_etl
+
+from components.containers import APP_UID, APP_USER
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 
@@ -42,11 +45,10 @@ def test_requirements_are_pinned() -> None:
             assert "==" in line, f"unpinned requirement: {line}"
 
 
-def test_the_image_requirements_run_the_job(
-    tmp_path: Path, db_server: DbServer, database: str, bucket: str, s3: object, s3_endpoint: str
-) -> None:
-    """A venv with only etl/requirements.txt and a copy of etl/ (the image's /app) runs a job."""
-    venv = tmp_path / "venv"
+@pytest.fixture(scope="module")
+def image_python(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The python of a venv with exactly etl/requirements.txt, as the image's build stage."""
+    venv = tmp_path_factory.mktemp("image") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = str(venv / "bin" / "python")
     subprocess.run(
@@ -54,6 +56,53 @@ def test_the_image_requirements_run_the_job(
          "-r", str(ROOT / "etl" / "requirements.txt")],
         check=True, timeout=600,
     )  # fmt: skip
+    return python
+
+
+def test_the_app_user_is_the_dockerfiles_with_the_sidecars_group() -> None:
+    """The task definition's `user` keeps the image's uid and adds the mysql group (999), the
+    group MySQL 8.4's 0640 export files belong to."""
+    assert [line for line in DOCKERFILE.splitlines() if line.startswith("USER ")] == [
+        f"USER {APP_UID}:{APP_UID}"
+    ]
+    assert f"{APP_UID}:999" == APP_USER
+
+
+RSA_LOGIN = r"""
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from pymysql import _auth
+key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+pem = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                    serialization.PublicFormat.SubjectPublicKeyInfo)
+scramble = b"0123456789abcdefghij"
+sent = _auth.sha2_rsa_encrypt(b"s3cret", scramble, pem)
+oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
+assert key.decrypt(sent, oaep) == _auth._xor_password(b"s3cret\0", scramble)
+print("rsa-ok")
+"""
+
+
+def test_the_image_can_log_in_to_mysql_84_without_tls(image_python: str) -> None:
+    """MySQL 8.4's default caching_sha2_password sends the password RSA-encrypted on a first
+    login without TLS; PyMySQL needs `cryptography` for that (PyMySQL[rsa]). This runs the
+    exact encryption PyMySQL performs, from the image's requirements only."""
+    done = subprocess.run([image_python, "-c", RSA_LOGIN], capture_output=True, text=True,
+                          check=False)  # fmt: skip
+    assert done.stdout.strip() == "rsa-ok", done.stderr
+
+
+def test_the_image_requirements_run_the_job(
+    image_python: str,
+    tmp_path: Path,
+    db_server: DbServer,
+    database: str,
+    bucket: str,
+    s3: object,
+    s3_endpoint: str,
+) -> None:
+    """A venv with only etl/requirements.txt and a copy of etl/ (the image's /app) runs a job."""
+    python = image_python
     app = tmp_path / "app"
     shutil.copytree(ROOT / "etl", app / "etl", ignore=shutil.ignore_patterns("__pycache__"))
     job = tmp_path / "job"

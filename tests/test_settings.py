@@ -29,7 +29,7 @@ def test_defaults_reproduce_the_article() -> None:
     assert article.schedule == "cron(0 4 1 * ? *)"
     assert article.timezone == "UTC"
     assert article.enabled and article.capacity == "FARGATE"
-    assert article.mysql_image == "mysql:8.4"
+    assert article.mysql_image == "public.ecr.aws/docker/library/mysql:8.4"
     assert settings.network.mode == "default"
     assert settings.bucket_name is None
 

@@ -1,0 +1,109 @@
+"""The whole task, run locally as Fargate runs it: how soon the sidecar is healthy, and the total.
+
+    venv/bin/python -m bench.task --stack dev --job monthly-orders --rows 20000 --repeat 3
+
+Prints, per run and as medians, the sidecar's time from start to HEALTHY next to the reference:
+the moment its server accepts TCP connections (the log line with `port: 3306`), i.e. as fast as
+the database allows; then the app's run time and the task's total (start to STOPPED). Needs root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from etl import sample
+from tools.task import task_spec
+from tools.task.__main__ import app_overrides, local_secrets, platform_env
+from tools.task.runner import TaskRun
+
+PORT = 5391
+
+
+def one_run(stack: str, job: str, endpoint: str) -> dict[str, float]:
+    task = task_spec(stack, job)
+    started = time.monotonic()
+    ready: list[float] = []
+
+    def on_log(stream: str, line: str) -> None:
+        if stream.startswith("mysql/") and "port: 3306" in line and not ready:
+            ready.append(time.monotonic() - started)
+
+    run = TaskRun(
+        task,
+        secrets=local_secrets(task),
+        overrides=app_overrides("app", "2026-11-01T04:00:00Z"),
+        platform_env=platform_env(endpoint, "us-east-1"),
+        forwards={PORT: ("127.0.0.1", PORT)},
+        on_log=on_log,
+    )
+    run._started = started
+    result = run.run()
+    sidecar_start = result.at("mysql started") or 0.0
+    return {
+        "db_accepts_tcp": ready[0] - sidecar_start,
+        "healthy": (result.at("mysql HEALTHY") or 0.0) - sidecar_start,
+        "app": (result.at("app exited") or 0.0) - (result.at("app started") or 0.0),
+        "total": result.at("task STOPPED") or 0.0,
+        "exit": float(result.exit_code()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--stack", default="dev")
+    parser.add_argument("--job", default="monthly-orders")
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=PORT, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{PORT}"
+    try:
+        app = task_spec(args.stack, args.job).container("app").environment
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+        )
+        s3.create_bucket(Bucket=app["DATA_BUCKET"])
+        with tempfile.TemporaryDirectory() as folder:
+            for path in sample.write(
+                Path(folder), args.rows, seed=42, month="2026-10", gzipped=True
+            ):
+                s3.upload_file(
+                    str(path),
+                    app["DATA_BUCKET"],
+                    f"{app['INPUT_PREFIX']}{path.parent.name}/{path.name}",
+                )
+        runs = [one_run(args.stack, args.job, endpoint) for _ in range(args.repeat)]
+    finally:
+        server.stop()
+    print(f"{args.stack}/{args.job}, {args.rows} orders, {args.repeat} runs (seconds)")
+    header = ("run", "db accepts TCP (ref)", "sidecar HEALTHY", "app", "task", "exit")
+    print(" ".join(f"{h:>{w}}" for h, w in zip(header, (6, 21, 16, 7, 7, 5), strict=True)))
+    for i, r in enumerate(runs, 1):
+        print(
+            f"{i:>6} {r['db_accepts_tcp']:>21.2f} {r['healthy']:>16.2f} {r['app']:>7.2f} "
+            f"{r['total']:>7.2f} {r['exit']:>5.0f}"
+        )
+    med = {k: statistics.median(r[k] for r in runs) for k in runs[0] if k != "exit"}
+    print(
+        f"{'median':>6} {med['db_accepts_tcp']:>21.2f} {med['healthy']:>16.2f} {med['app']:>7.2f} "
+        f"{med['total']:>7.2f}"
+    )
+    print(f"healthy {med['healthy'] - med['db_accepts_tcp']:.2f} s after the database could serve")
+
+
+if __name__ == "__main__":
+    main()

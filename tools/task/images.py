@@ -1,0 +1,238 @@
+"""Local stand-ins for the task's images: what the runner lays over this machine's root.
+
+No image can be pulled here, so each image reference maps to a stand-in:
+- the app's image is this checkout, reproduced from the Dockerfile: its final stage's ENV,
+  WORKDIR, USER, ENTRYPOINT/CMD and RUN steps, its COPY sources bind-mounted where they would be
+  copied, and the build stage's virtualenv built from the same requirements file;
+- `mysql`/`mariadb` images are the official image's entrypoint contract on this machine's
+  MariaDB binaries (standin/docker-entrypoint.sh), its `mysql` user (999:999) and config, and
+  for `mysql` MySQL 8.4's 0640 mode for INTO OUTFILE files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dockerfile_parse import DockerfileParser
+
+ROOT = Path(__file__).resolve().parents[2]
+STANDIN = Path(__file__).resolve().parent / "standin"
+CACHE = ROOT / ".cache" / "task-images"
+# The ENV of the python:*-slim base image (docker-library/python), which the Dockerfile extends.
+PYTHON_BASE_ENV = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "LANG": "C.UTF-8",
+}
+DEFAULT_PATH = PYTHON_BASE_ENV["PATH"]
+MYSQL_UID = 999  # the official mysql and mariadb images' `mysql` user and group
+
+
+class ImageError(RuntimeError):
+    """The stand-in cannot reproduce this image."""
+
+
+@dataclass(frozen=True)
+class Bind:
+    source: str
+    target: str
+    readonly: bool = True
+
+
+@dataclass
+class Image:
+    """An image's config and the files that stand in for its layers."""
+
+    reference: str
+    env: dict[str, str]
+    user: str | None = None
+    workdir: str | None = None
+    entrypoint: list[str] = field(default_factory=list)
+    cmd: list[str] = field(default_factory=list)
+    binds: list[Bind] = field(default_factory=list)
+    files: dict[str, tuple[str, str]] = field(default_factory=dict)  # path -> (source, mode)
+    build: list[str] = field(default_factory=list)  # RUN steps, as root, before the start
+    volumes: list[str] = field(default_factory=list)  # VOLUME: an empty directory per container
+
+
+def _exec_form(value: str) -> list[str]:
+    """CMD/ENTRYPOINT: the JSON exec form, or the shell form run by /bin/sh -c."""
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return ["/bin/sh", "-c", value]
+    return [str(part) for part in parsed]
+
+
+def _stages(parser: DockerfileParser) -> list[list[dict[str, str]]]:
+    stages: list[list[dict[str, str]]] = []
+    for instruction in parser.structure:
+        if instruction["instruction"] == "FROM":
+            stages.append([])
+        elif stages:
+            stages[-1].append(instruction)
+    return stages
+
+
+def _expand(value: str, env: dict[str, str]) -> str:
+    for name, current in env.items():
+        value = value.replace(f"${{{name}}}", current).replace(f"${name}", current)
+    return value
+
+
+def _pairs(value: str) -> dict[str, str]:
+    return dict(part.split("=", 1) for part in shlex.split(value))
+
+
+def _virtualenv(requirements: Path) -> Path:
+    """The build stage's /opt/venv: a virtualenv with exactly `requirements`, cached by content."""
+    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
+    venv = CACHE / f"venv-{digest}"
+    if not (venv / ".complete").exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        subprocess.run(
+            [
+                str(venv / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-compile",
+                "-r",
+                str(requirements),
+            ],
+            check=True,
+        )
+        (venv / ".complete").touch()
+    return venv
+
+
+def _reachable_interpreter() -> list[str]:
+    """The virtualenv's python links to this machine's interpreter; a base image has it in
+    /usr/local. Open the directories above it (in the container's copy only) so any user can
+    run it, as in the image."""
+    steps = []
+    for folder in reversed(Path(sys.base_prefix).parents):
+        if folder != Path("/") and not os.stat(folder).st_mode & 0o001:
+            steps.append(f"chmod o+x {shlex.quote(str(folder))}")
+    return steps
+
+
+def _build_stage_venvs(stages: list[list[dict[str, str]]], context: Path) -> dict[str, Path]:
+    """The only build-stage recipe the stand-in knows: a virtualenv from a requirements file."""
+    venvs: dict[str, Path] = {}
+    for stage in stages:
+        for instruction in stage:
+            if instruction["instruction"] == "COPY" and "requirements" in instruction["value"]:
+                source = instruction["value"].split()[0]
+                venvs["/opt/venv"] = _virtualenv(context / source)
+    return venvs
+
+
+def _copy(value: str, workdir: str, venvs: dict[str, Path], context: Path) -> list[Bind]:
+    """COPY from the build context: the sources bind-mounted where they would be copied;
+    COPY --from=<build stage>: the stage's virtualenv, built here from the same requirements."""
+    *sources, target = value.split()
+    stage = next((s for s in sources if s.startswith("--from=")), None)
+    sources = [s for s in sources if not s.startswith("--")]
+    if stage:
+        if sources != [target] or target not in venvs:
+            raise ImageError(f"the stand-in cannot reproduce COPY {value}")
+        return [Bind(str(venvs[target]), target)]
+    return [Bind(str(context / source), str(Path(workdir) / target)) for source in sources]
+
+
+def app_image(reference: str, context: Path = ROOT) -> Image:
+    """The image the Dockerfile builds, reproduced from this checkout."""
+    parser = DockerfileParser(path=str(context / "Dockerfile"))
+    *build_stages, final = _stages(parser)
+    venvs = _build_stage_venvs(build_stages, context)
+    image = Image(reference, env=dict(PYTHON_BASE_ENV), build=_reachable_interpreter())
+    for instruction in final:
+        kind, value = instruction["instruction"], instruction["value"]
+        if kind == "ENV":
+            image.env.update({k: _expand(v, image.env) for k, v in _pairs(value).items()})
+        elif kind == "WORKDIR":
+            image.workdir = str(Path(image.workdir or "/") / value)
+        elif kind == "USER":
+            image.user = value
+        elif kind == "CMD":
+            image.cmd = _exec_form(value)
+        elif kind == "ENTRYPOINT":
+            image.entrypoint = _exec_form(value)
+        elif kind == "RUN":
+            image.build.append(value)
+        elif kind == "COPY":
+            image.binds += _copy(value, image.workdir or "/", venvs, context)
+        elif kind == "VOLUME":
+            image.volumes += _exec_form(value) if value.startswith("[") else value.split()
+        elif kind not in ("ARG", "LABEL", "EXPOSE"):
+            raise ImageError(f"the stand-in cannot reproduce {kind} {value}")
+    return image
+
+
+def _outfile_shim() -> Path:
+    """standin/mysql84_outfile.c, compiled once with the machine's C compiler."""
+    source = STANDIN / "mysql84_outfile.c"
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    library = CACHE / f"mysql84-outfile-{digest}.so"
+    if not library.exists():
+        library.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["cc", "-shared", "-fPIC", "-O2", "-o", str(library), str(source), "-ldl"], check=True
+        )
+    return library
+
+
+def database_image(reference: str) -> Image:
+    """The official mysql/mariadb image's contract on this machine's MariaDB binaries."""
+    mysql = _repository(reference) == "mysql"
+    env = {"PATH": DEFAULT_PATH}
+    files = {
+        "/usr/local/bin/docker-entrypoint.sh": (str(STANDIN / "docker-entrypoint.sh"), "755"),
+        "/usr/local/bin/mysqld": (str(STANDIN / "mysqld"), "755"),
+        "/etc/mysql/my.cnf": (str(STANDIN / "my.cnf"), "644"),
+        "/etc/my.cnf": (str(STANDIN / "my.cnf"), "644"),
+    }
+    if mysql:
+        files["/usr/local/lib/mysql84-outfile.so"] = (str(_outfile_shim()), "755")
+        env["MYSQL84_OUTFILE_SHIM"] = "/usr/local/lib/mysql84-outfile.so"
+    # The official Dockerfiles: groupadd --system --gid 999 mysql && useradd --system --uid 999.
+    uid = MYSQL_UID
+    build = [
+        f"sed -i -e '/^mysql:/d' -e '/^[^:]*:[^:]*:{uid}:/d' /etc/passwd /etc/group",
+        f"groupadd --system --gid {uid} mysql",
+        f"useradd --system --uid {uid} --gid {uid} --home-dir /var/lib/mysql"
+        " --no-create-home mysql",
+        "mkdir -p /docker-entrypoint-initdb.d /var/lib/mysql /var/run/mysqld",
+    ]
+    # VOLUME /var/lib/mysql: each container starts with an empty data directory.
+    return Image(
+        reference,
+        env=env,
+        entrypoint=["docker-entrypoint.sh"],
+        cmd=["mysqld"],
+        files=files,
+        build=build,
+        volumes=["/var/lib/mysql"],
+    )
+
+
+def _repository(reference: str) -> str:
+    """`public.ecr.aws/docker/library/mysql:8.4@sha256:…` -> `mysql`."""
+    name = reference.split("@", 1)[0].rsplit("/", 1)[-1]
+    return name.split(":", 1)[0]
+
+
+def stand_in(reference: str, app_reference: str | None = None) -> Image:
+    """The stand-in for an image reference: a database image, else this checkout's image."""
+    if _repository(reference) in ("mysql", "mariadb"):
+        return database_image(reference)
+    return app_image(reference)
