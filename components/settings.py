@@ -32,7 +32,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-PROJECT = "scheduled-etl"
+from components import names
+from components.names import PROJECT
 
 # Fargate's valid task sizes, CPU units -> allowed memory in MiB (Linux, platform 1.4.0):
 # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size
@@ -91,7 +92,6 @@ RESERVED_ENV = frozenset(
         "JOB_NAME",
     }
 )
-MAX_NAME = 64  # EventBridge Scheduler schedule names
 SECRET_LOOKING = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|PRIVATE|API_?KEY|ACCESS_?KEY")
 
 _RATE = re.compile(r"rate\((?P<n>[1-9][0-9]*) (?P<unit>minutes?|hours?|days?)\)")
@@ -340,9 +340,25 @@ _KNOWN_KEYS = sorted(
 )
 
 
-def full_name(stack: str, job: str) -> str:
-    """What people look for in the console: task family, schedule and log group names."""
-    return f"{PROJECT}-{stack}-{job}"
+def name_problems(settings: Settings, stack: str) -> list[str]:
+    """Every physical name derived from the stack and job names must fit AWS's limits
+    (components/names.py cites each one); a problem names the config key to change."""
+    lines = [
+        f"  - stack name {stack!r}: {problem}; use a shorter lowercase stack name"
+        for problem in names.problems(
+            names.stack_names(
+                stack,
+                creates_bucket=settings.bucket_name is None,
+                builds_image=settings.image.build is not None,
+            )
+        )
+    ]
+    for job in settings.jobs:
+        lines += [
+            f"  - {PROJECT}:jobs.{job}: {problem}; shorten the job or stack name"
+            for problem in names.problems(names.job_names(stack, job))
+        ]
+    return lines
 
 
 def parse_settings(raw: Mapping[str, Any], stack: str = "dev") -> Settings:
@@ -351,15 +367,9 @@ def parse_settings(raw: Mapping[str, Any], stack: str = "dev") -> Settings:
         settings = Settings.model_validate(dict(raw))
     except ValidationError as err:
         raise ConfigError(_describe(err)) from None
-    too_long = [name for name in settings.jobs if len(full_name(stack, name)) > MAX_NAME]
-    if too_long:
+    if problems := name_problems(settings, stack):
         raise ConfigError(
-            "invalid stack configuration (nothing was created):\n"
-            + "\n".join(
-                f"  - {PROJECT}:jobs.{name}: {full_name(stack, name)!r} is longer than the "
-                f"{MAX_NAME} characters schedule names allow; shorten the job or stack name"
-                for name in too_long
-            )
+            "invalid stack configuration (nothing was created):\n" + "\n".join(problems)
         )
     return settings
 
