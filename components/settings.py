@@ -33,6 +33,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from components import names
+from components.aws_rules import utc_timestamp_problem
 from components.names import PROJECT
 
 # Fargate's valid task sizes, CPU units -> allowed memory in MiB (Linux, platform 1.4.0):
@@ -135,10 +136,8 @@ def _timezones() -> set[str]:
 
 
 def _check_date(value: str) -> str:
-    try:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as err:
-        raise ValueError("expected an ISO 8601 date-time such as 2027-01-01T00:00:00Z") from err
+    if problem := utc_timestamp_problem(value):
+        raise ValueError(problem)
     return value
 
 
@@ -151,7 +150,7 @@ def _check_image_uri(uri: str) -> str:
 
 ScheduleExpression = Annotated[str, AfterValidator(_check_schedule)]
 TimeZone = Annotated[str, AfterValidator(_check_timezone)]
-IsoDate = Annotated[str, AfterValidator(_check_date)]
+UtcTimestamp = Annotated[str, AfterValidator(_check_date)]
 ImageUri = Annotated[str, StringConstraints(min_length=3), AfterValidator(_check_image_uri)]
 
 
@@ -204,6 +203,13 @@ Network = Annotated[
 ]
 
 
+def assigns_public_ip(network: DefaultVpcNetwork | NewVpcNetwork | ExistingNetwork) -> bool:
+    """Default subnets are public (no NAT): tasks need a public IP to reach AWS APIs."""
+    if isinstance(network, DefaultVpcNetwork):
+        return True
+    return isinstance(network, ExistingNetwork) and network.assign_public_ip
+
+
 class BuildSettings(_Model):
     context: str = "."
     dockerfile: str = "Dockerfile"
@@ -229,8 +235,8 @@ class JobSettings(_Model):
     timezone: TimeZone = "UTC"
     enabled: bool = True
     flexible_window_minutes: int = Field(0, ge=0, le=1440)  # 0 = run at the exact time
-    start_date: IsoDate | None = None
-    end_date: IsoDate | None = None
+    start_date: UtcTimestamp | None = None
+    end_date: UtcTimestamp | None = None
     cpu: int = 1024
     memory: int = 2048
     ephemeral_storage_gib: int = Field(50, ge=21, le=200, alias="ephemeralStorageGiB")
@@ -268,6 +274,12 @@ class JobSettings(_Model):
                 f"memory {self.memory} does not fit cpu {self.cpu}; "
                 f"allowed: {allowed[0]}-{allowed[-1]} in steps of {allowed[1] - allowed[0]}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> JobSettings:
+        if self.start_date and self.end_date and self.start_date >= self.end_date:
+            raise ValueError(f"startDate {self.start_date} is not before endDate {self.end_date}")
         return self
 
     @field_validator("environment")
@@ -361,13 +373,29 @@ def name_problems(settings: Settings, stack: str) -> list[str]:
     return lines
 
 
+def placement_problems(settings: Settings) -> list[str]:
+    """FARGATE_SPOT runs through a capacity-provider strategy, which excludes a launch type,
+    and Scheduler takes assignPublicIp ENABLED only with launch type FARGATE:
+    https://docs.aws.amazon.com/scheduler/latest/APIReference/API_AwsVpcConfiguration.html"""
+    if not assigns_public_ip(settings.network):
+        return []
+    return [
+        f'  - {PROJECT}:jobs.{name}.capacity = "FARGATE_SPOT": cannot run with a public IP '
+        "(EventBridge Scheduler allows assignPublicIp only with launch type FARGATE); use "
+        "FARGATE, or a network without public IPs (mode new, or existing with assignPublicIp "
+        "false)"
+        for name, job in settings.jobs.items()
+        if job.capacity == "FARGATE_SPOT"
+    ]
+
+
 def parse_settings(raw: Mapping[str, Any], stack: str = "dev") -> Settings:
     """Validate the project's config (key -> decoded value) into typed settings."""
     try:
         settings = Settings.model_validate(dict(raw))
     except ValidationError as err:
         raise ConfigError(_describe(err)) from None
-    if problems := name_problems(settings, stack):
+    if problems := placement_problems(settings) + name_problems(settings, stack):
         raise ConfigError(
             "invalid stack configuration (nothing was created):\n" + "\n".join(problems)
         )

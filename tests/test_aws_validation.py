@@ -8,6 +8,7 @@ import pytest
 from aws_models import errors
 from aws_requests import OPAQUE, REQUESTS, requests_for
 
+from components.aws_rules import rule_problems
 from components.offline import STACKS, Program, Registered, run_program
 
 
@@ -28,6 +29,16 @@ def test_every_request_is_valid_for_aws(program: Program) -> None:
             if found := errors(params, service, operation):
                 problems.append(f"{resource.type} {resource.name} -> {operation}:\n{found}")
     assert problems == [], "\n\n".join(problems)
+
+
+def test_every_request_keeps_the_aws_rules(program: Program) -> None:
+    problems = [
+        f"{resource.type} {resource.name} -> {operation}: {problem}"
+        for resource in program.resources
+        for _service, operation, params in requests_for(resource) or []
+        for problem in rule_problems(operation, params)
+    ]
+    assert problems == [], "\n".join(problems)
 
 
 def test_an_unmapped_type_is_caught() -> None:
