@@ -207,7 +207,43 @@ def input_transformers(request: Request) -> list[str]:
     ]
 
 
+def queue_attributes(request: Request) -> list[str]:
+    """SQS attribute values are strings with ranges of their own: MessageRetentionPeriod
+    60-1209600 s, VisibilityTimeout 0-43200 s, DelaySeconds 0-900 s, booleans 'true'/'false':
+    https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html"""
+    ranges = {"MessageRetentionPeriod": (60, 1209600), "VisibilityTimeout": (0, 43200),
+              "DelaySeconds": (0, 900), "ReceiveMessageWaitTimeSeconds": (0, 20),
+              "MaximumMessageSize": (1024, 1048576)}  # fmt: skip
+    problems = []
+    for key, value in request.get("Attributes", {}).items():
+        if key in ranges:
+            low, high = ranges[key]
+            if not value.isdigit() or not low <= int(value) <= high:
+                problems.append(f"Attributes.{key} {value!r} is not an integer in {low}-{high}")
+        elif key == "SqsManagedSseEnabled" and value not in ("true", "false"):
+            problems.append(f"Attributes.{key} {value!r} is not 'true' or 'false'")
+    return problems
+
+
+def alarm_period(request: Request) -> list[str]:
+    """Period is 10, 20, 30 or a multiple of 60 seconds, and Period x EvaluationPeriods is at
+    most one day for periods under an hour, else at most 7 days:
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html"""
+    period, evaluations = request.get("Period"), request.get("EvaluationPeriods", 1)
+    if period is None:
+        return []
+    problems = []
+    if period not in (10, 20, 30) and period % 60:
+        problems.append(f"Period {period} is not 10, 20, 30 or a multiple of 60")
+    window = 86400 if period < 3600 else 7 * 86400
+    if period * evaluations > window:
+        problems.append(f"Period x EvaluationPeriods = {period * evaluations} s exceeds {window} s")
+    return problems
+
+
 RULES: dict[str, list[Callable[[Request], list[str]]]] = {
+    "CreateQueue": [queue_attributes],
+    "PutMetricAlarm": [alarm_period],
     "RegisterTaskDefinition": [
         health_check_ranges,
         fargate_stop_timeout,

@@ -159,3 +159,28 @@ def test_spot_is_fine_without_public_ips() -> None:
     network = {"mode": "new"}
     jobs = {"j1": {"capacity": "FARGATE_SPOT", "startDate": "2030-01-01T00:00:00Z"}}
     assert parse_settings({"network": network, "image": {"build": {}}, "jobs": jobs})
+
+
+@pytest.mark.parametrize(
+    ("attributes", "expected"),
+    [
+        ({"MessageRetentionPeriod": "1209601"}, "not an integer in 60-1209600"),
+        ({"MessageRetentionPeriod": "14 days"}, "not an integer"),
+        ({"SqsManagedSseEnabled": "True"}, "is not 'true' or 'false'"),
+    ],
+)
+def test_planted_queue_attribute_violations(attributes: dict[str, str], expected: str) -> None:
+    problems = aws_rules.rule_problems("CreateQueue", {"QueueName": "q", "Attributes": attributes})
+    assert any(expected in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("alarm", "expected"),
+    [
+        ({"Period": 90}, "not 10, 20, 30 or a multiple of 60"),
+        ({"Period": 3000, "EvaluationPeriods": 30}, "exceeds 86400 s"),
+        ({"Period": 86400, "EvaluationPeriods": 8}, "exceeds 604800 s"),
+    ],
+)
+def test_planted_alarm_period_violations(alarm: dict[str, int], expected: str) -> None:
+    assert any(expected in p for p in aws_rules.rule_problems("PutMetricAlarm", alarm))
