@@ -2,12 +2,14 @@
 
 Each rule is a small function taking the request AWS receives (botocore's member names) and
 returning what AWS would reject, one line per problem; its docstring cites the documentation.
-`RULES` lists them by API operation; tests/test_aws_validation.py applies them to every request
-each stack makes, and each has a planted-violation test in tests/test_aws_rules.py.
+`RULES` lists them by API operation, `STACK_RULES` those across a stack's requests;
+tests/test_aws_validation.py applies them to every request each stack makes, and each has a
+planted-violation test in tests/test_aws_rules.py.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -241,7 +243,124 @@ def alarm_period(request: Request) -> list[str]:
     return problems
 
 
+# Scheduler replaces these in a target's Input when it invokes the target:
+# https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-context-attributes.html
+SCHEDULER_CONTEXT = {
+    "aws.scheduler.schedule-arn": "arn:aws:scheduler:eu-west-1:123456789012:schedule/default/s",
+    "aws.scheduler.scheduled-time": "2030-01-01T04:00:00Z",
+    "aws.scheduler.execution-id": "d32c5kddcf5bb8c3",
+    "aws.scheduler.attempt-number": "1",
+}
+
+
+def schedule_input(request: Request) -> list[str]:
+    """A templated target's Input may use only Scheduler's context attributes, and for an ECS
+    target it must be a JSON object (the RunTask overrides) once they are filled in:
+    https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-context-attributes.html
+    https://docs.aws.amazon.com/scheduler/latest/APIReference/API_Target.html"""
+    target = request.get("Target", {})
+    if "Input" not in target:
+        return []
+    text = target["Input"]
+    problems = [
+        f"Target.Input uses <{name}>, which is not a Scheduler context attribute"
+        for name in re.findall(r"<([^<>]*)>", text)
+        if name not in SCHEDULER_CONTEXT
+    ]
+    for name, value in SCHEDULER_CONTEXT.items():
+        text = text.replace(f"<{name}>", value)
+    try:
+        filled = json.loads(text)
+    except ValueError as err:
+        problems.append(f"Target.Input is not valid JSON once filled in: {err}")
+    else:
+        if "EcsParameters" in target and not isinstance(filled, dict):
+            problems.append("Target.Input of an ECS target must be a JSON object (overrides)")
+    return problems
+
+
+def _non_whitespace(document: str) -> int:
+    return len("".join(document.split()))
+
+
+def trust_policy_size(request: Request) -> list[str]:
+    """A role trust policy has at most 2,048 characters, white space not counted (the default
+    quota; the model allows 131072):
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html"""
+    size = _non_whitespace(request.get("AssumeRolePolicyDocument", ""))
+    return [f"trust policy has {size} characters; the quota is 2048"] if size > 2048 else []
+
+
+def security_group_text(request: Request) -> list[str]:
+    """Group name and description, and rule descriptions: up to 255 of a-z, A-Z, 0-9, spaces
+    and ._-:/()#,@[]+=&;{}!$*; a group name may not start with sg-:
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateSecurityGroup.html
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_IpRange.html"""
+    allowed = re.compile(r"[A-Za-z0-9 ._\-:/()#,@\[\]+=&;{}!$*]{0,255}")
+    texts: list[tuple[str, str]] = [
+        (k, request[k]) for k in ("GroupName", "Description") if k in request
+    ]
+    for permission in request.get("IpPermissions", []):
+        texts += [("IpRanges.Description", r["Description"])
+                  for r in permission.get("IpRanges", []) if "Description" in r]  # fmt: skip
+    problems = [f"{key} {text!r}: up to 255 of a-zA-Z0-9 ._-:/()#,@[]+=&;{{}}!$* and spaces"
+                for key, text in texts if not allowed.fullmatch(text)]  # fmt: skip
+    if request.get("GroupName", "").lower().startswith("sg-"):
+        problems.append("GroupName may not start with sg-")
+    return problems
+
+
+def role_inline_policies(requests: list[tuple[str, Request]]) -> list[str]:
+    """All inline policies of one role together have at most 10,240 characters, white space
+    not counted: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html"""
+    totals: dict[str, int] = {}
+    for operation, request in requests:
+        if operation == "PutRolePolicy":
+            role = request["RoleName"]
+            totals[role] = totals.get(role, 0) + _non_whitespace(request["PolicyDocument"])
+    return [f"role {role}: inline policies total {size} characters; at most 10240"
+            for role, size in totals.items() if size > 10240]  # fmt: skip
+
+
+def overrides_name_containers(requests: list[tuple[str, Request]]) -> list[str]:
+    """RunTask overrides (a schedule's Input) may only name containers of the task definition:
+    https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContainerOverride.html"""
+    containers = {
+        r["family"]: {c["name"] for c in r["containerDefinitions"]}
+        for operation, r in requests
+        if operation == "RegisterTaskDefinition"
+    }
+    problems = []
+    for operation, request in requests:
+        ecs = (
+            request.get("Target", {}).get("EcsParameters")
+            if operation == "CreateSchedule"
+            else None
+        )
+        if not ecs or "Input" not in request["Target"]:
+            continue
+        family = ecs["TaskDefinitionArn"].rsplit("task-definition/", 1)[-1].split(":")[0]
+        text = request["Target"]["Input"]
+        for name, value in SCHEDULER_CONTEXT.items():
+            text = text.replace(f"<{name}>", value)
+        names = {o["name"] for o in json.loads(text).get("containerOverrides", [])}
+        if unknown := names - containers.get(family, set()):
+            problems.append(f"schedule {request['Name']}: overrides name {sorted(unknown)}, "
+                            f"not containers of {family}")  # fmt: skip
+    return problems
+
+
+# Rules across the requests of one stack.
+STACK_RULES: list[Callable[[list[tuple[str, Request]]], list[str]]] = [
+    role_inline_policies,
+    overrides_name_containers,
+]
+
 RULES: dict[str, list[Callable[[Request], list[str]]]] = {
+    "CreateRole": [trust_policy_size],
+    "CreateSecurityGroup": [security_group_text],
+    "AuthorizeSecurityGroupEgress": [security_group_text],
+    "AuthorizeSecurityGroupIngress": [security_group_text],
     "CreateQueue": [queue_attributes],
     "PutMetricAlarm": [alarm_period],
     "RegisterTaskDefinition": [
@@ -251,7 +370,7 @@ RULES: dict[str, list[Callable[[Request], list[str]]]] = {
         mounts_and_logs,
         awsvpc_port_mappings,
     ],
-    "CreateSchedule": [schedule_dates, schedule_ecs_placement],
+    "CreateSchedule": [schedule_dates, schedule_ecs_placement, schedule_input],
     "PutTargets": [input_transformers],
 }
 

@@ -7,6 +7,7 @@ planted violation is reported by the rule that cites the documentation for it.""
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -184,3 +185,101 @@ def test_planted_queue_attribute_violations(attributes: dict[str, str], expected
 )
 def test_planted_alarm_period_violations(alarm: dict[str, int], expected: str) -> None:
     assert any(expected in p for p in aws_rules.rule_problems("PutMetricAlarm", alarm))
+
+
+@pytest.mark.parametrize(
+    ("input_", "expected"),
+    [
+        (
+            '{"containerOverrides": [{"name": "app", "environment": [{"name": "T", "value": "<aws.scheduler.scheduled_time>"}]}]}',
+            "<aws.scheduler.scheduled_time>, which is not a Scheduler context attribute",
+        ),
+        (
+            '{"containerOverrides": [<aws.scheduler.scheduled-time>]}',
+            "not valid JSON once filled in",
+        ),
+        ('"<aws.scheduler.scheduled-time>"', "must be a JSON object"),
+    ],
+)
+def test_planted_schedule_input_violations(input_: str, expected: str) -> None:
+    request = schedule()
+    request["Target"]["Input"] = input_
+    problems = aws_rules.rule_problems("CreateSchedule", request)
+    assert any(expected in p for p in problems), problems
+
+
+def test_the_programs_schedule_input_passes() -> None:
+    from components.schedule import SCHEDULED_TIME, task_overrides  # noqa: PLC0415
+
+    request = schedule()
+    request["Target"]["Input"] = json.dumps(task_overrides(SCHEDULED_TIME))
+    assert aws_rules.rule_problems("CreateSchedule", request) == []
+
+
+def test_planted_iam_size_violations() -> None:
+    statement = {
+        "Effect": "Allow",
+        "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::b/" + "k" * 100,
+    }
+    big = json.dumps({"Version": "2012-10-17", "Statement": [statement] * 20})
+    assert (
+        "the quota is 2048"
+        in aws_rules.rule_problems("CreateRole", {"AssumeRolePolicyDocument": big})[0]
+    )
+    puts = [
+        ("PutRolePolicy", {"RoleName": "r", "PolicyName": f"p{i}", "PolicyDocument": big})
+        for i in range(5)
+    ]
+    assert "inline policies total" in aws_rules.role_inline_policies(puts)[0]
+    assert aws_rules.role_inline_policies(puts[:1]) == []
+
+
+@pytest.mark.parametrize(
+    ("request_", "operation", "expected"),
+    [
+        (
+            {"GroupName": "sg-tasks", "Description": "d"},
+            "CreateSecurityGroup",
+            "may not start with sg-",
+        ),
+        (
+            {"GroupName": "g", "Description": "Outbound HTTPS — only"},
+            "CreateSecurityGroup",
+            "Description",
+        ),
+        (
+            {
+                "GroupId": "g",
+                "IpPermissions": [
+                    {
+                        "IpProtocol": "tcp",
+                        "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "x" * 256}],
+                    }
+                ],
+            },
+            "AuthorizeSecurityGroupEgress",
+            "IpRanges.Description",
+        ),
+    ],
+)
+def test_planted_security_group_text_violations(
+    request_: dict[str, Any], operation: str, expected: str
+) -> None:
+    assert any(expected in p for p in aws_rules.rule_problems(operation, request_))
+
+
+def test_planted_override_of_an_unknown_container() -> None:
+    task = task_definition()
+    request = schedule()
+    request["Name"] = "s"
+    request["Target"]["EcsParameters"]["TaskDefinitionArn"] = (
+        "arn:aws:ecs:eu-west-1:123456789012:task-definition/scheduled-etl-dev-j1:3"
+    )
+    request["Target"]["Input"] = '{"containerOverrides": [{"name": "etl"}]}'
+    requests = [("RegisterTaskDefinition", task), ("CreateSchedule", request)]
+    assert aws_rules.overrides_name_containers(requests) == [
+        "schedule s: overrides name ['etl'], not containers of scheduled-etl-dev-j1"
+    ]
+    request["Target"]["Input"] = '{"containerOverrides": [{"name": "app"}]}'
+    assert aws_rules.overrides_name_containers(requests) == []

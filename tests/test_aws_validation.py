@@ -8,7 +8,7 @@ import pytest
 from aws_models import errors
 from aws_requests import OPAQUE, REQUESTS, requests_for
 
-from components.aws_rules import rule_problems
+from components.aws_rules import STACK_RULES, rule_problems
 from components.offline import STACKS, Program, Registered, run_program
 
 
@@ -39,6 +39,11 @@ def test_every_request_keeps_the_aws_rules(program: Program) -> None:
         for problem in rule_problems(operation, params)
     ]
     assert problems == [], "\n".join(problems)
+
+
+def test_the_stack_keeps_the_aws_rules_across_requests(program: Program) -> None:
+    requests = [(op, params) for r in program.resources for _s, op, params in requests_for(r) or []]
+    assert [problem for rule in STACK_RULES for problem in rule(requests)] == []
 
 
 def test_an_unmapped_type_is_caught() -> None:
