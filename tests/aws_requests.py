@@ -9,7 +9,7 @@ fails for any declared type that is in none of them.
 Where the provider (Terraform AWS) computes a value the request needs, the translators use
 what it would send: auto-names are `<logical name>-<7 random characters>` (Pulumi's default
 autonaming), `name_prefix` gets 26 characters (Terraform's unique-ID suffix), target IDs are
-Terraform's 26-character unique IDs. IDs of other resources are the mock's placeholders.
+`terraform-` and 26 characters. IDs of other resources are the mock's placeholders.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ Request = tuple[str, str, dict[str, Any]]
 
 AUTONAME_SUFFIX = "-a1b2c3d"  # Pulumi autonaming: name + '-' + 7 random characters
 PREFIX_SUFFIX = "2030010100000000000000001a"  # Terraform's 26-character unique suffix
+TARGET_ID = f"terraform-{PREFIX_SUFFIX}"  # the provider's generated target_id
 
 
 def physical_name(resource: Registered, key: str = "name") -> str:
@@ -168,7 +169,7 @@ def _rule(r: Registered) -> list[Request]:
 
 def _event_target(r: Registered) -> list[Request]:
     i = r.inputs
-    target: dict[str, Any] = {"Id": i.get("targetId", PREFIX_SUFFIX), "Arn": i["arn"]}
+    target: dict[str, Any] = {"Id": i.get("targetId", TARGET_ID), "Arn": i["arn"]}
     if "inputTransformer" in i:
         transformer = i["inputTransformer"]
         target["InputTransformer"] = {
