@@ -4,6 +4,7 @@ readable message, the run and dead-letter alarms, and who may publish to the ale
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import re
 from datetime import UTC, datetime
@@ -47,7 +48,13 @@ def log_group_url(region: str, group: str) -> str:
 
 
 def failure_message(job: str, region: str, log_group: str) -> dict[str, Any]:
-    """EventBridge input transformer: the event as one readable SNS message."""
+    """EventBridge input transformer: the event as one readable SNS message (a JSON object).
+
+    Placeholders are input paths only (components/event_input.py holds the rules). The
+    stopped reason is free text, which EventBridge does not escape inside a string, so it
+    stands as a JSON value; exit codes may be absent (a container that never ran), so they
+    stand inside the summary string, where an absent one leaves a blank.
+    """
     return {
         "input_paths": {
             "time": "$.time",
@@ -59,11 +66,16 @@ def failure_message(job: str, region: str, log_group: str) -> dict[str, Any]:
             "name1": "$.detail.containers[1].name",
             "exit1": "$.detail.containers[1].exitCode",
         },
-        "input_template": (
-            f'"Scheduled ETL job {job} failed at <time>. Stop code <stopCode>: <reason>. '
-            "Exit codes: <name0>=<exit0>, <name1>=<exit1>. Task <task>. "
-            f'Logs (stream app/app/<task id>): {log_group_url(region, log_group)}"'
-        ),
+        "input_template": json.dumps(
+            {
+                "summary": f"Scheduled ETL job {job} failed at <time>. Stop code <stopCode>. "
+                "Exit codes: <name0>=<exit0>, <name1>=<exit1>.",
+                "reason": "REASON",
+                "task": "<task>",
+                "logs": log_group_url(region, log_group),
+                "logStream": "app/app/ and the task ID (the last part of the task ARN)",
+            }
+        ).replace('"REASON"', "<reason>"),
     }
 
 

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components import policies
+from components import names, policies
 from components.containers import TaskInputs, container_definitions, task_volumes
 from components.job_alerts import JobAlerts
 from components.platform import Platform
@@ -50,7 +50,10 @@ class ScheduledFargateJob(pulumi.ComponentResource):
         account = platform.account_id
 
         log_group = aws.cloudwatch.LogGroup(
-            name, name=f"/ecs/{full_name}", retention_in_days=log_retention_days, opts=child
+            name,
+            name=names.log_group_name(full_name),
+            retention_in_days=log_retention_days,
+            opts=child,
         )
 
         # The sidecar's passwords: generated, stored in Secrets Manager, injected by ECS.
@@ -60,7 +63,7 @@ class ScheduledFargateJob(pulumi.ComponentResource):
         )
         secret = aws.secretsmanager.Secret(
             name,
-            name_prefix=f"{full_name}-db-",
+            name_prefix=names.secret_prefix(full_name),
             description=f"MySQL sidecar credentials of the {name} job",
             opts=child,
         )

@@ -9,6 +9,7 @@ from typing import Any, cast
 import pulumi
 import pulumi_aws as aws
 
+from components import names
 from components.alerts import dead_letter_alarm, failure_message, run_alarm, task_failure_pattern
 from components.settings import JobSettings
 
@@ -35,14 +36,14 @@ class JobAlerts(pulumi.ComponentResource):
         # Invocations Scheduler could not deliver after its retries (e.g. RunTask refused).
         self.dead_letter_queue = aws.sqs.Queue(
             f"{name}-dlq",
-            name=f"{full_name}-dlq",
+            name=names.queue_name(full_name),
             sqs_managed_sse_enabled=True,
             message_retention_seconds=14 * 24 * 3600,
             opts=child,
         )
         aws.cloudwatch.MetricAlarm(
             f"{name}-dlq",
-            name=f"{full_name}-dlq-not-empty",
+            name=names.dead_letter_alarm_name(full_name),
             alarm_description=f"Scheduler could not start {full_name}: see its dead-letter queue",
             dimensions={"QueueName": self.dead_letter_queue.name},
             alarm_actions=[topic_arn],
@@ -52,7 +53,7 @@ class JobAlerts(pulumi.ComponentResource):
 
         rule = aws.cloudwatch.EventRule(
             f"{name}-task-failed",
-            name=f"{full_name}-task-failed",
+            name=names.rule_name(full_name),
             description=f"A {full_name} task stopped with a non-zero exit code or never started",
             event_pattern=pulumi.Output.all(cluster_arn, family_arn).apply(
                 lambda a: json.dumps(task_failure_pattern(a[0], a[1]))
@@ -75,7 +76,7 @@ class JobAlerts(pulumi.ComponentResource):
         alarm: dict[str, Any] = run_alarm(job)
         aws.cloudwatch.MetricAlarm(
             f"{name}-run",
-            name=f"{full_name}-run-failed-or-missed",
+            name=names.run_alarm_name(full_name),
             alarm_description=(
                 f"{full_name}: a run failed"
                 + (

@@ -19,6 +19,7 @@ from components.alerts import (
     schedule_interval,
     task_failure_pattern,
 )
+from components.event_input import input_transformer_problems
 from components.offline import STACKS, run_program, stack_config
 from components.settings import JobSettings, parse_settings
 
@@ -50,13 +51,14 @@ def test_failure_pattern_selects_this_family_and_failures_only() -> None:
 def test_failure_message_is_readable_and_valid() -> None:
     message = failure_message("scheduled-etl-prod-monthly-orders", "eu-west-1", "/ecs/x-y")
     template = message["input_template"]
-    assert template.startswith(
-        '"Scheduled ETL job scheduled-etl-prod-monthly-orders failed at <time>.'
+    assert input_transformer_problems(message["input_paths"], template) == []
+    filled = json.loads(template.replace("<reason>", '"Essential container in task exited"'))
+    assert filled["summary"].startswith(
+        "Scheduled ETL job scheduled-etl-prod-monthly-orders failed at <time>."
     )
     for variable in message["input_paths"]:
         assert f"<{variable}>" in template
-    assert "#logsV2:log-groups/log-group/$252Fecs$252Fx-y" in template
-    json.loads(template.replace("<", "").replace(">", ""))  # a JSON string once filled in
+    assert filled["logs"].endswith("#logsV2:log-groups/log-group/$252Fecs$252Fx-y")
     target = {"Id": "t", "Arn": TOPIC, "InputTransformer": {
         "InputPathsMap": message["input_paths"], "InputTemplate": template}}  # fmt: skip
     assert errors({"Rule": "r", "Targets": [target]}, "events", "PutTargets") == ""

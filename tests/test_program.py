@@ -236,15 +236,14 @@ def test_a_build_stack_builds_the_image_once_and_pins_it_by_digest() -> None:
 # --- where environments differ -----------------------------------------------------------
 
 
-def test_dev_is_small_spot_on_demand_in_the_default_vpc() -> None:
+def test_dev_is_small_and_on_demand_in_the_default_vpc() -> None:
     prog = run_program("dev")
     assert len(prog.of_type("awsx:ec2:DefaultVpc")) == 1 and not prog.of_type("awsx:ec2:Vpc")
     schedule = prog.one(SCHEDULE, "monthly-orders").inputs
     assert schedule["state"] == "DISABLED"
     ecs = schedule["target"]["ecsParameters"]
-    assert ecs["capacityProviderStrategies"] == [
-        {"capacityProvider": "FARGATE_SPOT", "weight": 1.0}
-    ]
+    # Public subnets need a public IP, which Scheduler allows only with launch type FARGATE.
+    assert ecs["launchType"] == "FARGATE" and "capacityProviderStrategies" not in ecs
     assert ecs["networkConfiguration"]["assignPublicIp"] is True
     assert ecs["networkConfiguration"]["subnets"] == ["subnet-pub1", "subnet-pub2"]
     assert prog.one("aws:ecs/cluster:Cluster").inputs["settings"] == [
