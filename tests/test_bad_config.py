@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from components.offline import RecordingMocks, run_program, stack_config
+from components.offline import RecordingMocks, run_program, stack_config, with_image_digest
 from components.settings import ConfigError
 
 JOB = "scheduled-etl:jobs"
@@ -69,5 +69,5 @@ def test_a_long_stack_name_stops_the_program_before_any_resource() -> None:
     with pytest.raises(
         ConfigError, match=r"scheduled-etl:jobs.monthly-orders: the EventBridge rule"
     ):
-        run_program("s" * 24, stack_config("dev"), mocks)
+        run_program("s" * 24, with_image_digest(stack_config("dev")), mocks)
     assert mocks.resources == []
