@@ -36,6 +36,10 @@ class BadInput(Exception):
     """An input file, folder or row does not fit the contract."""
 
 
+class Stopped(Exception):
+    """The load this conversion feeds was stopped (it failed, or the run is stopping)."""
+
+
 @dataclass
 class InputFile:
     key: str
@@ -119,9 +123,12 @@ _EMPTY = "\udcff"
 _BATCH_ROWS = 10_000
 
 
-def to_tsv(reader: Any, key: str, width: int, out: IO[bytes]) -> int:
+def to_tsv(
+    reader: Any, key: str, width: int, out: IO[bytes], stop: threading.Event | None = None
+) -> int:
     """Copy the records after the header into MySQL's escaped tab format (empty fields as
-    \\N), checking each record's field count on the way. Returns the number of records."""
+    \\N), checking each record's field count on the way. Returns the number of records.
+    Gives up at the next batch once `stop` is set."""
     rows = 0
     buffer = io.StringIO()
     writer = csv.writer(
@@ -131,6 +138,8 @@ def to_tsv(reader: Any, key: str, width: int, out: IO[bytes]) -> int:
     progress = log.Progress("load_progress", key=key)
 
     def flush() -> None:
+        if stop is not None and stop.is_set():
+            raise Stopped(key)
         out.write(buffer.getvalue().replace(_EMPTY, "\\N").encode("utf-8"))
         buffer.seek(0)
         buffer.truncate()
@@ -185,24 +194,30 @@ def load_file(ctx: RunContext, item: InputFile, table: str, columns: list[str]) 
         fifo = ctx.workdir / f"load-{uuid.uuid4().hex}.fifo"
         os.mkfifo(fifo)
         outcome: dict[str, Any] = {}
+        stop = threading.Event()
 
         def convert() -> None:
             try:
                 with fifo.open("wb") as out:
-                    outcome["rows"] = to_tsv(reader, item.key, len(header), out)
+                    outcome["rows"] = to_tsv(reader, item.key, len(header), out, stop)
             except BaseException as exc:  # reported by the main thread
                 outcome["error"] = exc
 
         converter = threading.Thread(target=convert, name=f"convert-{table}")
         converter.start()
+        loader = ctx.loader
+        assert loader is not None, "loads need the loader's session"
+        loader.local_file = str(fifo)  # the one file the server may ask this session for
         try:
-            with ctx.conn.cursor() as cursor:
+            with loader.guard(f"loading {item.key}"), loader.cursor() as cursor:
                 cursor.execute(load_data_sql(table, header), (str(fifo),))
                 cursor.execute("SHOW WARNINGS LIMIT 1")
                 problem = cursor.fetchone()
         finally:
+            loader.local_file = None
+            stop.set()  # a converter still running has lost its reader: let it give up
             if converter.is_alive() and "rows" not in outcome and "error" not in outcome:
-                _drain(fifo)  # the server never read it: let the converter finish
+                _drain(fifo)  # unblock its open() or write(), until it gives up
             converter.join()
             fifo.unlink()
     if "error" in outcome:

@@ -5,6 +5,7 @@ A missing or malformed setting stops the job before it touches anything, naming 
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -38,6 +39,7 @@ class Settings:
     job_name: str  # names the lock and the metrics' Job dimension
     lock_stale_seconds: float
     progress_seconds: float  # between two progress lines of a long load or export
+    db_statement_timeout_seconds: float  # any one statement is killed after this
 
     @property
     def lock_key(self) -> str:
@@ -66,6 +68,8 @@ def _number(env: Mapping[str, str], name: str, default: str, low: float, kind: t
         value = kind(raw)
     except ValueError:
         raise SettingsError(f"{name}={raw!r} is not a {kind.__name__}") from None
+    if not math.isfinite(value):
+        raise SettingsError(f"{name}={raw!r} must be a finite number")
     if value < low:
         raise SettingsError(f"{name}={raw!r} must be at least {low}")
     return float(value)
@@ -88,9 +92,16 @@ def _job_name(env: Mapping[str, str], job_dir: Path) -> str:
 
 
 def _directory(env: Mapping[str, str], name: str) -> Path | None:
+    """A directory the database server writes into: its path goes into SQL as a string
+    literal, so it must be absolute and hold no quote, backslash or control character."""
     value = env.get(name, "")
     if not value:
         return None
+    if not value.startswith("/") or re.search(r"['\"`\\\x00-\x1f\x7f]", value):
+        raise SettingsError(
+            f"{name}={value!r} must be an absolute path without quotes, backslashes or "
+            "control characters"
+        )
     if not Path(value).is_dir():
         raise SettingsError(f"{name}={value!r} is not a directory")
     return Path(value)
@@ -111,6 +122,16 @@ def _scheduled_time(env: Mapping[str, str]) -> datetime:
     return parsed.astimezone(UTC)
 
 
+def _separate(input_prefix: str, output_prefix: str) -> None:
+    """Outputs under the inputs would be loaded by the next run (rows silently doubled), and
+    inputs under the outputs would be replaced by a rerun: the two must not overlap."""
+    if input_prefix.startswith(output_prefix) or output_prefix.startswith(input_prefix):
+        raise SettingsError(
+            f"INPUT_PREFIX={input_prefix!r} and OUTPUT_PREFIX={output_prefix!r} overlap "
+            "(one starts with the other); give them separate folders, e.g. input/ and output/"
+        )
+
+
 def from_env(env: Mapping[str, str] = os.environ) -> Settings:
     job_dir = Path(env.get("ETL_JOB") or BUNDLED_JOB)
     if not (job_dir / "schema.sql").is_file():
@@ -118,6 +139,9 @@ def from_env(env: Mapping[str, str] = os.environ) -> Settings:
     level = env.get("LOG_LEVEL", "INFO").upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise SettingsError(f"LOG_LEVEL={level!r} must be DEBUG, INFO, WARNING or ERROR")
+    input_prefix = _prefix(env, "INPUT_PREFIX", "input/")
+    output_prefix = _prefix(env, "OUTPUT_PREFIX", "output/")
+    _separate(input_prefix, output_prefix)
     return Settings(
         db_host=_required(env, "DB_HOST"),
         db_port=int(_number(env, "DB_PORT", "3306", 1, int)),
@@ -125,8 +149,8 @@ def from_env(env: Mapping[str, str] = os.environ) -> Settings:
         db_username=_required(env, "DB_USERNAME"),
         db_password=env.get("DB_PASSWORD", ""),
         data_bucket=_required(env, "DATA_BUCKET"),
-        input_prefix=_prefix(env, "INPUT_PREFIX", "input/"),
-        output_prefix=_prefix(env, "OUTPUT_PREFIX", "output/"),
+        input_prefix=input_prefix,
+        output_prefix=output_prefix,
         job_dir=job_dir,
         scheduled_time=_scheduled_time(env),
         db_wait_seconds=_number(env, "DB_WAIT_SECONDS", "180", 0, float),
@@ -136,4 +160,5 @@ def from_env(env: Mapping[str, str] = os.environ) -> Settings:
         job_name=_job_name(env, job_dir),
         lock_stale_seconds=_number(env, "LOCK_STALE_SECONDS", "21600", 1, float),
         progress_seconds=_number(env, "PROGRESS_SECONDS", "10", 0, float),
+        db_statement_timeout_seconds=_number(env, "DB_STATEMENT_TIMEOUT_SECONDS", "3600", 1, float),
     )
