@@ -170,14 +170,15 @@ class Session(Connection):
         timer = threading.Timer(self.statement_timeout, expire)
         timer.daemon = True
         timer.start()
+        timeout = StatementTimeout(
+            f"{what} ran longer than {self.statement_timeout:g} s "
+            "(DB_STATEMENT_TIMEOUT_SECONDS) and was killed"
+        )
         try:
             yield
         except pymysql.err.MySQLError as exc:
             if fired.is_set():
-                raise StatementTimeout(
-                    f"{what} ran longer than {self.statement_timeout:g} s "
-                    "(DB_STATEMENT_TIMEOUT_SECONDS) and was killed"
-                ) from exc
+                raise timeout from exc
             raise
         except BaseException:
             # SIGTERM or a failed check while the server may still be running the statement:
@@ -188,6 +189,8 @@ class Session(Connection):
             raise
         finally:
             timer.cancel()
+        if fired.is_set():  # a killed SLEEP() returns normally
+            raise timeout
 
 
 def connect(settings: Settings, *, loads: bool = False) -> Session:

@@ -127,7 +127,7 @@ def test_only_selects_are_exports(tmp_path: Path) -> None:
     ],
 )
 def test_select_into_is_not_an_export(tmp_path: Path, sql: str) -> None:
-    with pytest.raises(JobDefinitionError, match="INTO .* is not allowed"):
+    with pytest.raises(JobDefinitionError, match=r"INTO .* is not allowed"):
         export_query("i", write(tmp_path, "i.sql", sql))
 
 
@@ -207,5 +207,5 @@ def test_lock_stale_seconds_must_be_a_finite_number(value: str) -> None:
     "value", ["relative/dir", "/tmp/it's", '/tmp/a"b', "/tmp/a\\b", "/tmp/a\nb"]
 )
 def test_shared_dir_must_be_a_plain_absolute_path(value: str) -> None:
-    with pytest.raises(SettingsError, match="DB_SHARED_DIR=.* absolute path without quotes"):
+    with pytest.raises(SettingsError, match=r"DB_SHARED_DIR=.* absolute path without quotes"):
         from_env({**BASE_ENV, "DB_SHARED_DIR": value})
