@@ -22,6 +22,7 @@ from etl.export import ExportResult, export_shared, export_stream, server_files
 from etl.jobdef import (
     ExportQuery,
     JobDefinition,
+    JobDefinitionError,
     created_tables,
     export_query,
     load_job,
@@ -158,9 +159,14 @@ def run(settings: Settings) -> dict[str, Any]:
         output=f"s3://{bucket}/{root}",
     )
     with stage("job_definition"):
-        job = load_job(settings.job_dir)
-        tables = created_tables(job.schema)
-        exports = [export_query(name, path) for name, path in job.exports.items()]
+        try:
+            job = load_job(settings.job_dir)
+            for path in (job.schema, *job.transforms):
+                statements(path)  # every SQL file readable and splittable before the lock
+            tables = created_tables(job.schema)
+            exports = [export_query(name, path) for name, path in job.exports.items()]
+        except (OSError, UnicodeError, ValueError, IndexError, StopIteration) as exc:
+            raise JobDefinitionError(f"{settings.job_dir}: {exc}") from exc
     s3 = storage.client()
     with stage("lock", key=settings.lock_key):
         held = lock.acquire(s3, bucket, settings.lock_key, settings.lock_stale_seconds,
