@@ -18,3 +18,4 @@ class RunContext:
     workdir: Path  # on the task's ephemeral storage
     job: str = "job"  # the job's name (JOB_NAME): names its files in shared places
     loader: Session | None = None  # the only session that may send files (LOAD DATA LOCAL)
+    null: str = ""  # CSV_NULL: the text that is NULL in inputs and exports ("": empty fields)

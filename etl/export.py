@@ -6,7 +6,8 @@
   task's shared volume): the server formats each row as an RFC 4180 line itself and writes the
   file with SELECT ... INTO OUTFILE; the job reads it while it grows. No per-row Python work.
 
-Both produce the same bytes: header row, minimal quoting, CRLF, NULL as an empty field, binary
+Both produce the same bytes: header row, minimal quoting, CRLF, NULL as an empty field (or as
+CSV_NULL when the job sets one; an empty string is then an empty field), binary
 values (BINARY, VARBINARY, BLOB, GEOMETRY, binary expressions) as lowercase hex, BIT values as
 unsigned integers; the manifest names each column's kind (COLUMN_KINDS). Parts
 hold EXPORT_PART_ROWS records each and upload while the next part is written; memory holds one
@@ -236,16 +237,16 @@ def _bits(value: bytes) -> str:
     return str(int.from_bytes(value, "big"))
 
 
-def _converter(kinds: list[str]) -> Any:
+def _converter(kinds: list[str], null: str) -> Any:
     """Rows of MySQL's text -> rows as the contract writes them (None: no change needed)."""
     convert = [{"binary": _hex, "bit": _bits}.get(kind) for kind in kinds]
-    if not any(convert):
+    if not any(convert) and not null:
         return None
-    pairs = list(enumerate(convert))
+    marker = null or None  # csv.writer writes None as an empty field
 
     def rows(batch: Any) -> list[list[Any]]:
         return [
-            [v if v is None or f is None else f(v) for (_, f), v in zip(pairs, row, strict=True)]
+            [marker if v is None else v if f is None else f(v) for f, v in zip(convert, row)]  # noqa: B905
             for row in batch
         ]
 
@@ -260,7 +261,7 @@ def export_stream(ctx: RunContext, root: str, query: ExportQuery, part_rows: int
         cursor.execute(query.sql)
         columns = _unique_columns(query.name, cursor.description)
         kinds = _kinds(cursor)
-        convert = _converter(kinds)
+        convert = _converter(kinds, ctx.null)
         parts = Parts(ctx, root, query.name, columns, kinds, part_rows)
         try:
             buffer = io.StringIO()
@@ -277,32 +278,38 @@ def export_stream(ctx: RunContext, root: str, query: ExportQuery, part_rows: int
     return parts.close()
 
 
-def _field_sql(column: str, kind: str, only_column: bool) -> str:
+def _field_sql(column: str, kind: str, only_column: bool, null: str = "") -> str:
     """SQL that writes one column's value as an RFC 4180 field, exactly as the stream path
     does. Every value is made a string (CAST, HEX) before anything else touches it, so no
     branch takes the column's own type: a MariaDB UUID or INET6 column would turn a '' into
-    NULL, and CONCAT_WS would drop the field. NULL is empty, a value is quoted (quotes
-    doubled) when it holds a comma, quote, CR or LF, and a record of one empty field is
-    written as "" (csv.writer's rule)."""
+    NULL, and CONCAT_WS would drop the field. NULL is `null` (CSV_NULL, never quoted; empty by
+    default), a value is quoted (quotes doubled) when it holds a comma, quote, CR or LF, and
+    a record of one empty field is written as "" (csv.writer's rule)."""
     ref = "`" + column.replace("`", "``") + "`"
     empty = "'\"\"'" if only_column else "''"
+    nothing = f"'{null}'" if null else empty  # CSV_NULL holds no quote or backslash
     if kind == "binary":
         text = f"LOWER(HEX({ref}))"
-        return f"CASE WHEN LENGTH({ref}) > 0 THEN {text} ELSE {empty} END"
+        return (
+            f"CASE WHEN {ref} IS NULL THEN {nothing} WHEN LENGTH({ref}) > 0 THEN {text} "
+            f"ELSE {empty} END"
+        )
     if kind == "bit":
-        return f"IFNULL(CAST(CAST({ref} AS UNSIGNED) AS CHAR), {empty})"
+        return f"IFNULL(CAST(CAST({ref} AS UNSIGNED) AS CHAR), {nothing})"
     text = f"CAST({ref} AS CHAR)"
     if kind in _QUOTE_FREE:
-        return f"IFNULL({text}, {empty})"
+        return f"IFNULL({text}, {nothing})"
     blank = f"WHEN LENGTH({text}) = 0 THEN {empty} " if only_column else ""
     return (
-        f"CASE WHEN {ref} IS NULL THEN {empty} {blank}"
+        f"CASE WHEN {ref} IS NULL THEN {nothing} {blank}"
         f"WHEN {text} REGEXP '[\",\\r\\n]' THEN CONCAT('\"', REPLACE({text}, '\"', '\"\"'), '\"') "
         f"ELSE {text} END"
     )
 
 
-def outfile_sql(query: ExportQuery, columns: list[str], kinds: list[str], path: str) -> str:
+def outfile_sql(
+    query: ExportQuery, columns: list[str], kinds: list[str], path: str, null: str = ""
+) -> str:
     """The export as one CSV line per row, written by the server to `path` (an SQL string
     literal, quoted and escaped)."""
     sql = query.sql
@@ -310,7 +317,7 @@ def outfile_sql(query: ExportQuery, columns: list[str], kinds: list[str], path: 
         # MariaDB drops ORDER BY inside a derived table unless it has a LIMIT.
         sql = f"{sql} LIMIT {MAX_LIMIT}"
     single = len(columns) == 1
-    fields = [_field_sql(c, k, single) for c, k in zip(columns, kinds, strict=True)]
+    fields = [_field_sql(c, k, single, null) for c, k in zip(columns, kinds, strict=True)]
     return (
         f"SELECT CONCAT_WS(',', {', '.join(fields)}) FROM ({sql}) AS export_rows "
         f"INTO OUTFILE {path} CHARACTER SET utf8mb4 "
@@ -377,7 +384,7 @@ def export_shared(
         kinds = _kinds(cursor)
     # `job@`: '@' is never in a job name, so a rerun finds exactly its own job's leftovers.
     path = shared_dir / f"{ctx.job}@{uuid.uuid4().hex}-{name}.csv"
-    statement = outfile_sql(query, columns, kinds, conn.escape(str(path)))
+    statement = outfile_sql(query, columns, kinds, conn.escape(str(path)), ctx.null)
     parts = Parts(ctx, root, name, columns, kinds, part_rows)
     server = ThreadPoolExecutor(1)
     done = server.submit(_execute, ctx, statement, f"export {name}")

@@ -169,10 +169,11 @@ def to_tsv(  # noqa: PLR0917
     stop: threading.Event | None = None,
     ctx: RunContext | None = None,
 ) -> int:
-    """Copy the records after the header into MySQL's escaped tab format (empty fields as
-    \\N), checking each record's field count on the way. Returns the number of records.
-    Lines with no field at all (blank lines) are skipped. Gives up at the next batch once
-    `stop` is set."""
+    """Copy the records after the header into MySQL's escaped tab format (empty fields, or
+    fields that are CSV_NULL when the job sets it, as \\N), checking each record's field
+    count on the way. Returns the number of records. Lines with no field at all (blank
+    lines) are skipped. Gives up at the next batch once `stop` is set."""
+    null = ctx.null if ctx is not None else ""
     rows = 0
     buffer = io.StringIO()
     writer = csv.writer(
@@ -197,7 +198,10 @@ def to_tsv(  # noqa: PLR0917
                     start = reader.line_num + 1
                     continue
                 raise BadInput(f"{key} line {start}: {len(row)} fields, the header has {width}")
-            writer.writerow([v or _EMPTY for v in row] if "" in row else row)
+            if null:  # CSV_NULL: that text is NULL, an empty field an empty string
+                writer.writerow([_EMPTY if v == null else v for v in row] if null in row else row)
+            else:
+                writer.writerow([v or _EMPTY for v in row] if "" in row else row)
             rows += 1
             if rows % _BATCH_ROWS == 0 or (rows % 64 == 0 and buffer.tell() > _FLUSH_BYTES):
                 flush()

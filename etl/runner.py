@@ -123,6 +123,7 @@ def manifest(
         "job": job,
         "scheduled_time": _iso(settings.scheduled_time),
         "started_at": _iso(started),
+        "csv_null": settings.csv_null,  # the text of NULL in inputs and exports ("": empty)
         "finished_at": _iso(datetime.now(UTC)),
         "inputs": {
             table: {
@@ -221,7 +222,7 @@ def _run_locked(
         conn = db.connect(settings)
         loader = db.connect(settings, loads=True)
     with conn, loader, tempfile.TemporaryDirectory(prefix=_scratch_prefix(settings)) as tmp:
-        ctx = RunContext(conn, s3, bucket, Path(tmp), settings.job_name, loader)
+        ctx = RunContext(conn, s3, bucket, Path(tmp), settings.job_name, loader, settings.csv_null)
         with stage("schema", tables=tables):
             _execute_file(conn, job.schema)
             columns = _table_columns(conn, tables)

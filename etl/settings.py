@@ -40,6 +40,7 @@ class Settings:
     lock_stale_seconds: float
     progress_seconds: float  # between two progress lines of a long load or export
     db_statement_timeout_seconds: float  # any one statement is killed after this
+    csv_null: str = ""  # the text that stands for NULL in CSV ("": an empty field)
 
     @property
     def lock_key(self) -> str:
@@ -122,6 +123,17 @@ def _scheduled_time(env: Mapping[str, str]) -> datetime:
     return parsed.astimezone(UTC)
 
 
+def _csv_null(env: Mapping[str, str]) -> str:
+    """CSV_NULL: written and read unquoted, so no character that CSV or SQL would quote."""
+    value = env.get("CSV_NULL", "")
+    if len(value) > 16 or re.search(r"[,\"'\\\s\x00-\x1f\x7f]", value):
+        raise SettingsError(
+            f"CSV_NULL={value!r} must be at most 16 characters without commas, quotes, "
+            "backslashes, spaces or control characters (e.g. NULL)"
+        )
+    return value
+
+
 def _separate(input_prefix: str, output_prefix: str) -> None:
     """Outputs under the inputs would be loaded by the next run (rows silently doubled), and
     inputs under the outputs would be replaced by a rerun: the two must not overlap."""
@@ -161,4 +173,5 @@ def from_env(env: Mapping[str, str] = os.environ) -> Settings:
         lock_stale_seconds=_number(env, "LOCK_STALE_SECONDS", "21600", 1, float),
         progress_seconds=_number(env, "PROGRESS_SECONDS", "10", 0, float),
         db_statement_timeout_seconds=_number(env, "DB_STATEMENT_TIMEOUT_SECONDS", "3600", 1, float),
+        csv_null=_csv_null(env),
     )

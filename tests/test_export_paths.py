@@ -221,3 +221,36 @@ def test_every_column_type_is_written_the_same_by_both_paths(
         "00000000-0000-0000-0000-000000000000",
         "",
     ]
+
+
+def test_csv_null_tells_empty_strings_from_null_on_both_paths(
+    tmp_path: Path, db_server: DbServer, database: str, bucket: str, s3: Any, s3_endpoint: str,
+    shared_dir: Path,
+) -> None:  # fmt: skip
+    folder = tmp_path / "nulls"
+    (folder / "export").mkdir(parents=True)
+    (folder / "schema.sql").write_text(
+        "DROP TABLE IF EXISTS t; CREATE TABLE t (id INT PRIMARY KEY, s VARCHAR(10) NULL, "
+        "n INT NULL, b VARBINARY(4) NULL);"
+    )
+    (folder / "export" / "rows.sql").write_text(
+        "SELECT id, s, n, b, s IS NULL AS s_null FROM t ORDER BY id"
+    )
+    (folder / "export" / "single.sql").write_text("SELECT s FROM t ORDER BY id")
+    put_csv(s3, bucket, "input/t/t.csv", "id,s,n\n1,,5\n2,NULL,NULL\n3,x,7\n")
+    texts = {}
+    for path, extra in (("stream", {}), ("shared", {"DB_SHARED_DIR": str(shared_dir)})):
+        run = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(folder),
+                      OUTPUT_PREFIX=f"{path}/", CSV_NULL="NULL", **extra)  # fmt: skip
+        assert run.returncode == 0, run.logs[-2:]
+        document = manifest(s3, bucket, f"{path}/run=20261101T040000Z/")
+        assert document["csv_null"] == "NULL"
+        for name in ("rows", "single"):
+            [part] = document["exports"][name]["files"]
+            texts[path, name] = gzip.decompress(read_bytes(s3, bucket, part["key"]))
+    assert (
+        texts["stream", "rows"]
+        == texts["shared", "rows"]
+        == (b"id,s,n,b,s_null\r\n1,,5,NULL,0\r\n2,NULL,NULL,NULL,1\r\n3,x,7,NULL,0\r\n")
+    )
+    assert texts["stream", "single"] == texts["shared", "single"] == b's\r\n""\r\nNULL\r\nx\r\n'
