@@ -146,8 +146,14 @@ def created_tables(path: Path) -> list[str]:
         position = 1
         while position < len(tokens) and tokens[position].ttype is T.Keyword:
             position += 1
-        if "TABLE" not in {t.normalized for t in tokens[1:position]}:
+        words = {t.normalized for t in tokens[1:position]}
+        if "TABLE" not in words:
             continue  # CREATE INDEX, VIEW, ...
+        if "TEMPORARY" in words:
+            raise JobDefinitionError(
+                f"{path}: input tables cannot be TEMPORARY (the loader fills them from a "
+                "session of its own); create them as ordinary tables"
+            )
         name = tokens[position].value
         if position + 2 < len(tokens) and tokens[position + 1].value == ".":
             name = tokens[position + 2].value  # db.table

@@ -53,12 +53,19 @@ def test_created_tables(tmp_path: Path) -> None:
         -- comment with CREATE TABLE fake (x int);
         DROP TABLE IF EXISTS a;
         CREATE TABLE a (id INT);
-        create temporary table if not exists `b c` (id INT);
+        create table if not exists `b c` (id INT);
         CREATE TABLE db.d LIKE a;
         CREATE INDEX ix ON a (id);
         CREATE VIEW v AS SELECT 1;
     """)  # fmt: skip
     assert created_tables(schema) == ["a", "b c", "d"]
+
+
+def test_input_tables_are_not_temporary(tmp_path: Path) -> None:
+    # The loader's session of its own (LOAD DATA LOCAL) cannot see another session's tables.
+    schema = write(tmp_path, "schema.sql", "CREATE TEMPORARY TABLE t (id INT);")
+    with pytest.raises(JobDefinitionError, match="cannot be TEMPORARY"):
+        created_tables(schema)
 
 
 def test_export_queries_are_cleaned_for_wrapping(tmp_path: Path) -> None:
