@@ -268,8 +268,8 @@ def load_file(ctx: RunContext, item: InputFile, table: str, columns: list[str]) 
         finally:
             loader.local_file = None
             stop.set()  # a converter still running has lost its reader: let it give up
-            if converter.is_alive() and "rows" not in outcome and "error" not in outcome:
-                _drain(fifo)  # unblock its open() or write(), until it gives up
+            if converter.is_alive():
+                _drain(fifo, converter)  # unblock its open() or write(), until it gives up
             converter.join()
             fifo.unlink()
     if "error" in outcome:
@@ -284,10 +284,19 @@ def load_file(ctx: RunContext, item: InputFile, table: str, columns: list[str]) 
     return int(outcome["rows"])
 
 
-def _drain(fifo: Path) -> None:
-    with fifo.open("rb") as handle:
-        while handle.read(1 << 20):
-            pass
+def _drain(fifo: Path, converter: threading.Thread) -> None:
+    """Read and drop what the converter still writes until it ends. Non-blocking: a converter
+    that has already closed its end (and is only finishing) cannot make this wait forever."""
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        while converter.is_alive():
+            try:
+                if not os.read(fd, 1 << 20):
+                    converter.join(0.01)  # no writer at the moment
+            except BlockingIOError:
+                converter.join(0.01)  # a writer, nothing written yet
+    finally:
+        os.close(fd)
 
 
 def _describe_warning(ctx: RunContext, key: str, table: str, code: str, message: str) -> str:

@@ -60,8 +60,8 @@ def peak_rss_mb() -> int:
 @contextmanager
 def stage(name: str, **fields: Any) -> Iterator[None]:
     started = time.monotonic()
-    log.info("stage_started", stage=name, **fields)
     try:
+        log.info("stage_started", stage=name, **fields)  # (a SIGTERM just after it: this stage)
         yield
     except StageFailed:
         raise
