@@ -162,6 +162,75 @@ def test_a_statement_longer_than_the_timeout_is_killed(
     assert running_queries(db_server, database) == []
 
 
+class FreezingProxy:
+    """A TCP proxy to the database that, once frozen, forwards nothing more in either
+    direction and answers no new connection: a server hung in the middle of a statement."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.frozen = threading.Event()
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        try:
+            while True:
+                client, _ = self.server.accept()
+                self.sockets.append(client)
+                if self.frozen.is_set():
+                    continue  # accepted, never answered
+                upstream = socket.create_connection(self.target)
+                self.sockets.append(upstream)
+                for pair in ((client, upstream), (upstream, client)):
+                    threading.Thread(target=self._pipe, args=pair, daemon=True).start()
+        except OSError:
+            pass
+
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                if self.frozen.is_set():
+                    return
+                dst.sendall(data)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.server.close()
+        for sock in self.sockets:
+            sock.close()
+
+
+def test_a_server_hung_mid_statement_is_cut_off(
+    env: tuple[Any, ...], s3: Any, tmp_path: Path
+) -> None:
+    db_server, database, bucket, endpoint = env
+    put_rows(s3, bucket, 5)
+    proxy = FreezingProxy((db_server.host, db_server.port))
+    try:
+        process = start_etl(db_server, database, bucket, endpoint,
+                            ETL_JOB=str(make_job(tmp_path, transform="DO SLEEP(1); DO SLEEP(60);")),
+                            DB_HOST="127.0.0.1", DB_PORT=str(proxy.port),
+                            DB_STATEMENT_TIMEOUT_SECONDS="4")  # fmt: skip
+        assert process.stdout is not None
+        for line in process.stdout:
+            if '"stage": "transform"' in line and "stage_started" in line:
+                break
+        time.sleep(2)  # inside the long statement
+        proxy.frozen.set()
+        frozen = time.monotonic()
+        run = finish(process, timeout=90)
+    finally:
+        proxy.close()
+    assert time.monotonic() - frozen < 30
+    assert run.returncode == 1 and run.failure["stage"] == "transform", run.logs[-2:]
+    assert "DB_STATEMENT_TIMEOUT_SECONDS" in run.failure["cause"]
+    assert run.events("statement_cut"), "KILL QUERY could not get through: the socket was cut"
+    assert keys(s3, bucket, "output/") == [], "the lock is released"
+
+
 # --- the lock: renewed while the run lives ---------------------------------------------------
 
 
