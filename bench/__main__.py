@@ -7,7 +7,9 @@ On the same generated CSV and the same server, prints side by side:
           `mysql --local-infile -e "LOAD DATA LOCAL INFILE …"` of the uncompressed CSV;
   export: the job's export stage of `SELECT * FROM t` to gzip CSV parts in S3 vs
           `mysql --quick --batch -e "SELECT * FROM t" | gzip -1 > file`;
-and the job process's peak RSS at each size (medians of --repeat runs). Runs both transfer
+and the job process's peak RSS at each size (medians of --repeat runs), for each shape
+(--shapes): `orders` (6 columns, short values), `text` (7 columns, mostly quoted text with
+commas, quotes and line breaks, decimals, datetimes, NULLs) and `wide` (40 columns). Runs both transfer
 paths: `shared` (DB_SHARED_DIR: the server reads/writes files the job shares with it) and
 `stream` (no shared filesystem, e.g. an external database).
 """
@@ -27,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +38,75 @@ import boto3
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE = "etl_bench"
 BUCKET = "etl-bench"
-TABLE_SQL = """
+NOTES = ["", "ok", "gift, wrapped", 'said "hi"', "two\nlines", "ünïcödé", "plain text here"]
+WORDS = ["alpha", "beta", "gamma, delta", 'the "quoted" one', "line\nbreak", "ümlaut", "x" * 40]
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A table to load and export: its DDL, CSV header and a row generator."""
+
+    table_sql: str
+    header: list[str]
+    row: Callable[[random.Random, int], list[object]]
+
+
+def _orders_row(rng: random.Random, i: int) -> list[object]:
+    return [
+        i, rng.randrange(1, 100_000), f"{rng.randrange(0, 10_000_000) / 100:.2f}",
+        rng.choice(("completed", "pending", "cancelled")), _datetime(rng), rng.choice(NOTES),
+    ]  # fmt: skip
+
+
+def _datetime(rng: random.Random) -> str:
+    return (f"2026-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d} "
+            f"{rng.randrange(24):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}")  # fmt: skip
+
+
+def _text_row(rng: random.Random, i: int) -> list[object]:
+    """Quoted text, decimals, datetimes and NULLs (the issue's held-out shape)."""
+
+    def text(low: int, high: int) -> str:
+        return " ".join(rng.choice(WORDS) for _ in range(rng.randrange(low, high)))
+
+    return [
+        i, text(1, 4), text(5, 20) if rng.random() < 0.9 else "",
+        f"{rng.randrange(-10**9, 10**9) / 10**4:.4f}", _datetime(rng),
+        _datetime(rng) if rng.random() < 0.5 else "", text(0, 3) or "",
+    ]  # fmt: skip
+
+
+WIDE_COLUMNS = 40
+
+
+def _wide_row(rng: random.Random, i: int) -> list[object]:
+    values: list[object] = [i]
+    for c in range(1, WIDE_COLUMNS):
+        kind = c % 4
+        if rng.random() < 0.1:
+            values.append("")
+        elif kind == 0:
+            values.append(rng.randrange(-(10**6), 10**6))
+        elif kind == 1:
+            values.append(f"{rng.randrange(0, 10**7) / 100:.2f}")
+        elif kind == 2:
+            values.append(_datetime(rng))
+        else:
+            values.append(rng.choice(WORDS))
+    return values
+
+
+def _wide_sql() -> str:
+    kinds = ["INT", "DECIMAL(12, 2)", "DATETIME", "VARCHAR(64)"]
+    columns = [f"c{c:02d} {kinds[c % 4]} NULL" for c in range(1, WIDE_COLUMNS)]
+    return (f"DROP TABLE IF EXISTS t;\nCREATE TABLE t (id BIGINT NOT NULL PRIMARY KEY, "
+            f"{', '.join(columns)}) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;\n")  # fmt: skip
+
+
+SHAPES = {
+    # 6 columns, about 52 bytes a row: 1M rows make the 52 MB file of the first benchmark.
+    "orders": Shape(
+        """
 DROP TABLE IF EXISTS t;
 CREATE TABLE t (
   id BIGINT NOT NULL PRIMARY KEY,
@@ -45,24 +116,39 @@ CREATE TABLE t (
   created_at DATETIME NOT NULL,
   note VARCHAR(64) NULL
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
-"""
-NOTES = ["", "ok", "gift, wrapped", 'said "hi"', "two\nlines", "ünïcödé", "plain text here"]
+""",
+        ["id", "customer_id", "amount", "status", "created_at", "note"],
+        _orders_row,
+    ),
+    # 7 columns, text-heavy: about 170 bytes a row, most of it quoted text.
+    "text": Shape(
+        """
+DROP TABLE IF EXISTS t;
+CREATE TABLE t (
+  id BIGINT NOT NULL PRIMARY KEY,
+  title VARCHAR(255) NOT NULL,
+  body TEXT NULL,
+  amount DECIMAL(18, 4) NULL,
+  created_at DATETIME NOT NULL,
+  updated_at DATETIME NULL,
+  tags VARCHAR(255) NULL
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
+""",
+        ["id", "title", "body", "amount", "created_at", "updated_at", "tags"],
+        _text_row,
+    ),
+    # 40 columns of numbers, decimals, datetimes and short text, 10 % NULL.
+    "wide": Shape(_wide_sql(), ["id"] + [f"c{c:02d}" for c in range(1, WIDE_COLUMNS)], _wide_row),
+}
 
 
-def make_csv(path: Path, rows: int, seed: int = 1) -> int:
-    """About 52 bytes a row: 1M rows make the 52 MB file of the issue."""
+def make_csv(path: Path, shape: Shape, rows: int, seed: int = 1) -> int:
     rng = random.Random(seed)
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\r\n")
-        writer.writerow(["id", "customer_id", "amount", "status", "created_at", "note"])
+        writer.writerow(shape.header)
         for i in range(1, rows + 1):
-            writer.writerow([
-                i, rng.randrange(1, 100_000), f"{rng.randrange(0, 10_000_000) / 100:.2f}",
-                rng.choice(("completed", "pending", "cancelled")),
-                f"2026-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d} "
-                f"{rng.randrange(24):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}",
-                rng.choice(NOTES),
-            ])  # fmt: skip
+            writer.writerow(shape.row(rng, i))
     return path.stat().st_size
 
 
@@ -161,6 +247,7 @@ def main() -> int:
     )  # fmt: skip
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--paths", default="shared,stream")
+    parser.add_argument("--shapes", default=",".join(SHAPES), help="orders, text, wide")
     args = parser.parse_args()
     env = os.environ.get
     db = Db(env("BENCH_DB_HOST", "127.0.0.1"), int(env("BENCH_DB_PORT", "3306")),
@@ -185,48 +272,50 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="etl-bench-") as tmp:
         work = Path(tmp)
-        job_dir = work / "job"
-        (job_dir / "export").mkdir(parents=True)
-        (job_dir / "schema.sql").write_text(TABLE_SQL)
-        (job_dir / "export" / "t.sql").write_text("SELECT * FROM t")
-        subprocess.run(db.mysql(DATABASE, "-e", TABLE_SQL), check=True)
         work.chmod(0o755)  # the server's user must reach the shared directory...
         shared = work / "exchange"
         shared.mkdir()
         shared.chmod(0o777)  # ...and write into it
         paths = args.paths.split(",")
-
         sizes = [args.rows] + ([args.memory_rows] if args.memory_rows else [])
-        results: dict[tuple[int, str], list[JobRun]] = {}
-        references: dict[int, tuple[list[float], list[float]]] = {}
-        for rows in sizes:
-            csv_path = work / "t.csv"
-            size = make_csv(csv_path, rows)
-            s3.upload_file(str(csv_path), BUCKET, "input/t/t.csv")
-            print(f"\n{rows:,} rows, {size / 1e6:.0f} MB CSV", flush=True)
-            repeat = args.repeat if rows == args.rows else 1
-            loads, exports = [], []
-            for _ in range(repeat):
-                loads.append(reference_load(db, csv_path))
-                exports.append(reference_export(db, work / "ref.csv.gz"))
-            references[rows] = (loads, exports)
-            for path in paths:
-                results[rows, path] = [
-                    run_job(db, endpoint, job_dir, shared if path == "shared" else None)
-                    for _ in range(repeat)
-                ]
+        results: dict[tuple[str, int, str], list[JobRun]] = {}
+        references: dict[tuple[str, int], tuple[list[float], list[float]]] = {}
+        for name in args.shapes.split(","):
+            shape = SHAPES[name]
+            job_dir = work / name
+            (job_dir / "export").mkdir(parents=True)
+            (job_dir / "schema.sql").write_text(shape.table_sql)
+            (job_dir / "export" / "t.sql").write_text("SELECT * FROM t")
+            subprocess.run(db.mysql(DATABASE, "-e", shape.table_sql), check=True)
+            for rows in sizes if name == "orders" else sizes[:1]:
+                csv_path = work / "t.csv"
+                size = make_csv(csv_path, shape, rows)
+                s3.upload_file(str(csv_path), BUCKET, "input/t/t.csv")
+                print(f"\n{name}: {rows:,} rows, {size / 1e6:.0f} MB CSV", flush=True)
+                repeat = args.repeat if rows == args.rows else 1
+                loads, exports = [], []
+                for _ in range(repeat):
+                    loads.append(reference_load(db, csv_path))
+                    exports.append(reference_export(db, work / "ref.csv.gz"))
+                references[name, rows] = (loads, exports)
+                for path in paths:
+                    results[name, rows, path] = [
+                        run_job(db, endpoint, job_dir, shared if path == "shared" else None)
+                        for _ in range(repeat)
+                    ]
 
         print(f"\nmedian of {args.repeat} runs at {args.rows:,} rows (1 run at larger sizes)")
-        print(f"{'rows':>10} {'path':>7} | {'load s':>7} {'ref s':>7} {'ratio':>6} | "
+        print(f"{'shape':>6} {'rows':>10} {'path':>7} | {'load s':>7} {'ref s':>7} {'ratio':>6} | "
               f"{'export s':>8} {'ref s':>7} {'ratio':>6} | {'peak RSS MB':>11}")  # fmt: skip
-        for (rows, path), runs in results.items():
-            ref_load, ref_export = (median(v) for v in references[rows])
+        for (name, rows, path), runs in results.items():
+            ref_load, ref_export = (median(v) for v in references[name, rows])
             load = median([r.load_s for r in runs])
             export = median([r.export_s for r in runs])
             rss = max(r.peak_rss_mb for r in runs)
             print(
-                f"{rows:>10,} {path:>7} | {load:7.2f} {ref_load:7.2f} {ref_load / load:5.2f}x | "
-                f"{export:8.2f} {ref_export:7.2f} {ref_export / export:5.2f}x | {rss:11.0f}"
+                f"{name:>6} {rows:>10,} {path:>7} | {load:7.2f} {ref_load:7.2f} "
+                f"{ref_load / load:5.2f}x | {export:8.2f} {ref_export:7.2f} "
+                f"{ref_export / export:5.2f}x | {rss:11.0f}"
             )
         print("ratio = reference time / job time: 1.00x is as fast as the MySQL client")
     emulator.terminate()

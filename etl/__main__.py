@@ -1,7 +1,8 @@
 """`python -m etl run`: run the job once with settings from the environment. The other
 commands (validate, runs, show, unlock; `python -m etl --help`) are in etl/cli.py.
 
-Exit status: 0 success, 1 failure, 2 bad settings, 3 another run of the job holds its lock,
+Exit status: 0 success, 1 failure, 2 bad settings or job folder (before the lock is taken),
+3 another run of the job holds its lock,
 143 stopped by SIGTERM. Every outcome ends with one JSON log line; runs that started also
 write their metrics (CloudWatch Embedded Metric Format).
 """
@@ -15,6 +16,7 @@ import time
 from types import FrameType
 
 from etl import cli, log
+from etl.jobdef import JobDefinitionError
 from etl.lock import LockHeld
 from etl.metrics import run_metrics
 from etl.runner import StageFailed, Terminated, run
@@ -56,7 +58,11 @@ def main(argv: list[str] | None = None) -> int:
             log.error("run_skipped", stage=stage, cause=str(cause), error="LockHeld")
             return EXIT_LOCKED  # the run holding the lock reports for this job: no metrics
         log.error("run_failed", stage=stage, cause=str(cause), error=type(cause).__name__)
-        code = EXIT_TERMINATED if isinstance(cause, Terminated) else EXIT_FAILED
+        code = EXIT_FAILED
+        if isinstance(cause, Terminated):
+            code = EXIT_TERMINATED
+        elif isinstance(cause, JobDefinitionError):
+            code = EXIT_SETTINGS  # the job folder is a setting too: fix it, then rerun
     metrics = run_metrics(
         settings.job_name,
         timestamp_ms=int(time.time() * 1000),

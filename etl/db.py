@@ -1,13 +1,33 @@
-"""The MySQL connection: wait for the sidecar, then a strict, UTC, utf8mb4 session."""
+"""The MySQL connection: wait for the sidecar, then a strict, UTC, utf8mb4 session whose
+every wait is bounded and whose running statement can be stopped.
+
+- Connecting (TCP and the handshake) is bounded by CONNECT_TIMEOUT per attempt, and all
+  attempts by DB_WAIT_SECONDS.
+- Each statement is bounded by DB_STATEMENT_TIMEOUT_SECONDS: a watchdog sends `KILL QUERY`
+  from a second connection, and if the server does not even answer that, cuts the socket.
+  The socket's own read timeout (a little longer) is the last backstop.
+- When the block running a statement is left by anything but the server's own error (SIGTERM,
+  a failed check), the statement is killed the same way at once, so a stop never waits for
+  the server to finish a long query.
+- `LOAD DATA LOCAL INFILE` sends a client file to the server on the server's request. Only
+  the loader's session (`connect(..., loads=True)`) has it on, and it sends only the one
+  stream the loader registered; any other name the server asks for (e.g. `/proc/self/environ`
+  through SQL in a job folder) is refused. The job's other session has it off.
+"""
 
 from __future__ import annotations
 
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import pymysql
 import pymysql.converters
-from pymysql.connections import Connection
+from pymysql.connections import Connection, MySQLResult
 from pymysql.constants import CR
+from pymysql.protocol import LoadLocalPacketWrapper
 from tenacity import (
     RetryCallState,
     retry,
@@ -21,6 +41,9 @@ from etl.settings import Settings
 
 # Strict everywhere, and ONLY_FULL_GROUP_BY so SQL that passes on MariaDB also runs on MySQL 8.4.
 SESSION_SQL_MODE = "TRADITIONAL,ONLY_FULL_GROUP_BY"
+CONNECT_TIMEOUT = 10  # seconds, per attempt: TCP connect and the server's handshake
+KILL_TIMEOUT = 5  # seconds for the second connection that sends KILL QUERY
+SOCKET_GRACE = 60  # the socket read timeout is the statement timeout plus this
 
 # Client-side "server not there (yet)" errors; anything else (bad password...) fails at once.
 _NOT_READY = {
@@ -33,6 +56,14 @@ _NOT_READY = {
 
 class DatabaseUnavailable(Exception):
     """The database did not accept connections within DB_WAIT_SECONDS."""
+
+
+class StatementTimeout(Exception):
+    """A statement ran longer than DB_STATEMENT_TIMEOUT_SECONDS and was killed."""
+
+
+class LocalFileRefused(Exception):
+    """The server asked for a client file that is not the loader's current stream."""
 
 
 def _not_ready(exc: BaseException) -> bool:
@@ -55,10 +86,118 @@ _TEXT_ONLY: dict[Any, Any] = {
 }
 
 
-def connect(settings: Settings) -> Connection:
+class _CheckedResult(MySQLResult):
+    """A result whose LOAD DATA LOCAL request is answered only for the registered file."""
+
+    def _read_load_local_packet(self, first_packet: Any) -> None:
+        conn: Any = self.connection
+        requested = LoadLocalPacketWrapper(first_packet).filename
+        allowed = conn.local_file
+        if allowed is None or requested != allowed.encode():
+            conn.write_packet(b"")  # an empty "file" keeps the protocol in step...
+            with suppress(pymysql.err.MySQLError):
+                conn._read_packet()  # ...and the server's answer to it is read (and dropped)
+            name = requested.decode("utf-8", "replace")[:200]
+            raise LocalFileRefused(
+                f"the server asked for local file {name!r}; LOAD DATA LOCAL INFILE may only "
+                "read the loader's own input stream (never files of the job's container)"
+            )
+        super()._read_load_local_packet(first_packet)  # type: ignore[misc]
+
+
+class Session(Connection):
+    """A connection that knows how to bound and stop its own statements."""
+
+    statement_timeout: float
+    settings: Settings
+    local_file: str | None = None  # the one file LOAD DATA LOCAL may send, while it loads
+
+    def _read_query_result(self, unbuffered: bool = False) -> int:
+        # As Connection._read_query_result, with _CheckedResult for every result.
+        self._result = None
+        result = _CheckedResult(self)
+        if unbuffered:
+            result.init_unbuffered_query()
+        else:
+            result.read()
+        self._result = result
+        if result.server_status is not None:
+            self.server_status = result.server_status
+        return int(result.affected_rows or 0)
+
+    @property
+    def _raw(self) -> Any:
+        return self  # PyMySQL's private parts (untyped): socket, timeouts, thread id
+
+    def kill_query(self) -> None:
+        """Stop this session's running statement, from a second connection; if the server
+        cannot be reached for that, cut this session's socket so no read waits on it."""
+        try:
+            with (
+                pymysql.connect(
+                    host=self.settings.db_host,
+                    port=self.settings.db_port,
+                    user=self.settings.db_username,
+                    password=self.settings.db_password,
+                    connect_timeout=KILL_TIMEOUT,
+                    read_timeout=KILL_TIMEOUT,
+                    write_timeout=KILL_TIMEOUT,
+                ) as killer,
+                killer.cursor() as cursor,
+            ):
+                cursor.execute(f"KILL QUERY {int(self._raw.thread_id())}")
+            log.info("statement_killed", thread_id=self._raw.thread_id())
+        except Exception as exc:  # the server is gone or hangs: unblock our reads instead
+            log.info("statement_cut", thread_id=self._raw.thread_id(), cause=str(exc))
+            self.cut()
+
+    def cut(self) -> None:
+        sock = self._raw._sock
+        if sock is not None:
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    @contextmanager
+    def guard(self, what: str) -> Iterator[None]:
+        """Bound the statement(s) run inside the block by the statement timeout, and kill
+        them at once if the block is left by anything but the server's own error."""
+        fired = threading.Event()
+
+        def expire() -> None:
+            fired.set()
+            self.kill_query()
+
+        timer = threading.Timer(self.statement_timeout, expire)
+        timer.daemon = True
+        timer.start()
+        timeout = StatementTimeout(
+            f"{what} ran longer than {self.statement_timeout:g} s "
+            "(DB_STATEMENT_TIMEOUT_SECONDS) and was killed"
+        )
+        try:
+            yield
+        except pymysql.err.MySQLError as exc:
+            if fired.is_set():
+                raise timeout from exc
+            raise
+        except BaseException:
+            # SIGTERM or a failed check while the server may still be running the statement:
+            # kill it, and close the session (its protocol state is unknown now).
+            timer.cancel()
+            self.kill_query()
+            self._raw._force_close()
+            raise
+        finally:
+            timer.cancel()
+        if fired.is_set():  # a killed SLEEP() returns normally
+            raise timeout
+
+
+def connect(settings: Settings, *, loads: bool = False) -> Session:
     """Connect, retrying with backoff while the server is not up yet (the sidecar may still
     be initialising), for at most DB_WAIT_SECONDS. Results come back as MySQL's own text
-    (no Python type conversion): exports write it as is, and nothing else needs types."""
+    (no Python type conversion): exports write it as is, and nothing else needs types.
+    `loads`: the loader's session, the only one with LOAD DATA LOCAL INFILE."""
 
     @retry(
         retry=retry_if_exception(_not_ready),
@@ -67,23 +206,26 @@ def connect(settings: Settings) -> Connection:
         before_sleep=_log_wait,
         reraise=True,
     )
-    def attempt() -> Connection:
-        return pymysql.connect(
+    def attempt() -> Session:
+        return Session(
             host=settings.db_host,
             port=settings.db_port,
             user=settings.db_username,
             password=settings.db_password,
             database=settings.db_database,
             charset="utf8mb4",
-            local_infile=True,
+            local_infile=loads,
             autocommit=True,
-            connect_timeout=5,
+            connect_timeout=CONNECT_TIMEOUT,
+            # Bounds the handshake too; raised to the statement bound once connected.
+            read_timeout=CONNECT_TIMEOUT,
+            write_timeout=settings.db_statement_timeout_seconds + SOCKET_GRACE,
             init_command=f"SET SESSION sql_mode = '{SESSION_SQL_MODE}', time_zone = '+00:00'",
             conv=_TEXT_ONLY,
         )
 
     try:
-        return attempt()
+        session = attempt()
     except pymysql.err.OperationalError as exc:
         if _not_ready(exc):
             raise DatabaseUnavailable(
@@ -91,3 +233,8 @@ def connect(settings: Settings) -> Connection:
                 f"{settings.db_wait_seconds:.0f} s (DB_WAIT_SECONDS): {exc.args[1]}"
             ) from exc
         raise
+    session.settings = settings
+    session.statement_timeout = settings.db_statement_timeout_seconds
+    # PyMySQL applies a changed read timeout before its next read.
+    session._raw._read_timeout = settings.db_statement_timeout_seconds + SOCKET_GRACE
+    return session

@@ -6,7 +6,10 @@
   task's shared volume): the server formats each row as an RFC 4180 line itself and writes the
   file with SELECT ... INTO OUTFILE; the job reads it while it grows. No per-row Python work.
 
-Both produce the same bytes: header row, minimal quoting, CRLF, NULL as an empty field. Parts
+Both produce the same bytes: header row, minimal quoting, CRLF, NULL as an empty field (or as
+CSV_NULL when the job sets one; an empty string is then an empty field), binary
+values (BINARY, VARBINARY, BLOB, GEOMETRY, binary expressions) as lowercase hex, BIT values as
+unsigned integers; the manifest names each column's kind (COLUMN_KINDS). Parts
 hold EXPORT_PART_ROWS records each and upload while the next part is written; memory holds one
 chunk, never the result.
 """
@@ -14,6 +17,7 @@ chunk, never the result.
 from __future__ import annotations
 
 import csv
+import glob
 import gzip
 import hashlib
 import io
@@ -36,14 +40,45 @@ BATCH_ROWS = 10_000
 CHUNK_BYTES = 1 << 20
 # As `gzip -1`: a CPU-bound Fargate task pays per second; level 6 saves ~10 % of bytes for ~3x CPU.
 GZIP_LEVEL = 1
-# Types whose text never holds a comma, quote or line break: written without a quoting check.
-PLAIN_TYPES = {
-    FIELD_TYPE.DECIMAL, FIELD_TYPE.NEWDECIMAL, FIELD_TYPE.TINY, FIELD_TYPE.SHORT,
-    FIELD_TYPE.LONG, FIELD_TYPE.FLOAT, FIELD_TYPE.DOUBLE, FIELD_TYPE.LONGLONG, FIELD_TYPE.INT24,
-    FIELD_TYPE.TIMESTAMP, FIELD_TYPE.DATE, FIELD_TYPE.TIME, FIELD_TYPE.DATETIME,
-    FIELD_TYPE.YEAR, FIELD_TYPE.NEWDATE,
-}  # fmt: skip
 MAX_LIMIT = "18446744073709551615"
+BINARY_CHARSET = 63  # the protocol's charset number of binary strings
+# Each column's kind, from its protocol type; the manifest states it per column.
+_KIND_OF_TYPE = {
+    **dict.fromkeys((FIELD_TYPE.TINY, FIELD_TYPE.SHORT, FIELD_TYPE.INT24, FIELD_TYPE.LONG,
+                     FIELD_TYPE.LONGLONG), "integer"),
+    FIELD_TYPE.DECIMAL: "decimal", FIELD_TYPE.NEWDECIMAL: "decimal",
+    FIELD_TYPE.FLOAT: "float", FIELD_TYPE.DOUBLE: "float", FIELD_TYPE.YEAR: "year",
+    FIELD_TYPE.DATE: "date", FIELD_TYPE.NEWDATE: "date", FIELD_TYPE.TIME: "time",
+    FIELD_TYPE.DATETIME: "datetime", FIELD_TYPE.TIMESTAMP: "datetime",
+    FIELD_TYPE.JSON: "json", FIELD_TYPE.BIT: "bit",
+}  # fmt: skip
+# Every kind, with what its field holds (README: "Exports").
+COLUMN_KINDS = {
+    "integer": "decimal digits", "decimal": "decimal digits", "float": "MySQL's float text",
+    "year": "YYYY", "date": "YYYY-MM-DD", "time": "[-]HH:MM:SS[.ffffff]",
+    "datetime": "YYYY-MM-DD HH:MM:SS[.ffffff], UTC", "json": "JSON text",
+    "bit": "the bits as an unsigned integer", "binary": "the bytes as lowercase hex",
+    "text": "the text",
+}  # fmt: skip
+# Kinds whose text never holds a comma, quote or line break, nor is empty.
+_QUOTE_FREE = {"integer", "decimal", "float", "year", "date", "time", "datetime", "bit"}
+_STRING_TYPES = {
+    FIELD_TYPE.VARCHAR, FIELD_TYPE.VAR_STRING, FIELD_TYPE.STRING, FIELD_TYPE.TINY_BLOB,
+    FIELD_TYPE.BLOB, FIELD_TYPE.MEDIUM_BLOB, FIELD_TYPE.LONG_BLOB, FIELD_TYPE.GEOMETRY,
+}  # fmt: skip
+
+
+def column_kind(type_code: int, charsetnr: int) -> str:
+    """A result column's kind: binary strings (charset `binary`) are told from text by their
+    charset, as PyMySQL does when it returns them as bytes."""
+    if type_code in _STRING_TYPES and charsetnr == BINARY_CHARSET:
+        return "binary"
+    return _KIND_OF_TYPE.get(type_code, "text")
+
+
+def _kinds(cursor: Any) -> list[str]:
+    # PyMySQL's description has no charset; its result's field list does.
+    return [column_kind(f.type_code, f.charsetnr) for f in cursor._result.fields]
 
 
 class ExportError(Exception):
@@ -62,6 +97,7 @@ class ExportFile:
 class ExportResult:
     name: str
     columns: list[str]
+    kinds: list[str]
     files: list[ExportFile] = field(default_factory=list)
 
     @property
@@ -115,12 +151,18 @@ class _Part:
 class Parts:
     """The export's parts: `write` takes whole records and never more than `room`."""
 
-    def __init__(
-        self, ctx: RunContext, root: str, name: str, columns: list[str], part_rows: int
+    def __init__(  # noqa: PLR0917
+        self,
+        ctx: RunContext,
+        root: str,
+        name: str,
+        columns: list[str],
+        kinds: list[str],
+        part_rows: int,
     ) -> None:
         self.ctx, self.prefix, self.name, self.part_rows = ctx, f"{root}{name}/", name, part_rows
         self.header = csv_line(columns)
-        self.result = ExportResult(name, columns)
+        self.result = ExportResult(name, columns, kinds)
         self.current: _Part | None = None
         self.uploads = ThreadPoolExecutor(1)
         self.pending: Future[None] | None = None
@@ -187,53 +229,100 @@ def _unique_columns(name: str, description: Any) -> list[str]:
     return columns
 
 
+def _hex(value: bytes) -> str:
+    return value.hex()
+
+
+def _bits(value: bytes) -> str:
+    return str(int.from_bytes(value, "big"))
+
+
+def _converter(kinds: list[str], null: str) -> Any:
+    """Rows of MySQL's text -> rows as the contract writes them (None: no change needed)."""
+    convert = [{"binary": _hex, "bit": _bits}.get(kind) for kind in kinds]
+    if not any(convert) and not null:
+        return None
+    marker = null or None  # csv.writer writes None as an empty field
+
+    def rows(batch: Any) -> list[list[Any]]:
+        return [
+            [marker if v is None else v if f is None else f(v) for f, v in zip(convert, row)]  # noqa: B905
+            for row in batch
+        ]
+
+    return rows
+
+
 def export_stream(ctx: RunContext, root: str, query: ExportQuery, part_rows: int) -> ExportResult:
     """Rows over the connection (SSCursor: streamed from the server as they are read)."""
-    with ctx.conn.cursor(pymysql.cursors.SSCursor) as cursor:
+    conn = ctx.conn
+    cursor = conn.cursor(pymysql.cursors.SSCursor)
+    with conn.guard(f"export {query.name}"):
         cursor.execute(query.sql)
         columns = _unique_columns(query.name, cursor.description)
-        parts = Parts(ctx, root, query.name, columns, part_rows)
+        kinds = _kinds(cursor)
+        convert = _converter(kinds, ctx.null)
+        parts = Parts(ctx, root, query.name, columns, kinds, part_rows)
         try:
             buffer = io.StringIO()
             writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180; None -> empty
             while batch := cursor.fetchmany(min(BATCH_ROWS, parts.room)):
-                writer.writerows(batch)
+                writer.writerows(convert(batch) if convert else batch)
                 parts.write(buffer.getvalue().encode("utf-8"), len(batch))
                 buffer.seek(0)
                 buffer.truncate()
         except BaseException:
             parts.abort()
             raise
-        return parts.close()
+        cursor.close()
+    return parts.close()
 
 
-def _quote_sql(column: str, plain: bool, only_column: bool) -> str:
-    """SQL that writes one column's value as an RFC 4180 field, exactly as csv.writer does:
-    NULL as empty, quoted (quotes doubled) when it holds a comma, quote, CR or LF; a record of
-    one empty field is written as "" (csv.writer's rule)."""
+def _field_sql(column: str, kind: str, only_column: bool, null: str = "") -> str:
+    """SQL that writes one column's value as an RFC 4180 field, exactly as the stream path
+    does. Every value is made a string (CAST, HEX) before anything else touches it, so no
+    branch takes the column's own type: a MariaDB UUID or INET6 column would turn a '' into
+    NULL, and CONCAT_WS would drop the field. NULL is `null` (CSV_NULL, never quoted; empty by
+    default), a value is quoted (quotes doubled) when it holds a comma, quote, CR or LF, and
+    a record of one empty field is written as "" (csv.writer's rule)."""
     ref = "`" + column.replace("`", "``") + "`"
     empty = "'\"\"'" if only_column else "''"
-    if plain:
-        return f"IFNULL({ref}, {empty})"
+    nothing = f"'{null}'" if null else empty  # CSV_NULL holds no quote or backslash
+    if kind == "binary":
+        text = f"LOWER(HEX({ref}))"
+        return (
+            f"CASE WHEN {ref} IS NULL THEN {nothing} WHEN LENGTH({ref}) > 0 THEN {text} "
+            f"ELSE {empty} END"
+        )
+    if kind == "bit":
+        return f"IFNULL(CAST(CAST({ref} AS UNSIGNED) AS CHAR), {nothing})"
+    text = f"CAST({ref} AS CHAR)"
+    if kind in _QUOTE_FREE:
+        return f"IFNULL({text}, {nothing})"
+    # The tests read the value as a string anyway; the CAST in ELSE is what gives the CASE a
+    # string type (and is the one conversion a row pays for).
     blank = f"WHEN LENGTH({ref}) = 0 THEN {empty} " if only_column else ""
     return (
-        f"CASE WHEN {ref} IS NULL THEN {empty} {blank}"
+        f"CASE WHEN {ref} IS NULL THEN {nothing} {blank}"
         f"WHEN {ref} REGEXP '[\",\\r\\n]' THEN CONCAT('\"', REPLACE({ref}, '\"', '\"\"'), '\"') "
-        f"ELSE {ref} END"
+        f"ELSE {text} END"
     )
 
 
-def outfile_sql(query: ExportQuery, columns: list[str], types: list[int], path: str) -> str:
-    """The export as one CSV line per row, written by the server to `path`."""
+def outfile_sql(
+    query: ExportQuery, columns: list[str], kinds: list[str], path: str, null: str = ""
+) -> str:
+    """The export as one CSV line per row, written by the server to `path` (an SQL string
+    literal, quoted and escaped)."""
     sql = query.sql
-    if "ORDER BY" in query.top_level and "LIMIT" not in query.top_level:
+    if query.ordered and not query.limited:
         # MariaDB drops ORDER BY inside a derived table unless it has a LIMIT.
         sql = f"{sql} LIMIT {MAX_LIMIT}"
     single = len(columns) == 1
-    fields = [_quote_sql(c, t in PLAIN_TYPES, single) for c, t in zip(columns, types, strict=True)]
+    fields = [_field_sql(c, k, single, null) for c, k in zip(columns, kinds, strict=True)]
     return (
         f"SELECT CONCAT_WS(',', {', '.join(fields)}) FROM ({sql}) AS export_rows "
-        f"INTO OUTFILE '{path}' CHARACTER SET utf8mb4 "
+        f"INTO OUTFILE {path} CHARACTER SET utf8mb4 "
         "FIELDS TERMINATED BY ',' ENCLOSED BY '' ESCAPED BY '' LINES TERMINATED BY '\\r\\n'"
     )
 
@@ -281,41 +370,50 @@ def _follow(path: Path, done: Future[Any]) -> Iterator[bytes]:
                 time.sleep(0.005)
 
 
+def server_files(shared_dir: Path, job: str) -> list[Path]:
+    """The files the server writes for `job`'s exports (left behind if a run was killed)."""
+    return sorted(shared_dir.glob(f"{glob.escape(job)}@*.csv"))
+
+
 def export_shared(
     ctx: RunContext, shared_dir: Path, root: str, query: ExportQuery, part_rows: int
 ) -> ExportResult:
     """The server writes the CSV lines into the shared directory; parts are cut from them."""
-    name = query.name
-    with ctx.conn.cursor() as cursor:
+    name, conn = query.name, ctx.conn
+    with conn.guard(f"export {name}"), conn.cursor() as cursor:
         cursor.execute(f"SELECT * FROM ({query.sql}) AS export_rows LIMIT 0")
         columns = _unique_columns(name, cursor.description)
-        types = [int(d[1]) for d in cursor.description]
-    path = shared_dir / f"{uuid.uuid4().hex}-{name}.csv"
-    statement = outfile_sql(query, columns, types, str(path))
-    parts = Parts(ctx, root, name, columns, part_rows)
+        kinds = _kinds(cursor)
+    # `job@`: '@' is never in a job name, so a rerun finds exactly its own job's leftovers.
+    path = shared_dir / f"{ctx.job}@{uuid.uuid4().hex}-{name}.csv"
+    statement = outfile_sql(query, columns, kinds, conn.escape(str(path)), ctx.null)
+    parts = Parts(ctx, root, name, columns, kinds, part_rows)
+    server = ThreadPoolExecutor(1)
+    done = server.submit(_execute, ctx, statement, f"export {name}")
     try:
-        with ThreadPoolExecutor(1) as server:
-            done = server.submit(_execute, ctx, statement)
-            carry = b""
-            for chunk in _follow(path, done):
-                data = carry + chunk
-                while data:
-                    records, end = split_records(data, parts.room)
-                    if not records:
-                        break  # the rest is the start of a record still being written
-                    parts.write(data[:end], records)
-                    data = data[end:]
-                carry = data
-            if carry:
-                raise ExportError(f"export {name}: the server's file ends inside a record")
+        carry = b""
+        for chunk in _follow(path, done):
+            data = carry + chunk
+            while data:
+                records, end = split_records(data, parts.room)
+                if not records:
+                    break  # the rest is the start of a record still being written
+                parts.write(data[:end], records)
+                data = data[end:]
+            carry = data
+        if carry:
+            raise ExportError(f"export {name}: the server's file ends inside a record")
     except BaseException:
+        if not done.done():
+            conn.kill_query()  # a stop (SIGTERM) or a failure here never waits for the server
         parts.abort()
         raise
     finally:
+        server.shutdown(wait=True)
         path.unlink(missing_ok=True)
     return parts.close()
 
 
-def _execute(ctx: RunContext, statement: str) -> None:
-    with ctx.conn.cursor() as cursor:
+def _execute(ctx: RunContext, statement: str, what: str) -> None:
+    with ctx.conn.guard(what), ctx.conn.cursor() as cursor:
         cursor.execute(statement)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlparse
+from sqlparse import lexer
 from sqlparse import tokens as T
 
 
@@ -50,21 +53,82 @@ def statements(path: Path) -> list[str]:
 @dataclass(frozen=True)
 class ExportQuery:
     name: str
-    sql: str  # without comments or the final ';', so it can be wrapped
-    top_level: frozenset[str]  # keywords outside any parentheses, e.g. ORDER BY, LIMIT
+    sql: str  # without comments, the final ';' or enclosing parentheses, so it can be wrapped
+    ordered: bool  # a top-level ORDER BY (outside any parentheses)
+    limited: bool  # a top-level LIMIT
+
+
+def _significant(sql: str) -> list[tuple[Any, str]]:
+    """sqlparse's tokens of `sql` without whitespace."""
+    return [
+        (kind, value)
+        for kind, value in lexer.tokenize(sql)  # type: ignore[no-untyped-call]
+        if kind not in T.Whitespace
+    ]
+
+
+def _unwrap(sql: str) -> str:
+    """`(SELECT ...)` -> `SELECT ...`, while one pair of parentheses encloses it all."""
+    while True:
+        tokens = _significant(sql)
+        if not tokens or tokens[0][1] != "(" or tokens[-1][1] != ")":
+            return sql
+        depth = 0
+        for position, (kind, value) in enumerate(tokens):
+            if kind in T.Punctuation:
+                depth += {"(": 1, ")": -1}.get(value, 0)
+            if depth == 0:
+                if position != len(tokens) - 1:
+                    return sql  # `(SELECT 1) UNION (SELECT 2)`: the first pair closes early
+                break
+        sql = sql[sql.index("(") + 1 : sql.rindex(")")].strip()
+
+
+def _top_level_words(tokens: list[tuple[Any, str]]) -> list[str]:
+    """Keywords outside any parentheses, one word each (`ORDER\n BY` -> ORDER, BY)."""
+    words: list[str] = []
+    depth = 0
+    for kind, value in tokens:
+        if kind in T.Punctuation:
+            depth += {"(": 1, ")": -1}.get(value, 0)
+        elif depth == 0 and kind in T.Keyword:
+            words += value.upper().split()
+    return words
 
 
 def export_query(name: str, path: Path) -> ExportQuery:
+    """An export is one SELECT (or WITH ... SELECT, or a UNION of SELECTs, parenthesised or
+    not) that returns rows to the job: no INTO (OUTFILE, DUMPFILE, @variables), and no
+    executable comments (`/*! ... */`, `/*M! ... */`), which the server would run but the
+    job's checks and its comment-free copy of the SQL would not see."""
     found = statements(path)
     if len(found) != 1:
         raise JobDefinitionError(f"{path}: an export holds exactly one SELECT, found {len(found)}")
-    sql = sqlparse.format(found[0], strip_comments=True).strip().rstrip(";").strip()
-    [statement] = sqlparse.parse(sql)
-    kind = statement.get_type()  # type: ignore[no-untyped-call]
+    raw = _significant(found[0])
+    hidden = [v for k, v in raw if k in T.Comment and re.match(r"/\*M?!", v)]
+    if hidden:
+        raise JobDefinitionError(
+            f"{path}: executable comments ({hidden[0][:40]!r}) are not allowed in an export; "
+            "write the SQL plainly"
+        )
+    sql = _unwrap(sqlparse.format(found[0], strip_comments=True).strip().rstrip(";").strip())
+    tokens = _significant(sql)
+    first = next((k, v) for k, v in tokens if v != "(")
+    if first[0] in T.Keyword.CTE:
+        [statement] = sqlparse.parse(sql)
+        kind = statement.get_type()  # type: ignore[no-untyped-call]
+    else:
+        kind = first[1].upper()
     if kind != "SELECT":
         raise JobDefinitionError(f"{path}: an export is a SELECT, found {kind}")
-    keywords = frozenset(t.normalized for t in statement.tokens if t.ttype in T.Keyword)
-    return ExportQuery(name, sql, keywords)
+    if any(k in T.Keyword and v.upper() == "INTO" for k, v in tokens):
+        raise JobDefinitionError(
+            f"{path}: an export returns its rows to the job; SELECT ... INTO (OUTFILE, "
+            "DUMPFILE, @variable) is not allowed"
+        )
+    words = _top_level_words(tokens)
+    ordered = any(a == "ORDER" and b == "BY" for a, b in itertools.pairwise(words))
+    return ExportQuery(name, sql, ordered=ordered, limited="LIMIT" in words)
 
 
 def created_tables(path: Path) -> list[str]:
@@ -82,8 +146,14 @@ def created_tables(path: Path) -> list[str]:
         position = 1
         while position < len(tokens) and tokens[position].ttype is T.Keyword:
             position += 1
-        if "TABLE" not in {t.normalized for t in tokens[1:position]}:
+        words = {t.normalized for t in tokens[1:position]}
+        if "TABLE" not in words:
             continue  # CREATE INDEX, VIEW, ...
+        if "TEMPORARY" in words:
+            raise JobDefinitionError(
+                f"{path}: input tables cannot be TEMPORARY (the loader fills them from a "
+                "session of its own); create them as ordinary tables"
+            )
         name = tokens[position].value
         if position + 2 < len(tokens) and tokens[position + 1].value == ".":
             name = tokens[position + 2].value  # db.table

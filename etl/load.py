@@ -11,10 +11,13 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
 import os
 import re
 import threading
 import uuid
+import zlib
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,16 +27,27 @@ from typing import IO, Any
 from etl import log
 from etl.context import RunContext
 
-SUFFIXES = (".csv", ".csv.gz")
+SUFFIXES = (".csv", ".csv.gz")  # compared in lower case: .CSV and .csv.GZ are inputs too
+# The largest field the loader accepts (Python's csv module stops at 128 KiB by default).
+FIELD_LIMIT = 16 * 1024 * 1024
+csv.field_size_limit(FIELD_LIMIT)
+_FLUSH_BYTES = 8 * 1024 * 1024  # a batch goes to the server at 10,000 rows or this size
+_SHOWN = 200  # characters of a value quoted in an error message
 # "... for column `db`.`t`.`qty` at row 2" (MariaDB), "... for column 'qty' at row 2" (MySQL),
 # "Column set to default value; NULL supplied to NOT NULL column 'note' at row 2",
 # "Column 'note' cannot be null" (no row: the first empty field of that column is meant).
 _COLUMN = re.compile(r"column (\S+)", re.IGNORECASE)
 _ROW = re.compile(r"at row (\d+)")
+_DUPLICATE = re.compile(r"Duplicate entry '(.*)' for key '(.+)'", re.DOTALL)
+_CONSTRAINT = re.compile(r"CONSTRAINT `([^`]+)` failed")
 
 
 class BadInput(Exception):
     """An input file, folder or row does not fit the contract."""
+
+
+class Stopped(Exception):
+    """The load this conversion feeds was stopped (it failed, or the run is stopping)."""
 
 
 @dataclass
@@ -59,8 +73,13 @@ def discover(s3: Any, bucket: str, prefix: str, tables: list[str]) -> dict[str, 
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
             table, _, name = obj["Key"][len(prefix) :].partition("/")
-            if not name or not name.endswith(SUFFIXES):
-                continue  # folder markers, _SUCCESS files and the like
+            if not name or name.endswith("/"):
+                continue  # folder markers
+            if not name.lower().endswith(SUFFIXES) or obj["Size"] == 0:
+                # _SUCCESS files and the like, and empty objects: not a table's file.
+                log.info("input_skipped", key=obj["Key"], bytes=obj["Size"],
+                         reason="empty" if obj["Size"] == 0 else "not .csv or .csv.gz")  # fmt: skip
+                continue
             if table not in found:
                 raise BadInput(
                     f"s3://{bucket}/{prefix}{table}/ is not a table of schema.sql "
@@ -80,7 +99,7 @@ def discover(s3: Any, bucket: str, prefix: str, tables: list[str]) -> dict[str, 
 def open_object(ctx: RunContext, key: str) -> Iterator[IO[str]]:
     """An input object as text, streamed from S3 (and gunzipped) while it is read."""
     body = ctx.s3.get_object(Bucket=ctx.bucket, Key=key)["Body"]
-    binary = gzip.GzipFile(fileobj=body) if key.endswith(".gz") else body
+    binary = gzip.GzipFile(fileobj=body) if key.lower().endswith(".gz") else body
     # utf-8-sig: tolerate the byte-order mark spreadsheet tools write.
     with io.TextIOWrapper(binary, encoding="utf-8-sig", newline="") as text:
         yield text
@@ -97,20 +116,43 @@ def _locate(ctx: RunContext, key: str, column: str, record: int | None) -> tuple
         for number, row in enumerate(reader, start=1):
             value = row[index] if index is not None and index < len(row) else None
             if number == record or (record is None and value == ""):
-                return start, value
+                return start, _shown(value)
             start = reader.line_num + 1
     return start, None
 
 
+def _shown(value: str | None) -> str | None:
+    """A value as an error message quotes it: at most _SHOWN characters."""
+    if value is None or len(value) <= _SHOWN:
+        return value
+    return f"{value[:_SHOWN]}… ({len(value)} characters)"
+
+
+def _bad_byte_line(ctx: RunContext, key: str) -> int:
+    """The line of the first byte that is not UTF-8 (text is decoded ahead of the CSV reader,
+    so the reader's own line number is not where the byte is). Only for error reports."""
+    body = ctx.s3.get_object(Bucket=ctx.bucket, Key=key)["Body"]
+    with gzip.GzipFile(fileobj=body) if key.lower().endswith(".gz") else body as binary:
+        for number, line in enumerate(io.BufferedReader(binary), start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 0
+
+
 @contextmanager
-def _csv_errors(key: str, reader: Any) -> Iterator[None]:
+def _csv_errors(key: str, reader: Any, ctx: RunContext | None = None) -> Iterator[None]:
     try:
         yield
     except csv.Error as err:
         raise BadInput(f"{key} line {reader.line_num}: malformed CSV ({err})") from None
     except UnicodeDecodeError as err:
-        where = f"{key} near line {reader.line_num + 1}"
+        line = _bad_byte_line(ctx, key) if ctx is not None else 0
+        where = f"{key} line {line}" if line else f"{key} near line {reader.line_num + 1}"
         raise BadInput(f"{where}: not UTF-8 ({err.reason})") from None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as err:
+        raise BadInput(f"{key}: not a complete gzip file ({err})") from None
 
 
 # Stands for an empty field while a batch is formatted. Strictly decoded UTF-8 never holds a
@@ -119,9 +161,19 @@ _EMPTY = "\udcff"
 _BATCH_ROWS = 10_000
 
 
-def to_tsv(reader: Any, key: str, width: int, out: IO[bytes]) -> int:
-    """Copy the records after the header into MySQL's escaped tab format (empty fields as
-    \\N), checking each record's field count on the way. Returns the number of records."""
+def to_tsv(  # noqa: PLR0917
+    reader: Any,
+    key: str,
+    width: int,
+    out: IO[bytes],
+    stop: threading.Event | None = None,
+    ctx: RunContext | None = None,
+) -> int:
+    """Copy the records after the header into MySQL's escaped tab format (empty fields, or
+    fields that are CSV_NULL when the job sets it, as \\N), checking each record's field
+    count on the way. Returns the number of records. Lines with no field at all (blank
+    lines) are skipped. Gives up at the next batch once `stop` is set."""
+    null = ctx.null if ctx is not None else ""
     rows = 0
     buffer = io.StringIO()
     writer = csv.writer(
@@ -131,19 +183,27 @@ def to_tsv(reader: Any, key: str, width: int, out: IO[bytes]) -> int:
     progress = log.Progress("load_progress", key=key)
 
     def flush() -> None:
+        if stop is not None and stop.is_set():
+            raise Stopped(key)
         out.write(buffer.getvalue().replace(_EMPTY, "\\N").encode("utf-8"))
         buffer.seek(0)
         buffer.truncate()
         progress.update(rows)  # rows handed to the server so far
 
     start = reader.line_num + 1
-    with _csv_errors(key, reader):
+    with _csv_errors(key, reader, ctx):
         for row in reader:
             if len(row) != width:
+                if not row:  # a blank line (e.g. at the end of the file)
+                    start = reader.line_num + 1
+                    continue
                 raise BadInput(f"{key} line {start}: {len(row)} fields, the header has {width}")
-            writer.writerow([v or _EMPTY for v in row] if "" in row else row)
+            if null:  # CSV_NULL: that text is NULL, an empty field an empty string
+                writer.writerow([_EMPTY if v == null else v for v in row] if null in row else row)
+            else:
+                writer.writerow([v or _EMPTY for v in row] if "" in row else row)
             rows += 1
-            if rows % _BATCH_ROWS == 0:
+            if rows % _BATCH_ROWS == 0 or (rows % 64 == 0 and buffer.tell() > _FLUSH_BYTES):
                 flush()
             start = reader.line_num + 1
     flush()
@@ -151,13 +211,14 @@ def to_tsv(reader: Any, key: str, width: int, out: IO[bytes]) -> int:
 
 
 def _check_header(key: str, header: list[str], columns: list[str]) -> None:
-    unknown = [name for name in header if name not in columns]
+    known = set(columns)
+    unknown = [_shown(name) for name in header if name not in known]
     if unknown:
         raise BadInput(
             f"{key} line 1: column(s) {', '.join(map(repr, unknown))} not in the table "
             f"(columns: {', '.join(columns)})"
         )
-    duplicates = sorted({name for name in header if header.count(name) > 1})
+    duplicates = sorted(name for name, count in Counter(header).items() if count > 1)
     if duplicates:
         raise BadInput(f"{key} line 1: duplicate column(s) {', '.join(duplicates)}")
 
@@ -177,7 +238,7 @@ def load_file(ctx: RunContext, item: InputFile, table: str, columns: list[str]) 
     the conversion in a thread so Python and the server work at the same time."""
     with open_object(ctx, item.key) as source:
         reader = csv.reader(source, strict=True)
-        with _csv_errors(item.key, reader):
+        with _csv_errors(item.key, reader, ctx):
             header = next(reader, None)
         if header is None:
             return 0  # an empty object: no header, no rows
@@ -185,50 +246,132 @@ def load_file(ctx: RunContext, item: InputFile, table: str, columns: list[str]) 
         fifo = ctx.workdir / f"load-{uuid.uuid4().hex}.fifo"
         os.mkfifo(fifo)
         outcome: dict[str, Any] = {}
+        stop = threading.Event()
 
         def convert() -> None:
             try:
                 with fifo.open("wb") as out:
-                    outcome["rows"] = to_tsv(reader, item.key, len(header), out)
+                    outcome["rows"] = to_tsv(reader, item.key, len(header), out, stop, ctx)
             except BaseException as exc:  # reported by the main thread
                 outcome["error"] = exc
 
         converter = threading.Thread(target=convert, name=f"convert-{table}")
         converter.start()
+        loader = ctx.loader
+        assert loader is not None, "loads need the loader's session"
+        loader.local_file = str(fifo)  # the one file the server may ask this session for
         try:
-            with ctx.conn.cursor() as cursor:
+            with loader.guard(f"loading {item.key}"), loader.cursor() as cursor:
                 cursor.execute(load_data_sql(table, header), (str(fifo),))
-                cursor.execute("SHOW WARNINGS LIMIT 1")
-                problem = cursor.fetchone()
+                cursor.execute("SHOW WARNINGS LIMIT 10")
+                warnings = cursor.fetchall()
         finally:
-            if converter.is_alive() and "rows" not in outcome and "error" not in outcome:
-                _drain(fifo)  # the server never read it: let the converter finish
+            loader.local_file = None
+            stop.set()  # a converter still running has lost its reader: let it give up
+            if converter.is_alive():
+                _drain(fifo, converter)  # unblock its open() or write(), until it gives up
             converter.join()
             fifo.unlink()
     if "error" in outcome:
         raise outcome["error"]
-    if problem:
-        _, code, message = problem
-        raise BadInput(_describe_warning(ctx, item.key, code, message))
+    if warnings:
+        # The first Warning or Error names the problem; a Note before it (e.g. MariaDB's JSON
+        # syntax note) explains it. A Note alone (a value rounded) fails the file too.
+        _, code, message = next((w for w in warnings if w[0] != "Note"), warnings[0])
+        notes = [w[2] for w in warnings if w[0] == "Note" and w[2] != message][:1]
+        detail = f"{message} ({notes[0]})" if notes else message
+        raise BadInput(_describe_warning(ctx, item.key, table, code, detail))
     return int(outcome["rows"])
 
 
-def _drain(fifo: Path) -> None:
-    with fifo.open("rb") as handle:
-        while handle.read(1 << 20):
-            pass
+def _drain(fifo: Path, converter: threading.Thread) -> None:
+    """Read and drop what the converter still writes until it ends. Non-blocking: a converter
+    that has already closed its end (and is only finishing) cannot make this wait forever."""
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        while converter.is_alive():
+            try:
+                if not os.read(fd, 1 << 20):
+                    converter.join(0.01)  # no writer at the moment
+            except BlockingIOError:
+                converter.join(0.01)  # a writer, nothing written yet
+    finally:
+        os.close(fd)
 
 
-def _describe_warning(ctx: RunContext, key: str, code: str, message: str) -> str:
+def _describe_warning(ctx: RunContext, key: str, table: str, code: str, message: str) -> str:
     """Turn a LOAD DATA warning into the CSV line, column and value it is about."""
+    if found := _DUPLICATE.search(message):
+        return _describe_duplicate(ctx, key, table, found[1], found[2], f"{message} (MySQL {code})")
     row = _ROW.search(message)
     columns = _COLUMN.findall(message)  # the last one: "Column set to ...; ... column 'x'"
+    if not row and (constraint := _CONSTRAINT.search(message)):
+        # MariaDB names a JSON column's own check `table.column`: find the value that is not JSON.
+        column = constraint[1].rsplit(".", 1)[-1]
+        bad = _find(ctx, key, column, lambda v: v != "" and not _is_json(v))
+        if bad is not None:
+            where = f"{key} line {bad[0]}, column {column} (value {bad[1]!r})"
+            return f"{where}: {message} (MySQL {code})"
     if not columns and not row:
         return f"{key}: MySQL rejected the data ({code}: {message})"
     name = columns[-1].rsplit(".", 1)[-1].strip("`'\"") if columns else ""
     line, value = _locate(ctx, key, name, int(row[1]) if row else None)
     where = f"{key} line {line}" + (f", column {name} (value {value!r})" if name else "")
     return f"{where}: {message} (MySQL {code})"
+
+
+def _is_json(value: str) -> bool:
+    try:
+        json.loads(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _find(ctx: RunContext, key: str, column: str, test: Any) -> tuple[int, str | None] | None:
+    """(line, shown value) of the first record whose `column` passes `test`."""
+    with open_object(ctx, key) as handle:
+        reader = csv.reader(handle, strict=True)
+        header = next(reader, [])
+        if column not in header:
+            return None
+        index = header.index(column)
+        start = reader.line_num + 1
+        for row in reader:
+            if index < len(row) and test(row[index]):
+                return start, _shown(row[index])
+            start = reader.line_num + 1
+    return None
+
+
+def _describe_duplicate(  # noqa: PLR0917
+    ctx: RunContext, key: str, table: str, value: str, index: str, message: str
+) -> str:
+    """A duplicate key: the line of the record that repeats it (a one-column key), or of
+    its only occurrence in this file when an earlier file (or the schema) holds the other."""
+    index = index.rsplit(".", 1)[-1]  # MySQL 8 writes `table.PRIMARY`
+    loader = ctx.loader or ctx.conn
+    with loader.cursor() as cursor:
+        cursor.execute(
+            "SELECT column_name FROM information_schema.statistics WHERE table_schema = "
+            "DATABASE() AND table_name = %s AND index_name = %s ORDER BY seq_in_index",
+            (table, index),
+        )
+        key_columns = [row[0] for row in cursor.fetchall()]
+    seen: list[int] = []
+    if len(key_columns) == 1:
+
+        def repeated(candidate: str) -> bool:
+            if candidate == value:
+                seen.append(1)
+            return len(seen) == 2
+
+        found = _find(ctx, key, key_columns[0], repeated)
+        if found is None and seen:
+            found = _find(ctx, key, key_columns[0], lambda v: v == value)
+        if found is not None:
+            return f"{key} line {found[0]}, column {key_columns[0]} (value {found[1]!r}): {message}"
+    return f"{key}: {message}, key columns {', '.join(key_columns)}"
 
 
 def load_all(ctx: RunContext, inputs: dict[str, TableInput], columns: dict[str, list[str]]) -> None:

@@ -7,6 +7,7 @@ written last, and a rerun removes the old manifest before anything else under it
 from __future__ import annotations
 
 import resource
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -15,14 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pymysql.connections import Connection
-
 from etl import db, lock, log, storage
 from etl.context import RunContext
-from etl.export import ExportResult, export_shared, export_stream
+from etl.export import ExportResult, export_shared, export_stream, server_files
 from etl.jobdef import (
     ExportQuery,
     JobDefinition,
+    JobDefinitionError,
     created_tables,
     export_query,
     load_job,
@@ -34,8 +34,9 @@ from etl.settings import Settings
 MANIFEST = "_manifest.json"
 
 
-class Terminated(Exception):
-    """SIGTERM: ECS is stopping the task (stopTimeout later it sends SIGKILL)."""
+class Terminated(BaseException):
+    """SIGTERM: ECS is stopping the task (stopTimeout later it sends SIGKILL). A
+    BaseException, like KeyboardInterrupt: no `except Exception` on the way may swallow it."""
 
 
 class StageFailed(Exception):
@@ -59,12 +60,12 @@ def peak_rss_mb() -> int:
 @contextmanager
 def stage(name: str, **fields: Any) -> Iterator[None]:
     started = time.monotonic()
-    log.info("stage_started", stage=name, **fields)
     try:
+        log.info("stage_started", stage=name, **fields)  # (a SIGTERM just after it: this stage)
         yield
     except StageFailed:
         raise
-    except Exception as exc:
+    except (Exception, Terminated) as exc:
         raise StageFailed(name, exc) from exc
     log.info(
         "stage_finished",
@@ -74,12 +75,13 @@ def stage(name: str, **fields: Any) -> Iterator[None]:
     )
 
 
-def _execute_file(conn: Connection, path: Path) -> None:
+def _execute_file(conn: db.Session, path: Path) -> None:
     with conn.cursor() as cursor:
         for number, sql in enumerate(statements(path), start=1):
             started = time.monotonic()
             try:
-                cursor.execute(sql)
+                with conn.guard(f"{path.name} statement {number}"):
+                    cursor.execute(sql)
             except Exception as exc:
                 raise RuntimeError(f"{path.name} statement {number}: {exc}") from exc
             log.debug(
@@ -91,7 +93,7 @@ def _execute_file(conn: Connection, path: Path) -> None:
             )
 
 
-def _table_columns(conn: Connection, tables: list[str]) -> dict[str, list[str]]:
+def _table_columns(conn: db.Session, tables: list[str]) -> dict[str, list[str]]:
     with conn.cursor() as cursor:
         cursor.execute(
             "SELECT table_name, column_name FROM information_schema.columns "
@@ -121,6 +123,7 @@ def manifest(
         "job": job,
         "scheduled_time": _iso(settings.scheduled_time),
         "started_at": _iso(started),
+        "csv_null": settings.csv_null,  # the text of NULL in inputs and exports ("": empty)
         "finished_at": _iso(datetime.now(UTC)),
         "inputs": {
             table: {
@@ -132,6 +135,7 @@ def manifest(
         "exports": {
             result.name: {
                 "columns": result.columns,
+                "column_kinds": dict(zip(result.columns, result.kinds, strict=True)),
                 "rows": result.rows,
                 "files": [
                     {"key": f.key, "rows": f.rows, "bytes": f.bytes, "sha256": f.sha256}
@@ -156,15 +160,22 @@ def run(settings: Settings) -> dict[str, Any]:
         output=f"s3://{bucket}/{root}",
     )
     with stage("job_definition"):
-        job = load_job(settings.job_dir)
-        tables = created_tables(job.schema)
-        exports = [export_query(name, path) for name, path in job.exports.items()]
+        try:
+            job = load_job(settings.job_dir)
+            for path in (job.schema, *job.transforms):
+                statements(path)  # every SQL file readable and splittable before the lock
+            tables = created_tables(job.schema)
+            exports = [export_query(name, path) for name, path in job.exports.items()]
+        except (OSError, UnicodeError, ValueError, IndexError, StopIteration) as exc:
+            raise JobDefinitionError(f"{settings.job_dir}: {exc}") from exc
     s3 = storage.open_store(settings.data_dir)  # S3, or a folder in local mode
     with stage("lock", key=settings.lock_key):
         held = lock.acquire(s3, bucket, settings.lock_key, settings.lock_stale_seconds,
                             {"scheduled_time": _iso(settings.scheduled_time)})  # fmt: skip
     try:
-        document = _run_locked(settings, s3, job, tables=tables, exports=exports, started=started)
+        with lock.Heartbeat(s3, bucket, held, settings.lock_stale_seconds) as heartbeat:
+            document = _run_locked(settings, s3, job, tables=tables, exports=exports,
+                                   started=started, heartbeat=heartbeat)  # fmt: skip
     finally:
         lock.release(s3, bucket, held)  # on success, failure and SIGTERM alike
     log.info(
@@ -175,6 +186,26 @@ def run(settings: Settings) -> dict[str, Any]:
     return document
 
 
+def _clean_leftovers(settings: Settings) -> None:
+    """Remove what runs of this job killed earlier (kill -9, a lost task) left on this
+    machine: their scratch folders and the server's export files. The lock is held, so no
+    other run of the job is using them."""
+    left = sorted(Path(tempfile.gettempdir()).glob(f"{_scratch_prefix(settings)}*"))
+    if settings.db_shared_dir:
+        left += server_files(settings.db_shared_dir, settings.job_name)
+    for path in left:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    if left:
+        log.info("leftovers_removed", paths=[str(p) for p in left])
+
+
+def _scratch_prefix(settings: Settings) -> str:
+    return f"etl@{settings.job_name}@"  # '@' is never in a job name
+
+
 def _run_locked(
     settings: Settings,
     s3: Any,
@@ -183,12 +214,15 @@ def _run_locked(
     tables: list[str],
     exports: list[ExportQuery],
     started: datetime,
+    heartbeat: lock.Heartbeat,
 ) -> dict[str, Any]:
     bucket, root = settings.data_bucket, settings.output_root
+    _clean_leftovers(settings)
     with stage("connect"):
         conn = db.connect(settings)
-    with conn, tempfile.TemporaryDirectory(prefix="etl-") as tmp:
-        ctx = RunContext(conn, s3, bucket, Path(tmp))
+        loader = db.connect(settings, loads=True)
+    with conn, loader, tempfile.TemporaryDirectory(prefix=_scratch_prefix(settings)) as tmp:
+        ctx = RunContext(conn, s3, bucket, Path(tmp), settings.job_name, loader, settings.csv_null)
         with stage("schema", tables=tables):
             _execute_file(conn, job.schema)
             columns = _table_columns(conn, tables)
@@ -208,9 +242,10 @@ def _run_locked(
             mode = "shared" if settings.db_shared_dir else "stream"
             with stage("export", exports=[e.name for e in exports], path=mode):
                 # A rerun replaces the run folder. The old manifest goes first, so no reader
-                # ever sees a manifest beside parts that are not its own.
+                # ever sees a manifest beside parts that are not its own; multipart uploads
+                # a killed run left open go too.
                 s3.delete_object(Bucket=bucket, Key=f"{root}{MANIFEST}")
-                storage.delete_keys(s3, bucket, storage.keys_under(s3, bucket, root))
+                storage.clear_prefix(s3, bucket, root)
                 shared, rows = settings.db_shared_dir, settings.export_part_rows
                 results = [
                     export_shared(ctx, shared, root, query, rows)
@@ -219,6 +254,7 @@ def _run_locked(
                     for query in exports
                 ]
             with stage("manifest"):
+                heartbeat.check()  # never publish a run another run has taken over from us
                 document = manifest(settings, job.name, started, inputs, results)
                 storage.put_json(s3, bucket, f"{root}{MANIFEST}", document)
         except BaseException:

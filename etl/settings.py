@@ -7,6 +7,7 @@ test checks it against what from_env and storage_from_env really read.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -40,6 +41,8 @@ class Settings:
     job_name: str  # names the lock and the metrics' Job dimension
     lock_stale_seconds: float
     progress_seconds: float  # between two progress lines of a long load or export
+    db_statement_timeout_seconds: float  # any one statement is killed after this
+    csv_null: str = ""  # the text that stands for NULL in CSV ("": an empty field)
     data_dir: Path | None = None  # local mode: this folder stands in for the bucket
     log_format: str = "json"  # or "text", for people at a terminal
 
@@ -84,7 +87,9 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable("DB_WAIT_SECONDS", "180", "how long to wait for the database to accept connections"),
     Variable("EXPORT_PART_ROWS", "1000000", "rows per exported part file"),
     Variable("DB_SHARED_DIR", "none", "a folder the server writes into: the shared export path"),
-    Variable("LOCK_STALE_SECONDS", "21600", "a lock older than this is taken over"),
+    Variable("DB_STATEMENT_TIMEOUT_SECONDS", "3600", "any one statement is killed after this"),
+    Variable("CSV_NULL", "empty", "the text that stands for NULL in CSV (empty: an empty field)"),
+    Variable("LOCK_STALE_SECONDS", "21600", "a lock not renewed for this long is taken over"),
     Variable("PROGRESS_SECONDS", "10", "seconds between progress lines of long stages"),
     Variable("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
     Variable("LOG_FORMAT", "json", "json (one object per line) or text (for a terminal)"),
@@ -137,6 +142,8 @@ def _number(env: Mapping[str, str], name: str, default: str, low: float, kind: t
         value = kind(raw)
     except ValueError:
         raise SettingsError(f"{name}={raw!r} is not a {kind.__name__}") from None
+    if not math.isfinite(value):
+        raise SettingsError(f"{name}={raw!r} must be a finite number")
     if value < low:
         raise SettingsError(f"{name}={raw!r} must be at least {low}")
     return float(value)
@@ -159,9 +166,16 @@ def _job_name(env: Mapping[str, str], job_dir: Path) -> str:
 
 
 def _directory(env: Mapping[str, str], name: str) -> Path | None:
+    """A directory the database server writes into: its path goes into SQL as a string
+    literal, so it must be absolute and hold no quote, backslash or control character."""
     value = env.get(name, "")
     if not value:
         return None
+    if not value.startswith("/") or re.search(r"['\"`\\\x00-\x1f\x7f]", value):
+        raise SettingsError(
+            f"{name}={value!r} must be an absolute path without quotes, backslashes or "
+            "control characters"
+        )
     if not Path(value).is_dir():
         raise SettingsError(f"{name}={value!r} is not a directory")
     return Path(value)
@@ -219,6 +233,27 @@ def storage_from_env(env: Mapping[str, str] = os.environ) -> StorageSettings:
     )
 
 
+def _csv_null(env: Mapping[str, str]) -> str:
+    """CSV_NULL: written and read unquoted, so no character that CSV or SQL would quote."""
+    value = env.get("CSV_NULL", "")
+    if len(value) > 16 or re.search(r"[,\"'\\\s\x00-\x1f\x7f]", value):
+        raise SettingsError(
+            f"CSV_NULL={value!r} must be at most 16 characters without commas, quotes, "
+            "backslashes, spaces or control characters (e.g. NULL)"
+        )
+    return value
+
+
+def _separate(input_prefix: str, output_prefix: str) -> None:
+    """Outputs under the inputs would be loaded by the next run (rows silently doubled), and
+    inputs under the outputs would be replaced by a rerun: the two must not overlap."""
+    if input_prefix.startswith(output_prefix) or output_prefix.startswith(input_prefix):
+        raise SettingsError(
+            f"INPUT_PREFIX={input_prefix!r} and OUTPUT_PREFIX={output_prefix!r} overlap "
+            "(one starts with the other); give them separate folders, e.g. input/ and output/"
+        )
+
+
 def from_env(env: Mapping[str, str] = os.environ) -> Settings:
     job_dir = Path(env.get("ETL_JOB") or BUNDLED_JOB)
     if not (job_dir / "schema.sql").is_file():
@@ -227,6 +262,9 @@ def from_env(env: Mapping[str, str] = os.environ) -> Settings:
     level = env.get("LOG_LEVEL", "INFO").upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise SettingsError(f"LOG_LEVEL={level!r} must be DEBUG, INFO, WARNING or ERROR")
+    input_prefix = _prefix(env, "INPUT_PREFIX", "input/")
+    output_prefix = _prefix(env, "OUTPUT_PREFIX", "output/")
+    _separate(input_prefix, output_prefix)
     return Settings(
         db_host=_required(env, "DB_HOST"),
         db_port=int(_number(env, "DB_PORT", "3306", 1, int)),
@@ -234,8 +272,8 @@ def from_env(env: Mapping[str, str] = os.environ) -> Settings:
         db_username=_required(env, "DB_USERNAME"),
         db_password=env.get("DB_PASSWORD", ""),
         data_bucket=bucket,
-        input_prefix=_prefix(env, "INPUT_PREFIX", "input/"),
-        output_prefix=_prefix(env, "OUTPUT_PREFIX", "output/"),
+        input_prefix=input_prefix,
+        output_prefix=output_prefix,
         job_dir=job_dir,
         scheduled_time=_scheduled_time(env),
         db_wait_seconds=_number(env, "DB_WAIT_SECONDS", "180", 0, float),
@@ -245,6 +283,8 @@ def from_env(env: Mapping[str, str] = os.environ) -> Settings:
         job_name=_job_name(env, job_dir),
         lock_stale_seconds=_number(env, "LOCK_STALE_SECONDS", "21600", 1, float),
         progress_seconds=_number(env, "PROGRESS_SECONDS", "10", 0, float),
+        db_statement_timeout_seconds=_number(env, "DB_STATEMENT_TIMEOUT_SECONDS", "3600", 1, float),
+        csv_null=_csv_null(env),
         data_dir=data_dir,
         log_format=_log_format(env),
     )

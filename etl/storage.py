@@ -14,7 +14,10 @@ from etl.local import LocalStore
 
 # botocore's standard retry mode: backoff with jitter on throttling, 5xx and connection errors.
 # The endpoint comes from AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL when set (local emulators).
-CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 10})
+# Every call is bounded: 10 s to connect, 30 s without a byte from S3, then a retry.
+CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 10}, connect_timeout=10, read_timeout=30
+)
 # Multipart above 16 MiB; few threads, so memory stays small (chunk size x concurrency).
 TRANSFER = TransferConfig(
     multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024, max_concurrency=4

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from etl.export import MAX_LIMIT, csv_line, outfile_sql, split_records
-from etl.jobdef import created_tables, export_query
+from etl.jobdef import JobDefinitionError, created_tables, export_query
 from etl.settings import SettingsError, from_env
 
 CSV = b'1,a\r\n2,"x\r\ny"\r\n3,"say ""hi"", ok"\r\n4,"""\r\n"""\r\n5,b\r\n6,"unfinished\r\n'
@@ -53,7 +53,7 @@ def test_created_tables(tmp_path: Path) -> None:
         -- comment with CREATE TABLE fake (x int);
         DROP TABLE IF EXISTS a;
         CREATE TABLE a (id INT);
-        create temporary table if not exists `b c` (id INT);
+        create table if not exists `b c` (id INT);
         CREATE TABLE db.d LIKE a;
         CREATE INDEX ix ON a (id);
         CREATE VIEW v AS SELECT 1;
@@ -61,16 +61,58 @@ def test_created_tables(tmp_path: Path) -> None:
     assert created_tables(schema) == ["a", "b c", "d"]
 
 
+def test_input_tables_are_not_temporary(tmp_path: Path) -> None:
+    # The loader's session of its own (LOAD DATA LOCAL) cannot see another session's tables.
+    schema = write(tmp_path, "schema.sql", "CREATE TEMPORARY TABLE t (id INT);")
+    with pytest.raises(JobDefinitionError, match="cannot be TEMPORARY"):
+        created_tables(schema)
+
+
 def test_export_queries_are_cleaned_for_wrapping(tmp_path: Path) -> None:
     query = export_query(
         "x", write(tmp_path, "x.sql", "-- head\nSELECT a -- tail\nFROM t ORDER BY a;\n")
     )
     assert query.sql == "SELECT a\nFROM t ORDER BY a"
-    assert {"ORDER BY", "FROM"} <= query.top_level and "LIMIT" not in query.top_level
+    assert query.ordered and not query.limited
     windowed = export_query(
         "w", write(tmp_path, "w.sql", "SELECT ROW_NUMBER() OVER (ORDER BY a) FROM t")
     )
-    assert "ORDER BY" not in windowed.top_level  # inside parentheses: not the query's order
+    assert not windowed.ordered  # inside parentheses: not the query's order
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT a FROM t ORDER  BY a",
+        "SELECT a FROM t ORDER\nBY a",
+        "SELECT a FROM t ORDER\tBY a",
+        "SELECT a FROM t ORDER /* by what */ BY a",
+        "SELECT a FROM t ORDER -- by what\n BY a",
+        "SELECT a FROM t WHERE a > 1 order\r\n by a",
+        "(SELECT a FROM t ORDER BY a)",
+        "((SELECT a FROM t ORDER BY a));",
+        "(SELECT a FROM t) UNION (SELECT b FROM u) ORDER BY 1",
+    ],
+)
+def test_order_by_is_found_by_the_tokenizer_in_every_spelling(tmp_path: Path, sql: str) -> None:
+    query = export_query("o", write(tmp_path, "o.sql", sql))
+    assert query.ordered and not query.limited
+    assert f" LIMIT {MAX_LIMIT}) AS export_rows" in outfile_sql(query, ["a"], ["text"], "'/x'")
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT 'ORDER BY a' AS a FROM t",
+        "SELECT `order by` FROM t",
+        "SELECT a FROM (SELECT a FROM t ORDER BY a LIMIT 3) AS x",
+        "SELECT a FROM t -- ORDER BY a",
+    ],
+)
+def test_order_by_in_strings_names_comments_or_subqueries_is_not_the_query_order(
+    tmp_path: Path, sql: str
+) -> None:
+    assert not export_query("o", write(tmp_path, "o.sql", sql)).ordered
 
 
 def test_only_selects_are_exports(tmp_path: Path) -> None:
@@ -80,15 +122,60 @@ def test_only_selects_are_exports(tmp_path: Path) -> None:
         export_query("two", write(tmp_path, "two.sql", "SELECT 1; SELECT 2;"))
 
 
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT a FROM t INTO OUTFILE '/tmp/x.csv'",
+        "SELECT a INTO DUMPFILE '/tmp/x' FROM t",
+        "SELECT a FROM t INTO @v",
+        "SELECT a INTO @v FROM t",
+        "SELECT a FROM t into\n@v",
+        "(SELECT a FROM t) UNION (SELECT a FROM t) INTO @v",
+    ],
+)
+def test_select_into_is_not_an_export(tmp_path: Path, sql: str) -> None:
+    with pytest.raises(JobDefinitionError, match=r"INTO .* is not allowed"):
+        export_query("i", write(tmp_path, "i.sql", sql))
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT a /*!, secret */ FROM t",
+        "SELECT a /*!50700 , secret */ FROM t",
+        "SELECT a /*M!100500 , secret */ FROM t",
+    ],
+)
+def test_executable_comments_are_refused_in_exports(tmp_path: Path, sql: str) -> None:
+    with pytest.raises(JobDefinitionError, match="executable comments"):
+        export_query("h", write(tmp_path, "h.sql", sql))
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "(SELECT a FROM t) UNION (SELECT a FROM u)",
+        "(SELECT a FROM t) UNION ALL (SELECT a FROM u) ORDER BY a LIMIT 5",
+        "((SELECT a FROM t))",
+        "WITH x AS (SELECT a FROM t) SELECT a FROM x",
+        "SELECT a FROM t /*+ a hint */",
+        "SELECT 'INTO @v' AS a",
+    ],
+)
+def test_selects_in_every_form_are_exports(tmp_path: Path, sql: str) -> None:
+    export_query("u", write(tmp_path, "u.sql", sql))
+
+
 def test_ordered_exports_keep_their_order_in_the_server_wrapper(tmp_path: Path) -> None:
     ordered = export_query("o", write(tmp_path, "o.sql", "SELECT a FROM t ORDER BY a"))
-    assert f"ORDER BY a LIMIT {MAX_LIMIT}) AS export_rows" in outfile_sql(ordered, ["a"], [3], "/x")
+    sql = outfile_sql(ordered, ["a"], ["integer"], "'/x'")
+    assert f"ORDER BY a LIMIT {MAX_LIMIT}) AS export_rows" in sql
     limited = export_query("l", write(tmp_path, "l.sql", "SELECT a FROM t ORDER BY a LIMIT 5"))
-    assert "LIMIT 5) AS export_rows" in outfile_sql(limited, ["a"], [3], "/x")
+    assert "LIMIT 5) AS export_rows" in outfile_sql(limited, ["a"], ["integer"], "'/x'")
     plain = export_query("p", write(tmp_path, "p.sql", "SELECT a, b FROM t"))
-    sql = outfile_sql(plain, ["a", "b"], [3, 253], "/x/p.csv")
+    sql = outfile_sql(plain, ["a", "b"], ["integer", "text"], "'/x/p.csv'")
     assert "FROM (SELECT a, b FROM t) AS export_rows INTO OUTFILE '/x/p.csv'" in sql
-    assert "IFNULL(`a`, '')" in sql and "REGEXP" in sql  # numbers unchecked, text checked
+    assert "IFNULL(CAST(`a` AS CHAR), '')" in sql and "REGEXP" in sql  # numbers unchecked
 
 
 BASE_ENV = {"DB_HOST": "h", "DB_DATABASE": "d", "DB_USERNAME": "u", "DATA_BUCKET": "b"}
@@ -105,3 +192,27 @@ def test_settings_defaults_and_run_folder() -> None:
 def test_shared_dir_must_exist() -> None:
     with pytest.raises(SettingsError, match="DB_SHARED_DIR='/nope' is not a directory"):
         from_env({**BASE_ENV, "DB_SHARED_DIR": "/nope"})
+
+
+@pytest.mark.parametrize(
+    ("inputs", "outputs"),
+    [("data/", "data/"), ("data/", "data/out/"), ("data/in/", "data/"), ("", "output/"),
+     ("input/", "")],
+)  # fmt: skip
+def test_overlapping_prefixes_are_refused(inputs: str, outputs: str) -> None:
+    with pytest.raises(SettingsError, match="overlap"):
+        from_env({**BASE_ENV, "INPUT_PREFIX": inputs, "OUTPUT_PREFIX": outputs})
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN"])
+def test_lock_stale_seconds_must_be_a_finite_number(value: str) -> None:
+    with pytest.raises(SettingsError, match="LOCK_STALE_SECONDS"):
+        from_env({**BASE_ENV, "LOCK_STALE_SECONDS": value})
+
+
+@pytest.mark.parametrize(
+    "value", ["relative/dir", "/tmp/it's", '/tmp/a"b', "/tmp/a\\b", "/tmp/a\nb"]
+)
+def test_shared_dir_must_be_a_plain_absolute_path(value: str) -> None:
+    with pytest.raises(SettingsError, match=r"DB_SHARED_DIR=.* absolute path without quotes"):
+        from_env({**BASE_ENV, "DB_SHARED_DIR": value})

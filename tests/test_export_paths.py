@@ -3,7 +3,9 @@ lines formatted by the server itself (SELECT ... INTO OUTFILE into the shared di
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 from pathlib import Path
 from typing import Any
 
@@ -107,3 +109,148 @@ def test_both_paths_write_identical_bytes(
     single = gzip.decompress(read_bytes(s3, bucket, stream["single_text"]["files"][1]["key"]))
     # rows 5-8: ' ' stays as is; '' and NULL alone on a line are written "" (csv.writer's rule)
     assert single == b'vc\r\n \r\n""\r\nback\\slash\r\n\\N\r\n'
+
+
+# Every column type MariaDB 10.11 has (aliases such as BOOLEAN or NATIONAL CHAR included), and
+# expressions whose type only a result has. Row 1 holds values, row 2 NULL everywhere, row 3
+# the empty and awkward ones. MySQL 8.4's own types are covered by the same rules: its JSON
+# is text (kind json), its spatial types binary (kind binary), README "Exports".
+EVERY_TYPE = r"""
+DROP TABLE IF EXISTS every_type;
+CREATE TABLE every_type (
+  id INT NOT NULL PRIMARY KEY,
+  ti TINYINT NULL, tiu TINYINT UNSIGNED NULL, si SMALLINT NULL, mi MEDIUMINT NULL,
+  i INT NULL, bi BIGINT NULL, biu BIGINT UNSIGNED NULL, bo BOOLEAN NULL,
+  de DECIMAL(12, 3) NULL, fl FLOAT NULL, db DOUBLE NULL, dp DOUBLE PRECISION NULL,
+  b1 BIT(1) NULL, b64 BIT(64) NULL,
+  d DATE NULL, t TIME(3) NULL, dt DATETIME(6) NULL, ts TIMESTAMP NULL DEFAULT NULL, y YEAR NULL,
+  c CHAR(5) NULL, vc VARCHAR(20) NULL, nc NATIONAL CHAR(3) NULL,
+  l1 VARCHAR(20) CHARACTER SET latin1 NULL, vbin VARCHAR(20) COLLATE utf8mb4_bin NULL,
+  bn BINARY(4) NULL, vb VARBINARY(20) NULL,
+  tb TINYBLOB NULL, bl BLOB NULL, mb MEDIUMBLOB NULL, lb LONGBLOB NULL,
+  tt TINYTEXT NULL, tx TEXT NULL, mt MEDIUMTEXT NULL, lt LONGTEXT NULL,
+  en ENUM('a', 'b,c', '') NULL, st SET('x', 'y') NULL, js JSON NULL,
+  uu UUID NULL, i4 INET4 NULL, i6 INET6 NULL,
+  ge GEOMETRY NULL, pt POINT NULL, ls LINESTRING NULL, pg POLYGON NULL, mp MULTIPOINT NULL,
+  ml MULTILINESTRING NULL, mpg MULTIPOLYGON NULL, gc GEOMETRYCOLLECTION NULL
+);
+INSERT INTO every_type VALUES
+ (1, -128, 255, -32768, 8388607, -2147483648, -9223372036854775808, 18446744073709551615, TRUE,
+  -123456789.125, 1.25, 2.5e300, -1e-300, b'1', x'FFFFFFFFFFFFFFFF',
+  '2026-10-01', '-838:59:59.000', '2026-10-01 12:34:56.123456', '2026-10-01 12:00:00', 2026,
+  'ab,c', 'say "hi"', 'ñ', 'café', 'Case', x'00FF0A0D', x'2C22FF00',
+  x'C0', x'00', x'0D0A', x'E2828C', 'a,b', 'x\r\ny', '"', 'ünï 😀',
+  'b,c', 'x,y', '{"a": [1, "b,c"]}',
+  '123e4567-e89b-12d3-a456-426614174000', '192.168.0.1', '2001:db8::1',
+  ST_GeomFromText('POINT(1 2)'), POINT(3, 4), ST_GeomFromText('LINESTRING(0 0,1 1)'),
+  ST_GeomFromText('POLYGON((0 0,1 0,1 1,0 0))'), ST_GeomFromText('MULTIPOINT(0 0,1 1)'),
+  ST_GeomFromText('MULTILINESTRING((0 0,1 1))'),
+  ST_GeomFromText('MULTIPOLYGON(((0 0,1 0,1 1,0 0)))'),
+  ST_GeomFromText('GEOMETRYCOLLECTION(POINT(1 1))')),
+ (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+  NULL),
+ (3, 0, 0, 0, 0, 0, 0, 0, FALSE, 0, 0, 0, 0, b'0', b'0', '1000-01-01', '00:00:00',
+  '1000-01-01 00:00:00', '1970-01-01 00:00:01', 1901, '', '', '', '', '', x'00000000', x'', x'',
+  x'', x'', x'', '', '', '', '', '', '', '[]', '00000000-0000-0000-0000-000000000000', '0.0.0.0',
+  '::', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+"""
+EVERY_TYPE_EXPORTS = {
+    "every_type": "SELECT * FROM every_type ORDER  BY\n id DESC",
+    "expressions": "SELECT id, CAST(vc AS BINARY) AS bin, UNHEX('00ff') AS unhexed, "
+    "NULL AS nothing, b64 + 0 AS bits_as_number, CONCAT(vb, 'x') AS mixed, "
+    "COMPRESS(tx) AS packed FROM every_type ORDER\tBY id",
+    "single_binary": "SELECT vb FROM every_type ORDER /* the key */ BY id",
+    "single_uuid": "SELECT uu FROM every_type ORDER -- the key\n BY id",
+}
+
+
+def test_every_column_type_is_written_the_same_by_both_paths(
+    tmp_path: Path, db_server: DbServer, database: str, bucket: str, s3: Any, s3_endpoint: str,
+    shared_dir: Path,
+) -> None:  # fmt: skip
+    folder = tmp_path / "every_type"
+    (folder / "transform").mkdir(parents=True)
+    (folder / "export").mkdir()
+    (folder / "schema.sql").write_text(SCHEMA)
+    (folder / "transform" / "10_values.sql").write_text(EVERY_TYPE)
+    for name, sql in EVERY_TYPE_EXPORTS.items():
+        (folder / "export" / f"{name}.sql").write_text(sql)
+    put_csv(s3, bucket, "input/seed/seed.csv", "id\n1\n")
+    outputs = {}
+    for path, extra in (("stream", {}), ("shared", {"DB_SHARED_DIR": str(shared_dir)})):
+        run = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(folder),
+                      OUTPUT_PREFIX=f"{path}/", **extra)  # fmt: skip
+        assert run.returncode == 0, run.logs[-2:]
+        outputs[path] = manifest(s3, bucket, f"{path}/run=20261101T040000Z/")["exports"]
+    texts = {}
+    for name in EVERY_TYPE_EXPORTS:
+        stream, shared = outputs["stream"][name], outputs["shared"][name]
+        assert stream["column_kinds"] == shared["column_kinds"], name
+        [left], [right] = stream["files"], shared["files"]
+        data = read_bytes(s3, bucket, left["key"])
+        assert data == read_bytes(s3, bucket, right["key"]), name
+        texts[name] = gzip.decompress(data).decode("utf-8")
+
+    kinds = outputs["stream"]["every_type"]["column_kinds"]
+    binary = {"bn", "vb", "tb", "bl", "mb", "lb", "ge", "pt", "ls", "pg", "mp", "ml", "mpg", "gc"}
+    assert {c for c, k in kinds.items() if k == "binary"} == binary
+    assert kinds["b1"] == kinds["b64"] == "bit" and kinds["js"] in {"text", "json"}
+    assert kinds["uu"] == kinds["i6"] == kinds["en"] == kinds["vbin"] == "text"
+    assert kinds["dt"] == "datetime" and kinds["de"] == "decimal" and kinds["biu"] == "integer"
+
+    rows = list(csv.DictReader(io.StringIO(texts["every_type"], newline="")))
+    assert [r["id"] for r in rows] == ["3", "2", "1"], "ORDER  BY\\n kept on the shared path"
+    assert all(None not in r and None not in r.values() for r in rows), "no field dropped"
+    full, nulls, empty = rows[2], rows[1], rows[0]
+    assert set(nulls.values()) == {"", "2"}
+    assert full["bn"] == "00ff0a0d" and full["vb"] == "2c22ff00" and full["tb"] == "c0"
+    assert full["b1"] == "1" and full["b64"] == "18446744073709551615" and empty["b64"] == "0"
+    assert full["pt"].startswith("00000000010100000000") and full["uu"].startswith("123e4567")
+    assert full["c"] == "ab,c" and full["vc"] == 'say "hi"' and full["l1"] == "café"
+    assert full["js"] == '{"a": [1, "b,c"]}' and full["st"] == "x,y" and full["i6"] == "2001:db8::1"
+    assert empty["bn"] == "00000000" and empty["vb"] == "" and empty["uu"].startswith("00000000-")
+    expressions = list(csv.DictReader(io.StringIO(texts["expressions"], newline="")))
+    assert expressions[0]["bin"] == b'say "hi"'.hex() and expressions[0]["unhexed"] == "00ff"
+    assert expressions[0]["bits_as_number"] == "18446744073709551615"
+    assert [r["nothing"] for r in expressions] == ["", "", ""]
+    assert texts["single_binary"] == 'vb\r\n2c22ff00\r\n""\r\n""\r\n'
+    assert texts["single_uuid"].split("\r\n")[2:] == [
+        '""',
+        "00000000-0000-0000-0000-000000000000",
+        "",
+    ]
+
+
+def test_csv_null_tells_empty_strings_from_null_on_both_paths(
+    tmp_path: Path, db_server: DbServer, database: str, bucket: str, s3: Any, s3_endpoint: str,
+    shared_dir: Path,
+) -> None:  # fmt: skip
+    folder = tmp_path / "nulls"
+    (folder / "export").mkdir(parents=True)
+    (folder / "schema.sql").write_text(
+        "DROP TABLE IF EXISTS t; CREATE TABLE t (id INT PRIMARY KEY, s VARCHAR(10) NULL, "
+        "n INT NULL, b VARBINARY(4) NULL);"
+    )
+    (folder / "export" / "rows.sql").write_text(
+        "SELECT id, s, n, b, s IS NULL AS s_null FROM t ORDER BY id"
+    )
+    (folder / "export" / "single.sql").write_text("SELECT s FROM t ORDER BY id")
+    put_csv(s3, bucket, "input/t/t.csv", "id,s,n\n1,,5\n2,NULL,NULL\n3,x,7\n")
+    texts = {}
+    for path, extra in (("stream", {}), ("shared", {"DB_SHARED_DIR": str(shared_dir)})):
+        run = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(folder),
+                      OUTPUT_PREFIX=f"{path}/", CSV_NULL="NULL", **extra)  # fmt: skip
+        assert run.returncode == 0, run.logs[-2:]
+        document = manifest(s3, bucket, f"{path}/run=20261101T040000Z/")
+        assert document["csv_null"] == "NULL"
+        for name in ("rows", "single"):
+            [part] = document["exports"][name]["files"]
+            texts[path, name] = gzip.decompress(read_bytes(s3, bucket, part["key"]))
+    assert (
+        texts["stream", "rows"]
+        == texts["shared", "rows"]
+        == (b"id,s,n,b,s_null\r\n1,,5,NULL,0\r\n2,NULL,NULL,NULL,1\r\n3,x,7,NULL,0\r\n")
+    )
+    assert texts["stream", "single"] == texts["shared", "single"] == b's\r\n""\r\nNULL\r\nx\r\n'

@@ -1,0 +1,140 @@
+"""Input files as job authors really write them, and errors that point at the problem: the
+file, the line (the real one), the column and a value short enough to read."""
+
+from __future__ import annotations
+
+import gzip
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from etl_harness import DbServer, keys, manifest, put_csv, read_export, run_etl
+
+from etl.load import BadInput, _check_header
+
+SCHEMA = """
+DROP TABLE IF EXISTS t;
+CREATE TABLE t (id INT NOT NULL PRIMARY KEY, note MEDIUMTEXT NULL, doc JSON NULL,
+                amount DECIMAL(10, 2) NULL);
+"""
+
+
+def make_job(tmp_path: Path) -> Path:
+    folder = tmp_path / "input_job"
+    (folder / "export").mkdir(parents=True, exist_ok=True)
+    (folder / "schema.sql").write_text(SCHEMA)
+    (folder / "export" / "rows.sql").write_text("SELECT id, LENGTH(note) AS n FROM t ORDER BY id")
+    return folder
+
+
+@pytest.fixture
+def run(db_server: DbServer, database: str, bucket: str, s3_endpoint: str, tmp_path: Path) -> Any:
+    def go(**settings: str) -> Any:
+        return run_etl(db_server, database, bucket, s3_endpoint,
+                       ETL_JOB=str(make_job(tmp_path)), **settings)  # fmt: skip
+
+    return go
+
+
+def failed(result: Any, stage: str, *fragments: str) -> str:
+    assert result.returncode == 1, result.logs[-2:]
+    cause = result.failure["cause"]
+    assert result.failure["stage"] == stage, cause
+    for fragment in fragments:
+        assert fragment in cause, cause
+    return str(cause)
+
+
+def test_a_broken_gzip_file_is_named(run: Any, s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="input/t/a.csv.gz", Body=b"\x1f\x8b\x08not gzip at all")
+    failed(run(), "load", "input/t/a.csv.gz", "gzip")
+
+
+def test_a_truncated_gzip_file_is_named(run: Any, s3: Any, bucket: str) -> None:
+    body = gzip.compress(("id,note\n" + "".join(f"{i},x\n" for i in range(5000))).encode())
+    s3.put_object(Bucket=bucket, Key="input/t/a.csv.gz", Body=body[: len(body) // 2])
+    failed(run(), "load", "input/t/a.csv.gz", "gzip")
+
+
+def test_a_duplicate_key_names_file_line_and_value(run: Any, s3: Any, bucket: str) -> None:
+    put_csv(s3, bucket, "input/t/a.csv", "id,note\n1,a\n2,b\n1,c\n")
+    failed(run(), "load", "input/t/a.csv line 4, column id (value '1')", "Duplicate entry")
+
+
+def test_a_duplicate_key_across_files_names_the_second_file(run: Any, s3: Any, bucket: str) -> None:
+    put_csv(s3, bucket, "input/t/a.csv", "id,note\n1,a\n2,b\n")
+    put_csv(s3, bucket, "input/t/b.csv", "id,note\n3,c\n4,d\n2,e\n")
+    failed(run(), "load", "input/t/b.csv line 4, column id (value '2')", "Duplicate entry")
+
+
+def test_bad_json_names_file_line_and_column(run: Any, s3: Any, bucket: str) -> None:
+    put_csv(s3, bucket, "input/t/a.csv", 'id,doc\n1,"{""a"": 1}"\n2,{oops\n3,[]\n')
+    failed(run(), "load", "input/t/a.csv line 3, column doc (value '{oops')")
+
+
+def test_a_bad_byte_is_reported_on_its_real_line(run: Any, s3: Any, bucket: str) -> None:
+    good = "".join(f"{i},{'text ' * 10}\n" for i in range(1, 2000)).encode()
+    body = b"id,note\n" + good + b"2000,caf\xe9\n" + b"2001,fine\n"
+    s3.put_object(Bucket=bucket, Key="input/t/a.csv", Body=body)
+    failed(run(), "load", "input/t/a.csv line 2001: not UTF-8")
+
+
+def test_a_rounded_decimal_fails_the_file(run: Any, s3: Any, bucket: str) -> None:
+    put_csv(s3, bucket, "input/t/a.csv", "id,amount\n1,1.5\n2,1.005\n")
+    failed(run(), "load", "input/t/a.csv line 3, column amount (value '1.005')")
+
+
+def test_long_values_and_odd_files_load(run: Any, s3: Any, bucket: str) -> None:
+    big = "x" * (1024 * 1024)  # 1 MiB in one field (Python's csv stops at 128 KiB by default)
+    put_csv(s3, bucket, "input/t/A.CSV", f'id,note\n1,"{big}"\n2,b\n\n')  # a trailing blank line
+    put_csv(s3, bucket, "input/t/b.csv.GZ", "id,note\n3,c\n", gzipped=True)
+    s3.put_object(Bucket=bucket, Key="input/t/empty.csv", Body=b"")  # not a file of the table
+    result = run()
+    assert result.returncode == 0, result.logs[-2:]
+    files = manifest(s3, bucket)["inputs"]["t"]["files"]
+    assert sorted(f["key"] for f in files) == ["input/t/A.CSV", "input/t/b.csv.GZ"]
+    assert [e["key"] for e in result.events("input_skipped")] == ["input/t/empty.csv"]
+    exported = manifest(s3, bucket)["exports"]["rows"]["files"]
+    _, rows = read_export(s3, bucket, [f["key"] for f in exported])
+    assert rows == [["1", str(len(big))], ["2", "1"], ["3", "1"]]
+
+
+def test_only_empty_objects_are_no_input(run: Any, s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="input/t/empty.csv", Body=b"")
+    failed(run(), "extract", "no input files for table t")
+
+
+def test_error_lines_quote_a_short_value(run: Any, s3: Any, bucket: str) -> None:
+    put_csv(s3, bucket, "input/t/a.csv", f"id,amount\n1,{'9' * 3_000_000}x\n")
+    cause = failed(run(), "load", "input/t/a.csv line 2, column amount")
+    assert len(cause) < 2000
+
+
+def test_the_duplicate_header_check_is_linear() -> None:
+    header = [f"c{i}" for i in range(200_000)] * 2
+    started = time.monotonic()
+    with pytest.raises(BadInput, match="duplicate column"):
+        _check_header("k", header, header)
+    assert time.monotonic() - started < 30  # quadratic: 8e10 comparisons, hours
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (lambda f: (f / "export" / "rows.sql").unlink(), "no export/*.sql"),
+        (lambda f: (f / "export" / "rows.sql").write_text("DELETE FROM t"), "is a SELECT"),
+        (lambda f: (f / "export" / "bad name.sql").write_text("SELECT 1"), "names are"),
+        (lambda f: (f / "schema.sql").write_bytes(b"CREATE TABLE t (v TEXT) -- caf\xe9"), "utf-8"),
+    ],
+)
+def test_job_folder_problems_exit_2_before_the_lock(
+    db_server: DbServer, database: str, bucket: str, s3_endpoint: str, s3: Any, tmp_path: Path,
+    change: Any, fragment: str,
+) -> None:  # fmt: skip
+    folder = make_job(tmp_path)
+    change(folder)
+    result = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(folder))
+    assert result.returncode == 2, result.logs[-2:]
+    assert result.failure["stage"] == "job_definition" and fragment in result.failure["cause"]
+    assert keys(s3, bucket) == []

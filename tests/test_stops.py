@@ -1,0 +1,374 @@
+"""Bounded waits, prompt stops, the lock's heartbeat, leftovers of killed runs, and SQL in a job
+folder that tries to read the container's files. Each runs the job for real (subprocess, the
+real database server, S3 over HTTP)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pymysql
+import pytest
+from etl_harness import DbServer, finish, keys, manifest, put_csv, read_bytes, run_etl, start_etl
+
+from etl import db
+from etl.settings import from_env
+
+LOCK = "output/_locks/stop_job.lock"
+ROOT_OUT = "output/run=20261101T040000Z/"
+
+
+def make_job(
+    tmp_path: Path, transform: str = "", export: str = "SELECT * FROM t ORDER BY id"
+) -> Path:
+    folder = tmp_path / "stop_job"
+    (folder / "transform").mkdir(parents=True, exist_ok=True)
+    (folder / "export").mkdir(exist_ok=True)
+    (folder / "schema.sql").write_text(
+        "DROP TABLE IF EXISTS t; CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(200));"
+    )
+    if transform:
+        (folder / "transform" / "10_step.sql").write_text(transform)
+    (folder / "export" / "rows.sql").write_text(export)
+    return folder
+
+
+def put_rows(s3: Any, bucket: str, rows: int) -> None:
+    lines = "".join(f'{i},"value {i}, {"x" * 80}"\n' for i in range(rows))
+    put_csv(s3, bucket, "input/t/t.csv", "id,v\n" + lines)
+
+
+@pytest.fixture
+def env(db_server: DbServer, database: str, bucket: str, s3_endpoint: str) -> tuple[Any, ...]:
+    return db_server, database, bucket, s3_endpoint
+
+
+def running_queries(db_server: DbServer, database: str) -> list[str]:
+    with db_server.connect() as conn, conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT info FROM information_schema.processlist "
+            "WHERE db = %s AND command = 'Query' AND id <> CONNECTION_ID()",
+            (database,),
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+# --- SIGTERM: exit 143 within seconds, in every stage, the server's statement killed ----------
+
+STAGES = {
+    # stage -> (rows, transform, export, settings, log marker to wait for)
+    "load": (400_000, "", "SELECT * FROM t ORDER BY id", {}, '"stage": "load"'),
+    "transform": (10, "DO SLEEP(60);", "SELECT * FROM t ORDER BY id", {}, '"stage": "transform"'),
+    "export-stream": (200, "", "SELECT id, SLEEP(0.3) AS s FROM t", {}, '"stage": "export"'),
+    "export-shared": (200, "", "SELECT id, SLEEP(0.3) AS s FROM t", {"shared": "1"},
+                      '"stage": "export"'),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("where", list(STAGES))
+def test_sigterm_stops_every_stage_within_seconds(
+    env: tuple[Any, ...], s3: Any, tmp_path: Path, shared_dir: Path, where: str
+) -> None:
+    db_server, database, bucket, endpoint = env
+    rows, transform, export, extra, marker = STAGES[where]
+    put_rows(s3, bucket, rows)
+    settings = {"ETL_JOB": str(make_job(tmp_path, transform, export))}
+    if extra:
+        settings["DB_SHARED_DIR"] = str(shared_dir)
+    process = start_etl(db_server, database, bucket, endpoint, **settings)
+    assert process.stdout is not None
+    for line in process.stdout:
+        if marker in line and "stage_started" in line:
+            break
+    time.sleep(0.5)  # inside the stage's statement
+    stopped = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    run = finish(process, timeout=60)
+    assert time.monotonic() - stopped < 10, "well inside the task's 120 s stop timeout"
+    assert run.returncode == 143, run.logs[-3:]
+    assert run.failure["stage"] == where.split("-", maxsplit=1)[0]
+    assert "SIGTERM" in run.failure["cause"]
+    assert keys(s3, bucket, "output/") == [], "no parts, no manifest, no lock"
+    deadline = time.monotonic() + 5
+    while running_queries(db_server, database) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert running_queries(db_server, database) == [], "the server's statement was killed"
+    if extra:
+        assert list(shared_dir.iterdir()) == [], "the server's file is removed"
+
+
+# --- bounded waits -------------------------------------------------------------------------
+
+
+class SilentServer:
+    """Accepts TCP connections and never sends a byte: a database that hangs."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.clients: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        try:
+            while True:
+                self.clients.append(self.server.accept()[0])
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.server.close()
+        for client in self.clients:
+            client.close()
+
+
+def test_a_database_that_never_answers_fails_the_run_in_bounded_time(
+    env: tuple[Any, ...], s3: Any, tmp_path: Path
+) -> None:
+    db_server, database, bucket, endpoint = env
+    put_rows(s3, bucket, 5)
+    silent = SilentServer()
+    try:
+        started = time.monotonic()
+        run = run_etl(db_server, database, bucket, endpoint, ETL_JOB=str(make_job(tmp_path)),
+                      DB_HOST="127.0.0.1", DB_PORT=str(silent.port), DB_WAIT_SECONDS="5",
+                      timeout=90)  # fmt: skip
+    finally:
+        silent.close()
+    assert time.monotonic() - started < 60
+    assert run.returncode == 1 and run.failure["stage"] == "connect", run.logs[-2:]
+    assert "DB_WAIT_SECONDS" in run.failure["cause"]
+    assert keys(s3, bucket, "output/") == [], "the lock is released"
+
+
+def test_a_statement_longer_than_the_timeout_is_killed(
+    env: tuple[Any, ...], s3: Any, tmp_path: Path
+) -> None:
+    db_server, database, bucket, endpoint = env
+    put_rows(s3, bucket, 5)
+    started = time.monotonic()
+    run = run_etl(db_server, database, bucket, endpoint,
+                  ETL_JOB=str(make_job(tmp_path, transform="DO SLEEP(40);")),
+                  DB_STATEMENT_TIMEOUT_SECONDS="2")  # fmt: skip
+    assert time.monotonic() - started < 20
+    assert run.returncode == 1 and run.failure["stage"] == "transform", run.logs[-2:]
+    assert "longer than 2 s (DB_STATEMENT_TIMEOUT_SECONDS)" in run.failure["cause"]
+    assert running_queries(db_server, database) == []
+
+
+class FreezingProxy:
+    """A TCP proxy to the database that, once frozen, forwards nothing more in either
+    direction and answers no new connection: a server hung in the middle of a statement."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.frozen = threading.Event()
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        try:
+            while True:
+                client, _ = self.server.accept()
+                self.sockets.append(client)
+                if self.frozen.is_set():
+                    continue  # accepted, never answered
+                upstream = socket.create_connection(self.target)
+                self.sockets.append(upstream)
+                for pair in ((client, upstream), (upstream, client)):
+                    threading.Thread(target=self._pipe, args=pair, daemon=True).start()
+        except OSError:
+            pass
+
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                if self.frozen.is_set():
+                    return
+                dst.sendall(data)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.server.close()
+        for sock in self.sockets:
+            sock.close()
+
+
+def test_a_server_hung_mid_statement_is_cut_off(
+    env: tuple[Any, ...], s3: Any, tmp_path: Path
+) -> None:
+    db_server, database, bucket, endpoint = env
+    put_rows(s3, bucket, 5)
+    proxy = FreezingProxy((db_server.host, db_server.port))
+    try:
+        process = start_etl(db_server, database, bucket, endpoint,
+                            ETL_JOB=str(make_job(tmp_path, transform="DO SLEEP(1); DO SLEEP(60);")),
+                            DB_HOST="127.0.0.1", DB_PORT=str(proxy.port),
+                            DB_STATEMENT_TIMEOUT_SECONDS="4")  # fmt: skip
+        assert process.stdout is not None
+        for line in process.stdout:
+            if '"stage": "transform"' in line and "stage_started" in line:
+                break
+        time.sleep(2)  # inside the long statement
+        proxy.frozen.set()
+        frozen = time.monotonic()
+        run = finish(process, timeout=90)
+    finally:
+        proxy.close()
+    assert time.monotonic() - frozen < 30
+    assert run.returncode == 1 and run.failure["stage"] == "transform", run.logs[-2:]
+    assert "DB_STATEMENT_TIMEOUT_SECONDS" in run.failure["cause"]
+    assert run.events("statement_cut"), "KILL QUERY could not get through: the socket was cut"
+    assert keys(s3, bucket, "output/") == [], "the lock is released"
+
+
+# --- the lock: renewed while the run lives ---------------------------------------------------
+
+
+def test_a_long_healthy_run_keeps_its_lock(env: tuple[Any, ...], s3: Any, tmp_path: Path) -> None:
+    db_server, database, bucket, endpoint = env
+    put_rows(s3, bucket, 5)
+    folder = str(make_job(tmp_path, transform="DO SLEEP(8);"))
+    first = start_etl(db_server, database, bucket, endpoint, ETL_JOB=folder,
+                      LOCK_STALE_SECONDS="3")  # fmt: skip
+    time.sleep(6)  # twice LOCK_STALE_SECONDS after the first run took the lock
+    second = run_etl(db_server, database, bucket, endpoint, ETL_JOB=folder, LOCK_STALE_SECONDS="3")
+    assert second.returncode == 3, "a renewed lock is not stale"
+    assert "last renewed" in second.events("run_skipped")[0]["cause"]
+    assert finish(first).returncode == 0
+    assert keys(s3, bucket, "output/_locks/") == []
+
+
+def test_a_lock_taken_over_is_never_published_over(
+    env: tuple[Any, ...], s3: Any, tmp_path: Path
+) -> None:
+    db_server, database, bucket, endpoint = env
+    put_rows(s3, bucket, 5)
+    folder = str(make_job(tmp_path, transform="DO SLEEP(4);"))
+    first = start_etl(db_server, database, bucket, endpoint, ETL_JOB=folder,
+                      LOCK_STALE_SECONDS="3")  # fmt: skip
+    deadline = time.monotonic() + 20
+    while LOCK not in keys(s3, bucket, "output/_locks/") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # Another run takes the lock over (as if ours had not been renewed in time).
+    s3.put_object(Bucket=bucket, Key=LOCK, Body=json.dumps({"owner": "other", "host": "h",
+                  "acquired_at": "2026-11-01T04:00:00+00:00"}))  # fmt: skip
+    run = finish(first)
+    assert run.returncode == 1 and run.failure["error"] == "LockLost", run.logs[-2:]
+    assert json.loads(read_bytes(s3, bucket, LOCK))["owner"] == "other", "not ours to release"
+    assert keys(s3, bucket, ROOT_OUT) == []
+
+
+# --- what killed runs leave behind ------------------------------------------------------------
+
+
+def test_a_rerun_cleans_what_a_killed_run_left(
+    env: tuple[Any, ...], s3: Any, tmp_path: Path, shared_dir: Path
+) -> None:
+    db_server, database, bucket, endpoint = env
+    put_rows(s3, bucket, 100)
+    folder = str(make_job(tmp_path, export="SELECT id, SLEEP(0.05) AS s FROM t"))
+    process = start_etl(db_server, database, bucket, endpoint, ETL_JOB=folder,
+                        DB_SHARED_DIR=str(shared_dir))  # fmt: skip
+    assert process.stdout is not None
+    for line in process.stdout:
+        if '"stage": "export"' in line and "stage_started" in line:
+            break
+    deadline = time.monotonic() + 20
+    while not list(shared_dir.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.kill()  # kill -9: no cleanup at all
+    process.wait()
+    process.stdout.close()
+    scratch = [p for p in Path(tempfile.gettempdir()).glob("etl*stop_job*")]
+    assert scratch and list(shared_dir.iterdir()), "the killed run left its files"
+    # An upload a killed run left open under the run folder.
+    s3.create_multipart_upload(Bucket=bucket, Key=f"{ROOT_OUT}rows/part-00003.csv.gz")
+    s3.delete_object(Bucket=bucket, Key=LOCK)  # (or wait LOCK_STALE_SECONDS)
+    time.sleep(6)  # the server finishes the killed run's query
+    rerun = run_etl(db_server, database, bucket, endpoint, ETL_JOB=folder,
+                    DB_SHARED_DIR=str(shared_dir))  # fmt: skip
+    assert rerun.returncode == 0, rerun.logs[-2:]
+    assert manifest(s3, bucket)["exports"]["rows"]["rows"] == 100
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    assert list(shared_dir.iterdir()) == []
+    assert not any(p.exists() for p in scratch), "the killed run's scratch folder is gone"
+
+
+# --- LOAD DATA LOCAL INFILE sends only the loader's own stream --------------------------------
+
+LEAK = """
+DROP TABLE IF EXISTS leak;
+CREATE TABLE leak (line TEXT);
+LOAD DATA LOCAL INFILE '/proc/self/environ' INTO TABLE leak LINES TERMINATED BY '\\0';
+"""
+
+
+@pytest.mark.parametrize("where", ["transform", "schema"])
+def test_sql_in_a_job_folder_cannot_read_the_containers_files(
+    env: tuple[Any, ...], s3: Any, tmp_path: Path, where: str
+) -> None:
+    db_server, database, bucket, endpoint = env
+    put_rows(s3, bucket, 5)
+    folder = make_job(tmp_path, export="SELECT * FROM leak")
+    if where == "transform":
+        (folder / "transform" / "10_step.sql").write_text(LEAK)
+    else:
+        (folder / "schema.sql").write_text((folder / "schema.sql").read_text() + LEAK)
+        (folder / "export" / "rows.sql").write_text("SELECT * FROM t")
+    run = run_etl(db_server, database, bucket, endpoint, ETL_JOB=str(folder),
+                  SECRET_TOKEN="s3cr3t-in-the-environment")  # fmt: skip
+    assert run.returncode == 1 and run.failure["stage"] == where, run.logs[-2:]
+    assert "s3cr3t" not in json.dumps(run.logs)
+    assert keys(s3, bucket, ROOT_OUT) == []
+    with db_server.connect(database) as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'leak' "
+                       "AND table_schema = DATABASE()")  # fmt: skip
+        if cursor.fetchone()[0]:
+            cursor.execute("SELECT COUNT(*) FROM leak")
+            assert cursor.fetchone()[0] == 0
+
+
+def test_the_loader_sends_no_file_but_the_one_it_registered(
+    db_server: DbServer, database: str, tmp_path: Path
+) -> None:
+    settings = from_env({"DB_HOST": db_server.host, "DB_PORT": str(db_server.port),
+                         "DB_DATABASE": database, "DB_USERNAME": db_server.user,
+                         "DB_PASSWORD": db_server.password, "DATA_BUCKET": "b"})  # fmt: skip
+    mine, other = tmp_path / "mine.tsv", tmp_path / "other.tsv"
+    mine.write_text("1\n")
+    other.write_text("2\n")
+    with db.connect(settings, loads=True) as loader, loader.cursor() as cursor:
+        cursor.execute("CREATE TABLE n (v INT)")
+        loader.local_file = str(mine)
+        with pytest.raises(db.LocalFileRefused, match=r"other\.tsv"):
+            cursor.execute("LOAD DATA LOCAL INFILE %s INTO TABLE n", (str(other),))
+        cursor.execute("LOAD DATA LOCAL INFILE %s INTO TABLE n", (str(mine),))  # still in step
+        cursor.execute("SELECT v FROM n")
+        assert cursor.fetchall() == (("1",),)
+    with (
+        db.connect(settings) as session,
+        session.cursor() as cursor,
+        pytest.raises(pymysql.err.MySQLError),
+    ):
+        cursor.execute("LOAD DATA LOCAL INFILE %s INTO TABLE n", (str(mine),))
+
+
+def test_overlapping_prefixes_exit_2_before_anything(
+    env: tuple[Any, ...], s3: Any, tmp_path: Path
+) -> None:
+    db_server, database, bucket, endpoint = env
+    put_rows(s3, bucket, 5)
+    run = run_etl(db_server, database, bucket, endpoint, ETL_JOB=str(make_job(tmp_path)),
+                  INPUT_PREFIX="data/", OUTPUT_PREFIX="data/out/")  # fmt: skip
+    assert run.returncode == 2 and "overlap" in run.failure["cause"]
+    assert keys(s3, bucket, "data/") == []
