@@ -52,6 +52,18 @@ def fargate_stop_timeout(request: Request) -> list[str]:
     ]
 
 
+def fargate_start_timeout(request: Request) -> list[str]:
+    """On Fargate, startTimeout is 2-120 seconds:
+    https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContainerDefinition.html"""
+    if "FARGATE" not in request.get("requiresCompatibilities", []):
+        return []
+    return [
+        f"container {c['name']}: startTimeout {c['startTimeout']} is outside Fargate's 2-120 s"
+        for c in request.get("containerDefinitions", [])
+        if "startTimeout" in c and not 2 <= c["startTimeout"] <= 120
+    ]
+
+
 def container_dependencies(request: Request) -> list[str]:
     """dependsOn names a container of the task, not itself, without cycles; COMPLETE and SUCCESS
     may not target an essential container; HEALTHY needs the target's health check; at least
@@ -366,6 +378,7 @@ RULES: dict[str, list[Callable[[Request], list[str]]]] = {
     "RegisterTaskDefinition": [
         health_check_ranges,
         fargate_stop_timeout,
+        fargate_start_timeout,
         container_dependencies,
         mounts_and_logs,
         awsvpc_port_mappings,

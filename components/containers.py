@@ -35,6 +35,12 @@ MYSQL_HEALTH_CHECK: dict[str, Any] = {
     "retries": 10,  # 1-10
     "startPeriod": 120,  # 0-300 s: first start initialises the data directory
 }
+# How long the app waits for the sidecar to become HEALTHY, from the sidecar's start. Without
+# it, a sidecar that never gets healthy leaves the task RUNNING forever with the app never
+# started (a task run by hand or by a schedule carries on whatever its health): no STOPPED
+# event, no alert. Fargate allows 2-120 s; first-start initialisation takes seconds.
+# https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContainerDefinition.html
+MYSQL_START_TIMEOUT = 120
 # Time for mysqld to shut down cleanly once the app is done; past it ECS sends SIGKILL, the
 # container exits 137 and the task-failure alert fires. Fargate's maximum.
 MYSQL_STOP_TIMEOUT = 120
@@ -165,6 +171,7 @@ def container_definitions(job: JobSettings, inputs: TaskInputs) -> list[dict[str
         **_mounts(job),
         "portMappings": [{"containerPort": MYSQL_PORT, "protocol": "tcp"}],
         "healthCheck": MYSQL_HEALTH_CHECK,
+        "startTimeout": MYSQL_START_TIMEOUT,
         "stopTimeout": MYSQL_STOP_TIMEOUT,
         "logConfiguration": _logs(inputs, MYSQL),
     }

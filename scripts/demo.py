@@ -20,6 +20,7 @@ import io
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -105,6 +106,8 @@ def run_task_definition(stack: str, job: str, rows: int, scheduled_time: str) ->
                       overrides=app_overrides(app.name, scheduled_time),
                       platform_env=platform_env(endpoint, REGION),
                       forwards={port: ("127.0.0.1", port)}, on_log=_quiet_sidecar)  # fmt: skip
+        for signum in (signal.SIGTERM, signal.SIGINT):  # Ctrl-C stops the task as StopTask
+            signal.signal(signum, lambda *_: run.stop("Task stopped by user (demo interrupted)"))
         result = run.run()
         print("\n" + result.report())
         if result.exit_code() != 0:

@@ -65,6 +65,8 @@ TASK_CASES: list[tuple[str, Plant, str]] = [
      "healthCheck.startPeriod 301 is outside 0-300"),
     ("stopTimeout over Fargate's 120", lambda r: container(r, "app").update(stopTimeout=121),
      "stopTimeout 121 is above Fargate's 120 s"),
+    ("startTimeout over Fargate's 120", lambda r: container(r, "mysql").update(startTimeout=121),
+     "startTimeout 121 is outside Fargate's 2-120 s"),
     ("SUCCESS on an essential container",
      lambda r: container(r, "app").update(dependsOn=[{"containerName": "mysql", "condition": "SUCCESS"}]),
      "dependsOn mysql SUCCESS, but mysql is essential"),

@@ -121,6 +121,7 @@ class TestContainerDefinitions:
             "MYSQL_INITDB_SKIP_TZINFO": "1",  # the job keeps its sessions in UTC offsets
         }
         assert mysql["stopTimeout"] == 120, "a slow shutdown must not become SIGKILL (137)"
+        assert mysql["startTimeout"] == 120, "a sidecar never healthy must stop the task"
 
     def test_shared_export_path_mounts_one_volume_in_both_containers(self) -> None:
         job = make_job(dbUsername="loader")

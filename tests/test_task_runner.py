@@ -13,6 +13,10 @@ import dataclasses
 import functools
 import json
 import os
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +29,7 @@ from etl import sample
 from tools.task import TaskResult, TaskSpec, task_spec
 from tools.task.__main__ import app_overrides, local_secrets, platform_env
 from tools.task.definition import DefinitionError, from_inputs, secret_value, start_order
+from tools.task.images import Image, ImageError, app_image, stand_in
 from tools.task.runner import TaskRun
 
 SCHEDULED = "2026-11-01T04:00:00Z"
@@ -163,9 +168,10 @@ def test_every_stacks_job_runs_green(
 
 
 def test_sigterm_mid_run_stops_cleanly(s3_endpoint: str, tmp_path: Path) -> None:
+    """StopTask once the first export part is in S3: nothing of the run may stay."""
     task = spec("dev", "monthly-orders")
     s3, bucket, output = s3_for(task, s3_endpoint, 50_000, tmp_path)
-    result = run(task, s3_endpoint, stop_on='"stage": "transform"')
+    result = run(task, s3_endpoint, stop_on='"event": "export_written"')
     assert result.stop_code == "UserInitiated"
     assert result.container("app")["exitCode"] == 143, result.report()
     assert result.container("mysql")["exitCode"] == 0
@@ -176,29 +182,61 @@ def test_sigterm_mid_run_stops_cleanly(s3_endpoint: str, tmp_path: Path) -> None
     assert not [k for k in left if "run=" in k], f"partial output: {left}"
 
 
-def test_a_sidecar_that_never_gets_healthy_keeps_the_app_from_starting(s3_endpoint: str) -> None:
+FAILING_CHECK = {"command": ["CMD-SHELL", "exit 1"], "interval": 1, "timeout": 2, "retries": 2,
+                 "startPeriod": 0}  # fmt: skip
+
+
+def with_container(task: TaskSpec, name: str, **changes: Any) -> TaskSpec:
+    containers = [dataclasses.replace(c, **changes) if c.name == name else c
+                  for c in task.containers]  # fmt: skip
+    return dataclasses.replace(task, containers=containers)
+
+
+def test_a_sidecar_that_never_gets_healthy_stops_the_task_at_its_start_timeout(
+    s3_endpoint: str,
+) -> None:
+    """The declared startTimeout on the sidecar is what ends the wait (ECS: the dependency's
+    own startTimeout, from its start); the app never starts and the task stops."""
     task = spec("dev", "monthly-orders")
-    mysql = task.container("mysql")
-    failing = {
-        "command": ["CMD-SHELL", "exit 1"],
-        "interval": 1,
-        "timeout": 2,
-        "retries": 2,
-        "startPeriod": 0,
-    }
-    broken = dataclasses.replace(
-        task,
-        containers=[
-            c if c.name != "mysql" else dataclasses.replace(mysql, health_check=failing)
-            for c in task.containers
-        ],
-    )
+    assert task.container("mysql").start_timeout == 120
+    broken = with_container(task, "mysql", health_check=FAILING_CHECK, start_timeout=4,
+                            stop_timeout=3)  # fmt: skip
     result = run(broken, s3_endpoint)
     assert result.container("app")["exitCode"] is None, "the app never started"
-    assert "dependency mysql is UNHEALTHY" in result.stopped_reason
+    assert "dependency mysql did not reach HEALTHY within its startTimeout (4 s)" in (
+        result.stopped_reason
+    )
     assert result.container("mysql")["healthStatus"] == "UNHEALTHY"
-    assert result.container("mysql")["lastStatus"] == "STOPPED"
+    # SIGTERM: mysqld shuts down (0); while the image's entrypoint still initialises, bash as
+    # PID 1 ignores it, as in the official image, and stopTimeout ends it (137).
+    assert result.container("mysql")["exitCode"] in (0, 137)
     assert not [text for _, text in result.timeline if text.startswith("app started")]
+
+
+def test_without_a_start_timeout_an_unhealthy_sidecar_is_waited_for(s3_endpoint: str) -> None:
+    """ECS: a task run outside a service carries on whatever its health; without a
+    startTimeout the app waits for HEALTHY for ever (why the program declares one)."""
+    task = spec("dev", "monthly-orders")
+    broken = with_container(task, "mysql", health_check=FAILING_CHECK, start_timeout=None)
+    holder: list[TaskRun] = []
+
+    def stop_once_unhealthy() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if any(text == "mysql UNHEALTHY after 2 failed checks"
+                   for _, text in holder[0].timeline):  # fmt: skip
+                time.sleep(3)  # still waiting, well after UNHEALTHY
+                break
+            time.sleep(0.1)
+        holder[0].stop("Task stopped by the test")
+
+    holder.append(TaskRun(broken, secrets=local_secrets(broken), on_log=lambda *_: None))
+    threading.Thread(target=stop_once_unhealthy, daemon=True).start()
+    result = holder[0].run()
+    assert result.stop_code == "UserInitiated"
+    assert result.container("mysql")["healthStatus"] == "UNHEALTHY"
+    assert result.container("app")["exitCode"] is None
+    assert result.container("app")["reason"] == "task stopped before it started"
 
 
 def test_an_app_that_fails_stops_the_task_and_its_sidecar(s3_endpoint: str) -> None:
@@ -217,10 +255,115 @@ def test_an_app_that_fails_stops_the_task_and_its_sidecar(s3_endpoint: str) -> N
 
 def test_a_missing_secret_fails_the_task_before_any_container(s3_endpoint: str) -> None:
     task = spec("dev", "monthly-orders")
-    result = TaskRun(task, secrets={}).run()
+    run_ = TaskRun(task, secrets={})
+    result = run_.run()
     assert result.stop_code == "TaskFailedToStart"
     assert "ResourceInitializationError" in result.stopped_reason
     assert result.containers == []
+    assert not run_.dir.exists(), "the task's folder is removed on every path"
+
+
+# -- dependsOn, stopTimeout and stops, on small definitions of shell containers --------------
+
+
+def shell_task(containers: list[dict[str, Any]]) -> tuple[TaskSpec, dict[str, Image]]:
+    """A task of shell containers, each run from the app image's stand-in."""
+    task = from_inputs({"family": "shells", "containerDefinitions": [
+        {"image": "app-image", **c} for c in containers]})  # fmt: skip
+    image = app_image("app-image")
+    return task, {c["name"]: image for c in containers}
+
+
+def test_depends_on_conditions_at_run_time() -> None:
+    task, images = shell_task([
+        {"name": "init", "essential": False, "command": ["sh", "-c", "exit 0"]},
+        {"name": "broken", "essential": False, "command": ["sh", "-c", "exit 4"]},
+        {"name": "after-init", "essential": False, "command": ["sh", "-c", "echo ran"],
+         "dependsOn": [{"containerName": "init", "condition": "SUCCESS"}]},
+        {"name": "after-broken", "essential": False, "command": ["sh", "-c", "echo ran"],
+         "dependsOn": [{"containerName": "broken", "condition": "SUCCESS"}]},
+        {"name": "after-broken-completes", "essential": False, "command": ["sh", "-c", "exit 0"],
+         "dependsOn": [{"containerName": "broken", "condition": "COMPLETE"}]},
+        {"name": "main", "command": ["sh", "-c", "sleep 1"],
+         "dependsOn": [{"containerName": "after-init", "condition": "START"}]},
+    ])  # fmt: skip
+    result = TaskRun(task, secrets={}, images=images, on_log=lambda *_: None).run()
+    by_name = {c["name"]: c for c in result.containers}
+    assert by_name["after-init"]["exitCode"] == 0
+    assert by_name["after-broken"]["exitCode"] is None
+    assert by_name["after-broken"]["reason"] == "dependency broken exited 4, not SUCCESS"
+    assert by_name["after-broken-completes"]["exitCode"] == 0
+    assert by_name["main"]["exitCode"] == 0
+    assert result.stop_code == "EssentialContainerExited"
+    events = [text for _, text in result.timeline]
+    assert result.at("init exited (0)") < result.at("after-init started")  # type: ignore[operator]
+
+
+def test_a_container_that_ignores_sigterm_is_killed_after_its_stop_timeout() -> None:
+    task, images = shell_task([
+        {"name": "stubborn", "command": ["sh", "-c", "trap '' TERM; sleep 60 & wait; sleep 60"],
+         "stopTimeout": 2},
+    ])  # fmt: skip
+    run_ = TaskRun(task, secrets={}, images=images, on_log=lambda *_: None)
+    threading.Timer(3, run_.stop).start()
+    result = run_.run()
+    assert result.container("stubborn")["exitCode"] == 137, result.report()
+    stopped, killed = result.at("stubborn SIGTERM"), result.at("stubborn SIGKILL")
+    assert stopped is not None and killed is not None and 1.8 < killed - stopped < 4
+
+
+def test_a_stop_during_start_up_ends_the_container_at_once() -> None:
+    """PID 1 ignores SIGTERM it has no handler for; the start-up (image steps) must not."""
+    task, images = shell_task([{"name": "slow", "command": ["sh", "-c", "sleep 60"],
+                                "stopTimeout": 30}])  # fmt: skip
+    images["slow"].build.append("sleep 5")  # a long image step, before the entry point
+    run_ = TaskRun(task, secrets={}, images=images, on_log=lambda *_: None)
+    threading.Timer(1, run_.stop).start()
+    result = run_.run()
+    assert result.container("slow")["exitCode"] == 143, result.report()
+    assert (result.at("task STOPPED") or 99) < 10
+
+
+def test_a_killed_runner_leaves_no_container_behind(s3_endpoint: str) -> None:
+    """kill -9 of the runner: the shims and the containers die with it (PR_SET_PDEATHSIG)."""
+    command = [sys.executable, "-m", "tools.task", "dev", "monthly-orders"]
+    runner = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert runner.stdout is not None
+    for line in runner.stdout:
+        if "[Entrypoint]" in line:  # the sidecar is starting
+            break
+    family = descendants(runner.pid)
+    assert family, "the runner has started processes"
+    runner.kill()
+    runner.wait()
+    runner.stdout.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and [p for p in family if Path(f"/proc/{p}").exists()]:
+        time.sleep(0.1)
+    alive = [p for p in family if Path(f"/proc/{p}").exists()]
+    assert not alive, f"left running: {[Path(f'/proc/{p}/cmdline').read_bytes() for p in alive]}"
+
+
+def descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            children = (task / "children").read_text().split()
+            found += [int(c) for c in children]
+            todo += [int(c) for c in children]
+    return found
+
+
+def test_definitions_and_images_the_runner_cannot_reproduce_are_refused() -> None:
+    with pytest.raises(DefinitionError, match="does not reproduce readonlyRootFilesystem"):
+        from_inputs({"family": "f", "containerDefinitions": [
+            {"name": "app", "image": "x", "readonlyRootFilesystem": True}]})  # fmt: skip
+    with pytest.raises(ImageError, match="no local stand-in for image otel/collector"):
+        stand_in("otel/collector:0.1", "otel")
+    assert stand_in("public.ecr.aws/docker/library/mysql:8.4@sha256:" + "a" * 64, "db").cmd == [
+        "mysqld"
+    ]
 
 
 # -- pure parts ------------------------------------------------------------------------------

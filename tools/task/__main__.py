@@ -37,6 +37,9 @@ def platform_env(endpoint_url: str | None, region: str) -> dict[str, str]:
     """What Fargate gives every container besides its definition: the region and the task
     role's credentials (static stand-ins here), and the endpoint that stands in for AWS."""
     env = {
+        # Fargate sets the task metadata endpoint in every container (the job reads it to
+        # refuse its local mode); nothing answers there locally.
+        "ECS_CONTAINER_METADATA_URI_V4": "http://169.254.170.2/v4/local",
         "AWS_EXECUTION_ENV": "AWS_ECS_FARGATE",
         "AWS_DEFAULT_REGION": region,
         "AWS_REGION": region,
@@ -53,7 +56,9 @@ def forwards_for(endpoint_url: str | None) -> dict[int, tuple[str, int]]:
     if not endpoint_url:
         return {}
     parts = urlsplit(endpoint_url)
-    assert parts.hostname in ("127.0.0.1", "localhost") and parts.port, endpoint_url
+    if parts.hostname not in ("127.0.0.1", "localhost") or not parts.port:
+        raise SystemExit(f"--endpoint-url {endpoint_url}: a port on this machine, e.g. "
+                         "http://127.0.0.1:5000")  # fmt: skip
     return {parts.port: ("127.0.0.1", parts.port)}
 
 

@@ -17,8 +17,15 @@ TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 # Fargate's default when a container sets no stopTimeout, and its maximum:
 # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContainerDefinition.html
 DEFAULT_STOP_TIMEOUT = 30
-# How long a container waits for its dependencies when it sets no startTimeout (same page).
-DEFAULT_START_TIMEOUT = 180
+# Container fields the runner acts on, and those it may ignore (resource reservations and port
+# documentation, which change nothing on one machine). Any other field is refused, so that a
+# definition is never run as if a setting it relies on held (readonlyRootFilesystem, ulimits…).
+ACTED_ON = frozenset({
+    "name", "image", "essential", "entryPoint", "command", "environment", "secrets", "user",
+    "workingDirectory", "mountPoints", "dependsOn", "healthCheck", "stopTimeout",
+    "startTimeout", "logConfiguration",
+})  # fmt: skip
+IGNORED = frozenset({"portMappings", "cpu", "memory", "memoryReservation", "dockerLabels"})
 # Docker's health-check defaults, which ECS applies to the fields a definition leaves out:
 # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_HealthCheck.html
 HEALTH_DEFAULTS = {"interval": 30, "timeout": 5, "retries": 3, "startPeriod": 0}
@@ -45,7 +52,7 @@ class ContainerSpec:
     depends_on: dict[str, str]  # container name -> START | COMPLETE | SUCCESS | HEALTHY
     health_check: dict[str, Any] | None
     stop_timeout: int
-    start_timeout: int
+    start_timeout: int | None  # how long dependents wait for this one's condition; no default
     log_stream_prefix: str
     log_group: str
 
@@ -76,6 +83,12 @@ def _health(check: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def container_spec(definition: dict[str, Any]) -> ContainerSpec:
+    unknown = sorted(set(definition) - ACTED_ON - IGNORED)
+    if unknown:
+        raise DefinitionError(
+            f"container {definition.get('name')}: the local runner does not reproduce "
+            f"{', '.join(unknown)}"
+        )
     logs = definition.get("logConfiguration", {}).get("options", {})
     return ContainerSpec(
         name=definition["name"],
@@ -91,7 +104,7 @@ def container_spec(definition: dict[str, Any]) -> ContainerSpec:
         depends_on={d["containerName"]: d["condition"] for d in definition.get("dependsOn", [])},
         health_check=_health(definition.get("healthCheck")),
         stop_timeout=int(definition.get("stopTimeout", DEFAULT_STOP_TIMEOUT)),
-        start_timeout=int(definition.get("startTimeout", DEFAULT_START_TIMEOUT)),
+        start_timeout=definition.get("startTimeout"),
         log_stream_prefix=logs.get("awslogs-stream-prefix", ""),
         log_group=logs.get("awslogs-group", ""),
     )

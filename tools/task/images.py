@@ -22,6 +22,8 @@ from pathlib import Path
 
 from dockerfile_parse import DockerfileParser
 
+from components.containers import APP
+
 ROOT = Path(__file__).resolve().parents[2]
 STANDIN = Path(__file__).resolve().parent / "standin"
 CACHE = ROOT / ".cache" / "task-images"
@@ -141,6 +143,9 @@ def _copy(value: str, workdir: str, venvs: dict[str, Path], context: Path) -> li
     COPY --from=<build stage>: the stage's virtualenv, built here from the same requirements."""
     *sources, target = value.split()
     stage = next((s for s in sources if s.startswith("--from=")), None)
+    flags = [s for s in sources if s.startswith("--") and s != stage]
+    if flags:  # --chown, --chmod, --link…: not reproduced by a bind mount
+        raise ImageError(f"the stand-in cannot reproduce COPY {value}")
     sources = [s for s in sources if not s.startswith("--")]
     if stage:
         if sources != [target] or target not in venvs:
@@ -231,8 +236,12 @@ def _repository(reference: str) -> str:
     return name.split(":", 1)[0]
 
 
-def stand_in(reference: str, app_reference: str | None = None) -> Image:
-    """The stand-in for an image reference: a database image, else this checkout's image."""
+def stand_in(reference: str, container: str) -> Image:
+    """The stand-in for a container's image: the official mysql/mariadb image's contract, or
+    this checkout's image for the app container (whatever registry the stack builds it in).
+    Any other image has no stand-in: refused, never run as something else."""
     if _repository(reference) in ("mysql", "mariadb"):
         return database_image(reference)
-    return app_image(reference)
+    if container == APP:
+        return app_image(reference)
+    raise ImageError(f"container {container}: no local stand-in for image {reference}")

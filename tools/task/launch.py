@@ -24,7 +24,14 @@ from typing import Any
 CLONE_NEWNS = 0x00020000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
+PR_SET_PDEATHSIG = 1
 LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def _die_with_parent() -> None:
+    """SIGKILL when the parent dies: a killed runner leaves no container behind. Linux clears
+    this on a change of credentials, so PID 1 sets it again after dropping to its user."""
+    _check(LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl")
 
 
 def _check(result: int, what: str) -> None:
@@ -96,6 +103,10 @@ def _lay_root(spec: dict[str, Any]) -> Path:
 
 
 def container_init(spec: dict[str, Any]) -> None:
+    # PID 1 of a PID namespace ignores signals it has no handler for: until the entry point
+    # runs, a stop request ends the start-up (Docker: exit 128 + 15).
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(143))
+    _die_with_parent()
     root = _lay_root(spec)
     os.chroot(root)
     os.chdir("/")
@@ -117,6 +128,7 @@ def container_init(spec: dict[str, Any]) -> None:
     os.setgroups(groups)
     os.setgid(gid)
     os.setuid(uid)
+    _die_with_parent()
     os.chdir(workdir)
     argv = spec["argv"]
     try:
@@ -127,7 +139,10 @@ def container_init(spec: dict[str, Any]) -> None:
 
 
 def main() -> int:
-    spec = json.loads(Path(sys.argv[1]).read_text())
+    _die_with_parent()
+    spec_file = Path(sys.argv[1])
+    spec = json.loads(spec_file.read_text())
+    spec_file.unlink()  # it holds resolved secrets: gone before any container code runs
     net = os.open(spec["netns"], os.O_RDONLY)
     _check(LIBC.setns(net, CLONE_NEWNET), "setns")
     os.close(net)

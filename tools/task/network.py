@@ -20,7 +20,10 @@ class TaskNetwork:
     """A network namespace held by a sleeping process, with its loopback up."""
 
     def __init__(self) -> None:
-        self._holder = subprocess.Popen(["unshare", "--net", "--", "sleep", "infinity"])
+        # --pdeathsig: the namespace goes with the runner, even when the runner is killed.
+        self._holder = subprocess.Popen(
+            ["setpriv", "--pdeathsig", "KILL", "--", "unshare", "--net", "--", "sleep", "infinity"]
+        )
         self.path = f"/proc/{self._holder.pid}/ns/net"
         own = os.stat("/proc/self/ns/net").st_ino
         while os.stat(self.path).st_ino == own:  # until `unshare` has made the namespace

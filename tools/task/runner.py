@@ -33,7 +33,7 @@ from tools.task.definition import (
     secret_value,
     start_order,
 )
-from tools.task.images import Image, stand_in
+from tools.task.images import Image, ImageError, stand_in
 from tools.task.network import TaskNetwork
 
 LAUNCH = Path(__file__).resolve().parent / "launch.py"
@@ -58,6 +58,7 @@ class Container:
     pid1: int | None = None
     logs: list[str] = field(default_factory=list)
     reader: threading.Thread | None = None
+    started_at: float | None = None
 
     @property
     def user(self) -> str | None:
@@ -128,18 +129,21 @@ class TaskRun:
         forwards: dict[int, tuple[str, int]] | None = None,
         on_log: Callable[[str, str], None] = _print_line,
         keep: bool = False,
+        images: dict[str, Image] | None = None,
     ) -> None:
         self.task, self.secrets = task, secrets
         self.overrides = overrides or {}
         self.platform_env = platform_env or {}
         self.forwards = forwards or {}
         self.on_log, self.keep = on_log, keep
+        self.images = images or {}  # container name -> image, instead of its stand-in
         self.task_id = uuid.uuid4().hex
         self.timeline: list[tuple[float, str]] = []
         self._stop = threading.Event()
         self._stop_reason = ""
-        self._started = time.monotonic()
-        self.dir = Path(tempfile.mkdtemp(prefix=f"fargate-task-{self.task_id[:8]}-"))
+        self.started = time.monotonic()
+        self._netns = ""
+        self.dir = Path(tempfile.gettempdir()) / f"fargate-task-{self.task_id}"
 
     # -- public -----------------------------------------------------------------------------
     def stop(self, reason: str = "Task stopped by user") -> None:
@@ -147,27 +151,29 @@ class TaskRun:
         self._stop.set()
 
     def run(self) -> TaskResult:
-        self.event(
-            f"task PROVISIONING ({self.task.family}, cpu {self.task.cpu}, "
-            f"memory {self.task.memory})"
-        )
+        self.event(f"task PROVISIONING ({self.task.family}, cpu {self.task.cpu}, "
+                   f"memory {self.task.memory})")  # fmt: skip
         containers: list[Container] = []
+        network: TaskNetwork | None = None
+        self.dir.mkdir(mode=0o700)
         try:
-            containers = [self._prepare(spec) for spec in start_order(self.task)]
+            try:
+                containers = [self._prepare(spec) for spec in start_order(self.task)]
+            except (DefinitionError, ImageError) as exc:
+                self.event(f"task STOPPED: {exc}")
+                return self._result([], "TaskFailedToStart", str(exc))
             self.event("images ready (local stand-ins)")
-        except DefinitionError as exc:
-            self.event(f"task STOPPED: {exc}")
-            return self._result([], "TaskFailedToStart", str(exc))
-        self._make_volumes()
-        network = TaskNetwork()
-        try:
+            self._make_volumes()
+            network = TaskNetwork()
+            self._netns = network.path
             for port, target in self.forwards.items():
                 network.forward(port, target)
-            stop_code, reason = self._supervise(containers, network)
+            stop_code, reason = self._supervise(containers)
         finally:
             for container in containers:  # nothing outlives the task
                 self._kill(container)
-            network.close()
+            if network is not None:
+                network.close()
             if not self.keep:
                 shutil.rmtree(self.dir, ignore_errors=True)
         self.event("task STOPPED")
@@ -175,10 +181,10 @@ class TaskRun:
 
     # -- steps ------------------------------------------------------------------------------
     def event(self, text: str) -> None:
-        self.timeline.append((round(time.monotonic() - self._started, 3), text))
+        self.timeline.append((round(time.monotonic() - self.started, 3), text))
 
     def _prepare(self, spec: ContainerSpec) -> Container:
-        image = stand_in(spec.image)
+        image = self.images.get(spec.name) or stand_in(spec.image, spec.name)
         override = self.overrides.get(spec.name, {})
         env = {
             **image.env,
@@ -236,6 +242,7 @@ class TaskRun:
             start_new_session=True,  # a Ctrl-C in the terminal reaches the runner only
         )
         container.status = "RUNNING"
+        container.started_at = time.monotonic()
         container.reader = threading.Thread(target=self._read_logs, args=(container,), daemon=True)
         container.reader.start()
         self.event(f"{container.spec.name} started (user {container.user or 'root'})")
@@ -280,36 +287,36 @@ class TaskRun:
         if pid is None:
             return False
         enter = ["nsenter", f"--target={pid}", "--mount", "--net", "--pid", "--root", "--wd"]
+        probe = subprocess.Popen([*enter, "--", *argv], env=container.env, start_new_session=True,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
         try:
-            done = subprocess.run(
-                [*enter, "--", *argv],
-                env=container.env,
-                timeout=check["timeout"],
-                capture_output=True,
-                check=False,
-            )
+            return probe.wait(timeout=check["timeout"]) == 0
         except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(probe.pid, signal.SIGKILL)  # the probe and what it forked
+            probe.wait()
             return False
-        return done.returncode == 0
 
     def _health(self, container: Container) -> None:
         """Docker's health-check semantics, which ECS uses: the first check one interval after
         the start; failures within startPeriod do not count; `retries` failures in a row make
-        the container UNHEALTHY; one success makes it HEALTHY."""
+        the container UNHEALTHY; one success makes it HEALTHY. Health never stops a task run
+        outside a service; it only gates the containers that wait for HEALTHY."""
         check = container.spec.health_check
         assert check is not None
-        began, failures = time.monotonic(), 0
+        began, failures, ever_healthy = time.monotonic(), 0, False
         while container.status == "RUNNING":
             time.sleep(check["interval"])
             if container.status != "RUNNING":
                 return
             if self._check_once(container, check):
-                failures = 0
+                failures, ever_healthy = 0, True
                 if container.health != "HEALTHY":
                     container.health = "HEALTHY"
                     self.event(f"{container.spec.name} HEALTHY")
                 continue
-            if time.monotonic() - began < check["startPeriod"]:
+            # Docker: failures within startPeriod do not count, until a first success.
+            if not ever_healthy and time.monotonic() - began < check["startPeriod"]:
                 continue
             failures += 1
             if failures >= check["retries"] and container.health != "UNHEALTHY":
@@ -317,27 +324,31 @@ class TaskRun:
                 self.event(f"{container.spec.name} UNHEALTHY after {failures} failed checks")
 
     def _condition(self, container: Container, by_name: dict[str, Container]) -> str | None:
-        """'' when every dependency condition holds, None while waiting, else why it never will."""
+        """'' when every dependency condition holds, None while waiting, else why it never will.
+        As the ECS agent resolves them (amazon-ecs-agent, agent/engine/dependencygraph): a
+        dependency's own `startTimeout`, counted from its start, bounds the wait for COMPLETE,
+        SUCCESS and HEALTHY; without one, the wait has no end."""
         waiting = False
         for name, condition in container.spec.depends_on.items():
-            state = _dependency_state(name, condition, by_name[name])
+            dependency = by_name[name]
+            state = _dependency_state(name, condition, dependency)
+            if state is None and _timed_out(dependency, condition):
+                state = (f"dependency {name} did not reach {condition} within its "
+                         f"startTimeout ({dependency.spec.start_timeout} s)")  # fmt: skip
             if state:
                 return state
             waiting = waiting or state is None
         return None if waiting else ""
 
-    def _supervise(self, containers: list[Container], network: TaskNetwork) -> tuple[str, str]:
-        self._netns = network.path
+    def _supervise(self, containers: list[Container]) -> tuple[str, str]:
         by_name = {c.spec.name: c for c in containers}
         self.event("task PENDING")
         while True:
             for container in containers:
+                if self._stop.is_set():
+                    break
                 if container.status == "PENDING":
                     why = self._condition(container, by_name)
-                    waited = time.monotonic() - self._started
-                    if why is None and waited > container.spec.start_timeout:
-                        limit = container.spec.start_timeout
-                        why = f"dependencies not met within startTimeout {limit} s"
                     if why == "":
                         self._launch(container)
                     elif why is not None:
@@ -347,19 +358,17 @@ class TaskRun:
                     assert container.process is not None
                     if container.process.poll() is not None:
                         self._exited(container)
-            stopped_essential = next(
-                (c for c in containers if c.spec.essential and c.status == "STOPPED"), None
-            )
             if self._stop.is_set():
                 self._stop_all(containers)
                 return "UserInitiated", self._stop_reason
-            if stopped_essential is not None:
+            stopped = next(
+                (c for c in containers if c.spec.essential and c.status == "STOPPED"), None
+            )
+            if stopped is not None:
                 self._stop_all(containers)
-                why = stopped_essential.reason or f"exit code {stopped_essential.exit_code}"
-                return (
-                    "EssentialContainerExited",
-                    f"Essential container in task exited ({stopped_essential.spec.name}: {why})",
-                )
+                why = stopped.reason or f"exit code {stopped.exit_code}"
+                reason = f"Essential container in task exited ({stopped.spec.name}: {why})"
+                return "EssentialContainerExited", reason
             if all(c.status == "STOPPED" for c in containers):
                 return "EssentialContainerExited", "All containers exited"
             time.sleep(POLL)
@@ -399,9 +408,10 @@ class TaskRun:
     def _kill(self, container: Container) -> None:
         if container.process is None or container.process.poll() is not None:
             return
-        pid = self._container_pid(container, wait=0)
+        pid = self._container_pid(container, wait=1.0)
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid or container.process.pid, signal.SIGKILL)  # PID 1 takes its namespace
+            # PID 1 takes its whole namespace with it; the shim then reports 137.
+            os.kill(pid or container.process.pid, signal.SIGKILL)
         container.process.wait()
 
     def _result(self, containers: list[Container], stop_code: str, reason: str) -> TaskResult:
@@ -429,19 +439,26 @@ class TaskRun:
 
 def _dependency_state(name: str, condition: str, dependency: Container) -> str | None:
     """'' when `condition` holds for `dependency`, None while it may, else why it never will."""
+    if dependency.status == "STOPPED" and dependency.started_at is None:
+        return f"dependency {name} will never start ({dependency.reason})"
     stopped = dependency.status == "STOPPED"
     if condition == "START":
-        return "" if dependency.status != "PENDING" else None
+        return "" if dependency.started_at is not None else None
     if condition in ("COMPLETE", "SUCCESS"):
         if not stopped:
             return None
         failed = condition == "SUCCESS" and dependency.exit_code != 0
         return f"dependency {name} exited {dependency.exit_code}, not SUCCESS" if failed else ""
-    if dependency.health == "UNHEALTHY":  # HEALTHY
-        return f"dependency {name} is UNHEALTHY"
-    if stopped:
+    if stopped:  # HEALTHY; an UNHEALTHY container may still recover, so it is waited for
         return f"dependency {name} stopped before it was HEALTHY"
     return "" if dependency.health == "HEALTHY" else None
+
+
+def _timed_out(dependency: Container, condition: str) -> bool:
+    limit, started = dependency.spec.start_timeout, dependency.started_at
+    if condition == "START" or limit is None or started is None:
+        return False
+    return time.monotonic() > started + limit
 
 
 def run_task(task: TaskSpec, **options: Any) -> TaskResult:
