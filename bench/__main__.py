@@ -9,9 +9,9 @@ On the same generated CSV and the same server, prints side by side:
           `mysql --quick --batch -e "SELECT * FROM t" | gzip -1 > file`;
 and the job process's peak RSS at each size (medians of --repeat runs), for each shape
 (--shapes): `orders` (6 columns, short values), `text` (7 columns, mostly quoted text with
-commas, quotes and line breaks, decimals, datetimes, NULLs) and `wide` (40 columns). Runs both transfer
-paths: `shared` (DB_SHARED_DIR: the server reads/writes files the job shares with it) and
-`stream` (no shared filesystem, e.g. an external database).
+commas, quotes and line breaks, decimals, datetimes, NULLs) and `wide` (40 columns). Runs
+both transfer paths: `shared` (DB_SHARED_DIR: the server reads/writes files the job shares
+with it) and `stream` (no shared filesystem, e.g. an external database).
 """
 
 from __future__ import annotations
