@@ -295,7 +295,6 @@ def test_depends_on_conditions_at_run_time() -> None:
     assert by_name["after-broken-completes"]["exitCode"] == 0
     assert by_name["main"]["exitCode"] == 0
     assert result.stop_code == "EssentialContainerExited"
-    events = [text for _, text in result.timeline]
     assert result.at("init exited (0)") < result.at("after-init started")  # type: ignore[operator]
 
 
