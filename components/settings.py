@@ -361,6 +361,20 @@ class Settings(_Model):
         return days
 
     @model_validator(mode="after")
+    def _repository_images_are_x86(self) -> Settings:
+        # CI builds the repository's image for linux/amd64 only (deploy.yml): an ARM64 task
+        # would pull it and fail with "exec format error".
+        if self.image.repository is not None:
+            for name, job in self.jobs.items():
+                if job.image_uri is None and job.architecture != "X86_64":
+                    raise ValueError(
+                        f"jobs.{name}.architecture = {job.architecture!r}: the repository's "
+                        "image is built for X86_64 only (deploy.yml); use X86_64 or give the "
+                        "job an imageUri built for ARM64"
+                    )
+        return self
+
+    @model_validator(mode="after")
     def _one_architecture_per_build(self) -> Settings:
         # The image we build is single-platform; every job that runs it must match.
         if self.image.build is not None:

@@ -3,6 +3,7 @@ that name the key, the value and what is allowed."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -214,6 +215,19 @@ def test_built_image_serves_one_architecture() -> None:
     assert "must share one architecture; found ['ARM64', 'X86_64']" in error_of(raw)
     raw["jobs"]["b1"] = {"imageUri": "app:1.0.0"}
     assert parse_settings(raw).jobs["a1"].architecture == "ARM64"
+
+
+def test_the_ci_built_repository_image_serves_x86_only() -> None:
+    """CI builds the repository's image for linux/amd64 (deploy.yml): ARM64 jobs would fail."""
+    repository = {"repository": "scheduled-etl", "digest": "sha256:" + "1" * 64}
+    raw = {**BASE, "image": repository, "jobs": {"a1": {"architecture": "ARM64"}}}
+    assert "jobs.a1.architecture = 'ARM64': the repository's image is built for X86_64" in (
+        error_of(raw)
+    )
+    raw["jobs"]["a1"] = {"architecture": "ARM64", "imageUri": "app:1.0.0-arm64"}
+    assert parse_settings(raw).jobs["a1"].architecture == "ARM64"
+    deploy = Path(__file__).resolve().parent.parent / ".github" / "workflows" / "deploy.yml"
+    assert "platforms: linux/amd64\n" in deploy.read_text(), "update this rule with deploy.yml"
 
 
 def test_unknown_keys_get_a_did_you_mean_hint() -> None:
