@@ -60,13 +60,22 @@ def workflow(path: Path) -> dict[str, Any]:
     return loaded
 
 
+PULUMI_RUN = re.compile(r"\bpulumi (preview|up)\b")
+
+
+def is_command(step: dict[str, Any]) -> bool:
+    """A step that runs the program: pulumi/actions with a command, or the CLI itself."""
+    action = step.get("uses", "").startswith("pulumi/actions@") and "command" in step.get(
+        "with", {}
+    )
+    return action or bool(PULUMI_RUN.search(step.get("run", "")))
+
+
 def jobs_running_pulumi() -> list[tuple[str, str, dict[str, Any]]]:
     found = []
     for path in WORKFLOWS:
         for name, job in workflow(path)["jobs"].items():
-            steps = job.get("steps", [])
-            if any(s.get("uses", "").startswith("pulumi/actions@") and
-                   "command" in s.get("with", {}) for s in steps):  # fmt: skip
+            if any(is_command(s) for s in job.get("steps", [])):
                 found.append((path.name, name, job))
     return found
 
@@ -83,12 +92,16 @@ def test_every_pulumi_command_runs_the_program_prepared_the_same_way() -> None:
     for file, name, job in jobs:
         steps = job["steps"]
         prepared = [i for i, s in enumerate(steps) if s.get("uses") == LOCAL_ACTION]
-        commands = [i for i, s in enumerate(steps) if "command" in s.get("with", {})]
+        commands = [i for i, s in enumerate(steps) if is_command(s)]
         assert len(prepared) == 1 and prepared[0] < min(commands), (file, name)
         assert steps[prepared[0]]["with"]["stack"] == "${{ env.STACK }}", (file, name)
         for i in commands:
-            assert steps[i]["with"]["stack-name"] == "${{ env.STACK }}", (file, name)
-            assert steps[i]["with"]["diff"] is True, (file, name)
+            if "run" in steps[i]:
+                assert '--stack "$STACK"' in steps[i]["run"], (file, name)
+                assert "--diff" in steps[i]["run"], (file, name)
+            else:
+                assert steps[i]["with"]["stack-name"] == "${{ env.STACK }}", (file, name)
+                assert steps[i]["with"]["diff"] is True, (file, name)
         # No job changes the stack's configuration itself: only the composite action does.
         assert not [s for s in steps if "pulumi config" in s.get("run", "")], (file, name)
 
@@ -139,7 +152,7 @@ def all_steps() -> list[dict[str, Any]]:
 def test_the_pulumi_cli_is_the_sdks_version() -> None:
     [sdk] = re.findall(r"^pulumi==(\S+)$", (ROOT / "requirements.txt").read_text(), re.M)
     pulumi = [s for s in all_steps() if s.get("uses", "").startswith("pulumi/actions@")]
-    assert len(pulumi) == 6  # two installs (composite action, drift check), four commands
+    assert len(pulumi) == 5  # two installs (composite action, drift check), three commands
     for step in pulumi:
         assert step["with"]["pulumi-version"] == sdk, step
 
