@@ -92,6 +92,7 @@ RESERVED_ENV = frozenset(
     }
 )
 MAX_NAME = 64  # EventBridge Scheduler schedule names
+WATCHDOG_SUFFIX = "-watch"  # the missed-slot watchdog's schedule and state machine
 SECRET_LOOKING = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|PRIVATE|API_?KEY|ACCESS_?KEY")
 
 _RATE = re.compile(r"rate\((?P<n>[1-9][0-9]*) (?P<unit>minutes?|hours?|days?)\)")
@@ -250,8 +251,16 @@ class JobSettings(_Model):
     export_path: Literal["shared", "stream"] = "shared"
     # How late a run may finish before it counts as missed (beyond the schedule's period).
     missed_run_grace_minutes: int = Field(120, ge=5, le=1440)
+    # Scheduler's retries of its own call (StartExecution), not of the run.
     retry_attempts: int = Field(2, ge=0, le=185)
     max_event_age_seconds: int = Field(3600, ge=60, le=86400)
+    # The run, in the job's state machine: stopped after timeoutMinutes (ECS has no limit of
+    # its own), retried runRetries times after a failure, waiting retryIntervalSeconds, then
+    # twice as long each time; a Spot task that cannot start or is reclaimed reruns on FARGATE.
+    timeout_minutes: int = Field(360, ge=5, le=10080)
+    run_retries: int = Field(2, ge=0, le=10)
+    retry_interval_seconds: int = Field(60, ge=1, le=3600)
+    spot_fallback: bool = True
 
     @field_validator("cpu")
     @classmethod
@@ -351,13 +360,16 @@ def parse_settings(raw: Mapping[str, Any], stack: str = "dev") -> Settings:
         settings = Settings.model_validate(dict(raw))
     except ValidationError as err:
         raise ConfigError(_describe(err)) from None
-    too_long = [name for name in settings.jobs if len(full_name(stack, name)) > MAX_NAME]
+    too_long = [
+        name for name in settings.jobs if len(full_name(stack, name) + WATCHDOG_SUFFIX) > MAX_NAME
+    ]
     if too_long:
         raise ConfigError(
             "invalid stack configuration (nothing was created):\n"
             + "\n".join(
-                f"  - {PROJECT}:jobs.{name}: {full_name(stack, name)!r} is longer than the "
-                f"{MAX_NAME} characters schedule names allow; shorten the job or stack name"
+                f"  - {PROJECT}:jobs.{name}: {full_name(stack, name) + WATCHDOG_SUFFIX!r} is "
+                f"longer than the {MAX_NAME} characters schedule names allow; shorten the job "
+                "or stack name"
                 for name in too_long
             )
         )
