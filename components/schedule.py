@@ -54,12 +54,6 @@ def schedule_target(
     return target
 
 
-def task_arn_pattern(cluster_arn: str) -> str:
-    """arn:...:cluster/NAME -> arn:...:task/NAME/* (the tasks this cluster will run)."""
-    head, _, name = cluster_arn.partition(":cluster/")
-    return f"{head}:task/{name}/*"
-
-
 def run_task_request(
     job: JobSettings,
     *,

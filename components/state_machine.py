@@ -289,7 +289,7 @@ def run_definition(job: JobSettings, target: RunTarget) -> dict[str, Any]:
             "Comment": "RunTask refused or failed (e.g. no Spot capacity, throttling, access).",
             "Parameters": {"cause.$": "$.error.Cause", "error.$": "$.error.Error"},
             "Assign": {
-                "history.$": "States.Format('{}attempt {} on {}: did not start: {} {}\\n', "
+                "history.$": "States.Format('{}attempt {} on {}: did not start: {} {}\n', "
                 "$history, $attempt, $capacity, $.error, $.cause)",
             },
             "Next": "StartFailure",

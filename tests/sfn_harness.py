@@ -58,7 +58,7 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_funct
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
-SPEED = 3600.0  # one hour of the state machine's time per second
+SPEED = 36000.0  # ten hours of the state machines' time per second
 APP, MYSQL = "app", "mysql"
 CAPACITY_REASON = "Capacity is unavailable at this time. Please try again later or in a different availability zone"  # noqa: E501
 _BOTOCORE = botocore.session.get_session()
@@ -154,6 +154,7 @@ class FakeFargate:
     requests: list[dict[str, Any]] = field(default_factory=list)
     endings: dict[str, Ending] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    network: dict[str, Any] = field(default_factory=dict)
 
     def next_ending(self) -> Ending:
         with self.lock:
@@ -192,8 +193,10 @@ def _eval_ecs(
         raise FailureEventException(aws_sdk.StateTaskServiceAwsSdk._get_task_failure_event(
             self, env=env, error="AmazonECS.Unknown",
             cause=json.dumps({"Failures": failures, "Tasks": []})))  # fmt: skip
-    # moto places capacity-provider tasks on EC2 instances only; as a launch type it runs them.
+    # moto places capacity-provider tasks on EC2 instances only; as a launch type it runs them,
+    # in the stand-in's own subnet (the declared subnets exist only in the render).
     request = {k: v for k, v in normalised_parameters.items() if k != "capacityProviderStrategy"}
+    request["networkConfiguration"] = FARGATE.network
     reply = ecs.run_task(**request, launchType="FARGATE")
     [task] = reply["tasks"]
     FARGATE.endings[task["taskArn"]] = ending
