@@ -183,8 +183,10 @@ def run_machine_policy(
 
 
 def watchdog_policy(run_machine_arn: str, topic_arn: str) -> Policy:
-    """The watchdog: list and read the run state machine's executions, and alert."""
-    execution = run_machine_arn.replace(":stateMachine:", ":execution:", 1)
+    """The watchdog: list and read the run state machine's executions, and alert. (IAM lists
+    each action's resource types as alternatives, map runs and express executions too; they are
+    named here for this state machine only.)"""
+    head, _, machine = run_machine_arn.partition(":stateMachine:")
     return {
         "Version": VERSION,
         "Statement": [
@@ -192,13 +194,13 @@ def watchdog_policy(run_machine_arn: str, topic_arn: str) -> Policy:
                 "Sid": "ListRuns",
                 "Effect": "Allow",
                 "Action": "states:ListExecutions",
-                "Resource": run_machine_arn,
+                "Resource": [run_machine_arn, f"{head}:mapRun:{machine}/*"],
             },
             {
                 "Sid": "ReadRuns",
                 "Effect": "Allow",
                 "Action": "states:DescribeExecution",
-                "Resource": f"{execution}:*",
+                "Resource": [f"{head}:execution:{machine}:*", f"{head}:express:{machine}:*"],
             },
             {"Sid": "Alert", "Effect": "Allow", "Action": "sns:Publish", "Resource": topic_arn},
         ],

@@ -349,6 +349,10 @@ _KNOWN_KEYS = sorted(
 )
 
 
+# Copilot scheduled-job manifest keys and ours (README: migrating from Copilot).
+COPILOT_KEYS = {"timeout": "timeoutMinutes", "retries": "runRetries", "cron": "schedule"}
+
+
 def full_name(stack: str, job: str) -> str:
     """What people look for in the console: task family, schedule and log group names."""
     return f"{PROJECT}-{stack}-{job}"
@@ -386,7 +390,8 @@ def _describe(err: ValidationError) -> str:
         message = problem["msg"].removeprefix("Value error, ")
         if problem["type"] == "extra_forbidden":
             unknown = str(problem["loc"][-1])
-            hint = difflib.get_close_matches(unknown, _KNOWN_KEYS, n=1)
+            hint = [COPILOT_KEYS[unknown]] if unknown in COPILOT_KEYS else (
+                difflib.get_close_matches(unknown, _KNOWN_KEYS, n=1))  # fmt: skip
             message = "unknown key" + (f"; did you mean '{hint[0]}'?" if hint else "")
         elif problem["type"] == "missing":
             message = "required key is missing"

@@ -273,10 +273,12 @@ class TestPolicies:
 
     def test_watchdog_reads_only_this_jobs_runs(self) -> None:
         listing, reading, alert = ALL_POLICIES["watchdog"]["Statement"]
-        assert (listing["Action"], listing["Resource"]) == ("states:ListExecutions", RUN_MACHINE)
+        head = "arn:aws:states:eu-west-1:123456789012"
+        assert (listing["Action"], listing["Resource"]) == (
+            "states:ListExecutions", [RUN_MACHINE, f"{head}:mapRun:etl-dev-j1/*"])  # fmt: skip
         assert (reading["Action"], reading["Resource"]) == (
             "states:DescribeExecution",
-            "arn:aws:states:eu-west-1:123456789012:execution:etl-dev-j1:*")  # fmt: skip
+            [f"{head}:execution:etl-dev-j1:*", f"{head}:express:etl-dev-j1:*"])  # fmt: skip
         assert (alert["Action"], alert["Resource"]) == ("sns:Publish", TOPIC)
 
     def test_tls_only_bucket_policy_denies_plain_http(self) -> None:

@@ -3,6 +3,7 @@ that name the key, the value and what is allowed."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -240,6 +241,36 @@ def test_config_values_decode_like_pulumi_hands_them_over() -> None:
 
 
 def test_names_must_fit_aws_limits_with_the_stack_name() -> None:
-    assert parse_settings(job(), stack="s" * 35)  # scheduled-etl-<35 chars>-monthly-orders: 64
-    with pytest.raises(ConfigError, match=r"scheduled-etl:jobs.monthly-orders: .* is longer than"):
-        parse_settings(job(), stack="s" * 36)
+    # The longest name is the watchdog's schedule: scheduled-etl-<29 chars>-monthly-orders-watch
+    assert parse_settings(job(), stack="s" * 29)
+    with pytest.raises(
+        ConfigError, match=r"scheduled-etl:jobs.monthly-orders: .*-watch' is longer"
+    ):
+        parse_settings(job(), stack="s" * 30)
+
+
+def test_run_keys_have_safe_defaults() -> None:
+    settings = parse_settings(job()).jobs["monthly-orders"]
+    assert (settings.timeout_minutes, settings.run_retries) == (360, 2)
+    assert (settings.retry_interval_seconds, settings.spot_fallback) == (60, True)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("timeoutMinutes", 4, "greater than or equal to 5"),
+        ("timeoutMinutes", 10081, "less than or equal to 10080"),
+        ("timeoutMinutes", "6h", "valid integer"),
+        ("runRetries", -1, "greater than or equal to 0"),
+        ("runRetries", 11, "less than or equal to 10"),
+        ("retryIntervalSeconds", 0, "greater than or equal to 1"),
+        ("retryIntervalSeconds", 3601, "less than or equal to 3600"),
+        ("spotFallback", "maybe", "valid boolean"),
+        ("timeout", 60, "unknown key; did you mean 'timeoutMinutes'?"),  # Copilot's names
+        ("retries", 3, "unknown key; did you mean 'runRetries'?"),
+    ],
+)
+def test_invalid_run_keys_name_the_key_value_and_rule(key: str, value: Any, expected: str) -> None:
+    message = error_of(job(**{key: value}))
+    assert f"scheduled-etl:jobs.monthly-orders.{key} = {json.dumps(value)}: " in message
+    assert expected in message
