@@ -156,8 +156,16 @@ class FakeFargate:
     lock: threading.Lock = field(default_factory=threading.Lock)
     network: dict[str, Any] = field(default_factory=dict)
 
-    def next_ending(self) -> Ending:
+    by_time: dict[str, list[Ending]] = field(default_factory=dict)  # per SCHEDULED_TIME
+
+    def next_ending(self, request: dict[str, Any]) -> Ending:
+        [container] = request["overrides"]["containerOverrides"]
+        [scheduled] = [
+            e["value"] for e in container["environment"] if e["name"] == "SCHEDULED_TIME"
+        ]
         with self.lock:
+            if self.by_time.get(scheduled):
+                return self.by_time[scheduled].pop(0)
             return self.script.pop(0) if self.script else SUCCESS
 
     def description(self, ecs: Any, cluster: str, arn: str) -> dict[str, Any] | None:
@@ -185,7 +193,7 @@ def _eval_ecs(
     state_credentials: Any,
 ) -> None:  # fmt: skip
     ecs = boto3.client("ecs", region_name=resource_runtime_part.region)
-    ending = FARGATE.next_ending()
+    ending = FARGATE.next_ending(normalised_parameters)
     FARGATE.requests.append(dict(normalised_parameters))
     if ending.refused:
         # AWS: "a non-empty Failures field ... the task is failed with an AmazonECS.Unknown error"
@@ -283,6 +291,7 @@ def moto_sfn() -> Iterator[None]:
         FARGATE.script.clear()
         FARGATE.requests.clear()
         FARGATE.endings.clear()
+        FARGATE.by_time.clear()
         yield
 
 

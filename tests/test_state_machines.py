@@ -128,6 +128,7 @@ def world(moto_world: World) -> World:
     FARGATE.script.clear()
     FARGATE.requests.clear()
     FARGATE.endings.clear()
+    FARGATE.by_time.clear()
     moto_world.alerts()
     return moto_world
 
