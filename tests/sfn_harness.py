@@ -15,8 +15,8 @@ shared/notes/stepfunctions-in-moto.md), patched here, in the tests only:
    task never started, and with `AmazonECS.Unknown` when RunTask answers with `Failures`;
    the port returns every stopped task as a success. `FakeFargate` applies AWS's rule.
 
-Time runs faster (`SPEED`): Wait states and TimeoutSeconds are divided by it, so a 6-hour
-timeout or a 2-hour grace period takes seconds, and the definitions stay as declared.
+Time runs faster: Wait states are divided by `SPEED` and TimeoutSeconds by `TIMEOUT_SPEED`, so
+a 6-hour timeout or a 2-hour grace period takes seconds, and the definitions stay as declared.
 """
 
 from __future__ import annotations
@@ -58,7 +58,10 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_funct
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
-SPEED = 36000.0  # ten hours of the state machines' time per second
+SPEED = 36000.0  # Wait states: ten hours of the state machines' time per second
+# TimeoutSeconds: one hour per second, so that a task state that is merely slow here (a busy
+# machine runs moto's interpreter slowly; that time is not compressed) never times out.
+TIMEOUT_SPEED = 3600.0
 APP, MYSQL = "app", "mysql"
 CAPACITY_REASON = "Capacity is unavailable at this time. Please try again later or in a different availability zone"  # noqa: E501
 _BOTOCORE = botocore.session.get_session()
@@ -255,7 +258,7 @@ def patched_interpreter() -> Iterator[None]:
 
     def fast_timeout(self: TimeoutSeconds, env: Any) -> None:
         timeout_body(self, env)
-        env.stack.append(env.stack.pop() / SPEED)
+        env.stack.append(env.stack.pop() / TIMEOUT_SPEED)
 
     StateTaskService._normalise_parameters = _normalise_parameters  # type: ignore[method-assign]
     StateTaskService._normalise_response = _normalise_response  # type: ignore[method-assign]
