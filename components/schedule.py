@@ -11,22 +11,12 @@ import json
 import shlex
 from typing import Any
 
-from components.containers import APP
 from components.settings import JobSettings
 
 # Scheduler replaces this keyword with the invocation's scheduled time, e.g.
 # 2022-03-22T18:59:43Z (ISO 8601, UTC, seconds precision):
 # https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-context-attributes.html
 SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
-
-
-def task_overrides(scheduled_time: str) -> dict[str, Any]:
-    """ECS RunTask `overrides` telling the app which logical time it runs for."""
-    return {
-        "containerOverrides": [
-            {"name": APP, "environment": [{"name": "SCHEDULED_TIME", "value": scheduled_time}]}
-        ]
-    }
 
 
 def flexible_time_window(job: JobSettings) -> dict[str, Any]:

@@ -18,12 +18,10 @@ from components.containers import (
     task_volumes,
 )
 from components.schedule import (
-    SCHEDULED_TIME,
     flexible_time_window,
     run_task_command,
     run_task_request,
     schedule_target,
-    task_overrides,
 )
 from components.settings import JobSettings, parse_settings
 
@@ -291,13 +289,6 @@ class TestPolicies:
 class TestSchedule:
     def target(self, job: JobSettings, **extra: Any) -> dict[str, Any]:
         return schedule_target(job, state_machine_arn=RUN_MACHINE, role_arn=ROLES[0], **extra)
-
-    def test_overrides_pass_the_scheduled_time_and_are_valid_for_run_task(self) -> None:
-        overrides = task_overrides(SCHEDULED_TIME)
-        assert overrides["containerOverrides"][0]["environment"] == [
-            {"name": "SCHEDULED_TIME", "value": "<aws.scheduler.scheduled-time>"}
-        ]
-        assert errors(overrides, "ecs", "RunTask", "overrides") == ""
 
     def test_the_target_starts_an_execution_for_the_scheduled_time(self) -> None:
         target = self.target(make_job(retryAttempts=5, maxEventAgeSeconds=600), dead_letter_arn="q")

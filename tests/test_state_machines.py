@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 import pytest
 import sfn_harness as h
+from aws_models import errors
 from sfn_harness import FARGATE, Ending, moto_sfn, wait_for
 
 from components.offline import STACKS, Program, run_program
@@ -180,6 +181,12 @@ def check_alert(world: World, alert: str, execution: dict[str, Any], headline: s
     assert f"--scheduled-time {SLOT}" in alert
 
 
+def _camel(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k[:1].lower() + k[1:]: _camel(v) for k, v in value.items()}
+    return [_camel(v) for v in value] if isinstance(value, list) else value
+
+
 def overrides(request: dict[str, Any]) -> list[dict[str, str]]:
     [container] = request["overrides"]["containerOverrides"]
     assert container["name"] == "app"
@@ -196,6 +203,10 @@ def test_success_is_one_run_and_no_alert(world: World) -> None:
         {"capacityProvider": world.job.capacity, "weight": 1}
     ]
     assert request["taskDefinition"].endswith(f"task-definition/{world.job.full_name}:1")
+    # The declared parameters, mapped as Step Functions maps them, make a valid RunTask request.
+    declared = {**request, "networkConfiguration": world.job.run["States"]["RunTask"]
+                ["Parameters"]["NetworkConfiguration"]}  # fmt: skip
+    assert errors(_camel(declared), "ecs", "RunTask") == ""
 
 
 def test_exit_1_then_success_on_retry_with_the_same_scheduled_time(world: World) -> None:
