@@ -115,6 +115,17 @@ def run_definition(job: JobSettings, target: RunTarget) -> dict[str, Any]:
     timeout = job.timeout_minutes * 60
     fallback = job.capacity == "FARGATE_SPOT" and job.spot_fallback
     attempt_done = {"attempt.$": "States.MathAdd($attempt, 1)"}
+    stop_failed = [
+        {
+            "ErrorEquals": ["States.ALL"],
+            "ResultPath": "$.stopError",
+            "Assign": {
+                "history.$": "States.Format('{}could not stop its task ({}): stop it by hand\n', "
+                "$history, $.Error)"
+            },
+            "Next": "PublishTimedOut",
+        }
+    ]
     retry_or_fail = {
         "Type": "Choice",
         "Choices": [
@@ -334,25 +345,24 @@ def run_definition(job: JobSettings, target: RunTarget) -> dict[str, Any]:
             "ResultPath": "$.running",
             "Assign": {
                 "history.$": "States.Format('{}attempt {} on {}: still running after "
-                f"{job.timeout_minutes} minutes (timeoutMinutes); stopped\n', $history, "
+                f"{job.timeout_minutes} minutes (timeoutMinutes)\n', $history, "
                 "$attempt, $capacity)",
             },
             "Next": "AnyRunning",
             "Retry": RETRY_API,
-            "Catch": [
-                {
-                    "ErrorEquals": ["States.ALL"],
-                    "ResultPath": "$.stopError",
-                    "Next": "PublishTimedOut",
-                }
-            ],
+            "Catch": stop_failed,
         },
         "AnyRunning": {
             "Type": "Choice",
             "Choices": [
                 {"Variable": "$.running.arns[0]", "IsPresent": True, "Next": "DescribeRunning"}
             ],
-            "Default": "PublishTimedOut",
+            "Default": "NothingToStop",
+        },
+        "NothingToStop": {
+            "Type": "Pass",
+            "Assign": {"history.$": "States.Format('{}no running task left to stop\n', $history)"},
+            "Next": "PublishTimedOut",
         },
         "DescribeRunning": {
             "Type": "Task",
@@ -362,13 +372,7 @@ def run_definition(job: JobSettings, target: RunTarget) -> dict[str, Any]:
             "ResultPath": "$.running",
             "Next": "StopTimedOutTask",
             "Retry": RETRY_API,
-            "Catch": [
-                {
-                    "ErrorEquals": ["States.ALL"],
-                    "ResultPath": "$.stopError",
-                    "Next": "PublishTimedOut",
-                }
-            ],
+            "Catch": stop_failed,
         },
         "StopTimedOutTask": {
             "Type": "Map",
@@ -408,14 +412,9 @@ def run_definition(job: JobSettings, target: RunTarget) -> dict[str, Any]:
                 },
             },
             "ResultPath": None,
+            "Assign": {"history.$": "States.Format('{}its task was stopped\n', $history)"},
             "Next": "PublishTimedOut",
-            "Catch": [
-                {
-                    "ErrorEquals": ["States.ALL"],
-                    "ResultPath": "$.stopError",
-                    "Next": "PublishTimedOut",
-                }
-            ],
+            "Catch": stop_failed,
         },
         "PublishSkipped": _publish(
             target,
@@ -427,7 +426,7 @@ def run_definition(job: JobSettings, target: RunTarget) -> dict[str, Any]:
         "PublishTimedOut": _publish(
             target,
             "timed-out",
-            f"TIMED OUT: still running after {job.timeout_minutes} minutes; the task was stopped.",
+            f"TIMED OUT: still running after {job.timeout_minutes} minutes (timeoutMinutes).",
             "TimedOut",
         ),
         "Succeeded": _outcome("succeeded"),
@@ -440,7 +439,7 @@ def run_definition(job: JobSettings, target: RunTarget) -> dict[str, Any]:
         "TimedOut": {
             "Type": "Fail",
             "Error": "RunTimedOut",
-            "Cause": f"Still running after {job.timeout_minutes} minutes; stopped.",
+            "Cause": f"Still running after {job.timeout_minutes} minutes; see the history.",
         },
     }
     return {

@@ -242,7 +242,8 @@ def test_timeout_stops_the_task_and_alerts_once(world: World) -> None:
     assert f"timeoutMinutes ({world.job.timeout_minutes})" in task["stoppedReason"]
     [alert] = alerts
     check_alert(world, alert, execution, "TIMED OUT")
-    assert f"still running after {world.job.timeout_minutes} minutes" in alert
+    assert f"still running after {world.job.timeout_minutes} minutes (timeoutMinutes)" in alert
+    assert "its task was stopped" in alert
 
 
 def test_a_timeout_stops_only_its_own_task(world: World) -> None:
