@@ -15,7 +15,7 @@ from typing import Any
 from components.settings import JobSettings
 from components.state_machine import RETRY_API, execution_url, format_literal
 
-RECENT_RUNS = 100  # executions read per check: every slot, run now and backfill since the slot
+PAGE = 100  # executions read per ListExecutions call; further pages until the slot's run is found
 
 
 def grace_seconds(job: JobSettings) -> int:
@@ -40,17 +40,55 @@ def watchdog_definition(
             "Grace": {"Type": "Wait", "Seconds": grace_seconds(job), "Next": "ListRuns"},
             "ListRuns": {
                 "Type": "Task",
+                "Comment": "Newest first, a page at a time.",
                 "Resource": "arn:aws:states:::aws-sdk:sfn:listExecutions",
-                "Parameters": {"StateMachineArn": run_machine_arn, "MaxResults": RECENT_RUNS},
-                "ResultSelector": {"runs.$": "$.Executions"},
+                "Parameters": {"StateMachineArn": run_machine_arn, "MaxResults": PAGE},
                 "ResultPath": "$.recent",
                 "Retry": RETRY_API,
+                "Next": "Paging",
+            },
+            "ListMoreRuns": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::aws-sdk:sfn:listExecutions",
+                "Parameters": {
+                    "StateMachineArn": run_machine_arn,
+                    "MaxResults": PAGE,
+                    "NextToken.$": "$next",
+                },
+                "ResultPath": "$.recent",
+                "Retry": RETRY_API,
+                "Next": "Paging",
+            },
+            "Paging": {
+                "Type": "Choice",
+                "Choices": [
+                    {"Variable": "$.recent.NextToken", "IsPresent": True, "Next": "KeepToken"}
+                ],
+                "Default": "LastPage",
+            },
+            "KeepToken": {
+                "Type": "Pass",
+                "Parameters": {
+                    "scheduledTime.$": "$.scheduledTime",
+                    "runs.$": "$.recent.Executions",
+                    "next.$": "$.recent.NextToken",
+                },
+                "Assign": {"next.$": "$.next", "more": True},
+                "Next": "ScheduledTimes",
+            },
+            "LastPage": {
+                "Type": "Pass",
+                "Parameters": {
+                    "scheduledTime.$": "$.scheduledTime",
+                    "runs.$": "$.recent.Executions",
+                },
+                "Assign": {"more": False},
                 "Next": "ScheduledTimes",
             },
             "ScheduledTimes": {
                 "Type": "Map",
                 "Comment": "The scheduledTime each recent execution was started for.",
-                "ItemsPath": "$.recent.runs",
+                "ItemsPath": "$.runs",
                 "ItemSelector": {"arn.$": "$$.Map.Item.Value.ExecutionArn"},
                 "MaxConcurrency": 10,
                 "ItemProcessor": {
@@ -98,6 +136,11 @@ def watchdog_definition(
             "Started": {
                 "Type": "Choice",
                 "Choices": [{"Variable": "$.started", "BooleanEquals": True, "Next": "RunExists"}],
+                "Default": "MorePages",
+            },
+            "MorePages": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$more", "BooleanEquals": True, "Next": "ListMoreRuns"}],
                 "Default": "PublishMissed",
             },
             "RunExists": {"Type": "Succeed"},
