@@ -3,11 +3,12 @@
 import pulumi
 
 from components.job import ScheduledFargateJob
+from components.names import full_name, stack_prefix
 from components.platform import Platform
-from components.settings import PROJECT, full_name, load_settings
+from components.settings import load_settings
 
 settings = load_settings()
-prefix = f"{PROJECT}-{pulumi.get_stack()}"
+prefix = stack_prefix(pulumi.get_stack())
 
 platform = Platform(prefix, settings)
 jobs = {

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components import policies
+from components import names, policies
 from components.containers import TaskInputs, container_definitions, task_volumes
 from components.job_alerts import JobAlerts
 from components.platform import Platform
@@ -19,7 +19,7 @@ from components.schedule import (
     run_task_request,
     schedule_target,
 )
-from components.settings import WATCHDOG_SUFFIX, JobSettings
+from components.settings import JobSettings
 from components.state_machine import RunTarget, run_definition
 from components.watchdog import watchdog_definition
 
@@ -52,7 +52,10 @@ class ScheduledFargateJob(pulumi.ComponentResource):
         account = platform.account_id
 
         log_group = aws.cloudwatch.LogGroup(
-            name, name=f"/ecs/{full_name}", retention_in_days=log_retention_days, opts=child
+            name,
+            name=names.log_group_name(full_name),
+            retention_in_days=log_retention_days,
+            opts=child,
         )
 
         # The sidecar's passwords: generated, stored in Secrets Manager, injected by ECS.
@@ -62,7 +65,7 @@ class ScheduledFargateJob(pulumi.ComponentResource):
         )
         secret = aws.secretsmanager.Secret(
             name,
-            name_prefix=f"{full_name}-db-",
+            name_prefix=names.secret_prefix(full_name),
             description=f"MySQL sidecar credentials of the {name} job",
             opts=child,
         )
@@ -212,7 +215,7 @@ class ScheduledFargateJob(pulumi.ComponentResource):
         )
 
         # Missed slots: a watchdog started on the same expression checks the run exists.
-        watch_name = f"{full_name}{WATCHDOG_SUFFIX}"
+        watch_name = names.watchdog_name(full_name)
         watch_role = aws.iam.Role(
             f"{name}-watch",
             description=f"Step Functions: alert when a {full_name} slot has no run",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from components import names
 from components.alerts import dead_letter_alarm
 
 
@@ -26,14 +27,14 @@ class JobAlerts(pulumi.ComponentResource):
         # Invocations Scheduler could not deliver after its retries (e.g. RunTask refused).
         self.dead_letter_queue = aws.sqs.Queue(
             f"{name}-dlq",
-            name=f"{full_name}-dlq",
+            name=names.queue_name(full_name),
             sqs_managed_sse_enabled=True,
             message_retention_seconds=14 * 24 * 3600,
             opts=child,
         )
         aws.cloudwatch.MetricAlarm(
             f"{name}-dlq",
-            name=f"{full_name}-dlq-not-empty",
+            name=names.dead_letter_alarm_name(full_name),
             alarm_description=f"Scheduler could not start {full_name}: see its dead-letter queue",
             dimensions={"QueueName": self.dead_letter_queue.name},
             alarm_actions=[topic_arn],

@@ -8,7 +8,12 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_awsx as awsx
 
-from components.settings import DefaultVpcNetwork, ExistingNetwork, NewVpcNetwork
+from components.settings import (
+    DefaultVpcNetwork,
+    ExistingNetwork,
+    NewVpcNetwork,
+    assigns_public_ip,
+)
 
 
 class Network(pulumi.ComponentResource):
@@ -32,7 +37,6 @@ class Network(pulumi.ComponentResource):
             default = awsx.ec2.DefaultVpc(f"{name}-default", opts=child)
             self.vpc_id = default.vpc_id
             self.subnet_ids = default.public_subnet_ids
-            self.assign_public_ip = True
         elif isinstance(settings, NewVpcNetwork):
             vpc = awsx.ec2.Vpc(
                 f"{name}-vpc",
@@ -46,11 +50,11 @@ class Network(pulumi.ComponentResource):
             )
             self.vpc_id = vpc.vpc_id
             self.subnet_ids = vpc.private_subnet_ids
-            self.assign_public_ip = False
         else:
             self.vpc_id = pulumi.Output.from_input(settings.vpc_id)
             self.subnet_ids = pulumi.Output.from_input(settings.subnet_ids)
-            self.assign_public_ip = settings.assign_public_ip
+
+        self.assign_public_ip = assigns_public_ip(settings)
 
         # Egress on 443 only: ECR, Docker Hub, S3, Secrets Manager and CloudWatch are all HTTPS.
         # DNS goes to the VPC resolver, which security groups do not filter.

@@ -32,7 +32,9 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-PROJECT = "scheduled-etl"
+from components import names
+from components.aws_rules import utc_timestamp_problem
+from components.names import PROJECT
 
 # Fargate's valid task sizes, CPU units -> allowed memory in MiB (Linux, platform 1.4.0):
 # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size
@@ -91,8 +93,6 @@ RESERVED_ENV = frozenset(
         "JOB_NAME",
     }
 )
-MAX_NAME = 64  # EventBridge Scheduler schedule names
-WATCHDOG_SUFFIX = "-watch"  # the missed-slot watchdog's schedule and state machine
 SECRET_LOOKING = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|PRIVATE|API_?KEY|ACCESS_?KEY")
 
 _RATE = re.compile(r"rate\((?P<n>[1-9][0-9]*) (?P<unit>minutes?|hours?|days?)\)")
@@ -136,10 +136,8 @@ def _timezones() -> set[str]:
 
 
 def _check_date(value: str) -> str:
-    try:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as err:
-        raise ValueError("expected an ISO 8601 date-time such as 2027-01-01T00:00:00Z") from err
+    if problem := utc_timestamp_problem(value):
+        raise ValueError(problem)
     return value
 
 
@@ -152,7 +150,7 @@ def _check_image_uri(uri: str) -> str:
 
 ScheduleExpression = Annotated[str, AfterValidator(_check_schedule)]
 TimeZone = Annotated[str, AfterValidator(_check_timezone)]
-IsoDate = Annotated[str, AfterValidator(_check_date)]
+UtcTimestamp = Annotated[str, AfterValidator(_check_date)]
 ImageUri = Annotated[str, StringConstraints(min_length=3), AfterValidator(_check_image_uri)]
 
 
@@ -205,6 +203,13 @@ Network = Annotated[
 ]
 
 
+def assigns_public_ip(network: DefaultVpcNetwork | NewVpcNetwork | ExistingNetwork) -> bool:
+    """Default subnets are public (no NAT): tasks need a public IP to reach AWS APIs."""
+    if isinstance(network, DefaultVpcNetwork):
+        return True
+    return isinstance(network, ExistingNetwork) and network.assign_public_ip
+
+
 class BuildSettings(_Model):
     context: str = "."
     dockerfile: str = "Dockerfile"
@@ -230,8 +235,8 @@ class JobSettings(_Model):
     timezone: TimeZone = "UTC"
     enabled: bool = True
     flexible_window_minutes: int = Field(0, ge=0, le=1440)  # 0 = run at the exact time
-    start_date: IsoDate | None = None
-    end_date: IsoDate | None = None
+    start_date: UtcTimestamp | None = None
+    end_date: UtcTimestamp | None = None
     cpu: int = 1024
     memory: int = 2048
     ephemeral_storage_gib: int = Field(50, ge=21, le=200, alias="ephemeralStorageGiB")
@@ -277,6 +282,12 @@ class JobSettings(_Model):
                 f"memory {self.memory} does not fit cpu {self.cpu}; "
                 f"allowed: {allowed[0]}-{allowed[-1]} in steps of {allowed[1] - allowed[0]}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> JobSettings:
+        if self.start_date and self.end_date and self.start_date >= self.end_date:
+            raise ValueError(f"startDate {self.start_date} is not before endDate {self.end_date}")
         return self
 
     @field_validator("environment")
@@ -353,9 +364,41 @@ _KNOWN_KEYS = sorted(
 COPILOT_KEYS = {"timeout": "timeoutMinutes", "retries": "runRetries", "cron": "schedule"}
 
 
-def full_name(stack: str, job: str) -> str:
-    """What people look for in the console: task family, schedule and log group names."""
-    return f"{PROJECT}-{stack}-{job}"
+def name_problems(settings: Settings, stack: str) -> list[str]:
+    """Every physical name derived from the stack and job names must fit AWS's limits
+    (components/names.py cites each one); a problem names the config key to change."""
+    lines = [
+        f"  - stack name {stack!r}: {problem}; use a shorter lowercase stack name"
+        for problem in names.problems(
+            names.stack_names(
+                stack,
+                creates_bucket=settings.bucket_name is None,
+                builds_image=settings.image.build is not None,
+            )
+        )
+    ]
+    for job in settings.jobs:
+        lines += [
+            f"  - {PROJECT}:jobs.{job}: {problem}; shorten the job or stack name"
+            for problem in names.problems(names.job_names(stack, job))
+        ]
+    return lines
+
+
+def placement_problems(settings: Settings) -> list[str]:
+    """FARGATE_SPOT runs through a capacity-provider strategy, which excludes a launch type,
+    and Scheduler takes assignPublicIp ENABLED only with launch type FARGATE:
+    https://docs.aws.amazon.com/scheduler/latest/APIReference/API_AwsVpcConfiguration.html"""
+    if not assigns_public_ip(settings.network):
+        return []
+    return [
+        f'  - {PROJECT}:jobs.{name}.capacity = "FARGATE_SPOT": cannot run with a public IP '
+        "(EventBridge Scheduler allows assignPublicIp only with launch type FARGATE); use "
+        "FARGATE, or a network without public IPs (mode new, or existing with assignPublicIp "
+        "false)"
+        for name, job in settings.jobs.items()
+        if job.capacity == "FARGATE_SPOT"
+    ]
 
 
 def parse_settings(raw: Mapping[str, Any], stack: str = "dev") -> Settings:
@@ -364,18 +407,9 @@ def parse_settings(raw: Mapping[str, Any], stack: str = "dev") -> Settings:
         settings = Settings.model_validate(dict(raw))
     except ValidationError as err:
         raise ConfigError(_describe(err)) from None
-    too_long = [
-        name for name in settings.jobs if len(full_name(stack, name) + WATCHDOG_SUFFIX) > MAX_NAME
-    ]
-    if too_long:
+    if problems := placement_problems(settings) + name_problems(settings, stack):
         raise ConfigError(
-            "invalid stack configuration (nothing was created):\n"
-            + "\n".join(
-                f"  - {PROJECT}:jobs.{name}: {full_name(stack, name) + WATCHDOG_SUFFIX!r} is "
-                f"longer than the {MAX_NAME} characters schedule names allow; shorten the job "
-                "or stack name"
-                for name in too_long
-            )
+            "invalid stack configuration (nothing was created):\n" + "\n".join(problems)
         )
     return settings
 

@@ -11,8 +11,8 @@ import pytest
 from aws_models import errors
 
 from components.alerts import alerts_topic_policy, dead_letter_alarm
+from components.names import WATCHDOG_SUFFIX
 from components.offline import STACKS, run_program, stack_config
-from components.settings import WATCHDOG_SUFFIX
 
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:scheduled-etl-prod-alerts"
 

@@ -61,3 +61,13 @@ def test_bad_config_names_the_key_and_creates_nothing(
 
 def test_the_table_is_long_enough() -> None:
     assert len({c[0] for c in CASES}) >= 15
+
+
+def test_a_long_stack_name_stops_the_program_before_any_resource() -> None:
+    # scheduled-etl-<30 s>-monthly-orders-watch is 65 characters: Scheduler allows 64.
+    mocks = RecordingMocks()
+    with pytest.raises(
+        ConfigError, match=r"scheduled-etl:jobs.monthly-orders: the EventBridge Scheduler schedule"
+    ):
+        run_program("s" * 30, stack_config("dev"), mocks)
+    assert mocks.resources == []

@@ -38,7 +38,9 @@ CLUSTER = "arn:aws:ecs:eu-west-1:123456789012:cluster/etl"
 
 
 def make_job(**fields: Any) -> JobSettings:
-    return parse_settings({"image": {"build": {}}, "jobs": {"j1": fields}}).jobs["j1"]
+    # Private subnets: FARGATE_SPOT may not run with a public IP (components/aws_rules.py).
+    raw = {"network": {"mode": "new"}, "image": {"build": {}}, "jobs": {"j1": fields}}
+    return parse_settings(raw).jobs["j1"]
 
 
 def by_name(definitions: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -327,7 +329,7 @@ class TestSchedule:
         request = run_task_request(
             make_job(capacity="FARGATE_SPOT"), cluster="etl",
             task_definition_arn=f"{TASK_FAMILY}:3", subnet_ids=["subnet-1", "subnet-2"],
-            security_group_ids=["sg-1"], assign_public_ip=True,
+            security_group_ids=["sg-1"], assign_public_ip=False,
         )  # fmt: skip
         args = shlex.split(run_task_command(request, "eu-west-1"))
         assert args[:3] == ["aws", "ecs", "run-task"]
@@ -339,6 +341,6 @@ class TestSchedule:
         assert flag("--task-definition") == f"{TASK_FAMILY}:3"
         assert flag("--network-configuration") == (
             "awsvpcConfiguration={subnets=[subnet-1,subnet-2],securityGroups=[sg-1],"
-            "assignPublicIp=ENABLED}"
+            "assignPublicIp=DISABLED}"
         )
         assert "capacityProvider=FARGATE_SPOT,weight=1" in args and "--launch-type" not in args

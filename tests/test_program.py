@@ -266,16 +266,16 @@ def network_of(prog: Program, job: str) -> dict[str, Any]:
     return dict(run_task["Parameters"]["NetworkConfiguration"]["AwsvpcConfiguration"])
 
 
-def test_dev_is_small_spot_on_demand_in_the_default_vpc() -> None:
+def test_dev_is_small_and_on_demand_in_the_default_vpc() -> None:
     prog = run_program("dev")
     assert len(prog.of_type("awsx:ec2:DefaultVpc")) == 1 and not prog.of_type("awsx:ec2:Vpc")
     schedule = prog.one(SCHEDULE, "monthly-orders").inputs
     assert schedule["state"] == "DISABLED"
     definition = run_definition_of(prog, "monthly-orders")
+    # dev runs on-demand FARGATE (public subnets: see settings' placement rule).
     assert definition["States"]["Prepare"]["Assign"]["strategy"] == [
-        {"CapacityProvider": "FARGATE_SPOT", "Weight": 1}
+        {"CapacityProvider": "FARGATE", "Weight": 1}
     ]
-    assert definition["States"]["Prepare"]["Assign"]["fallback"] is True  # spotFallback default
     vpc = network_of(prog, "monthly-orders")
     assert vpc["AssignPublicIp"] == "ENABLED"
     assert vpc["Subnets"] == ["subnet-pub1", "subnet-pub2"]

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from components.names import SCHEDULE
 from components.offline import ROOT, STACKS, run_program
-from components.settings import MAX_NAME, JobSettings, parse_settings
+from components.settings import JobSettings, parse_settings
 from components.state_machine import RunTarget, format_literal, run_definition
 from components.watchdog import grace_seconds, watchdog_definition
 
@@ -31,7 +32,9 @@ MACHINE = "arn:aws:states:eu-west-1:123456789012:stateMachine:scheduled-etl-dev-
 
 
 def make_job(**fields: Any) -> JobSettings:
-    return parse_settings({"image": {"build": {}}, "jobs": {"j1": fields}}).jobs["j1"]
+    return parse_settings(
+        {"image": {"build": {}}, "network": {"mode": "new"}, "jobs": {"j1": fields}}
+    ).jobs["j1"]
 
 
 def states(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -85,7 +88,9 @@ def test_the_run_ends_in_the_four_outcomes_only() -> None:
 
 
 def test_alert_subjects_fit_sns_for_the_longest_names() -> None:
-    longest = RunTarget(**{**TARGET.__dict__, "full_name": "x" * (MAX_NAME - len("-watch"))})
+    longest = RunTarget(
+        **{**TARGET.__dict__, "full_name": "x" * (SCHEDULE.max_length - len("-watch"))}
+    )
     top = run_definition(make_job(), longest)["States"]
     subjects = [s["Parameters"]["Subject"] for s in top.values()
                 if s.get("Resource") == "arn:aws:states:::sns:publish"]  # fmt: skip

@@ -241,12 +241,44 @@ def test_config_values_decode_like_pulumi_hands_them_over() -> None:
 
 
 def test_names_must_fit_aws_limits_with_the_stack_name() -> None:
-    # The longest name is the watchdog's schedule: scheduled-etl-<29 chars>-monthly-orders-watch
+    # The tightest limit: the watchdog's schedule scheduled-etl-<stack>-monthly-orders-watch (64).
     assert parse_settings(job(), stack="s" * 29)
     with pytest.raises(
-        ConfigError, match=r"scheduled-etl:jobs.monthly-orders: .*-watch' is longer"
+        ConfigError,
+        match=r"scheduled-etl:jobs.monthly-orders: the EventBridge Scheduler "
+        r"schedule name .*-watch' has 65 characters; at most 64 \(https://docs.aws",
     ):
         parse_settings(job(), stack="s" * 30)
+
+
+@pytest.mark.parametrize(
+    ("stack", "jobs", "expected"),
+    [
+        # The longest job name (24) on a 23-character stack overflows the watchdog's schedule.
+        ("s" * 23, {"j" * 24: {}}, "schedule name"),
+        # Uppercase stacks: the created bucket and the ECR repository must be lowercase.
+        ("Prod", {"etl": {}}, "stack name 'Prod': the S3 bucket name"),
+        # A dot is fine for Pulumi stacks but not for SQS queue names.
+        ("a.b", {"etl": {}}, "jobs.etl: the SQS queue name 'scheduled-etl-a.b-etl-dlq' has"),
+    ],
+)
+def test_derived_names_get_a_config_error(stack: str, jobs: dict[str, Any], expected: str) -> None:
+    with pytest.raises(ConfigError, match="nothing was created") as caught:
+        parse_settings({"image": {"build": {}}, "jobs": jobs}, stack=stack)
+    assert expected in str(caught.value), str(caught.value)
+
+
+def test_every_derived_name_is_checked() -> None:
+    # Each limit that the program's names can reach, with its documentation address.
+    from components import names  # noqa: PLC0415
+
+    limits = {limit for _, limit in names.job_names("dev", "etl")}
+    shared = names.stack_names("dev", creates_bucket=True, builds_image=True)
+    limits |= {limit for _, limit in shared}
+    assert len(limits) == 14
+    assert all(limit.source.startswith("https://docs.aws.amazon.com/") for limit in limits)
+    for limit in limits:
+        assert names.problems([("x" * (limit.max_length + 1), limit)]), limit.what
 
 
 def test_run_keys_have_safe_defaults() -> None:

@@ -21,8 +21,8 @@ import sfn_harness as h
 from aws_models import errors
 from sfn_harness import FARGATE, Ending, moto_sfn, wait_for
 
+from components.names import WATCHDOG_SUFFIX
 from components.offline import STACKS, Program, run_program
-from components.settings import WATCHDOG_SUFFIX
 
 SLOT = "2026-11-01T04:00:00Z"
 MACHINE = "aws:sfn/stateMachine:StateMachine"

@@ -1,0 +1,185 @@
+"""Physical names the program derives from the stack and job names, and the limits AWS puts on
+them, so that settings can reject a long or odd stack/job name before any resource exists.
+
+Auto-named resources get Pulumi's suffix ('-' and 7 random characters); `name_prefix` gets
+Terraform's 26-character unique suffix. Each limit cites the API reference that states it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+PROJECT = "scheduled-etl"
+AUTONAME = "-abcdefg"  # Pulumi autonaming: '-' + 7 random characters
+PREFIX_UNIQUE = "x" * 26  # Terraform's unique suffix for name_prefix
+
+
+@dataclass(frozen=True)
+class Limit:
+    what: str
+    max_length: int
+    pattern: str  # the characters AWS allows, as a full-match regular expression
+    source: str
+
+
+_API = "https://docs.aws.amazon.com"
+SCHEDULE = Limit(
+    "EventBridge Scheduler schedule name",
+    64,
+    r"[0-9a-zA-Z_.-]+",
+    f"{_API}/scheduler/latest/APIReference/API_CreateSchedule.html",
+)
+STATE_MACHINE = Limit(
+    "Step Functions state machine name",
+    80,
+    r"[0-9A-Za-z_-]+",
+    f"{_API}/step-functions/latest/apireference/API_CreateStateMachine.html",
+)
+ALARM = Limit(
+    "CloudWatch alarm name",
+    255,
+    r"[^\x00-\x1f]+",
+    f"{_API}/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html",
+)
+QUEUE = Limit(
+    "SQS queue name",
+    80,
+    r"[A-Za-z0-9_-]+",
+    f"{_API}/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html",
+)
+ROLE = Limit(
+    "IAM role name", 64, r"[\w+=,.@-]+", f"{_API}/IAM/latest/APIReference/API_CreateRole.html"
+)
+ROLE_POLICY = Limit(
+    "IAM inline policy name",
+    128,
+    r"[\w+=,.@-]+",
+    f"{_API}/IAM/latest/APIReference/API_PutRolePolicy.html",
+)
+LOG_GROUP = Limit(
+    "CloudWatch Logs group name",
+    512,
+    r"[.\-_/#A-Za-z0-9]+",
+    f"{_API}/AmazonCloudWatchLogs/latest/APIReference/API_CreateLogGroup.html",
+)
+SECRET = Limit(
+    "Secrets Manager secret name",
+    512,
+    r"[A-Za-z0-9/_+=.@-]+",
+    f"{_API}/secretsmanager/latest/apireference/API_CreateSecret.html",
+)
+FAMILY = Limit(
+    "ECS task definition family",
+    255,
+    r"[A-Za-z0-9_-]+",
+    f"{_API}/AmazonECS/latest/APIReference/API_RegisterTaskDefinition.html",
+)
+CLUSTER = Limit(
+    "ECS cluster name",
+    255,
+    r"[A-Za-z0-9_-]+",
+    f"{_API}/AmazonECS/latest/APIReference/API_CreateCluster.html",
+)
+TOPIC = Limit(
+    "SNS topic name", 256, r"[A-Za-z0-9_-]+", f"{_API}/sns/latest/api/API_CreateTopic.html"
+)
+SECURITY_GROUP = Limit(
+    "EC2 security group name",
+    255,
+    r"(?!sg-)[A-Za-z0-9 ._\-:/()#,@\[\]+=&;{}!$*]+",
+    f"{_API}/AWSEC2/latest/APIReference/API_CreateSecurityGroup.html",
+)
+BUCKET = Limit(
+    "S3 bucket name",
+    63,
+    r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]",
+    f"{_API}/AmazonS3/latest/userguide/bucketnamingrules.html",
+)
+REPOSITORY = Limit(
+    "ECR repository name",
+    256,
+    r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*",
+    f"{_API}/AmazonECR/latest/APIReference/API_CreateRepository.html",
+)
+
+
+def full_name(stack: str, job: str) -> str:
+    """What people look for in the console: task family, schedule and log group names."""
+    return f"{PROJECT}-{stack}-{job}"
+
+
+def stack_prefix(stack: str) -> str:
+    """The logical-name prefix of the stack's shared resources (Platform's name)."""
+    return f"{PROJECT}-{stack}"
+
+
+def log_group_name(full: str) -> str:
+    return f"/ecs/{full}"
+
+
+def secret_prefix(full: str) -> str:
+    return f"{full}-db-"
+
+
+WATCHDOG_SUFFIX = "-watch"  # the missed-slot watchdog's schedule and state machine
+
+
+def watchdog_name(full: str) -> str:
+    return f"{full}{WATCHDOG_SUFFIX}"
+
+
+def queue_name(full: str) -> str:
+    return f"{full}-dlq"
+
+
+def dead_letter_alarm_name(full: str) -> str:
+    return f"{full}-dlq-not-empty"
+
+
+def job_names(stack: str, job: str) -> list[tuple[str, Limit]]:
+    """Every physical name one job derives, as AWS will see it."""
+    full = full_name(stack, job)
+    return [
+        (full, SCHEDULE),
+        (watchdog_name(full), SCHEDULE),
+        (full, STATE_MACHINE),
+        (watchdog_name(full), STATE_MACHINE),
+        (full, FAMILY),
+        (log_group_name(full), LOG_GROUP),
+        (secret_prefix(full) + PREFIX_UNIQUE, SECRET),
+        (queue_name(full), QUEUE),
+        (dead_letter_alarm_name(full), ALARM),
+        *((f"{job}-{role}{AUTONAME}", ROLE)
+          for role in ("execution", "task", "scheduler", "run", "watch")),
+        *((f"{job}-{policy}{AUTONAME}", ROLE_POLICY)
+          for policy in ("execution-secret", "task-bucket", "scheduler-start", "run", "watch")),
+    ]  # fmt: skip
+
+
+def stack_names(stack: str, *, creates_bucket: bool, builds_image: bool) -> list[tuple[str, Limit]]:
+    """Every physical name the stack's shared resources derive from the stack name."""
+    prefix = stack_prefix(stack)
+    names = [
+        (f"{prefix}-cluster{AUTONAME}", CLUSTER),
+        (f"{prefix}-alerts{AUTONAME}", TOPIC),
+        (f"{prefix}-network-tasks{AUTONAME}", SECURITY_GROUP),
+    ]
+    if creates_bucket:
+        names.append((f"{prefix}-data{AUTONAME}", BUCKET))
+    if builds_image:
+        names.append((f"{prefix}-app{AUTONAME}", REPOSITORY))
+    return names
+
+
+def problems(names: list[tuple[str, Limit]]) -> list[str]:
+    """What AWS would reject, one line per name."""
+    found = []
+    for name, limit in names:
+        if len(name) > limit.max_length:
+            found.append(f"the {limit.what} {name!r} has {len(name)} characters; "
+                         f"at most {limit.max_length} ({limit.source})")  # fmt: skip
+        elif not re.fullmatch(limit.pattern, name, flags=re.ASCII):
+            found.append(f"the {limit.what} {name!r} has characters AWS does not allow "
+                         f"(allowed: {limit.pattern}; {limit.source})")  # fmt: skip
+    return found
