@@ -12,6 +12,11 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt etl/requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+# Node tools the tests use (asl-validator), pinned by package-lock.json.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 demo: $(BIN)/.installed ## run the ETL job as its container would, on sample data
 	$(BIN)/python scripts/demo.py --rows $(ROWS)
 
@@ -23,7 +28,7 @@ lint: $(BIN)/.installed ## ruff, mypy, hadolint, actionlint, zizmor
 	$(BIN)/actionlint
 	$(BIN)/zizmor --offline --min-severity medium .github
 
-unit: $(BIN)/.installed ## the test suite only
+unit: $(BIN)/.installed node_modules/.installed ## the test suite only
 	$(BIN)/python -m pytest
 
 test: lint unit ## everything CI runs
@@ -32,4 +37,4 @@ snapshots: $(BIN)/.installed ## refresh tests/snapshots/*.json after an intended
 	$(BIN)/python -m components.render --write-snapshots
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .demo .pytest_cache .mypy_cache .ruff_cache

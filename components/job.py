@@ -18,15 +18,17 @@ from components.schedule import (
     run_task_command,
     run_task_request,
     schedule_target,
-    task_arn_pattern,
 )
 from components.settings import JobSettings
+from components.state_machine import RunTarget, run_definition
+from components.watchdog import watchdog_definition
 
 ECS_TASKS = "ecs-tasks.amazonaws.com"
 
 
 class ScheduledFargateJob(pulumi.ComponentResource):
-    """A Fargate task (ETL app + MySQL sidecar) that EventBridge Scheduler starts on a schedule.
+    """A Fargate task (ETL app + MySQL sidecar) run by a Step Functions state machine that
+    EventBridge Scheduler starts on a schedule, plus a watchdog for slots that got no run.
 
     `full_name` (project-stack-job) names what people look for: the task definition family,
     the schedule and the log group.
@@ -154,72 +156,160 @@ class ScheduledFargateJob(pulumi.ComponentResource):
             opts=child,
         )
 
-        alerts = JobAlerts(
-            name,
-            job,
-            full_name=full_name,
-            topic_arn=platform.alerts.arn,
-            cluster_arn=platform.cluster.arn,
-            family_arn=task_definition.arn_without_revision,
-            region=platform.region,
-            log_group=log_group.name,
+        alerts = JobAlerts(name, full_name=full_name, topic_arn=platform.alerts.arn, opts=child)
+        dead_letters = alerts.dead_letter_queue.arn
+
+        # The run: a state machine per job (timeout, retries, Spot fallback, one outcome).
+        network = platform.network
+        run_role = aws.iam.Role(
+            f"{name}-run",
+            description=f"Step Functions: run {full_name} tasks and alert on their outcome",
+            assume_role_policy=account.apply(
+                lambda acct: json.dumps(policies.trust_policy("states.amazonaws.com", acct))
+            ),
             opts=child,
         )
-        dead_letters = alerts.dead_letter_queue.arn
+        run_policy = aws.iam.RolePolicy(
+            f"{name}-run",
+            role=run_role.id,
+            policy=pulumi.Output.all(
+                task_definition.arn_without_revision,
+                platform.cluster.arn,
+                execution_role.arn,
+                task_role.arn,
+                platform.alerts.arn,
+            ).apply(lambda a: json.dumps(policies.run_machine_policy(a[0], a[1], a[2:4], a[4]))),
+            opts=child,
+        )
+        definition = pulumi.Output.all(
+            platform.region,
+            platform.cluster.arn,
+            task_definition.arn,
+            network.subnet_ids,
+            network.security_group_id,
+            platform.alerts.arn,
+        ).apply(
+            lambda a: json.dumps(
+                run_definition(
+                    job,
+                    RunTarget(
+                        full_name=full_name,
+                        region=a[0],
+                        cluster_arn=a[1],
+                        task_definition_arn=a[2],
+                        subnet_ids=list(a[3]),
+                        security_group_ids=[a[4]],
+                        assign_public_ip=network.assign_public_ip,
+                        topic_arn=a[5],
+                    ),
+                )
+            )
+        )
+        run_machine = aws.sfn.StateMachine(
+            f"{name}-run",
+            name=full_name,
+            type="STANDARD",
+            role_arn=run_role.arn,
+            definition=definition,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[run_policy]),
+        )
+
+        # Missed slots: a watchdog started on the same expression checks the run exists.
+        watch_name = names.watchdog_name(full_name)
+        watch_role = aws.iam.Role(
+            f"{name}-watch",
+            description=f"Step Functions: alert when a {full_name} slot has no run",
+            assume_role_policy=account.apply(
+                lambda acct: json.dumps(policies.trust_policy("states.amazonaws.com", acct))
+            ),
+            opts=child,
+        )
+        watch_policy = aws.iam.RolePolicy(
+            f"{name}-watch",
+            role=watch_role.id,
+            policy=pulumi.Output.all(run_machine.arn, platform.alerts.arn).apply(
+                lambda a: json.dumps(policies.watchdog_policy(a[0], a[1]))
+            ),
+            opts=child,
+        )
+        watch_machine = aws.sfn.StateMachine(
+            f"{name}-watch",
+            name=watch_name,
+            type="STANDARD",
+            role_arn=watch_role.arn,
+            definition=pulumi.Output.all(
+                platform.region, run_machine.arn, platform.alerts.arn
+            ).apply(
+                lambda a: json.dumps(
+                    watchdog_definition(
+                        job, full_name=full_name, region=a[0], run_machine_arn=a[1], topic_arn=a[2]
+                    )
+                )
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[watch_policy]),
+        )
 
         scheduler_role = aws.iam.Role(
             f"{name}-scheduler",
-            description=f"EventBridge Scheduler: start {full_name} tasks",
+            description=f"EventBridge Scheduler: start {full_name} runs and their watchdog",
             assume_role_policy=account.apply(
                 lambda acct: json.dumps(policies.trust_policy("scheduler.amazonaws.com", acct))
             ),
             opts=child,
         )
         scheduler_policy = aws.iam.RolePolicy(
-            f"{name}-scheduler-run-task",
+            f"{name}-scheduler-start",
             role=scheduler_role.id,
-            policy=pulumi.Output.all(
-                task_definition.arn_without_revision,
-                platform.cluster.arn,
-                execution_role.arn,
-                task_role.arn,
-                dead_letters,
-            ).apply(
-                lambda a: json.dumps(
-                    policies.scheduler_policy(a[0], a[1], task_arn_pattern(a[1]), a[2:4], a[4])
-                )
+            policy=pulumi.Output.all(run_machine.arn, watch_machine.arn, dead_letters).apply(
+                lambda a: json.dumps(policies.scheduler_policy(a[0:2], a[2]))
             ),
             opts=child,
         )
 
-        network = platform.network
+        common = {
+            "schedule_expression": job.schedule,
+            "schedule_expression_timezone": job.timezone,
+            "state": "ENABLED" if job.enabled else "DISABLED",
+            "start_date": job.start_date,
+            "end_date": job.end_date,
+        }
+        # The role must be allowed to start executions before the first invocation.
+        after_policy = pulumi.ResourceOptions(parent=self, depends_on=[scheduler_policy])
         schedule = aws.scheduler.Schedule(
             name,
             name=full_name,
-            description=f"Starts the {name} ETL task",
-            schedule_expression=job.schedule,
-            schedule_expression_timezone=job.timezone,
+            description=f"Starts a run of the {name} ETL job",
             flexible_time_window=cast(
                 aws.scheduler.ScheduleFlexibleTimeWindowArgsDict, flexible_time_window(job)
             ),
-            state="ENABLED" if job.enabled else "DISABLED",
-            start_date=job.start_date,
-            end_date=job.end_date,
             target=cast(
                 aws.scheduler.ScheduleTargetArgsDict,
                 schedule_target(
                     job,
-                    cluster_arn=platform.cluster.arn,
+                    state_machine_arn=run_machine.arn,
                     role_arn=scheduler_role.arn,
-                    task_definition_arn=task_definition.arn,
-                    subnet_ids=network.subnet_ids,
-                    security_group_ids=[network.security_group_id],
-                    assign_public_ip=network.assign_public_ip,
                     dead_letter_arn=dead_letters,
                 ),
             ),
-            # The role must be allowed to run the task before the first invocation.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[scheduler_policy]),
+            **common,
+            opts=after_policy,
+        )
+        aws.scheduler.Schedule(
+            f"{name}-watch",
+            name=watch_name,
+            description=f"Checks that each slot of the {name} ETL job got a run",
+            flexible_time_window={"mode": "OFF"},  # it waits the window plus the grace itself
+            target=cast(
+                aws.scheduler.ScheduleTargetArgsDict,
+                schedule_target(
+                    job,
+                    state_machine_arn=watch_machine.arn,
+                    role_arn=scheduler_role.arn,
+                    dead_letter_arn=dead_letters,
+                ),
+            ),
+            **common,
+            opts=after_policy,
         )
 
         run_task = pulumi.Output.all(
@@ -243,6 +333,11 @@ class ScheduledFargateJob(pulumi.ComponentResource):
             "log_group_name": log_group.name,
             "secret_arn": secret.arn,
             "dead_letter_queue_arn": dead_letters,
+            # Run now and backfill start executions of this state machine, per slot.
+            "state_machine_arn": run_machine.arn,
+            "watchdog_arn": watch_machine.arn,
+            "schedule": pulumi.Output.from_input(job.schedule),
+            "timezone": pulumi.Output.from_input(job.timezone),
             # What `python -m components.run_now` and a person at a shell need to start it now.
             "run_task": run_task,
             "run_task_command": pulumi.Output.all(run_task, platform.region).apply(

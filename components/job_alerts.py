@@ -1,17 +1,13 @@
-"""A job's alerting: failed tasks, failed or missed runs, and undeliverable schedule invocations,
-all to the stack's alerts topic."""
+"""A job's alarm on undeliverable schedule invocations (its dead-letter queue), to the stack's
+alerts topic. Run outcomes and missed slots are published by the job's state machines."""
 
 from __future__ import annotations
-
-import json
-from typing import Any, cast
 
 import pulumi
 import pulumi_aws as aws
 
 from components import names
-from components.alerts import dead_letter_alarm, failure_message, run_alarm, task_failure_pattern
-from components.settings import JobSettings
+from components.alerts import dead_letter_alarm
 
 
 class JobAlerts(pulumi.ComponentResource):
@@ -20,14 +16,9 @@ class JobAlerts(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        job: JobSettings,
         *,
         full_name: str,
         topic_arn: pulumi.Input[str],
-        cluster_arn: pulumi.Input[str],
-        family_arn: pulumi.Input[str],
-        region: pulumi.Input[str],
-        log_group: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("scheduled-etl:etl:JobAlerts", name, None, opts)
@@ -51,44 +42,4 @@ class JobAlerts(pulumi.ComponentResource):
             opts=child,
         )
 
-        rule = aws.cloudwatch.EventRule(
-            f"{name}-task-failed",
-            name=names.rule_name(full_name),
-            description=f"A {full_name} task stopped with a non-zero exit code or never started",
-            event_pattern=pulumi.Output.all(cluster_arn, family_arn).apply(
-                lambda a: json.dumps(task_failure_pattern(a[0], a[1]))
-            ),
-            opts=child,
-        )
-        message = pulumi.Output.all(region, log_group).apply(
-            lambda a: failure_message(full_name, a[0], a[1])
-        )
-        aws.cloudwatch.EventTarget(
-            f"{name}-task-failed",
-            rule=rule.name,
-            arn=topic_arn,
-            input_transformer=cast(
-                pulumi.Input[aws.cloudwatch.EventTargetInputTransformerArgsDict], message
-            ),
-            opts=child,
-        )
-
-        alarm: dict[str, Any] = run_alarm(job)
-        aws.cloudwatch.MetricAlarm(
-            f"{name}-run",
-            name=names.run_alarm_name(full_name),
-            alarm_description=(
-                f"{full_name}: a run failed"
-                + (
-                    ", or none succeeded in time"
-                    if alarm["treat_missing_data"] == "breaching"
-                    else ""
-                )
-            ),
-            dimensions={"Job": full_name},
-            alarm_actions=[topic_arn],
-            ok_actions=[topic_arn],
-            **alarm,
-            opts=child,
-        )
         self.register_outputs({"dead_letter_queue_arn": self.dead_letter_queue.arn})

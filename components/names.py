@@ -30,11 +30,11 @@ SCHEDULE = Limit(
     r"[0-9a-zA-Z_.-]+",
     f"{_API}/scheduler/latest/APIReference/API_CreateSchedule.html",
 )
-RULE = Limit(
-    "EventBridge rule name",
-    64,
-    r"[.\-_A-Za-z0-9]+",
-    f"{_API}/eventbridge/latest/APIReference/API_PutRule.html",
+STATE_MACHINE = Limit(
+    "Step Functions state machine name",
+    80,
+    r"[0-9A-Za-z_-]+",
+    f"{_API}/step-functions/latest/apireference/API_CreateStateMachine.html",
 )
 ALARM = Limit(
     "CloudWatch alarm name",
@@ -122,8 +122,11 @@ def secret_prefix(full: str) -> str:
     return f"{full}-db-"
 
 
-def rule_name(full: str) -> str:
-    return f"{full}-task-failed"
+WATCHDOG_SUFFIX = "-watch"  # the missed-slot watchdog's schedule and state machine
+
+
+def watchdog_name(full: str) -> str:
+    return f"{full}{WATCHDOG_SUFFIX}"
 
 
 def queue_name(full: str) -> str:
@@ -134,25 +137,23 @@ def dead_letter_alarm_name(full: str) -> str:
     return f"{full}-dlq-not-empty"
 
 
-def run_alarm_name(full: str) -> str:
-    return f"{full}-run-failed-or-missed"
-
-
 def job_names(stack: str, job: str) -> list[tuple[str, Limit]]:
     """Every physical name one job derives, as AWS will see it."""
     full = full_name(stack, job)
     return [
         (full, SCHEDULE),
+        (watchdog_name(full), SCHEDULE),
+        (full, STATE_MACHINE),
+        (watchdog_name(full), STATE_MACHINE),
         (full, FAMILY),
         (log_group_name(full), LOG_GROUP),
         (secret_prefix(full) + PREFIX_UNIQUE, SECRET),
-        (rule_name(full), RULE),
         (queue_name(full), QUEUE),
         (dead_letter_alarm_name(full), ALARM),
-        (run_alarm_name(full), ALARM),
-        *((f"{job}-{role}{AUTONAME}", ROLE) for role in ("execution", "task", "scheduler")),
+        *((f"{job}-{role}{AUTONAME}", ROLE)
+          for role in ("execution", "task", "scheduler", "run", "watch")),
         *((f"{job}-{policy}{AUTONAME}", ROLE_POLICY)
-          for policy in ("execution-secret", "task-bucket", "scheduler-run-task")),
+          for policy in ("execution-secret", "task-bucket", "scheduler-start", "run", "watch")),
     ]  # fmt: skip
 
 

@@ -81,6 +81,9 @@ COMPUTED: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
     },
     "aws:sns/topic:Topic": lambda n, i: {"arn": _arn("sns", n), "name": n},
     "aws:cloudwatch/eventRule:EventRule": lambda n, i: {"arn": _arn("events", f"rule/{i['name']}")},
+    "aws:sfn/stateMachine:StateMachine": lambda n, i: {
+        "arn": _arn("states", f"stateMachine:{i['name']}")
+    },
     "aws:cloudwatch/metricAlarm:MetricAlarm": lambda n, i: {
         "arn": _arn("cloudwatch", f"alarm:{i['name']}")
     },

@@ -96,18 +96,40 @@ def tls_only_bucket_policy(bucket_arn: str) -> Policy:
     }
 
 
-def scheduler_policy(
+def scheduler_policy(state_machine_arns: list[str], dead_letter_queue_arn: str) -> Policy:
+    """What EventBridge Scheduler needs to start this job's workflows, and nothing else."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "StartJobWorkflows",
+                "Effect": "Allow",
+                "Action": "states:StartExecution",
+                "Resource": state_machine_arns,
+            },
+            {
+                # Scheduler sends undeliverable invocations to the DLQ with this role.
+                "Sid": "DeadLetters",
+                "Effect": "Allow",
+                "Action": "sqs:SendMessage",
+                "Resource": dead_letter_queue_arn,
+            },
+        ],
+    }
+
+
+def run_machine_policy(
     task_definition_family_arn: str,
     cluster_arn: str,
-    task_arn_pattern: str,
     pass_role_arns: list[str],
-    dead_letter_queue_arn: str,
+    topic_arn: str,
 ) -> Policy:
-    """What EventBridge Scheduler needs to start this job's task, and nothing else.
-
-    `task_definition_family_arn` is the ARN without revision; `task_arn_pattern` covers the
-    tasks of the cluster (`arn:...:task/<cluster>/*`), which RunTask tags when propagating.
-    """
+    """The run state machine: start, watch and stop this job's tasks in this cluster, the
+    managed rule `.sync` uses, and the alerts topic.
+    https://docs.aws.amazon.com/step-functions/latest/dg/ecs-iam.html"""
+    head, _, cluster = cluster_arn.partition(":cluster/")
+    in_cluster = {"ArnEquals": {"ecs:cluster": cluster_arn}}
+    partition, region, account = head.split(":")[1], head.split(":")[3], head.split(":")[4]
     return {
         "Version": VERSION,
         "Statement": [
@@ -116,15 +138,30 @@ def scheduler_policy(
                 "Effect": "Allow",
                 "Action": "ecs:RunTask",
                 "Resource": [task_definition_family_arn, f"{task_definition_family_arn}:*"],
-                "Condition": {"ArnEquals": {"ecs:cluster": cluster_arn}},
+                "Condition": in_cluster,
             },
             {
-                # RunTask with propagateTags/managed tags needs TagResource on the new task.
+                # RunTask with propagateTags needs TagResource on the new task.
                 "Sid": "TagJobTaskOnLaunch",
                 "Effect": "Allow",
                 "Action": "ecs:TagResource",
-                "Resource": task_arn_pattern,
+                "Resource": f"{head}:task/{cluster}/*",
                 "Condition": {"StringEquals": {"ecs:CreateAction": "RunTask"}},
+            },
+            {
+                "Sid": "WatchAndStopTasks",
+                "Effect": "Allow",
+                "Action": ["ecs:DescribeTasks", "ecs:StopTask"],
+                "Resource": f"{head}:task/{cluster}/*",
+                "Condition": in_cluster,
+            },
+            {
+                # Finding a timed-out task; ListTasks is authorised on container instances.
+                "Sid": "FindTimedOutTask",
+                "Effect": "Allow",
+                "Action": "ecs:ListTasks",
+                "Resource": f"{head}:container-instance/{cluster}/*",
+                "Condition": in_cluster,
             },
             {
                 "Sid": "PassTaskRoles",
@@ -134,11 +171,37 @@ def scheduler_policy(
                 "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
             },
             {
-                # Scheduler sends undeliverable invocations to the DLQ with this role.
-                "Sid": "DeadLetters",
+                "Sid": "SyncRule",
                 "Effect": "Allow",
-                "Action": "sqs:SendMessage",
-                "Resource": dead_letter_queue_arn,
+                "Action": ["events:DescribeRule", "events:PutRule", "events:PutTargets"],
+                "Resource": f"arn:{partition}:events:{region}:{account}:rule/"
+                "StepFunctionsGetEventsForECSTaskRule",
             },
+            {"Sid": "Alert", "Effect": "Allow", "Action": "sns:Publish", "Resource": topic_arn},
+        ],
+    }
+
+
+def watchdog_policy(run_machine_arn: str, topic_arn: str) -> Policy:
+    """The watchdog: list and read the run state machine's executions, and alert. (IAM lists
+    each action's resource types as alternatives, map runs and express executions too; they are
+    named here for this state machine only.)"""
+    head, _, machine = run_machine_arn.partition(":stateMachine:")
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "ListRuns",
+                "Effect": "Allow",
+                "Action": "states:ListExecutions",
+                "Resource": [run_machine_arn, f"{head}:mapRun:{machine}/*"],
+            },
+            {
+                "Sid": "ReadRuns",
+                "Effect": "Allow",
+                "Action": "states:DescribeExecution",
+                "Resource": [f"{head}:execution:{machine}:*", f"{head}:express:{machine}:*"],
+            },
+            {"Sid": "Alert", "Effect": "Allow", "Action": "sns:Publish", "Resource": topic_arn},
         ],
     }

@@ -1,30 +1,41 @@
-"""Run a job now, exactly as its schedule would, wait for it, and show how it ended.
+"""Run a job now, or backfill a range of its slots, through its state machine, as the schedule
+does: same timeout, retries, Spot fallback and alerts, one execution per scheduled time.
 
-    python -m components.run_now monthly-orders --stack prod
-    python -m components.run_now monthly-orders --stack prod --scheduled-time 2026-11-01T04:00:00Z
-    python -m components.run_now monthly-orders --outputs outputs.json   # saved stack outputs
+    python -m components.run_now monthly-orders --stack prod                # now
+    python -m components.run_now monthly-orders --scheduled-time 2026-11-01T04:00:00Z
+    python -m components.run_now monthly-orders --from 2026-01-01 --to 2026-06-30 --concurrency 2
+    python -m components.run_now monthly-orders --slots 2026-01-01T04:00:00Z,2026-02-01T04:00:00Z
+    python -m components.run_now monthly-orders --outputs outputs.json ...  # saved stack outputs
 
-It reads the stack's outputs (`pulumi stack output --json`), calls ECS RunTask with the same
-parameters as the schedule (cluster, task definition, capacity, platform version, subnets,
-security group, public IP) and an explicit SCHEDULED_TIME for the app, waits for the task to
-stop, then prints each container's exit code and the app's log stream with its last lines.
-Exit status: the app container's exit code (1 if the task never ran it).
+A backfill starts one execution per slot of the job's schedule in [--from, --to] (its time
+zone; rate() slots are counted from --from), at most --concurrency at a time, prints each
+slot's outcome as it ends (succeeded, skipped, failed, timed-out) with a link to its run record,
+and a progress line as it goes. Exit status: 0 when every slot succeeded or was skipped, 1
+otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
-from datetime import UTC, datetime
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import boto3
-from botocore.exceptions import ClientError
+from pyawscron import AWSCron
 
-from components.containers import APP
-from components.schedule import task_overrides
+from components.state_machine import execution_input, execution_url
+
+_UNITS = {"minute": 60, "hour": 3600, "day": 86400}
+_ERRORS = {"RunFailed": "failed", "RunTimedOut": "timed-out"}
+GOOD = ("succeeded", "skipped")
 
 
 def stack_outputs(stack: str | None, outputs_file: str | None) -> dict[str, Any]:
@@ -37,52 +48,107 @@ def stack_outputs(stack: str | None, outputs_file: str | None) -> dict[str, Any]
     )
 
 
-def start(ecs: Any, job: dict[str, Any], scheduled_time: str) -> str:
-    """RunTask as the schedule does; returns the task ARN."""
-    request = {**job["run_task"], "overrides": task_overrides(scheduled_time)}
-    reply = ecs.run_task(**request)
-    if reply.get("failures") or not reply.get("tasks"):
-        raise SystemExit(f"ECS did not start the task: {reply.get('failures')}")
-    return str(reply["tasks"][0]["taskArn"])
+def iso(moment: datetime) -> str:
+    """Scheduler's `<aws.scheduler.scheduled-time>` form: UTC, seconds, Z."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def wait(
-    ecs: Any, cluster: str, task_arn: str, poll_seconds: int, timeout_seconds: int
-) -> dict[str, Any]:
-    ecs.get_waiter("tasks_stopped").wait(
-        cluster=cluster,
-        tasks=[task_arn],
-        WaiterConfig={
-            "Delay": poll_seconds,
-            "MaxAttempts": max(1, timeout_seconds // poll_seconds),
-        },
-    )
-    return dict(ecs.describe_tasks(cluster=cluster, tasks=[task_arn])["tasks"][0])
+def _moment(text: str, zone: ZoneInfo) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
-def last_log_lines(logs: Any, group: str, stream: str, lines: int) -> list[str]:
-    try:
-        events = logs.get_log_events(
-            logGroupName=group, logStreamName=stream, limit=lines, startFromHead=False
-        )["events"]
-    except ClientError as err:
-        return [f"(no log events: {err.response['Error']['Code']})"]
-    return [str(event["message"]) for event in events]
+def slots(schedule: str, timezone: str, start: str, end: str) -> list[str]:
+    """The scheduled times of `schedule` (in `timezone`) from `start` to `end`, inclusive."""
+    zone = ZoneInfo(timezone)
+    first, last = _moment(start, zone), _moment(end, zone)
+    if last < first:
+        raise ValueError(f"--to {end} is before --from {start}")
+    if cron := re.fullmatch(r"cron\((.*)\)", schedule):
+        # pyawscron computes in UTC: give it local wall-clock times, then put the zone back.
+        wall = [
+            first.astimezone(zone).replace(tzinfo=UTC),
+            last.astimezone(zone).replace(tzinfo=UTC),
+        ]
+        local = AWSCron.get_all_schedule_bw_dates(wall[0], wall[1], cron[1])
+        return [iso(moment.replace(tzinfo=zone)) for moment in local]
+    if rate := re.fullmatch(r"rate\((\d+) (minute|hour|day)s?\)", schedule):
+        step = timedelta(seconds=int(rate[1]) * _UNITS[rate[2]])
+        found, moment = [], first
+        while moment <= last:
+            found.append(iso(moment))
+            moment += step
+        return found
+    if at := re.fullmatch(r"at\((.*)\)", schedule):
+        moment = _moment(at[1], zone)
+        return [iso(moment)] if first <= moment <= last else []
+    raise ValueError(f"not a schedule expression: {schedule}")
 
 
-def report(task: dict[str, Any], group: str, logs: Any, lines: int) -> int:
-    task_id = task["taskArn"].rsplit("/", 1)[-1]
-    print(f"task {task['taskArn']} {task.get('lastStatus')}: "
-          f"{task.get('stopCode', '')} {task.get('stoppedReason', '')}".rstrip())  # fmt: skip
-    codes = {c["name"]: c.get("exitCode") for c in task.get("containers", [])}
-    for name, code in codes.items():
-        print(f"  container {name}: exit code {code}")
-    stream = f"{APP}/{APP}/{task_id}"  # awslogs: <stream prefix>/<container>/<task id>
-    print(f"app log: group {group}, stream {stream}")
-    for line in last_log_lines(logs, group, stream, lines):
-        print(f"  {line}")
-    code = codes.get(APP)
-    return code if isinstance(code, int) else 1
+@dataclass
+class Slot:
+    scheduled_time: str
+    execution_arn: str = ""
+    outcome: str = ""
+    attempts: int | str = "?"
+
+
+def outcome_of(described: dict[str, Any]) -> tuple[str, int | str]:
+    """A finished execution's outcome and attempts, as the state machine records them."""
+    if described["status"] == "SUCCEEDED":
+        output = json.loads(described.get("output") or "{}")
+        return str(output.get("outcome", "succeeded")), output.get("attempts", "?")
+    error = described.get("error", "")
+    if error in _ERRORS:
+        return _ERRORS[error], "?"
+    # Not an outcome the state machine chose: aborted, or an error of its own (say why).
+    cause = (described.get("cause") or "")[:300]
+    return f"{described['status'].lower()} ({error or 'no error'}: {cause})", "?"
+
+
+def backfill(
+    sfn: Any, machine_arn: str, times: list[str], *, concurrency: int, poll_seconds: float,
+    kind: str = "backfill", out: Any = None, progress_seconds: float = 60,
+) -> list[Slot]:  # fmt: skip
+    """Start one execution per scheduled time, at most `concurrency` at once; print each
+    outcome as it ends, and a progress line at least every `progress_seconds`."""
+    out = out or sys.stdout
+    region = machine_arn.split(":")[3]
+    pending = [Slot(t) for t in times]
+    running: list[Slot] = []
+    done: list[Slot] = []
+    started_at = last_progress = time.monotonic()
+    while pending or running:
+        while pending and len(running) < concurrency:
+            slot = pending.pop(0)
+            compact = slot.scheduled_time.replace("-", "").replace(":", "")
+            slot.execution_arn = sfn.start_execution(
+                stateMachineArn=machine_arn,
+                name=f"{kind}-{compact}-{uuid.uuid4().hex[:8]}",
+                input=json.dumps(execution_input(slot.scheduled_time)),
+            )["executionArn"]
+            print(f"started  {slot.scheduled_time}  {slot.execution_arn}", file=out, flush=True)
+            running.append(slot)
+        time.sleep(poll_seconds)
+        for slot in list(running):
+            described = sfn.describe_execution(executionArn=slot.execution_arn)
+            if described["status"] == "RUNNING":
+                continue
+            slot.outcome, slot.attempts = outcome_of(described)
+            running.remove(slot)
+            done.append(slot)
+            link = execution_url(region).replace("{}", slot.execution_arn)
+            print(f"[{len(done)}/{len(times)}] {slot.scheduled_time}  {slot.outcome:<10} "
+                  f"attempts {slot.attempts}  {link}", file=out, flush=True)  # fmt: skip
+            last_progress = 0.0  # a progress line after each outcome
+        if (running or pending) and time.monotonic() - last_progress >= progress_seconds:
+            last_progress = time.monotonic()
+            minutes = (time.monotonic() - started_at) / 60
+            print(f"... {len(done)}/{len(times)} done, {len(running)} running, {len(pending)} "
+                  f"waiting ({minutes:.1f} min)", file=out, flush=True)  # fmt: skip
+    counts = {o: sum(s.outcome == o for s in done) for o in sorted({s.outcome for s in done})}
+    print("outcomes: " + ", ".join(f"{o} {n}" for o, n in counts.items()), file=out, flush=True)
+    return done
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,28 +161,46 @@ def main(argv: list[str] | None = None) -> int:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--stack", help="the Pulumi stack (default: the selected one)")
     source.add_argument("--outputs", help="a file with `pulumi stack output --json`")
-    parser.add_argument("--scheduled-time", help="the run's logical time, ISO 8601 (default: now)")
-    parser.add_argument("--region", help="default: the region in the run_task_command output")
-    parser.add_argument("--poll-seconds", type=int, default=15)
-    parser.add_argument("--timeout-seconds", type=int, default=6 * 3600)
-    parser.add_argument("--log-lines", type=int, default=20)
+    when = parser.add_mutually_exclusive_group()
+    when.add_argument("--scheduled-time", help="one slot, ISO 8601 (default: now)")
+    when.add_argument("--from", dest="start", help="backfill: first slot (date or date-time)")
+    when.add_argument("--slots", help="backfill: a comma-separated list of scheduled times")
+    parser.add_argument("--to", dest="end", help="backfill: last slot (with --from)")
+    parser.add_argument("--concurrency", type=int, default=1, help="runs at once (default 1)")
+    parser.add_argument("--poll-seconds", type=float, default=15)
     args = parser.parse_args(argv)
+    if (args.start is None) != (args.end is None):
+        parser.error("--from and --to go together")
+    if args.concurrency < 1:
+        parser.error("--concurrency is at least 1")
 
-    outputs = stack_outputs(args.stack, args.outputs)
-    jobs = outputs.get("jobs", {})
+    jobs = stack_outputs(args.stack, args.outputs).get("jobs", {})
     if args.job not in jobs:
         parser.error(f"no job {args.job!r} in the stack outputs; jobs: {', '.join(jobs) or 'none'}")
     job = jobs[args.job]
-    region = args.region or job["run_task_command"].split("--region ", 1)[1].split()[0]
-    scheduled = args.scheduled_time or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    ecs = boto3.client("ecs", region_name=region)
-    logs = boto3.client("logs", region_name=region)
-
-    task_arn = start(ecs, job, scheduled)
-    print(f"started {task_arn} (SCHEDULED_TIME={scheduled}); waiting for it to stop", flush=True)
-    cluster = job["run_task"]["cluster"]
-    task = wait(ecs, cluster, task_arn, args.poll_seconds, args.timeout_seconds)
-    return report(task, job["log_group_name"], logs, args.log_lines)
+    if args.start:
+        try:
+            times = slots(job["schedule"], job["timezone"], args.start, args.end)
+        except ValueError as err:
+            parser.error(str(err))
+        kind = "backfill"
+    elif args.slots:
+        zone = ZoneInfo(job["timezone"])
+        times, kind = [iso(_moment(t.strip(), zone)) for t in args.slots.split(",")], "backfill"
+    else:
+        moment = _moment(args.scheduled_time, ZoneInfo("UTC")) if args.scheduled_time else None
+        times = [iso(moment or datetime.now(UTC))]
+        kind = "run-now"
+    if not times:
+        print("no slots of the schedule in that range", file=sys.stderr)
+        return 1
+    machine = job["state_machine_arn"]
+    sfn = boto3.client("stepfunctions", region_name=machine.split(":")[3])
+    print(f"{args.job}: {len(times)} slot(s) through {machine}, {args.concurrency} at a time",
+          flush=True)  # fmt: skip
+    done = backfill(sfn, machine, times, concurrency=args.concurrency,
+                    poll_seconds=args.poll_seconds, kind=kind)  # fmt: skip
+    return 0 if all(slot.outcome in GOOD for slot in done) else 1
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The EventBridge Scheduler target that starts the job's task, and the equivalent CLI (pure).
+"""The EventBridge Scheduler target that starts the job's state machine, and the RunTask request
+and CLI that start its task directly (pure).
 
 Values may be plain strings (tests) or Pulumi Outputs (the component): the builders only
 place them in the structure `aws.scheduler.Schedule` expects.
@@ -10,7 +11,6 @@ import json
 import shlex
 from typing import Any
 
-from components.containers import APP
 from components.settings import JobSettings
 
 # Scheduler replaces this keyword with the invocation's scheduled time, e.g.
@@ -19,59 +19,21 @@ from components.settings import JobSettings
 SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
 
 
-def task_overrides(scheduled_time: str) -> dict[str, Any]:
-    """ECS RunTask `overrides` telling the app which logical time it runs for."""
-    return {
-        "containerOverrides": [
-            {"name": APP, "environment": [{"name": "SCHEDULED_TIME", "value": scheduled_time}]}
-        ]
-    }
-
-
 def flexible_time_window(job: JobSettings) -> dict[str, Any]:
     if job.flexible_window_minutes == 0:
         return {"mode": "OFF"}
     return {"mode": "FLEXIBLE", "maximum_window_in_minutes": job.flexible_window_minutes}
 
 
-def capacity(job: JobSettings) -> dict[str, Any]:
-    """FARGATE as a launch type, or FARGATE_SPOT through the cluster's capacity providers."""
-    if job.capacity == "FARGATE_SPOT":
-        return {
-            "capacity_provider_strategies": [{"capacity_provider": "FARGATE_SPOT", "weight": 1}]
-        }
-    return {"launch_type": "FARGATE"}
-
-
 def schedule_target(
-    job: JobSettings,
-    *,
-    cluster_arn: Any,
-    role_arn: Any,
-    task_definition_arn: Any,
-    subnet_ids: Any,
-    security_group_ids: Any,
-    assign_public_ip: bool,
-    dead_letter_arn: Any = None,
+    job: JobSettings, *, state_machine_arn: Any, role_arn: Any, dead_letter_arn: Any = None
 ) -> dict[str, Any]:
-    """`aws.scheduler.Schedule.target`: RunTask on the cluster, as the job's settings say."""
+    """`aws.scheduler.Schedule.target`: start an execution of the job's state machine (or its
+    watchdog) for the scheduled time."""
     target: dict[str, Any] = {
-        "arn": cluster_arn,
+        "arn": state_machine_arn,
         "role_arn": role_arn,
-        "ecs_parameters": {
-            "task_definition_arn": task_definition_arn,
-            "task_count": 1,
-            **capacity(job),
-            "platform_version": job.platform_version,
-            "network_configuration": {
-                "subnets": subnet_ids,
-                "security_groups": security_group_ids,
-                "assign_public_ip": assign_public_ip,
-            },
-            "propagate_tags": "TASK_DEFINITION",
-            "enable_ecs_managed_tags": True,
-        },
-        "input": json.dumps(task_overrides(SCHEDULED_TIME)),
+        "input": json.dumps({"scheduledTime": SCHEDULED_TIME}),
         "retry_policy": {
             "maximum_retry_attempts": job.retry_attempts,
             "maximum_event_age_in_seconds": job.max_event_age_seconds,
@@ -80,12 +42,6 @@ def schedule_target(
     if dead_letter_arn is not None:
         target["dead_letter_config"] = {"arn": dead_letter_arn}
     return target
-
-
-def task_arn_pattern(cluster_arn: str) -> str:
-    """arn:...:cluster/NAME -> arn:...:task/NAME/* (the tasks this cluster will run)."""
-    head, _, name = cluster_arn.partition(":cluster/")
-    return f"{head}:task/{name}/*"
 
 
 def run_task_request(

@@ -293,8 +293,16 @@ class JobSettings(_Model):
     export_path: Literal["shared", "stream"] = "shared"
     # How late a run may finish before it counts as missed (beyond the schedule's period).
     missed_run_grace_minutes: int = Field(120, ge=5, le=1440)
+    # Scheduler's retries of its own call (StartExecution), not of the run.
     retry_attempts: int = Field(2, ge=0, le=185)
     max_event_age_seconds: int = Field(3600, ge=60, le=86400)
+    # The run, in the job's state machine: stopped after timeoutMinutes (ECS has no limit of
+    # its own), retried runRetries times after a failure, waiting retryIntervalSeconds, then
+    # twice as long each time; a Spot task that cannot start or is reclaimed reruns on FARGATE.
+    timeout_minutes: int = Field(360, ge=5, le=10080)
+    run_retries: int = Field(2, ge=0, le=10)
+    retry_interval_seconds: int = Field(60, ge=1, le=3600)
+    spot_fallback: bool = True
 
     @field_validator("cpu")
     @classmethod
@@ -403,6 +411,10 @@ _KNOWN_KEYS = sorted(
 )
 
 
+# Copilot scheduled-job manifest keys and ours (README: migrating from Copilot).
+COPILOT_KEYS = {"timeout": "timeoutMinutes", "retries": "runRetries", "cron": "schedule"}
+
+
 def name_problems(settings: Settings, stack: str) -> list[str]:
     """Every physical name derived from the stack and job names must fit AWS's limits
     (components/names.py cites each one); a problem names the config key to change."""
@@ -463,7 +475,8 @@ def _describe(err: ValidationError) -> str:
         message = problem["msg"].removeprefix("Value error, ")
         if problem["type"] == "extra_forbidden":
             unknown = str(problem["loc"][-1])
-            hint = difflib.get_close_matches(unknown, _KNOWN_KEYS, n=1)
+            hint = [COPILOT_KEYS[unknown]] if unknown in COPILOT_KEYS else (
+                difflib.get_close_matches(unknown, _KNOWN_KEYS, n=1))  # fmt: skip
             message = "unknown key" + (f"; did you mean '{hint[0]}'?" if hint else "")
         elif problem["type"] == "missing":
             message = "required key is missing"

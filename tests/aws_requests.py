@@ -73,6 +73,12 @@ def _schedule(r: Registered) -> list[Request]:
     return [("scheduler", "CreateSchedule", create_schedule_params(r.inputs))]
 
 
+def _state_machine(r: Registered) -> list[Request]:
+    params = {"name": physical_name(r), "definition": r.inputs["definition"],
+              "roleArn": r.inputs["roleArn"], "type": r.inputs.get("type", "STANDARD")}  # fmt: skip
+    return [("stepfunctions", "CreateStateMachine", params)]
+
+
 def _log_group(r: Registered) -> list[Request]:
     name = physical_name(r)
     requests: list[Request] = [("logs", "CreateLogGroup", {"logGroupName": name})]
@@ -293,6 +299,7 @@ REQUESTS: dict[str, Callable[[Registered], list[Request]]] = {
     "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders": _capacity,
     "aws:ecs/taskDefinition:TaskDefinition": _task_definition,
     "aws:scheduler/schedule:Schedule": _schedule,
+    "aws:sfn/stateMachine:StateMachine": _state_machine,
     "aws:cloudwatch/logGroup:LogGroup": _log_group,
     "aws:cloudwatch/eventRule:EventRule": _rule,
     "aws:cloudwatch/eventTarget:EventTarget": _event_target,

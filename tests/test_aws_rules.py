@@ -211,10 +211,10 @@ def test_planted_schedule_input_violations(input_: str, expected: str) -> None:
 
 
 def test_the_programs_schedule_input_passes() -> None:
-    from components.schedule import SCHEDULED_TIME, task_overrides  # noqa: PLC0415
+    from components.schedule import SCHEDULED_TIME  # noqa: PLC0415
 
     request = schedule()
-    request["Target"]["Input"] = json.dumps(task_overrides(SCHEDULED_TIME))
+    request["Target"]["Input"] = json.dumps({"scheduledTime": SCHEDULED_TIME})
     assert aws_rules.rule_problems("CreateSchedule", request) == []
 
 

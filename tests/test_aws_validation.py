@@ -47,7 +47,7 @@ def test_the_stack_keeps_the_aws_rules_across_requests(program: Program) -> None
 
 
 def test_an_unmapped_type_is_caught() -> None:
-    planted = Registered("aws:sfn/stateMachine:StateMachine", "planted", {}, {})
+    planted = Registered("aws:lambda/function:Function", "planted", {}, {})
     assert requests_for(planted) is None
 
 

@@ -64,10 +64,10 @@ def test_the_table_is_long_enough() -> None:
 
 
 def test_a_long_stack_name_stops_the_program_before_any_resource() -> None:
-    # scheduled-etl-<24 s>-monthly-orders-task-failed is 65 characters: EventBridge allows 64.
+    # scheduled-etl-<30 s>-monthly-orders-watch is 65 characters: Scheduler allows 64.
     mocks = RecordingMocks()
     with pytest.raises(
-        ConfigError, match=r"scheduled-etl:jobs.monthly-orders: the EventBridge rule"
+        ConfigError, match=r"scheduled-etl:jobs.monthly-orders: the EventBridge Scheduler schedule"
     ):
-        run_program("s" * 24, with_image_digest(stack_config("dev")), mocks)
+        run_program("s" * 30, with_image_digest(stack_config("dev")), mocks)
     assert mocks.resources == []

@@ -18,13 +18,10 @@ from components.containers import (
     task_volumes,
 )
 from components.schedule import (
-    SCHEDULED_TIME,
     flexible_time_window,
     run_task_command,
     run_task_request,
     schedule_target,
-    task_arn_pattern,
-    task_overrides,
 )
 from components.settings import JobSettings, parse_settings
 
@@ -187,13 +184,15 @@ BUCKET_ARN = "arn:aws:s3:::data-bucket"
 TASK_FAMILY = "arn:aws:ecs:eu-west-1:123456789012:task-definition/etl-dev-j1"
 ROLES = ["arn:aws:iam::123456789012:role/exec", "arn:aws:iam::123456789012:role/task"]
 DLQ = "arn:aws:sqs:eu-west-1:123456789012:etl-dev-j1-dlq"
+RUN_MACHINE = "arn:aws:states:eu-west-1:123456789012:stateMachine:etl-dev-j1"
+TOPIC = "arn:aws:sns:eu-west-1:123456789012:etl-dev-alerts"
 ALL_POLICIES = {
     "secret": policies.read_secret_policy(SECRET),
     "bucket": policies.bucket_read_write_policy(BUCKET_ARN),
     "bucket-prefix": policies.bucket_read_write_policy(BUCKET_ARN, "team/"),
-    "scheduler": policies.scheduler_policy(
-        TASK_FAMILY, CLUSTER, task_arn_pattern(CLUSTER), ROLES, DLQ
-    ),
+    "scheduler": policies.scheduler_policy([RUN_MACHINE, f"{RUN_MACHINE}-watch"], DLQ),
+    "run-machine": policies.run_machine_policy(TASK_FAMILY, CLUSTER, ROLES, TOPIC),
+    "watchdog": policies.watchdog_policy(RUN_MACHINE, TOPIC),
 }
 
 
@@ -257,14 +256,39 @@ class TestPolicies:
         listing = next(s for s in policy["Statement"] if s["Action"] == "s3:ListBucket")
         assert listing["Condition"] == {"StringLike": {"s3:prefix": ["team/*"]}}
 
-    def test_scheduler_runs_only_this_family_on_this_cluster(self) -> None:
-        run, tag, pass_role, dead_letters = ALL_POLICIES["scheduler"]["Statement"]
+    def test_scheduler_starts_only_this_jobs_workflows(self) -> None:
+        start, dead_letters = ALL_POLICIES["scheduler"]["Statement"]
+        assert start["Action"] == "states:StartExecution"
+        assert start["Resource"] == [RUN_MACHINE, f"{RUN_MACHINE}-watch"]
         assert (dead_letters["Action"], dead_letters["Resource"]) == ("sqs:SendMessage", DLQ)
+
+    def test_run_machine_runs_only_this_family_on_this_cluster(self) -> None:
+        statements = {s["Sid"]: s for s in ALL_POLICIES["run-machine"]["Statement"]}
+        run, cluster = statements["RunJobTask"], {"ArnEquals": {"ecs:cluster": CLUSTER}}
         assert run["Action"] == "ecs:RunTask"
-        assert run["Resource"] == [TASK_FAMILY, f"{TASK_FAMILY}:*"]
-        assert run["Condition"] == {"ArnEquals": {"ecs:cluster": CLUSTER}}
-        assert tag["Resource"] == "arn:aws:ecs:eu-west-1:123456789012:task/etl/*"
-        assert pass_role["Action"] == "iam:PassRole" and pass_role["Resource"] == ROLES
+        assert run["Resource"] == [TASK_FAMILY, f"{TASK_FAMILY}:*"] and run["Condition"] == cluster
+        tasks = "arn:aws:ecs:eu-west-1:123456789012:task/etl/*"
+        assert statements["TagJobTaskOnLaunch"]["Resource"] == tasks
+        watch = statements["WatchAndStopTasks"]
+        assert (watch["Action"], watch["Resource"], watch["Condition"]) == (
+            ["ecs:DescribeTasks", "ecs:StopTask"], tasks, cluster)  # fmt: skip
+        listing = statements["FindTimedOutTask"]
+        assert listing["Resource"] == "arn:aws:ecs:eu-west-1:123456789012:container-instance/etl/*"
+        assert listing["Condition"] == cluster
+        assert statements["PassTaskRoles"]["Resource"] == ROLES
+        rule = "arn:aws:events:eu-west-1:123456789012:rule/StepFunctionsGetEventsForECSTaskRule"
+        assert statements["SyncRule"]["Resource"] == rule
+        assert statements["Alert"]["Resource"] == TOPIC
+
+    def test_watchdog_reads_only_this_jobs_runs(self) -> None:
+        listing, reading, alert = ALL_POLICIES["watchdog"]["Statement"]
+        head = "arn:aws:states:eu-west-1:123456789012"
+        assert (listing["Action"], listing["Resource"]) == (
+            "states:ListExecutions", [RUN_MACHINE, f"{head}:mapRun:etl-dev-j1/*"])  # fmt: skip
+        assert (reading["Action"], reading["Resource"]) == (
+            "states:DescribeExecution",
+            [f"{head}:execution:etl-dev-j1:*", f"{head}:express:etl-dev-j1:*"])  # fmt: skip
+        assert (alert["Action"], alert["Resource"]) == ("sns:Publish", TOPIC)
 
     def test_tls_only_bucket_policy_denies_plain_http(self) -> None:
         [deny] = policies.tls_only_bucket_policy(BUCKET_ARN)["Statement"]
@@ -275,53 +299,18 @@ class TestPolicies:
 
 class TestSchedule:
     def target(self, job: JobSettings, **extra: Any) -> dict[str, Any]:
-        return schedule_target(
-            job,
-            cluster_arn=CLUSTER,
-            role_arn=ROLES[0],
-            task_definition_arn=f"{TASK_FAMILY}:3",
-            subnet_ids=["subnet-1"],
-            security_group_ids=["sg-1"],
-            assign_public_ip=False,
-            **extra,
-        )
+        return schedule_target(job, state_machine_arn=RUN_MACHINE, role_arn=ROLES[0], **extra)
 
-    def test_overrides_pass_the_scheduled_time_and_are_valid_for_run_task(self) -> None:
-        overrides = task_overrides(SCHEDULED_TIME)
-        assert overrides["containerOverrides"][0]["environment"] == [
-            {"name": "SCHEDULED_TIME", "value": "<aws.scheduler.scheduled-time>"}
-        ]
-        assert errors(overrides, "ecs", "RunTask", "overrides") == ""
-        assert json.loads(self.target(make_job())["input"]) == overrides
-
-    def test_launch_type_or_spot_strategy(self) -> None:
-        on_demand = self.target(make_job())["ecs_parameters"]
-        assert (
-            on_demand["launch_type"] == "FARGATE"
-            and "capacity_provider_strategies" not in on_demand
-        )
-        spot = self.target(make_job(capacity="FARGATE_SPOT"))["ecs_parameters"]
-        assert "launch_type" not in spot
-        assert spot["capacity_provider_strategies"] == [
-            {"capacity_provider": "FARGATE_SPOT", "weight": 1}
-        ]
-
-    def test_target_wiring(self) -> None:
+    def test_the_target_starts_an_execution_for_the_scheduled_time(self) -> None:
         target = self.target(make_job(retryAttempts=5, maxEventAgeSeconds=600), dead_letter_arn="q")
-        assert (target["arn"], target["role_arn"]) == (CLUSTER, ROLES[0])
-        ecs = target["ecs_parameters"]
-        assert ecs["task_definition_arn"] == f"{TASK_FAMILY}:3" and ecs["task_count"] == 1
-        assert ecs["network_configuration"] == {
-            "subnets": ["subnet-1"],
-            "security_groups": ["sg-1"],
-            "assign_public_ip": False,
-        }
-        assert ecs["propagate_tags"] == "TASK_DEFINITION"
+        assert (target["arn"], target["role_arn"]) == (RUN_MACHINE, ROLES[0])
+        assert json.loads(target["input"]) == {"scheduledTime": "<aws.scheduler.scheduled-time>"}
         assert target["retry_policy"] == {
             "maximum_retry_attempts": 5,
             "maximum_event_age_in_seconds": 600,
         }
         assert target["dead_letter_config"] == {"arn": "q"}
+        assert "ecs_parameters" not in target  # the state machine runs the task
 
     def test_flexible_time_window(self) -> None:
         assert flexible_time_window(make_job()) == {"mode": "OFF"}
@@ -338,9 +327,7 @@ class TestSchedule:
                 subnet_ids=["subnet-1"], security_group_ids=["sg-1"], assign_public_ip=False,
             )  # fmt: skip
             assert errors(request, "ecs", "RunTask") == ""
-            ecs = self.target(job)["ecs_parameters"]
-            assert request["platformVersion"] == ecs["platform_version"]
-            assert ("launchType" in request) == ("launch_type" in ecs)
+            assert ("launchType" in request) == (capacity == "FARGATE")
             assert request["networkConfiguration"]["awsvpcConfiguration"] == {
                 "subnets": ["subnet-1"],
                 "securityGroups": ["sg-1"],

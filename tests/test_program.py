@@ -29,6 +29,7 @@ TASK_DEF = "aws:ecs/taskDefinition:TaskDefinition"
 SCHEDULE = "aws:scheduler/schedule:Schedule"
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+MACHINE = "aws:sfn/stateMachine:StateMachine"
 SECRET = "aws:secretsmanager/secret:Secret"
 
 
@@ -63,8 +64,9 @@ def test_one_component_and_task_per_job(program: tuple[str, Program]) -> None:
     assert {r.inputs["family"] for r in prog.of_type(TASK_DEF)} == {
         f"scheduled-etl-{stack}-{n}" for n in names
     }
-    assert len(prog.of_type(SCHEDULE)) == len(names)
-    assert len(prog.of_type(ROLE)) == 3 * len(names)
+    assert len(prog.of_type(SCHEDULE)) == 2 * len(names)  # the run and its watchdog
+    assert len(prog.of_type(MACHINE)) == 2 * len(names)
+    assert len(prog.of_type(ROLE)) == 5 * len(names)
     assert len(prog.of_type("aws:ecs/cluster:Cluster")) == 1  # shared
 
 
@@ -145,27 +147,48 @@ def test_logs_go_to_a_retained_group_per_job(program: tuple[str, Program]) -> No
 
 def test_schedules_are_valid_and_wired(program: tuple[str, Program]) -> None:
     stack, prog = program
+    for name, raw in jobs_of(stack).items():
+        full = f"scheduled-etl-{stack}-{name}"
+        run = outputs_of(prog, MACHINE, f"{name}-run")
+        watch = outputs_of(prog, MACHINE, f"{name}-watch")
+        for schedule_name, machine in ((name, run), (f"{name}-watch", watch)):
+            schedule = prog.one(SCHEDULE, schedule_name).inputs
+            assert errors(create_schedule_params(schedule), "scheduler", "CreateSchedule") == ""
+            # The watchdog fires on the run's own expression, time zone, dates and state.
+            assert schedule["scheduleExpression"] == raw.get("schedule", "cron(0 4 1 * ? *)")
+            assert schedule["scheduleExpressionTimezone"] == raw.get("timezone", "UTC")
+            assert schedule["state"] == ("ENABLED" if raw.get("enabled", True) else "DISABLED")
+            target = schedule["target"]
+            assert target["arn"] == machine["arn"] and "ecsParameters" not in target
+            assert target["roleArn"] == outputs_of(prog, ROLE, f"{name}-scheduler")["arn"]
+            assert json.loads(target["input"]) == {
+                "scheduledTime": "<aws.scheduler.scheduled-time>"
+            }
+        assert prog.one(SCHEDULE, name).inputs["name"] == full
+        assert prog.one(SCHEDULE, f"{name}-watch").inputs["flexibleTimeWindow"] == {"mode": "OFF"}
+        assert (run["name"], watch["name"]) == (full, f"{full}-watch")
+        assert run["type"] == watch["type"] == "STANDARD"
+
+
+def test_state_machines_run_this_jobs_task(program: tuple[str, Program]) -> None:
+    stack, prog = program
     cluster_arn = prog.one("aws:ecs/cluster:Cluster").outputs["arn"]
     security_group = prog.one("aws:ec2/securityGroup:SecurityGroup")
     for name, raw in jobs_of(stack).items():
-        schedule = prog.one(SCHEDULE, name).inputs
-        assert errors(create_schedule_params(schedule), "scheduler", "CreateSchedule") == ""
-        assert schedule["name"] == f"scheduled-etl-{stack}-{name}"
-        assert schedule["scheduleExpression"] == raw.get("schedule", "cron(0 4 1 * ? *)")
-        assert schedule["scheduleExpressionTimezone"] == raw.get("timezone", "UTC")
-        assert schedule["state"] == ("ENABLED" if raw.get("enabled", True) else "DISABLED")
-        target = schedule["target"]
-        assert target["arn"] == cluster_arn
-        assert target["roleArn"] == outputs_of(prog, ROLE, f"{name}-scheduler")["arn"]
-        ecs = target["ecsParameters"]
-        assert ecs["taskDefinitionArn"] == outputs_of(prog, TASK_DEF, name)["arn"]
-        assert ecs["networkConfiguration"]["securityGroups"] == [f"{security_group.name}-id"]
-        overrides = json.loads(target["input"])
-        assert errors(overrides, "ecs", "RunTask", "overrides") == ""
-        assert "<aws.scheduler.scheduled-time>" in target["input"]
+        machine = outputs_of(prog, MACHINE, f"{name}-run")
+        assert machine["roleArn"] == outputs_of(prog, ROLE, f"{name}-run")["arn"]
+        run_task = json.loads(machine["definition"])["States"]["RunTask"]
+        params = run_task["Parameters"]
+        assert params["Cluster"] == cluster_arn
+        assert params["TaskDefinition"] == outputs_of(prog, TASK_DEF, name)["arn"]
+        vpc = params["NetworkConfiguration"]["AwsvpcConfiguration"]
+        assert vpc["SecurityGroups"] == [f"{security_group.name}-id"]
+        assert run_task["TimeoutSeconds"] == raw.get("timeoutMinutes", 360) * 60
+        watch = json.loads(outputs_of(prog, MACHINE, f"{name}-watch")["definition"])
+        assert watch["States"]["ListRuns"]["Parameters"]["StateMachineArn"] == machine["arn"]
 
 
-def test_scheduler_role_may_only_start_this_task(program: tuple[str, Program]) -> None:
+def test_roles_of_the_workflows_are_scoped_to_this_job(program: tuple[str, Program]) -> None:
     stack, prog = program
     cluster_arn = prog.one("aws:ecs/cluster:Cluster").outputs["arn"]
     for name in jobs_of(stack):
@@ -173,19 +196,26 @@ def test_scheduler_role_may_only_start_this_task(program: tuple[str, Program]) -
         trust = json.loads(role["assumeRolePolicy"])["Statement"][0]
         assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
         assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
-        run, _tag, pass_role, dead_letters = policy_of(prog, f"{name}-scheduler-run-task")[
-            "Statement"
+        start, dead_letters = policy_of(prog, f"{name}-scheduler-start")["Statement"]
+        assert start["Resource"] == [
+            outputs_of(prog, MACHINE, f"{name}-{kind}")["arn"] for kind in ("run", "watch")
         ]
         assert (
             dead_letters["Resource"]
             == outputs_of(prog, "aws:sqs/queue:Queue", f"{name}-dlq")["arn"]
         )
+        for kind in ("run", "watch"):
+            trust = json.loads(outputs_of(prog, ROLE, f"{name}-{kind}")["assumeRolePolicy"])
+            assert trust["Statement"][0]["Principal"] == {"Service": "states.amazonaws.com"}
+        run = {s["Sid"]: s for s in policy_of(prog, f"{name}-run")["Statement"]}
         family = outputs_of(prog, TASK_DEF, name)["arnWithoutRevision"]
-        assert run["Resource"] == [family, f"{family}:*"]
-        assert run["Condition"] == {"ArnEquals": {"ecs:cluster": cluster_arn}}
-        assert sorted(pass_role["Resource"]) == sorted(
+        assert run["RunJobTask"]["Resource"] == [family, f"{family}:*"]
+        assert run["RunJobTask"]["Condition"] == {"ArnEquals": {"ecs:cluster": cluster_arn}}
+        assert sorted(run["PassTaskRoles"]["Resource"]) == sorted(
             outputs_of(prog, ROLE, f"{name}-{kind}")["arn"] for kind in ("execution", "task")
         )
+        watch = {s["Sid"]: s for s in policy_of(prog, f"{name}-watch")["Statement"]}
+        assert watch["ListRuns"]["Resource"][0] == outputs_of(prog, MACHINE, f"{name}-run")["arn"]
 
 
 def test_security_group_allows_no_ingress(program: tuple[str, Program]) -> None:
@@ -207,6 +237,9 @@ def test_outputs(program: tuple[str, Program]) -> None:
         assert job["schedule_name"] == f"scheduled-etl-{stack}-{name}"
         assert job["secret_arn"] == outputs_of(prog, SECRET, name)["arn"]
         assert job["log_group_name"] == f"/ecs/scheduled-etl-{stack}-{name}"
+        assert job["state_machine_arn"] == outputs_of(prog, MACHINE, f"{name}-run")["arn"]
+        assert job["watchdog_arn"] == outputs_of(prog, MACHINE, f"{name}-watch")["arn"]
+        assert job["schedule"] == jobs_of(stack)[name].get("schedule", "cron(0 4 1 * ? *)")
         assert job["run_task_command"].startswith("aws ecs run-task --region eu-west-1 --cluster ")
         assert job["task_definition_arn"] in job["run_task_command"]
 
@@ -236,16 +269,29 @@ def test_a_build_stack_builds_the_image_once_and_pins_it_by_digest() -> None:
 # --- where environments differ -----------------------------------------------------------
 
 
+def run_definition_of(prog: Program, job: str) -> dict[str, Any]:
+    return dict(json.loads(prog.one(MACHINE, f"{job}-run").inputs["definition"]))
+
+
+def network_of(prog: Program, job: str) -> dict[str, Any]:
+    """The awsvpc configuration the job's state machine runs its task with."""
+    run_task = run_definition_of(prog, job)["States"]["RunTask"]
+    return dict(run_task["Parameters"]["NetworkConfiguration"]["AwsvpcConfiguration"])
+
+
 def test_dev_is_small_and_on_demand_in_the_default_vpc() -> None:
     prog = run_program("dev")
     assert len(prog.of_type("awsx:ec2:DefaultVpc")) == 1 and not prog.of_type("awsx:ec2:Vpc")
     schedule = prog.one(SCHEDULE, "monthly-orders").inputs
     assert schedule["state"] == "DISABLED"
-    ecs = schedule["target"]["ecsParameters"]
-    # Public subnets need a public IP, which Scheduler allows only with launch type FARGATE.
-    assert ecs["launchType"] == "FARGATE" and "capacityProviderStrategies" not in ecs
-    assert ecs["networkConfiguration"]["assignPublicIp"] is True
-    assert ecs["networkConfiguration"]["subnets"] == ["subnet-pub1", "subnet-pub2"]
+    definition = run_definition_of(prog, "monthly-orders")
+    # dev runs on-demand FARGATE (public subnets: see settings' placement rule).
+    assert definition["States"]["Prepare"]["Assign"]["strategy"] == [
+        {"CapacityProvider": "FARGATE", "Weight": 1}
+    ]
+    vpc = network_of(prog, "monthly-orders")
+    assert vpc["AssignPublicIp"] == "ENABLED"
+    assert vpc["Subnets"] == ["subnet-pub1", "subnet-pub2"]
     assert prog.one("aws:ecs/cluster:Cluster").inputs["settings"] == [
         {"name": "containerInsights", "value": "disabled"}
     ]
@@ -285,9 +331,9 @@ def test_staging_runs_in_private_subnets_of_a_new_vpc() -> None:
     assert vpc["cidrBlock"] == "10.20.0.0/16"
     assert vpc["numberOfAvailabilityZones"] == 2.0
     assert vpc["natGateways"] == {"strategy": "Single"}
-    network = prog.one(SCHEDULE).inputs["target"]["ecsParameters"]["networkConfiguration"]
-    assert network["assignPublicIp"] is False
-    assert network["subnets"] == ["subnet-priv1", "subnet-priv2"]
+    network = network_of(prog, "monthly-orders")
+    assert network["AssignPublicIp"] == "DISABLED"
+    assert network["Subnets"] == ["subnet-priv1", "subnet-priv2"]
     assert prog.one("aws:ec2/securityGroup:SecurityGroup").inputs["vpcId"] == (
         "vpc-scheduled-etl-staging-network-vpc"
     )
@@ -299,8 +345,8 @@ def test_prod_uses_existing_subnets_and_bucket_and_two_jobs() -> None:
     assert not prog.of_type("aws:s3/bucket:Bucket")
     config = stack_config("prod")["scheduled-etl:network"]
     for name in ("monthly-orders", "monthly-orders-eu"):
-        network = prog.one(SCHEDULE, name).inputs["target"]["ecsParameters"]["networkConfiguration"]
-        assert network["subnets"] == config["subnetIds"] and network["assignPublicIp"] is False
+        network = network_of(prog, name)
+        assert network["Subnets"] == config["subnetIds"] and network["AssignPublicIp"] == "DISABLED"
     assert prog.one("aws:ec2/securityGroup:SecurityGroup").inputs["vpcId"] == config["vpcId"]
 
     article = prog.one(SCHEDULE, "monthly-orders").inputs
@@ -308,7 +354,9 @@ def test_prod_uses_existing_subnets_and_bucket_and_two_jobs() -> None:
         "cron(0 4 1 * ? *)",
         "UTC",
     )
-    assert article["target"]["ecsParameters"]["launchType"] == "FARGATE"
+    assert run_definition_of(prog, "monthly-orders")["States"]["Prepare"]["Assign"]["strategy"] == [
+        {"CapacityProvider": "FARGATE", "Weight": 1}
+    ]
     eu = prog.one(SCHEDULE, "monthly-orders-eu").inputs
     assert eu["scheduleExpressionTimezone"] == "Europe/Berlin"
     assert eu["flexibleTimeWindow"] == {"mode": "FLEXIBLE", "maximumWindowInMinutes": 15.0}

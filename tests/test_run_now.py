@@ -1,108 +1,137 @@
-"""`python -m components.run_now` against moto's ECS and CloudWatch Logs (in-process)."""
+"""`python -m components.run_now`: run now and backfill through the job's state machine, executed
+in moto (the dev stack's declared definitions, tests/sfn_harness.py), and the slot arithmetic."""
 
 from __future__ import annotations
 
 import json
-import threading
-import time
+import re
+from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
 import pytest
-from aws_models import errors
-from moto import mock_aws
+import sfn_harness as h
+from sfn_harness import FARGATE, moto_sfn
+from test_state_machines import JOBS, World, _build
 
 from components import run_now
-from components.containers import TaskInputs, container_definitions
-from components.schedule import run_task_command, run_task_request
-from components.settings import parse_settings
+from components.run_now import slots
 
-REGION = "eu-west-1"
-GROUP = "/ecs/scheduled-etl-dev-monthly-orders"
+DEV = next(job for job in JOBS if job.stack == "dev")
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Any:
+def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[World, Path]]:
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": REGION}.items():  # fmt: skip
+                       "AWS_DEFAULT_REGION": h.REGION}.items():  # fmt: skip
         monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
-    with mock_aws():
-        yield
+    with moto_sfn():
+        world = _build(DEV)
+        outputs = {"jobs": {"monthly-orders": {"state_machine_arn": world.run_arn,
+                   "schedule": "cron(0 4 1 * ? *)", "timezone": "UTC"}}}  # fmt: skip
+        path = tmp_path / "outputs.json"
+        path.write_text(json.dumps(outputs))
+        yield world, path
 
 
-def deploy(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
-    """What `pulumi up` would have created, in moto, and the stack outputs it would export."""
-    job = parse_settings({"image": {"build": {}}, "jobs": {"monthly-orders": {}}}).jobs[
-        "monthly-orders"
-    ]
-    ec2 = boto3.client("ec2", region_name=REGION)
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})  # as our VPCs have
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-    group = ec2.create_security_group(GroupName="tasks", Description="t", VpcId=vpc)["GroupId"]
-    ecs = boto3.client("ecs", region_name=REGION)
-    cluster = ecs.create_cluster(clusterName="scheduled-etl-dev-cluster")["cluster"]["clusterName"]
-    inputs = TaskInputs(app_image="app:1.0.0", log_group=GROUP, region=REGION, bucket="b",
-                        secret_arn=f"arn:aws:secretsmanager:{REGION}:123456789012:secret:s",
-                        job_name="scheduled-etl-dev-monthly-orders")  # fmt: skip
-    task_definition = ecs.register_task_definition(
-        family="scheduled-etl-dev-monthly-orders", requiresCompatibilities=["FARGATE"],
-        networkMode="awsvpc", cpu="1024", memory="2048",
-        # moto sums container-level memory to place tasks; Fargate does not need it.
-        containerDefinitions=[{**c, "memory": 1024} for c in container_definitions(job, inputs)],
-    )["taskDefinition"]["taskDefinitionArn"]  # fmt: skip
-    request = run_task_request(job, cluster=cluster, task_definition_arn=task_definition,
-                               subnet_ids=[subnet], security_group_ids=[group],
-                               assign_public_ip=False)  # fmt: skip
-    outputs = {"jobs": {"monthly-orders": {
-        "run_task": request, "run_task_command": run_task_command(request, REGION),
-        "log_group_name": GROUP, "task_definition_arn": task_definition}}}  # fmt: skip
-    path = tmp_path / "outputs.json"
-    path.write_text(json.dumps(outputs))
-    return path, outputs
+def cli(path: Path, *args: str) -> int:
+    return run_now.main(["monthly-orders", "--outputs", str(path), "--poll-seconds", "0.05", *args])
 
 
-def test_run_now_starts_waits_and_reports(
-    aws: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_backfill_runs_each_slot_once_and_prints_its_outcome(
+    world: tuple[World, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    outputs_file, outputs = deploy(tmp_path)
-    ecs = boto3.client("ecs", region_name=REGION)
-    logs = boto3.client("logs", region_name=REGION)
-    result: dict[str, int] = {}
-    runner = threading.Thread(target=lambda: result.update(code=run_now.main(
-        ["monthly-orders", "--outputs", str(outputs_file), "--scheduled-time",
-         "2026-11-01T04:00:00Z", "--poll-seconds", "1", "--timeout-seconds", "60"])))  # fmt: skip
-    runner.start()
-    deadline = time.monotonic() + 30
-    while not (arns := ecs.list_tasks(cluster="scheduled-etl-dev-cluster")["taskArns"]):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    task_id = arns[0].rsplit("/", 1)[-1]
-    logs.create_log_group(logGroupName=GROUP)
-    logs.create_log_stream(logGroupName=GROUP, logStreamName=f"app/app/{task_id}")
-    event = {"timestamp": int(time.time() * 1000), "message": '{"event": "run_succeeded"}'}
-    logs.put_log_events(logGroupName=GROUP, logStreamName=f"app/app/{task_id}", logEvents=[event])
-    runner.join(timeout=60)
-
+    moto, path = world
+    FARGATE.by_time = {
+        "2026-02-01T04:00:00Z": [h.EXIT_1] * (DEV.retries + 1),
+        "2026-03-01T04:00:00Z": [h.LOCKED],
+        "2026-04-01T04:00:00Z": [h.EXIT_1, h.SUCCESS],
+    }
+    code = cli(path, "--from", "2026-01-01", "--to", "2026-04-30", "--concurrency", "2")
     printed = capsys.readouterr().out
-    assert "SCHEDULED_TIME=2026-11-01T04:00:00Z" in printed
-    assert f"app log: group {GROUP}, stream app/app/{task_id}" in printed
-    assert '{"event": "run_succeeded"}' in printed
-    assert "STOPPED" in printed
-    assert result["code"] == 0
+    outcomes = dict(re.findall(r"\] (\S+)  (\S+)", printed))
+    assert outcomes == {
+        "2026-01-01T04:00:00Z": "succeeded",
+        "2026-02-01T04:00:00Z": "failed",
+        "2026-03-01T04:00:00Z": "skipped",
+        "2026-04-01T04:00:00Z": "succeeded",
+    }
+    assert code == 1  # a slot failed
+    assert "outcomes: failed 1, skipped 1, succeeded 2" in printed
+    assert re.search(r"\.\.\. \d/4 done, \d running, \d waiting", printed)  # progress
+    assert "#/v2/executions/details/arn:aws:states:eu-west-1" in printed
+    executions = moto.sfn.list_executions(stateMachineArn=moto.run_arn)["executions"]
+    assert len(executions) == 4  # one per slot
+    assert len(moto.alerts()) == 2  # the failed and the skipped slot, one alert each
 
-    [task] = ecs.describe_tasks(cluster="scheduled-etl-dev-cluster", tasks=arns)["tasks"]
-    overrides = task["overrides"]["containerOverrides"]
-    assert overrides == [{"name": "app", "environment": [
-        {"name": "SCHEDULED_TIME", "value": "2026-11-01T04:00:00Z"}]}]  # fmt: skip
-    request = outputs["jobs"]["monthly-orders"]["run_task"]
-    assert task["taskDefinitionArn"] == request["taskDefinition"]
-    assert errors({**request, "overrides": task["overrides"]}, "ecs", "RunTask") == ""
+
+def test_backfill_never_runs_more_than_the_concurrency(
+    world: tuple[World, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    moto, path = world
+    client = boto3.client("stepfunctions")
+    most = 0
+
+    def start_execution(**request: Any) -> dict[str, Any]:
+        nonlocal most
+        running = client.list_executions(stateMachineArn=moto.run_arn, statusFilter="RUNNING")
+        most = max(most, len(running["executions"]) + 1)
+        return dict(client.start_execution(**request))
+
+    class Client:
+        def __getattr__(self, name: str) -> Any:
+            return start_execution if name == "start_execution" else getattr(client, name)
+
+    # Only the CLI's client counts; the interpreter inside moto keeps its own.
+    monkeypatch.setattr(run_now, "boto3", SimpleNamespace(client=lambda *a, **k: Client()))
+    FARGATE.by_time = {f"2026-{m:02d}-01T04:00:00Z": [h.EXIT_1, h.SUCCESS] for m in range(1, 7)}
+    assert cli(path, "--from", "2026-01-01", "--to", "2026-06-01", "--concurrency", "2") == 0
+    assert most == 2
 
 
-def test_unknown_job_names_the_ones_there_are(aws: Any, tmp_path: Path) -> None:
-    outputs_file, _ = deploy(tmp_path)
+def test_run_now_is_one_execution_for_the_given_time(
+    world: tuple[World, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    moto, path = world
+    assert cli(path, "--scheduled-time", "2026-11-01T04:00:00Z") == 0
+    [execution] = moto.sfn.list_executions(stateMachineArn=moto.run_arn)["executions"]
+    assert execution["name"].startswith("run-now-20261101T040000Z-")
+    described = moto.sfn.describe_execution(executionArn=execution["executionArn"])
+    assert json.loads(described["input"]) == {"scheduledTime": "2026-11-01T04:00:00Z"}
+    [request] = FARGATE.requests
+    [container] = request["overrides"]["containerOverrides"]
+    assert container["environment"] == [{"name": "SCHEDULED_TIME", "value": "2026-11-01T04:00:00Z"}]
+    assert "succeeded" in capsys.readouterr().out
+
+
+def test_unknown_job_names_the_ones_there_are(world: tuple[World, Path]) -> None:
+    _, path = world
     with pytest.raises(SystemExit):
-        run_now.main(["nightly", "--outputs", str(outputs_file)])
+        run_now.main(["nightly", "--outputs", str(path)])
+
+
+@pytest.mark.parametrize(
+    ("schedule", "timezone", "start", "end", "expected"),
+    [
+        ("cron(0 4 1 * ? *)", "UTC", "2026-01-01", "2026-03-31",
+         ["2026-01-01T04:00:00Z", "2026-02-01T04:00:00Z", "2026-03-01T04:00:00Z"]),
+        # 06:00 in Berlin: 05:00 UTC in winter, 04:00 UTC in summer.
+        ("cron(0 6 1 * ? *)", "Europe/Berlin", "2026-03-01", "2026-04-30",
+         ["2026-03-01T05:00:00Z", "2026-04-01T04:00:00Z"]),
+        ("cron(0 4 L * ? *)", "UTC", "2026-02-01", "2026-02-28T23:00:00Z",
+         ["2026-02-28T04:00:00Z"]),
+        ("rate(12 hours)", "UTC", "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z",
+         ["2026-01-01T00:00:00Z", "2026-01-01T12:00:00Z", "2026-01-02T00:00:00Z"]),
+        ("at(2026-05-01T10:00:00)", "UTC", "2026-05-01", "2026-05-02", ["2026-05-01T10:00:00Z"]),
+        ("at(2026-05-01T10:00:00)", "UTC", "2026-06-01", "2026-06-02", []),
+    ],
+)  # fmt: skip
+def test_slots(schedule: str, timezone: str, start: str, end: str, expected: list[str]) -> None:
+    assert slots(schedule, timezone, start, end) == expected
+
+
+def test_a_range_backwards_is_refused() -> None:
+    with pytest.raises(ValueError, match="before"):
+        slots("cron(0 4 1 * ? *)", "UTC", "2026-02-01", "2026-01-01")

@@ -3,6 +3,7 @@ that name the key, the value and what is allowed."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -271,21 +272,21 @@ def test_config_values_decode_like_pulumi_hands_them_over() -> None:
 
 
 def test_names_must_fit_aws_limits_with_the_stack_name() -> None:
-    # The tightest limit: the rule name scheduled-etl-<stack>-monthly-orders-task-failed (64).
-    assert parse_settings(job(), stack="s" * 23)
+    # The tightest limit: the watchdog's schedule scheduled-etl-<stack>-monthly-orders-watch (64).
+    assert parse_settings(job(), stack="s" * 29)
     with pytest.raises(
         ConfigError,
-        match=r"scheduled-etl:jobs.monthly-orders: the EventBridge "
-        r"rule name .* has 65 characters; at most 64 \(https://docs.aws",
+        match=r"scheduled-etl:jobs.monthly-orders: the EventBridge Scheduler "
+        r"schedule name .*-watch' has 65 characters; at most 64 \(https://docs.aws",
     ):
-        parse_settings(job(), stack="s" * 24)
+        parse_settings(job(), stack="s" * 30)
 
 
 @pytest.mark.parametrize(
     ("stack", "jobs", "expected"),
     [
-        # The longest job name (24) on a 23-character stack overflows the rule name.
-        ("s" * 23, {"j" * 24: {}}, "rule name"),
+        # The longest job name (24) on a 23-character stack overflows the watchdog's schedule.
+        ("s" * 23, {"j" * 24: {}}, "schedule name"),
         # Uppercase stacks: the created bucket and the ECR repository must be lowercase.
         ("Prod", {"etl": {}}, "stack name 'Prod': the S3 bucket name"),
         # A dot is fine for Pulumi stacks but not for SQS queue names.
@@ -309,3 +310,30 @@ def test_every_derived_name_is_checked() -> None:
     assert all(limit.source.startswith("https://docs.aws.amazon.com/") for limit in limits)
     for limit in limits:
         assert names.problems([("x" * (limit.max_length + 1), limit)]), limit.what
+
+
+def test_run_keys_have_safe_defaults() -> None:
+    settings = parse_settings(job()).jobs["monthly-orders"]
+    assert (settings.timeout_minutes, settings.run_retries) == (360, 2)
+    assert (settings.retry_interval_seconds, settings.spot_fallback) == (60, True)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("timeoutMinutes", 4, "greater than or equal to 5"),
+        ("timeoutMinutes", 10081, "less than or equal to 10080"),
+        ("timeoutMinutes", "6h", "valid integer"),
+        ("runRetries", -1, "greater than or equal to 0"),
+        ("runRetries", 11, "less than or equal to 10"),
+        ("retryIntervalSeconds", 0, "greater than or equal to 1"),
+        ("retryIntervalSeconds", 3601, "less than or equal to 3600"),
+        ("spotFallback", "maybe", "valid boolean"),
+        ("timeout", 60, "unknown key; did you mean 'timeoutMinutes'?"),  # Copilot's names
+        ("retries", 3, "unknown key; did you mean 'runRetries'?"),
+    ],
+)
+def test_invalid_run_keys_name_the_key_value_and_rule(key: str, value: Any, expected: str) -> None:
+    message = error_of(job(**{key: value}))
+    assert f"scheduled-etl:jobs.monthly-orders.{key} = {json.dumps(value)}: " in message
+    assert expected in message
