@@ -17,7 +17,7 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-demo: $(BIN)/.installed ## run the ETL job as its container would, on sample data
+demo: $(BIN)/.installed ## run the dev stack's task definition locally (tools.task) on sample data
 	$(BIN)/python scripts/demo.py --rows $(ROWS)
 
 lint: $(BIN)/.installed ## ruff, mypy, hadolint, actionlint, zizmor
