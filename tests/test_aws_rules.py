@@ -285,3 +285,16 @@ def test_planted_override_of_an_unknown_container() -> None:
     ]
     request["Target"]["Input"] = '{"containerOverrides": [{"name": "app"}]}'
     assert aws_rules.overrides_name_containers(requests) == []
+
+
+def test_planted_put_targets_placeholder_is_caught_through_rule_problems() -> None:
+    """The entry point the stack check uses (rule_problems) runs the input-transformer rule."""
+    request = {"Rule": "r", "Targets": [{"Id": "t", "Arn": "arn:aws:sns:eu-west-1:1:a",
+        "InputTransformer": {"InputPathsMap": {"reason": "$.detail.stoppedReason"},
+                             "InputTemplate": '{"r": <reason>, "s": "<task id>"}'}}]}  # fmt: skip
+    problems = aws_rules.rule_problems("PutTargets", request)
+    assert any("target t: InputTemplate contains invalid placeholder <task id>" in p
+               for p in problems), problems  # fmt: skip
+    fixed = copy.deepcopy(request)
+    fixed["Targets"][0]["InputTransformer"]["InputTemplate"] = '{"r": <reason>}'
+    assert aws_rules.rule_problems("PutTargets", fixed) == []
