@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from components.event_input import input_transformer_problems
@@ -162,9 +162,31 @@ def utc_timestamp_problem(value: str) -> str:
     if not UTC_TIMESTAMP.fullmatch(value):
         return "expected a UTC timestamp such as 2030-01-01T01:00:00Z (date, time and a final Z)"
     try:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parse_utc(value)
     except ValueError:
         return "not a calendar date and time"
+    return ""
+
+
+def parse_utc(value: str) -> datetime:
+    """A timestamp utc_timestamp_problem accepts, as an aware datetime (so that
+    2030-01-01T00:00:00.5Z sorts after 2030-01-01T00:00:00Z, which strings do not)."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+# CreateSchedule rejects a StartDate earlier than about five minutes before the request
+# ("The StartDate you specify cannot be earlier than 5 minutes ago."; not in the API reference,
+# reported from the service in https://github.com/getmoto/moto/pull/8172).
+START_DATE_SLACK = timedelta(minutes=5)
+
+
+def start_date_problem(value: str, now: datetime) -> str:
+    """'' when Scheduler takes `value` as a StartDate at `now`; what is wrong otherwise."""
+    if parse_utc(value) < now - START_DATE_SLACK:
+        return (
+            f"is in the past (now is {now:%Y-%m-%dT%H:%M:%SZ}); CreateSchedule rejects a "
+            "StartDate earlier than 5 minutes ago: give a later one or leave it out"
+        )
     return ""
 
 
@@ -184,7 +206,7 @@ def schedule_dates(request: Request) -> list[str]:
             elif problem := utc_timestamp_problem(str(value)):
                 problems.append(f"{key} {value!r}: {problem}")
             else:
-                dates[key] = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+                dates[key] = parse_utc(str(value))
     if len(dates) == 2 and dates["StartDate"].astimezone(UTC) >= dates["EndDate"].astimezone(UTC):
         problems.append("StartDate must be before EndDate")
     return problems

@@ -13,7 +13,7 @@ import functools
 import json
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
@@ -33,7 +33,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from components import names
-from components.aws_rules import utc_timestamp_problem
+from components.aws_rules import parse_utc, start_date_problem, utc_timestamp_problem
 from components.names import PROJECT
 
 MYSQL_IMAGE = "public.ecr.aws/docker/library/mysql:8.4"
@@ -323,7 +323,11 @@ class JobSettings(_Model):
 
     @model_validator(mode="after")
     def _start_before_end(self) -> JobSettings:
-        if self.start_date and self.end_date and self.start_date >= self.end_date:
+        if (
+            self.start_date
+            and self.end_date
+            and parse_utc(self.start_date) >= parse_utc(self.end_date)
+        ):
             raise ValueError(f"startDate {self.start_date} is not before endDate {self.end_date}")
         return self
 
@@ -452,6 +456,17 @@ def placement_problems(settings: Settings) -> list[str]:
     ]
 
 
+def start_date_problems(settings: Settings, now: datetime) -> list[str]:
+    """Start dates Scheduler would reject at `now` (components/aws_rules.py has the source).
+    Checked when a stack loads, not by parse_settings, so that snapshots stay deterministic."""
+    return [
+        f'  - {PROJECT}:jobs.{name}.startDate = "{job.start_date}": {problem}; a start date '
+        "that has passed has no effect on an existing schedule, so it can be removed"
+        for name, job in settings.jobs.items()
+        if job.start_date and (problem := start_date_problem(job.start_date, now))
+    ]
+
+
 def parse_settings(raw: Mapping[str, Any], stack: str = "dev") -> Settings:
     """Validate the project's config (key -> decoded value) into typed settings."""
     try:
@@ -496,7 +511,7 @@ def load_settings() -> Settings:
     that a typo is reported rather than ignored)."""
     raw = {**get_config_env(), **CONFIG.get()}
     prefix = f"{PROJECT}:"
-    return parse_settings(
+    settings = parse_settings(
         {
             key.removeprefix(prefix): decode_config_value(value)
             for key, value in raw.items()
@@ -504,3 +519,8 @@ def load_settings() -> Settings:
         },
         stack=pulumi.get_stack(),
     )
+    if problems := start_date_problems(settings, datetime.now(UTC)):
+        raise ConfigError(
+            "invalid stack configuration (nothing was created):\n" + "\n".join(problems)
+        )
+    return settings

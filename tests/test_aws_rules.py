@@ -146,6 +146,11 @@ def test_planted_schedule_date_violations(dates: dict[str, str], expected: str) 
         ({"startDate": "2030-01-01"}, 'jobs.j1.startDate = "2030-01-01": expected a UTC'),
         ({"endDate": "2030-01-01T00:00:00"}, "jobs.j1.endDate"),
         ({"startDate": "2031-01-01T00:00:00Z", "endDate": "2030-01-01T00:00:00Z"}, "is not before"),
+        # As strings the start sorts first ('.' < 'Z'); as times it is half a second later.
+        (
+            {"startDate": "2030-01-01T00:00:00.5Z", "endDate": "2030-01-01T00:00:00Z"},
+            "is not before",
+        ),
         (
             {"capacity": "FARGATE_SPOT"},
             'jobs.j1.capacity = "FARGATE_SPOT": cannot run with a public IP',
@@ -298,3 +303,26 @@ def test_planted_put_targets_placeholder_is_caught_through_rule_problems() -> No
     fixed = copy.deepcopy(request)
     fixed["Targets"][0]["InputTransformer"]["InputTemplate"] = '{"r": <reason>}'
     assert aws_rules.rule_problems("PutTargets", fixed) == []
+
+
+@pytest.mark.parametrize(
+    ("start", "past"),
+    [
+        ("2030-01-01T11:56:00Z", False),  # 4 minutes ago: Scheduler still takes it
+        ("2030-01-01T11:54:59Z", True),  # more than 5 minutes ago
+        ("2029-12-31T12:00:00Z", True),
+    ],
+)
+def test_a_start_date_in_the_past_is_rejected_when_the_stack_loads(start: str, past: bool) -> None:
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from components.settings import start_date_problems  # noqa: PLC0415
+
+    settings = parse_settings({"image": {"build": {}}, "jobs": {"j1": {"startDate": start}}})
+    problems = start_date_problems(settings, datetime(2030, 1, 1, 12, tzinfo=UTC))
+    if past:
+        assert len(problems) == 1
+        assert f'scheduled-etl:jobs.j1.startDate = "{start}": is in the past' in problems[0]
+        assert "earlier than 5 minutes ago" in problems[0]
+    else:
+        assert problems == []

@@ -71,3 +71,16 @@ def test_a_long_stack_name_stops_the_program_before_any_resource() -> None:
     ):
         run_program("s" * 30, with_image_digest(stack_config("dev")), mocks)
     assert mocks.resources == []
+
+
+def test_a_start_date_in_the_past_stops_the_program() -> None:
+    """CreateSchedule rejects it; checked when the stack loads (not in parse_settings, whose
+    result must not depend on the clock)."""
+    config = with_image_digest(stack_config("dev"))
+    config[JOB] = {name: {**job, "startDate": "2020-01-01T00:00:00Z"}
+                   for name, job in config[JOB].items()}  # fmt: skip
+    mocks = RecordingMocks()
+    with pytest.raises(ConfigError) as caught:
+        run_program("dev", config, mocks)
+    assert '.startDate = "2020-01-01T00:00:00Z": is in the past' in str(caught.value)
+    assert mocks.resources == []
