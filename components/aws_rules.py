@@ -20,6 +20,42 @@ from components.event_input import input_transformer_problems
 Request = dict[str, Any]
 _ECS = "https://docs.aws.amazon.com/AmazonECS/latest"
 
+# Values CloudWatch Logs accepts for retentionInDays:
+# https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+
+
+def log_retention(request: Request) -> list[str]:
+    """retentionInDays is one of LOG_RETENTION_DAYS (the model says only 'integer'):
+    https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html"""
+    days = request.get("retentionInDays")
+    if days is None or days in LOG_RETENTION_DAYS:
+        return []
+    return [f"retentionInDays {days} is not one of {', '.join(map(str, LOG_RETENTION_DAYS))}"]
+
 
 def health_check_ranges(request: Request) -> list[str]:
     """interval 5-300 s, timeout 2-120 s, retries 1-10, startPeriod 0-300 s:
@@ -245,7 +281,8 @@ def input_transformers(request: Request) -> list[str]:
 
 def queue_attributes(request: Request) -> list[str]:
     """SQS attribute values are strings with ranges of their own: MessageRetentionPeriod
-    60-1209600 s, VisibilityTimeout 0-43200 s, DelaySeconds 0-900 s, booleans 'true'/'false':
+    60-1209600 s, VisibilityTimeout 0-43200 s, DelaySeconds 0-900 s, booleans 'true'/'false';
+    redrive policies are JSON objects; a FIFO queue's name ends in .fifo:
     https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html"""
     ranges = {"MessageRetentionPeriod": (60, 1209600), "VisibilityTimeout": (0, 43200),
               "DelaySeconds": (0, 900), "ReceiveMessageWaitTimeSeconds": (0, 20),
@@ -256,8 +293,39 @@ def queue_attributes(request: Request) -> list[str]:
             low, high = ranges[key]
             if not value.isdigit() or not low <= int(value) <= high:
                 problems.append(f"Attributes.{key} {value!r} is not an integer in {low}-{high}")
-        elif key == "SqsManagedSseEnabled" and value not in ("true", "false"):
+        elif key in _QUEUE_BOOLEANS and value not in ("true", "false"):
             problems.append(f"Attributes.{key} {value!r} is not 'true' or 'false'")
+        elif key in ("RedrivePolicy", "RedriveAllowPolicy"):
+            problems += _queue_policy_problems(key, value)
+    fifo = request.get("Attributes", {}).get("FifoQueue") == "true"
+    if fifo != request.get("QueueName", "").endswith(".fifo"):
+        problems.append(f"QueueName {request.get('QueueName')!r}: a FIFO queue's name ends in "
+                        ".fifo, and only a FIFO queue's does")  # fmt: skip
+    return problems
+
+
+_QUEUE_BOOLEANS = ("SqsManagedSseEnabled", "FifoQueue", "ContentBasedDeduplication")
+
+
+def _queue_policy_problems(key: str, value: str) -> list[str]:
+    """RedrivePolicy: a JSON object with deadLetterTargetArn and maxReceiveCount (a positive
+    integer); RedriveAllowPolicy: a JSON object with redrivePermission (same page)."""
+    try:
+        policy = json.loads(value)
+    except ValueError:
+        return [f"Attributes.{key} {value!r} is not JSON"]
+    if not isinstance(policy, dict):
+        return [f"Attributes.{key} {value!r} is not a JSON object"]
+    if key == "RedriveAllowPolicy":
+        ok = policy.get("redrivePermission") in ("allowAll", "denyAll", "byQueue")
+        return [] if ok else [f"Attributes.{key}: redrivePermission is not allowAll, denyAll "
+                              "or byQueue"]  # fmt: skip
+    problems = []
+    if not str(policy.get("deadLetterTargetArn", "")).startswith("arn:"):
+        problems.append(f"Attributes.{key}: deadLetterTargetArn is not an ARN")
+    count = policy.get("maxReceiveCount")
+    if not str(count).isdigit() or int(str(count)) < 1:
+        problems.append(f"Attributes.{key}: maxReceiveCount {count!r} is not a positive integer")
     return problems
 
 
@@ -396,6 +464,7 @@ RULES: dict[str, list[Callable[[Request], list[str]]]] = {
     "AuthorizeSecurityGroupEgress": [security_group_text],
     "AuthorizeSecurityGroupIngress": [security_group_text],
     "CreateQueue": [queue_attributes],
+    "PutRetentionPolicy": [log_retention],
     "PutMetricAlarm": [alarm_period],
     "RegisterTaskDefinition": [
         health_check_ranges,

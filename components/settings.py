@@ -33,7 +33,12 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from components import names
-from components.aws_rules import parse_utc, start_date_problem, utc_timestamp_problem
+from components.aws_rules import (
+    LOG_RETENTION_DAYS,
+    parse_utc,
+    start_date_problem,
+    utc_timestamp_problem,
+)
 from components.names import PROJECT
 
 MYSQL_IMAGE = "public.ecr.aws/docker/library/mysql:8.4"
@@ -49,33 +54,6 @@ FARGATE_SIZES: dict[int, tuple[int, ...]] = {
     8192: tuple(range(16384, 61440 + 1, 4096)),
     16384: tuple(range(32768, 122880 + 1, 8192)),
 }
-
-# Values CloudWatch Logs accepts for retentionInDays:
-# https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html
-LOG_RETENTION_DAYS = (
-    1,
-    3,
-    5,
-    7,
-    14,
-    30,
-    60,
-    90,
-    120,
-    150,
-    180,
-    365,
-    400,
-    545,
-    731,
-    1096,
-    1827,
-    2192,
-    2557,
-    2922,
-    3288,
-    3653,
-)
 
 # Names the app container sets itself; a job's `environment` may not override them.
 RESERVED_ENV = frozenset(

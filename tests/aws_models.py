@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import botocore.session
@@ -170,11 +171,12 @@ def errors(params: Any, service: str, operation: str, member: str | None = None)
 
 
 def _ints(value: Any) -> Any:
+    """Plain dicts and lists, with integral floats as ints (every key is read)."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, dict):
-        return {k: _ints(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, Mapping):
+        return {k: _ints(value[k]) for k in value}
+    if isinstance(value, list | tuple):
         return [_ints(v) for v in value]
     return value
 

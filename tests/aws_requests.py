@@ -6,6 +6,12 @@ under the mock engine) returning `(service, operation, params)` requests for bot
 adding one entry here (or to NOT_AWS / OPAQUE with the reason): tests/test_aws_validation.py
 fails for any declared type that is in none of them.
 
+Every declared input must reach a request, or be listed in IGNORED with the reason: a
+translator that drops an input would leave it unvalidated. `translate()` hands translators the
+inputs as `Inputs`, which records each key they read (at any depth, list items included);
+whatever is in a request has been read. An input no translator read and IGNORED does not
+excuse is reported with its type and key path.
+
 Where the provider (Terraform AWS) computes a value the request needs, the translators use
 what it would send: auto-names are `<logical name>-<7 random characters>` (Pulumi's default
 autonaming), `name_prefix` gets 26 characters (Terraform's unique-ID suffix), target IDs are
@@ -15,7 +21,8 @@ autonaming), `name_prefix` gets 26 characters (Terraform's unique-ID suffix), ta
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from aws_models import _ints, create_schedule_params, register_task_definition_params
@@ -27,6 +34,54 @@ Request = tuple[str, str, dict[str, Any]]
 AUTONAME_SUFFIX = "-a1b2c3d"  # Pulumi autonaming: name + '-' + 7 random characters
 PREFIX_SUFFIX = "2030010100000000000000001a"  # Terraform's 26-character unique suffix
 TARGET_ID = f"terraform-{PREFIX_SUFFIX}"  # the provider's generated target_id
+
+
+class Inputs(Mapping[str, Any]):
+    """A resource's inputs that record every key read through them (`in` does not count)."""
+
+    def __init__(self, data: Mapping[str, Any], path: str, read: set[str]) -> None:
+        self._data, self._path, self._read = data, path, read
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._data[key]
+        self._read.add(self._path + key)
+        return _tracked(value, self._path + key, self._read)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+def _tracked(value: Any, path: str, read: set[str]) -> Any:
+    if isinstance(value, Mapping):
+        return Inputs(value, f"{path}.", read)
+    if isinstance(value, list):
+        return [_tracked(item, f"{path}[{n}]", read) for n, item in enumerate(value)]
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """A request as plain dicts and lists (reading whatever an Inputs put in it)."""
+    if isinstance(value, Mapping):
+        return {key: _plain(value[key]) for key in value}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _key_paths(value: Any, path: str = "") -> Iterator[str]:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield path + key
+            yield from _key_paths(item, f"{path}{key}.")
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            yield from _key_paths(item, f"{path.removesuffix('.')}[{n}].")
 
 
 def physical_name(resource: Registered, key: str = "name") -> str:
@@ -51,12 +106,12 @@ def _cluster(r: Registered) -> list[Request]:
 
 
 def _capacity(r: Registered) -> list[Request]:
-    i = _ints(r.inputs)
+    i = r.inputs
     return [("ecs", "PutClusterCapacityProviders", {
         "cluster": i["clusterName"],
         "capacityProviders": i["capacityProviders"],
         "defaultCapacityProviderStrategy": [
-            _capacity_item(s) for s in i.get("defaultCapacityProviderStrategies", [])],
+            _ints(_capacity_item(s)) for s in i.get("defaultCapacityProviderStrategies", [])],
     })]  # fmt: skip
 
 
@@ -81,27 +136,43 @@ def _state_machine(r: Registered) -> list[Request]:
 
 def _log_group(r: Registered) -> list[Request]:
     name = physical_name(r)
-    requests: list[Request] = [("logs", "CreateLogGroup", {"logGroupName": name})]
+    create = {"logGroupName": name, **_members(r.inputs, "kmsKeyId", "logGroupClass", "tags")}
+    requests: list[Request] = [("logs", "CreateLogGroup", create)]
     if "retentionInDays" in r.inputs:
-        days = int(r.inputs["retentionInDays"])
+        days = _ints(r.inputs["retentionInDays"])
         requests.append(
             ("logs", "PutRetentionPolicy", {"logGroupName": name, "retentionInDays": days})
         )
     return requests
 
 
+def _members(inputs: Mapping[str, Any], *keys: str, pascal: bool = False) -> dict[str, Any]:
+    """The declared `keys` as request members of the same name (or PascalCase)."""
+    return {(k[:1].upper() + k[1:] if pascal else k): _ints(inputs[k])
+            for k in keys if k in inputs}  # fmt: skip
+
+
 def _secret(r: Registered) -> list[Request]:
-    params = {"Name": physical_name(r)}
-    if "description" in r.inputs:
-        params["Description"] = r.inputs["description"]
-    return [("secretsmanager", "CreateSecret", params)]
+    params = {
+        "Name": physical_name(r),
+        **_members(r.inputs, "description", "kmsKeyId", pascal=True),
+    }
+    requests: list[Request] = [("secretsmanager", "CreateSecret", params)]
+    if "policy" in r.inputs:
+        requests.append(("secretsmanager", "PutResourcePolicy", {
+            "SecretId": params["Name"], "ResourcePolicy": r.inputs["policy"]}))  # fmt: skip
+    if "recoveryWindowInDays" in r.inputs:  # sent when the secret is deleted
+        requests.append(("secretsmanager", "DeleteSecret", {"SecretId": params["Name"],
+            "RecoveryWindowInDays": _ints(r.inputs["recoveryWindowInDays"])}))  # fmt: skip
+    return requests
 
 
 def _secret_version(r: Registered) -> list[Request]:
     secret = r.inputs["secretString"]
-    plaintext = secret["value"] if isinstance(secret, dict) else secret  # a Pulumi secret
+    plaintext = secret["value"] if isinstance(secret, Mapping) else secret  # a Pulumi secret
     return [("secretsmanager", "PutSecretValue", {
-        "SecretId": r.inputs["secretId"], "SecretString": plaintext})]  # fmt: skip
+        "SecretId": r.inputs["secretId"], "SecretString": plaintext,
+        **_members(r.inputs, "versionStages", pascal=True)})]  # fmt: skip
 
 
 def _role(r: Registered) -> list[Request]:
@@ -109,10 +180,8 @@ def _role(r: Registered) -> list[Request]:
         "RoleName": physical_name(r),
         "AssumeRolePolicyDocument": r.inputs["assumeRolePolicy"],
     }
-    for key, member in (("description", "Description"), ("path", "Path")):
-        if key in r.inputs:
-            params[member] = r.inputs[key]
-    return [("iam", "CreateRole", params)]
+    keys = ("description", "path", "maxSessionDuration", "permissionsBoundary")
+    return [("iam", "CreateRole", {**params, **_members(r.inputs, *keys, pascal=True)})]
 
 
 def _role_policy(r: Registered) -> list[Request]:
@@ -134,6 +203,14 @@ def _queue(r: Registered) -> list[Request]:
         "MaximumMessageSize": "maxMessageSize",
         "ReceiveMessageWaitTimeSeconds": "receiveWaitTimeSeconds",
         "Policy": "policy",
+        "FifoQueue": "fifoQueue",
+        "ContentBasedDeduplication": "contentBasedDeduplication",
+        "DeduplicationScope": "deduplicationScope",
+        "FifoThroughputLimit": "fifoThroughputLimit",
+        "RedrivePolicy": "redrivePolicy",
+        "RedriveAllowPolicy": "redriveAllowPolicy",
+        "KmsMasterKeyId": "kmsMasterKeyId",
+        "KmsDataKeyReusePeriodSeconds": "kmsDataKeyReusePeriodSeconds",
     }
     values = {
         attribute: _attribute(r.inputs[key])
@@ -151,7 +228,13 @@ def _attribute(value: Any) -> str:
 
 
 def _topic(r: Registered) -> list[Request]:
-    return [("sns", "CreateTopic", {"Name": physical_name(r)})]
+    keys = ("displayName", "policy", "deliveryPolicy", "kmsMasterKeyId", "fifoTopic",
+            "contentBasedDeduplication", "signatureVersion", "tracingConfig",
+            "archivePolicy")  # fmt: skip
+    params: dict[str, Any] = {"Name": physical_name(r)}
+    if attributes := _members(r.inputs, *keys, pascal=True):
+        params["Attributes"] = {k: _attribute(v) for k, v in attributes.items()}
+    return [("sns", "CreateTopic", params)]
 
 
 def _topic_policy(r: Registered) -> list[Request]:
@@ -161,16 +244,20 @@ def _topic_policy(r: Registered) -> list[Request]:
 
 def _subscription(r: Registered) -> list[Request]:
     i = r.inputs
-    return [("sns", "Subscribe", {
-        "TopicArn": i["topic"], "Protocol": i["protocol"], "Endpoint": i["endpoint"]})]  # fmt: skip
+    keys = ("deliveryPolicy", "filterPolicy", "filterPolicyScope", "rawMessageDelivery",
+            "redrivePolicy", "subscriptionRoleArn", "replayPolicy")  # fmt: skip
+    params = {"TopicArn": i["topic"], "Protocol": i["protocol"], "Endpoint": i["endpoint"]}
+    if attributes := _members(r.inputs, *keys, pascal=True):
+        params["Attributes"] = {k: _attribute(v) for k, v in attributes.items()}
+    return [("sns", "Subscribe", params)]
 
 
 def _rule(r: Registered) -> list[Request]:
-    params = {"Name": physical_name(r)}
-    for key in ("description", "eventPattern", "scheduleExpression", "state", "roleArn"):
-        if key in r.inputs:
-            params[key[:1].upper() + key[1:]] = r.inputs[key]
-    return [("events", "PutRule", params)]
+    keys = ("description", "eventPattern", "scheduleExpression", "state", "roleArn",
+            "eventBusName")  # fmt: skip
+    return [
+        ("events", "PutRule", {"Name": physical_name(r), **_members(r.inputs, *keys, pascal=True)})
+    ]
 
 
 def _event_target(r: Registered) -> list[Request]:
@@ -182,10 +269,17 @@ def _event_target(r: Registered) -> list[Request]:
             "InputPathsMap": transformer.get("inputPaths", {}),
             "InputTemplate": transformer["inputTemplate"],
         }
-    for key in ("input", "inputPath", "roleArn"):
-        if key in i:
-            target[key[:1].upper() + key[1:]] = i[key]
-    return [("events", "PutTargets", {"Rule": i["rule"], "Targets": [target]})]
+    target |= _members(r.inputs, "input", "inputPath", "roleArn", pascal=True)
+    if "retryPolicy" in i:
+        target["RetryPolicy"] = _pascal_keys(_ints(i["retryPolicy"]))
+    if "deadLetterConfig" in i:
+        target["DeadLetterConfig"] = _pascal_keys(i["deadLetterConfig"])
+    params = {
+        "Rule": i["rule"],
+        "Targets": [target],
+        **_members(r.inputs, "eventBusName", pascal=True),
+    }
+    return [("events", "PutTargets", params)]
 
 
 def _alarm(r: Registered) -> list[Request]:
@@ -208,8 +302,11 @@ def _bucket_name(r: Registered) -> str:
 
 
 def _bucket(r: Registered) -> list[Request]:
-    return [("s3", "CreateBucket", {"Bucket": physical_name(r, "bucket"),
-        "CreateBucketConfiguration": {"LocationConstraint": REGION}})]  # fmt: skip
+    params = {"Bucket": physical_name(r, "bucket"),
+              "CreateBucketConfiguration": {"LocationConstraint": REGION}}  # fmt: skip
+    if "objectLockEnabled" in r.inputs:
+        params["ObjectLockEnabledForBucket"] = r.inputs["objectLockEnabled"]
+    return [("s3", "CreateBucket", params)]
 
 
 def _public_access_block(r: Registered) -> list[Request]:
@@ -227,7 +324,7 @@ def _ownership(r: Registered) -> list[Request]:
 def _pascal_deep(value: Any, names: dict[str, str]) -> Any:
     if isinstance(value, list):
         return [_pascal_deep(v, names) for v in value]
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {names.get(k, k[:1].upper() + k[1:]): _pascal_deep(v, names)
                 for k, v in value.items()}  # fmt: skip
     return _ints(value)
@@ -250,17 +347,24 @@ def _bucket_policy(r: Registered) -> list[Request]:
     return [("s3", "PutBucketPolicy", {"Bucket": _bucket_name(r), "Policy": r.inputs["policy"]})]
 
 
-def _permissions(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+# Terraform's rule keys -> the IpPermission list and the member naming each peer.
+_PEERS = {"cidrBlocks": ("IpRanges", "CidrIp"), "ipv6CidrBlocks": ("Ipv6Ranges", "CidrIpv6"),
+          "prefixListIds": ("PrefixListIds", "PrefixListId"),
+          "securityGroups": ("UserIdGroupPairs", "GroupId")}  # fmt: skip
+
+
+def _permissions(rules: list[Mapping[str, Any]], group: str) -> list[dict[str, Any]]:
     out = []
-    for rule in _ints(rules):
+    for rule in rules:
         permission: dict[str, Any] = {"IpProtocol": rule["protocol"],
-            "FromPort": rule["fromPort"], "ToPort": rule["toPort"]}  # fmt: skip
-        ranges = [{"CidrIp": cidr} for cidr in rule.get("cidrBlocks", [])]
-        if "description" in rule:
-            for item in ranges:
-                item["Description"] = rule["description"]
-        if ranges:
-            permission["IpRanges"] = ranges
+            "FromPort": _ints(rule["fromPort"]), "ToPort": _ints(rule["toPort"])}  # fmt: skip
+        peers = {key: list(rule[key]) for key in _PEERS if key in rule}
+        if rule.get("self"):
+            peers["securityGroups"] = [*peers.get("securityGroups", []), group]
+        for key, values in peers.items():
+            member, field = _PEERS[key]
+            permission[member] = [{field: value, **_members(rule, "description", pascal=True)}
+                                  for value in values]  # fmt: skip
         out.append(permission)
     return out
 
@@ -280,7 +384,7 @@ def _security_group(r: Registered) -> list[Request]:
             (
                 "ec2",
                 "AuthorizeSecurityGroupIngress",
-                {"GroupId": group, "IpPermissions": _permissions(i["ingress"])},
+                {"GroupId": group, "IpPermissions": _permissions(i["ingress"], group)},
             )
         )
     if i.get("egress"):
@@ -288,7 +392,7 @@ def _security_group(r: Registered) -> list[Request]:
             (
                 "ec2",
                 "AuthorizeSecurityGroupEgress",
-                {"GroupId": group, "IpPermissions": _permissions(i["egress"])},
+                {"GroupId": group, "IpPermissions": _permissions(i["egress"], group)},
             )
         )
     return requests  # fmt: skip
@@ -341,15 +445,61 @@ OPAQUE = {
 COMPONENT_PREFIX = "scheduled-etl:"
 
 
+# Declared inputs that no create request carries, by type: key path ('[]' for any list item)
+# -> why. Everything else a translator leaves unread is reported by unaccounted_inputs().
+IGNORED: dict[str, dict[str, str]] = {
+    "aws:cloudwatch/logGroup:LogGroup": {"skipDestroy": "provider only: keep on destroy"},
+    "aws:cloudwatch/eventRule:EventRule": {"forceDestroy": "provider only: delete managed rules"},
+    "aws:cloudwatch/eventTarget:EventTarget": {
+        "forceDestroy": "provider only: remove managed targets"},
+    "aws:iam/role:Role": {"forceDetachPolicies": "provider only: detach policies on destroy"},
+    "aws:secretsmanager/secretVersion:SecretVersion": {
+        "secretString.4dabf18193072939515e22adb298388d": "the mock engine's marker of a Pulumi "
+        "secret; its value is what PutSecretValue sends"},
+    "aws:s3/bucket:Bucket": {"forceDestroy": "provider only: empty the bucket on destroy"},
+    "aws:ec2/securityGroup:SecurityGroup": {
+        "revokeRulesOnDelete": "provider only: revoke rules before deleting the group"},
+    "aws:sns/topicSubscription:TopicSubscription": {
+        "confirmationTimeoutInMinutes": "provider only: how long to wait for confirmation",
+        "endpointAutoConfirms": "provider only: whether to wait for confirmation"},
+}  # fmt: skip
+
+
+def translate(resource: Registered) -> tuple[list[Request], list[str]] | None:
+    """The requests creating `resource` and its inputs none of them carries (type and key
+    path, one line each); ([], []) for non-AWS/opaque/component; None if unmapped."""
+    if resource.type not in REQUESTS:
+        known = resource.type in NOT_AWS or resource.type in OPAQUE
+        return ([], []) if known or resource.type.startswith(COMPONENT_PREFIX) else None
+    read: set[str] = set()
+    tracked = Registered(resource.type, resource.name, Inputs(resource.inputs, "", read),
+                         resource.outputs, resource.urn, resource.parent)  # fmt: skip
+    requests = [(s, o, _plain(p)) for s, o, p in REQUESTS[resource.type](tracked)]
+    ignored = IGNORED.get(resource.type, {})
+    left = [
+        f"{resource.type} {resource.name}: input {path} is not in any request (map it in "
+        "tests/aws_requests.py, or add it to IGNORED with the reason)"
+        for path in _key_paths(resource.inputs)
+        if path not in read and not _is_ignored(path, ignored)
+    ]
+    return requests, left
+
+
+def _is_ignored(path: str, ignored: Mapping[str, str]) -> bool:
+    general = re.sub(r"\[\d+\]", "[]", path)
+    return any(general == key or general.startswith((f"{key}.", f"{key}[")) for key in ignored)
+
+
 def requests_for(resource: Registered) -> list[Request] | None:
     """The requests creating `resource`; [] for non-AWS/opaque/component; None if unmapped."""
-    if resource.type in REQUESTS:
-        return REQUESTS[resource.type](resource)
-    if resource.type in NOT_AWS or resource.type in OPAQUE:
-        return []
-    if resource.type.startswith(COMPONENT_PREFIX):
-        return []
-    return None
+    translated = translate(resource)
+    return None if translated is None else translated[0]
+
+
+def unaccounted_inputs(resource: Registered) -> list[str]:
+    """Declared inputs of `resource` that reach no request and are not IGNORED."""
+    translated = translate(resource)
+    return [] if translated is None else translated[1]
 
 
 def policy_documents(requests: list[Request]) -> list[dict[str, Any]]:
