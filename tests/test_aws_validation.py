@@ -14,10 +14,27 @@ from typing import Any
 
 import pytest
 from aws_models import errors
-from aws_requests import OPAQUE, REQUESTS, requests_for, translate, unaccounted_inputs
+from aws_requests import (
+    AUTONAME_SUFFIX,
+    OPAQUE,
+    PREFIX_SUFFIX,
+    REQUESTS,
+    requests_for,
+    translate,
+    unaccounted_inputs,
+)
 
+from components import names
 from components.aws_rules import STACK_RULES, rule_problems
-from components.offline import STACKS, Program, Registered, run_program
+from components.offline import (
+    STACKS,
+    Program,
+    Registered,
+    run_program,
+    stack_config,
+    with_image_digest,
+)
+from components.settings import parse_settings
 
 
 @functools.cache
@@ -146,3 +163,105 @@ def test_security_group_peers_reach_the_request() -> None:
         {"GroupId": "sg-1", "Description": "to peers"},
         {"GroupId": egress["GroupId"], "Description": "to peers"},
     ]
+
+
+# The request member that carries each physical name the program creates, and its limit in
+# components/names.py; members that only refer to a resource created elsewhere.
+NAMED: dict[tuple[str, str], names.Limit] = {
+    ("RegisterTaskDefinition", "family"): names.FAMILY,
+    ("CreateSchedule", "Name"): names.SCHEDULE,
+    ("CreateLogGroup", "logGroupName"): names.LOG_GROUP,
+    ("CreateSecret", "Name"): names.SECRET,
+    ("PutRule", "Name"): names.RULE,
+    ("CreateQueue", "QueueName"): names.QUEUE,
+    ("PutMetricAlarm", "AlarmName"): names.ALARM,
+    ("CreateRole", "RoleName"): names.ROLE,
+    ("PutRolePolicy", "PolicyName"): names.ROLE_POLICY,
+    ("CreateCluster", "clusterName"): names.CLUSTER,
+    ("CreateTopic", "Name"): names.TOPIC,
+    ("CreateSecurityGroup", "GroupName"): names.SECURITY_GROUP,
+    ("CreateBucket", "Bucket"): names.BUCKET,
+}
+REFERS = {("PutRetentionPolicy", "logGroupName"), ("PutRolePolicy", "RoleName"),
+          ("AttachRolePolicy", "RoleName")} | {(op, "Bucket") for op in (
+              "PutPublicAccessBlock", "PutBucketOwnershipControls", "PutBucketEncryption",
+              "PutBucketLifecycleConfiguration", "PutBucketPolicy")}  # fmt: skip
+NAME_MEMBERS = {member for _, member in NAMED} | {
+    "name",
+    "Name",
+    "FunctionName",
+    "StateMachineName",
+}
+
+
+def _as_in_names(name: str) -> str:
+    """A request's name with the translators' generated suffixes spelt as names.py spells them."""
+    if name.endswith(AUTONAME_SUFFIX):
+        return name.removesuffix(AUTONAME_SUFFIX) + names.AUTONAME
+    if name.endswith(PREFIX_SUFFIX):
+        return name.removesuffix(PREFIX_SUFFIX) + names.PREFIX_UNIQUE
+    return name
+
+
+def created_names(program: Program) -> tuple[set[tuple[str, names.Limit]], list[str]]:
+    """(name, limit) of every physical name the stack's requests create, and the name members
+    of requests that NAMED does not know."""
+    found, unknown = set(), []
+    for resource in program.resources:
+        for _service, operation, params in requests_for(resource) or []:
+            for member in sorted(NAME_MEMBERS & set(params)):
+                if (operation, member) in NAMED:
+                    found.add((_as_in_names(params[member]), NAMED[operation, member]))
+                elif (operation, member) not in REFERS:
+                    unknown.append(f"{resource.type} {resource.name}: {operation}.{member} "
+                                   f"{params[member]!r}")  # fmt: skip
+    return found, unknown
+
+
+def checked_names(stack: str) -> set[tuple[str, names.Limit]]:
+    """What settings check before anything exists: names.job_names and names.stack_names."""
+    prefix = f"{names.PROJECT}:"
+    raw = {
+        k.removeprefix(prefix): v
+        for k, v in with_image_digest(stack_config(stack)).items()
+        if k.startswith(prefix)
+    }
+    settings = parse_settings(raw, stack)
+    checked = set(names.stack_names(stack, creates_bucket=settings.bucket_name is None,
+                                    builds_image=settings.image.build is not None))  # fmt: skip
+    for job in settings.jobs:
+        checked |= set(names.job_names(stack, job))
+    return checked
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_created_name_is_checked_by_settings(stack: str) -> None:
+    """A named resource that names.py does not list (new, or renamed) could exceed its AWS
+    limit with a long stack or job name and fail at deploy time instead of in settings."""
+    found, unknown = created_names(_program(stack))
+    assert unknown == [], (
+        f"add these name members to NAMED (and their limits to names.py): {unknown}"
+    )
+    unchecked = sorted((name, limit.what) for name, limit in found - checked_names(stack))
+    assert unchecked == [], (
+        f"names the program creates that components/names.py does not check: {unchecked}"
+    )
+
+
+def test_a_name_missing_from_names_py_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Planted: names.py forgets the dead-letter queue (as if the program had added it)."""
+    job_names = names.job_names
+    monkeypatch.setattr(names, "job_names", lambda stack, job: [
+        (name, limit) for name, limit in job_names(stack, job) if limit is not names.QUEUE])  # fmt: skip
+    found, _ = created_names(_program("dev"))
+    missing = {name for name, limit in found - checked_names("dev")}
+    assert missing == {"scheduled-etl-dev-monthly-orders-dlq"}
+
+
+def test_a_name_member_without_a_limit_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Planted: a queue created as if NAMED did not know CreateQueue (a new named type)."""
+    monkeypatch.delitem(NAMED, ("CreateQueue", "QueueName"))
+    queue = Registered("aws:sqs/queue:Queue", "q", {"name": "jobs-dlq"}, {})
+    found, unknown = created_names(Program([queue], {}))
+    assert found == set()
+    assert unknown == ["aws:sqs/queue:Queue q: CreateQueue.QueueName 'jobs-dlq'"]
