@@ -403,8 +403,9 @@ def security_group_text(request: Request) -> list[str]:
         (k, request[k]) for k in ("GroupName", "Description") if k in request
     ]
     for permission in request.get("IpPermissions", []):
-        texts += [("IpRanges.Description", r["Description"])
-                  for r in permission.get("IpRanges", []) if "Description" in r]  # fmt: skip
+        for peers in ("IpRanges", "Ipv6Ranges", "PrefixListIds", "UserIdGroupPairs"):
+            texts += [(f"{peers}.Description", r["Description"])
+                      for r in permission.get(peers, []) if "Description" in r]  # fmt: skip
     problems = [f"{key} {text!r}: up to 255 of a-zA-Z0-9 ._-:/()#,@[]+=&;{{}}!$* and spaces"
                 for key, text in texts if not allowed.fullmatch(text)]  # fmt: skip
     if request.get("GroupName", "").lower().startswith("sg-"):

@@ -181,9 +181,13 @@ def _ints(value: Any) -> Any:
     return value
 
 
-def register_task_definition_params(inputs: dict[str, Any]) -> dict[str, Any]:
+# Provider-only TaskDefinition inputs (keep old revisions; track the latest): never sent.
+TASK_DEFINITION_PROVIDER_ONLY = frozenset({"skipDestroy", "trackLatest"})
+
+
+def register_task_definition_params(inputs: Mapping[str, Any]) -> dict[str, Any]:
     """aws.ecs.TaskDefinition inputs -> ECS RegisterTaskDefinition request."""
-    params = {k: v for k, v in _ints(inputs).items() if k not in {"skipDestroy", "trackLatest"}}
+    params = _ints({k: inputs[k] for k in inputs if k not in TASK_DEFINITION_PROVIDER_ONLY})
     params["containerDefinitions"] = json.loads(params["containerDefinitions"])
     if "ephemeralStorage" in params:  # Terraform spells it sizeInGib, the API sizeInGiB
         params["ephemeralStorage"] = {"sizeInGiB": params["ephemeralStorage"]["sizeInGib"]}

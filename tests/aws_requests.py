@@ -10,7 +10,8 @@ Every declared input must reach a request, or be listed in IGNORED with the reas
 translator that drops an input would leave it unvalidated. `translate()` hands translators the
 inputs as `Inputs`, which records each key they read (at any depth, list items included);
 whatever is in a request has been read. An input no translator read and IGNORED does not
-excuse is reported with its type and key path.
+excuse is reported with its type and key path. Reading stands for mapping: a translator reads
+only what it puts in a request (a provider-only key goes in IGNORED, not read and dropped).
 
 Where the provider (Terraform AWS) computes a value the request needs, the translators use
 what it would send: auto-names are `<logical name>-<7 random characters>` (Pulumi's default
@@ -20,12 +21,16 @@ autonaming), `name_prefix` gets 26 characters (Terraform's unique-ID suffix), ta
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from aws_models import _ints, create_schedule_params, register_task_definition_params
+from aws_models import (
+    TASK_DEFINITION_PROVIDER_ONLY,
+    _ints,
+    create_schedule_params,
+    register_task_definition_params,
+)
 
 from components.offline import REGION, Registered
 
@@ -448,6 +453,8 @@ COMPONENT_PREFIX = "scheduled-etl:"
 # Declared inputs that no create request carries, by type: key path ('[]' for any list item)
 # -> why. Everything else a translator leaves unread is reported by unaccounted_inputs().
 IGNORED: dict[str, dict[str, str]] = {
+    "aws:ecs/taskDefinition:TaskDefinition": dict.fromkeys(
+        TASK_DEFINITION_PROVIDER_ONLY, "provider only: keep old revisions, track the latest"),
     "aws:cloudwatch/logGroup:LogGroup": {"skipDestroy": "provider only: keep on destroy"},
     "aws:cloudwatch/eventRule:EventRule": {"forceDestroy": "provider only: delete managed rules"},
     "aws:cloudwatch/eventTarget:EventTarget": {
@@ -500,9 +507,3 @@ def unaccounted_inputs(resource: Registered) -> list[str]:
     """Declared inputs of `resource` that reach no request and are not IGNORED."""
     translated = translate(resource)
     return [] if translated is None else translated[1]
-
-
-def policy_documents(requests: list[Request]) -> list[dict[str, Any]]:
-    """IAM policy documents inside requests (for the IAM lint), decoded."""
-    keys = {"AssumeRolePolicyDocument", "PolicyDocument", "Policy", "AttributeValue"}
-    return [json.loads(p[k]) for _s, _o, p in requests for k in keys & set(p)]

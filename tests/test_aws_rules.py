@@ -268,6 +268,19 @@ def test_planted_iam_size_violations() -> None:
             "AuthorizeSecurityGroupEgress",
             "IpRanges.Description",
         ),
+        (
+            {
+                "GroupId": "g",
+                "IpPermissions": [
+                    {
+                        "IpProtocol": "tcp",
+                        "UserIdGroupPairs": [{"GroupId": "sg-1", "Description": "peers — db"}],
+                    }
+                ],
+            },
+            "AuthorizeSecurityGroupIngress",
+            "UserIdGroupPairs.Description",
+        ),
     ],
 )
 def test_planted_security_group_text_violations(
