@@ -250,8 +250,8 @@ def schedule_dates(request: Request) -> list[str]:
 
 def schedule_ecs_placement(request: Request) -> list[str]:
     """Scheduler's ECS target: LaunchType and CapacityProviderStrategy exclude each other, and
-    AssignPublicIp may be ENABLED only when LaunchType is FARGATE (so not with FARGATE_SPOT
-    through a capacity-provider strategy):
+    the API reference permits AssignPublicIp ENABLED only with LaunchType FARGATE (so not with
+    FARGATE_SPOT through a capacity-provider strategy; not verified against the service):
     https://docs.aws.amazon.com/scheduler/latest/APIReference/API_AwsVpcConfiguration.html
     https://docs.aws.amazon.com/scheduler/latest/APIReference/API_EcsParameters.html"""
     ecs = request.get("Target", {}).get("EcsParameters")

@@ -418,15 +418,22 @@ def name_problems(settings: Settings, stack: str) -> list[str]:
     return lines
 
 
+_VPC_CONFIG_DOC = (
+    "https://docs.aws.amazon.com/scheduler/latest/APIReference/API_AwsVpcConfiguration.html"
+)
+
+
 def placement_problems(settings: Settings) -> list[str]:
     """FARGATE_SPOT runs through a capacity-provider strategy, which excludes a launch type,
-    and Scheduler takes assignPublicIp ENABLED only with launch type FARGATE:
+    and Scheduler's API reference permits assignPublicIp ENABLED only with LaunchType FARGATE
+    (not verified against the service):
     https://docs.aws.amazon.com/scheduler/latest/APIReference/API_AwsVpcConfiguration.html"""
     if not assigns_public_ip(settings.network):
         return []
     return [
         f'  - {PROJECT}:jobs.{name}.capacity = "FARGATE_SPOT": cannot run with a public IP '
-        "(EventBridge Scheduler allows assignPublicIp only with launch type FARGATE); use "
+        "(Scheduler's API reference permits assignPublicIp ENABLED only with LaunchType "
+        f"FARGATE: {_VPC_CONFIG_DOC}; not verified against the service); use "
         "FARGATE, or a network without public IPs (mode new, or existing with assignPublicIp "
         "false)"
         for name, job in settings.jobs.items()
