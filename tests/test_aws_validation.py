@@ -191,9 +191,9 @@ def test_security_group_peers_reach_the_request() -> None:
 NAMED: dict[tuple[str, str], names.Limit] = {
     ("RegisterTaskDefinition", "family"): names.FAMILY,
     ("CreateSchedule", "Name"): names.SCHEDULE,
+    ("CreateStateMachine", "name"): names.STATE_MACHINE,
     ("CreateLogGroup", "logGroupName"): names.LOG_GROUP,
     ("CreateSecret", "Name"): names.SECRET,
-    ("PutRule", "Name"): names.RULE,
     ("CreateQueue", "QueueName"): names.QUEUE,
     ("PutMetricAlarm", "AlarmName"): names.ALARM,
     ("CreateRole", "RoleName"): names.ROLE,
