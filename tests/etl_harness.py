@@ -122,6 +122,21 @@ def run_etl(
     return Run(done.returncode, logs, done.stderr)
 
 
+def one_table_job(
+    folder: Path, transform: str = "", export: str = "SELECT * FROM t ORDER BY id"
+) -> Path:
+    """A job folder with one input table `t` (id, v), an optional transform and one export."""
+    (folder / "transform").mkdir(parents=True, exist_ok=True)
+    (folder / "export").mkdir(exist_ok=True)
+    (folder / "schema.sql").write_text(
+        "DROP TABLE IF EXISTS t; CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(200));"
+    )
+    if transform:
+        (folder / "transform" / "10_step.sql").write_text(transform)
+    (folder / "export" / "rows.sql").write_text(export)
+    return folder
+
+
 def put_csv(s3: Any, bucket: str, key: str, text: str, gzipped: bool = False) -> None:
     body = text.encode("utf-8")
     s3.put_object(Bucket=bucket, Key=key, Body=gzip.compress(body) if gzipped else body)

@@ -15,7 +15,17 @@ from typing import Any
 
 import pymysql
 import pytest
-from etl_harness import DbServer, finish, keys, manifest, put_csv, read_bytes, run_etl, start_etl
+from etl_harness import (
+    DbServer,
+    finish,
+    keys,
+    manifest,
+    one_table_job,
+    put_csv,
+    read_bytes,
+    run_etl,
+    start_etl,
+)
 
 from etl import db
 from etl.settings import from_env
@@ -27,16 +37,7 @@ ROOT_OUT = "output/run=20261101T040000Z/"
 def make_job(
     tmp_path: Path, transform: str = "", export: str = "SELECT * FROM t ORDER BY id"
 ) -> Path:
-    folder = tmp_path / "stop_job"
-    (folder / "transform").mkdir(parents=True, exist_ok=True)
-    (folder / "export").mkdir(exist_ok=True)
-    (folder / "schema.sql").write_text(
-        "DROP TABLE IF EXISTS t; CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(200));"
-    )
-    if transform:
-        (folder / "transform" / "10_step.sql").write_text(transform)
-    (folder / "export" / "rows.sql").write_text(export)
-    return folder
+    return one_table_job(tmp_path / "stop_job", transform, export)
 
 
 def put_rows(s3: Any, bucket: str, rows: int) -> None:
