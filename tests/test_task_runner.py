@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -330,7 +331,10 @@ def test_a_killed_runner_leaves_no_container_behind(s3_endpoint: str) -> None:
     assert runner.stdout is not None
     for line in runner.stdout:
         if "[Entrypoint]" in line:  # the sidecar is starting
+            task_id = line.split()[0].rsplit("/", 1)[-1]
             break
+    folder = Path(tempfile.gettempdir()) / f"fargate-task-{task_id}"
+    assert not list(folder.rglob("spec.json")), "resolved secrets stay on disk while it runs"
     family = descendants(runner.pid)
     assert family, "the runner has started processes"
     runner.kill()
@@ -341,6 +345,9 @@ def test_a_killed_runner_leaves_no_container_behind(s3_endpoint: str) -> None:
         time.sleep(0.1)
     alive = [p for p in family if Path(f"/proc/{p}").exists()]
     assert not alive, f"left running: {[Path(f'/proc/{p}/cmdline').read_bytes() for p in alive]}"
+    assert folder.exists(), "a killed runner cannot remove its folder…"
+    TaskRun(spec("dev", "monthly-orders"), secrets={}).run()
+    assert not folder.exists(), "…the next run does"
 
 
 def descendants(pid: int) -> list[int]:

@@ -155,7 +155,9 @@ class TaskRun:
                    f"memory {self.task.memory})")  # fmt: skip
         containers: list[Container] = []
         network: TaskNetwork | None = None
+        _remove_dead_runners_folders()
         self.dir.mkdir(mode=0o700)
+        (self.dir / "runner.pid").write_text(str(os.getpid()))
         try:
             try:
                 containers = [self._prepare(spec) for spec in start_order(self.task)]
@@ -261,10 +263,11 @@ class TaskRun:
     def _read_logs(self, container: Container) -> None:
         stream = container.spec.log_stream(self.task_id)
         assert container.process and container.process.stdout
-        for raw in container.process.stdout:
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            container.logs.append(line)
-            self.on_log(stream, line)
+        with contextlib.suppress(ValueError, OSError):  # the pipe closed under the reader
+            for raw in container.process.stdout:
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                container.logs.append(line)
+                self.on_log(stream, line)
 
     def _container_pid(self, container: Container, wait: float = 5.0) -> int | None:
         """The container's PID 1 (the shim's child), as seen from this machine."""
@@ -406,13 +409,18 @@ class TaskRun:
             self._exited(container)
 
     def _kill(self, container: Container) -> None:
-        if container.process is None or container.process.poll() is not None:
+        if container.process is None:
             return
-        pid = self._container_pid(container, wait=1.0)
-        with contextlib.suppress(ProcessLookupError):
-            # PID 1 takes its whole namespace with it; the shim then reports 137.
-            os.kill(pid or container.process.pid, signal.SIGKILL)
-        container.process.wait()
+        if container.process.poll() is None:
+            pid = self._container_pid(container, wait=1.0)
+            with contextlib.suppress(ProcessLookupError):
+                # PID 1 takes its whole namespace with it; the shim then reports 137.
+                os.kill(pid or container.process.pid, signal.SIGKILL)
+            container.process.wait()
+        if container.reader is not None:
+            container.reader.join(timeout=5)
+        if container.process.stdout is not None:
+            container.process.stdout.close()
 
     def _result(self, containers: list[Container], stop_code: str, reason: str) -> TaskResult:
         return TaskResult(
@@ -435,6 +443,18 @@ class TaskRun:
             timeline=self.timeline,
             logs={c.spec.log_stream(self.task_id): c.logs for c in containers},
         )
+
+
+def _remove_dead_runners_folders() -> None:
+    """A runner killed outright (kill -9) cannot remove its task's folder: the next run does,
+    once the process that wrote `runner.pid` is gone."""
+    for folder in Path(tempfile.gettempdir()).glob("fargate-task-*"):
+        try:
+            pid = int((folder / "runner.pid").read_text())
+        except (OSError, ValueError):
+            continue
+        if not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _dependency_state(name: str, condition: str, dependency: Container) -> str | None:
