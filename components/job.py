@@ -161,12 +161,13 @@ class ScheduledFargateJob(pulumi.ComponentResource):
 
         # The run: a state machine per job (timeout, retries, Spot fallback, one outcome).
         network = platform.network
+        states_trust = account.apply(
+            lambda acct: json.dumps(policies.trust_policy("states.amazonaws.com", acct))
+        )
         run_role = aws.iam.Role(
             f"{name}-run",
             description=f"Step Functions: run {full_name} tasks and alert on their outcome",
-            assume_role_policy=account.apply(
-                lambda acct: json.dumps(policies.trust_policy("states.amazonaws.com", acct))
-            ),
+            assume_role_policy=states_trust,
             opts=child,
         )
         run_policy = aws.iam.RolePolicy(
@@ -219,9 +220,7 @@ class ScheduledFargateJob(pulumi.ComponentResource):
         watch_role = aws.iam.Role(
             f"{name}-watch",
             description=f"Step Functions: alert when a {full_name} slot has no run",
-            assume_role_policy=account.apply(
-                lambda acct: json.dumps(policies.trust_policy("states.amazonaws.com", acct))
-            ),
+            assume_role_policy=states_trust,
             opts=child,
         )
         watch_policy = aws.iam.RolePolicy(
