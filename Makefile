@@ -34,7 +34,7 @@ unit: $(BIN)/.installed node_modules/.installed ## the test suite only
 test: lint unit ## everything CI runs
 
 snapshots: $(BIN)/.installed ## refresh tests/snapshots/*.json after an intended change
-	$(BIN)/python -m components.render --write-snapshots
+	$(BIN)/python -m tools.render --write-snapshots
 
 clean:
 	rm -rf $(VENV) node_modules .demo .pytest_cache .mypy_cache .ruff_cache

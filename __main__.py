@@ -3,9 +3,9 @@
 import pulumi
 
 from components.job import ScheduledFargateJob
-from components.names import full_name, stack_prefix
 from components.platform import Platform
 from components.settings import load_settings
+from components.specs.names import full_name, stack_prefix
 
 settings = load_settings()
 prefix = stack_prefix(pulumi.get_stack())

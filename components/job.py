@@ -9,19 +9,19 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components import names, policies
-from components.containers import TaskInputs, container_definitions, task_volumes
 from components.job_alerts import JobAlerts
 from components.platform import Platform
-from components.schedule import (
+from components.settings import JobSettings
+from components.specs import names, policies
+from components.specs.containers import TaskInputs, container_definitions, task_volumes
+from components.specs.schedule import (
     flexible_time_window,
     run_task_command,
     run_task_request,
     schedule_target,
 )
-from components.settings import JobSettings
-from components.state_machine import RunTarget, run_definition
-from components.watchdog import watchdog_definition
+from components.specs.state_machine import RunTarget, run_definition
+from components.specs.watchdog import watchdog_definition
 
 ECS_TASKS = "ecs-tasks.amazonaws.com"
 
@@ -337,7 +337,7 @@ class ScheduledFargateJob(pulumi.ComponentResource):
             "watchdog_arn": watch_machine.arn,
             "schedule": pulumi.Output.from_input(job.schedule),
             "timezone": pulumi.Output.from_input(job.timezone),
-            # What `python -m components.run_now` and a person at a shell need to start it now.
+            # What `python -m tools.run_now` and a person at a shell need to start it now.
             "run_task": run_task,
             "run_task_command": pulumi.Output.all(run_task, platform.region).apply(
                 lambda a: run_task_command(a[0], a[1])

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from components import names
-from components.alerts import dead_letter_alarm
+from components.specs import names
+from components.specs.alerts import dead_letter_alarm
 
 
 class JobAlerts(pulumi.ComponentResource):

@@ -8,9 +8,9 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_awsx as awsx
 
-from components.alerts import alerts_topic_policy
 from components.network import Network
 from components.settings import Settings
+from components.specs.alerts import alerts_topic_policy
 from components.storage import DataBucket
 
 PLATFORMS = {"X86_64": "linux/amd64", "ARM64": "linux/arm64"}

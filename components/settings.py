@@ -32,14 +32,14 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from components import names
-from components.aws_rules import (
+from components.specs import names
+from components.specs.aws_rules import (
     LOG_RETENTION_DAYS,
     parse_utc,
     start_date_problem,
     utc_timestamp_problem,
 )
-from components.names import PROJECT
+from components.specs.names import PROJECT
 
 MYSQL_IMAGE = "public.ecr.aws/docker/library/mysql:8.4"
 
@@ -399,7 +399,7 @@ COPILOT_KEYS = {"timeout": "timeoutMinutes", "retries": "runRetries", "cron": "s
 
 def name_problems(settings: Settings, stack: str) -> list[str]:
     """Every physical name derived from the stack and job names must fit AWS's limits
-    (components/names.py cites each one); a problem names the config key to change."""
+    (components/specs/names.py cites each one); a problem names the config key to change."""
     lines = [
         f"  - stack name {stack!r}: {problem}; use a shorter lowercase stack name"
         for problem in names.problems(
@@ -442,7 +442,7 @@ def placement_problems(settings: Settings) -> list[str]:
 
 
 def start_date_problems(settings: Settings, now: datetime) -> list[str]:
-    """Start dates Scheduler would reject at `now` (components/aws_rules.py has the source).
+    """Start dates Scheduler would reject at `now` (components/specs/aws_rules.py has the source).
     Checked when a stack loads, not by parse_settings, so that snapshots stay deterministic."""
     return [
         f'  - {PROJECT}:jobs.{name}.startDate = "{job.start_date}": {problem}; a start date '

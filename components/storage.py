@@ -7,7 +7,7 @@ import json
 import pulumi
 import pulumi_aws as aws
 
-from components.policies import tls_only_bucket_policy
+from components.specs.policies import tls_only_bucket_policy
 
 
 class DataBucket(pulumi.ComponentResource):

@@ -36,8 +36,8 @@ from moto.server import ThreadedMotoServer
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from components.containers import app_environment  # noqa: E402  (after the path fix-up)
 from components.settings import JobSettings  # noqa: E402
+from components.specs.containers import app_environment  # noqa: E402  (after the path fix-up)
 from etl import sample  # noqa: E402
 from tools.task import task_spec  # noqa: E402
 from tools.task.__main__ import app_overrides, local_secrets, platform_env  # noqa: E402

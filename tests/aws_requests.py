@@ -32,7 +32,7 @@ from aws_models import (
     register_task_definition_params,
 )
 
-from components.offline import REGION, Registered
+from tools.offline import REGION, Registered
 
 Request = tuple[str, str, dict[str, Any]]
 

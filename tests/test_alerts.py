@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from aws_models import errors
 
-from components.alerts import alerts_topic_policy, dead_letter_alarm
-from components.names import WATCHDOG_SUFFIX
-from components.offline import STACKS, run_program, stack_config
+from components.specs.alerts import alerts_topic_policy, dead_letter_alarm
+from components.specs.names import WATCHDOG_SUFFIX
+from tools.offline import STACKS, run_program, stack_config
 
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:scheduled-etl-prod-alerts"
 

@@ -1,4 +1,4 @@
-"""AWS rules beyond the models (components/aws_rules.py): the real requests pass, and each
+"""AWS rules beyond the models (components/specs/aws_rules.py): the real requests pass, and each
 planted violation is reported by the rule that cites the documentation for it."""
 
 # One case per line reads as a table; long lines are the point here.
@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from components import aws_rules
-from components.containers import TaskInputs, container_definitions, task_volumes
 from components.settings import ConfigError, parse_settings
+from components.specs import aws_rules
+from components.specs.containers import TaskInputs, container_definitions, task_volumes
 
 INPUTS = TaskInputs(
     app_image="123456789012.dkr.ecr.eu-west-1.amazonaws.com/app@sha256:" + "0" * 64,
@@ -216,7 +216,7 @@ def test_planted_schedule_input_violations(input_: str, expected: str) -> None:
 
 
 def test_the_programs_schedule_input_passes() -> None:
-    from components.schedule import SCHEDULED_TIME  # noqa: PLC0415
+    from components.specs.schedule import SCHEDULED_TIME  # noqa: PLC0415
 
     request = schedule()
     request["Target"]["Input"] = json.dumps({"scheduledTime": SCHEDULED_TIME})

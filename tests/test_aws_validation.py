@@ -1,6 +1,6 @@
 """Every resource each stack declares, as the AWS requests that create it, validated against
 botocore's service models as strictly as AWS validates them (tests/aws_models.py), plus the
-AWS rules the models cannot express (components/aws_rules.py)."""
+AWS rules the models cannot express (components/specs/aws_rules.py)."""
 
 # One case per line reads as a table; long lines are the point here.
 # ruff: noqa: E501
@@ -24,9 +24,10 @@ from aws_requests import (
     unaccounted_inputs,
 )
 
-from components import names
-from components.aws_rules import STACK_RULES, rule_problems
-from components.offline import (
+from components.settings import parse_settings
+from components.specs import names
+from components.specs.aws_rules import STACK_RULES, rule_problems
+from tools.offline import (
     STACKS,
     Program,
     Registered,
@@ -34,7 +35,6 @@ from components.offline import (
     stack_config,
     with_image_digest,
 )
-from components.settings import parse_settings
 
 
 @functools.cache
@@ -187,7 +187,7 @@ def test_security_group_peers_reach_the_request() -> None:
 
 
 # The request member that carries each physical name the program creates, and its limit in
-# components/names.py; members that only refer to a resource created elsewhere.
+# components/specs/names.py; members that only refer to a resource created elsewhere.
 NAMED: dict[tuple[str, str], names.Limit] = {
     ("RegisterTaskDefinition", "family"): names.FAMILY,
     ("CreateSchedule", "Name"): names.SCHEDULE,
@@ -265,7 +265,7 @@ def test_every_created_name_is_checked_by_settings(stack: str) -> None:
     )
     unchecked = sorted((name, limit.what) for name, limit in found - checked_names(stack))
     assert unchecked == [], (
-        f"names the program creates that components/names.py does not check: {unchecked}"
+        f"names the program creates that components/specs/names.py does not check: {unchecked}"
     )
 
 

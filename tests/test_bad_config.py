@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from components.offline import RecordingMocks, run_program, stack_config, with_image_digest
 from components.settings import ConfigError
+from tools.offline import RecordingMocks, run_program, stack_config, with_image_digest
 
 JOB = "scheduled-etl:jobs"
 CASES: list[tuple[str, dict[str, Any], str]] = [

@@ -10,20 +10,20 @@ from typing import Any
 import pytest
 from aws_models import errors
 
-from components import policies
-from components.containers import (
+from components.settings import JobSettings, parse_settings
+from components.specs import policies
+from components.specs.containers import (
     MYSQL_HEALTH_CHECK,
     TaskInputs,
     container_definitions,
     task_volumes,
 )
-from components.schedule import (
+from components.specs.schedule import (
     flexible_time_window,
     run_task_command,
     run_task_request,
     schedule_target,
 )
-from components.settings import JobSettings, parse_settings
 
 SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf"
 INPUTS = TaskInputs(
@@ -38,7 +38,7 @@ CLUSTER = "arn:aws:ecs:eu-west-1:123456789012:cluster/etl"
 
 
 def make_job(**fields: Any) -> JobSettings:
-    # Private subnets: FARGATE_SPOT may not run with a public IP (components/aws_rules.py).
+    # Private subnets: FARGATE_SPOT may not run with a public IP (components/specs/aws_rules.py).
     raw = {"network": {"mode": "new"}, "image": {"build": {}}, "jobs": {"j1": fields}}
     return parse_settings(raw).jobs["j1"]
 

@@ -17,8 +17,8 @@ import parliament
 import pytest
 import yaml
 
-from components.offline import ROOT, STACKS, run_program, stack_config, with_image_digest
-from components.render import _readable
+from tools.offline import ROOT, STACKS, run_program, stack_config, with_image_digest
+from tools.render import _readable
 
 GITHUB = ROOT / ".github"
 WORKFLOWS = sorted((GITHUB / "workflows").glob("*.yml"))

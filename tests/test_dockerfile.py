@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from etl_harness import ROOT, DbServer, manifest, put_csv, run_etl
 
-from components.containers import APP_UID, APP_USER
+from components.specs.containers import APP_UID, APP_USER
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 

@@ -1,11 +1,11 @@
-"""EventBridge input-transformer rules (components/event_input.py): each planted violation is
+"""EventBridge input-transformer rules (components/specs/event_input.py): each planted violation is
 reported, and sound templates pass."""
 
 from __future__ import annotations
 
 import pytest
 
-from components.event_input import HOSTILE, input_transformer_problems
+from components.specs.event_input import HOSTILE, input_transformer_problems
 
 PATHS = {"reason": "$.detail.stoppedReason", "exit": "$.detail.containers[0].exitCode",
          "task": "$.detail.taskArn"}  # fmt: skip

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from aws_models import create_schedule_params, errors, register_task_definition_params
 
-from components.offline import (
+from components.settings import ConfigError
+from tools.offline import (
     ACCOUNT,
     RUN_DIGEST,
     Program,
@@ -22,7 +23,6 @@ from components.offline import (
     secret_value,
     stack_config,
 )
-from components.settings import ConfigError
 
 STACKS = ["dev", "staging", "prod"]
 TASK_DEF = "aws:ecs/taskDefinition:TaskDefinition"

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from components.names import SCHEDULE
-from components.offline import ROOT, STACKS, run_program
 from components.settings import JobSettings, parse_settings
-from components.state_machine import RunTarget, format_literal, run_definition
-from components.watchdog import grace_seconds, watchdog_definition
+from components.specs.names import SCHEDULE
+from components.specs.state_machine import RunTarget, format_literal, run_definition
+from components.specs.watchdog import grace_seconds, watchdog_definition
+from tools.offline import ROOT, STACKS, run_program
 
 VALIDATOR = ROOT / "node_modules" / ".bin" / "asl-validator"
 TARGET = RunTarget(

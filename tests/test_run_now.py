@@ -1,4 +1,4 @@
-"""`python -m components.run_now`: run now and backfill through the job's state machine, executed
+"""`python -m tools.run_now`: run now and backfill through the job's state machine, executed
 in moto (the dev stack's declared definitions, tests/sfn_harness.py), and the slot arithmetic."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import sfn_harness as h
 from sfn_harness import FARGATE, moto_sfn
 from test_state_machines import JOBS, World, _build
 
-from components import run_now
-from components.run_now import slots
+from tools import run_now
+from tools.run_now import slots
 
 DEV = next(job for job in JOBS if job.stack == "dev")
 

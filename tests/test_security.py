@@ -9,8 +9,8 @@ from typing import Any
 import parliament
 import pytest
 
-from components.offline import STACKS, Program, run_program
 from components.settings import SECRET_LOOKING
+from tools.offline import STACKS, Program, run_program
 
 # parliament audits identity policies. A role's trust policy is a resource policy with no
 # Resource element by design, so that one finding is expected there, and only there.

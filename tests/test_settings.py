@@ -301,7 +301,7 @@ def test_derived_names_get_a_config_error(stack: str, jobs: dict[str, Any], expe
 
 def test_every_derived_name_is_checked() -> None:
     # Each limit that the program's names can reach, with its documentation address.
-    from components import names  # noqa: PLC0415
+    from components.specs import names  # noqa: PLC0415
 
     limits = {limit for _, limit in names.job_names("dev", "etl")}
     shared = names.stack_names("dev", creates_bucket=True, builds_image=True)

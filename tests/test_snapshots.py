@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.offline import STACKS
-from components.render import NOTE, SNAPSHOTS, document, dumps, text
+from tools.offline import STACKS
+from tools.render import NOTE, SNAPSHOTS, document, dumps, text
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -1,7 +1,7 @@
 """Execute the state machines each stack declares, in moto, and check every slot ends in exactly
 one outcome with exactly one alert for everything but success.
 
-The definitions come from the offline render of the real program (components/offline.py), not
+The definitions come from the offline render of the real program (tools/offline.py), not
 from a copy: what the tests run is what `pulumi up` would create. moto runs them with the shims
 of tests/sfn_harness.py (AWS's `.sync` rule, PascalCase mapping, variables, a fast clock), and a
 Fargate stand-in that ends each task as the scenario says.
@@ -21,8 +21,8 @@ import sfn_harness as h
 from aws_models import errors
 from sfn_harness import FARGATE, Ending, moto_sfn, wait_for
 
-from components.names import WATCHDOG_SUFFIX
-from components.offline import STACKS, Program, run_program
+from components.specs.names import WATCHDOG_SUFFIX
+from tools.offline import STACKS, Program, run_program
 
 SLOT = "2026-11-01T04:00:00Z"
 MACHINE = "aws:sfn/stateMachine:StateMachine"

@@ -1,6 +1,6 @@
 """A job's task definition, as the program declares it, in the shape the runner needs (pure).
 
-The definition is taken from the offline render of the stack (components.offline), never from a
+The definition is taken from the offline render of the stack (tools.offline), never from a
 hand-written copy: what runs locally is what `pulumi up` would register.
 """
 
@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.offline import run_program
+from tools.offline import run_program
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from dockerfile_parse import DockerfileParser
 
-from components.containers import APP
+from components.specs.containers import APP
 
 ROOT = Path(__file__).resolve().parents[2]
 STANDIN = Path(__file__).resolve().parent / "standin"

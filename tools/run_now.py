@@ -1,11 +1,11 @@
 """Run a job now, or backfill a range of its slots, through its state machine, as the schedule
 does: same timeout, retries, Spot fallback and alerts, one execution per scheduled time.
 
-    python -m components.run_now monthly-orders --stack prod                # now
-    python -m components.run_now monthly-orders --scheduled-time 2026-11-01T04:00:00Z
-    python -m components.run_now monthly-orders --from 2026-01-01 --to 2026-06-30 --concurrency 2
-    python -m components.run_now monthly-orders --slots 2026-01-01T04:00:00Z,2026-02-01T04:00:00Z
-    python -m components.run_now monthly-orders --outputs outputs.json ...  # saved stack outputs
+    python -m tools.run_now monthly-orders --stack prod                # now
+    python -m tools.run_now monthly-orders --scheduled-time 2026-11-01T04:00:00Z
+    python -m tools.run_now monthly-orders --from 2026-01-01 --to 2026-06-30 --concurrency 2
+    python -m tools.run_now monthly-orders --slots 2026-01-01T04:00:00Z,2026-02-01T04:00:00Z
+    python -m tools.run_now monthly-orders --outputs outputs.json ...  # saved stack outputs
 
 A backfill starts one execution per slot of the job's schedule in [--from, --to] (its time
 zone; rate() slots are counted from --from), at most --concurrency at a time, prints each
@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 import boto3
 from pyawscron import AWSCron
 
-from components.state_machine import execution_input, execution_url
+from components.specs.state_machine import execution_input, execution_url
 
 _UNITS = {"minute": 60, "hour": 3600, "day": 86400}
 _ERRORS = {"RunFailed": "failed", "RunTimedOut": "timed-out"}
@@ -153,7 +153,7 @@ def backfill(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m components.run_now",
+        prog="python -m tools.run_now",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from components.settings import JobSettings
-from components.state_machine import RETRY_API, execution_url, format_literal
+from components.specs.state_machine import RETRY_API, execution_url, format_literal
 
 PAGE = 100  # executions read per ListExecutions call; further pages until the slot's run is found
 
@@ -31,7 +31,7 @@ def watchdog_definition(
         "Check the schedule (enabled? its dead-letter queue), and the state machine and its "
         f"role: {run_machine_arn}\n"
         f"This check: {execution_url(region).replace('{}', '%s')}\n"
-        "Run the slot now: python -m components.run_now <job> --scheduled-time %s\n"
+        "Run the slot now: python -m tools.run_now <job> --scheduled-time %s\n"
     )
     return {
         "Comment": f"Alert when a slot of {full_name} has no run within its grace period.",

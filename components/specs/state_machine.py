@@ -28,8 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from components.containers import APP
 from components.settings import JobSettings
+from components.specs.containers import APP
 
 State = dict[str, Any]
 RUN_TASK_SYNC = "arn:aws:states:::ecs:runTask.sync"
@@ -93,7 +93,7 @@ def _publish(target: RunTarget, outcome: str, headline: str, next_state: str) ->
     message = format_literal(
         f"{headline}\n\nJob: {target.full_name}\nScheduled time: %s\nAttempts: %s\n%s\n"
         f"Run record (execution history): {execution_url(target.region).replace('{}', '%s')}\n"
-        f"Rerun this slot: python -m components.run_now <job> --scheduled-time %s\n"
+        f"Rerun this slot: python -m tools.run_now <job> --scheduled-time %s\n"
     )
     return {
         "Type": "Task",

@@ -1,12 +1,12 @@
 """What tells on-call that Scheduler could not start a job (pure): the dead-letter alarm, and
 who may publish to the alerts topic. Run outcomes and missed slots are published by the job's
-state machines (components/state_machine.py, components/watchdog.py), through their roles."""
+state machines (specs/state_machine.py, specs/watchdog.py), through their roles."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from components.policies import VERSION, Policy
+from components.specs.policies import VERSION, Policy
 
 METRICS_NAMESPACE = "ScheduledEtl"  # etl/metrics.py writes these with the Job dimension
 MAX_ALARM_WINDOW = 7 * 24 * 3600  # CloudWatch: Period x EvaluationPeriods <= 7 days

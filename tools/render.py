@@ -1,8 +1,8 @@
 """Render a stack offline: what the program declares, without cloud credentials.
 
-    python -m components.render dev            # the resource tree with each one's inputs
-    python -m components.render dev --json     # the same as JSON (tests/snapshots/<stack>.json)
-    python -m components.render --write-snapshots   # refresh every tests/snapshots/*.json
+    python -m tools.render dev            # the resource tree with each one's inputs
+    python -m tools.render dev --json     # the same as JSON (tests/snapshots/<stack>.json)
+    python -m tools.render --write-snapshots   # refresh every tests/snapshots/*.json
 
 It runs the real program for the stack under Pulumi's mock engine. These are DECLARED INPUTS,
 not what AWS will compute: ARNs, IDs and generated names are placeholders in a fake account
@@ -17,7 +17,7 @@ import json
 import sys
 from typing import Any
 
-from components.offline import ACCOUNT, ROOT, SECRET_SIG, STACKS, Program, run_program
+from tools.offline import ACCOUNT, ROOT, SECRET_SIG, STACKS, Program, run_program
 
 NOTE = (
     "Declared inputs under Pulumi's mock engine, not provider-computed values: ARNs, IDs and "
@@ -94,7 +94,7 @@ def dumps(doc: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m components.render",
+        prog="python -m tools.render",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

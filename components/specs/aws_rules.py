@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from components.event_input import input_transformer_problems
+from components.specs.event_input import input_transformer_problems
 
 Request = dict[str, Any]
 _ECS = "https://docs.aws.amazon.com/AmazonECS/latest"
@@ -268,7 +268,7 @@ def schedule_ecs_placement(request: Request) -> list[str]:
 
 
 def input_transformers(request: Request) -> list[str]:
-    """Each target's input transformer (components/event_input.py has the sources)."""
+    """Each target's input transformer (components/specs/event_input.py has the sources)."""
     return [
         f"target {t['Id']}: {problem}"
         for t in request.get("Targets", [])

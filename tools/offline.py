@@ -1,6 +1,6 @@
 """Run the real Pulumi program offline, under the SDK's mock engine, and record what it declares.
 
-Used by the tests and by `python -m components.render`. Nothing here talks to AWS: values AWS
+Used by the tests and by `python -m tools.render`. Nothing here talks to AWS: values AWS
 would assign (ARNs, IDs, generated names) are placeholders in a fake account, 123456789012.
 """
 
