@@ -40,6 +40,7 @@ from components.specs.aws_rules import (
     utc_timestamp_problem,
 )
 from components.specs.names import PROJECT
+from etl.contract import ExportPath, reserved_names
 
 MYSQL_IMAGE = "public.ecr.aws/docker/library/mysql:8.4"
 
@@ -55,25 +56,8 @@ FARGATE_SIZES: dict[int, tuple[int, ...]] = {
     16384: tuple(range(32768, 122880 + 1, 8192)),
 }
 
-# Names the app container sets itself; a job's `environment` may not override them.
-RESERVED_ENV = frozenset(
-    {
-        "DB_HOST",
-        "DB_PORT",
-        "DB_DATABASE",
-        "DB_USERNAME",
-        "DB_PASSWORD",
-        "DATA_BUCKET",
-        "INPUT_PREFIX",
-        "OUTPUT_PREFIX",
-        "ETL_JOB",
-        "SCHEDULED_TIME",
-        "AWS_REGION",
-        "DB_SHARED_DIR",
-        "JOB_NAME",
-        "DATA_DIR",  # local mode (python -m etl): never in a task
-    }
-)
+# What a job's `environment` may not override: what the platform sets (etl/contract.py).
+RESERVED_ENV = reserved_names()
 SECRET_LOOKING = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|PRIVATE|API_?KEY|ACCESS_?KEY")
 
 _RATE = re.compile(r"rate\((?P<n>[1-9][0-9]*) (?P<unit>minutes?|hours?|days?)\)")
@@ -268,7 +252,7 @@ class JobSettings(_Model):
     environment: dict[str, str] = {}
     # shared: the sidecar writes exports into a task volume the app reads (SELECT ... INTO
     # OUTFILE, as fast as the mysql client); stream: rows over the connection (slower).
-    export_path: Literal["shared", "stream"] = "shared"
+    export_path: ExportPath = ExportPath.SHARED
     # How late a run may finish before it counts as missed (beyond the schedule's period).
     missed_run_grace_minutes: int = Field(120, ge=5, le=1440)
     # Scheduler's retries of its own call (StartExecution), not of the run.

@@ -1,10 +1,10 @@
 """`python -m etl run`: run the job once with settings from the environment. The other
 commands (validate, runs, show, unlock; `python -m etl --help`) are in etl/cli.py.
 
-Exit status: 0 success, 1 failure, 2 bad settings or job folder (before the lock is taken),
-3 another run of the job holds its lock,
-143 stopped by SIGTERM. Every outcome ends with one JSON log line; runs that started also
-write their metrics (CloudWatch Embedded Metric Format).
+Exit status (etl/contract.py ExitCode): 0 success, 1 failure, 2 bad settings or job folder
+(before the lock is taken), 3 another run of the job holds its lock, 143 stopped by SIGTERM.
+Every outcome ends with one JSON log line; runs that started also write their metrics
+(CloudWatch Embedded Metric Format).
 """
 
 from __future__ import annotations
@@ -16,16 +16,12 @@ import time
 from types import FrameType
 
 from etl import cli, log
+from etl.contract import ExitCode
 from etl.jobdef import JobDefinitionError
 from etl.lock import LockHeld
 from etl.metrics import run_metrics
 from etl.runner import StageFailed, Terminated, run
 from etl.settings import SettingsError, from_env
-
-EXIT_FAILED = 1
-EXIT_SETTINGS = 2
-EXIT_LOCKED = 3
-EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -42,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = from_env()
     except SettingsError as exc:
         log.error("run_failed", stage="settings", cause=str(exc))
-        return EXIT_SETTINGS
+        return ExitCode.SETTINGS
     log.configure(settings.log_level, settings.progress_seconds, settings.log_format)
     signal.signal(signal.SIGTERM, _terminate)
     started = time.monotonic()
@@ -51,18 +47,18 @@ def main(argv: list[str] | None = None) -> int:
         manifest = run(settings)
         loaded = sum(t["rows"] for t in manifest["inputs"].values())
         exported = sum(e["rows"] for e in manifest["exports"].values())
-        code = 0
+        code = ExitCode.SUCCEEDED
     except (StageFailed, Terminated) as exc:
         stage, cause = (exc.stage, exc.cause) if isinstance(exc, StageFailed) else ("run", exc)
         if isinstance(cause, LockHeld):
             log.error("run_skipped", stage=stage, cause=str(cause), error="LockHeld")
-            return EXIT_LOCKED  # the run holding the lock reports for this job: no metrics
+            return ExitCode.LOCKED  # the run holding the lock reports for this job: no metrics
         log.error("run_failed", stage=stage, cause=str(cause), error=type(cause).__name__)
-        code = EXIT_FAILED
+        code = ExitCode.FAILED
         if isinstance(cause, Terminated):
-            code = EXIT_TERMINATED
+            code = ExitCode.TERMINATED
         elif isinstance(cause, JobDefinitionError):
-            code = EXIT_SETTINGS  # the job folder is a setting too: fix it, then rerun
+            code = ExitCode.SETTINGS  # the job folder is a setting too: fix it, then rerun
     metrics = run_metrics(
         settings.job_name,
         timestamp_ms=int(time.time() * 1000),

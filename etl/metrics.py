@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-NAMESPACE = "ScheduledEtl"
-DIMENSION = "Job"
+from etl.contract import METRIC_DIMENSION as DIMENSION
+from etl.contract import METRIC_NAMESPACE as NAMESPACE
 
 
 def emf(job: str, timestamp_ms: int, values: dict[str, tuple[float, str]]) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """The job's settings, from environment variables (the task definition sets them).
 
 A missing or malformed setting stops the job before it touches anything, naming the variable.
-ENVIRONMENT documents every variable with its default; `python -m etl --help` prints it and a
-test checks it against what from_env and storage_from_env really read.
+The variables, with their defaults, are listed once in etl/contract.py (ENVIRONMENT);
+`python -m etl --help` prints them and a test checks them against what from_env and
+storage_from_env really read.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from etl.contract import ENVIRONMENT, IN_ECS
 
 BUNDLED_JOB = Path(__file__).resolve().parent / "jobs" / "monthly_orders"
 
@@ -62,43 +65,6 @@ class Settings:
     def url(self, key: str) -> str:
         """Where an object is, for messages: s3://bucket/key, or the file in local mode."""
         return f"{self.data_dir}/{key}" if self.data_dir else f"s3://{self.data_bucket}/{key}"
-
-
-@dataclass(frozen=True)
-class Variable:
-    name: str
-    default: str  # as a person reads it ("required", "none", "now (UTC)", "3306")
-    meaning: str
-
-
-ENVIRONMENT: tuple[Variable, ...] = (
-    Variable("DB_HOST", "required", "the MySQL server (the task's sidecar: 127.0.0.1)"),
-    Variable("DB_PORT", "3306", "its port"),
-    Variable("DB_DATABASE", "required", "the job's database"),
-    Variable("DB_USERNAME", "required", "the job's database user"),
-    Variable("DB_PASSWORD", "empty", "its password (from Secrets Manager in ECS)"),
-    Variable("DATA_BUCKET", "required unless DATA_DIR", "the S3 bucket of inputs and outputs"),
-    Variable("DATA_DIR", "none", "local mode: a folder used instead of the bucket, same layout"),
-    Variable("INPUT_PREFIX", "input/", "where the input tables' folders are"),
-    Variable("OUTPUT_PREFIX", "output/", "where run folders and the lock go"),
-    Variable("ETL_JOB", "the bundled job", "the job folder (schema.sql, transform/, export/)"),
-    Variable("JOB_NAME", "the job folder's name", "names the lock and the metrics"),
-    Variable("SCHEDULED_TIME", "now (UTC)", "the run's logical time, ISO 8601"),
-    Variable("DB_WAIT_SECONDS", "180", "how long to wait for the database to accept connections"),
-    Variable("EXPORT_PART_ROWS", "1000000", "rows per exported part file"),
-    Variable("DB_SHARED_DIR", "none", "a folder the server writes into: the shared export path"),
-    Variable("DB_STATEMENT_TIMEOUT_SECONDS", "3600", "any one statement is killed after this"),
-    Variable("CSV_NULL", "empty", "the text that stands for NULL in CSV (empty: an empty field)"),
-    Variable("LOCK_STALE_SECONDS", "21600", "a lock not renewed for this long is taken over"),
-    Variable("PROGRESS_SECONDS", "10", "seconds between progress lines of long stages"),
-    Variable("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
-    Variable("LOG_FORMAT", "json", "json (one object per line) or text (for a terminal)"),
-)
-
-
-# Fargate (platform 1.4.0+) sets it in every container: the one variable read that is not ours.
-# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-metadata-endpoint-v4-fargate.html
-IN_ECS = "ECS_CONTAINER_METADATA_URI_V4"
 
 
 def environment_help() -> str:

@@ -56,6 +56,8 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_funct
     WaitFunction,
 )
 
+from etl.contract import ExitCode
+
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 SPEED = 36000.0  # Wait states: ten hours of the state machines' time per second
@@ -140,7 +142,7 @@ class Ending:
 
 SUCCESS = Ending()
 EXIT_1 = Ending(app=1)
-LOCKED = Ending(app=3)
+LOCKED = Ending(app=int(ExitCode.LOCKED))
 HANG = Ending(hang=True)
 SPOT_NO_CAPACITY = Ending(refused=CAPACITY_REASON)
 SPOT_INTERRUPTED = Ending(

@@ -26,11 +26,10 @@ from conftest import free_port
 from etl_harness import ROOT, DbServer, etl_env, keys, manifest, read_bytes, run_etl
 
 from etl import runs, sample
+from etl.contract import ENVIRONMENT, IN_ECS
 from etl.local import LocalStore
 from etl.settings import (
     BUNDLED_JOB,
-    ENVIRONMENT,
-    IN_ECS,
     SettingsError,
     StorageSettings,
     from_env,

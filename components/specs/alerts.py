@@ -8,7 +8,6 @@ from typing import Any
 
 from components.specs.policies import VERSION, Policy
 
-METRICS_NAMESPACE = "ScheduledEtl"  # etl/metrics.py writes these with the Job dimension
 MAX_ALARM_WINDOW = 7 * 24 * 3600  # CloudWatch: Period x EvaluationPeriods <= 7 days
 ONE_DAY = 24 * 3600
 _UNITS = {"minute": 60, "hour": 3600, "day": 86400}

@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.settings import JobSettings
+from etl.contract import APP_CONTAINER, DB_CONTAINER, ExportPath
 
-APP = "app"
-MYSQL = "mysql"
 MYSQL_PORT = 3306
 # A task volume both containers mount (Fargate bind mount, on the task's ephemeral storage):
 # the server writes export files there and the app reads them.
@@ -82,8 +81,8 @@ def _secret(secret_arn: str, json_key: str) -> str:
 def app_environment(
     job: JobSettings, bucket: str, region: str, job_name: str = ""
 ) -> dict[str, str]:
-    """The ETL contract's settings (etl/settings.py). No secrets: those go in `secrets`.
-    `job_name` names the run lock and the metrics the alarms watch."""
+    """The job's variables (etl/contract.py) that the task definition sets. No secrets: those
+    go in `secrets`. `job_name` names the run lock and the metrics."""
     env = {
         **job.environment,
         "AWS_REGION": region,
@@ -97,7 +96,7 @@ def app_environment(
     }
     if job.etl_job:
         env["ETL_JOB"] = job.etl_job
-    if job.export_path == "shared":
+    if job.export_path == ExportPath.SHARED:
         env["DB_SHARED_DIR"] = EXCHANGE_DIR
     if job_name:
         env["JOB_NAME"] = job_name
@@ -105,7 +104,7 @@ def app_environment(
 
 
 def task_volumes(job: JobSettings) -> list[dict[str, str]]:
-    return [{"name": EXCHANGE_VOLUME}] if job.export_path == "shared" else []
+    return [{"name": EXCHANGE_VOLUME}] if job.export_path == ExportPath.SHARED else []
 
 
 def mysql_startup(job: JobSettings) -> dict[str, Any]:
@@ -115,7 +114,7 @@ def mysql_startup(job: JobSettings) -> dict[str, Any]:
     the mysql group that both containers' users share (Fargate mounts it root-owned, 0755),
     and the job's user gets the
     FILE privilege through an init script, run after the image creates that user."""
-    if job.export_path == "stream":
+    if job.export_path == ExportPath.STREAM:
         return {"command": ["--local-infile=ON"]}
     grant = f"GRANT FILE ON *.* TO '{job.db_username}'@'%';"
     script = (
@@ -127,7 +126,7 @@ def mysql_startup(job: JobSettings) -> dict[str, Any]:
 
 
 def _mounts(job: JobSettings) -> dict[str, Any]:
-    if job.export_path == "stream":
+    if job.export_path == ExportPath.STREAM:
         return {}
     return {"mountPoints": [{"sourceVolume": EXCHANGE_VOLUME, "containerPath": EXCHANGE_DIR}]}
 
@@ -135,20 +134,20 @@ def _mounts(job: JobSettings) -> dict[str, Any]:
 def container_definitions(job: JobSettings, inputs: TaskInputs) -> list[dict[str, Any]]:
     """The task's two essential containers, in ECS RegisterTaskDefinition's shape."""
     app = {
-        "name": APP,
+        "name": APP_CONTAINER,
         "image": inputs.app_image,
         "essential": True,
         "user": APP_USER,
         "environment": _env(app_environment(job, inputs.bucket, inputs.region, inputs.job_name)),
         "secrets": [{"name": "DB_PASSWORD", "valueFrom": _secret(inputs.secret_arn, "password")}],
-        "dependsOn": [{"containerName": MYSQL, "condition": "HEALTHY"}],
+        "dependsOn": [{"containerName": DB_CONTAINER, "condition": "HEALTHY"}],
         # Fargate's maximum: time for the job to abort uploads and release its lock on SIGTERM.
         "stopTimeout": 120,
-        "logConfiguration": _logs(inputs, APP),
+        "logConfiguration": _logs(inputs, APP_CONTAINER),
         **_mounts(job),
     }
     mysql = {
-        "name": MYSQL,
+        "name": DB_CONTAINER,
         "image": job.mysql_image,
         "essential": True,
         # The job keeps its session in UTC offsets, so the image's first-start load of the
@@ -173,6 +172,6 @@ def container_definitions(job: JobSettings, inputs: TaskInputs) -> list[dict[str
         "healthCheck": MYSQL_HEALTH_CHECK,
         "startTimeout": MYSQL_START_TIMEOUT,
         "stopTimeout": MYSQL_STOP_TIMEOUT,
-        "logConfiguration": _logs(inputs, MYSQL),
+        "logConfiguration": _logs(inputs, DB_CONTAINER),
     }
     return [app, mysql]

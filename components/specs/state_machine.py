@@ -29,13 +29,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.settings import JobSettings
-from components.specs.containers import APP
+from etl.contract import APP_CONTAINER, ExitCode
 
 State = dict[str, Any]
 RUN_TASK_SYNC = "arn:aws:states:::ecs:runTask.sync"
 # The rule Step Functions manages for .sync ECS tasks (its role needs events:* on it only).
 SYNC_RULE = "StepFunctionsGetEventsForECSTaskRule"
-LOCKED_EXIT = 3  # etl/lock.py: another run holds the job's lock
+LOCKED_EXIT = int(ExitCode.LOCKED)  # another run holds the job's lock
 OUTCOMES = ("succeeded", "skipped", "failed", "timed-out")
 # Stop codes and reasons that mean Fargate Spot had no capacity or took it back:
 # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-capacity-providers.html
@@ -173,7 +173,7 @@ def run_definition(job: JobSettings, target: RunTarget) -> dict[str, Any]:
                 "Overrides": {
                     "ContainerOverrides": [
                         {
-                            "Name": APP,
+                            "Name": APP_CONTAINER,
                             "Environment": [
                                 {"Name": "SCHEDULED_TIME", "Value.$": "$scheduledTime"}
                             ],
@@ -263,8 +263,8 @@ def run_definition(job: JobSettings, target: RunTarget) -> dict[str, Any]:
             "Type": "Pass",
             "Comment": "The facts that decide the outcome, and a line for the alert.",
             "Parameters": {
-                "ok.$": f"States.ArrayContains($.exits, '{APP}=0')",
-                "locked.$": f"States.ArrayContains($.exits, '{APP}={LOCKED_EXIT}')",
+                "ok.$": f"States.ArrayContains($.exits, '{APP_CONTAINER}=0')",
+                "locked.$": f"States.ArrayContains($.exits, '{APP_CONTAINER}={LOCKED_EXIT}')",
                 "stopCode.$": "$.task.StopCode",
                 "reason.$": "$.task.StoppedReason",
                 "exits.$": "States.JsonToString($.exits)",
@@ -419,7 +419,7 @@ def run_definition(job: JobSettings, target: RunTarget) -> dict[str, Any]:
         "PublishSkipped": _publish(
             target,
             "skipped",
-            "SKIPPED: another run holds the lock of this job (exit code 3).",
+            f"SKIPPED: another run holds the lock of this job (exit code {LOCKED_EXIT}).",
             "Skipped",
         ),
         "PublishFailed": _publish(target, "failed", "FAILED: every attempt failed.", "Failed"),

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from dockerfile_parse import DockerfileParser
 
-from components.specs.containers import APP
+from etl.contract import APP_CONTAINER
 
 ROOT = Path(__file__).resolve().parents[2]
 STANDIN = Path(__file__).resolve().parent / "standin"
@@ -242,6 +242,6 @@ def stand_in(reference: str, container: str) -> Image:
     Any other image has no stand-in: refused, never run as something else."""
     if _repository(reference) in ("mysql", "mariadb"):
         return database_image(reference)
-    if container == APP:
+    if container == APP_CONTAINER:
         return app_image(reference)
     raise ImageError(f"container {container}: no local stand-in for image {reference}")

@@ -1,0 +1,117 @@
+"""The job and the infrastructure agree (etl/contract.py): what each stack's task definition and
+state machine set is what the job reads, under the names and from the containers it expects."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from components.settings import RESERVED_ENV
+from etl.contract import (
+    APP_CONTAINER,
+    AWS_REGION,
+    DB_CONTAINER,
+    ENVIRONMENT,
+    ExitCode,
+    ExportPath,
+    variable,
+)
+from tools.offline import ROOT, STACKS, Program, run_program, stack_config
+
+TASK_DEF = "aws:ecs/taskDefinition:TaskDefinition"
+MACHINE = "aws:sfn/stateMachine:StateMachine"
+
+
+@pytest.fixture(scope="module", params=STACKS)
+def stack(request: pytest.FixtureRequest) -> tuple[str, Program]:
+    return request.param, run_program(request.param)
+
+
+def _containers(program: Program, job: str) -> dict[str, dict[str, Any]]:
+    definitions = json.loads(program.one(TASK_DEF, job).inputs["containerDefinitions"])
+    return {c["name"]: c for c in definitions}
+
+
+def _overrides(machine: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every container override of an ECS RunTask state, wherever it is nested."""
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "ContainerOverrides" in node:
+                found.extend(node["ContainerOverrides"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(machine)
+    return found
+
+
+def test_each_task_runs_the_contracts_containers(stack: tuple[str, Program]) -> None:
+    name, program = stack
+    for job in stack_config(name)["scheduled-etl:jobs"]:
+        assert set(_containers(program, job)) == {APP_CONTAINER, DB_CONTAINER}
+
+
+def test_the_app_gets_what_the_job_reads_and_nothing_it_does_not(
+    stack: tuple[str, Program],
+) -> None:
+    name, program = stack
+    jobs = stack_config(name)["scheduled-etl:jobs"]
+    for job, config in jobs.items():
+        app = _containers(program, job)[APP_CONTAINER]
+        plain = {e["name"] for e in app["environment"]}
+        secret = {s["name"] for s in app.get("secrets", [])}
+        yours = set(config.get("environment", {}))
+        for env_name in plain - yours:
+            if env_name != AWS_REGION:
+                assert variable(env_name).set_by == "task", f"{job}: {env_name} set by the task"
+        for env_name in secret:
+            assert variable(env_name).set_by == "secret", f"{job}: {env_name} from a secret"
+        # A job's `environment` could not have replaced any of them.
+        assert (plain - yours) | secret <= RESERVED_ENV
+        # Everything the job requires and the platform provides is there.
+        for item in ENVIRONMENT:
+            if item.set_by in {"task", "secret"} and item.default.startswith("required"):
+                assert item.name in plain | secret, f"{job}: {item.name} missing"
+        # The export path the config chose is the one the job will take.
+        shared = config.get("exportPath", ExportPath.SHARED) == ExportPath.SHARED
+        assert ("DB_SHARED_DIR" in plain) is shared, job
+
+
+def test_the_state_machine_sets_the_run_variables_on_the_app(stack: tuple[str, Program]) -> None:
+    _, program = stack
+    run_machines = [m for m in program.of_type(MACHINE) if not m.name.endswith("-watch")]
+    assert run_machines
+    for machine in run_machines:
+        overrides = _overrides(json.loads(machine.inputs["definition"]))
+        assert overrides, machine.name
+        for override in overrides:
+            assert override["Name"] == APP_CONTAINER
+            names = {e["Name"] for e in override["Environment"]}
+            assert names == {v.name for v in ENVIRONMENT if v.set_by == "state machine"}
+
+
+def test_stack_config_may_not_set_what_the_platform_sets() -> None:
+    platform = {v.name for v in ENVIRONMENT if v.set_by in {"task", "secret", "state machine"}}
+    assert platform | {"DATA_DIR", AWS_REGION} <= RESERVED_ENV
+    tunable = {v.name for v in ENVIRONMENT if v.set_by == "you"}
+    assert tunable and not tunable & RESERVED_ENV
+
+
+def test_the_job_exits_with_the_contracts_codes(tmp_path: Any) -> None:
+    """A setting the job refuses ends the process with ExitCode.SETTINGS, before any connection."""
+    env = {"PATH": "/usr/bin:/bin", "ETL_JOB": str(tmp_path)}  # no schema.sql: not a job folder
+    done = subprocess.run(
+        [sys.executable, "-m", "etl", "run"], cwd=ROOT, env=env, capture_output=True, check=False
+    )
+    assert done.returncode == ExitCode.SETTINGS, done.stderr
+    assert ExitCode.TERMINATED == 128 + signal.SIGTERM  # what ECS reports for a stopped job
