@@ -11,9 +11,10 @@ import pytest
 from aws_models import errors
 
 from components.settings import JobSettings, parse_settings
-from components.specs import policies
+from components.specs import containers, policies
 from components.specs.containers import (
     MYSQL_HEALTH_CHECK,
+    Sidecar,
     TaskInputs,
     container_definitions,
     task_volumes,
@@ -57,6 +58,33 @@ class TestContainerDefinitions:
         assert [d["name"] for d in definitions] == ["app", "mysql"]
         assert all(d["essential"] is True for d in definitions)
         assert errors(definitions, "ecs", "RegisterTaskDefinition", "containerDefinitions") == ""
+
+    def test_a_second_sidecar_is_one_entry(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Sidecars are data: one more `Sidecar` gives a valid task whose app waits for it."""
+        cache = Sidecar(
+            name="cache",
+            image="public.ecr.aws/docker/library/redis:7.4",
+            secrets={"REDIS_PASSWORD": "password"},
+            port=6379,
+        )
+        standard = containers.sidecars
+        monkeypatch.setattr(containers, "sidecars", lambda job: [*standard(job), cache])
+        definitions = by_name(container_definitions(make_job(), INPUTS))
+        assert list(definitions) == ["app", "mysql", "cache"]
+        assert definitions["app"]["dependsOn"] == [
+            {"containerName": "mysql", "condition": "HEALTHY"},
+            {"containerName": "cache", "condition": "START"},  # no health check to wait for
+        ]
+        assert definitions["cache"]["essential"] is True
+        assert definitions["cache"]["secrets"] == [
+            {"name": "REDIS_PASSWORD", "valueFrom": f"{SECRET}:password::"}
+        ]
+        assert definitions["cache"]["logConfiguration"]["options"]["awslogs-stream-prefix"] == (
+            "cache"
+        )
+        assert "healthCheck" not in definitions["cache"]
+        listed = list(definitions.values())
+        assert errors(listed, "ecs", "RegisterTaskDefinition", "containerDefinitions") == ""
 
     def test_app_environment_follows_the_etl_contract(self) -> None:
         job = make_job(

@@ -1,8 +1,9 @@
-"""Container definitions for the job's task: the ETL app and its MySQL sidecar (pure)."""
+"""Container definitions for the job's task: the ETL app and its sidecars, here the MySQL
+server (pure). Sidecars are data (`Sidecar`); `containers()` maps each name to its definition."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from components.settings import JobSettings
@@ -131,47 +132,103 @@ def _mounts(job: JobSettings) -> dict[str, Any]:
     return {"mountPoints": [{"sourceVolume": EXCHANGE_VOLUME, "containerPath": EXCHANGE_DIR}]}
 
 
-def container_definitions(job: JobSettings, inputs: TaskInputs) -> list[dict[str, Any]]:
-    """The task's two essential containers, in ECS RegisterTaskDefinition's shape."""
-    app = {
+@dataclass(frozen=True)
+class Sidecar:
+    """A container that serves the app for the length of a run. Every sidecar is essential
+    (the task stops when one exits) and the app starts once each is healthy (or started, for
+    one without a health check). A second sidecar is one more entry in `sidecars()`."""
+
+    name: str
+    image: str
+    environment: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)  # variable -> key in the job secret
+    startup: dict[str, Any] = field(default_factory=dict)  # entryPoint / command
+    mounts: dict[str, Any] = field(default_factory=dict)  # mountPoints
+    port: int | None = None
+    health_check: dict[str, Any] | None = None
+    start_timeout: int | None = None  # for a health check: how long the app waits for it
+    stop_timeout: int | None = None
+
+
+def mysql_sidecar(job: JobSettings) -> Sidecar:
+    return Sidecar(
+        name=DB_CONTAINER,
+        image=job.mysql_image,
+        # The job keeps its session in UTC offsets, so the image's first-start load of the
+        # named time-zone tables (seconds before the sidecar is healthy) is skipped.
+        environment={
+            "MYSQL_DATABASE": job.database,
+            "MYSQL_USER": job.db_username,
+            "MYSQL_INITDB_SKIP_TZINFO": "1",
+        },
+        secrets={"MYSQL_PASSWORD": "password", "MYSQL_ROOT_PASSWORD": "rootPassword"},
+        startup=mysql_startup(job),
+        mounts=_mounts(job),
+        port=MYSQL_PORT,
+        health_check=MYSQL_HEALTH_CHECK,
+        start_timeout=MYSQL_START_TIMEOUT,
+        stop_timeout=MYSQL_STOP_TIMEOUT,
+    )
+
+
+def sidecars(job: JobSettings) -> list[Sidecar]:
+    """What the app needs running beside it, in start order."""
+    return [mysql_sidecar(job)]
+
+
+def _sidecar_definition(sidecar: Sidecar, inputs: TaskInputs) -> dict[str, Any]:
+    definition: dict[str, Any] = {
+        "name": sidecar.name,
+        "image": sidecar.image,
+        "essential": True,
+        "environment": _env(sidecar.environment),
+        "secrets": [
+            {"name": name, "valueFrom": _secret(inputs.secret_arn, key)}
+            for name, key in sidecar.secrets.items()
+        ],
+        **sidecar.startup,
+        **sidecar.mounts,
+    }
+    if sidecar.port is not None:
+        definition["portMappings"] = [{"containerPort": sidecar.port, "protocol": "tcp"}]
+    if sidecar.health_check is not None:
+        definition["healthCheck"] = sidecar.health_check
+    if sidecar.start_timeout is not None:
+        definition["startTimeout"] = sidecar.start_timeout
+    if sidecar.stop_timeout is not None:
+        definition["stopTimeout"] = sidecar.stop_timeout
+    definition["logConfiguration"] = _logs(inputs, sidecar.name)
+    return definition
+
+
+def _app_definition(job: JobSettings, inputs: TaskInputs, helpers: list[Sidecar]) -> dict[str, Any]:
+    return {
         "name": APP_CONTAINER,
         "image": inputs.app_image,
         "essential": True,
         "user": APP_USER,
         "environment": _env(app_environment(job, inputs.bucket, inputs.region, inputs.job_name)),
         "secrets": [{"name": "DB_PASSWORD", "valueFrom": _secret(inputs.secret_arn, "password")}],
-        "dependsOn": [{"containerName": DB_CONTAINER, "condition": "HEALTHY"}],
+        "dependsOn": [
+            {"containerName": s.name, "condition": "HEALTHY" if s.health_check else "START"}
+            for s in helpers
+        ],
         # Fargate's maximum: time for the job to abort uploads and release its lock on SIGTERM.
         "stopTimeout": 120,
         "logConfiguration": _logs(inputs, APP_CONTAINER),
         **_mounts(job),
     }
-    mysql = {
-        "name": DB_CONTAINER,
-        "image": job.mysql_image,
-        "essential": True,
-        # The job keeps its session in UTC offsets, so the image's first-start load of the
-        # named time-zone tables (seconds before the sidecar is healthy) is skipped.
-        "environment": _env(
-            {
-                "MYSQL_DATABASE": job.database,
-                "MYSQL_USER": job.db_username,
-                "MYSQL_INITDB_SKIP_TZINFO": "1",
-            }
-        ),
-        "secrets": [
-            {"name": "MYSQL_PASSWORD", "valueFrom": _secret(inputs.secret_arn, "password")},
-            {
-                "name": "MYSQL_ROOT_PASSWORD",
-                "valueFrom": _secret(inputs.secret_arn, "rootPassword"),
-            },
-        ],
-        **mysql_startup(job),
-        **_mounts(job),
-        "portMappings": [{"containerPort": MYSQL_PORT, "protocol": "tcp"}],
-        "healthCheck": MYSQL_HEALTH_CHECK,
-        "startTimeout": MYSQL_START_TIMEOUT,
-        "stopTimeout": MYSQL_STOP_TIMEOUT,
-        "logConfiguration": _logs(inputs, DB_CONTAINER),
+
+
+def containers(job: JobSettings, inputs: TaskInputs) -> dict[str, dict[str, Any]]:
+    """The task's containers by name: the app, then its sidecars. All are essential."""
+    helpers = sidecars(job)
+    return {
+        APP_CONTAINER: _app_definition(job, inputs, helpers),
+        **{s.name: _sidecar_definition(s, inputs) for s in helpers},
     }
-    return [app, mysql]
+
+
+def container_definitions(job: JobSettings, inputs: TaskInputs) -> list[dict[str, Any]]:
+    """The task's containers in ECS RegisterTaskDefinition's shape (a list)."""
+    return list(containers(job, inputs).values())
