@@ -1,4 +1,4 @@
-"""One scheduled job: its task definition, roles, secret, log group and schedule."""
+"""One scheduled job: its task definition, roles, secret, logs, state machines and schedules."""
 
 from __future__ import annotations
 
@@ -24,6 +24,12 @@ from components.specs.state_machine import RunTarget, run_definition
 from components.specs.watchdog import watchdog_definition
 
 ECS_TASKS = "ecs-tasks.amazonaws.com"
+STATES = "states.amazonaws.com"
+SCHEDULER = "scheduler.amazonaws.com"
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value)
 
 
 class ScheduledFargateJob(pulumi.ComponentResource):
@@ -31,10 +37,21 @@ class ScheduledFargateJob(pulumi.ComponentResource):
     EventBridge Scheduler starts on a schedule, plus a watchdog for slots that got no run.
 
     `full_name` (project-stack-job) names what people look for: the task definition family,
-    the schedule and the log group.
+    the schedule and the log group. The resources are attributes, for the stack's exports and
+    for whatever a stack adds around a job.
     """
 
-    outputs: dict[str, pulumi.Output[Any]]
+    log_group: aws.cloudwatch.LogGroup
+    secret: aws.secretsmanager.Secret  # the sidecar's credentials (username, password, root)
+    execution_role: aws.iam.Role  # the ECS agent: pull, logs, the secret
+    task_role: aws.iam.Role  # the app: its keys in the data bucket
+    task_definition: aws.ecs.TaskDefinition
+    alerts: JobAlerts  # the dead-letter queue of undeliverable schedule invocations and its alarm
+    state_machine: aws.sfn.StateMachine  # one run: timeout, retries, Spot fallback, outcome
+    watchdog: aws.sfn.StateMachine  # alerts when a slot got no run
+    schedule: aws.scheduler.Schedule  # starts the state machine
+    watchdog_schedule: aws.scheduler.Schedule  # starts the watchdog on the same expression
+    run_task: pulumi.Output[dict[str, Any]]  # ECS RunTask parameters, as the schedule runs it
 
     def __init__(
         self,
@@ -48,24 +65,70 @@ class ScheduledFargateJob(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("scheduled-etl:etl:ScheduledFargateJob", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        account = platform.account_id
+        self._name, self._job, self._platform, self._full_name = name, job, platform, full_name
+        self._child = pulumi.ResourceOptions(parent=self)
 
-        log_group = aws.cloudwatch.LogGroup(
+        self.log_group = aws.cloudwatch.LogGroup(
             name,
             name=names.log_group_name(full_name),
             retention_in_days=log_retention_days,
-            opts=child,
+            opts=self._child,
+        )
+        self.secret = self._database_secret()
+        self.execution_role, self.task_role = self._task_roles()
+        self.task_definition = self._task_definition(app_image)
+        self.alerts = JobAlerts(
+            name, full_name=full_name, topic_arn=platform.alerts.arn, opts=self._child
+        )
+        self.state_machine = self._run_machine()
+        self.watchdog = self._watchdog()
+        self.schedule, self.watchdog_schedule = self._schedules()
+        network = platform.network
+        self.run_task = pulumi.Output.all(
+            cluster=platform.cluster.name,
+            task_definition=self.task_definition.arn,
+            subnets=network.subnet_ids,
+            security_group=network.security_group_id,
+        ).apply(
+            lambda o: run_task_request(
+                job,
+                cluster=o["cluster"],
+                task_definition_arn=o["task_definition"],
+                subnet_ids=list(o["subnets"]),
+                security_group_ids=[o["security_group"]],
+                assign_public_ip=network.assign_public_ip,
+            )
+        )
+        self.register_outputs(
+            {
+                "task_definition_arn": self.task_definition.arn,
+                "state_machine_arn": self.state_machine.arn,
+                "schedule_name": self.schedule.name,
+            }
         )
 
-        # The sidecar's passwords: generated, stored in Secrets Manager, injected by ECS.
+    @property
+    def run_task_command(self) -> pulumi.Output[str]:
+        """The `aws ecs run-task` command that starts the task by hand, as the schedule would."""
+        return pulumi.Output.all(request=self.run_task, region=self._platform.region).apply(
+            lambda o: run_task_command(o["request"], o["region"])
+        )
+
+    def _trust(self, service: str) -> pulumi.Output[str]:
+        return self._platform.account_id.apply(
+            lambda account: _json(policies.trust_policy(service, account))
+        )
+
+    def _database_secret(self) -> aws.secretsmanager.Secret:
+        """The sidecar's passwords: generated, stored in Secrets Manager, injected by ECS."""
+        name, child = self._name, self._child
         password = random.RandomPassword(f"{name}-db", length=32, special=False, opts=child)
         root_password = random.RandomPassword(
             f"{name}-db-root", length=32, special=False, opts=child
         )
         secret = aws.secretsmanager.Secret(
             name,
-            name_prefix=names.secret_prefix(full_name),
+            name_prefix=names.secret_prefix(self._full_name),
             description=f"MySQL sidecar credentials of the {name} job",
             opts=child,
         )
@@ -75,15 +138,19 @@ class ScheduledFargateJob(pulumi.ComponentResource):
             # Secret in state too: it is built from RandomPassword results, which are secrets.
             secret_string=pulumi.Output.json_dumps(
                 {
-                    "username": job.db_username,
+                    "username": self._job.db_username,
                     "password": password.result,
                     "rootPassword": root_password.result,
                 }
             ),
             opts=child,
         )
+        return secret
 
-        ecs_trust = account.apply(lambda acct: json.dumps(policies.trust_policy(ECS_TASKS, acct)))
+    def _task_roles(self) -> tuple[aws.iam.Role, aws.iam.Role]:
+        """(execution role, task role): what ECS does for the task, and what the app may do."""
+        name, full_name, child = self._name, self._full_name, self._child
+        ecs_trust = self._trust(ECS_TASKS)
         execution_role = aws.iam.Role(
             f"{name}-execution",
             description=f"ECS agent for {full_name}: pull images, write logs, read the DB secret",
@@ -93,7 +160,7 @@ class ScheduledFargateJob(pulumi.ComponentResource):
         aws.iam.RolePolicyAttachment(
             f"{name}-execution",
             role=execution_role.name,
-            policy_arn=platform.partition.apply(
+            policy_arn=self._platform.partition.apply(
                 lambda p: f"arn:{p}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
             ),
             opts=child,
@@ -101,10 +168,9 @@ class ScheduledFargateJob(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-execution-secret",
             role=execution_role.id,
-            policy=secret.arn.apply(lambda arn: json.dumps(policies.read_secret_policy(arn))),
+            policy=self.secret.arn.apply(lambda arn: _json(policies.read_secret_policy(arn))),
             opts=child,
         )
-
         task_role = aws.iam.Role(
             f"{name}-task",
             description=f"The {full_name} ETL app: read and write its keys in the data bucket",
@@ -114,32 +180,27 @@ class ScheduledFargateJob(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-task-bucket",
             role=task_role.id,
-            policy=platform.bucket.arn.apply(
-                lambda arn: json.dumps(policies.bucket_read_write_policy(arn, job.s3_prefix))
+            policy=self._platform.bucket.arn.apply(
+                lambda arn: _json(policies.bucket_read_write_policy(arn, self._job.s3_prefix))
             ),
             opts=child,
         )
+        return execution_role, task_role
 
+    def _task_definition(self, app_image: pulumi.Input[str]) -> aws.ecs.TaskDefinition:
+        job, platform = self._job, self._platform
         containers = pulumi.Output.all(
-            app_image, secret.arn, log_group.name, platform.region, platform.bucket.name
+            app_image=app_image,
+            secret_arn=self.secret.arn,
+            log_group=self.log_group.name,
+            region=platform.region,
+            bucket=platform.bucket.name,
         ).apply(
-            lambda a: json.dumps(
-                container_definitions(
-                    job,
-                    TaskInputs(
-                        app_image=a[0],
-                        secret_arn=a[1],
-                        log_group=a[2],
-                        region=a[3],
-                        bucket=a[4],
-                        job_name=full_name,
-                    ),
-                )
-            )
+            lambda o: _json(container_definitions(job, TaskInputs(**o, job_name=self._full_name)))
         )
-        task_definition = aws.ecs.TaskDefinition(
-            name,
-            family=full_name,
+        return aws.ecs.TaskDefinition(
+            self._name,
+            family=self._full_name,
             cpu=str(job.cpu),
             memory=str(job.memory),
             network_mode="awsvpc",
@@ -149,198 +210,170 @@ class ScheduledFargateJob(pulumi.ComponentResource):
                 "cpu_architecture": job.architecture,
                 "operating_system_family": "LINUX",
             },
-            execution_role_arn=execution_role.arn,
-            task_role_arn=task_role.arn,
+            execution_role_arn=self.execution_role.arn,
+            task_role_arn=self.task_role.arn,
             container_definitions=containers,
             volumes=[aws.ecs.TaskDefinitionVolumeArgs(name=v["name"]) for v in task_volumes(job)],
-            opts=child,
+            opts=self._child,
         )
 
-        alerts = JobAlerts(name, full_name=full_name, topic_arn=platform.alerts.arn, opts=child)
-        dead_letters = alerts.dead_letter_queue.arn
-
-        # The run: a state machine per job (timeout, retries, Spot fallback, one outcome).
+    def _run_machine(self) -> aws.sfn.StateMachine:
+        """The run: a state machine per job (timeout, retries, Spot fallback, one outcome)."""
+        name, full_name, platform = self._name, self._full_name, self._platform
         network = platform.network
-        states_trust = account.apply(
-            lambda acct: json.dumps(policies.trust_policy("states.amazonaws.com", acct))
-        )
-        run_role = aws.iam.Role(
+        role = aws.iam.Role(
             f"{name}-run",
             description=f"Step Functions: run {full_name} tasks and alert on their outcome",
-            assume_role_policy=states_trust,
-            opts=child,
+            assume_role_policy=self._trust(STATES),
+            opts=self._child,
         )
-        run_policy = aws.iam.RolePolicy(
+        policy = aws.iam.RolePolicy(
             f"{name}-run",
-            role=run_role.id,
+            role=role.id,
             policy=pulumi.Output.all(
-                task_definition.arn_without_revision,
-                platform.cluster.arn,
-                execution_role.arn,
-                task_role.arn,
-                platform.alerts.arn,
-            ).apply(lambda a: json.dumps(policies.run_machine_policy(a[0], a[1], a[2:4], a[4]))),
-            opts=child,
+                family=self.task_definition.arn_without_revision,
+                cluster=platform.cluster.arn,
+                execution_role=self.execution_role.arn,
+                task_role=self.task_role.arn,
+                topic=platform.alerts.arn,
+            ).apply(
+                lambda o: _json(
+                    policies.run_machine_policy(
+                        o["family"],
+                        o["cluster"],
+                        [o["execution_role"], o["task_role"]],
+                        o["topic"],
+                    )
+                )
+            ),
+            opts=self._child,
         )
         definition = pulumi.Output.all(
-            platform.region,
-            platform.cluster.arn,
-            task_definition.arn,
-            network.subnet_ids,
-            network.security_group_id,
-            platform.alerts.arn,
+            region=platform.region,
+            cluster_arn=platform.cluster.arn,
+            task_definition_arn=self.task_definition.arn,
+            subnet_ids=network.subnet_ids,
+            security_group_id=network.security_group_id,
+            topic_arn=platform.alerts.arn,
         ).apply(
-            lambda a: json.dumps(
+            lambda o: _json(
                 run_definition(
-                    job,
+                    self._job,
                     RunTarget(
                         full_name=full_name,
-                        region=a[0],
-                        cluster_arn=a[1],
-                        task_definition_arn=a[2],
-                        subnet_ids=list(a[3]),
-                        security_group_ids=[a[4]],
+                        region=o["region"],
+                        cluster_arn=o["cluster_arn"],
+                        task_definition_arn=o["task_definition_arn"],
+                        subnet_ids=list(o["subnet_ids"]),
+                        security_group_ids=[o["security_group_id"]],
                         assign_public_ip=network.assign_public_ip,
-                        topic_arn=a[5],
+                        topic_arn=o["topic_arn"],
                     ),
                 )
             )
         )
-        run_machine = aws.sfn.StateMachine(
+        return aws.sfn.StateMachine(
             f"{name}-run",
             name=full_name,
             type="STANDARD",
-            role_arn=run_role.arn,
+            role_arn=role.arn,
             definition=definition,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[run_policy]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
 
-        # Missed slots: a watchdog started on the same expression checks the run exists.
-        watch_name = names.watchdog_name(full_name)
-        watch_role = aws.iam.Role(
+    def _watchdog(self) -> aws.sfn.StateMachine:
+        """Missed slots: a watchdog started on the same expression checks the run exists."""
+        name, full_name, platform = self._name, self._full_name, self._platform
+        role = aws.iam.Role(
             f"{name}-watch",
             description=f"Step Functions: alert when a {full_name} slot has no run",
-            assume_role_policy=states_trust,
-            opts=child,
+            assume_role_policy=self._trust(STATES),
+            opts=self._child,
         )
-        watch_policy = aws.iam.RolePolicy(
+        policy = aws.iam.RolePolicy(
             f"{name}-watch",
-            role=watch_role.id,
-            policy=pulumi.Output.all(run_machine.arn, platform.alerts.arn).apply(
-                lambda a: json.dumps(policies.watchdog_policy(a[0], a[1]))
+            role=role.id,
+            policy=pulumi.Output.all(run=self.state_machine.arn, topic=platform.alerts.arn).apply(
+                lambda o: _json(policies.watchdog_policy(o["run"], o["topic"]))
             ),
-            opts=child,
+            opts=self._child,
         )
-        watch_machine = aws.sfn.StateMachine(
+        return aws.sfn.StateMachine(
             f"{name}-watch",
-            name=watch_name,
+            name=names.watchdog_name(full_name),
             type="STANDARD",
-            role_arn=watch_role.arn,
+            role_arn=role.arn,
             definition=pulumi.Output.all(
-                platform.region, run_machine.arn, platform.alerts.arn
+                region=platform.region, run=self.state_machine.arn, topic=platform.alerts.arn
             ).apply(
-                lambda a: json.dumps(
+                lambda o: _json(
                     watchdog_definition(
-                        job, full_name=full_name, region=a[0], run_machine_arn=a[1], topic_arn=a[2]
+                        self._job,
+                        full_name=full_name,
+                        region=o["region"],
+                        run_machine_arn=o["run"],
+                        topic_arn=o["topic"],
                     )
                 )
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[watch_policy]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
 
-        scheduler_role = aws.iam.Role(
+    def _schedules(self) -> tuple[aws.scheduler.Schedule, aws.scheduler.Schedule]:
+        """(the run's schedule, the watchdog's): one role may start both state machines."""
+        name, full_name, job = self._name, self._full_name, self._job
+        dead_letters = self.alerts.dead_letter_queue.arn
+        role = aws.iam.Role(
             f"{name}-scheduler",
             description=f"EventBridge Scheduler: start {full_name} runs and their watchdog",
-            assume_role_policy=account.apply(
-                lambda acct: json.dumps(policies.trust_policy("scheduler.amazonaws.com", acct))
-            ),
-            opts=child,
+            assume_role_policy=self._trust(SCHEDULER),
+            opts=self._child,
         )
-        scheduler_policy = aws.iam.RolePolicy(
+        policy = aws.iam.RolePolicy(
             f"{name}-scheduler-start",
-            role=scheduler_role.id,
-            policy=pulumi.Output.all(run_machine.arn, watch_machine.arn, dead_letters).apply(
-                lambda a: json.dumps(policies.scheduler_policy(a[0:2], a[2]))
-            ),
-            opts=child,
+            role=role.id,
+            policy=pulumi.Output.all(
+                run=self.state_machine.arn, watch=self.watchdog.arn, dlq=dead_letters
+            ).apply(lambda o: _json(policies.scheduler_policy([o["run"], o["watch"]], o["dlq"]))),
+            opts=self._child,
         )
 
-        common = {
+        def target(machine: aws.sfn.StateMachine) -> aws.scheduler.ScheduleTargetArgsDict:
+            return cast(
+                aws.scheduler.ScheduleTargetArgsDict,
+                schedule_target(
+                    job,
+                    state_machine_arn=machine.arn,
+                    role_arn=role.arn,
+                    dead_letter_arn=dead_letters,
+                ),
+            )
+
+        common: dict[str, Any] = {
             "schedule_expression": job.schedule,
             "schedule_expression_timezone": job.timezone,
             "state": "ENABLED" if job.enabled else "DISABLED",
             "start_date": job.start_date,
             "end_date": job.end_date,
+            # The role must be allowed to start executions before the first invocation.
+            "opts": pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         }
-        # The role must be allowed to start executions before the first invocation.
-        after_policy = pulumi.ResourceOptions(parent=self, depends_on=[scheduler_policy])
-        schedule = aws.scheduler.Schedule(
+        run = aws.scheduler.Schedule(
             name,
             name=full_name,
             description=f"Starts a run of the {name} ETL job",
             flexible_time_window=cast(
                 aws.scheduler.ScheduleFlexibleTimeWindowArgsDict, flexible_time_window(job)
             ),
-            target=cast(
-                aws.scheduler.ScheduleTargetArgsDict,
-                schedule_target(
-                    job,
-                    state_machine_arn=run_machine.arn,
-                    role_arn=scheduler_role.arn,
-                    dead_letter_arn=dead_letters,
-                ),
-            ),
+            target=target(self.state_machine),
             **common,
-            opts=after_policy,
         )
-        aws.scheduler.Schedule(
+        watch = aws.scheduler.Schedule(
             f"{name}-watch",
-            name=watch_name,
+            name=names.watchdog_name(full_name),
             description=f"Checks that each slot of the {name} ETL job got a run",
             flexible_time_window={"mode": "OFF"},  # it waits the window plus the grace itself
-            target=cast(
-                aws.scheduler.ScheduleTargetArgsDict,
-                schedule_target(
-                    job,
-                    state_machine_arn=watch_machine.arn,
-                    role_arn=scheduler_role.arn,
-                    dead_letter_arn=dead_letters,
-                ),
-            ),
+            target=target(self.watchdog),
             **common,
-            opts=after_policy,
         )
-
-        run_task = pulumi.Output.all(
-            platform.cluster.name,
-            task_definition.arn,
-            network.subnet_ids,
-            network.security_group_id,
-        ).apply(
-            lambda a: run_task_request(
-                job,
-                cluster=a[0],
-                task_definition_arn=a[1],
-                subnet_ids=list(a[2]),
-                security_group_ids=[a[3]],
-                assign_public_ip=network.assign_public_ip,
-            )
-        )
-        self.outputs = {
-            "task_definition_arn": task_definition.arn,
-            "schedule_name": schedule.name,
-            "log_group_name": log_group.name,
-            "secret_arn": secret.arn,
-            "dead_letter_queue_arn": dead_letters,
-            # Run now and backfill start executions of this state machine, per slot.
-            "state_machine_arn": run_machine.arn,
-            "watchdog_arn": watch_machine.arn,
-            "schedule": pulumi.Output.from_input(job.schedule),
-            "timezone": pulumi.Output.from_input(job.timezone),
-            # What `python -m tools.run_now` and a person at a shell need to start it now.
-            "run_task": run_task,
-            "run_task_command": pulumi.Output.all(run_task, platform.region).apply(
-                lambda a: run_task_command(a[0], a[1])
-            ),
-        }
-        self.register_outputs(self.outputs)
+        return run, watch
