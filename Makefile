@@ -5,7 +5,7 @@ VENV   ?= venv
 BIN    := $(VENV)/bin
 ROWS   ?= 100000
 
-.PHONY: demo test lint unit snapshots clean
+.PHONY: demo test lint unit snapshots config-docs clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt etl/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ test: lint unit ## everything CI runs
 
 snapshots: $(BIN)/.installed ## refresh tests/snapshots/*.json after an intended change
 	$(BIN)/python -m tools.render --write-snapshots
+
+config-docs: $(BIN)/.installed ## rewrite README.md's configuration tables from components/settings.py
+	$(BIN)/python -m tools.config_docs
 
 clean:
 	rm -rf $(VENV) node_modules .demo .pytest_cache .mypy_cache .ruff_cache

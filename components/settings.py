@@ -132,8 +132,15 @@ SqlIdentifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_
 
 
 class _Model(BaseModel):
+    # Each field's docstring is its description: the README's configuration tables are
+    # generated from them (python -m tools.config_docs). A default the table should show in
+    # words rather than as the Python value goes in json_schema_extra={"doc_default": ...}.
     model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        use_attribute_docstrings=True,
     )
 
 
@@ -141,26 +148,35 @@ class DefaultVpcNetwork(_Model):
     """The account's default VPC: public subnets, so tasks get a public IP to reach AWS APIs."""
 
     mode: Literal["default"]
+    """`default`"""
 
 
 class NewVpcNetwork(_Model):
     """A new VPC (awsx) with private subnets and NAT gateways; tasks get no public IP."""
 
     mode: Literal["new"]
+    """`new`"""
     cidr_block: str = "10.0.0.0/16"
+    """the VPC's IPv4 range"""
     availability_zones: int = Field(2, ge=2, le=4)
+    """how many availability zones get a public and a private subnet"""
     nat_gateways: Literal["Single", "OnePerAz"] = "Single"
+    """`Single`: one NAT gateway for every zone; `OnePerAz`: one in each zone"""
 
 
 class ExistingNetwork(_Model):
     """Subnets you already run workloads in."""
 
     mode: Literal["existing"]
+    """`existing`"""
     vpc_id: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$")
+    """the VPC the subnets belong to"""
     subnet_ids: list[Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(
         min_length=1, max_length=16
     )
+    """the subnets tasks run in"""
     assign_public_ip: bool = False
+    """give tasks a public IP (subnets without a NAT route need one to reach AWS APIs)"""
 
 
 Network = Annotated[
@@ -177,7 +193,9 @@ def assigns_public_ip(network: DefaultVpcNetwork | NewVpcNetwork | ExistingNetwo
 
 class BuildSettings(_Model):
     context: str = "."
+    """the Docker build context, a directory"""
     dockerfile: str = "Dockerfile"
+    """the Dockerfile to build"""
 
 
 # An ECR repository name: https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_CreateRepository.html
@@ -206,9 +224,13 @@ class ImageSettings(_Model):
     """
 
     build: BuildSettings | None = None
+    """build the image from a Dockerfile with `pulumi up`"""
     uri: ImageUri | None = None
+    """a pinned image: a tag other than `latest`, or an `@sha256:` digest"""
     repository: EcrRepositoryName | None = None
+    """an ECR repository of the stack's account and region that CI pushes to"""
     digest: ImageDigest | None = None
+    """the `repository` image of this run, `sha256:…`"""
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ImageSettings:
@@ -229,42 +251,79 @@ class JobSettings(_Model):
     """One scheduled job. Every field has the article's value or a safe default."""
 
     schedule: ScheduleExpression = "cron(0 4 1 * ? *)"
+    """EventBridge Scheduler `cron()` (6 fields, `?` in day-of-month or day-of-week),
+    `rate(N unit)`, `at(yyyy-mm-ddThh:mm:ss)`"""
     timezone: TimeZone = "UTC"
+    """an IANA time zone"""
     enabled: bool = True
-    flexible_window_minutes: int = Field(0, ge=0, le=1440)  # 0 = run at the exact time
+    """schedule state"""
+    flexible_window_minutes: int = Field(
+        0, ge=0, le=1440, json_schema_extra={"doc_default": "`0` (off)"}
+    )
+    """how long after its time Scheduler may start a run; `0` starts it at the exact time"""
     start_date: UtcTimestamp | None = None
+    """no run before this UTC timestamp, such as `2030-01-01T00:00:00Z` (before `endDate`,
+    compared as times); no earlier than 5 minutes before the deploy (CreateSchedule rejects
+    it; checked when the stack loads, so remove a start date once it has passed)"""
     end_date: UtcTimestamp | None = None
+    """no run after this UTC timestamp, such as `2030-01-01T00:00:00Z`"""
     cpu: int = 1024
+    """CPU units (1024 = 1 vCPU): 256, 512, 1024, 2048, 4096, 8192 or 16384"""
     memory: int = 2048
+    """MiB, a valid Fargate combination with `cpu` (256/512–2048 … 16384/32768–122880)"""
     ephemeral_storage_gib: int = Field(50, ge=21, le=200, alias="ephemeralStorageGiB")
+    """the task's ephemeral storage, GiB"""
     architecture: Literal["X86_64", "ARM64"] = "X86_64"
+    """`X86_64`, `ARM64` (jobs sharing a built image share one)"""
     capacity: Literal["FARGATE", "FARGATE_SPOT"] = "FARGATE"
+    """`FARGATE` (launch type) or `FARGATE_SPOT` (capacity provider; only without public IPs:
+    Scheduler's API reference permits `assignPublicIp` `ENABLED` only with `LaunchType`
+    `FARGATE` ([AwsVpcConfiguration](https://docs.aws.amazon.com/scheduler/latest/APIReference/API_AwsVpcConfiguration.html));
+    not verified against the service)"""
     platform_version: Literal["LATEST", "1.4.0"] = "LATEST"
-    image_uri: ImageUri | None = None  # overrides the stack's `image` for this job
-    # MySQL 8.4 is the LTS line (8.0 is end-of-life). Pulled from ECR Public's copy of the
-    # Docker official image: Docker Hub rate-limits anonymous pulls per (shared NAT) address.
-    # Pin a digest in prod for repeatable runs (README: "Pin the sidecar image").
+    """`LATEST`, `1.4.0`"""
+    image_uri: ImageUri | None = Field(
+        None, json_schema_extra={"doc_default": "the stack's `image`"}
+    )
+    """a pinned image for this job only"""
     mysql_image: ImageUri = MYSQL_IMAGE
+    """the sidecar image (8.4 LTS; 8.0 is end-of-life), from ECR Public's copy of the Docker
+    official image (Docker Hub limits anonymous pulls per NAT address). Pin a digest for fully
+    repeatable runs ([how](#pin-the-sidecar-image))"""
     database: SqlIdentifier = "etl"
+    """the database the sidecar creates and the job uses (`DB_DATABASE`); an SQL identifier"""
     db_username: SqlIdentifier = "etl"
-    s3_prefix: Prefix = ""  # the task role may touch only keys under this prefix
-    etl_job: str | None = None  # ETL_JOB: a job folder inside the image
+    """the user the sidecar creates and the job connects as (`DB_USERNAME`); an SQL
+    identifier"""
+    s3_prefix: Prefix = Field("", json_schema_extra={"doc_default": '`""` (whole bucket)'})
+    """ends with `/`; the task role reaches only keys under it; the job reads
+    `<prefix>input/`, writes `<prefix>output/`"""
+    etl_job: str | None = Field(None, json_schema_extra={"doc_default": "the bundled job"})
+    """`ETL_JOB`: a job folder inside the image"""
     environment: dict[str, str] = {}
-    # shared: the sidecar writes exports into a task volume the app reads (SELECT ... INTO
-    # OUTFILE, as fast as the mysql client); stream: rows over the connection (slower).
+    """extra plain variables; reserved names and secret-looking names (`*PASSWORD*`,
+    `*TOKEN*`, `*SECRET*`, `*API_KEY*` …) are refused"""
     export_path: ExportPath = ExportPath.SHARED
-    # How late a run may finish before it counts as missed (beyond the schedule's period).
+    """`shared`: a task volume shared with the sidecar, `SELECT … INTO OUTFILE` (fast);
+    `stream`: rows over the connection (see [Performance](#performance))"""
     missed_run_grace_minutes: int = Field(120, ge=5, le=1440)
-    # Scheduler's retries of its own call (StartExecution), not of the run.
+    """how long after its slot (plus `flexibleWindowMinutes`) a run must have started before
+    the watchdog alerts *missed*"""
     retry_attempts: int = Field(2, ge=0, le=185)
+    """Scheduler's retries of its own `StartExecution` call, not of the run"""
     max_event_age_seconds: int = Field(3600, ge=60, le=86400)
-    # The run, in the job's state machine: stopped after timeoutMinutes (ECS has no limit of
-    # its own), retried runRetries times after a failure, waiting retryIntervalSeconds, then
-    # twice as long each time; a Spot task that cannot start or is reclaimed reruns on FARGATE.
+    """how long Scheduler keeps retrying its `StartExecution` call, not the run"""
     timeout_minutes: int = Field(360, ge=5, le=10080)
+    """a run still going after this is stopped by the job's state machine (ECS has no limit of
+    its own) and ends *timed-out*"""
     run_retries: int = Field(2, ge=0, le=10)
+    """retries of a failed run (non-zero exit, task that did not start), same
+    `SCHEDULED_TIME`"""
     retry_interval_seconds: int = Field(60, ge=1, le=3600)
+    """wait before the first retry, doubling after each"""
     spot_fallback: bool = True
+    """a `FARGATE_SPOT` run that cannot start for lack of capacity or is interrupted reruns on
+    `FARGATE`, without using a retry"""
 
     @field_validator("cpu")
     @classmethod
@@ -319,13 +378,33 @@ class JobSettings(_Model):
 class Settings(_Model):
     """The whole stack: a shared platform (network, bucket, cluster, image) and its jobs."""
 
-    network: Network = DefaultVpcNetwork(mode="default")
-    bucket_name: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    network: Network = Field(
+        DefaultVpcNetwork(mode="default"), json_schema_extra={"doc_default": "`{mode: default}`"}
+    )
+    """`default`: the default VPC, public subnets, public IP. `new`: an awsx VPC (`cidrBlock`
+    10.0.0.0/16, `availabilityZones` 2–4, `natGateways` `Single`/`OnePerAz`), private subnets.
+    `existing`: `vpcId`, `subnetIds` (1–16), `assignPublicIp` (false)"""
+    bucket_name: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+        json_schema_extra={"doc_default": "none: create one"},
+    )
+    """an existing bucket, referenced by name as in the article"""
     container_insights: Literal["disabled", "enabled", "enhanced"] = "disabled"
+    """`disabled`, `enabled`, `enhanced`"""
     log_retention_days: int = 30
+    """a CloudWatch Logs value: 1, 3, 5, 7, 14, 30, 60, 90, … 3653"""
     alert_email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    """an address subscribed to the stack's alerts topic (confirm the mail SNS sends)"""
     image: ImageSettings
+    """exactly one of `repository: <ECR repository name>` with `digest: sha256:…` set per run
+    (the committed stacks: the image CI builds, in the stack's account and region),
+    `uri: <image>` pinned by tag (not `latest`) or `@sha256:` digest, or
+    `build: {context: ., dockerfile: Dockerfile}` (built by `pulumi up` into an ECR repository
+    the stack owns; for a stack deployed from a laptop only: moving a stack off `build` deletes
+    that repository and its images)"""
     jobs: dict[JobName, JobSettings] = Field(min_length=1)
+    """a map of job name (2–24 of `a-z0-9-`) to the job keys below; at least one"""
 
     @field_validator("log_retention_days")
     @classmethod
