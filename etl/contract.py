@@ -58,7 +58,7 @@ class Variable:
 
 
 ENVIRONMENT: tuple[Variable, ...] = (
-    Variable("DB_HOST", "required", "the MySQL server (the task's sidecar: 127.0.0.1)", "task"),
+    Variable("DB_HOST", "required", "the MySQL server (in a task, the sidecar: 127.0.0.1)", "task"),
     Variable("DB_PORT", "3306", "its port", "task"),
     Variable("DB_DATABASE", "required", "the job's database", "task"),
     Variable("DB_USERNAME", "required", "the job's database user", "task"),
@@ -69,30 +69,60 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable(
         "DATA_DIR", "none", "local mode: a folder used instead of the bucket, same layout", "local"
     ),
-    Variable("INPUT_PREFIX", "input/", "where the input tables' folders are", "task"),
+    Variable(
+        "INPUT_PREFIX",
+        "input/",
+        "where the input tables' folders are; must not overlap OUTPUT_PREFIX (a run would "
+        "load the previous run's outputs)",
+        "task",
+    ),
     Variable("OUTPUT_PREFIX", "output/", "where run folders and the lock go", "task"),
     Variable(
         "ETL_JOB", "the bundled job", "the job folder (schema.sql, transform/, export/)", "task"
     ),
-    Variable("JOB_NAME", "the job folder's name", "names the lock and the metrics", "task"),
+    Variable(
+        "JOB_NAME",
+        "the job folder's name",
+        "names the lock and the metrics (the task definition sets the deployed job's name)",
+        "task",
+    ),
     Variable("SCHEDULED_TIME", "now (UTC)", "the run's logical time, ISO 8601", "state machine"),
     Variable(
-        "DB_WAIT_SECONDS", "180", "how long to wait for the database to accept connections", "you"
+        "DB_WAIT_SECONDS",
+        "180",
+        "how long to wait for the database to accept connections",
+        "you",
     ),
     Variable("EXPORT_PART_ROWS", "1000000", "rows per exported part file", "you"),
     Variable(
-        "DB_SHARED_DIR", "none", "a folder the server writes into: the shared export path", "task"
+        "DB_SHARED_DIR",
+        "none",
+        "an absolute folder, without quotes or backslashes, that the server writes into and "
+        "the job reads: turns on the shared export path",
+        "task",
     ),
     Variable(
-        "DB_STATEMENT_TIMEOUT_SECONDS", "3600", "any one statement is killed after this", "you"
+        "DB_STATEMENT_TIMEOUT_SECONDS",
+        "3600",
+        "any one statement running longer is killed (`KILL QUERY`) and fails the run",
+        "you",
     ),
     Variable(
-        "CSV_NULL", "empty", "the text that stands for NULL in CSV (empty: an empty field)", "you"
+        "CSV_NULL",
+        "empty",
+        "the text that stands for NULL in CSV inputs and exports (empty: an empty field; "
+        "see *NULL and empty strings*)",
+        "you",
     ),
     Variable(
         "LOCK_STALE_SECONDS", "21600", "a lock not renewed for this long is taken over", "you"
     ),
-    Variable("PROGRESS_SECONDS", "10", "seconds between progress lines of long stages", "you"),
+    Variable(
+        "PROGRESS_SECONDS",
+        "10",
+        "how often long loads and exports log `load_progress` / `export_progress`",
+        "you",
+    ),
     Variable("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR", "you"),
     Variable("LOG_FORMAT", "json", "json (one object per line) or text (for a terminal)", "you"),
 )

@@ -21,6 +21,7 @@ from components.settings import (
     NewVpcNetwork,
     Settings,
 )
+from etl.contract import ENVIRONMENT
 from tools import config_docs
 
 
@@ -125,3 +126,11 @@ def test_a_missing_marker_is_an_error() -> None:
     readme = config_docs.README.read_text().replace("<!-- /config:job -->", "")
     with pytest.raises(ValueError, match="config:job"):
         config_docs.render(readme)
+
+
+def test_the_jobs_environment_table_is_the_contract() -> None:
+    """Every variable the job reads is a row, with who sets it in a task."""
+    rows = config_docs.environment_table().splitlines()[2:]
+    assert [row.split("`")[1] for row in rows] == [v.name for v in ENVIRONMENT]
+    for row, item in zip(rows, ENVIRONMENT, strict=True):
+        assert f"| {config_docs.SET_BY[item.set_by]} |" in row

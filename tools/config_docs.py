@@ -1,4 +1,4 @@
-"""Write the README's configuration tables from the settings models.
+"""Write the README's configuration tables from the settings models and the job's contract.
 
     python -m tools.config_docs           # rewrite the tables in README.md
     python -m tools.config_docs --check   # exit 1 with a diff when README.md is stale
@@ -6,7 +6,8 @@
 Each key's meaning is its field's docstring in components/settings.py, followed by the range
 its Field(ge=, le=) allows; its default is the field's default, or the words in
 json_schema_extra={"doc_default": ...} where the value alone would not say it. A table lives
-between ``<!-- config:<name> -->`` and ``<!-- /config:<name> -->``.
+between ``<!-- config:<name> -->`` and ``<!-- /config:<name> -->``. The job's environment
+table comes from etl/contract.py's ENVIRONMENT.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from components.settings import JobSettings, Settings
+from etl.contract import ENVIRONMENT, SetBy
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 TABLES: dict[str, type[BaseModel]] = {"stack": Settings, "job": JobSettings}
@@ -56,9 +58,14 @@ def bounds(field: FieldInfo) -> tuple[object, object]:
     return low, high
 
 
+def _cell(text: str) -> str:
+    """Text on one line, safe in a markdown table cell."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
 def meaning(field: FieldInfo) -> str:
     """The docstring on one line (a table cell), then the allowed range."""
-    text = " ".join((field.description or "").split()).replace("|", "\\|")
+    text = _cell(field.description or "")
     low, high = bounds(field)
     if low is not None and high is not None:
         text = f"{text} ({low}–{high})" if text else f"{low}–{high}"
@@ -73,14 +80,40 @@ def table(model: type[BaseModel]) -> str:
     return "\n".join(["| key | default | allowed / meaning |", "|---|---|---|", *rows])
 
 
+SET_BY: dict[SetBy, str] = {
+    "task": "the task definition",
+    "secret": "Secrets Manager",
+    "state machine": "the state machine",
+    "local": "nobody (local mode)",
+    "you": "a job's `environment`",
+}
+
+
+def environment_table() -> str:
+    """The job's variables (etl/contract.py): what `python -m etl --help` lists too."""
+    rows = [
+        f"| `{v.name}` | {v.default} | {SET_BY[v.set_by]} | {_cell(v.meaning)} |"
+        for v in ENVIRONMENT
+    ]
+    header = ["| variable | default | in a task, set by | meaning |", "|---|---|---|---|"]
+    return "\n".join([*header, *rows])
+
+
+def tables() -> dict[str, str]:
+    return {
+        **{name: table(model) for name, model in TABLES.items()},
+        "environment": environment_table(),
+    }
+
+
 def render(readme: str) -> str:
     """The README with every generated table replaced; the text around them untouched."""
-    for name, model in TABLES.items():
+    for name, text in tables().items():
         start, end = f"<!-- config:{name} -->", f"<!-- /config:{name} -->"
         pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
         if len(pattern.findall(readme)) != 1:
             raise ValueError(f"README.md needs exactly one {start} ... {end}")
-        block = f"{start}\n\n{table(model)}\n\n{end}"
+        block = f"{start}\n\n{text}\n\n{end}"
         readme = pattern.sub(lambda _: block, readme)  # noqa: B023  # used at once
     return readme
 
@@ -103,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
                 current.splitlines(keepends=True),
                 wanted.splitlines(keepends=True),
                 "README.md",
-                "README.md (from components/settings.py)",
+                "README.md (from components/settings.py, etl/contract.py)",
             )
         )
         print("README.md is stale: run python -m tools.config_docs (make config-docs)")
