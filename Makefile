@@ -17,8 +17,9 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# JOB=<job folder> runs yours instead of the bundled one; INPUTS=<folder of <table>/*.csv>.
 demo: $(BIN)/.installed ## run the dev stack's task definition locally (tools.task) on sample data
-	$(BIN)/python scripts/demo.py --rows $(ROWS)
+	$(BIN)/python scripts/demo.py --rows $(ROWS)$(if $(JOB), --job '$(JOB)')$(if $(INPUTS), --inputs '$(INPUTS)')
 
 lint: $(BIN)/.installed ## ruff, mypy, hadolint, actionlint, zizmor
 	$(BIN)/ruff check .

@@ -1,6 +1,7 @@
 """The local demo: run the dev stack's scheduled task on generated sample data, as Fargate would.
 
     make demo                      # or: venv/bin/python scripts/demo.py --rows 100000
+    make demo JOB=my_job INPUTS=my_data   # your job folder, on <table>/*.csv[.gz] of yours
 
 As root (CI, the project's sessions, `sudo make demo`), the dev stack's own task definition runs
 through the local task runner (python -m tools.task): the MySQL sidecar (a MariaDB stand-in for
@@ -9,6 +10,13 @@ task's environment and secrets, against an S3 emulator (moto) that holds the sam
 Without root, the job runs as a plain process against a local MySQL/MariaDB instead
 (DEMO_DB_HOST / DEMO_DB_PORT / DEMO_DB_USER / DEMO_DB_PASSWORD, default root@127.0.0.1:3306;
 database `etl_demo`). Outputs are copied to .demo/output/ to be opened after the emulator stops.
+
+--job runs a job folder of yours instead of the bundled one: it is checked first (what
+`python -m etl validate --database` checks, and that the inputs fit its tables), so a mistake
+stops the demo before the task starts. Through the task runner, a copy of the folder is
+bind-mounted read-only into the app container at /app/jobs/<name>, with ETL_JOB pointing there.
+--inputs gives the input files (<table>/*.csv[.gz], the layout under INPUT_PREFIX) instead of
+the generated sample orders, which only fit the bundled job's tables.
 """
 
 from __future__ import annotations
@@ -20,12 +28,14 @@ import io
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +48,32 @@ sys.path.insert(0, str(ROOT))
 
 from components.settings import JobSettings  # noqa: E402
 from components.specs.containers import app_environment  # noqa: E402  (after the path fix-up)
-from etl import sample  # noqa: E402
+from etl import sample, validate  # noqa: E402
+from etl.jobdef import JobDefinitionError, created_tables  # noqa: E402
+from etl.load import SUFFIXES  # noqa: E402
+from etl.settings import BUNDLED_JOB, SettingsError, storage_from_env  # noqa: E402
 from tools.task import task_spec  # noqa: E402
 from tools.task.__main__ import app_overrides, local_secrets, platform_env  # noqa: E402
+from tools.task.images import Bind, Image, app_image  # noqa: E402
 from tools.task.runner import TaskRun  # noqa: E402
 
 BUCKET = "etl-demo-data"
 DATABASE = "etl_demo"
 REGION = "us-east-1"
+JOBS_IN_CONTAINER = "/app/jobs"  # where a job folder of the user's is mounted (read-only)
+EXIT_BAD_JOB = 2  # as `python -m etl run` exits for a bad job folder: fix it, then rerun
+
+
+@dataclass(frozen=True)
+class Demo:
+    """What runs: the job folder (None: the one the task definition names), and its inputs
+    (None: `rows` generated sample orders)."""
+
+    job: Path | None
+    inputs: Path | None
+    rows: int
+    scheduled_time: str
+    out: Path = ROOT / ".demo" / "output"  # copies of the output objects
 
 
 def free_port() -> int:
@@ -61,13 +89,149 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=100_000, help="orders to generate")
     parser.add_argument("--scheduled-time", default="2026-11-01T04:00:00Z")
     parser.add_argument("--stack", default="dev", help="whose task definition runs (as root)")
-    parser.add_argument("--job", default="monthly-orders")
+    parser.add_argument(
+        "--stack-job", default="monthly-orders", help="which of the stack's jobs (as root)"
+    )
+    parser.add_argument(
+        "--job", type=Path,
+        help="a job folder of yours (schema.sql, transform/, export/) instead of the bundled "
+        "one; checked before the task starts",
+    )  # fmt: skip
+    parser.add_argument(
+        "--inputs", type=Path,
+        help="a folder of <table>/*.csv[.gz] to upload under the input prefix, instead of "
+        "--rows sample orders (which fit only the bundled job)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / ".demo" / "output",
+        help="where copies of the output objects go (default .demo/output)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--plain", action="store_true",
+        help="run the job as a plain process even as root, not through the task runner",
+    )  # fmt: skip
     args = parser.parse_args()
-    if os.geteuid() == 0:
-        return run_task_definition(args.stack, args.job, args.rows, args.scheduled_time)
-    print("not root: the task runner needs root (sudo make demo); running the job as a "
-          "plain process instead, not through the task definition")  # fmt: skip
-    return run_process(args.rows, args.scheduled_time)
+    demo = Demo(
+        job=args.job.resolve() if args.job else None,
+        inputs=args.inputs.resolve() if args.inputs else None,
+        rows=args.rows,
+        scheduled_time=args.scheduled_time,
+        out=args.out.resolve(),
+    )
+    if (demo.job or demo.inputs) and not ready(demo):
+        return EXIT_BAD_JOB
+    if os.geteuid() == 0 and not args.plain:
+        return run_task_definition(args.stack, args.stack_job, demo)
+    if args.plain:
+        print("--plain: running the job as a plain process, not through the task definition")
+    else:
+        print("not root: the task runner needs root (sudo make demo); running the job as a "
+              "plain process instead, not through the task definition")  # fmt: skip
+    return run_process(demo)
+
+
+def demo_db() -> dict[str, Any]:
+    """The local server of the plain-process mode, and of the job folder's database check."""
+    return {
+        "host": os.environ.get("DEMO_DB_HOST", "127.0.0.1"),
+        "port": int(os.environ.get("DEMO_DB_PORT", "3306")),
+        "user": os.environ.get("DEMO_DB_USER", "root"),
+        "password": os.environ.get("DEMO_DB_PASSWORD", ""),
+    }
+
+
+def ready(demo: Demo) -> bool:
+    """Check the job folder and the inputs before anything starts; print what is wrong."""
+    folder = demo.job or BUNDLED_JOB
+    if demo.job:
+        print(f"checking the job folder {folder} (python -m etl validate --database)")
+        findings = validate.check_folder(folder)
+        try:  # the folder's name names the lock and the metrics (JOB_NAME)
+            storage_from_env({"DATA_BUCKET": BUCKET, "ETL_JOB": str(folder)})
+        except SettingsError as err:
+            findings.append(validate.Finding("error", "", f"the folder's name: {err}"))
+        columns: dict[str, list[str]] = {}
+        if not any(f.level == "error" for f in findings):
+            more, columns = database_check(folder, demo.scheduled_time)
+            findings += more
+        for finding in findings:
+            print(f"  {finding}")
+        errors = sum(f.level == "error" for f in findings)
+        if errors:
+            print(f"{folder}: {errors} error(s); the job would fail, so the task was not started",
+                  file=sys.stderr)  # fmt: skip
+            return False
+        print(validate.summary(folder, columns, database=bool(columns)))
+    problems = input_problems(folder, demo.inputs)
+    for problem in problems:
+        print(f"  error: {problem}")
+    if problems:
+        print(f"{len(problems)} problem(s) with the inputs; the task was not started",
+              file=sys.stderr)  # fmt: skip
+        return False
+    return True
+
+
+def database_check(
+    folder: Path, scheduled_time: str
+) -> tuple[list[validate.Finding], dict[str, list[str]]]:
+    """validate --database on the local server when one answers; the task's sidecar would
+    otherwise be the first to run the SQL."""
+    db = demo_db()
+    try:
+        pymysql.connect(**db, connect_timeout=2).close()
+    except pymysql.err.MySQLError as exc:
+        print(f"  (no database check: no server at {db['host']}:{db['port']}: {exc})")
+        return [], {}
+    env = {
+        "DB_HOST": db["host"], "DB_PORT": str(db["port"]), "DB_USERNAME": db["user"],
+        "DB_PASSWORD": db["password"], "DB_WAIT_SECONDS": "2", "SCHEDULED_TIME": scheduled_time,
+    }  # fmt: skip
+    return validate.check_database(folder, env)
+
+
+def input_problems(job: Path, inputs: Path | None) -> list[str]:
+    """What would fail the load stage: each table of schema.sql needs a non-empty CSV file in
+    its folder, and every folder must be a table's (the loader refuses others)."""
+    try:
+        tables = created_tables(job / "schema.sql")
+    except JobDefinitionError as err:
+        return [str(err)]
+    if inputs is None:
+        missing = [t for t in tables if t not in sample.TABLES]
+        if missing:
+            return [f"the sample data has no table {', '.join(missing)} (it has "
+                    f"{', '.join(sample.TABLES)}): give your inputs with --inputs DIR "
+                    "(DIR/<table>/*.csv)"]  # fmt: skip
+        return []
+    if not inputs.is_dir():
+        return [f"--inputs {inputs}: not a folder"]
+    problems: list[str] = []
+    found: dict[str, int] = {}
+    for path in input_files(inputs):
+        table, _, rest = path.relative_to(inputs).as_posix().partition("/")
+        if not rest:
+            problems.append(f"{path}: not in a table's folder ({inputs}/<table>/{path.name})")
+        elif table not in tables:
+            problems.append(f"{inputs / table}/: not a table of schema.sql "
+                            f"(tables: {', '.join(tables)})")  # fmt: skip
+        elif rest.lower().endswith(SUFFIXES) and path.stat().st_size > 0:
+            found[table] = found.get(table, 0) + 1
+    problems = list(dict.fromkeys(problems))  # one line per stray folder
+    for table in tables:
+        if table not in found:
+            problems.append(f"no input for table {table}: put CSV files (.csv or .csv.gz, "
+                            f"header row) in {inputs / table}/")  # fmt: skip
+    return problems
+
+
+def input_files(inputs: Path) -> list[Path]:
+    """The files under `inputs`, linked folders followed, hidden ones left out."""
+    found = []
+    for folder, dirs, files in os.walk(inputs, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [Path(folder) / name for name in sorted(files) if not name.startswith(".")]
+    return found
 
 
 def emulator() -> tuple[ThreadedMotoServer, str]:
@@ -78,33 +242,51 @@ def emulator() -> tuple[ThreadedMotoServer, str]:
     return server, f"http://127.0.0.1:{port}"
 
 
-def upload_samples(s3: Any, bucket: str, prefix: str, rows: int) -> None:
+def upload_inputs(s3: Any, bucket: str, prefix: str, demo: Demo) -> None:
+    """The user's input files, or generated sample orders, under the input prefix."""
     started = time.monotonic()
     s3.create_bucket(Bucket=bucket)
-    for path in sample.write(ROOT / ".demo" / "input", rows, seed=42, month="2026-10",
+    if demo.inputs:
+        files = input_files(demo.inputs)
+        for path in files:
+            s3.upload_file(str(path), bucket, prefix + path.relative_to(demo.inputs).as_posix())
+        print(f"inputs: {len(files)} file(s) from {demo.inputs} in s3://{bucket}/{prefix}")
+        return
+    for path in sample.write(ROOT / ".demo" / "input", demo.rows, seed=42, month="2026-10",
                              gzipped=True):  # fmt: skip
         s3.upload_file(str(path), bucket, f"{prefix}{path.parent.name}/{path.name}")
-    print(f"sample data: {rows} orders in s3://{bucket}/{prefix} "
+    print(f"sample data: {demo.rows} orders in s3://{bucket}/{prefix} "
           f"({time.monotonic() - started:.1f} s)")  # fmt: skip
 
 
-def run_task_definition(stack: str, job: str, rows: int, scheduled_time: str) -> int:
+def run_task_definition(stack: str, stack_job: str, demo: Demo) -> int:
     """The stack's task definition through the local task runner."""
-    task = task_spec(stack, job)
+    task = task_spec(stack, stack_job)
     app = task.containers[0]
     bucket, inputs, outputs = (app.environment[k] for k in
                                ("DATA_BUCKET", "INPUT_PREFIX", "OUTPUT_PREFIX"))  # fmt: skip
+    overrides = app_overrides(app.name, demo.scheduled_time)
+    images: dict[str, Image] = {}
     server, endpoint = emulator()
+    staged = Path(tempfile.mkdtemp(prefix="etl-demo-job-"))
     try:
+        if demo.job:
+            images[app.name] = job_image(app.image, demo.job, staged)
+            mounted = f"{JOBS_IN_CONTAINER}/{demo.job.name}"
+            # The job's name (the lock, the metrics, the manifest) is its folder's, as locally.
+            overrides[app.name]["environment"] += [
+                {"name": "ETL_JOB", "value": mounted},
+                {"name": "JOB_NAME", "value": demo.job.name},
+            ]
+            print(f"job folder: {demo.job}, read-only at {mounted} in the {app.name} container")
         s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION,
                           aws_access_key_id="demo", aws_secret_access_key="demo")  # fmt: skip
-        upload_samples(s3, bucket, inputs, rows)
+        upload_inputs(s3, bucket, inputs, demo)
         print(f"running {task.family} ({', '.join(c.name for c in task.containers)}) "
               "through the local task runner\n")  # fmt: skip
         port = int(endpoint.rsplit(":", 1)[1])
-        run = TaskRun(task, secrets=local_secrets(task),
-                      overrides=app_overrides(app.name, scheduled_time),
-                      platform_env=platform_env(endpoint, REGION),
+        run = TaskRun(task, secrets=local_secrets(task), overrides=overrides,
+                      platform_env=platform_env(endpoint, REGION), images=images,
                       forwards={port: ("127.0.0.1", port)}, on_log=_quiet_sidecar)  # fmt: skip
         for signum in (signal.SIGTERM, signal.SIGINT):  # Ctrl-C stops the task as StopTask
             signal.signal(signum, lambda *_: run.stop("Task stopped by user (demo interrupted)"))
@@ -115,10 +297,26 @@ def run_task_definition(stack: str, job: str, rows: int, scheduled_time: str) ->
                   file=sys.stderr)  # fmt: skip
             return result.exit_code()
         elapsed = (result.at("app exited") or 0.0) - (result.at("app started") or 0.0)
-        show_outputs(s3, bucket, outputs, ROOT / ".demo" / "output", elapsed)
+        show_outputs(s3, bucket, outputs, demo.out, elapsed)
     finally:
         server.stop()
+        shutil.rmtree(staged, ignore_errors=True)
     return 0
+
+
+def job_image(reference: str, job: Path, staged: Path) -> Image:
+    """The app's image with the job folder at JOBS_IN_CONTAINER/<name>. A copy is mounted, its
+    files readable by the container's user (10001), whatever the folder's own modes are."""
+    image = app_image(reference)
+    copy = staged / job.name
+    shutil.copytree(job, copy)
+    staged.chmod(0o755)
+    for folder, _, files in os.walk(copy):
+        Path(folder).chmod(0o755)
+        for name in files:
+            (Path(folder) / name).chmod(0o644)
+    image.binds.append(Bind(str(copy), f"{JOBS_IN_CONTAINER}/{job.name}"))
+    return image
 
 
 def _quiet_sidecar(stream: str, line: str) -> None:
@@ -127,17 +325,12 @@ def _quiet_sidecar(stream: str, line: str) -> None:
         print(f"{stream.split('/', maxsplit=1)[0]:>5} | {line}", flush=True)
 
 
-def run_process(rows: int, scheduled_time: str) -> int:
+def run_process(demo: Demo) -> int:
     """Without root: `python -m etl run` as a process, with the task's environment."""
 
-    db = {
-        "host": os.environ.get("DEMO_DB_HOST", "127.0.0.1"),
-        "port": int(os.environ.get("DEMO_DB_PORT", "3306")),
-        "user": os.environ.get("DEMO_DB_USER", "root"),
-        "password": os.environ.get("DEMO_DB_PASSWORD", ""),
-    }
+    db = demo_db()
     try:
-        with pymysql.connect(**db) as conn, conn.cursor() as cursor:  # type: ignore[arg-type]
+        with pymysql.connect(**db) as conn, conn.cursor() as cursor:
             cursor.execute(f"CREATE DATABASE IF NOT EXISTS {DATABASE} CHARACTER SET utf8mb4")
     except pymysql.err.OperationalError as exc:
         print(
@@ -157,19 +350,19 @@ def run_process(rows: int, scheduled_time: str) -> int:
     try:
         s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION,
                           aws_access_key_id="demo", aws_secret_access_key="demo")  # fmt: skip
-        upload_samples(s3, BUCKET, "input/", rows)
-        workdir = ROOT / ".demo"
+        upload_inputs(s3, BUCKET, "input/", demo)
 
         # The container's environment, from the same function that writes the task definition;
         # a local folder stands in for the task volume the two containers share.
-        job = JobSettings(database=DATABASE, db_username=db["user"])
+        job = JobSettings(database=DATABASE, db_username=db["user"],
+                          etl_job=str(demo.job) if demo.job else None)  # fmt: skip
         env = {
             **app_environment(job, BUCKET, REGION),
             **shared_directory(db),
             "DB_HOST": db["host"],
             "DB_PORT": str(db["port"]),
             "DB_PASSWORD": db["password"],  # ECS injects this from Secrets Manager
-            "SCHEDULED_TIME": scheduled_time,  # EventBridge Scheduler's <scheduled-time>
+            "SCHEDULED_TIME": demo.scheduled_time,  # EventBridge Scheduler's <scheduled-time>
             "AWS_ENDPOINT_URL_S3": endpoint,
             **aws,
         }
@@ -183,7 +376,7 @@ def run_process(rows: int, scheduled_time: str) -> int:
                 file=sys.stderr,
             )
             return done.returncode
-        show_outputs(s3, BUCKET, "output/", workdir / "output", elapsed)
+        show_outputs(s3, BUCKET, "output/", demo.out, elapsed)
     finally:
         server.stop()
     return 0
@@ -213,6 +406,8 @@ def show_outputs(s3: Any, bucket: str, prefix: str, local: Path, elapsed: float)
     manifest_key = next(k for k in keys if k.endswith("_manifest.json"))
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
     print(f"\njob finished in {elapsed:.1f} s; manifest: s3://{bucket}/{manifest_key}")
+    # This run's folder replaces an earlier demo's copy, which may hold another job's exports.
+    shutil.rmtree(local / Path(manifest_key).parent, ignore_errors=True)
     for key in keys:
         target = local / key
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -223,7 +418,7 @@ def show_outputs(s3: Any, bucket: str, prefix: str, local: Path, elapsed: float)
         text = gzip.decompress((local / export["files"][0]["key"]).read_bytes()).decode()
         for row in list(csv.reader(io.StringIO(text, newline="")))[:6]:
             print("   " + " | ".join(value.replace("\n", "\\n") for value in row))
-    print(f"\ncopies of every output object: {local}/")
+    print(f"\ncopies of every output object: {local}/ (manifest: {local / manifest_key})")
 
 
 if __name__ == "__main__":

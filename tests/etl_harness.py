@@ -137,6 +137,38 @@ def one_table_job(
     return folder
 
 
+def users_job(tmp_path: Path) -> tuple[Path, Path]:
+    """A job folder of a user's for `make demo JOB=… INPUTS=…`: table `t` with its input CSV,
+    a transform into `u`, and the export `rows` of `u` (expected: DEMO_ROWS)."""
+    job = one_table_job(
+        tmp_path / "my_job",
+        transform="DROP TABLE IF EXISTS u; CREATE TABLE u AS SELECT id, UPPER(v) AS v FROM t "
+        "WHERE id > 1",
+        export="SELECT id, v FROM u ORDER BY id",
+    )
+    inputs = tmp_path / "inputs"
+    (inputs / "t").mkdir(parents=True)
+    (inputs / "t" / "part-1.csv").write_text('id,v\n1,a\n2,b\n3,"c, d"\n')
+    return job, inputs
+
+
+DEMO_ROWS = [["id", "v"], ["2", "B"], ["3", "C, D"]]
+
+
+def run_demo(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """scripts/demo.py (what `make demo` runs), its exit status and output."""
+    return subprocess.run(  # the exit status is part of what the tests check
+        [sys.executable, str(ROOT / "scripts" / "demo.py"), *args], cwd=ROOT, env=env,
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+
+
+def demo_export(out: Path, export: str) -> list[list[str]]:
+    """The rows (header first) of an export's first part, as the demo copied it to `out`."""
+    part = out / "output" / "run=20261101T040000Z" / export / "part-00000.csv.gz"
+    return list(csv.reader(io.StringIO(gzip.decompress(part.read_bytes()).decode(), newline="")))
+
+
 def put_csv(s3: Any, bucket: str, key: str, text: str, gzipped: bool = False) -> None:
     body = text.encode("utf-8")
     s3.put_object(Bucket=bucket, Key=key, Body=gzip.compress(body) if gzipped else body)

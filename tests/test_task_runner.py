@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import boto3
 import pytest
-from etl_harness import S3_ENV, keys, manifest
+from etl_harness import DEMO_ROWS, S3_ENV, demo_export, keys, manifest, run_demo, users_job
 
 from etl import sample
 from tools.task import TaskResult, TaskSpec, task_spec
@@ -166,6 +166,25 @@ def test_every_stacks_job_runs_green(
             assert part["key"] in keys(s3, bucket, output)
     events = [text for _, text in result.timeline]
     assert events.index("mysql HEALTHY") < events.index("app started (user 10001:999)")
+
+
+def test_demo_runs_a_users_job_folder_through_the_task_definition(tmp_path: Path) -> None:
+    """`make demo JOB=… INPUTS=…`: the user's folder is what the app container runs, even
+    when its modes let only its owner read it (the app runs as 10001)."""
+    job, inputs = users_job(tmp_path)
+    for path in [job, *job.rglob("*")]:
+        path.chmod(0o700 if path.is_dir() else 0o600)
+    out = tmp_path / "out"
+    done = run_demo("--job", str(job), "--inputs", str(inputs), "--out", str(out), "--rows", "1")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr
+    assert "read-only at /app/jobs/my_job in the app container" in done.stdout
+    assert "container app: exit code 0" in done.stdout
+    assert demo_export(out, "rows") == DEMO_ROWS
+    run_folder = out / "output" / "run=20261101T040000Z"
+    found = json.loads((run_folder / "_manifest.json").read_text())
+    assert found["job"] == "my_job"
+    assert (found["inputs"]["t"]["rows"], found["exports"]["rows"]["rows"]) == (3, 2)
+    assert f"(manifest: {run_folder}/_manifest.json)" in done.stdout
 
 
 def test_sigterm_mid_run_stops_cleanly(s3_endpoint: str, tmp_path: Path) -> None:

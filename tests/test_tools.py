@@ -1,5 +1,6 @@
 """Tools for job authors and operators: local mode (DATA_DIR), `validate`, `runs`, `show`,
-`unlock`, `--help` and LOG_FORMAT=text, each on its success path and its refusals.
+`unlock`, `--help`, LOG_FORMAT=text and `make demo JOB=…`, each on its success path and its
+refusals.
 
 Runs are real: `python -m etl …` subprocesses against the database server, moto's S3 over
 HTTP, and local folders.
@@ -23,7 +24,20 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from conftest import free_port
-from etl_harness import ROOT, DbServer, etl_env, keys, manifest, read_bytes, run_etl
+from etl_harness import (
+    DEMO_ROWS,
+    ROOT,
+    DbServer,
+    demo_export,
+    etl_env,
+    keys,
+    manifest,
+    one_table_job,
+    read_bytes,
+    run_demo,
+    run_etl,
+    users_job,
+)
 
 from etl import runs, sample
 from etl.contract import ENVIRONMENT, IN_ECS
@@ -460,6 +474,90 @@ def test_validate_database_refusals(db_server: DbServer, tmp_path: Path) -> None
     finally:
         with db_server.connect() as conn, conn.cursor() as cursor:
             cursor.execute(f"DROP USER '{user}'@'%'")
+
+
+# --- make demo JOB=… INPUTS=… (the task runner's path: tests/test_task_runner.py) -------------
+
+
+def demo_env(db: DbServer) -> dict[str, str]:
+    return {**os.environ, "DEMO_DB_HOST": db.host, "DEMO_DB_PORT": str(db.port),
+            "DEMO_DB_USER": db.user, "DEMO_DB_PASSWORD": db.password}  # fmt: skip
+
+
+def test_demo_runs_a_users_job_folder_as_a_plain_process(
+    db_server: DbServer, tmp_path: Path
+) -> None:
+    job, inputs = users_job(tmp_path)
+    out = tmp_path / "out"
+    done = run_demo("--plain", "--job", str(job), "--inputs", str(inputs), "--out", str(out),
+                    env=demo_env(db_server))  # fmt: skip
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr
+    assert f"{job}: valid (ran on empty tables in a throwaway database)" in done.stdout
+    assert "export rows: id, v" in done.stdout
+    assert demo_export(out, "rows") == DEMO_ROWS
+    assert manifest_of(out)["job"] == "my_job"
+    assert "manifest: s3://etl-demo-data/output/run=20261101T040000Z/_manifest.json" in done.stdout
+
+
+def manifest_of(out: Path) -> dict[str, Any]:
+    return json.loads((out / "output" / "run=20261101T040000Z" / "_manifest.json").read_text())  # type: ignore[no-any-return]
+
+
+def _unknown_column(job: Path, inputs: Path) -> list[str]:
+    (job / "export" / "rows.sql").write_text("SELECT id, nope FROM u ORDER BY id")
+    return ["error: export/rows.sql: Unknown column 'nope'", "1 error(s); the job would fail"]
+
+
+def _no_export(job: Path, inputs: Path) -> list[str]:
+    (job / "export" / "rows.sql").rename(job / "export" / "rows.txt")
+    return ["no export/*.sql, so the job would produce nothing"]
+
+
+def _table_without_input(job: Path, inputs: Path) -> list[str]:
+    (inputs / "t" / "part-1.csv").rename(inputs / "t" / "part-1.txt")
+    return [f"error: no input for table t: put CSV files (.csv or .csv.gz, header row) in "
+            f"{inputs / 't'}/", "1 problem(s) with the inputs"]  # fmt: skip
+
+
+def _folder_not_a_table(job: Path, inputs: Path) -> list[str]:
+    (inputs / "orders").mkdir()
+    (inputs / "orders" / "a.csv").write_text("id\n1\n")
+    return [f"error: {inputs / 'orders'}/: not a table of schema.sql (tables: t)"]
+
+
+def _sample_data_for_another_job(job: Path, inputs: Path) -> list[str]:
+    inputs.rename(inputs.with_name("unused"))  # no --inputs: the generated sample orders
+    return ["error: the sample data has no table t (it has customers, products, orders): "
+            "give your inputs with --inputs DIR"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "breaks",
+    [_unknown_column, _no_export, _table_without_input, _folder_not_a_table,
+     _sample_data_for_another_job],
+)  # fmt: skip
+def test_demo_stops_before_the_task_starts_on_a_bad_job_folder(
+    breaks: Any, db_server: DbServer, tmp_path: Path
+) -> None:
+    job, inputs = users_job(tmp_path)
+    expected = breaks(job, inputs)
+    out = tmp_path / "out"
+    args = ["--job", str(job), "--out", str(out)]
+    if inputs.exists():
+        args += ["--inputs", str(inputs)]
+    done = run_demo(*args, env=demo_env(db_server))  # as root: the task runner's path
+    assert done.returncode == 2, done.stdout + done.stderr
+    for text in expected:
+        assert text in done.stdout + done.stderr
+    assert "the task was not started" in done.stderr
+    assert "running" not in done.stdout and not out.exists()
+
+
+def test_a_job_folders_name_must_name_a_lock(db_server: DbServer, tmp_path: Path) -> None:
+    job = one_table_job(tmp_path / "my job")
+    done = run_demo("--job", str(job), env=demo_env(db_server))
+    assert done.returncode == 2
+    assert "error: the folder's name: JOB_NAME='my job' may hold letters" in done.stdout
 
 
 # --- runs, show, unlock ----------------------------------------------------------------------
