@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from etl.contract import APP_CONTAINER
 from tools.task.definition import TaskSpec, secret_arns, task_spec
 from tools.task.runner import TaskRun
 
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     run = TaskRun(
         task,
         secrets=store,
-        overrides=app_overrides(task.containers[0].name, args.scheduled_time),
+        overrides=app_overrides(APP_CONTAINER, args.scheduled_time),
         platform_env=platform_env(args.endpoint_url, args.region),
         forwards=forwards_for(args.endpoint_url),
         keep=args.keep,
