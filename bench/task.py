@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
 import os
-import socket
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import boto3
-from moto.server import ThreadedMotoServer
 
 from etl import sample
+from tools import s3_emulator
 from tools.task import TaskSpec, task_spec
 from tools.task.__main__ import app_overrides, local_secrets, platform_env
 from tools.task.runner import TaskRun
@@ -77,13 +75,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--before", action="store_true", help="the sidecar as first declared")
     args = parser.parse_args()
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    with socket.socket() as probe:  # a free port for the S3 emulator
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
+    server, endpoint = s3_emulator.start()
     try:
         app = task_spec(args.stack, args.job).container("app").environment
         s3 = boto3.client(

@@ -26,11 +26,9 @@ import csv
 import gzip
 import io
 import json
-import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,7 +39,6 @@ from typing import Any
 
 import boto3
 import pymysql
-from moto.server import ThreadedMotoServer
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -52,6 +49,7 @@ from etl import sample, validate  # noqa: E402
 from etl.jobdef import JobDefinitionError, created_tables  # noqa: E402
 from etl.load import SUFFIXES  # noqa: E402
 from etl.settings import BUNDLED_JOB, SettingsError, storage_from_env  # noqa: E402
+from tools import s3_emulator  # noqa: E402
 from tools.task import task_spec  # noqa: E402
 from tools.task.__main__ import app_overrides, local_secrets, platform_env  # noqa: E402
 from tools.task.images import Bind, Image, app_image  # noqa: E402
@@ -74,12 +72,6 @@ class Demo:
     rows: int
     scheduled_time: str
     out: Path = ROOT / ".demo" / "output"  # copies of the output objects
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def main() -> int:
@@ -234,14 +226,6 @@ def input_files(inputs: Path) -> list[Path]:
     return found
 
 
-def emulator() -> tuple[ThreadedMotoServer, str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the emulator's request log
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    return server, f"http://127.0.0.1:{port}"
-
-
 def upload_inputs(s3: Any, bucket: str, prefix: str, demo: Demo) -> None:
     """The user's input files, or generated sample orders, under the input prefix."""
     started = time.monotonic()
@@ -267,7 +251,7 @@ def run_task_definition(stack: str, stack_job: str, demo: Demo) -> int:
                                ("DATA_BUCKET", "INPUT_PREFIX", "OUTPUT_PREFIX"))  # fmt: skip
     overrides = app_overrides(app.name, demo.scheduled_time)
     images: dict[str, Image] = {}
-    server, endpoint = emulator()
+    server, endpoint = s3_emulator.start()
     staged = Path(tempfile.mkdtemp(prefix="etl-demo-job-"))
     try:
         if demo.job:
@@ -341,7 +325,7 @@ def run_process(demo: Demo) -> int:
         )
         return 1
 
-    server, endpoint = emulator()
+    server, endpoint = s3_emulator.start()
     aws = {
         "AWS_ACCESS_KEY_ID": "demo",
         "AWS_SECRET_ACCESS_KEY": "demo",

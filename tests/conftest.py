@@ -6,10 +6,8 @@ with no password). Tests fail, never skip, when it is not there.
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
-import socket
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -19,13 +17,8 @@ import boto3
 import pymysql
 import pytest
 from etl_harness import S3_ENV, DbServer
-from moto.server import ThreadedMotoServer
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tools import s3_emulator
 
 
 @pytest.fixture(scope="session")
@@ -91,12 +84,8 @@ def shared_dir(db_server: DbServer) -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """moto's S3 over real HTTP on a free local port, for the job's subprocesses."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the emulator's request log
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    with s3_emulator.running() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture

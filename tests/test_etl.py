@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import free_port
 from etl_harness import (
     DbServer,
     DelayedProxy,
@@ -29,6 +28,7 @@ from etl_harness import (
 )
 
 from etl import sample
+from tools.s3_emulator import free_port
 
 ROOT_OUT = "output/run=20261101T040000Z/"
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import free_port
 from etl_harness import (
     CuttingProxy,
     DbServer,
@@ -31,6 +30,7 @@ from etl_harness import (
 )
 
 from etl import sample
+from tools.s3_emulator import free_port
 
 LOCK = "output/_locks/fault_job.lock"
 ROOT_OUT = "output/run=20261101T040000Z/"

@@ -23,7 +23,6 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import free_port
 from etl_harness import (
     DEMO_ROWS,
     ROOT,
@@ -49,6 +48,7 @@ from etl.settings import (
     from_env,
     storage_from_env,
 )
+from tools.s3_emulator import free_port
 
 RUN = "output/run=20261101T040000Z/"
 LOCK = "output/_locks/monthly_orders.lock"
