@@ -3,7 +3,7 @@
 `REQUESTS` maps a Pulumi type token to a function of the registered resource (its inputs
 under the mock engine) returning `(service, operation, params)` requests for botocore's models
 (tests/aws_models.py validates them strictly). Adding a resource type to the program means
-adding one entry here (or to NOT_AWS / OPAQUE with the reason): tests/test_aws_validation.py
+adding one entry here (or to NOT_AWS / OPAQUE with the reason): tests/infra/test_aws_validation.py
 fails for any declared type that is in none of them.
 
 Every declared input must reach a request, or be listed in IGNORED with the reason: a
@@ -438,8 +438,9 @@ NOT_AWS = {
     "random:index/randomPassword:RandomPassword": "generated locally by the random provider",
 }
 # Remote (multi-language) components: the awsx provider plugin creates their children, which
-# the mock engine never sees. Their inputs are checked by tests/test_program.py only; what they
-# create (VPC, subnets, NAT, ECR repository, image push) is proven only by a real deployment.
+# the mock engine never sees. Their inputs are checked by tests/infra/test_program.py only;
+# what they create (VPC, subnets, NAT, ECR repository, image push) is proven only by a real
+# deployment.
 OPAQUE = {
     "awsx:ec2:DefaultVpc": "reads the default VPC; creates nothing",
     "awsx:ec2:Vpc": "VPC, subnets, route tables, NAT and internet gateways",

@@ -3,8 +3,8 @@
 Each rule is a small function taking the request AWS receives (botocore's member names) and
 returning what AWS would reject, one line per problem; its docstring cites the documentation.
 `RULES` lists them by API operation, `STACK_RULES` those across a stack's requests;
-tests/test_aws_validation.py applies them to every request each stack makes, and each has a
-planted-violation test in tests/test_aws_rules.py.
+tests/infra/test_aws_validation.py applies them to every request each stack makes, and each has a
+planted-violation test in tests/infra/test_aws_rules.py.
 """
 
 from __future__ import annotations

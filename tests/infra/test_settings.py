@@ -227,7 +227,7 @@ def test_the_ci_built_repository_image_serves_x86_only() -> None:
     )
     raw["jobs"]["a1"] = {"architecture": "ARM64", "imageUri": "app:1.0.0-arm64"}
     assert parse_settings(raw).jobs["a1"].architecture == "ARM64"
-    deploy = Path(__file__).resolve().parent.parent / ".github" / "workflows" / "deploy.yml"
+    deploy = Path(__file__).resolve().parents[2] / ".github" / "workflows" / "deploy.yml"
     assert "platforms: linux/amd64\n" in deploy.read_text(), "update this rule with deploy.yml"
 
 

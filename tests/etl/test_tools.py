@@ -476,7 +476,7 @@ def test_validate_database_refusals(db_server: DbServer, tmp_path: Path) -> None
             cursor.execute(f"DROP USER '{user}'@'%'")
 
 
-# --- make demo JOB=… INPUTS=… (the task runner's path: tests/test_task_runner.py) -------------
+# --- make demo JOB=… INPUTS=… (the task runner's path: tests/task/test_task_runner.py) ---
 
 
 def demo_env(db: DbServer) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """Alerting: the dead-letter alarm and the topic policy (pure builders), and how each stack
 wires the alerts topic to its state machines and alarms (mocked program). What the state
-machines publish, and when, is executed in tests/test_state_machines.py."""
+machines publish, and when, is executed in tests/state_machines/test_state_machines.py."""
 
 from __future__ import annotations
 

@@ -161,7 +161,7 @@ class TestContainerDefinitions:
         assert mysql["entryPoint"] == ["sh", "-c"]
         [script] = mysql["command"]
         # MySQL 8.4 writes 0640 files as mysql:mysql (999:999): the volume is that group's and
-        # the app runs with it (tests/test_task_runner.py runs this for real).
+        # the app runs with it (tests/task/test_task_runner.py runs this for real).
         assert script.startswith("chown 999:999 /exchange && chmod 2770 /exchange && ")
         assert containers["app"]["user"] == "10001:999"
         assert "GRANT FILE ON *.* TO 'loader'@'%';" in script

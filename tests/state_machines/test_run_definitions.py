@@ -1,8 +1,8 @@
 """The state machine builders (pure), and every declared definition through asl-validator.
 
-What the definitions *do* is executed in tests/test_state_machines.py; here: their shape, the
-settings they carry, and AWS's language rules (asl-validator, the npm package AWS's own tools
-use; `npm ci` installs the pinned version from package-lock.json).
+What the definitions *do* is executed in tests/state_machines/test_state_machines.py; here:
+their shape, the settings they carry, and AWS's language rules (asl-validator, the npm package
+AWS's own tools use; `npm ci` installs the pinned version from package-lock.json).
 """
 
 from __future__ import annotations
