@@ -1,4 +1,4 @@
-"""Extract and load: every CSV under s3://bucket/INPUT_PREFIX<table>/ into <table>.
+"""Load: each input file (see extract) into its table.
 
 Python's csv module parses RFC 4180 (quotes, embedded commas and newlines) and checks each
 record's field count; MySQL's LOAD DATA LOCAL INFILE then loads a tab-separated copy with
@@ -20,14 +20,13 @@ import zlib
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from etl import log
 from etl.context import RunContext
+from etl.extract import BadInput, InputFile, TableInput, open_object
 
-SUFFIXES = (".csv", ".csv.gz")  # compared in lower case: .CSV and .csv.GZ are inputs too
 # The largest field the loader accepts (Python's csv module stops at 128 KiB by default).
 FIELD_LIMIT = 16 * 1024 * 1024
 csv.field_size_limit(FIELD_LIMIT)
@@ -42,67 +41,8 @@ _DUPLICATE = re.compile(r"Duplicate entry '(.*)' for key '(.+)'", re.DOTALL)
 _CONSTRAINT = re.compile(r"CONSTRAINT `([^`]+)` failed")
 
 
-class BadInput(Exception):
-    """An input file, folder or row does not fit the contract."""
-
-
 class Stopped(Exception):
     """The load this conversion feeds was stopped (it failed, or the run is stopping)."""
-
-
-@dataclass
-class InputFile:
-    key: str
-    size: int
-    rows: int = 0
-
-
-@dataclass
-class TableInput:
-    table: str
-    files: list[InputFile] = field(default_factory=list)
-
-    @property
-    def rows(self) -> int:
-        return sum(f.rows for f in self.files)
-
-
-def discover(s3: Any, bucket: str, prefix: str, tables: list[str]) -> dict[str, TableInput]:
-    """Group the input objects by table folder; every table needs at least one file."""
-    found = {t: TableInput(t) for t in tables}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            table, _, name = obj["Key"][len(prefix) :].partition("/")
-            if not name or name.endswith("/"):
-                continue  # folder markers
-            if not name.lower().endswith(SUFFIXES) or obj["Size"] == 0:
-                # _SUCCESS files and the like, and empty objects: not a table's file.
-                log.info("input_skipped", key=obj["Key"], bytes=obj["Size"],
-                         reason="empty" if obj["Size"] == 0 else "not .csv or .csv.gz")  # fmt: skip
-                continue
-            if table not in found:
-                raise BadInput(
-                    f"s3://{bucket}/{prefix}{table}/ is not a table of schema.sql "
-                    f"(tables: {', '.join(tables)})"
-                )
-            found[table].files.append(InputFile(obj["Key"], obj["Size"]))
-    missing = [t for t, inp in found.items() if not inp.files]
-    if missing:
-        raise BadInput(
-            "no input files for "
-            + ", ".join(f"table {t} (s3://{bucket}/{prefix}{t}/*.csv[.gz])" for t in missing)
-        )
-    return found
-
-
-@contextmanager
-def open_object(ctx: RunContext, key: str) -> Iterator[IO[str]]:
-    """An input object as text, streamed from S3 (and gunzipped) while it is read."""
-    body = ctx.s3.get_object(Bucket=ctx.bucket, Key=key)["Body"]
-    binary = gzip.GzipFile(fileobj=body) if key.lower().endswith(".gz") else body
-    # utf-8-sig: tolerate the byte-order mark spreadsheet tools write.
-    with io.TextIOWrapper(binary, encoding="utf-8-sig", newline="") as text:
-        yield text
 
 
 def _locate(ctx: RunContext, key: str, column: str, record: int | None) -> tuple[int, str | None]:
