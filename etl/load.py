@@ -19,6 +19,7 @@ import uuid
 import zlib
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -185,18 +186,14 @@ def load_file(ctx: RunContext, item: InputFile, table: str, columns: list[str]) 
         _check_header(item.key, header, columns)
         fifo = ctx.workdir / f"load-{uuid.uuid4().hex}.fifo"
         os.mkfifo(fifo)
-        outcome: dict[str, Any] = {}
         stop = threading.Event()
 
-        def convert() -> None:
-            try:
-                with fifo.open("wb") as out:
-                    outcome["rows"] = to_tsv(reader, item.key, len(header), out, stop, ctx)
-            except BaseException as exc:  # reported by the main thread
-                outcome["error"] = exc
+        def convert() -> int:
+            with fifo.open("wb") as out:
+                return to_tsv(reader, item.key, len(header), out, stop, ctx)
 
-        converter = threading.Thread(target=convert, name=f"convert-{table}")
-        converter.start()
+        converter = ThreadPoolExecutor(1, thread_name_prefix=f"convert-{table}")
+        converted = converter.submit(convert)  # its error is raised by result() below
         loader = ctx.loader
         assert loader is not None, "loads need the loader's session"
         loader.local_file = str(fifo)  # the one file the server may ask this session for
@@ -208,12 +205,11 @@ def load_file(ctx: RunContext, item: InputFile, table: str, columns: list[str]) 
         finally:
             loader.local_file = None
             stop.set()  # a converter still running has lost its reader: let it give up
-            if converter.is_alive():
-                _drain(fifo, converter)  # unblock its open() or write(), until it gives up
-            converter.join()
+            if not converted.done():
+                _drain(fifo, converted)  # unblock its open() or write(), until it gives up
+            converter.shutdown(wait=True)
             fifo.unlink()
-    if "error" in outcome:
-        raise outcome["error"]
+    rows = converted.result()  # the converter's error, if it failed
     if warnings:
         # The first Warning or Error names the problem; a Note before it (e.g. MariaDB's JSON
         # syntax note) explains it. A Note alone (a value rounded) fails the file too.
@@ -221,20 +217,20 @@ def load_file(ctx: RunContext, item: InputFile, table: str, columns: list[str]) 
         notes = [w[2] for w in warnings if w[0] == "Note" and w[2] != message][:1]
         detail = f"{message} ({notes[0]})" if notes else message
         raise BadInput(_describe_warning(ctx, item.key, table, code, detail))
-    return int(outcome["rows"])
+    return rows
 
 
-def _drain(fifo: Path, converter: threading.Thread) -> None:
+def _drain(fifo: Path, converted: Future[int]) -> None:
     """Read and drop what the converter still writes until it ends. Non-blocking: a converter
     that has already closed its end (and is only finishing) cannot make this wait forever."""
     fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
     try:
-        while converter.is_alive():
+        while not converted.done():
             try:
                 if not os.read(fd, 1 << 20):
-                    converter.join(0.01)  # no writer at the moment
+                    wait([converted], timeout=0.01)  # no writer at the moment
             except BlockingIOError:
-                converter.join(0.01)  # a writer, nothing written yet
+                wait([converted], timeout=0.01)  # a writer, nothing written yet
     finally:
         os.close(fd)
 
