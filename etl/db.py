@@ -13,14 +13,19 @@ every wait is bounded and whose running statement can be stopped.
   the loader's session (`connect(..., loads=True)`) has it on, and it sends only the one
   stream the loader registered; any other name the server asks for (e.g. `/proc/self/environ`
   through SQL in a job folder) is refused. The job's other session has it off.
+
+And the SQL helpers the stages share: run a SQL file statement by statement, read the tables'
+columns.
 """
 
 from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any
 
 import pymysql
@@ -37,6 +42,7 @@ from tenacity import (
 )
 
 from etl import log
+from etl.jobdef import statements
 from etl.settings import Settings
 
 # Strict everywhere, and ONLY_FULL_GROUP_BY so SQL that passes on MariaDB also runs on MySQL 8.4.
@@ -238,3 +244,36 @@ def connect(settings: Settings, *, loads: bool = False) -> Session:
     # PyMySQL applies a changed read timeout before its next read.
     session._raw._read_timeout = settings.db_statement_timeout_seconds + SOCKET_GRACE
     return session
+
+
+def execute_file(conn: Session, path: Path) -> None:
+    """Run a SQL file's statements in order, each bounded by the statement timeout; an error
+    names the file and the statement's number."""
+    with conn.cursor() as cursor:
+        for number, sql in enumerate(statements(path), start=1):
+            started = time.monotonic()
+            try:
+                with conn.guard(f"{path.name} statement {number}"):
+                    cursor.execute(sql)
+            except Exception as exc:
+                raise RuntimeError(f"{path.name} statement {number}: {exc}") from exc
+            log.debug(
+                "statement_done",
+                file=path.name,
+                statement=number,
+                rows=cursor.rowcount,
+                elapsed_s=round(time.monotonic() - started, 3),
+            )
+
+
+def table_columns(conn: Session) -> dict[str, list[str]]:
+    """Every table of the session's database, with its columns in their order."""
+    with conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = DATABASE() ORDER BY table_name, ordinal_position"
+        )
+        found: dict[str, list[str]] = {}
+        for table, column in cursor.fetchall():
+            found.setdefault(table, []).append(column)
+    return found

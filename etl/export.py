@@ -417,3 +417,16 @@ def export_shared(
 def _execute(ctx: RunContext, statement: str, what: str) -> None:
     with ctx.conn.guard(what), ctx.conn.cursor() as cursor:
         cursor.execute(statement)
+
+
+def export_all(
+    ctx: RunContext, root: str, queries: list[ExportQuery], part_rows: int, shared: Path | None
+) -> list[ExportResult]:
+    """Every export under `root`: by the shared path when the server shares a directory with
+    the job (DB_SHARED_DIR), else streamed over the connection."""
+    return [
+        export_shared(ctx, shared, root, query, part_rows)
+        if shared
+        else export_stream(ctx, root, query, part_rows)
+        for query in queries
+    ]

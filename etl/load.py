@@ -1,4 +1,4 @@
-"""Extract and load: every CSV under s3://bucket/INPUT_PREFIX<table>/ into <table>.
+"""Load: each input file (see extract) into its table.
 
 Python's csv module parses RFC 4180 (quotes, embedded commas and newlines) and checks each
 record's field count; MySQL's LOAD DATA LOCAL INFILE then loads a tab-separated copy with
@@ -19,15 +19,15 @@ import uuid
 import zlib
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from etl import log
 from etl.context import RunContext
+from etl.extract import BadInput, InputFile, TableInput, open_object
 
-SUFFIXES = (".csv", ".csv.gz")  # compared in lower case: .CSV and .csv.GZ are inputs too
 # The largest field the loader accepts (Python's csv module stops at 128 KiB by default).
 FIELD_LIMIT = 16 * 1024 * 1024
 csv.field_size_limit(FIELD_LIMIT)
@@ -42,67 +42,8 @@ _DUPLICATE = re.compile(r"Duplicate entry '(.*)' for key '(.+)'", re.DOTALL)
 _CONSTRAINT = re.compile(r"CONSTRAINT `([^`]+)` failed")
 
 
-class BadInput(Exception):
-    """An input file, folder or row does not fit the contract."""
-
-
 class Stopped(Exception):
     """The load this conversion feeds was stopped (it failed, or the run is stopping)."""
-
-
-@dataclass
-class InputFile:
-    key: str
-    size: int
-    rows: int = 0
-
-
-@dataclass
-class TableInput:
-    table: str
-    files: list[InputFile] = field(default_factory=list)
-
-    @property
-    def rows(self) -> int:
-        return sum(f.rows for f in self.files)
-
-
-def discover(s3: Any, bucket: str, prefix: str, tables: list[str]) -> dict[str, TableInput]:
-    """Group the input objects by table folder; every table needs at least one file."""
-    found = {t: TableInput(t) for t in tables}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            table, _, name = obj["Key"][len(prefix) :].partition("/")
-            if not name or name.endswith("/"):
-                continue  # folder markers
-            if not name.lower().endswith(SUFFIXES) or obj["Size"] == 0:
-                # _SUCCESS files and the like, and empty objects: not a table's file.
-                log.info("input_skipped", key=obj["Key"], bytes=obj["Size"],
-                         reason="empty" if obj["Size"] == 0 else "not .csv or .csv.gz")  # fmt: skip
-                continue
-            if table not in found:
-                raise BadInput(
-                    f"s3://{bucket}/{prefix}{table}/ is not a table of schema.sql "
-                    f"(tables: {', '.join(tables)})"
-                )
-            found[table].files.append(InputFile(obj["Key"], obj["Size"]))
-    missing = [t for t, inp in found.items() if not inp.files]
-    if missing:
-        raise BadInput(
-            "no input files for "
-            + ", ".join(f"table {t} (s3://{bucket}/{prefix}{t}/*.csv[.gz])" for t in missing)
-        )
-    return found
-
-
-@contextmanager
-def open_object(ctx: RunContext, key: str) -> Iterator[IO[str]]:
-    """An input object as text, streamed from S3 (and gunzipped) while it is read."""
-    body = ctx.s3.get_object(Bucket=ctx.bucket, Key=key)["Body"]
-    binary = gzip.GzipFile(fileobj=body) if key.lower().endswith(".gz") else body
-    # utf-8-sig: tolerate the byte-order mark spreadsheet tools write.
-    with io.TextIOWrapper(binary, encoding="utf-8-sig", newline="") as text:
-        yield text
 
 
 def _locate(ctx: RunContext, key: str, column: str, record: int | None) -> tuple[int, str | None]:
@@ -245,18 +186,14 @@ def load_file(ctx: RunContext, item: InputFile, table: str, columns: list[str]) 
         _check_header(item.key, header, columns)
         fifo = ctx.workdir / f"load-{uuid.uuid4().hex}.fifo"
         os.mkfifo(fifo)
-        outcome: dict[str, Any] = {}
         stop = threading.Event()
 
-        def convert() -> None:
-            try:
-                with fifo.open("wb") as out:
-                    outcome["rows"] = to_tsv(reader, item.key, len(header), out, stop, ctx)
-            except BaseException as exc:  # reported by the main thread
-                outcome["error"] = exc
+        def convert() -> int:
+            with fifo.open("wb") as out:
+                return to_tsv(reader, item.key, len(header), out, stop, ctx)
 
-        converter = threading.Thread(target=convert, name=f"convert-{table}")
-        converter.start()
+        converter = ThreadPoolExecutor(1, thread_name_prefix=f"convert-{table}")
+        converted = converter.submit(convert)  # its error is raised by result() below
         loader = ctx.loader
         assert loader is not None, "loads need the loader's session"
         loader.local_file = str(fifo)  # the one file the server may ask this session for
@@ -268,12 +205,11 @@ def load_file(ctx: RunContext, item: InputFile, table: str, columns: list[str]) 
         finally:
             loader.local_file = None
             stop.set()  # a converter still running has lost its reader: let it give up
-            if converter.is_alive():
-                _drain(fifo, converter)  # unblock its open() or write(), until it gives up
-            converter.join()
+            if not converted.done():
+                _drain(fifo, converted)  # unblock its open() or write(), until it gives up
+            converter.shutdown(wait=True)
             fifo.unlink()
-    if "error" in outcome:
-        raise outcome["error"]
+    rows = converted.result()  # the converter's error, if it failed
     if warnings:
         # The first Warning or Error names the problem; a Note before it (e.g. MariaDB's JSON
         # syntax note) explains it. A Note alone (a value rounded) fails the file too.
@@ -281,20 +217,20 @@ def load_file(ctx: RunContext, item: InputFile, table: str, columns: list[str]) 
         notes = [w[2] for w in warnings if w[0] == "Note" and w[2] != message][:1]
         detail = f"{message} ({notes[0]})" if notes else message
         raise BadInput(_describe_warning(ctx, item.key, table, code, detail))
-    return int(outcome["rows"])
+    return rows
 
 
-def _drain(fifo: Path, converter: threading.Thread) -> None:
+def _drain(fifo: Path, converted: Future[int]) -> None:
     """Read and drop what the converter still writes until it ends. Non-blocking: a converter
     that has already closed its end (and is only finishing) cannot make this wait forever."""
     fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
     try:
-        while converter.is_alive():
+        while not converted.done():
             try:
                 if not os.read(fd, 1 << 20):
-                    converter.join(0.01)  # no writer at the moment
+                    wait([converted], timeout=0.01)  # no writer at the moment
             except BlockingIOError:
-                converter.join(0.01)  # a writer, nothing written yet
+                wait([converted], timeout=0.01)  # a writer, nothing written yet
     finally:
         os.close(fd)
 

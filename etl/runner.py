@@ -1,4 +1,7 @@
-"""One run of the job: schema -> extract/load -> transform -> export -> manifest.
+"""One run of the job, its stages in order: job definition -> lock -> connect -> schema ->
+extract -> load -> transform -> export -> manifest. Each stage lives in its own module (extract,
+load, transform, export, manifest; SQL helpers in db); this one only sequences them, logs each
+stage's start and end, and names the stage a failure or a stop happened in.
 
 Output becomes visible atomically from a reader's point of view: the run's manifest is
 written last, and a rerun removes the old manifest before anything else under its folder.
@@ -16,9 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from etl import db, lock, log, storage
+from etl import db, lock, log, manifest, storage
 from etl.context import RunContext
-from etl.export import ExportResult, export_shared, export_stream, server_files
+from etl.export import export_all, server_files
+from etl.extract import discover
 from etl.jobdef import (
     ExportQuery,
     JobDefinition,
@@ -28,10 +32,9 @@ from etl.jobdef import (
     load_job,
     statements,
 )
-from etl.load import TableInput, discover, load_all
+from etl.load import load_all
 from etl.settings import Settings
-
-MANIFEST = "_manifest.json"
+from etl.transform import create_schema, run_transforms
 
 
 class Terminated(BaseException):
@@ -45,108 +48,6 @@ class StageFailed(Exception):
         self.stage, self.cause = stage, cause
 
 
-def peak_rss_mb() -> int:
-    """This process's peak memory so far, what the task's memory size has to cover. VmHWM
-    counts from exec; ru_maxrss would include the parent's memory before the fork."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024)
-    except OSError:
-        pass
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-
-
-@contextmanager
-def stage(name: str, **fields: Any) -> Iterator[None]:
-    started = time.monotonic()
-    try:
-        log.info("stage_started", stage=name, **fields)  # (a SIGTERM just after it: this stage)
-        yield
-    except StageFailed:
-        raise
-    except (Exception, Terminated) as exc:
-        raise StageFailed(name, exc) from exc
-    log.info(
-        "stage_finished",
-        stage=name,
-        elapsed_s=round(time.monotonic() - started, 3),
-        peak_rss_mb=peak_rss_mb(),
-    )
-
-
-def _execute_file(conn: db.Session, path: Path) -> None:
-    with conn.cursor() as cursor:
-        for number, sql in enumerate(statements(path), start=1):
-            started = time.monotonic()
-            try:
-                with conn.guard(f"{path.name} statement {number}"):
-                    cursor.execute(sql)
-            except Exception as exc:
-                raise RuntimeError(f"{path.name} statement {number}: {exc}") from exc
-            log.debug(
-                "statement_done",
-                file=path.name,
-                statement=number,
-                rows=cursor.rowcount,
-                elapsed_s=round(time.monotonic() - started, 3),
-            )
-
-
-def _table_columns(conn: db.Session, tables: list[str]) -> dict[str, list[str]]:
-    with conn.cursor() as cursor:
-        cursor.execute(
-            "SELECT table_name, column_name FROM information_schema.columns "
-            "WHERE table_schema = DATABASE() ORDER BY table_name, ordinal_position"
-        )
-        found: dict[str, list[str]] = {}
-        for table, column in cursor.fetchall():
-            found.setdefault(table, []).append(column)
-    missing = [t for t in tables if t not in found]
-    if missing:
-        raise RuntimeError(f"schema.sql did not create table(s) {', '.join(missing)}")
-    return {t: found[t] for t in tables}
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def manifest(
-    settings: Settings,
-    job: str,
-    started: datetime,
-    inputs: dict[str, TableInput],
-    exports: list[ExportResult],
-) -> dict[str, Any]:
-    return {
-        "job": job,
-        "scheduled_time": _iso(settings.scheduled_time),
-        "started_at": _iso(started),
-        "csv_null": settings.csv_null,  # the text of NULL in inputs and exports ("": empty)
-        "finished_at": _iso(datetime.now(UTC)),
-        "inputs": {
-            table: {
-                "rows": item.rows,
-                "files": [{"key": f.key, "rows": f.rows, "bytes": f.size} for f in item.files],
-            }
-            for table, item in inputs.items()
-        },
-        "exports": {
-            result.name: {
-                "columns": result.columns,
-                "column_kinds": dict(zip(result.columns, result.kinds, strict=True)),
-                "rows": result.rows,
-                "files": [
-                    {"key": f.key, "rows": f.rows, "bytes": f.bytes, "sha256": f.sha256}
-                    for f in result.files
-                ],
-            }
-            for result in exports
-        },
-    }
-
-
 def run(settings: Settings) -> dict[str, Any]:
     """Run the job once, holding the job's lock; returns the manifest. Raises StageFailed
     naming the stage (its cause is LockHeld when another run holds the lock)."""
@@ -154,7 +55,7 @@ def run(settings: Settings) -> dict[str, Any]:
     bucket, root = settings.data_bucket, settings.output_root
     log.info(
         "run_started",
-        scheduled_time=_iso(settings.scheduled_time),
+        scheduled_time=manifest.iso(settings.scheduled_time),
         job=settings.job_name,
         job_dir=str(settings.job_dir),
         output=f"s3://{bucket}/{root}",
@@ -171,7 +72,7 @@ def run(settings: Settings) -> dict[str, Any]:
     s3 = storage.open_store(settings.data_dir)  # S3, or a folder in local mode
     with stage("lock", key=settings.lock_key):
         held = lock.acquire(s3, bucket, settings.lock_key, settings.lock_stale_seconds,
-                            {"scheduled_time": _iso(settings.scheduled_time)})  # fmt: skip
+                            {"scheduled_time": manifest.iso(settings.scheduled_time)})  # fmt: skip
     try:
         with lock.Heartbeat(s3, bucket, held, settings.lock_stale_seconds) as heartbeat:
             document = _run_locked(settings, s3, job, tables=tables, exports=exports,
@@ -180,30 +81,10 @@ def run(settings: Settings) -> dict[str, Any]:
         lock.release(s3, bucket, held)  # on success, failure and SIGTERM alike
     log.info(
         "run_succeeded",
-        manifest=f"s3://{bucket}/{root}{MANIFEST}",
+        manifest=f"s3://{bucket}/{root}{manifest.MANIFEST}",
         elapsed_s=round((datetime.now(UTC) - started).total_seconds(), 3),
     )
     return document
-
-
-def _clean_leftovers(settings: Settings) -> None:
-    """Remove what runs of this job killed earlier (kill -9, a lost task) left on this
-    machine: their scratch folders and the server's export files. The lock is held, so no
-    other run of the job is using them."""
-    left = sorted(Path(tempfile.gettempdir()).glob(f"{_scratch_prefix(settings)}*"))
-    if settings.db_shared_dir:
-        left += server_files(settings.db_shared_dir, settings.job_name)
-    for path in left:
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-    if left:
-        log.info("leftovers_removed", paths=[str(p) for p in left])
-
-
-def _scratch_prefix(settings: Settings) -> str:
-    return f"etl@{settings.job_name}@"  # '@' is never in a job name
 
 
 def _run_locked(
@@ -224,41 +105,79 @@ def _run_locked(
     with conn, loader, tempfile.TemporaryDirectory(prefix=_scratch_prefix(settings)) as tmp:
         ctx = RunContext(conn, s3, bucket, Path(tmp), settings.job_name, loader, settings.csv_null)
         with stage("schema", tables=tables):
-            _execute_file(conn, job.schema)
-            columns = _table_columns(conn, tables)
+            columns = create_schema(conn, job.schema, tables)
         with stage("extract"):
             inputs = discover(s3, bucket, settings.input_prefix, tables)
         with stage("load"):
             load_all(ctx, inputs, columns)
         with stage("transform", files=[p.name for p in job.transforms]):
-            with conn.cursor() as cursor:
-                # The run's logical time, for SQL: @scheduled_time (UTC DATETIME).
-                moment = f"{settings.scheduled_time:%Y-%m-%d %H:%M:%S}"
-                cursor.execute("SET @scheduled_time = %s", (moment,))
-            for path in job.transforms:
-                _execute_file(conn, path)
-                log.info("transform_done", file=path.name)
+            run_transforms(conn, job.transforms, settings.scheduled_time)
         try:
             mode = "shared" if settings.db_shared_dir else "stream"
             with stage("export", exports=[e.name for e in exports], path=mode):
                 # A rerun replaces the run folder. The old manifest goes first, so no reader
                 # ever sees a manifest beside parts that are not its own; multipart uploads
                 # a killed run left open go too.
-                s3.delete_object(Bucket=bucket, Key=f"{root}{MANIFEST}")
+                manifest.withdraw(s3, bucket, root)
                 storage.clear_prefix(s3, bucket, root)
-                shared, rows = settings.db_shared_dir, settings.export_part_rows
-                results = [
-                    export_shared(ctx, shared, root, query, rows)
-                    if shared
-                    else export_stream(ctx, root, query, rows)
-                    for query in exports
-                ]
+                results = export_all(ctx, root, exports, settings.export_part_rows,
+                                     settings.db_shared_dir)  # fmt: skip
             with stage("manifest"):
                 heartbeat.check()  # never publish a run another run has taken over from us
-                document = manifest(settings, job.name, started, inputs, results)
-                storage.put_json(s3, bucket, f"{root}{MANIFEST}", document)
+                document = manifest.build(settings, job.name, started, inputs, results)
+                manifest.publish(s3, bucket, root, document)
         except BaseException:
             # No half-written run folder: abort open multipart uploads, remove finished parts.
             storage.clear_prefix(s3, bucket, root)
             raise
     return document
+
+
+@contextmanager
+def stage(name: str, **fields: Any) -> Iterator[None]:
+    started = time.monotonic()
+    try:
+        log.info("stage_started", stage=name, **fields)  # (a SIGTERM just after it: this stage)
+        yield
+    except StageFailed:
+        raise
+    except (Exception, Terminated) as exc:
+        raise StageFailed(name, exc) from exc
+    log.info(
+        "stage_finished",
+        stage=name,
+        elapsed_s=round(time.monotonic() - started, 3),
+        peak_rss_mb=peak_rss_mb(),
+    )
+
+
+def peak_rss_mb() -> int:
+    """This process's peak memory so far, what the task's memory size has to cover. VmHWM
+    counts from exec; ru_maxrss would include the parent's memory before the fork."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def _clean_leftovers(settings: Settings) -> None:
+    """Remove what runs of this job killed earlier (kill -9, a lost task) left on this
+    machine: their scratch folders and the server's export files. The lock is held, so no
+    other run of the job is using them."""
+    left = sorted(Path(tempfile.gettempdir()).glob(f"{_scratch_prefix(settings)}*"))
+    if settings.db_shared_dir:
+        left += server_files(settings.db_shared_dir, settings.job_name)
+    for path in left:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    if left:
+        log.info("leftovers_removed", paths=[str(p) for p in left])
+
+
+def _scratch_prefix(settings: Settings) -> str:
+    return f"etl@{settings.job_name}@"  # '@' is never in a job name

@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from etl.runner import MANIFEST
+from etl.manifest import MANIFEST
 from etl.settings import StorageSettings
 
 _RUN = re.compile(r"run=(\d{8}T\d{6}Z)")

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from etl_harness import DbServer, keys, manifest, put_csv, read_export, run_etl
 
-from etl.load import BadInput, _check_header
+from etl.extract import BadInput
+from etl.load import _check_header
 
 SCHEMA = """
 DROP TABLE IF EXISTS t;

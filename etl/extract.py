@@ -1,0 +1,75 @@
+"""Extract: find each table's input files under s3://bucket/INPUT_PREFIX<table>/ and open
+them as text, streamed (and gunzipped) while they are read."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from etl import log
+from etl.context import RunContext
+
+SUFFIXES = (".csv", ".csv.gz")  # compared in lower case: .CSV and .csv.GZ are inputs too
+
+
+class BadInput(Exception):
+    """An input file, folder or row does not fit the contract."""
+
+
+@dataclass
+class InputFile:
+    key: str
+    size: int
+    rows: int = 0
+
+
+@dataclass
+class TableInput:
+    table: str
+    files: list[InputFile] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for f in self.files)
+
+
+def discover(s3: Any, bucket: str, prefix: str, tables: list[str]) -> dict[str, TableInput]:
+    """Group the input objects by table folder; every table needs at least one file."""
+    found = {t: TableInput(t) for t in tables}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            table, _, name = obj["Key"][len(prefix) :].partition("/")
+            if not name or name.endswith("/"):
+                continue  # folder markers
+            if not name.lower().endswith(SUFFIXES) or obj["Size"] == 0:
+                # _SUCCESS files and the like, and empty objects: not a table's file.
+                log.info("input_skipped", key=obj["Key"], bytes=obj["Size"],
+                         reason="empty" if obj["Size"] == 0 else "not .csv or .csv.gz")  # fmt: skip
+                continue
+            if table not in found:
+                raise BadInput(
+                    f"s3://{bucket}/{prefix}{table}/ is not a table of schema.sql "
+                    f"(tables: {', '.join(tables)})"
+                )
+            found[table].files.append(InputFile(obj["Key"], obj["Size"]))
+    missing = [t for t, inp in found.items() if not inp.files]
+    if missing:
+        raise BadInput(
+            "no input files for "
+            + ", ".join(f"table {t} (s3://{bucket}/{prefix}{t}/*.csv[.gz])" for t in missing)
+        )
+    return found
+
+
+@contextmanager
+def open_object(ctx: RunContext, key: str) -> Iterator[IO[str]]:
+    """An input object as text, streamed from S3 (and gunzipped) while it is read."""
+    body = ctx.s3.get_object(Bucket=ctx.bucket, Key=key)["Body"]
+    binary = gzip.GzipFile(fileobj=body) if key.lower().endswith(".gz") else body
+    # utf-8-sig: tolerate the byte-order mark spreadsheet tools write.
+    with io.TextIOWrapper(binary, encoding="utf-8-sig", newline="") as text:
+        yield text
