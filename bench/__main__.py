@@ -35,6 +35,8 @@ from pathlib import Path
 
 import boto3
 
+from tools.s3_emulator import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE = "etl_bench"
 BUCKET = "etl-bench"
@@ -213,12 +215,6 @@ def run_job(db: Db, endpoint: str, job_dir: Path, shared_dir: Path | None) -> Jo
             stages[event["stage"]] = event["elapsed_s"]
             peak = max(peak, event["peak_rss_mb"])  # the job's own VmHWM
     return JobRun(stages["load"], stages["export"], peak)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_for_port(port: int) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 from etl import db, lock, log, manifest, storage
 from etl.context import RunContext
+from etl.contract import ExportPath
 from etl.export import export_all, server_files
 from etl.extract import discover
 from etl.jobdef import (
@@ -113,7 +114,7 @@ def _run_locked(
         with stage("transform", files=[p.name for p in job.transforms]):
             run_transforms(conn, job.transforms, settings.scheduled_time)
         try:
-            mode = "shared" if settings.db_shared_dir else "stream"
+            mode = ExportPath.SHARED if settings.db_shared_dir else ExportPath.STREAM
             with stage("export", exports=[e.name for e in exports], path=mode):
                 # A rerun replaces the run folder. The old manifest goes first, so no reader
                 # ever sees a manifest beside parts that are not its own; multipart uploads
