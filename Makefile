@@ -24,7 +24,7 @@ demo: $(BIN)/.installed ## run the dev stack's task definition locally (tools.ta
 lint: $(BIN)/.installed ## ruff, mypy, hadolint, actionlint, zizmor
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy components etl tools bench
+	$(BIN)/mypy components etl tools bench scripts
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/actionlint
 	$(BIN)/zizmor --offline --min-severity medium .github

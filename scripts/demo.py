@@ -46,8 +46,8 @@ sys.path.insert(0, str(ROOT))
 from components.settings import JobSettings  # noqa: E402
 from components.specs.containers import app_environment  # noqa: E402  (after the path fix-up)
 from etl import sample, validate  # noqa: E402
+from etl.extract import SUFFIXES  # noqa: E402
 from etl.jobdef import JobDefinitionError, created_tables  # noqa: E402
-from etl.load import SUFFIXES  # noqa: E402
 from etl.settings import BUNDLED_JOB, SettingsError, storage_from_env  # noqa: E402
 from tools import s3_emulator  # noqa: E402
 from tools.task import task_spec  # noqa: E402
