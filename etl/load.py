@@ -9,6 +9,7 @@ warning fails the file, reported with its CSV line and column.
 from __future__ import annotations
 
 import csv
+import fcntl
 import gzip
 import io
 import json
@@ -20,7 +21,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
@@ -31,7 +32,11 @@ from etl.extract import BadInput, InputFile, TableInput, open_object
 # The largest field the loader accepts (Python's csv module stops at 128 KiB by default).
 FIELD_LIMIT = 16 * 1024 * 1024
 csv.field_size_limit(FIELD_LIMIT)
-_FLUSH_BYTES = 8 * 1024 * 1024  # a batch goes to the server at 10,000 rows or this size
+# A batch goes to the server at 10,000 rows or this many characters. Batches as big as the
+# pipe (_PIPE_BYTES) land in it at once, so the converter builds the next one while the server
+# loads this one; a bigger batch would block the converter until the server had read it.
+_FLUSH_BYTES = 1024 * 1024
+_PIPE_BYTES = 1024 * 1024  # Linux's default /proc/sys/fs/pipe-max-size
 _SHOWN = 200  # characters of a value quoted in an error message
 # "... for column `db`.`t`.`qty` at row 2" (MariaDB), "... for column 'qty' at row 2" (MySQL),
 # "Column set to default value; NULL supplied to NOT NULL column 'note' at row 2",
@@ -209,6 +214,8 @@ def load_file(ctx: RunContext, item: InputFile, table: str, columns: list[str]) 
 
         def convert() -> int:
             with fifo.open("wb") as out:
+                with suppress(OSError):  # a smaller pipe only costs speed
+                    fcntl.fcntl(out.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
                 return to_tsv(reader, item.key, len(header), out, stop, ctx)
 
         converter = ThreadPoolExecutor(1, thread_name_prefix=f"convert-{table}")
