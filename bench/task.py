@@ -20,6 +20,7 @@ from pathlib import Path
 import boto3
 
 from etl import sample
+from etl.contract import APP_CONTAINER, DB_CONTAINER
 from tools import s3_emulator
 from tools.task import TaskSpec, task_spec
 from tools.task.__main__ import app_overrides, local_secrets, platform_env
@@ -30,11 +31,11 @@ def as_before(task: TaskSpec) -> TaskSpec:
     """The task as declared before the sidecar was tuned (--before): health checks every 10 s,
     the time-zone tables loaded on first start. (The app keeps today's user: with the image's
     own, 10001:10001, the run fails at export and its total would not compare.)"""
-    mysql = task.container("mysql")
+    mysql = task.container(DB_CONTAINER)
     env = {k: v for k, v in mysql.environment.items() if k != "MYSQL_INITDB_SKIP_TZINFO"}
     check = {**(mysql.health_check or {}), "interval": 10, "timeout": 5}
     slower = dataclasses.replace(mysql, environment=env, health_check=check)
-    containers = [slower if c.name == "mysql" else c for c in task.containers]
+    containers = [slower if c.name == DB_CONTAINER else c for c in task.containers]
     return dataclasses.replace(task, containers=containers)
 
 
@@ -51,7 +52,7 @@ def one_run(stack: str, job: str, endpoint: str, before: bool) -> dict[str, floa
     run = TaskRun(
         task,
         secrets=local_secrets(task),
-        overrides=app_overrides("app", "2026-11-01T04:00:00Z"),
+        overrides=app_overrides(APP_CONTAINER, "2026-11-01T04:00:00Z"),
         platform_env=platform_env(endpoint, "us-east-1"),
         forwards={port: ("127.0.0.1", port)},
         on_log=on_log,
@@ -77,7 +78,7 @@ def main() -> None:
     args = parser.parse_args()
     server, endpoint = s3_emulator.start()
     try:
-        app = task_spec(args.stack, args.job).container("app").environment
+        app = task_spec(args.stack, args.job).container(APP_CONTAINER).environment
         s3 = boto3.client(
             "s3",
             endpoint_url=endpoint,

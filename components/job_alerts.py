@@ -11,7 +11,8 @@ from components.specs.alerts import dead_letter_alarm
 
 
 class JobAlerts(pulumi.ComponentResource):
-    dead_letter_queue: aws.sqs.Queue
+    dead_letter_queue: aws.sqs.Queue  # invocations Scheduler could not deliver
+    dead_letter_alarm: aws.cloudwatch.MetricAlarm  # pages the stack's topic when one arrives
 
     def __init__(
         self,
@@ -32,7 +33,7 @@ class JobAlerts(pulumi.ComponentResource):
             message_retention_seconds=14 * 24 * 3600,
             opts=child,
         )
-        aws.cloudwatch.MetricAlarm(
+        self.dead_letter_alarm = aws.cloudwatch.MetricAlarm(
             f"{name}-dlq",
             name=names.dead_letter_alarm_name(full_name),
             alarm_description=f"Scheduler could not start {full_name}: see its dead-letter queue",

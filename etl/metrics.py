@@ -38,7 +38,8 @@ def run_metrics(
     rows_exported: int,
     duration_s: float,
 ) -> dict[str, Any]:  # fmt: skip
-    """`Succeeded` is 1 or 0 for every run: the alarms watch it (and its absence)."""
+    """`Succeeded` is 1 or 0 for every run that got its lock, for dashboards and alarms a stack
+    adds (the outcome alerts come from the state machine, which sees runs that never start)."""
     return emf(job, timestamp_ms, {
         "Succeeded": (1 if succeeded else 0, "Count"),
         "RowsLoaded": (rows_loaded, "Count"),

@@ -202,10 +202,11 @@ def storage_from_env(env: Mapping[str, str] = os.environ) -> StorageSettings:
 def _csv_null(env: Mapping[str, str]) -> str:
     """CSV_NULL: written and read unquoted, so no character that CSV or SQL would quote."""
     value = env.get("CSV_NULL", "")
-    if len(value) > 16 or re.search(r"[,\"'\\\s\x00-\x1f\x7f]", value):
+    # A byte that is not UTF-8 arrives as a lone surrogate: the loader's own placeholders.
+    if len(value) > 16 or re.search(r"[,\"'\\\s\x00-\x1f\x7f\ud800-\udfff]", value):
         raise SettingsError(
             f"CSV_NULL={value!r} must be at most 16 characters without commas, quotes, "
-            "backslashes, spaces or control characters (e.g. NULL)"
+            "backslashes, spaces, control characters or bytes that are not UTF-8 (e.g. NULL)"
         )
     return value
 

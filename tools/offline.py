@@ -6,6 +6,7 @@ would assign (ARNs, IDs, generated names) are placeholders in a fake account, 12
 
 from __future__ import annotations
 
+import functools
 import json
 import runpy
 from collections.abc import Callable
@@ -214,3 +215,9 @@ def run_program(
     for key, output in getattr(stack_resource, "outputs", {}).items():
         exported[key] = _sync_await(pulumi.Output.from_input(output).future())
     return Program(mocks.resources, exported)
+
+
+@functools.cache
+def rendered(stack: str) -> Program:
+    """run_program(stack), once per process: for callers that only read what it declares."""
+    return run_program(stack)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from components.settings import JobSettings
-from etl.contract import APP_CONTAINER, DB_CONTAINER, ExportPath
+from etl.contract import APP_CONTAINER, AWS_REGION, DB_CONTAINER, ExportPath
 
 MYSQL_PORT = 3306
 # A task volume both containers mount (Fargate bind mount, on the task's ephemeral storage):
@@ -86,7 +86,7 @@ def app_environment(
     go in `secrets`. `job_name` names the run lock and the metrics."""
     env = {
         **job.environment,
-        "AWS_REGION": region,
+        AWS_REGION: region,
         "DB_HOST": "127.0.0.1",  # containers of an awsvpc task share one network namespace
         "DB_PORT": str(MYSQL_PORT),
         "DB_DATABASE": job.database,

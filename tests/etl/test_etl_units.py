@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from etl_harness import ROOT
 
 from etl.export import MAX_LIMIT, csv_line, outfile_sql, split_records
 from etl.jobdef import JobDefinitionError, created_tables, export_query
@@ -216,3 +220,23 @@ def test_lock_stale_seconds_must_be_a_finite_number(value: str) -> None:
 def test_shared_dir_must_be_a_plain_absolute_path(value: str) -> None:
     with pytest.raises(SettingsError, match=r"DB_SHARED_DIR=.* absolute path without quotes"):
         from_env({**BASE_ENV, "DB_SHARED_DIR": value})
+
+
+# os.environ turns a byte that is not UTF-8 into a lone surrogate ('\xff' -> '\udcff'): the
+# loader's placeholders are such characters, so none may reach it through CSV_NULL.
+@pytest.mark.parametrize("value", ["\udcff", "N\udcfeA", "a,b", 'q"', "sp ace", "x" * 17])
+def test_csv_null_is_refused_when_it_could_be_read_otherwise(value: str) -> None:
+    with pytest.raises(SettingsError, match=r"CSV_NULL=.* must be at most 16 characters"):
+        from_env({**BASE_ENV, "CSV_NULL": value})
+
+
+def test_a_non_utf8_csv_null_from_the_environment_stops_the_job() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "etl", "run"],
+        env={**os.environ, **BASE_ENV, "CSV_NULL": "\udcff"},  # the byte 0xff, as os passes it
+        cwd=ROOT,
+        capture_output=True,
+        check=False,
+    )
+    assert done.returncode == 2, done.stdout[-500:]
+    assert b"CSV_NULL" in done.stdout

@@ -13,10 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from etl_harness import (
     CuttingProxy,
-    DbServer,
     DelayedProxy,
     FlakyS3,
     finish,
@@ -51,11 +49,6 @@ def put_rows(s3: Any, bucket: str, rows: int) -> None:
 
 def snapshot(s3: Any, bucket: str, prefix: str) -> dict[str, bytes]:
     return {key: read_bytes(s3, bucket, key) for key in keys(s3, bucket, prefix)}
-
-
-@pytest.fixture
-def env(db_server: DbServer, database: str, bucket: str, s3_endpoint: str) -> tuple[Any, ...]:
-    return db_server, database, bucket, s3_endpoint
 
 
 def assert_clean_failure(

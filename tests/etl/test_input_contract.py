@@ -176,3 +176,46 @@ def test_every_special_character_loads_as_written(
         loaded = dict(cursor.fetchall())
     expected = {i: None if value == csv_null else value for i, value in enumerate(SPECIAL)}
     assert loaded == expected
+
+
+def one_column_job(tmp_path: Path) -> Path:
+    folder = tmp_path / "one_column_job"
+    (folder / "export").mkdir(parents=True, exist_ok=True)
+    (folder / "schema.sql").write_text("DROP TABLE IF EXISTS w; CREATE TABLE w (v TEXT NULL);")
+    (folder / "export" / "rows.sql").write_text("SELECT v FROM w")
+    return folder
+
+
+def loaded_w(db_server: DbServer, database: str) -> list[Any]:
+    with db_server.connect(database) as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT v FROM w ORDER BY v IS NULL, v")
+        return [row[0] for row in cursor.fetchall()]
+
+
+@pytest.mark.parametrize("body", [b"\n\n\n", b"\r\n\r\n", b"\xef\xbb\xbf\n\n"])
+def test_a_file_whose_first_line_is_blank_is_refused(
+    db_server: DbServer, database: str, bucket: str, s3_endpoint: str, s3: Any, tmp_path: Path,
+    body: bytes,
+) -> None:  # fmt: skip
+    """A first line that is blank is no header: the file is refused, naming it, and loads no
+    rows (the header was [], and LOAD DATA's empty column list means every column)."""
+    s3.put_object(Bucket=bucket, Key="input/w/a.csv", Body=body)
+    result = run_etl(db_server, database, bucket, s3_endpoint,
+                     ETL_JOB=str(one_column_job(tmp_path)))  # fmt: skip
+    failed(result, "load", "input/w/a.csv line 1", "header")
+    assert loaded_w(db_server, database) == []
+
+
+@pytest.mark.parametrize("csv_null", ["", "NULL"])
+def test_a_one_column_file_loads_empty_strings_and_nulls(
+    db_server: DbServer, database: str, bucket: str, s3_endpoint: str, s3: Any, tmp_path: Path,
+    csv_null: str,
+) -> None:  # fmt: skip
+    """One column: "" is an empty field (a record of its own, as exports write it), a blank
+    line is skipped; with CSV_NULL, "" is an empty string and the marker NULL."""
+    put_csv(s3, bucket, "input/w/a.csv", 'v\nx\n""\n\nNULL\n')
+    result = run_etl(db_server, database, bucket, s3_endpoint,
+                     ETL_JOB=str(one_column_job(tmp_path)), CSV_NULL=csv_null)  # fmt: skip
+    assert result.returncode == 0, result.logs[-2:]
+    expected = ["", "x", None] if csv_null else ["NULL", "x", None]
+    assert loaded_w(db_server, database) == expected

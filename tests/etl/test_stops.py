@@ -45,11 +45,6 @@ def put_rows(s3: Any, bucket: str, rows: int) -> None:
     put_csv(s3, bucket, "input/t/t.csv", "id,v\n" + lines)
 
 
-@pytest.fixture
-def env(db_server: DbServer, database: str, bucket: str, s3_endpoint: str) -> tuple[Any, ...]:
-    return db_server, database, bucket, s3_endpoint
-
-
 def running_queries(db_server: DbServer, database: str) -> list[str]:
     with db_server.connect() as conn, conn.cursor() as cursor:
         cursor.execute(

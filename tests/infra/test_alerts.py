@@ -12,7 +12,7 @@ from aws_models import errors
 
 from components.specs.alerts import alerts_topic_policy, dead_letter_alarm
 from components.specs.names import WATCHDOG_SUFFIX
-from tools.offline import STACKS, run_program, stack_config
+from tools.offline import STACKS, rendered, stack_config
 
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:scheduled-etl-prod-alerts"
 
@@ -45,7 +45,7 @@ def test_topic_policy_admits_only_this_stacks_alarms() -> None:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_job_is_wired_to_the_alerts_topic(stack: str) -> None:
-    prog = run_program(stack)
+    prog = rendered(stack)
     topic = prog.one("aws:sns/topic:Topic").outputs["arn"]
     email = stack_config(stack).get("scheduled-etl:alertEmail")
     subscriptions = prog.of_type("aws:sns/topicSubscription:TopicSubscription")
@@ -54,7 +54,12 @@ def test_every_job_is_wired_to_the_alerts_topic(stack: str) -> None:
     )
     jobs = stack_config(stack)["scheduled-etl:jobs"]
     alarms = prog.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
-    assert sorted(a.name for a in alarms) == sorted(f"{name}-dlq" for name in jobs)
+    assert {f"{name}-dlq" for name in jobs} <= {a.name for a in alarms}
+    # The topic takes only this stack's alarms (by name prefix): a misnamed or unwired alarm
+    # would never page anyone.
+    for alarm in alarms:
+        assert alarm.inputs["name"].startswith(f"scheduled-etl-{stack}-"), alarm.name
+        assert alarm.inputs["alarmActions"] == [topic], alarm.name
     for name in jobs:
         full = f"scheduled-etl-{stack}-{name}"
         # One publisher per outcome: the run state machine and its watchdog, nothing per task.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
 from typing import Any
 
 import pytest
@@ -31,20 +30,15 @@ from tools.offline import (
     STACKS,
     Program,
     Registered,
-    run_program,
+    rendered,
     stack_config,
     with_image_digest,
 )
 
 
-@functools.cache
-def _program(stack: str) -> Program:
-    return run_program(stack)
-
-
-@pytest.fixture(scope="module", params=STACKS)
-def program(request: pytest.FixtureRequest) -> Program:
-    return _program(request.param)
+@pytest.fixture
+def program(stack: tuple[str, Program]) -> Program:
+    return stack[1]
 
 
 def problems_of(resource: Registered) -> list[str]:
@@ -73,7 +67,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
 
 def sample(type_: str) -> Registered:
     """The first resource of `type_` any stack declares, else one from SAMPLES."""
-    declared = (r for stack in STACKS for r in _program(stack).resources if r.type == type_)
+    declared = (r for stack in STACKS for r in rendered(stack).resources if r.type == type_)
     if found := next(declared, None):
         return found
     assert type_ in SAMPLES, f"no stack declares {type_}: give it inputs in SAMPLES"
@@ -259,7 +253,7 @@ def checked_names(stack: str) -> set[tuple[str, names.Limit]]:
 def test_every_created_name_is_checked_by_settings(stack: str) -> None:
     """A named resource that names.py does not list (new, or renamed) could exceed its AWS
     limit with a long stack or job name and fail at deploy time instead of in settings."""
-    found, unknown = created_names(_program(stack))
+    found, unknown = created_names(rendered(stack))
     assert unknown == [], (
         f"add these name members to NAMED (and their limits to names.py): {unknown}"
     )
@@ -274,7 +268,7 @@ def test_a_name_missing_from_names_py_is_caught(monkeypatch: pytest.MonkeyPatch)
     job_names = names.job_names
     monkeypatch.setattr(names, "job_names", lambda stack, job: [
         (name, limit) for name, limit in job_names(stack, job) if limit is not names.QUEUE])  # fmt: skip
-    found, _ = created_names(_program("dev"))
+    found, _ = created_names(rendered("dev"))
     missing = {name for name, limit in found - checked_names("dev")}
     assert missing == {"scheduled-etl-dev-monthly-orders-dlq"}
 

@@ -17,6 +17,7 @@ from components.specs.containers import (
     Sidecar,
     TaskInputs,
     container_definitions,
+    sidecars,
     task_volumes,
 )
 from components.specs.schedule import (
@@ -53,9 +54,11 @@ def env_of(container: dict[str, Any]) -> dict[str, str]:
 
 
 class TestContainerDefinitions:
-    def test_two_essential_containers_valid_for_ecs(self) -> None:
-        definitions = container_definitions(make_job(), INPUTS)
-        assert [d["name"] for d in definitions] == ["app", "mysql"]
+    def test_the_app_and_its_sidecars_essential_and_valid_for_ecs(self) -> None:
+        job = make_job()
+        definitions = container_definitions(job, INPUTS)
+        assert [d["name"] for d in definitions] == ["app", *(s.name for s in sidecars(job))]
+        assert "mysql" in by_name(definitions), "the article's sidecar"
         assert all(d["essential"] is True for d in definitions)
         assert errors(definitions, "ecs", "RegisterTaskDefinition", "containerDefinitions") == ""
 
@@ -69,12 +72,12 @@ class TestContainerDefinitions:
         )
         standard = containers.sidecars
         monkeypatch.setattr(containers, "sidecars", lambda job: [*standard(job), cache])
-        definitions = by_name(container_definitions(make_job(), INPUTS))
-        assert list(definitions) == ["app", "mysql", "cache"]
-        assert definitions["app"]["dependsOn"] == [
-            {"containerName": "mysql", "condition": "HEALTHY"},
-            {"containerName": "cache", "condition": "START"},  # no health check to wait for
-        ]
+        job = make_job()
+        definitions = by_name(container_definitions(job, INPUTS))
+        assert list(definitions) == ["app", *(s.name for s in standard(job)), "cache"]
+        waits = definitions["app"]["dependsOn"]
+        assert {"containerName": "mysql", "condition": "HEALTHY"} in waits
+        assert waits[-1] == {"containerName": "cache", "condition": "START"}  # no health check
         assert definitions["cache"]["essential"] is True
         assert definitions["cache"]["secrets"] == [
             {"name": "REDIS_PASSWORD", "valueFrom": f"{SECRET}:password::"}
@@ -126,9 +129,7 @@ class TestContainerDefinitions:
 
     def test_app_waits_for_a_healthy_mysql(self) -> None:
         containers = by_name(container_definitions(make_job(), INPUTS))
-        assert containers["app"]["dependsOn"] == [
-            {"containerName": "mysql", "condition": "HEALTHY"}
-        ]
+        assert {"containerName": "mysql", "condition": "HEALTHY"} in containers["app"]["dependsOn"]
         check = containers["mysql"]["healthCheck"]
         assert check["command"][0] == "CMD-SHELL" and "--protocol=tcp" in check["command"][1]
         # ECS limits: interval 5-300, timeout 2-120, retries 1-10, startPeriod 0-300.
@@ -152,7 +153,7 @@ class TestContainerDefinitions:
         job = make_job(dbUsername="loader")
         assert task_volumes(job) == [{"name": "exchange"}]
         containers = by_name(container_definitions(job, INPUTS))
-        for container in containers.values():
+        for container in (containers["app"], containers["mysql"]):
             assert container["mountPoints"] == [
                 {"sourceVolume": "exchange", "containerPath": "/exchange"}
             ]

@@ -9,9 +9,8 @@ import subprocess
 import sys
 from typing import Any
 
-import pytest
-
-from components.settings import RESERVED_ENV
+from components.settings import RESERVED_ENV, Settings, parse_settings
+from components.specs.containers import sidecars
 from etl.contract import (
     APP_CONTAINER,
     AWS_REGION,
@@ -21,15 +20,10 @@ from etl.contract import (
     ExportPath,
     variable,
 )
-from tools.offline import ROOT, STACKS, Program, run_program, stack_config
+from tools.offline import ROOT, Program, stack_config, with_image_digest
 
 TASK_DEF = "aws:ecs/taskDefinition:TaskDefinition"
 MACHINE = "aws:sfn/stateMachine:StateMachine"
-
-
-@pytest.fixture(scope="module", params=STACKS)
-def stack(request: pytest.FixtureRequest) -> tuple[str, Program]:
-    return request.param, run_program(request.param)
 
 
 def _containers(program: Program, job: str) -> dict[str, dict[str, Any]]:
@@ -55,10 +49,23 @@ def _overrides(machine: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+def _settings(stack: str) -> Settings:
+    raw = with_image_digest(stack_config(stack))
+    ours = {
+        k.removeprefix("scheduled-etl:"): v
+        for k, v in raw.items()
+        if k.startswith("scheduled-etl:")
+    }
+    return parse_settings(ours)
+
+
 def test_each_task_runs_the_contracts_containers(stack: tuple[str, Program]) -> None:
+    """The app and the database by the contract's names, and the other sidecars declared."""
     name, program = stack
-    for job in stack_config(name)["scheduled-etl:jobs"]:
-        assert set(_containers(program, job)) == {APP_CONTAINER, DB_CONTAINER}
+    for job, settings in _settings(name).jobs.items():
+        declared = set(_containers(program, job))
+        assert declared == {APP_CONTAINER, *(s.name for s in sidecars(settings))}
+        assert DB_CONTAINER in declared
 
 
 def test_the_app_gets_what_the_job_reads_and_nothing_it_does_not(
@@ -78,10 +85,12 @@ def test_the_app_gets_what_the_job_reads_and_nothing_it_does_not(
             assert variable(env_name).set_by == "secret", f"{job}: {env_name} from a secret"
         # A job's `environment` could not have replaced any of them.
         assert (plain - yours) | secret <= RESERVED_ENV
-        # Everything the job requires and the platform provides is there.
+        # Everything the task definition is to set is there (ETL_JOB only for a job that
+        # names its folder; DB_SHARED_DIR only on the shared path, below).
         for item in ENVIRONMENT:
-            if item.set_by in {"task", "secret"} and item.default.startswith("required"):
+            if item.set_by in {"task", "secret"} and item.name not in {"ETL_JOB", "DB_SHARED_DIR"}:
                 assert item.name in plain | secret, f"{job}: {item.name} missing"
+        assert ("ETL_JOB" in plain) is ("etlJob" in config), job
         # The export path the config chose is the one the job will take.
         shared = config.get("exportPath", ExportPath.SHARED) == ExportPath.SHARED
         assert ("DB_SHARED_DIR" in plain) is shared, job

@@ -19,6 +19,7 @@ from tools.offline import (
     Program,
     RecordingMocks,
     Registered,
+    rendered,
     run_program,
     secret_value,
     stack_config,
@@ -33,9 +34,9 @@ MACHINE = "aws:sfn/stateMachine:StateMachine"
 SECRET = "aws:secretsmanager/secret:Secret"
 
 
-@pytest.fixture(scope="module", params=STACKS)
-def program(request: pytest.FixtureRequest) -> tuple[str, Program]:
-    return request.param, run_program(request.param)
+@pytest.fixture
+def program(stack: tuple[str, Program]) -> tuple[str, Program]:
+    return stack
 
 
 def jobs_of(stack: str) -> dict[str, Any]:
@@ -112,7 +113,8 @@ def test_roles_and_secret_wiring(program: tuple[str, Program]) -> None:
         [read] = policy_of(prog, f"{name}-execution-secret")["Statement"]
         assert read["Resource"] == secret_arn
 
-        app, mysql = containers(prog.one(TASK_DEF, name)).values()
+        declared = containers(prog.one(TASK_DEF, name))
+        app, mysql = declared["app"], declared["mysql"]
         assert {s["valueFrom"] for s in app["secrets"] + mysql["secrets"]} == {
             f"{secret_arn}:password::",
             f"{secret_arn}:rootPassword::",
@@ -280,7 +282,7 @@ def network_of(prog: Program, job: str) -> dict[str, Any]:
 
 
 def test_dev_is_small_and_on_demand_in_the_default_vpc() -> None:
-    prog = run_program("dev")
+    prog = rendered("dev")
     assert len(prog.of_type("awsx:ec2:DefaultVpc")) == 1 and not prog.of_type("awsx:ec2:Vpc")
     schedule = prog.one(SCHEDULE, "monthly-orders").inputs
     assert schedule["state"] == "DISABLED"
@@ -298,7 +300,7 @@ def test_dev_is_small_and_on_demand_in_the_default_vpc() -> None:
 
 
 def test_dev_creates_a_locked_down_bucket() -> None:
-    prog = run_program("dev")
+    prog = rendered("dev")
     bucket = prog.one("aws:s3/bucket:Bucket").outputs
     block = prog.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
     assert all(
@@ -326,7 +328,7 @@ def test_dev_creates_a_locked_down_bucket() -> None:
 
 
 def test_staging_runs_in_private_subnets_of_a_new_vpc() -> None:
-    prog = run_program("staging")
+    prog = rendered("staging")
     vpc = prog.one("awsx:ec2:Vpc").inputs
     assert vpc["cidrBlock"] == "10.20.0.0/16"
     assert vpc["numberOfAvailabilityZones"] == 2.0
@@ -340,7 +342,7 @@ def test_staging_runs_in_private_subnets_of_a_new_vpc() -> None:
 
 
 def test_prod_uses_existing_subnets_and_bucket_and_two_jobs() -> None:
-    prog = run_program("prod")
+    prog = rendered("prod")
     assert not prog.of_type("awsx:ec2:Vpc") and not prog.of_type("awsx:ec2:DefaultVpc")
     assert not prog.of_type("aws:s3/bucket:Bucket")
     config = stack_config("prod")["scheduled-etl:network"]

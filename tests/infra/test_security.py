@@ -10,7 +10,7 @@ import parliament
 import pytest
 
 from components.settings import SECRET_LOOKING
-from tools.offline import STACKS, Program, run_program
+from tools.offline import Program
 
 # parliament audits identity policies. A role's trust policy is a resource policy with no
 # Resource element by design, so that one finding is expected there, and only there.
@@ -23,9 +23,9 @@ POLICY_INPUTS = {
 }
 
 
-@pytest.fixture(scope="module", params=STACKS)
-def program(request: pytest.FixtureRequest) -> Program:
-    return run_program(request.param)
+@pytest.fixture
+def program(stack: tuple[str, Program]) -> Program:
+    return stack[1]
 
 
 def declared_policies(program: Program) -> list[tuple[str, str, dict[str, Any]]]:

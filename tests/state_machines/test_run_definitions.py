@@ -18,7 +18,7 @@ from components.settings import JobSettings, parse_settings
 from components.specs.names import SCHEDULE
 from components.specs.state_machine import RunTarget, format_literal, run_definition
 from components.specs.watchdog import grace_seconds, watchdog_definition
-from tools.offline import ROOT, STACKS, run_program
+from tools.offline import ROOT, STACKS, rendered
 
 VALIDATOR = ROOT / "node_modules" / ".bin" / "asl-validator"
 TARGET = RunTarget(
@@ -114,7 +114,7 @@ def test_watchdog_waits_the_window_and_the_grace() -> None:
 
 def declared_definitions() -> list[tuple[str, str]]:
     return [(f"{stack}-{r.name}", r.inputs["definition"]) for stack in STACKS
-            for r in run_program(stack).of_type("aws:sfn/stateMachine:StateMachine")]  # fmt: skip
+            for r in rendered(stack).of_type("aws:sfn/stateMachine:StateMachine")]  # fmt: skip
 
 
 def validate(path: Path) -> subprocess.CompletedProcess[str]:

@@ -22,7 +22,7 @@ from aws_models import errors
 from sfn_harness import FARGATE, Ending, moto_sfn, wait_for
 
 from components.specs.names import WATCHDOG_SUFFIX
-from tools.offline import STACKS, Program, run_program
+from tools.offline import STACKS, Program, rendered
 
 SLOT = "2026-11-01T04:00:00Z"
 MACHINE = "aws:sfn/stateMachine:StateMachine"
@@ -71,7 +71,7 @@ def declared(stack: str, program: Program) -> list[Declared]:
     return found
 
 
-JOBS = [job for stack in STACKS for job in declared(stack, run_program(stack))]
+JOBS = [job for stack in STACKS for job in declared(stack, rendered(stack))]
 
 
 @dataclass

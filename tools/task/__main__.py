@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from etl.contract import APP_CONTAINER
+from etl.contract import APP_CONTAINER, variable
 from tools.task.definition import TaskSpec, secret_arns, task_spec
 from tools.task.runner import TaskRun
 
-# EventBridge Scheduler's placeholder the schedule's container override carries.
-SCHEDULED_TIME = "SCHEDULED_TIME"
+# What the state machine's container override sets: the run's logical time.
+SCHEDULED_TIME = variable("SCHEDULED_TIME").name
 
 
 def local_secrets(task: TaskSpec) -> dict[str, Any]:
