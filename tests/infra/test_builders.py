@@ -65,7 +65,7 @@ class TestContainerDefinitions:
     def test_a_second_sidecar_is_one_entry(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Sidecars are data: one more `Sidecar` gives a valid task whose app waits for it."""
         cache = Sidecar(
-            name="cache",
+            name="extra-cache",
             image="public.ecr.aws/docker/library/redis:7.4",
             secrets={"REDIS_PASSWORD": "password"},
             port=6379,
@@ -74,18 +74,17 @@ class TestContainerDefinitions:
         monkeypatch.setattr(containers, "sidecars", lambda job: [*standard(job), cache])
         job = make_job()
         definitions = by_name(container_definitions(job, INPUTS))
-        assert list(definitions) == ["app", *(s.name for s in standard(job)), "cache"]
+        assert list(definitions) == ["app", *(s.name for s in standard(job)), "extra-cache"]
         waits = definitions["app"]["dependsOn"]
         assert {"containerName": "mysql", "condition": "HEALTHY"} in waits
-        assert waits[-1] == {"containerName": "cache", "condition": "START"}  # no health check
-        assert definitions["cache"]["essential"] is True
-        assert definitions["cache"]["secrets"] == [
+        assert waits[-1] == {"containerName": "extra-cache", "condition": "START"}  # no check
+        assert definitions["extra-cache"]["essential"] is True
+        assert definitions["extra-cache"]["secrets"] == [
             {"name": "REDIS_PASSWORD", "valueFrom": f"{SECRET}:password::"}
         ]
-        assert definitions["cache"]["logConfiguration"]["options"]["awslogs-stream-prefix"] == (
-            "cache"
-        )
-        assert "healthCheck" not in definitions["cache"]
+        logs = definitions["extra-cache"]["logConfiguration"]["options"]
+        assert logs["awslogs-stream-prefix"] == "extra-cache"
+        assert "healthCheck" not in definitions["extra-cache"]
         listed = list(definitions.values())
         assert errors(listed, "ecs", "RegisterTaskDefinition", "containerDefinitions") == ""
 
