@@ -93,6 +93,7 @@ def test_export_queries_are_cleaned_for_wrapping(tmp_path: Path) -> None:
         "SELECT a FROM t ORDER /* by what */ BY a",
         "SELECT a FROM t ORDER -- by what\n BY a",
         "SELECT a FROM t WHERE a > 1 order\r\n by a",
+        "SELECT a FROM t ORDER#the key\nBY a",  # MySQL's # comment, no space before it
         "(SELECT a FROM t ORDER BY a)",
         "((SELECT a FROM t ORDER BY a));",
         "(SELECT a FROM t) UNION (SELECT b FROM u) ORDER BY 1",

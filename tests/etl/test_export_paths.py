@@ -278,3 +278,34 @@ def test_csv_null_tells_empty_strings_from_null_on_both_paths(
         == (b"id,s,n,b,s_null\r\n1,,5,NULL,0\r\n2,NULL,NULL,NULL,1\r\n3,x,7,NULL,0\r\n")
     )
     assert texts["stream", "single"] == texts["shared", "single"] == b's\r\n""\r\nNULL\r\nx\r\n'
+
+
+def test_utf16_utf32_and_ucs2_text_columns_export_the_same_on_both_paths(
+    tmp_path: Path, db_server: DbServer, database: str, bucket: str, s3: Any, s3_endpoint: str,
+    shared_dir: Path,
+) -> None:  # fmt: skip
+    """Text columns in a Unicode character set other than utf8mb4: the shared path's row
+    expression must not mix their collation with utf8mb4's (MariaDB: "Illegal mix of
+    collations ... for operation 'case'"), and both paths write the same bytes."""
+    folder = tmp_path / "wide_charsets"
+    (folder / "export").mkdir(parents=True)
+    (folder / "schema.sql").write_text(
+        "DROP TABLE IF EXISTS t; CREATE TABLE t (id INT PRIMARY KEY, "
+        "u16 VARCHAR(20) CHARACTER SET utf16 NULL, u32 VARCHAR(20) CHARACTER SET utf32 NULL, "
+        "uc VARCHAR(20) CHARACTER SET ucs2 NULL);"
+    )
+    (folder / "export" / "rows.sql").write_text("SELECT id, u16, u32, uc FROM t ORDER BY id")
+    put_csv(s3, bucket, "input/t/t.csv",
+            'id,u16,u32,uc\n1,"a,b","q""q",plain\n2,\xe9,"x\r\ny",\xf1\n3,,,\n')  # fmt: skip
+    outputs = {}
+    for path, extra in (("stream", {}), ("shared", {"DB_SHARED_DIR": str(shared_dir)})):
+        run = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(folder),
+                      OUTPUT_PREFIX=f"{path}/", **extra)  # fmt: skip
+        assert run.returncode == 0, (path, run.logs[-2].get("cause"))
+        [part] = manifest(s3, bucket, f"{path}/run=20261101T040000Z/")["exports"]["rows"]["files"]
+        outputs[path] = gzip.decompress(read_bytes(s3, bucket, part["key"]))
+    assert (
+        outputs["stream"]
+        == outputs["shared"]
+        == ('id,u16,u32,uc\r\n1,"a,b","q""q",plain\r\n2,\xe9,"x\r\ny",\xf1\r\n3,,,\r\n'.encode())
+    )
