@@ -266,6 +266,15 @@ def execute_file(conn: Session, path: Path) -> None:
             )
 
 
+def reset_session(conn: Session) -> None:
+    """Back to the settings every session starts with: utf8mb4, the strict SQL mode, UTC. A
+    transform may change them (SET time_zone, SET NAMES, sql_mode), and exports must write the
+    data as the contract says (times in UTC, UTF-8) on both paths."""
+    conn.set_character_set(conn.charset, conn.collation)  # SET NAMES, and PyMySQL's decoding
+    with conn.cursor() as cursor:
+        cursor.execute(f"SET SESSION sql_mode = '{SESSION_SQL_MODE}', time_zone = '+00:00'")
+
+
 def table_columns(conn: Session) -> dict[str, list[str]]:
     """Every table of the session's database, with its columns in their order."""
     with conn.cursor() as cursor:

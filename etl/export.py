@@ -306,9 +306,11 @@ def _field_sql(column: str, kind: str, only_column: bool, null: str = "") -> str
     # The tests read the value as a string anyway; the CAST in ELSE is what gives the CASE a
     # string type (and is the one conversion a row pays for).
     blank = f"WHEN LENGTH({ref}) = 0 THEN {empty} " if only_column else ""
+    # Quoting works on the CAST too: a utf16/utf32/ucs2 column's own text would meet the
+    # other branches' utf8mb4 in one CASE ("Illegal mix of collations").
     return (
         f"CASE WHEN {ref} IS NULL THEN {nothing} {blank}"
-        f"WHEN {ref} REGEXP '[\",\\r\\n]' THEN CONCAT('\"', REPLACE({ref}, '\"', '\"\"'), '\"') "
+        f"WHEN {text} REGEXP '[\",\\r\\n]' THEN CONCAT('\"', REPLACE({text}, '\"', '\"\"'), '\"') "
         f"ELSE {text} END"
     )
 

@@ -9,8 +9,19 @@ from pathlib import Path
 from typing import Any
 
 import sqlparse
-from sqlparse import lexer
+from sqlparse import keywords, lexer
 from sqlparse import tokens as T
+
+# MySQL's dialect of one rule sqlparse reads otherwise: `#` starts a comment to the end of the
+# line wherever it stands outside a string or a quoted name. sqlparse's default takes it as
+# part of a name (T-SQL's #temp, `ORDER#x` as one token), so an export's ORDER BY could go
+# unseen and a `;` after a `#` could split a statement. Set once, for every sqlparse call.
+lexer.Lexer.get_default_instance().set_SQL_REGEX(  # type: ignore[no-untyped-call]
+    [
+        (r"#.*?(\r\n|\r|\n|$)", T.Comment.Single),
+        *((pattern.replace("[$#\\w]", "[$\\w]"), kind) for pattern, kind in keywords.SQL_REGEX),
+    ]
+)
 
 
 class JobDefinitionError(Exception):
@@ -127,8 +138,16 @@ def export_query(name: str, path: Path) -> ExportQuery:
             "DUMPFILE, @variable) is not allowed"
         )
     words = _top_level_words(tokens)
-    ordered = any(a == "ORDER" and b == "BY" for a, b in itertools.pairwise(words))
-    return ExportQuery(name, sql, ordered=ordered, limited="LIMIT" in words)
+    pairs = set(itertools.pairwise(words))
+    # Locking reads and PROCEDURE cannot sit inside the derived table the shared path wraps
+    # the export in; an export only reads, so they are refused here rather than at run time.
+    locking = pairs & {("FOR", "UPDATE"), ("FOR", "SHARE"), ("LOCK", "IN")}
+    if locking or "PROCEDURE" in words:
+        clause = " ".join(sorted(locking)[0]) if locking else "PROCEDURE"
+        raise JobDefinitionError(f"{path}: an export only reads; {clause} is not allowed")
+    # FETCH FIRST|NEXT n ROWS ONLY is the standard's LIMIT.
+    limited = "LIMIT" in words or "FETCH" in words
+    return ExportQuery(name, sql, ordered=("ORDER", "BY") in pairs, limited=limited)
 
 
 def created_tables(path: Path) -> list[str]:

@@ -114,6 +114,7 @@ def _run_locked(
         with stage("transform", files=[p.name for p in job.transforms]):
             run_transforms(conn, job.transforms, settings.scheduled_time)
         try:
+            db.reset_session(conn)  # whatever the transforms SET, exports read UTC and UTF-8
             mode = ExportPath.SHARED if settings.db_shared_dir else ExportPath.STREAM
             with stage("export", exports=[e.name for e in exports], path=mode):
                 # A rerun replaces the run folder. The old manifest goes first, so no reader

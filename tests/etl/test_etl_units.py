@@ -171,6 +171,33 @@ def test_selects_in_every_form_are_exports(tmp_path: Path, sql: str) -> None:
     export_query("u", write(tmp_path, "u.sql", sql))
 
 
+@pytest.mark.parametrize(
+    ("sql", "clause"),
+    [
+        ("SELECT a FROM t FOR UPDATE", "FOR UPDATE"),
+        ("SELECT a FROM t FOR SHARE", "FOR SHARE"),
+        ("SELECT a FROM t LOCK IN SHARE MODE", "LOCK IN"),
+        ("SELECT a FROM t PROCEDURE ANALYSE()", "PROCEDURE"),
+    ],
+)
+def test_locking_reads_and_procedures_are_not_exports(
+    tmp_path: Path, sql: str, clause: str
+) -> None:
+    """They cannot be wrapped in the shared path's derived table: refused before the run."""
+    with pytest.raises(JobDefinitionError, match=f"an export only reads; {clause} is not"):
+        export_query("x", write(tmp_path, "x.sql", sql))
+
+
+def test_fetch_first_is_a_limit(tmp_path: Path) -> None:
+    """No LIMIT is added after a FETCH FIRST (a syntax error on the shared path)."""
+    sql = "SELECT a FROM t ORDER BY a FETCH FIRST 3 ROWS ONLY"
+    query = export_query("f", write(tmp_path, "f.sql", sql))
+    assert query.ordered and query.limited
+    assert "FETCH FIRST 3 ROWS ONLY) AS export_rows" in outfile_sql(
+        query, ["a"], ["integer"], "'/x'"
+    )
+
+
 def test_ordered_exports_keep_their_order_in_the_server_wrapper(tmp_path: Path) -> None:
     ordered = export_query("o", write(tmp_path, "o.sql", "SELECT a FROM t ORDER BY a"))
     sql = outfile_sql(ordered, ["a"], ["integer"], "'/x'")

@@ -309,3 +309,34 @@ def test_utf16_utf32_and_ucs2_text_columns_export_the_same_on_both_paths(
         == outputs["shared"]
         == ('id,u16,u32,uc\r\n1,"a,b","q""q",plain\r\n2,\xe9,"x\r\ny",\xf1\r\n3,,,\r\n'.encode())
     )
+
+
+def test_session_settings_a_transform_changes_do_not_reach_the_exports(
+    tmp_path: Path, db_server: DbServer, database: str, bucket: str, s3: Any, s3_endpoint: str,
+    shared_dir: Path,
+) -> None:  # fmt: skip
+    """Transforms share the exports' session: a time zone, character set or SQL mode one of them
+    sets must not shift times, break the decoding (stream) or the file's line ends (shared)."""
+    folder = tmp_path / "session"
+    (folder / "transform").mkdir(parents=True)
+    (folder / "export").mkdir()
+    (folder / "schema.sql").write_text(
+        "DROP TABLE IF EXISTS t; CREATE TABLE t (id INT PRIMARY KEY, s VARCHAR(20) NULL);"
+    )
+    (folder / "transform" / "10_session.sql").write_text(
+        "SET time_zone = '+05:00'; SET NAMES latin1; "
+        "SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES');"
+    )
+    (folder / "export" / "rows.sql").write_text(
+        "SELECT id, s, FROM_UNIXTIME(0) AS epoch FROM t ORDER BY id"
+    )
+    put_csv(s3, bucket, "input/t/t.csv", 'id,s\n1,"caf\xe9, back\\\\slash"\n')
+    outputs = {}
+    for path, extra in (("stream", {}), ("shared", {"DB_SHARED_DIR": str(shared_dir)})):
+        run = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(folder),
+                      OUTPUT_PREFIX=f"{path}/", **extra)  # fmt: skip
+        assert run.returncode == 0, (path, run.logs[-2].get("cause"))
+        [part] = manifest(s3, bucket, f"{path}/run=20261101T040000Z/")["exports"]["rows"]["files"]
+        outputs[path] = gzip.decompress(read_bytes(s3, bucket, part["key"]))
+    expected = 'id,s,epoch\r\n1,"caf\xe9, back\\\\slash",1970-01-01 00:00:00\r\n'.encode()
+    assert outputs["stream"] == outputs["shared"] == expected
