@@ -15,6 +15,8 @@ from typing import Any
 
 import pymysql
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ReadTimeoutError
 from etl_harness import (
     DbServer,
     finish,
@@ -27,7 +29,7 @@ from etl_harness import (
     start_etl,
 )
 
-from etl import db
+from etl import db, storage
 from etl.settings import from_env
 
 LOCK = "output/_locks/stop_job.lock"
@@ -368,3 +370,26 @@ def test_overlapping_prefixes_exit_2_before_anything(
                   INPUT_PREFIX="data/", OUTPUT_PREFIX="data/out/")  # fmt: skip
     assert run.returncode == 2 and "overlap" in run.failure["cause"]
     assert keys(s3, bucket, "data/") == []
+
+
+def test_an_s3_endpoint_that_never_answers_fails_the_call_in_bounded_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The job's S3 client gives up on an endpoint that accepts connections and never answers:
+    each attempt ends at read_timeout, and attempts are counted. Shown with a 1 s read timeout
+    and 2 attempts; the deployed bound is (connect 10 s + read 30 s) x 10 attempts plus backoff,
+    under 7 minutes, and SIGTERM stops the job sooner (test_sigterm_stops_every_stage...)."""
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts (the kernel's backlog), never reads
+    port = silent.getsockname()[1]
+    assert storage.CLIENT_CONFIG.read_timeout == 30 and storage.CLIENT_CONFIG.connect_timeout == 10
+    assert storage.CLIENT_CONFIG.retries == {"mode": "standard", "max_attempts": 10}
+    fast = storage.CLIENT_CONFIG.merge(Config(read_timeout=1, retries={"max_attempts": 2}))
+    monkeypatch.setattr(storage, "CLIENT_CONFIG", fast)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{port}")
+    for key, value in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+                       "AWS_DEFAULT_REGION": "eu-west-1"}.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    started = time.monotonic()
+    with silent, pytest.raises(ReadTimeoutError):
+        storage.client().get_object(Bucket="any-bucket", Key="k")
+    assert time.monotonic() - started < 10
