@@ -280,6 +280,21 @@ def test_csv_null_tells_empty_strings_from_null_on_both_paths(
     assert texts["stream", "single"] == texts["shared", "single"] == b's\r\n""\r\nNULL\r\nx\r\n'
 
 
+def export_on_both_paths(
+    folder: Path, db_server: DbServer, database: str, bucket: str, s3: Any, s3_endpoint: str,
+    shared_dir: Path,
+) -> dict[str, bytes]:  # fmt: skip
+    """The job folder run once per export path; its `rows` export's bytes by path."""
+    outputs = {}
+    for path, extra in (("stream", {}), ("shared", {"DB_SHARED_DIR": str(shared_dir)})):
+        run = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(folder),
+                      OUTPUT_PREFIX=f"{path}/", **extra)  # fmt: skip
+        assert run.returncode == 0, (path, run.logs[-2].get("cause"))
+        [part] = manifest(s3, bucket, f"{path}/run=20261101T040000Z/")["exports"]["rows"]["files"]
+        outputs[path] = gzip.decompress(read_bytes(s3, bucket, part["key"]))
+    return outputs
+
+
 def test_utf16_utf32_and_ucs2_text_columns_export_the_same_on_both_paths(
     tmp_path: Path, db_server: DbServer, database: str, bucket: str, s3: Any, s3_endpoint: str,
     shared_dir: Path,
@@ -297,13 +312,7 @@ def test_utf16_utf32_and_ucs2_text_columns_export_the_same_on_both_paths(
     (folder / "export" / "rows.sql").write_text("SELECT id, u16, u32, uc FROM t ORDER BY id")
     put_csv(s3, bucket, "input/t/t.csv",
             'id,u16,u32,uc\n1,"a,b","q""q",plain\n2,\xe9,"x\r\ny",\xf1\n3,,,\n')  # fmt: skip
-    outputs = {}
-    for path, extra in (("stream", {}), ("shared", {"DB_SHARED_DIR": str(shared_dir)})):
-        run = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(folder),
-                      OUTPUT_PREFIX=f"{path}/", **extra)  # fmt: skip
-        assert run.returncode == 0, (path, run.logs[-2].get("cause"))
-        [part] = manifest(s3, bucket, f"{path}/run=20261101T040000Z/")["exports"]["rows"]["files"]
-        outputs[path] = gzip.decompress(read_bytes(s3, bucket, part["key"]))
+    outputs = export_on_both_paths(folder, db_server, database, bucket, s3, s3_endpoint, shared_dir)
     assert (
         outputs["stream"]
         == outputs["shared"]
@@ -331,12 +340,6 @@ def test_session_settings_a_transform_changes_do_not_reach_the_exports(
         "SELECT id, s, FROM_UNIXTIME(0) AS epoch FROM t ORDER BY id"
     )
     put_csv(s3, bucket, "input/t/t.csv", 'id,s\n1,"caf\xe9, back\\\\slash"\n')
-    outputs = {}
-    for path, extra in (("stream", {}), ("shared", {"DB_SHARED_DIR": str(shared_dir)})):
-        run = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(folder),
-                      OUTPUT_PREFIX=f"{path}/", **extra)  # fmt: skip
-        assert run.returncode == 0, (path, run.logs[-2].get("cause"))
-        [part] = manifest(s3, bucket, f"{path}/run=20261101T040000Z/")["exports"]["rows"]["files"]
-        outputs[path] = gzip.decompress(read_bytes(s3, bucket, part["key"]))
+    outputs = export_on_both_paths(folder, db_server, database, bucket, s3, s3_endpoint, shared_dir)
     expected = 'id,s,epoch\r\n1,"caf\xe9, back\\\\slash",1970-01-01 00:00:00\r\n'.encode()
     assert outputs["stream"] == outputs["shared"] == expected
