@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 from components.settings import JobSettings  # noqa: E402
 from components.specs.containers import app_environment  # noqa: E402  (after the path fix-up)
 from etl import sample, validate  # noqa: E402
+from etl.contract import APP_CONTAINER, ExitCode  # noqa: E402
 from etl.extract import SUFFIXES  # noqa: E402
 from etl.jobdef import JobDefinitionError, created_tables  # noqa: E402
 from etl.settings import BUNDLED_JOB, SettingsError, storage_from_env  # noqa: E402
@@ -59,7 +60,6 @@ BUCKET = "etl-demo-data"
 DATABASE = "etl_demo"
 REGION = "us-east-1"
 JOBS_IN_CONTAINER = "/app/jobs"  # where a job folder of the user's is mounted (read-only)
-EXIT_BAD_JOB = 2  # as `python -m etl run` exits for a bad job folder: fix it, then rerun
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ def main() -> int:
         out=args.out.resolve(),
     )
     if (demo.job or demo.inputs) and not ready(demo):
-        return EXIT_BAD_JOB
+        return ExitCode.SETTINGS  # as `python -m etl run` exits for a bad job folder
     if os.geteuid() == 0 and not args.plain:
         return run_task_definition(args.stack, args.stack_job, demo)
     if args.plain:
@@ -246,7 +246,7 @@ def upload_inputs(s3: Any, bucket: str, prefix: str, demo: Demo) -> None:
 def run_task_definition(stack: str, stack_job: str, demo: Demo) -> int:
     """The stack's task definition through the local task runner."""
     task = task_spec(stack, stack_job)
-    app = task.containers[0]
+    app = task.container(APP_CONTAINER)
     bucket, inputs, outputs = (app.environment[k] for k in
                                ("DATA_BUCKET", "INPUT_PREFIX", "OUTPUT_PREFIX"))  # fmt: skip
     overrides = app_overrides(app.name, demo.scheduled_time)
