@@ -31,7 +31,7 @@ from typing import Any
 import pymysql
 import pymysql.converters
 from pymysql.connections import Connection, MySQLResult
-from pymysql.constants import CR
+from pymysql.constants import CR, ER
 from pymysql.protocol import LoadLocalPacketWrapper
 from tenacity import (
     RetryCallState,
@@ -92,6 +92,9 @@ _TEXT_ONLY: dict[Any, Any] = {
 }
 
 
+_LOCAL_PACKET = 16 * 1024  # PyMySQL's own packet size for LOAD DATA LOCAL
+
+
 class _CheckedResult(MySQLResult):
     """A result whose LOAD DATA LOCAL request is answered only for the registered file."""
 
@@ -108,7 +111,28 @@ class _CheckedResult(MySQLResult):
                 f"the server asked for local file {name!r}; LOAD DATA LOCAL INFILE may only "
                 "read the loader's own input stream (never files of the job's container)"
             )
-        super()._read_load_local_packet(first_packet)  # type: ignore[misc]
+        # As PyMySQL sends the file, but a stop (SIGTERM) while a packet is half sent cuts the
+        # socket: PyMySQL would append the end-of-file packet to the half packet and wait for
+        # the server's answer, which never comes (the server waits for the rest of the packet,
+        # net_read_timeout, 30 s, then resets: exit 1 after 30 s instead of 143 at once).
+        try:
+            with open(requested, "rb") as stream:
+                while chunk := stream.read(min(conn.max_allowed_packet, _LOCAL_PACKET)):
+                    conn.write_packet(chunk)
+        except OSError as exc:  # the stream could not be read: end it, the protocol in step
+            conn.write_packet(b"")
+            conn._read_packet()
+            raise pymysql.err.OperationalError(
+                ER.FILE_NOT_FOUND, f"Can't open file '{allowed}': {exc}"
+            ) from exc
+        except BaseException:
+            conn.cut()  # the server sees the connection end and stops the load
+            raise
+        conn.write_packet(b"")  # the end of the file
+        ok_packet = conn._read_packet()
+        if not ok_packet.is_ok_packet():
+            raise pymysql.err.OperationalError(CR.CR_COMMANDS_OUT_OF_SYNC, "Commands Out of Sync")
+        self._read_ok_packet(ok_packet)  # type: ignore[attr-defined]
 
 
 class Session(Connection):

@@ -411,7 +411,11 @@ def export_shared(
             raise ExportError(f"export {name}: the server's file ends inside a record")
     except BaseException:
         if not done.done():
-            conn.kill_query()  # a stop (SIGTERM) or a failure here never waits for the server
+            # A stop (SIGTERM) or a failure here never waits for the server. The statement may
+            # not have left the worker thread yet, and a KILL would find nothing to stop: cut
+            # the socket first (it can no longer be sent), then kill what the server runs.
+            conn.cut()
+            conn.kill_query()
         parts.abort()
         raise
     finally:

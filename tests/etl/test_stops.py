@@ -29,7 +29,9 @@ from etl_harness import (
     start_etl,
 )
 
-from etl import db, storage
+from etl import db, export, runner, storage
+from etl.context import RunContext
+from etl.jobdef import ExportQuery
 from etl.settings import from_env
 
 LOCK = "output/_locks/stop_job.lock"
@@ -393,3 +395,73 @@ def test_an_s3_endpoint_that_never_answers_fails_the_call_in_bounded_time(
     with silent, pytest.raises(ReadTimeoutError):
         storage.client().get_object(Bucket="any-bucket", Key="k")
     assert time.monotonic() - started < 10
+
+
+def test_a_stop_before_the_shared_export_reaches_the_server_does_not_wait_for_it(
+    db_server: DbServer, database: str, tmp_path: Path, shared_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """SIGTERM right after the export's statement was handed to its worker thread, before the
+    thread sent it: a KILL QUERY then finds nothing, and the statement (60 s here) would run
+    anyway while the stop waited for it (seen once under load in CI)."""
+    settings = from_env({"DB_HOST": db_server.host, "DB_PORT": str(db_server.port),
+                         "DB_DATABASE": database, "DB_USERNAME": db_server.user,
+                         "DB_PASSWORD": db_server.password, "DATA_BUCKET": "b"})  # fmt: skip
+    sent = export._execute
+
+    def late(ctx: Any, statement: str, what: str) -> None:
+        time.sleep(1)  # a worker thread slow to start, as on a loaded machine
+        sent(ctx, statement, what)
+
+    def stopped(path: Path, done: Any) -> Any:
+        raise runner.Terminated("stopped by SIGTERM")
+        yield b""  # a generator, as _follow is
+
+    monkeypatch.setattr(export, "_execute", late)
+    monkeypatch.setattr(export, "_follow", stopped)
+    with db.connect(settings) as conn, conn.cursor() as cursor:
+        cursor.execute("CREATE TABLE t (id INT)")
+        cursor.executemany("INSERT INTO t VALUES (%s)", [(i,) for i in range(200)])
+        ctx = RunContext(conn, s3=None, bucket="b", workdir=tmp_path, job="stop_job")
+        query = ExportQuery("rows", "SELECT id, SLEEP(0.3) AS s FROM t", False, False)
+        started = time.monotonic()
+        with pytest.raises(runner.Terminated):
+            export.export_shared(ctx, shared_dir, "output/", query, 1000)
+    assert time.monotonic() - started < 10, "the stop waited for the statement"
+    deadline = time.monotonic() + 5
+    while running_queries(db_server, database) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert running_queries(db_server, database) == [], "the statement never ran on"
+
+
+def test_a_stop_while_a_load_packet_is_half_sent_does_not_wait_for_the_server(
+    db_server: DbServer, database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM can interrupt a socket send mid-packet (Python's sendall raises from the signal
+    handler). Ending the file then would leave the server waiting for the rest of the packet
+    (net_read_timeout, 30 s) and fail the run as a lost connection: the load cuts the
+    connection instead, and the stop goes on at once (seen about once in six stops under load)."""
+    settings = from_env({"DB_HOST": db_server.host, "DB_PORT": str(db_server.port),
+                         "DB_DATABASE": database, "DB_USERNAME": db_server.user,
+                         "DB_PASSWORD": db_server.password, "DATA_BUCKET": "b"})  # fmt: skip
+    stream = tmp_path / "rows.tsv"
+    stream.write_text("".join(f"{i}\n" for i in range(200_000)))
+    packets = 0
+    whole = db.Session.write_packet
+
+    def interrupted(self: db.Session, payload: bytes) -> None:
+        nonlocal packets
+        packets += 1
+        if packets == 3:  # what sendall does when the signal handler raises mid-send
+            self._write_bytes(b"\xff\xff\x00\x01" + payload[:100])  # a header, then 100 bytes
+            raise runner.Terminated("stopped by SIGTERM")
+        whole(self, payload)
+
+    with db.connect(settings, loads=True) as loader, loader.cursor() as cursor:
+        cursor.execute("CREATE TABLE n (v INT)")
+        loader.local_file = str(stream)
+        monkeypatch.setattr(db.Session, "write_packet", interrupted)
+        started = time.monotonic()
+        with pytest.raises(runner.Terminated):
+            cursor.execute("LOAD DATA LOCAL INFILE %s INTO TABLE n", (str(stream),))
+    assert time.monotonic() - started < 10, "the stop waited for the server"
