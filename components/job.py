@@ -14,6 +14,7 @@ from components.platform import Platform
 from components.settings import JobSettings
 from components.specs import names, policies
 from components.specs.containers import TaskInputs, container_definitions, task_volumes
+from components.specs import sfn_logging
 from components.specs.schedule import (
     flexible_time_window,
     run_task_command,
@@ -66,6 +67,7 @@ class ScheduledFargateJob(pulumi.ComponentResource):
     ) -> None:
         super().__init__("scheduled-etl:etl:ScheduledFargateJob", name, None, opts)
         self._name, self._job, self._platform, self._full_name = name, job, platform, full_name
+        self._log_retention_days = log_retention_days
         self._child = pulumi.ResourceOptions(parent=self)
 
         self.log_group = aws.cloudwatch.LogGroup(
@@ -248,6 +250,7 @@ class ScheduledFargateJob(pulumi.ComponentResource):
             ),
             opts=self._child,
         )
+        logging, logging_policy = self._machine_logging(f"{name}-run", full_name, role)
         definition = pulumi.Output.all(
             region=platform.region,
             cluster_arn=platform.cluster.arn,
@@ -278,7 +281,8 @@ class ScheduledFargateJob(pulumi.ComponentResource):
             type="STANDARD",
             role_arn=role.arn,
             definition=definition,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+            logging_configuration=logging,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, logging_policy]),
         )
 
     def _watchdog(self) -> aws.sfn.StateMachine:
@@ -298,6 +302,9 @@ class ScheduledFargateJob(pulumi.ComponentResource):
             ),
             opts=self._child,
         )
+        logging, logging_policy = self._machine_logging(
+            f"{name}-watch", names.watchdog_name(full_name), role
+        )
         return aws.sfn.StateMachine(
             f"{name}-watch",
             name=names.watchdog_name(full_name),
@@ -316,8 +323,28 @@ class ScheduledFargateJob(pulumi.ComponentResource):
                     )
                 )
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+            logging_configuration=logging,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, logging_policy]),
         )
+
+    def _machine_logging(
+        self, name: str, machine_name: str, role: aws.iam.Role
+    ) -> tuple[pulumi.Output[Any], aws.iam.RolePolicy]:
+        """FSBP StepFunctions.1: a state machine's own log group (the stack's retention), its
+        role's log-delivery permissions, and the StateMachine's logging_configuration."""
+        group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=sfn_logging.log_group_name(machine_name),
+            retention_in_days=self._log_retention_days,
+            opts=self._child,
+        )
+        policy = aws.iam.RolePolicy(
+            f"{name}-logs",
+            role=role.id,
+            policy=_json(sfn_logging.log_delivery_policy()),
+            opts=self._child,
+        )
+        return group.arn.apply(sfn_logging.logging_configuration), policy
 
     def _schedules(self) -> tuple[aws.scheduler.Schedule, aws.scheduler.Schedule]:
         """(the run's schedule, the watchdog's): one role may start both state machines."""

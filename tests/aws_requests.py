@@ -136,6 +136,15 @@ def _schedule(r: Registered) -> list[Request]:
 def _state_machine(r: Registered) -> list[Request]:
     params = {"name": physical_name(r), "definition": r.inputs["definition"],
               "roleArn": r.inputs["roleArn"], "type": r.inputs.get("type", "STANDARD")}  # fmt: skip
+    if "loggingConfiguration" in r.inputs:
+        logging = r.inputs["loggingConfiguration"]
+        params["loggingConfiguration"] = {
+            "level": logging["level"],
+            "includeExecutionData": logging["includeExecutionData"],
+            "destinations": [
+                {"cloudWatchLogsLogGroup": {"logGroupArn": logging["logDestination"]}}
+            ],
+        }
     return [("stepfunctions", "CreateStateMachine", params)]
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from components.specs import sfn_logging
+
 PROJECT = "scheduled-etl"
 AUTONAME = "-abcdefg"  # Pulumi autonaming: '-' + 7 random characters
 PREFIX_UNIQUE = "x" * 26  # Terraform's unique suffix for name_prefix
@@ -147,13 +149,16 @@ def job_names(stack: str, job: str) -> list[tuple[str, Limit]]:
         (watchdog_name(full), STATE_MACHINE),
         (full, FAMILY),
         (log_group_name(full), LOG_GROUP),
+        (sfn_logging.log_group_name(full), LOG_GROUP),
+        (sfn_logging.log_group_name(watchdog_name(full)), LOG_GROUP),
         (secret_prefix(full) + PREFIX_UNIQUE, SECRET),
         (queue_name(full), QUEUE),
         (dead_letter_alarm_name(full), ALARM),
         *((f"{job}-{role}{AUTONAME}", ROLE)
           for role in ("execution", "task", "scheduler", "run", "watch")),
         *((f"{job}-{policy}{AUTONAME}", ROLE_POLICY)
-          for policy in ("execution-secret", "task-bucket", "scheduler-start", "run", "watch")),
+          for policy in ("execution-secret", "task-bucket", "scheduler-start", "run", "watch",
+                         "run-logs", "watch-logs")),
     ]  # fmt: skip
 
 

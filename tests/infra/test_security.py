@@ -10,6 +10,7 @@ import parliament
 import pytest
 
 from components.settings import SECRET_LOOKING
+from components.specs.sfn_logging import LOG_DELIVERY_ACTIONS
 from tools.offline import Program
 
 # parliament audits identity policies. A role's trust policy is a resource policy with no
@@ -62,6 +63,11 @@ def test_no_wildcard_actions_and_no_unscoped_resources(program: Program) -> None
             assert all("*" not in action for action in actions), (name, actions)
             resources = statement.get("Resource", [])
             resources = resources if isinstance(resources, list) else [resources]
+            if sorted(actions) == LOG_DELIVERY_ACTIONS:
+                # The named exception: CloudWatch Logs' log-delivery APIs have no resource-level
+                # permissions, and Step Functions' logging needs exactly these (sfn_logging.py).
+                assert resources == ["*"], (name, statement)
+                continue
             assert "*" not in resources, (name, statement)
             for resource in resources:
                 assert resource.startswith("arn:aws:"), (name, resource)
@@ -108,3 +114,21 @@ def test_a_created_bucket_is_private_and_tls_only(program: Program) -> None:
         assert deny["Effect"] == "Deny" and deny["Condition"] == {
             "Bool": {"aws:SecureTransport": "false"}
         }
+
+
+def test_every_state_machine_logs_errors_without_execution_data(program: Program) -> None:
+    """FSBP StepFunctions.1: logging on, at ERROR, to the machine's own group with retention."""
+    machines = program.of_type("aws:sfn/stateMachine:StateMachine")
+    assert machines
+    groups = {g.outputs["arn"]: g for g in program.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    for machine in machines:
+        logging = machine.inputs.get("loggingConfiguration")
+        assert logging, machine.name
+        assert logging["level"] == "ERROR" and logging["includeExecutionData"] is False
+        group = groups[logging["logDestination"].removesuffix(":*")]
+        assert group.inputs["name"] == f"/aws/vendedlogs/states/{machine.inputs['name']}"
+        assert group.inputs["retentionInDays"] > 0
+    # Each machine has its own group.
+    assert len({m.inputs["loggingConfiguration"]["logDestination"] for m in machines}) == len(
+        machines
+    )
