@@ -12,9 +12,8 @@ import pulumi_random as random
 from components.job_alerts import JobAlerts
 from components.platform import Platform
 from components.settings import JobSettings
-from components.specs import names, policies
+from components.specs import names, policies, sfn_logging
 from components.specs.containers import TaskInputs, container_definitions, task_volumes
-from components.specs import sfn_logging
 from components.specs.schedule import (
     flexible_time_window,
     run_task_command,

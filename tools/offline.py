@@ -103,6 +103,7 @@ INVOKES: dict[str, dict[str, Any]] = {
     },
     "aws:index/getPartition:getPartition": {"partition": "aws", "dnsSuffix": "amazonaws.com"},
     "aws:index/getRegion:getRegion": {"name": REGION, "region": REGION},
+    "aws:ec2/getNetworkAcls:getNetworkAcls": {"id": REGION, "ids": ["acl-default"]},
 }
 
 
