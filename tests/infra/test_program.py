@@ -80,7 +80,7 @@ def test_task_definitions_are_valid_fargate_requests(program: tuple[str, Program
         assert inputs["networkMode"] == "awsvpc"
         assert (inputs["cpu"], inputs["memory"]) == (str(raw["cpu"]), str(raw["memory"]))
         assert inputs["ephemeralStorage"] == {"sizeInGib": float(raw["ephemeralStorageGiB"])}
-        assert inputs["volumes"] == [{"name": "exchange"}]  # the shared export path
+        assert inputs["volumes"] == [{"name": "mysql"}, {"name": "tmp"}]  # see containers.py
         assert inputs["runtimePlatform"] == {
             "cpuArchitecture": "X86_64",
             "operatingSystemFamily": "LINUX",
