@@ -10,11 +10,13 @@ import parliament
 import pulumi
 import pytest
 
+from components import settings as program_settings
 from components.network import _no_public_ip_mapping
 from components.settings import SECRET_LOOKING
 from components.specs.sfn_logging import LOG_DELIVERY_ACTIONS
 from components.specs.suppressions import suppressed_controls
 from components.specs.vpc_security import opens_admin_ports
+from etl import settings as etl_settings
 from tools.offline import Program, stack_config
 
 # parliament audits identity policies. A role's trust policy is a resource policy with no
@@ -221,3 +223,18 @@ def test_container_insights_on_or_the_cluster_says_why_not(stack: tuple[str, Pro
     assert cluster.inputs["settings"] == [{"name": "containerInsights", "value": wanted}]
     suppressed = "ECS.12" in suppressed_controls(cluster.inputs.get("tags"))
     assert suppressed == (wanted == "disabled")
+
+
+def test_no_settings_repr_shows_a_secret() -> None:
+    """The job's Settings (a dataclass) print without the database password; the program's
+    settings hold no secret at all (a field that looks like one fails here)."""
+    secret = "s3cr3t-pa55word"
+    settings = etl_settings.from_env({
+        "DB_HOST": "127.0.0.1", "DB_DATABASE": "etl", "DB_USERNAME": "etl",
+        "DB_PASSWORD": secret, "DATA_BUCKET": "b", "SCHEDULED_TIME": "2026-11-01T04:00:00Z",
+    })  # fmt: skip
+    assert settings.db_password == secret
+    assert secret not in repr(settings) and secret not in str(settings)
+    for model in (program_settings.Settings, program_settings.JobSettings):
+        looks_secret = [name for name in model.model_fields if SECRET_LOOKING.search(name.upper())]
+        assert looks_secret == [], (model.__name__, looks_secret)
