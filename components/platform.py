@@ -11,7 +11,7 @@ import pulumi_awsx as awsx
 from components.network import Network
 from components.settings import Settings
 from components.specs.alerts import alerts_topic_policy
-from components.specs.suppressions import SUPPRESSION_TAG
+from components.specs.suppressions import suppression
 from components.storage import DataBucket
 
 PLATFORMS = {"X86_64": "linux/amd64", "ARM64": "linux/arm64"}
@@ -62,7 +62,7 @@ class Platform(pulumi.ComponentResource):
         self.cluster = aws.ecs.Cluster(
             f"{name}-cluster",
             settings=[{"name": "containerInsights", "value": settings.container_insights}],
-            tags={SUPPRESSION_TAG: "ECS.12 containerInsights disabled by this stack: cost"}
+            tags=suppression(["ECS.12"], "containerInsights disabled by this stack for cost")
             if settings.container_insights == "disabled"
             else None,
             opts=child,

@@ -10,7 +10,7 @@ import pulumi_aws as aws
 
 from components.specs.bucket_logging import access_log_bucket_policy, target_prefix
 from components.specs.policies import tls_only_bucket_policy
-from components.specs.suppressions import SUPPRESSION_TAG
+from components.specs.suppressions import suppression
 
 
 class DataBucket(pulumi.ComponentResource):
@@ -53,7 +53,7 @@ class DataBucket(pulumi.ComponentResource):
                 f"{name}-logs",
                 child,
                 expire_days=log_retention_days,
-                suppressed={SUPPRESSION_TAG: "S3.9 this is the access log bucket"},
+                suppressed=suppression(["S3.9"], "this is the access log bucket"),
             )
             aws.s3.BucketPolicy(
                 f"{name}-logs",

@@ -173,6 +173,9 @@ def _secret(r: Registered) -> list[Request]:
         "Name": physical_name(r),
         **_members(r.inputs, "description", "kmsKeyId", pascal=True),
     }
+    if r.inputs.get("tags"):
+        tags = r.inputs["tags"]
+        params["Tags"] = [{"Key": k, "Value": tags[k]} for k in tags]
     requests: list[Request] = [("secretsmanager", "CreateSecret", params)]
     if "policy" in r.inputs:
         requests.append(("secretsmanager", "PutResourcePolicy", {

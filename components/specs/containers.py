@@ -180,7 +180,7 @@ def mysql_startup(job: JobSettings) -> dict[str, Any]:
     head, tail = init_sql(job, "\0").split("\0")
     script = (
         f"umask 077 && mkdir -p {' '.join(dirs)} && {exchange}"
-        f"password=\"$(printf %s \"$DB_PASSWORD\" | sed {shlex.quote(SQL_STRING_ESCAPE)})\" && "
+        f'password="$(printf %s "$DB_PASSWORD" | sed {shlex.quote(SQL_STRING_ESCAPE)})" && '
         f"printf '%s%s%s' {shlex.quote(head)} \"$password\" {shlex.quote(tail)} > {INIT_FILE} && "
         f"unset DB_PASSWORD password && "
         f"exec docker-entrypoint.sh mysqld {' '.join(options)}"

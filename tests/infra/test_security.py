@@ -14,7 +14,7 @@ from components import settings as program_settings
 from components.network import _no_public_ip_mapping
 from components.settings import SECRET_LOOKING
 from components.specs.sfn_logging import LOG_DELIVERY_ACTIONS
-from components.specs.suppressions import suppressed_controls
+from components.specs.suppressions import suppressed_controls, suppression
 from components.specs.vpc_security import opens_admin_ports
 from etl import settings as etl_settings
 from tools.offline import Program, stack_config
@@ -238,3 +238,26 @@ def test_no_settings_repr_shows_a_secret() -> None:
     for model in (program_settings.Settings, program_settings.JobSettings):
         looks_secret = [name for name in model.model_fields if SECRET_LOOKING.search(name.upper())]
         assert looks_secret == [], (model.__name__, looks_secret)
+
+
+def test_suppression_tags_are_valid_tag_values_naming_controls() -> None:
+    assert suppression(["S3.9"], "this is the access log bucket") == {
+        "fsbp-suppressed": "S3.9: this is the access log bucket"
+    }
+    assert suppressed_controls({"fsbp-suppressed": "SecretsManager.1 SecretsManager.4: x"}) == {
+        "SecretsManager.1",
+        "SecretsManager.4",
+    }
+    assert suppressed_controls({"fsbp-suppressed": "no colon, no control"}) == set()
+    for bad in (["S3.9"], "a reason; with a semicolon"), (["S3"], "not a control"):
+        with pytest.raises(ValueError, match="not a valid suppression"):
+            suppression(*bad)
+
+
+def test_the_sidecar_secret_says_why_it_does_not_rotate(program: Program) -> None:
+    """FSBP SecretsManager.1/.4: suppressed, with the reason, on every job's secret."""
+    for secret in program.of_type("aws:secretsmanager/secret:Secret"):
+        assert {"SecretsManager.1", "SecretsManager.4"} <= suppressed_controls(
+            secret.inputs.get("tags")
+        )
+    assert not program.of_type("aws:secretsmanager/secretRotation:SecretRotation")
