@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pulumi_policy import (
     EnforcementLevel,
     PolicyCustomTimeouts,
@@ -30,8 +31,8 @@ from components.specs import suppressions
 from tools.offline import ROOT, SECRET_SIG, STACKS, Registered, rendered
 
 sys.path.insert(0, str(ROOT / "policy"))
-import fsbp  # noqa: E402
-from fsbp import common  # noqa: E402
+import fsbp
+from fsbp import common
 
 POLICIES = {p.name: p for p in fsbp.POLICIES}
 OPTIONS = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
@@ -265,3 +266,30 @@ def test_pack_entry_point_names_every_policy() -> None:
     main = (ROOT / "policy" / "__main__.py").read_text()
     assert "policies=POLICIES" in main and "EnforcementLevel.MANDATORY" in main
     assert Path(ROOT / "policy" / "PulumiPolicy.yaml").is_file()
+
+
+def test_every_ci_preview_and_deploy_runs_the_pack() -> None:
+    """pulumi/actions runs `pulumi preview|up --policy-pack policy --policy-pack-config
+    policy/config/<stack>.json` in the pull-request preview, the gated preview and the deploy."""
+    steps = []
+    for workflow in sorted((ROOT / ".github" / "workflows").glob("*.yml")):
+        document = yaml.safe_load(workflow.read_text())
+        for job in document.get("jobs", {}).values():
+            steps += [(workflow.name, s) for s in job.get("steps", [])
+                      if str(s.get("uses", "")).startswith("pulumi/actions@")
+                      and s.get("with", {}).get("command") in ("preview", "up")]  # fmt: skip
+    assert len(steps) >= 3
+    for workflow, step in steps:
+        assert step["with"]["policyPacks"] == "policy", workflow
+        config = step["with"]["policyPackConfigs"]
+        assert config.startswith("policy/config/${{ ") and config.endswith(".stack }}.json")
+    for stack in STACKS:
+        assert (ROOT / "policy" / "config" / f"{stack}.json").is_file()
+    action = (ROOT / ".github" / "actions" / "pulumi-stack" / "action.yml").read_text()
+    assert (
+        "policy/venv/bin/pip install --disable-pip-version-check -r policy/requirements.txt"
+        in action
+    )
+    pinned = (ROOT / "policy" / "requirements.txt").read_text()
+    assert "pulumi-policy==1.21.0" in pinned
+    assert "pulumi-policy==1.21.0" in (ROOT / "requirements-dev.txt").read_text()
