@@ -158,8 +158,8 @@ def vpc_stack(
     *, flow: bool = True, group_rules: bool = False, nacl: bool = True
 ) -> list[PolicyResource]:
     vpc = res(fsbp.ec2.AWSX_VPC, "vpc", {})
-    found = [vpc, res(fsbp.ec2.DEFAULT_SECURITY_GROUP, "sg",
-                      {"ingress": [{"protocol": "-1"}]} if group_rules else {}, vpcId=vpc)]  # fmt: skip
+    rules = {"ingress": [{"protocol": "-1"}]} if group_rules else {}
+    found = [vpc, res(fsbp.ec2.DEFAULT_SECURITY_GROUP, "sg", rules, vpcId=vpc)]
     if flow:
         found.append(res(fsbp.ec2.FLOW_LOG, "flow", {"trafficType": "ALL"}, vpcId=vpc))
     if nacl:
@@ -190,6 +190,7 @@ def machine(**logging: Any) -> list[PolicyResource]:
     ]
 
 
+INSIGHTS_OFF = [{"name": "containerInsights", "value": "disabled"}]
 CASES: list[tuple[str, Callable[[], list[PolicyResource]], Callable[[], list[PolicyResource]]]] = [
     # (policy, violating, passing)
     ("ecs-containers-readonly-access", lambda: task(readonlyRootFilesystem=False), task),
@@ -202,8 +203,8 @@ CASES: list[tuple[str, Callable[[], list[PolicyResource]], Callable[[], list[Pol
      lambda: [res(fsbp.ecs.TASK_DEFINITION, "t", {"networkMode": "host"})],
      lambda: [res(fsbp.ecs.TASK_DEFINITION, "t", {"networkMode": "awsvpc"})]),
     ("ecs-container-insights-enabled",
-     lambda: [res(fsbp.ecs.CLUSTER, "c", {"settings": [{"name": "containerInsights", "value": "disabled"}]})],
-     lambda: [res(fsbp.ecs.CLUSTER, "c", {"settings": [{"name": "containerInsights", "value": "disabled"}],
+     lambda: [res(fsbp.ecs.CLUSTER, "c", {"settings": INSIGHTS_OFF})],
+     lambda: [res(fsbp.ecs.CLUSTER, "c", {"settings": INSIGHTS_OFF,
                                            "tags": suppressions.suppression(["ECS.12"], "cost")})]),
     ("step-functions-state-machine-logging-enabled", lambda: machine(level="OFF"), machine),
     ("s3-bucket-logging-enabled", lambda: bucket_stack(logging=False),
@@ -243,8 +244,8 @@ def test_more_edges() -> None:
     """Cases the table does not show: rotation past 90 days, execution data, a rule-less NACL
     entry for RDP, a child VPC of an awsx component counted once."""
     assert violations("secretsmanager-rotation-enabled-check", secret_stack(rotation_days=365))
-    assert violations("secretsmanager-rotation-enabled-check",
-                      secret_stack(tags=suppressions.suppression(["SecretsManager.1"], "x"))) == []  # fmt: skip
+    tags = suppressions.suppression(["SecretsManager.1"], "x")
+    assert violations("secretsmanager-rotation-enabled-check", secret_stack(tags=tags)) == []
     assert violations(
         "step-functions-state-machine-logging-enabled", machine(includeExecutionData=True)
     )
