@@ -51,7 +51,9 @@ BIND_ADDRESS = "127.0.0.1"
 
 # The sidecar is healthy once it answers over TCP. During first-start initialisation the
 # official image runs a temporary server with networking off, so a TCP ping also waits for
-# the database and user to exist. `mysqladmin ping` succeeds without credentials. The first
+# the database and user to exist. `mysqladmin ping` succeeds without credentials once the server
+# answers "access denied", which it does once an account for 127.0.0.1 exists (the job's, from
+# the init file); before that it answers "host not allowed" and the ping fails. The first
 # check runs one interval after the start, so the interval is ECS's minimum: the app starts at
 # most 5 s after the database could serve it.
 MYSQL_HEALTH_CHECK: dict[str, Any] = {
