@@ -23,7 +23,8 @@ from components.settings import JobSettings
 from components.specs.containers import MYSQL_DIR, MYSQL_PORT, init_sql, mysql_startup
 from tools.task import task_spec
 from tools.task.__main__ import local_secrets
-from tools.task.definition import secret_value
+from tools.task.definition import from_inputs, secret_value
+from tools.task.images import app_image
 from tools.task.network import TaskNetwork
 from tools.task.runner import TaskRun
 
@@ -140,3 +141,31 @@ def test_the_init_file_keeps_any_password_intact(tmp_path: Path) -> None:
             cursor.execute("DROP USER IF EXISTS 'i24_init'@'127.0.0.1'")
             cursor.execute("DROP DATABASE IF EXISTS i24_init_db")
         admin.close()
+
+
+PROBE_FS = (
+    "touch /root-file 2>/dev/null && echo root-writable; "
+    "touch /tmp/x && echo tmp-writable; stat -c 'tmp %a %U' /tmp; "
+    "touch /data/x 2>/dev/null && echo data-writable; stat -c 'data %a %U' /data"
+)
+
+
+def test_a_read_only_root_leaves_only_volumes_writable_as_fargate_seeds_them() -> None:
+    """readonlyRootFilesystem, as the runner reproduces it: the root refuses writes; a task
+    volume at a path the image declares as VOLUME (the Dockerfile's /tmp) starts as the image's
+    directory (1777), any other (/data) root-owned 0755, so the image's user cannot write it."""
+    task = from_inputs({
+        "family": "fs",
+        "containerDefinitions": [{
+            "name": "app", "image": "app-image", "readonlyRootFilesystem": True,
+            "command": ["sh", "-c", PROBE_FS],
+            "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp"},
+                            {"sourceVolume": "data", "containerPath": "/data"}],
+        }],
+        "volumes": [{"name": "tmp"}, {"name": "data"}],
+    })  # fmt: skip
+    lines: list[str] = []
+    result = TaskRun(task, secrets={}, images={"app": app_image("app-image")},
+                     on_log=lambda _stream, line: lines.append(line)).run()  # fmt: skip
+    assert result.container("app")["exitCode"] == 0, lines
+    assert lines == ["tmp-writable", "tmp 1777 root", "data 755 root"], lines
