@@ -20,4 +20,8 @@ COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY etl/ ./etl/
 USER 10001:10001
+# The task runs this image on a read-only root (FSBP ECS.5) with a task volume at /tmp for the
+# job's scratch files; declared here, Fargate starts that volume as this image's /tmp (1777)
+# instead of root's 0755: https://docs.aws.amazon.com/AmazonECS/latest/developerguide/bind-mounts.html
+VOLUME ["/tmp"]
 CMD ["python", "-m", "etl", "run"]

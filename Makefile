@@ -25,6 +25,7 @@ lint: $(BIN)/.installed ## ruff, mypy, hadolint, actionlint, zizmor
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy components etl tools bench scripts
+	cd policy && ../$(BIN)/mypy --config-file ../pyproject.toml .
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/actionlint
 	$(BIN)/zizmor --offline --min-severity medium .github

@@ -12,7 +12,7 @@ import pulumi_random as random
 from components.job_alerts import JobAlerts
 from components.platform import Platform
 from components.settings import JobSettings
-from components.specs import names, policies
+from components.specs import names, policies, sfn_logging
 from components.specs.containers import TaskInputs, container_definitions, task_volumes
 from components.specs.schedule import (
     flexible_time_window,
@@ -21,6 +21,7 @@ from components.specs.schedule import (
     schedule_target,
 )
 from components.specs.state_machine import RunTarget, run_definition
+from components.specs.suppressions import suppression
 from components.specs.watchdog import watchdog_definition
 
 ECS_TASKS = "ecs-tasks.amazonaws.com"
@@ -66,6 +67,7 @@ class ScheduledFargateJob(pulumi.ComponentResource):
     ) -> None:
         super().__init__("scheduled-etl:etl:ScheduledFargateJob", name, None, opts)
         self._name, self._job, self._platform, self._full_name = name, job, platform, full_name
+        self._log_retention_days = log_retention_days
         self._child = pulumi.ResourceOptions(parent=self)
 
         self.log_group = aws.cloudwatch.LogGroup(
@@ -130,6 +132,13 @@ class ScheduledFargateJob(pulumi.ComponentResource):
             name,
             name_prefix=names.secret_prefix(self._full_name),
             description=f"MySQL sidecar credentials of the {name} job",
+            # FSBP SecretsManager.1/.4 suppressed: these open a database that lives for one
+            # task and listens on the task's 127.0.0.1 only; rotation would protect nothing
+            # (docs/security.md).
+            tags=suppression(
+                ["SecretsManager.1", "SecretsManager.4"],
+                "task-local database reachable from inside its task only",
+            ),
             opts=child,
         )
         aws.secretsmanager.SecretVersion(
@@ -248,6 +257,7 @@ class ScheduledFargateJob(pulumi.ComponentResource):
             ),
             opts=self._child,
         )
+        logging, logging_policy = self._machine_logging(f"{name}-run", full_name, role)
         definition = pulumi.Output.all(
             region=platform.region,
             cluster_arn=platform.cluster.arn,
@@ -278,7 +288,8 @@ class ScheduledFargateJob(pulumi.ComponentResource):
             type="STANDARD",
             role_arn=role.arn,
             definition=definition,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+            logging_configuration=logging,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, logging_policy]),
         )
 
     def _watchdog(self) -> aws.sfn.StateMachine:
@@ -298,6 +309,9 @@ class ScheduledFargateJob(pulumi.ComponentResource):
             ),
             opts=self._child,
         )
+        logging, logging_policy = self._machine_logging(
+            f"{name}-watch", names.watchdog_name(full_name), role
+        )
         return aws.sfn.StateMachine(
             f"{name}-watch",
             name=names.watchdog_name(full_name),
@@ -316,8 +330,28 @@ class ScheduledFargateJob(pulumi.ComponentResource):
                     )
                 )
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+            logging_configuration=logging,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, logging_policy]),
         )
+
+    def _machine_logging(
+        self, name: str, machine_name: str, role: aws.iam.Role
+    ) -> tuple[pulumi.Output[Any], aws.iam.RolePolicy]:
+        """FSBP StepFunctions.1: a state machine's own log group (the stack's retention), its
+        role's log-delivery permissions, and the StateMachine's logging_configuration."""
+        group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=sfn_logging.log_group_name(machine_name),
+            retention_in_days=self._log_retention_days,
+            opts=self._child,
+        )
+        policy = aws.iam.RolePolicy(
+            f"{name}-logs",
+            role=role.id,
+            policy=_json(sfn_logging.log_delivery_policy()),
+            opts=self._child,
+        )
+        return group.arn.apply(sfn_logging.logging_configuration), policy
 
     def _schedules(self) -> tuple[aws.scheduler.Schedule, aws.scheduler.Schedule]:
         """(the run's schedule, the watchdog's): one role may start both state machines."""

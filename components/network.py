@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from typing import cast
 
 import pulumi
 import pulumi_aws as aws
@@ -14,6 +16,7 @@ from components.settings import (
     NewVpcNetwork,
     assigns_public_ip,
 )
+from components.specs import policies, vpc_security
 
 
 class Network(pulumi.ComponentResource):
@@ -27,13 +30,19 @@ class Network(pulumi.ComponentResource):
         name: str,
         settings: DefaultVpcNetwork | NewVpcNetwork | ExistingNetwork,
         opts: pulumi.ResourceOptions | None = None,
+        *,
+        account_id: pulumi.Input[str] = "",
+        flow_log_retention_days: int = 365,
     ) -> None:
         super().__init__("scheduled-etl:etl:Network", name, None, opts)
+        self._account_id = account_id
         child = pulumi.ResourceOptions(parent=self)
 
         if isinstance(settings, DefaultVpcNetwork):
             # Default subnets are public: without a NAT the task needs a public IP to pull
             # images and reach AWS APIs. Nothing can connect in (the security group has no ingress).
+            # The default VPC is the account's, not this stack's: its default security group,
+            # NACL, flow logs and subnets (EC2.2/6/15/21) are left as they are (docs/security.md).
             default = awsx.ec2.DefaultVpc(f"{name}-default", opts=child)
             self.vpc_id = default.vpc_id
             self.subnet_ids = default.public_subnet_ids
@@ -46,10 +55,13 @@ class Network(pulumi.ComponentResource):
                     strategy=awsx.ec2.NatGatewayStrategy(settings.nat_gateways),
                 ),
                 enable_dns_hostnames=True,
-                opts=child,
+                # EC2.15: awsx's public subnets map public IPs; only the NAT gateways live
+                # there, and they have Elastic IPs.
+                opts=pulumi.ResourceOptions(parent=self, transforms=[_no_public_ip_mapping]),
             )
             self.vpc_id = vpc.vpc_id
             self.subnet_ids = vpc.private_subnet_ids
+            self._secure_vpc(name, vpc, settings.cidr_block, flow_log_retention_days, child)
         else:
             self.vpc_id = pulumi.Output.from_input(settings.vpc_id)
             self.subnet_ids = pulumi.Output.from_input(settings.subnet_ids)
@@ -78,3 +90,70 @@ class Network(pulumi.ComponentResource):
         self.register_outputs(
             {"vpc_id": self.vpc_id, "subnet_ids": self.subnet_ids, "security_group_id": group.id}
         )
+
+    def _secure_vpc(
+        self,
+        name: str,
+        vpc: awsx.ec2.Vpc,
+        cidr_block: str,
+        retention_days: int,
+        child: pulumi.ResourceOptions,
+    ) -> None:
+        """EC2.2, EC2.6 and EC2.21 for a VPC this stack creates (specs/vpc_security.py)."""
+        # EC2.2: the provider adopts the VPC's default group and revokes all its rules.
+        aws.ec2.DefaultSecurityGroup(f"{name}-default", vpc_id=vpc.vpc_id, opts=child)
+        default_acl = aws.ec2.get_network_acls_output(
+            vpc_id=vpc.vpc_id,
+            filters=[{"name": "default", "values": ["true"]}],
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        ).ids.apply(lambda ids: ids[0])
+        rules = vpc_security.nacl_rules(cidr_block)
+        aws.ec2.DefaultNetworkAcl(
+            f"{name}-default",
+            default_network_acl_id=default_acl,
+            # Every subnet, so none is left on an ACL without these rules.
+            subnet_ids=pulumi.Output.all(vpc.public_subnet_ids, vpc.private_subnet_ids).apply(
+                lambda ids: [*ids[0], *ids[1]]
+            ),
+            ingress=cast(list[aws.ec2.DefaultNetworkAclIngressArgsDict], rules["ingress"]),
+            egress=cast(list[aws.ec2.DefaultNetworkAclEgressArgsDict], rules["egress"]),
+            opts=child,
+        )
+        group = aws.cloudwatch.LogGroup(
+            f"{name}-flow-logs",
+            name=vpc_security.flow_log_group_name(name),
+            retention_in_days=retention_days,
+            opts=child,
+        )
+        role = aws.iam.Role(
+            f"{name}-flow-logs",
+            description="VPC Flow Logs: write this VPC's flow logs to their log group",
+            assume_role_policy=pulumi.Output.from_input(self._account_id).apply(
+                lambda account: json.dumps(
+                    policies.trust_policy(vpc_security.FLOW_LOGS_SERVICE, account)
+                )
+            ),
+            opts=child,
+        )
+        policy = aws.iam.RolePolicy(
+            f"{name}-flow-logs",
+            role=role.id,
+            policy=group.arn.apply(lambda arn: json.dumps(vpc_security.flow_logs_policy(arn))),
+            opts=child,
+        )
+        aws.ec2.FlowLog(
+            f"{name}-flow-logs",
+            vpc_id=vpc.vpc_id,
+            traffic_type="ALL",
+            log_destination_type="cloud-watch-logs",
+            log_destination=group.arn,
+            iam_role_arn=role.arn,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )
+
+
+def _no_public_ip_mapping(
+    args: pulumi.ResourceTransformArgs,
+) -> pulumi.ResourceTransformResult | None:
+    props = vpc_security.without_public_ip_mapping(args.type_, dict(args.props))
+    return None if props is None else pulumi.ResourceTransformResult(props, args.opts)

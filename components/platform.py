@@ -11,6 +11,7 @@ import pulumi_awsx as awsx
 from components.network import Network
 from components.settings import Settings
 from components.specs.alerts import alerts_topic_policy
+from components.specs.suppressions import suppression
 from components.storage import DataBucket
 
 PLATFORMS = {"X86_64": "linux/amd64", "ARM64": "linux/arm64"}
@@ -39,12 +40,31 @@ class Platform(pulumi.ComponentResource):
         self.partition = partition.partition
         self.region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
 
-        self.network = Network(f"{name}-network", settings.network, opts=child)
-        self.bucket = DataBucket(f"{name}-data", settings.bucket_name, self.partition, opts=child)
+        self.network = Network(
+            f"{name}-network",
+            settings.network,
+            opts=child,
+            account_id=self.account_id,
+            flow_log_retention_days=settings.log_retention_days,
+        )
+        self.bucket = DataBucket(
+            f"{name}-data",
+            settings.bucket_name,
+            self.partition,
+            opts=child,
+            account_id=self.account_id,
+            log_retention_days=settings.log_retention_days,
+        )
 
+        # FSBP ECS.12: Container Insights per stack (containerInsights); where a stack turns it
+        # off (dev: its metrics cost more than the on-demand task they would watch), the cluster
+        # says so in its suppression tag (docs/security.md).
         self.cluster = aws.ecs.Cluster(
             f"{name}-cluster",
             settings=[{"name": "containerInsights", "value": settings.container_insights}],
+            tags=suppression(["ECS.12"], "containerInsights disabled by this stack for cost")
+            if settings.container_insights == "disabled"
+            else None,
             opts=child,
         )
         # Both providers, so any job may choose FARGATE_SPOT without touching the cluster.

@@ -470,6 +470,7 @@ def name_problems(settings: Settings, stack: str) -> list[str]:
                 stack,
                 creates_bucket=settings.bucket_name is None,
                 builds_image=settings.image.build is not None,
+                creates_vpc=isinstance(settings.network, NewVpcNetwork),
             )
         )
     ]

@@ -12,7 +12,7 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,7 +31,7 @@ class Settings:
     db_port: int
     db_database: str
     db_username: str
-    db_password: str
+    db_password: str = field(repr=False)  # never in a log line or a traceback
     data_bucket: str
     input_prefix: str
     output_prefix: str

@@ -107,6 +107,8 @@ def _pascal_keys(value: dict[str, Any]) -> dict[str, Any]:
 def _cluster(r: Registered) -> list[Request]:
     params = {"clusterName": physical_name(r), **_ints(r.inputs)}
     params.pop("name", None)
+    if "tags" in params:  # a map in Terraform, a list of key/value pairs in the API
+        params["tags"] = [{"key": k, "value": v} for k, v in params["tags"].items()]
     return [("ecs", "CreateCluster", params)]
 
 
@@ -136,6 +138,15 @@ def _schedule(r: Registered) -> list[Request]:
 def _state_machine(r: Registered) -> list[Request]:
     params = {"name": physical_name(r), "definition": r.inputs["definition"],
               "roleArn": r.inputs["roleArn"], "type": r.inputs.get("type", "STANDARD")}  # fmt: skip
+    if "loggingConfiguration" in r.inputs:
+        logging = r.inputs["loggingConfiguration"]
+        params["loggingConfiguration"] = {
+            "level": logging["level"],
+            "includeExecutionData": logging["includeExecutionData"],
+            "destinations": [
+                {"cloudWatchLogsLogGroup": {"logGroupArn": logging["logDestination"]}}
+            ],
+        }
     return [("stepfunctions", "CreateStateMachine", params)]
 
 
@@ -162,6 +173,9 @@ def _secret(r: Registered) -> list[Request]:
         "Name": physical_name(r),
         **_members(r.inputs, "description", "kmsKeyId", pascal=True),
     }
+    if r.inputs.get("tags"):
+        tags = r.inputs["tags"]
+        params["Tags"] = [{"Key": k, "Value": tags[k]} for k in tags]
     requests: list[Request] = [("secretsmanager", "CreateSecret", params)]
     if "policy" in r.inputs:
         requests.append(("secretsmanager", "PutResourcePolicy", {
@@ -311,7 +325,12 @@ def _bucket(r: Registered) -> list[Request]:
               "CreateBucketConfiguration": {"LocationConstraint": REGION}}  # fmt: skip
     if "objectLockEnabled" in r.inputs:
         params["ObjectLockEnabledForBucket"] = r.inputs["objectLockEnabled"]
-    return [("s3", "CreateBucket", params)]
+    requests: list[Request] = [("s3", "CreateBucket", params)]
+    if r.inputs.get("tags"):
+        tags = r.inputs["tags"]
+        requests.append(("s3", "PutBucketTagging", {"Bucket": params["Bucket"], "Tagging": {
+            "TagSet": [{"Key": k, "Value": tags[k]} for k in tags]}}))  # fmt: skip
+    return requests
 
 
 def _public_access_block(r: Registered) -> list[Request]:
@@ -403,6 +422,59 @@ def _security_group(r: Registered) -> list[Request]:
     return requests  # fmt: skip
 
 
+def _bucket_logging(r: Registered) -> list[Request]:
+    enabled = {"TargetBucket": str(r.inputs["targetBucket"]),
+               "TargetPrefix": r.inputs["targetPrefix"]}  # fmt: skip
+    return [("s3", "PutBucketLogging", {"Bucket": _bucket_name(r),
+        "BucketLoggingStatus": {"LoggingEnabled": enabled}})]  # fmt: skip
+
+
+def _default_security_group(r: Registered) -> list[Request]:
+    # The provider adopts the VPC's default group (found by name) and revokes every rule it has
+    # that the resource does not declare; declared rules would be authorized like a group's.
+    group = f"{r.name}-id"
+    requests: list[Request] = [("ec2", "DescribeSecurityGroups", {"Filters": [
+        {"Name": "vpc-id", "Values": [r.inputs["vpcId"]]},
+        {"Name": "group-name", "Values": ["default"]}]})]  # fmt: skip
+    for key, operation in (("ingress", "Ingress"), ("egress", "Egress")):
+        if r.inputs.get(key):
+            permissions = _permissions(r.inputs[key], group)
+            requests.append(("ec2", f"AuthorizeSecurityGroup{operation}",
+                             {"GroupId": group, "IpPermissions": permissions}))  # fmt: skip
+    return requests
+
+
+_PROTOCOLS = {"tcp": "6", "udp": "17", "icmp": "1", "all": "-1", "-1": "-1"}
+
+
+def _default_network_acl(r: Registered) -> list[Request]:
+    acl = r.inputs["defaultNetworkAclId"]
+    requests: list[Request] = []
+    for key in ("ingress", "egress"):
+        for rule in r.inputs.get(key, []):
+            requests.append(("ec2", "CreateNetworkAclEntry", {
+                "NetworkAclId": acl, "RuleNumber": _ints(rule["ruleNo"]),
+                "Protocol": _PROTOCOLS[str(rule["protocol"])],
+                "RuleAction": rule["action"], "Egress": key == "egress",
+                "CidrBlock": rule["cidrBlock"],
+                "PortRange": {"From": _ints(rule["fromPort"]),
+                              "To": _ints(rule["toPort"])}}))  # fmt: skip
+    for n, _subnet in enumerate(r.inputs.get("subnetIds", [])):
+        # The subnet's current association (the mock cannot know its ID) moves to this ACL.
+        requests.append(("ec2", "ReplaceNetworkAclAssociation",
+                         {"AssociationId": f"aclassoc-{n:08x}", "NetworkAclId": acl}))  # fmt: skip
+    return requests
+
+
+def _flow_log(r: Registered) -> list[Request]:
+    i = r.inputs
+    params = {"ResourceIds": [i["vpcId"]], "ResourceType": "VPC",
+              "TrafficType": i["trafficType"], "LogDestinationType": i["logDestinationType"],
+              "LogDestination": i["logDestination"], "DeliverLogsPermissionArn": i["iamRoleArn"],
+              **_members(i, "maxAggregationInterval", "logFormat", pascal=True)}  # fmt: skip
+    return [("ec2", "CreateFlowLogs", params)]
+
+
 REQUESTS: dict[str, Callable[[Registered], list[Request]]] = {
     "aws:ecs/cluster:Cluster": _cluster,
     "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders": _capacity,
@@ -431,6 +503,10 @@ REQUESTS: dict[str, Callable[[Registered], list[Request]]] = {
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": _lifecycle,
     "aws:s3/bucketPolicy:BucketPolicy": _bucket_policy,
     "aws:ec2/securityGroup:SecurityGroup": _security_group,
+    "aws:s3/bucketLogging:BucketLogging": _bucket_logging,
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": _default_security_group,
+    "aws:ec2/defaultNetworkAcl:DefaultNetworkAcl": _default_network_acl,
+    "aws:ec2/flowLog:FlowLog": _flow_log,
 }
 
 # Declared types that are not AWS resources.

@@ -36,6 +36,9 @@ class Registered:
     outputs: dict[str, Any]
     urn: str = ""
     parent: str = ""  # the parent's URN
+    # input key -> URNs of the resources its value came from (what CrossGuard sees as
+    # propertyDependencies)
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _arn(service: str, resource: str) -> str:
@@ -103,6 +106,7 @@ INVOKES: dict[str, dict[str, Any]] = {
     },
     "aws:index/getPartition:getPartition": {"partition": "aws", "dnsSuffix": "amazonaws.com"},
     "aws:index/getRegion:getRegion": {"name": REGION, "region": REGION},
+    "aws:ec2/getNetworkAcls:getNetworkAcls": {"id": REGION, "ids": ["acl-default"]},
 }
 
 
@@ -133,10 +137,14 @@ class _ParentRecordingMonitor(MockMonitor):
     def __init__(self, mocks: RecordingMocks) -> None:
         super().__init__(mocks)
         self.parents: dict[str, str] = {}
+        self.property_dependencies: dict[str, dict[str, list[str]]] = {}
 
     def RegisterResource(self, request: Any) -> Any:  # the gRPC method's name
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         self.parents[response.urn] = request.parent
+        self.property_dependencies[response.urn] = {
+            key: list(value.urns) for key, value in request.propertyDependencies.items()
+        }
         return response
 
 
@@ -210,6 +218,7 @@ def run_program(
     for resource in mocks.resources:
         resource.urn = by_key.get((resource.type, resource.name), "")
         resource.parent = monitor.parents.get(resource.urn, "")
+        resource.property_dependencies = monitor.property_dependencies.get(resource.urn, {})
     exported: dict[str, Any] = {}
     stack_resource = pulumi.runtime.settings.get_root_resource()
     for key, output in getattr(stack_resource, "outputs", {}).items():

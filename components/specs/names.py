@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from components.specs import sfn_logging, vpc_security
+
 PROJECT = "scheduled-etl"
 AUTONAME = "-abcdefg"  # Pulumi autonaming: '-' + 7 random characters
 PREFIX_UNIQUE = "x" * 26  # Terraform's unique suffix for name_prefix
@@ -147,17 +149,22 @@ def job_names(stack: str, job: str) -> list[tuple[str, Limit]]:
         (watchdog_name(full), STATE_MACHINE),
         (full, FAMILY),
         (log_group_name(full), LOG_GROUP),
+        (sfn_logging.log_group_name(full), LOG_GROUP),
+        (sfn_logging.log_group_name(watchdog_name(full)), LOG_GROUP),
         (secret_prefix(full) + PREFIX_UNIQUE, SECRET),
         (queue_name(full), QUEUE),
         (dead_letter_alarm_name(full), ALARM),
         *((f"{job}-{role}{AUTONAME}", ROLE)
           for role in ("execution", "task", "scheduler", "run", "watch")),
         *((f"{job}-{policy}{AUTONAME}", ROLE_POLICY)
-          for policy in ("execution-secret", "task-bucket", "scheduler-start", "run", "watch")),
+          for policy in ("execution-secret", "task-bucket", "scheduler-start", "run", "watch",
+                         "run-logs", "watch-logs")),
     ]  # fmt: skip
 
 
-def stack_names(stack: str, *, creates_bucket: bool, builds_image: bool) -> list[tuple[str, Limit]]:
+def stack_names(
+    stack: str, *, creates_bucket: bool, builds_image: bool, creates_vpc: bool = False
+) -> list[tuple[str, Limit]]:
     """Every physical name the stack's shared resources derive from the stack name."""
     prefix = stack_prefix(stack)
     names = [
@@ -167,6 +174,12 @@ def stack_names(stack: str, *, creates_bucket: bool, builds_image: bool) -> list
     ]
     if creates_bucket:
         names.append((f"{prefix}-data{AUTONAME}", BUCKET))
+        names.append((f"{prefix}-data-logs{AUTONAME}", BUCKET))  # its server access logs
+    if creates_vpc:  # the VPC's flow logs
+        network = f"{prefix}-network"
+        names.append((vpc_security.flow_log_group_name(network), LOG_GROUP))
+        names.append((f"{network}-flow-logs{AUTONAME}", ROLE))
+        names.append((f"{network}-flow-logs{AUTONAME}", ROLE_POLICY))
     if builds_image:
         names.append((f"{prefix}-app{AUTONAME}", REPOSITORY))
     return names

@@ -82,11 +82,12 @@ TASK_CASES: list[tuple[str, Plant, str]] = [
     ("no essential container", lambda r: [c.update(essential=False) for c in r["containerDefinitions"]],
      "at least one essential container"),
     ("duplicate names", lambda r: container(r, "mysql").update(name="app"), "must be unique"),
-    ("unknown volume", lambda r: r.update(volumes=[]), "mount of unknown volume 'exchange'"),
+    ("unknown volume", lambda r: r.update(volumes=[]), "mount of unknown volume 'mysql'"),
     ("awslogs without a stream prefix on Fargate",
      lambda r: container(r, "app")["logConfiguration"]["options"].pop("awslogs-stream-prefix"),
      "awslogs needs ['awslogs-stream-prefix']"),
-    ("hostPort differs in awsvpc", lambda r: container(r, "mysql")["portMappings"][0].update(hostPort=1),
+    ("hostPort differs in awsvpc", lambda r: container(r, "mysql").update(
+        portMappings=[{"containerPort": 3306, "hostPort": 1, "protocol": "tcp"}]),
      "hostPort 1 differs from 3306"),
 ]  # fmt: skip
 

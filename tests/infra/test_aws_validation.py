@@ -200,7 +200,8 @@ NAMED: dict[tuple[str, str], names.Limit] = {
 REFERS = {("PutRetentionPolicy", "logGroupName"), ("PutRolePolicy", "RoleName"),
           ("AttachRolePolicy", "RoleName")} | {(op, "Bucket") for op in (
               "PutPublicAccessBlock", "PutBucketOwnershipControls", "PutBucketEncryption",
-              "PutBucketLifecycleConfiguration", "PutBucketPolicy")}  # fmt: skip
+              "PutBucketLifecycleConfiguration", "PutBucketPolicy", "PutBucketLogging",
+              "PutBucketTagging")}  # fmt: skip
 NAME_MEMBERS = {member for _, member in NAMED} | {
     "name",
     "Name",
@@ -243,7 +244,8 @@ def checked_names(stack: str) -> set[tuple[str, names.Limit]]:
     }
     settings = parse_settings(raw, stack)
     checked = set(names.stack_names(stack, creates_bucket=settings.bucket_name is None,
-                                    builds_image=settings.image.build is not None))  # fmt: skip
+                                    builds_image=settings.image.build is not None,
+                                    creates_vpc=settings.network.mode == "new"))  # fmt: skip
     for job in settings.jobs:
         checked |= set(names.job_names(stack, job))
     return checked

@@ -17,6 +17,7 @@ from components.specs.containers import (
     Sidecar,
     TaskInputs,
     container_definitions,
+    init_sql,
     sidecars,
     task_volumes,
 )
@@ -68,7 +69,7 @@ class TestContainerDefinitions:
             name="extra-cache",
             image="public.ecr.aws/docker/library/redis:7.4",
             secrets={"REDIS_PASSWORD": "password"},
-            port=6379,
+            user="999:999",
         )
         standard = containers.sidecars
         monkeypatch.setattr(containers, "sidecars", lambda job: [*standard(job), cache])
@@ -108,7 +109,7 @@ class TestContainerDefinitions:
             "OUTPUT_PREFIX": "team/output/",
             "ETL_JOB": "/jobs/x",
             "LOG_LEVEL": "DEBUG",
-            "DB_SHARED_DIR": "/exchange",
+            "DB_SHARED_DIR": "/var/lib/mysql/exchange",
             "JOB_NAME": "scheduled-etl-dev-j1",
         }
         assert app["image"] == INPUTS.app_image
@@ -119,7 +120,7 @@ class TestContainerDefinitions:
             {"name": "DB_PASSWORD", "valueFrom": f"{SECRET}:password::"}
         ]
         assert containers["mysql"]["secrets"] == [
-            {"name": "MYSQL_PASSWORD", "valueFrom": f"{SECRET}:password::"},
+            {"name": "DB_PASSWORD", "valueFrom": f"{SECRET}:password::"},
             {"name": "MYSQL_ROOT_PASSWORD", "valueFrom": f"{SECRET}:rootPassword::"},
         ]
         for container in containers.values():
@@ -141,42 +142,68 @@ class TestContainerDefinitions:
         mysql = by_name(container_definitions(make_job(mysqlImage="mysql:8.4.7"), INPUTS))["mysql"]
         assert mysql["image"] == "mysql:8.4.7"
         assert env_of(mysql) == {
-            "MYSQL_DATABASE": "etl",
-            "MYSQL_USER": "etl",
+            "MYSQL_ROOT_HOST": "localhost",  # root from inside the container only
             "MYSQL_INITDB_SKIP_TZINFO": "1",  # the job keeps its sessions in UTC offsets
+            "TMPDIR": "/var/lib/mysql/tmp",  # the root file system is read-only
         }
         assert mysql["stopTimeout"] == 120, "a slow shutdown must not become SIGKILL (137)"
         assert mysql["startTimeout"] == 120, "a sidecar never healthy must stop the task"
 
-    def test_shared_export_path_mounts_one_volume_in_both_containers(self) -> None:
+    def test_shared_export_path_mounts_the_database_volume_in_both_containers(self) -> None:
         job = make_job(dbUsername="loader")
-        assert task_volumes(job) == [{"name": "exchange"}]
+        assert task_volumes(job) == [{"name": "mysql"}, {"name": "tmp"}]
         containers = by_name(container_definitions(job, INPUTS))
-        for container in (containers["app"], containers["mysql"]):
-            assert container["mountPoints"] == [
-                {"sourceVolume": "exchange", "containerPath": "/exchange"}
-            ]
-        assert env_of(containers["app"])["DB_SHARED_DIR"] == "/exchange"
+        database = {"sourceVolume": "mysql", "containerPath": "/var/lib/mysql"}
+        assert containers["mysql"]["mountPoints"] == [database]
+        assert containers["app"]["mountPoints"] == [
+            {"sourceVolume": "tmp", "containerPath": "/tmp"},
+            database,
+        ]
+        assert env_of(containers["app"])["DB_SHARED_DIR"] == "/var/lib/mysql/exchange"
         mysql = containers["mysql"]
         assert mysql["entryPoint"] == ["sh", "-c"]
         [script] = mysql["command"]
-        # MySQL 8.4 writes 0640 files as mysql:mysql (999:999): the volume is that group's and
-        # the app runs with it (tests/task/test_task_runner.py runs this for real).
-        assert script.startswith("chown 999:999 /exchange && chmod 2770 /exchange && ")
+        # MySQL 8.4 writes 0640 files as mysql:mysql (999:999): the directory is that group's
+        # and the app runs with it (tests/task/test_task_runner.py runs this for real). The
+        # sidecar makes it as its own user: no chown, no root.
+        assert "chown" not in script
+        assert "mkdir -p /var/lib/mysql/exchange && chmod 2770 /var/lib/mysql/exchange" in script
         assert containers["app"]["user"] == "10001:999"
-        assert "GRANT FILE ON *.* TO 'loader'@'%';" in script
-        assert script.endswith(
-            "exec docker-entrypoint.sh mysqld --local-infile=ON --secure-file-priv=/exchange"
-        )
+        assert "GRANT FILE ON *.* TO '\"'\"'loader'\"'\"'@'\"'\"'127.0.0.1'\"'\"';" in script
+        assert script.endswith("--local-infile=ON --secure-file-priv=/var/lib/mysql/exchange")
 
-    def test_stream_export_path_needs_no_volume(self) -> None:
+    def test_stream_export_path_shares_no_volume(self) -> None:
         job = make_job(exportPath="stream")
-        assert task_volumes(job) == []
         containers = by_name(container_definitions(job, INPUTS))
-        assert all("mountPoints" not in c for c in containers.values())
+        assert containers["app"]["mountPoints"] == [
+            {"sourceVolume": "tmp", "containerPath": "/tmp"}
+        ]
         assert "DB_SHARED_DIR" not in env_of(containers["app"])
-        assert containers["mysql"]["command"] == ["--local-infile=ON"]
-        assert "entryPoint" not in containers["mysql"]
+        [script] = containers["mysql"]["command"]
+        assert "secure-file-priv" not in script and "GRANT FILE" not in script
+        assert "exchange" not in script
+
+    def test_containers_run_as_non_root_on_a_read_only_root(self) -> None:
+        """FSBP ECS.5 and ECS.20, whichever export path."""
+        for path in ("shared", "stream"):
+            for name, container in by_name(
+                container_definitions(make_job(exportPath=path), INPUTS)
+            ).items():
+                assert container["readonlyRootFilesystem"] is True, name
+                uid = container["user"].split(":")[0]
+                assert uid not in ("", "0", "root"), name
+
+    def test_the_sidecar_listens_inside_the_task_only(self) -> None:
+        """Bound to 127.0.0.1, no port mapping, the job's user from 127.0.0.1 only, root from
+        localhost only (tests/task runs it: a connection from outside is refused)."""
+        job = make_job(dbUsername="loader")
+        mysql = by_name(container_definitions(job, INPUTS))["mysql"]
+        assert "portMappings" not in mysql
+        [script] = mysql["command"]
+        assert " --bind-address=127.0.0.1 " in script
+        assert env_of(mysql)["MYSQL_ROOT_HOST"] == "localhost"
+        sql = init_sql(job, "pw")
+        assert "'loader'@'127.0.0.1'" in sql and "'%'" not in sql
 
     def test_each_container_logs_to_the_job_log_group(self) -> None:
         for name, container in by_name(container_definitions(make_job(), INPUTS)).items():

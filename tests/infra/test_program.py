@@ -67,7 +67,8 @@ def test_one_component_and_task_per_job(program: tuple[str, Program]) -> None:
     }
     assert len(prog.of_type(SCHEDULE)) == 2 * len(names)  # the run and its watchdog
     assert len(prog.of_type(MACHINE)) == 2 * len(names)
-    assert len(prog.of_type(ROLE)) == 5 * len(names)
+    job_roles = [r for r in prog.of_type(ROLE) if r.parent.endswith(tuple(f"::{n}" for n in names))]
+    assert len(job_roles) == 5 * len(names)  # a created VPC's flow-log role is the stack's
     assert len(prog.of_type("aws:ecs/cluster:Cluster")) == 1  # shared
 
 
@@ -79,7 +80,7 @@ def test_task_definitions_are_valid_fargate_requests(program: tuple[str, Program
         assert inputs["networkMode"] == "awsvpc"
         assert (inputs["cpu"], inputs["memory"]) == (str(raw["cpu"]), str(raw["memory"]))
         assert inputs["ephemeralStorage"] == {"sizeInGib": float(raw["ephemeralStorageGiB"])}
-        assert inputs["volumes"] == [{"name": "exchange"}]  # the shared export path
+        assert inputs["volumes"] == [{"name": "mysql"}, {"name": "tmp"}]  # see containers.py
         assert inputs["runtimePlatform"] == {
             "cpuArchitecture": "X86_64",
             "operatingSystemFamily": "LINUX",
@@ -301,8 +302,10 @@ def test_dev_is_small_and_on_demand_in_the_default_vpc() -> None:
 
 def test_dev_creates_a_locked_down_bucket() -> None:
     prog = rendered("dev")
-    bucket = prog.one("aws:s3/bucket:Bucket").outputs
-    block = prog.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
+    bucket = prog.one("aws:s3/bucket:Bucket", "scheduled-etl-dev-data").outputs
+    block = prog.one(
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "scheduled-etl-dev-data"
+    ).inputs
     assert all(
         block[k] is True
         for k in (
@@ -313,10 +316,12 @@ def test_dev_creates_a_locked_down_bucket() -> None:
         )
     )
     encryption = prog.one(
-        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "scheduled-etl-dev-data",
     ).inputs
     assert encryption["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256"
-    [deny] = json.loads(prog.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])["Statement"]
+    policy = prog.one("aws:s3/bucketPolicy:BucketPolicy", "scheduled-etl-dev-data").inputs["policy"]
+    [deny] = json.loads(policy)["Statement"]
     assert deny["Effect"] == "Deny" and deny["Condition"] == {
         "Bool": {"aws:SecureTransport": "false"}
     }

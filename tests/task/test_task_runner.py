@@ -390,9 +390,9 @@ def descendants(pid: int) -> list[int]:
 
 
 def test_definitions_and_images_the_runner_cannot_reproduce_are_refused() -> None:
-    with pytest.raises(DefinitionError, match="does not reproduce readonlyRootFilesystem"):
+    with pytest.raises(DefinitionError, match="does not reproduce ulimits"):
         from_inputs({"family": "f", "containerDefinitions": [
-            {"name": "app", "image": "x", "readonlyRootFilesystem": True}]})  # fmt: skip
+            {"name": "app", "image": "x", "ulimits": [{"name": "nofile"}]}]})  # fmt: skip
     with pytest.raises(ImageError, match="no local stand-in for image otel/collector"):
         stand_in("otel/collector:0.1", "otel")
     assert stand_in("public.ecr.aws/docker/library/mysql:8.4@sha256:" + "a" * 64, "db").cmd == [

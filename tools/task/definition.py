@@ -19,11 +19,11 @@ TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 DEFAULT_STOP_TIMEOUT = 30
 # Container fields the runner acts on, and those it may ignore (resource reservations and port
 # documentation, which change nothing on one machine). Any other field is refused, so that a
-# definition is never run as if a setting it relies on held (readonlyRootFilesystem, ulimits…).
+# definition is never run as if a setting it relies on held (ulimits, linuxParameters…).
 ACTED_ON = frozenset({
     "name", "image", "essential", "entryPoint", "command", "environment", "secrets", "user",
     "workingDirectory", "mountPoints", "dependsOn", "healthCheck", "stopTimeout",
-    "startTimeout", "logConfiguration",
+    "startTimeout", "logConfiguration", "readonlyRootFilesystem",
 })  # fmt: skip
 IGNORED = frozenset({"portMappings", "cpu", "memory", "memoryReservation", "dockerLabels"})
 # Docker's health-check defaults, which ECS applies to the fields a definition leaves out:
@@ -55,6 +55,7 @@ class ContainerSpec:
     start_timeout: int | None  # how long dependents wait for this one's condition; no default
     log_stream_prefix: str
     log_group: str
+    readonly_root: bool = False  # readonlyRootFilesystem: only volumes are writable
 
     def log_stream(self, task_id: str) -> str:
         """The awslogs stream name: prefix-name/container-name/ecs-task-id.
@@ -107,6 +108,7 @@ def container_spec(definition: dict[str, Any]) -> ContainerSpec:
         start_timeout=definition.get("startTimeout"),
         log_stream_prefix=logs.get("awslogs-stream-prefix", ""),
         log_group=logs.get("awslogs-group", ""),
+        readonly_root=bool(definition.get("readonlyRootFilesystem", False)),
     )
 
 

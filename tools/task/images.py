@@ -178,7 +178,7 @@ def app_image(reference: str, context: Path = ROOT) -> Image:
             image.binds += _copy(value, image.workdir or "/", venvs, context)
         elif kind == "VOLUME":
             image.volumes += _exec_form(value) if value.startswith("[") else value.split()
-        elif kind not in ("ARG", "LABEL", "EXPOSE"):
+        elif kind not in ("ARG", "LABEL", "EXPOSE", "COMMENT"):
             raise ImageError(f"the stand-in cannot reproduce {kind} {value}")
     return image
 
@@ -216,7 +216,11 @@ def database_image(reference: str) -> Image:
         f"groupadd --system --gid {uid} mysql",
         f"useradd --system --uid {uid} --gid {uid} --home-dir /var/lib/mysql"
         " --no-create-home mysql",
-        "mkdir -p /docker-entrypoint-initdb.d /var/lib/mysql /var/run/mysqld",
+        "mkdir -p /docker-entrypoint-initdb.d /var/lib/mysql /var/run/mysqld /var/lib/mysql-files",
+        # As the official Dockerfile leaves them; a task volume at /var/lib/mysql (its VOLUME)
+        # starts this way on Fargate, which these steps reproduce by running over the mount.
+        "chown mysql:mysql /var/lib/mysql /var/run/mysqld /var/lib/mysql-files",
+        "chmod 1777 /var/run/mysqld /var/lib/mysql",
     ]
     # VOLUME /var/lib/mysql: each container starts with an empty data directory.
     return Image(

@@ -25,6 +25,7 @@ CLONE_NEWNS = 0x00020000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 PR_SET_PDEATHSIG = 1
+MS_RDONLY, MS_REMOUNT, MS_BIND = 1, 32, 4096
 LIBC = ctypes.CDLL(None, use_errno=True)
 
 
@@ -96,6 +97,11 @@ def _lay_root(spec: dict[str, Any]) -> Path:
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.touch()
+        if bind.get("from_image") and not any(source.iterdir()):
+            # A fresh volume at one of the image's VOLUMEs starts as the image's directory.
+            image_dir = target.stat()
+            os.chown(source, image_dir.st_uid, image_dir.st_gid)
+            source.chmod(image_dir.st_mode & 0o7777)
         _mount("--bind", str(source), str(target))
         if bind.get("readonly"):
             _mount("-o", "remount,bind,ro", str(target))
@@ -119,6 +125,9 @@ def container_init(spec: dict[str, Any]) -> None:
             raise RuntimeError(f"image step failed: {step}\n{built.stdout}{built.stderr}")
     workdir = spec.get("workdir") or "/"
     Path(workdir).mkdir(parents=True, exist_ok=True)  # Docker creates a missing WORKDIR
+    if spec.get("readonly_root"):
+        # readonlyRootFilesystem: the root read-only from here on; volumes stay writable.
+        _check(LIBC.mount(None, b"/", None, MS_REMOUNT | MS_BIND | MS_RDONLY, None), "mount")
     uid, gid, groups = _ids(spec.get("user"))
     if "HOME" not in env:
         try:

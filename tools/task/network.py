@@ -1,19 +1,33 @@
 """The task's network namespace: one for all its containers (127.0.0.1 is shared, as in awsvpc),
-and ports in it that reach services on this machine (S3's emulator stands where AWS would)."""
+an address this machine reaches it at (the task ENI's private IP), and ports in it that reach
+services on this machine (S3's emulator stands where AWS would)."""
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import ipaddress
 import os
 import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
 
 CLONE_NEWNET = 0x40000000
 LIBC = ctypes.CDLL(None, use_errno=True)
+# The ENI's stand-in: a veth pair in a /30 of 198.18.0.0/15 (RFC 2544's benchmarking range,
+# routed nowhere), one per namespace-holder PID, so that concurrent tasks do not collide.
+ENI_RANGE = ipaddress.ip_network("198.18.0.0/15")
+
+
+def _eni_addresses(pid: int) -> tuple[str, str]:
+    """(this machine's side, the task's side) of the /30 for `pid`."""
+    base = int(ENI_RANGE.network_address) + 4 * (pid % (ENI_RANGE.num_addresses // 4))
+    return str(ipaddress.ip_address(base + 1)), str(ipaddress.ip_address(base + 2))
 
 
 class TaskNetwork:
@@ -30,17 +44,28 @@ class TaskNetwork:
             if self._holder.poll() is not None:
                 raise RuntimeError("unshare --net failed: the runner needs root")
             time.sleep(0.005)
-        subprocess.run(
-            ["nsenter", f"--net={self.path}", "--", "ip", "link", "set", "lo", "up"], check=True
-        )
+        inside = ["nsenter", f"--net={self.path}", "--", "ip"]
+        subprocess.run([*inside, "link", "set", "lo", "up"], check=True)
+        # The task's ENI: what a client outside the task (another host in the VPC) would reach.
+        self._eni = f"eni{self._holder.pid}"
+        host, self.address = _eni_addresses(self._holder.pid)
+        for command in (
+            ["ip", "link", "add", self._eni, "type", "veth", "peer", "name", "eth0",
+             "netns", str(self._holder.pid)],
+            ["ip", "address", "add", f"{host}/30", "dev", self._eni],
+            ["ip", "link", "set", self._eni, "up"],
+            [*inside, "address", "add", f"{self.address}/30", "dev", "eth0"],
+            [*inside, "link", "set", "eth0", "up"],
+        ):  # fmt: skip
+            subprocess.run(command, check=True)
         self._listeners: list[socket.socket] = []
 
-    def _listen(self, port: int) -> socket.socket:
-        """A socket listening on 127.0.0.1:port inside the namespace. setns() moves only the
-        calling thread, so a short-lived thread makes the socket; it stays in the namespace."""
-        made: list[socket.socket | BaseException] = []
+    def inside(self, call: Callable[[], T]) -> T:
+        """`call()` run in the namespace: setns() moves only the calling thread, so a
+        short-lived thread runs it; sockets it makes stay in the namespace."""
+        made: list[T | BaseException] = []
 
-        def inside() -> None:
+        def run() -> None:
             try:
                 fd = os.open(self.path, os.O_RDONLY)
                 try:
@@ -48,17 +73,20 @@ class TaskNetwork:
                         raise OSError(ctypes.get_errno(), "setns")
                 finally:
                     os.close(fd)
-                sock = socket.create_server(("127.0.0.1", port))
-                made.append(sock)
+                made.append(call())
             except BaseException as exc:  # handed to the caller
                 made.append(exc)
 
-        thread = threading.Thread(target=inside)
+        thread = threading.Thread(target=run)
         thread.start()
         thread.join()
         if isinstance(made[0], BaseException):
             raise made[0]
         return made[0]
+
+    def _listen(self, port: int) -> socket.socket:
+        """A socket listening on 127.0.0.1:port inside the namespace."""
+        return self.inside(lambda: socket.create_server(("127.0.0.1", port)))
 
     def forward(self, port: int, target: tuple[str, int]) -> None:
         """Connections to 127.0.0.1:port in the task reach `target` on this machine."""
@@ -79,7 +107,8 @@ class TaskNetwork:
                 listener.shutdown(socket.SHUT_RDWR)
             listener.close()
         self._holder.kill()
-        self._holder.wait()
+        self._holder.wait()  # the namespace goes, and the veth pair with it
+        subprocess.run(["ip", "link", "delete", self._eni], capture_output=True, check=False)
 
 
 def _pipe(client: socket.socket, target: tuple[str, int]) -> None:

@@ -143,6 +143,7 @@ class TaskRun:
         self._stop_reason = ""
         self.started = time.monotonic()
         self._netns = ""
+        self.network: TaskNetwork | None = None  # while the task runs
         self.dir = Path(tempfile.gettempdir()) / f"fargate-task-{self.task_id}"
 
     # -- public -----------------------------------------------------------------------------
@@ -168,6 +169,7 @@ class TaskRun:
             self._make_volumes()
             network = TaskNetwork()
             self._netns = network.path
+            self.network = network
             for port, target in self.forwards.items():
                 network.forward(port, target)
             stop_code, reason = self._supervise(containers)
@@ -211,13 +213,23 @@ class TaskRun:
             {"source": b.source, "target": b.target, "readonly": b.readonly}
             for b in container.image.binds
         ]
-        binds.append({"source": str(home / "tmp"), "target": "/tmp", "readonly": False})
+        mounted = set(container.spec.mounts)
+        if not container.spec.readonly_root and "/tmp" not in mounted:
+            # A scratch /tmp outside the copy-on-write layer. With readonlyRootFilesystem there
+            # is none: as on Fargate, only volumes can be written.
+            binds.append({"source": str(home / "tmp"), "target": "/tmp", "readonly": False})
         for index, path in enumerate(container.image.volumes):  # the image's VOLUMEs start empty
+            if path in mounted:
+                continue  # a task volume at a VOLUME's path takes its place
             anonymous = home / f"volume-{index}"
             anonymous.mkdir()
             binds.append({"source": str(anonymous), "target": path, "readonly": False})
         for path, volume in container.spec.mounts.items():
-            binds.append({"source": str(self._volume(volume)), "target": path, "readonly": False})
+            # Fargate: a bind mount at a path the image declares a VOLUME starts as the image's
+            # directory (owner, mode); any other starts root-owned, 0755.
+            # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/bind-mounts.html
+            binds.append({"source": str(self._volume(volume)), "target": path, "readonly": False,
+                          "from_image": path in container.image.volumes})  # fmt: skip
         spec = {
             "netns": self._netns,
             "upper": str(home / "upper"),
@@ -227,6 +239,7 @@ class TaskRun:
                 {"path": p, "source": s, "mode": m} for p, (s, m) in container.image.files.items()
             ],
             "binds": binds,
+            "readonly_root": container.spec.readonly_root,
             "build": container.image.build,
             "env": container.env,
             "user": container.user,

@@ -19,8 +19,17 @@ if [ "$1" != 'mysqld' ]; then
 	exec "$@"
 fi
 
+# The official entrypoint reads these from `mysqld --verbose --help` with the arguments given.
 DATADIR=/var/lib/mysql
 SOCKET=/var/run/mysqld/mysqld.sock
+install_options=()
+for arg in "$@"; do
+	case "$arg" in
+		--datadir=*) DATADIR="${arg#*=}" ;;
+		--socket=*) SOCKET="${arg#*=}" ;;
+		--tmpdir=*) install_options+=("$arg") ;;
+	esac
+done
 
 if [ "$(id -u)" = '0' ]; then
 	note "Switching to dedicated user 'mysql'"
@@ -29,6 +38,9 @@ if [ "$(id -u)" = '0' ]; then
 	chmod 1777 /var/run/mysqld
 	exec setpriv --reuid=mysql --regid=mysql --init-groups -- "$BASH_SOURCE" "$@"
 fi
+# Started as a non-root user (the task definition's `user`): the directories must be writable
+# already; the official entrypoint creates the data directory all the same.
+mkdir -p "$DATADIR" "$(dirname "$SOCKET")"
 
 sql_escape() { sed -e "s/\\\\/\\\\\\\\/g" -e "s/'/\\\\'/g" <<<"$1"; }
 client() { mariadb --protocol=socket --socket="$SOCKET" -uroot "$@"; }
@@ -38,8 +50,15 @@ if [ ! -d "$DATADIR/mysql" ]; then
 		error 'Database is uninitialized and password option is not specified'
 	fi
 	note 'Initializing database files'
+	# MySQL's --initialize leaves root@localhost and its system accounts only; MariaDB's
+	# install adds anonymous and root@<host> accounts, removed here, before any --init-file
+	# runs (mysqld --initialize runs it too).
+	accounts="$(mktemp)"  # in $TMPDIR: the root may be read-only
+	echo "DELETE FROM mysql.global_priv WHERE user NOT IN ('mysql.sys', 'mariadb.sys', 'root') OR host NOT IN ('localhost');" >"$accounts"
 	mariadb-install-db --datadir="$DATADIR" --auth-root-authentication-method=normal \
-		--skip-test-db --skip-log-bin --default-time-zone=SYSTEM >/dev/null
+		--skip-test-db --skip-log-bin --default-time-zone=SYSTEM "${install_options[@]}" \
+		--extra-file="$accounts" >/dev/null
+	rm -f "$accounts"
 	note 'Database files initialized'
 	note 'Starting temporary server'
 	"$@" --skip-networking --default-time-zone=SYSTEM --socket="$SOCKET" &
@@ -57,7 +76,6 @@ if [ ! -d "$DATADIR/mysql" ]; then
 	root_host="${MYSQL_ROOT_HOST:-%}"
 	{
 		echo "SET @@SESSION.SQL_LOG_BIN=0;"
-		echo "DELETE FROM mysql.user WHERE user NOT IN ('mysql.sys', 'mariadb.sys', 'root') OR host NOT IN ('localhost');"
 		echo "ALTER USER 'root'@'localhost' IDENTIFIED BY '$root_password';"
 		if [ "$root_host" != 'localhost' ]; then
 			echo "CREATE USER 'root'@'$root_host' IDENTIFIED BY '$root_password';"
