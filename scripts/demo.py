@@ -380,7 +380,7 @@ def shared_directory(db: dict[str, Any]) -> dict[str, str]:
     except (pymysql.err.MySQLError, OSError) as exc:
         print(f"export path: stream (the server cannot write into {folder}: {exc})")
         return {"DB_SHARED_DIR": ""}
-    print(f"export path: shared ({folder} stands in for the task volume /exchange)")
+    print(f"export path: shared ({folder} stands in for the task volume /var/lib/mysql/exchange)")
     return {"DB_SHARED_DIR": str(folder)}
 
 
