@@ -12,7 +12,8 @@ import difflib
 import functools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
@@ -65,8 +66,36 @@ _CRON = re.compile(r"cron\((?P<fields>[^()]*)\)")
 _AT = re.compile(r"at\((?P<when>[^()]*)\)")
 
 
+HEADER = "invalid stack configuration (nothing was created):"
+
+
 class ConfigError(pulumi.RunError):
     """Invalid stack configuration. Pulumi prints the message without a stack trace."""
+
+
+_UNSET: Any = object()  # a Problem without a value to show (a missing key, a whole model)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a stack's configuration, as a person reads it.
+
+    `key` is the dotted path under the project namespace (``jobs.nightly.memory``), `value` what
+    the stack file says there, `message` what is wrong and what is allowed. `reads` are the
+    paths a cross-field check looked at (default: `key`): when one of them was already reported
+    as invalid, the check's own problem is left out rather than reported on a stand-in value.
+    """
+
+    key: str
+    message: str
+    value: Any = _UNSET
+    reads: tuple[str, ...] | None = None
+
+    def __str__(self) -> str:
+        if not self.key:  # not a key of the stack file (the stack's name)
+            return f"  - {self.message}"
+        shown = "" if self.value is _UNSET else f" = {json.dumps(self.value, default=str)}"
+        return f"  - {PROJECT}:{self.key}{shown}: {self.message}"
 
 
 def _check_schedule(expression: str) -> str:
@@ -332,26 +361,6 @@ class JobSettings(_Model):
             raise ValueError(f"not a Fargate size; allowed: {', '.join(map(str, FARGATE_SIZES))}")
         return cpu
 
-    @model_validator(mode="after")
-    def _fargate_memory(self) -> JobSettings:
-        allowed = FARGATE_SIZES[self.cpu]
-        if self.memory not in allowed:
-            raise ValueError(
-                f"memory {self.memory} does not fit cpu {self.cpu}; "
-                f"allowed: {allowed[0]}-{allowed[-1]} in steps of {allowed[1] - allowed[0]}"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _start_before_end(self) -> JobSettings:
-        if (
-            self.start_date
-            and self.end_date
-            and parse_utc(self.start_date) >= parse_utc(self.end_date)
-        ):
-            raise ValueError(f"startDate {self.start_date} is not before endDate {self.end_date}")
-        return self
-
     @field_validator("environment")
     @classmethod
     def _plain_environment(cls, env: dict[str, str]) -> dict[str, str]:
@@ -413,32 +422,6 @@ class Settings(_Model):
             raise ValueError(f"allowed: {', '.join(map(str, LOG_RETENTION_DAYS))}")
         return days
 
-    @model_validator(mode="after")
-    def _repository_images_are_x86(self) -> Settings:
-        # CI builds the repository's image for linux/amd64 only (deploy.yml): an ARM64 task
-        # would pull it and fail with "exec format error".
-        if self.image.repository is not None:
-            for name, job in self.jobs.items():
-                if job.image_uri is None and job.architecture != "X86_64":
-                    raise ValueError(
-                        f"jobs.{name}.architecture = {job.architecture!r}: the repository's "
-                        "image is built for X86_64 only (deploy.yml); use X86_64 or give the "
-                        "job an imageUri built for ARM64"
-                    )
-        return self
-
-    @model_validator(mode="after")
-    def _one_architecture_per_build(self) -> Settings:
-        # The image we build is single-platform; every job that runs it must match.
-        if self.image.build is not None:
-            archs = {j.architecture for j in self.jobs.values() if j.image_uri is None}
-            if len(archs) > 1:
-                raise ValueError(
-                    "jobs running the built image must share one architecture; "
-                    f"found {sorted(archs)} (set imageUri on the odd one out)"
-                )
-        return self
-
 
 _KNOWN_KEYS = sorted(
     {
@@ -460,11 +443,16 @@ _KNOWN_KEYS = sorted(
 COPILOT_KEYS = {"timeout": "timeoutMinutes", "retries": "runRetries", "cron": "schedule"}
 
 
-def name_problems(settings: Settings, stack: str) -> list[str]:
+def name_problems(settings: Settings, stack: str) -> list[Problem]:
     """Every physical name derived from the stack and job names must fit AWS's limits
     (components/specs/names.py cites each one); a problem names the config key to change."""
-    lines = [
-        f"  - stack name {stack!r}: {problem}; use a shorter lowercase stack name"
+    stack_wide = ("bucketName", "image", "network")  # what decides which stack names exist
+    problems = [
+        Problem(
+            "",
+            f"stack name {stack!r}: {problem}; use a shorter lowercase stack name",
+            reads=stack_wide,
+        )
         for problem in names.problems(
             names.stack_names(
                 stack,
@@ -475,11 +463,11 @@ def name_problems(settings: Settings, stack: str) -> list[str]:
         )
     ]
     for job in settings.jobs:
-        lines += [
-            f"  - {PROJECT}:jobs.{job}: {problem}; shorten the job or stack name"
+        problems += [
+            Problem(f"jobs.{job}", f"{problem}; shorten the job or stack name", reads=())
             for problem in names.problems(names.job_names(stack, job))
         ]
-    return lines
+    return problems
 
 
 _VPC_CONFIG_DOC = (
@@ -487,7 +475,7 @@ _VPC_CONFIG_DOC = (
 )
 
 
-def placement_problems(settings: Settings) -> list[str]:
+def placement_problems(settings: Settings) -> list[Problem]:
     """FARGATE_SPOT runs through a capacity-provider strategy, which excludes a launch type,
     and Scheduler's API reference permits assignPublicIp ENABLED only with LaunchType FARGATE
     (not verified against the service):
@@ -495,59 +483,226 @@ def placement_problems(settings: Settings) -> list[str]:
     if not assigns_public_ip(settings.network):
         return []
     return [
-        f'  - {PROJECT}:jobs.{name}.capacity = "FARGATE_SPOT": cannot run with a public IP '
-        "(Scheduler's API reference permits assignPublicIp ENABLED only with LaunchType "
-        f"FARGATE: {_VPC_CONFIG_DOC}; not verified against the service); use "
-        "FARGATE, or a network without public IPs (mode new, or existing with assignPublicIp "
-        "false)"
+        Problem(
+            f"jobs.{name}.capacity",
+            "cannot run with a public IP (Scheduler's API reference permits assignPublicIp "
+            f"ENABLED only with LaunchType FARGATE: {_VPC_CONFIG_DOC}; not verified against "
+            "the service); use FARGATE, or a network without public IPs (mode new, or existing "
+            "with assignPublicIp false)",
+            job.capacity,
+            reads=(f"jobs.{name}.capacity", "network"),
+        )
         for name, job in settings.jobs.items()
         if job.capacity == "FARGATE_SPOT"
     ]
 
 
-def start_date_problems(settings: Settings, now: datetime) -> list[str]:
+def start_date_problems(settings: Settings, now: datetime) -> list[Problem]:
     """Start dates Scheduler would reject at `now` (components/specs/aws_rules.py has the source).
     Checked when a stack loads, not by parse_settings, so that snapshots stay deterministic."""
     return [
-        f'  - {PROJECT}:jobs.{name}.startDate = "{job.start_date}": {problem}; a start date '
-        "that has passed has no effect on an existing schedule, so it can be removed"
+        Problem(
+            f"jobs.{name}.startDate",
+            f"{problem}; a start date that has passed has no effect on an existing schedule, "
+            "so it can be removed",
+            job.start_date,
+        )
         for name, job in settings.jobs.items()
         if job.start_date and (problem := start_date_problem(job.start_date, now))
     ]
 
 
-def parse_settings(raw: Mapping[str, Any], stack: str = "dev") -> Settings:
-    """Validate the project's config (key -> decoded value) into typed settings."""
-    try:
-        settings = Settings.model_validate(dict(raw))
-    except ValidationError as err:
-        raise ConfigError(_describe(err)) from None
-    if problems := placement_problems(settings) + name_problems(settings, stack):
-        raise ConfigError(
-            "invalid stack configuration (nothing was created):\n" + "\n".join(problems)
+def fargate_memory_problems(settings: Settings) -> list[Problem]:
+    problems = []
+    for name, job in settings.jobs.items():
+        allowed = FARGATE_SIZES[job.cpu]
+        if job.memory not in allowed:
+            problems.append(Problem(
+                f"jobs.{name}.memory",
+                f"memory {job.memory} does not fit cpu {job.cpu}; allowed: "
+                f"{allowed[0]}-{allowed[-1]} in steps of {allowed[1] - allowed[0]}",
+                job.memory,
+                reads=(f"jobs.{name}.memory", f"jobs.{name}.cpu"),
+            ))  # fmt: skip
+    return problems
+
+
+def date_order_problems(settings: Settings) -> list[Problem]:
+    return [
+        Problem(
+            f"jobs.{name}.startDate",
+            f"startDate {job.start_date} is not before endDate {job.end_date}",
+            job.start_date,
+            reads=(f"jobs.{name}.startDate", f"jobs.{name}.endDate"),
         )
+        for name, job in settings.jobs.items()
+        if job.start_date and job.end_date
+        and parse_utc(job.start_date) >= parse_utc(job.end_date)
+    ]  # fmt: skip
+
+
+def architecture_problems(settings: Settings) -> list[Problem]:
+    """The image CI builds into the repository is linux/amd64 only (deploy.yml): an ARM64 task
+    would pull it and fail with "exec format error". The image `pulumi up` builds is
+    single-platform: every job that runs it must match."""
+    own = {n: j for n, j in settings.jobs.items() if j.image_uri is None}
+    reads = ("image", *(f"jobs.{n}.{k}" for n in own for k in ("architecture", "imageUri")))
+    if settings.image.repository is not None:
+        return [
+            Problem(
+                f"jobs.{name}.architecture",
+                "the repository's image is built for X86_64 only (deploy.yml); use X86_64 or "
+                "give the job an imageUri built for ARM64",
+                job.architecture,
+                reads=reads,
+            )
+            for name, job in own.items()
+            if job.architecture != "X86_64"
+        ]
+    archs = {j.architecture for j in own.values()}
+    if settings.image.build is not None and len(archs) > 1:
+        return [Problem(
+            "jobs",
+            "jobs running the built image must share one architecture; "
+            f"found {sorted(archs)} (set imageUri on the odd one out)",
+            reads=reads,
+        )]  # fmt: skip
+    return []
+
+
+# Checks that read more than one key, run on every stack after its keys are validated one by
+# one. A new rule that compares keys goes here (a function of Settings returning Problems whose
+# `reads` name the keys it compares), not into a pydantic model validator: a model validator
+# runs only once every key of its model is valid, so its problem would show up one fix later.
+CROSS_FIELD_CHECKS: list[Callable[[Settings], list[Problem]]] = [
+    fargate_memory_problems,
+    date_order_problems,
+    architecture_problems,
+    placement_problems,
+]
+
+
+def parse_settings(
+    raw: Mapping[str, Any], stack: str = "dev", now: datetime | None = None
+) -> Settings:
+    """Validate the project's config (key -> decoded value) into typed settings, or raise
+    ConfigError listing every problem at once. `now` also checks start dates against the clock
+    (left out by default so that rendering stays deterministic)."""
+    settings, problems = config_problems(raw, stack, now)
+    if problems or settings is None:
+        raise ConfigError("\n".join([HEADER, *map(str, problems)]))
     return settings
 
 
-def _describe(err: ValidationError) -> str:
-    lines = ["invalid stack configuration (nothing was created):"]
-    for problem in err.errors():
-        loc = [str(part) for part in problem["loc"] if part != "[key]"]
-        if loc[:1] == ["network"] and len(loc) > 2:
-            del loc[1]  # pydantic puts the union's tag ('existing', ...) in the path
-        key = f"{PROJECT}:" + ".".join(loc)
-        message = problem["msg"].removeprefix("Value error, ")
-        if problem["type"] == "extra_forbidden":
-            unknown = str(problem["loc"][-1])
+def config_problems(
+    raw: Mapping[str, Any], stack: str = "dev", now: datetime | None = None
+) -> tuple[Settings | None, list[Problem]]:
+    """Every problem of a stack's config in one pass: each key on its own (pydantic), then the
+    checks across keys on a stand-in where each invalid key is dropped (its default) so that
+    they run too; a cross-field problem reading a key already reported is left out."""
+    data = json.loads(json.dumps(dict(raw), default=str))  # a deep copy we may prune
+    problems: list[Problem] = []
+    dropped: list[tuple[str | int, ...]] = []
+    for _ in range(_MAX_REPAIRS):
+        try:
+            settings = Settings.model_validate(data)
+        except ValidationError as err:
+            fresh = [(path, problem) for path, problem in _problems_of(err)
+                     if not _overlaps(path, dropped)]  # fmt: skip
+            problems += [problem for _, problem in fresh]
+            paths = [path for path, _ in _problems_of(err)]
+            if not _prune(data, paths, dropped):
+                return None, problems
+            continue
+        checks: list[Callable[[Settings], list[Problem]]] = [
+            *CROSS_FIELD_CHECKS,
+            lambda s: name_problems(s, stack),
+            *([] if now is None else [lambda s: start_date_problems(s, now)]),
+        ]
+        for check in checks:
+            problems += [p for p in check(settings) if not any(
+                _overlaps(_path(read), dropped) for read in _reads(p))]  # fmt: skip
+        return (None if problems else settings), problems
+    return None, problems
+
+
+_MAX_REPAIRS = 8
+# Stand-ins for required keys while the cross-field checks run (the real value was reported).
+_STAND_INS: dict[str, Any] = {"image": {"uri": "stand-in.invalid/app:0"}}
+
+
+def _reads(problem: Problem) -> tuple[str, ...]:
+    return (problem.key,) if problem.reads is None else problem.reads
+
+
+def _path(dotted: str) -> tuple[str | int, ...]:
+    return tuple(dotted.split(".")) if dotted else ()
+
+
+def _overlaps(path: tuple[str | int, ...], dropped: list[tuple[str | int, ...]]) -> bool:
+    """Whether `path` is, holds or lies inside a key that was dropped as invalid."""
+    return any(path[: len(d)] == d or d[: len(path)] == path for d in dropped)
+
+
+def _key_path(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """Pydantic's location as a path into the stack file's values."""
+    path = [part for part in loc if part != "[key]"]
+    if path[:1] == ["network"] and len(path) > 2:
+        del path[1]  # pydantic puts the union's tag ('existing', ...) in the path
+    return tuple(path)
+
+
+def _problems_of(err: ValidationError) -> list[tuple[tuple[str | int, ...], Problem]]:
+    found = []
+    for error in err.errors():
+        path = _key_path(error["loc"])
+        key = ".".join(map(str, path))
+        message = error["msg"].removeprefix("Value error, ")
+        value = error.get("input", _UNSET)
+        if error["type"] == "extra_forbidden":
+            unknown = str(error["loc"][-1])
             hint = [COPILOT_KEYS[unknown]] if unknown in COPILOT_KEYS else (
                 difflib.get_close_matches(unknown, _KNOWN_KEYS, n=1))  # fmt: skip
             message = "unknown key" + (f"; did you mean '{hint[0]}'?" if hint else "")
-        elif problem["type"] == "missing":
-            message = "required key is missing"
-        shown = problem.get("input")
-        value = "" if problem["type"] == "missing" else f" = {json.dumps(shown, default=str)}"
-        lines.append(f"  - {key}{value}: {message}")
-    return "\n".join(lines)
+        elif error["type"] == "missing":
+            message, value = "required key is missing", _UNSET
+        elif isinstance(value, dict) and (len(path) == 0 or (len(path) == 2 and path[0] == "jobs")):
+            value = _UNSET  # a whole job's (or stack's) config: the message names what to fix
+        found.append((path, Problem(key, message, value)))
+    return found
+
+
+def _prune(data: dict[str, Any], paths: list[tuple[str | int, ...]],
+           dropped: list[tuple[str | int, ...]]) -> bool:  # fmt: skip
+    """Drop each invalid key from `data` (a missing one: the object holding it) so that the
+    rest validates; False when nothing more can be dropped."""
+    changed = False
+    for path in paths:
+        cut = path[: next((i for i, part in enumerate(path) if isinstance(part, int)), len(path))]
+        if not _holds(data, cut):
+            cut = cut[:-1]  # a missing key: drop the object that lacks it
+        if not cut:
+            return False  # the stack as a whole (a rule across its keys): nothing to drop
+        if not _holds(data, cut):
+            continue  # inside what an earlier problem already dropped
+        dropped.append(cut)
+        parent: Any = data
+        for part in cut[:-1]:
+            parent = parent[part]
+        if len(cut) == 1 and cut[0] in _STAND_INS:
+            parent[cut[0]] = _STAND_INS[cut[0]]
+        else:
+            del parent[cut[-1]]
+        changed = True
+    return changed
+
+
+def _holds(data: Any, path: tuple[str | int, ...]) -> bool:
+    for part in path:
+        if not isinstance(data, dict) or part not in data:
+            return False
+        data = data[part]
+    return True
 
 
 def decode_config_value(value: str) -> Any:
@@ -560,16 +715,12 @@ def load_settings() -> Settings:
     that a typo is reported rather than ignored)."""
     raw = {**get_config_env(), **CONFIG.get()}
     prefix = f"{PROJECT}:"
-    settings = parse_settings(
+    return parse_settings(
         {
             key.removeprefix(prefix): decode_config_value(value)
             for key, value in raw.items()
             if key.startswith(prefix)
         },
         stack=pulumi.get_stack(),
+        now=datetime.now(UTC),
     )
-    if problems := start_date_problems(settings, datetime.now(UTC)):
-        raise ConfigError(
-            "invalid stack configuration (nothing was created):\n" + "\n".join(problems)
-        )
-    return settings

@@ -336,7 +336,7 @@ def test_a_start_date_in_the_past_is_rejected_when_the_stack_loads(start: str, p
     problems = start_date_problems(settings, datetime(2030, 1, 1, 12, tzinfo=UTC))
     if past:
         assert len(problems) == 1
-        assert f'scheduled-etl:jobs.j1.startDate = "{start}": is in the past' in problems[0]
-        assert "earlier than 5 minutes ago" in problems[0]
+        assert f'scheduled-etl:jobs.j1.startDate = "{start}": is in the past' in str(problems[0])
+        assert "earlier than 5 minutes ago" in str(problems[0])
     else:
         assert problems == []

@@ -222,7 +222,7 @@ def test_the_ci_built_repository_image_serves_x86_only() -> None:
     """CI builds the repository's image for linux/amd64 (deploy.yml): ARM64 jobs would fail."""
     repository = {"repository": "scheduled-etl", "digest": "sha256:" + "1" * 64}
     raw = {**BASE, "image": repository, "jobs": {"a1": {"architecture": "ARM64"}}}
-    assert "jobs.a1.architecture = 'ARM64': the repository's image is built for X86_64" in (
+    assert 'jobs.a1.architecture = "ARM64": the repository\'s image is built for X86_64' in (
         error_of(raw)
     )
     raw["jobs"]["a1"] = {"architecture": "ARM64", "imageUri": "app:1.0.0-arm64"}
@@ -257,6 +257,32 @@ def test_environment_is_plain_and_not_reserved(env: dict[str, str], expected: st
 def test_every_problem_is_reported_at_once() -> None:
     message = error_of({"image": {}, "jobs": {"monthly-orders": {"cpu": 3, "timezone": "Nowhere"}}})
     assert message.count("\n  - ") == 3
+
+
+def test_single_key_and_cross_field_problems_come_in_one_pass() -> None:
+    """A bad time zone used to hide the job's cpu/memory mismatch and the stack-wide
+    FARGATE_SPOT rule until it was fixed; now all three come at once."""
+    fields = {"timezone": "Nowhere", "cpu": 512, "memory": 8192, "capacity": "FARGATE_SPOT"}
+    lines = error_of(job(**fields)).splitlines()[1:]
+    keys = [line.split(" = ")[0] for line in lines]
+    assert keys == [
+        f"  - scheduled-etl:jobs.monthly-orders.{key}" for key in ("timezone", "memory", "capacity")
+    ], lines
+
+
+def test_a_cross_field_problem_names_its_key_without_a_dump_of_the_job() -> None:
+    message = error_of(job(cpu=256, memory=4096, environment={"LOG_LEVEL": "DEBUG"}))
+    assert (
+        "  - scheduled-etl:jobs.monthly-orders.memory = 4096: memory 4096 does not fit" in message
+    )
+    assert "LOG_LEVEL" not in message and "{" not in message, message
+
+
+def test_a_cross_field_rule_is_not_run_on_a_value_already_reported() -> None:
+    """cpu 3000 is reported; checking memory against a stand-in cpu would mislead."""
+    message = error_of(job(cpu=3000, memory=16384))
+    assert "jobs.monthly-orders.cpu = 3000: not a Fargate size" in message
+    assert "memory" not in message, message
 
 
 def test_s3_prefix_drives_input_and_output_prefixes() -> None:
