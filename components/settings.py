@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
@@ -193,16 +194,36 @@ class NewVpcNetwork(_Model):
     """`Single`: one NAT gateway for every zone; `OnePerAz`: one in each zone"""
 
 
+# EC2 ids are the type's prefix and 8 (before 2016) or 17 hex digits:
+# https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/resource-ids.html
+def _resource_id(prefix: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if not re.fullmatch(rf"{prefix}-(?:[0-9a-f]{{8}}|[0-9a-f]{{17}})", value):
+            raise ValueError(f"expected {prefix}- and 8 or 17 hex digits, such as "
+                             f"{prefix}-0123456789abcdef0")  # fmt: skip
+        return value
+
+    return check
+
+
+def _no_duplicates(values: list[str]) -> list[str]:
+    if repeated := sorted({v for v in values if values.count(v) > 1}):
+        raise ValueError(f"{', '.join(repeated)} listed more than once; list each id once")
+    return values
+
+
 class ExistingNetwork(_Model):
     """Subnets you already run workloads in."""
 
     mode: Literal["existing"]
     """`existing`"""
-    vpc_id: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$")
+    vpc_id: Annotated[str, AfterValidator(_resource_id("vpc"))]
     """the VPC the subnets belong to"""
-    subnet_ids: list[Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(
-        min_length=1, max_length=16
-    )
+    subnet_ids: Annotated[
+        list[Annotated[str, AfterValidator(_resource_id("subnet"))]],
+        Field(min_length=1, max_length=16),
+        AfterValidator(_no_duplicates),
+    ]
     """the subnets tasks run in"""
     assign_public_ip: bool = False
     """give tasks a public IP (subnets without a NAT route need one to reach AWS APIs)"""
@@ -570,6 +591,43 @@ def architecture_problems(settings: Settings) -> list[Problem]:
     return []
 
 
+# Where the project's image has its files: the Dockerfile's WORKDIR /app and `COPY etl/ ./etl/`.
+IMAGE_WORKDIR = PurePosixPath("/app")
+IMAGE_COPIES = "etl"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def job_folder_problems(settings: Settings) -> list[Problem]:
+    """An `etlJob` of a job running the project's image must be a job folder (with schema.sql)
+    that the image copies in; a typo would otherwise surface only when the task first runs.
+    A job with its own `imageUri`, or a stack whose `image.uri` is built elsewhere, is not
+    checked: its files are not here."""
+    if settings.image.uri is not None:
+        return []
+    build = settings.image.build
+    context = PROJECT_ROOT / (build.context if build else ".")
+    problems = []
+    for name, job in settings.jobs.items():
+        if job.etl_job is None or job.image_uri is not None:
+            continue
+        path = PurePosixPath(job.etl_job)
+        inside = path.relative_to(IMAGE_WORKDIR) if path.is_relative_to(IMAGE_WORKDIR) else path
+        if inside.is_absolute() or inside.parts[:1] != (IMAGE_COPIES,):
+            why = f"is not in the image (it copies {IMAGE_COPIES}/ into {IMAGE_WORKDIR})"
+        elif not (context / inside / "schema.sql").is_file():
+            why = f"{inside} is not a job folder of this project (no {inside}/schema.sql)"
+        else:
+            continue
+        problems.append(Problem(
+            f"jobs.{name}.etlJob",
+            f"{why}; give the job folder relative to the project, such as "
+            f"{IMAGE_COPIES}/jobs/<your_job>",
+            job.etl_job,
+            reads=(f"jobs.{name}.etlJob", f"jobs.{name}.imageUri", "image"),
+        ))  # fmt: skip
+    return problems
+
+
 # Checks that read more than one key, run on every stack after its keys are validated one by
 # one. A new rule that compares keys goes here (a function of Settings returning Problems whose
 # `reads` name the keys it compares), not into a pydantic model validator: a model validator
@@ -579,6 +637,7 @@ CROSS_FIELD_CHECKS: list[Callable[[Settings], list[Problem]]] = [
     date_order_problems,
     architecture_problems,
     placement_problems,
+    job_folder_problems,
 ]
 
 

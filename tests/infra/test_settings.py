@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from components.settings import ConfigError, decode_config_value, parse_settings
+from components.settings import (
+    IMAGE_COPIES,
+    IMAGE_WORKDIR,
+    ConfigError,
+    decode_config_value,
+    parse_settings,
+)
 
 BASE: dict[str, Any] = {"image": {"build": {}}, "jobs": {"monthly-orders": {}}}
 
@@ -156,7 +162,21 @@ def test_networks() -> None:
         ),
         (
             {"mode": "existing", "vpcId": "vpc-0a1b2c3d", "subnetIds": ["sn-1"]},
-            'scheduled-etl:network.subnetIds.0 = "sn-1": String should match pattern',
+            'scheduled-etl:network.subnetIds.0 = "sn-1": expected subnet- and 8 or 17 hex digits',
+        ),
+        # 16 hex digits: neither the short (8) nor the long (17) EC2 id form.
+        (
+            {"mode": "existing", "vpcId": "vpc-0a1b2c3d", "subnetIds": ["subnet-" + "a" * 16]},
+            f'network.subnetIds.0 = "subnet-{"a" * 16}": expected subnet- and 8 or 17 hex',
+        ),
+        (
+            {"mode": "existing", "vpcId": "vpc-" + "b" * 16, "subnetIds": ["subnet-0a1b2c3d"]},
+            f'network.vpcId = "vpc-{"b" * 16}": expected vpc- and 8 or 17 hex digits',
+        ),
+        (
+            {"mode": "existing", "vpcId": "vpc-0a1b2c3d", "subnetIds": ["subnet-0a1b2c3d"] * 2},
+            'network.subnetIds = ["subnet-0a1b2c3d", "subnet-0a1b2c3d"]: subnet-0a1b2c3d '
+            "listed more than once",
         ),
         (
             {"mode": "peered"},
@@ -283,6 +303,33 @@ def test_a_cross_field_rule_is_not_run_on_a_value_already_reported() -> None:
     message = error_of(job(cpu=3000, memory=16384))
     assert "jobs.monthly-orders.cpu = 3000: not a Fargate size" in message
     assert "memory" not in message, message
+
+
+@pytest.mark.parametrize("folder", ["etl/jobs/monthly_orders", "/app/etl/jobs/monthly_orders"])
+def test_etl_job_names_a_job_folder_the_image_copies(folder: str) -> None:
+    assert parse_settings(job(etlJob=folder)).jobs["monthly-orders"].etl_job == folder
+
+
+@pytest.mark.parametrize(
+    ("folder", "expected"),
+    [
+        ("etl/jobs/monthly_order", "etl/jobs/monthly_order is not a job folder of this project"),
+        ("etl/jobs", "etl/jobs is not a job folder of this project (no etl/jobs/schema.sql)"),
+        ("/jobs/x", "is not in the image (it copies etl/ into /app)"),
+        ("tests/etl", "is not in the image"),
+    ],
+)
+def test_an_etl_job_typo_is_caught_offline(folder: str, expected: str) -> None:
+    message = error_of(job(etlJob=folder))
+    assert f'scheduled-etl:jobs.monthly-orders.etlJob = "{folder}": {expected}' in message
+    # A job with an image of its own carries its own folders: not checked here.
+    assert parse_settings(job(etlJob=folder, imageUri="elsewhere/app:1.0"))
+
+
+def test_the_image_layout_the_etl_job_check_assumes_is_the_dockerfiles() -> None:
+    dockerfile = (Path(__file__).resolve().parents[2] / "Dockerfile").read_text()
+    assert f"WORKDIR {IMAGE_WORKDIR}\n" in dockerfile
+    assert f"COPY {IMAGE_COPIES}/ ./{IMAGE_COPIES}/\n" in dockerfile
 
 
 def test_s3_prefix_drives_input_and_output_prefixes() -> None:
