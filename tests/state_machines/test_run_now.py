@@ -29,7 +29,7 @@ def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[Wor
         monkeypatch.setenv(key, value)
     with moto_sfn():
         world = _build(DEV)
-        outputs = {"jobs": {"monthly-orders": {"state_machine_arn": world.run_arn,
+        outputs = {"jobs": {DEV.job: {"state_machine_arn": world.run_arn,
                    "schedule": "cron(0 4 1 * ? *)", "timezone": "UTC"}}}  # fmt: skip
         path = tmp_path / "outputs.json"
         path.write_text(json.dumps(outputs))
@@ -37,7 +37,7 @@ def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[Wor
 
 
 def cli(path: Path, *args: str) -> int:
-    return run_now.main(["monthly-orders", "--outputs", str(path), "--poll-seconds", "0.05", *args])
+    return run_now.main([DEV.job, "--outputs", str(path), "--poll-seconds", "0.05", *args])
 
 
 def test_backfill_runs_each_slot_once_and_prints_its_outcome(
