@@ -329,8 +329,8 @@ class JobSettings(_Model):
     (Scheduler skips it or runs it once; refused otherwise,
     [schedules](docs/schedules.md#daylight-saving))"""
     spot_fallback: bool = True
-    """a `FARGATE_SPOT` run that cannot start for lack of capacity or is interrupted reruns on
-    `FARGATE`, without using a retry"""
+    """a `FARGATE_SPOT` run that RunTask does not place (no Spot capacity) or that Spot
+    interrupts reruns on `FARGATE` once, without using a retry"""
 
     @field_validator("cpu")
     @classmethod
