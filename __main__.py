@@ -39,6 +39,7 @@ def job_outputs(job: ScheduledFargateJob) -> dict[str, Any]:
         "watchdog_arn": job.watchdog.arn,
         "schedule": job.schedule.schedule_expression,
         "timezone": job.schedule.schedule_expression_timezone,
+        "start_date": job.schedule.start_date,  # rate() slots count from it
         "run_task": job.run_task,  # RunTask parameters, and the same as an aws CLI command
         "run_task_command": job.run_task_command,
     }

@@ -8,7 +8,9 @@ does: same timeout, retries, Spot fallback and alerts, one execution per schedul
     python -m tools.run_now monthly-orders --outputs outputs.json ...  # saved stack outputs
 
 A backfill starts one execution per slot of the job's schedule in [--from, --to] (its time
-zone; rate() slots are counted from --from), at most --concurrency at a time, prints each
+zone; a date alone means the whole day, so --to 2026-03-31 includes that day's slots; rate()
+slots are counted from the schedule's startDate, as Scheduler counts them), at most
+--concurrency at a time, prints each
 slot's outcome as it ends (succeeded, skipped, failed, timed-out) with a link to its run record,
 and a progress line as it goes. Exit status: 0 when every slot succeeded or was skipped, 1
 otherwise.
@@ -58,10 +60,20 @@ def _moment(text: str, zone: ZoneInfo) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
-def slots(schedule: str, timezone: str, start: str, end: str) -> list[str]:
-    """The scheduled times of `schedule` (in `timezone`) from `start` to `end`, inclusive."""
+def _end_of(text: str, zone: ZoneInfo) -> datetime:
+    """The last moment `text` names: a date alone is the whole day, up to its last second."""
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return _moment(text, zone) + timedelta(days=1, seconds=-1)
+    return _moment(text, zone)
+
+
+def slots(
+    schedule: str, timezone: str, start: str, end: str, start_date: str | None = None
+) -> list[str]:
+    """The scheduled times of `schedule` (in `timezone`) from `start` to `end`, inclusive;
+    rate() slots fall on `start_date` plus whole rates (the schedule's startDate)."""
     zone = ZoneInfo(timezone)
-    first, last = _moment(start, zone), _moment(end, zone)
+    first, last = _moment(start, zone), _end_of(end, zone)
     if last < first:
         raise ValueError(f"--to {end} is before --from {start}")
     if cron := re.fullmatch(r"cron\((.*)\)", schedule):
@@ -74,6 +86,9 @@ def slots(schedule: str, timezone: str, start: str, end: str) -> list[str]:
         return [iso(moment.replace(tzinfo=zone)) for moment in local]
     if rate := re.fullmatch(r"rate\((\d+) (minute|hour|day)s?\)", schedule):
         step = timedelta(seconds=int(rate[1]) * _UNITS[rate[2]])
+        if start_date:  # the first slot on the schedule's grid at or after --from
+            anchor = _moment(start_date, zone)
+            first = anchor + max(0, -((anchor - first) // step)) * step
         found, moment = [], first
         while moment <= last:
             found.append(iso(moment))
@@ -180,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     job = jobs[args.job]
     if args.start:
         try:
-            times = slots(job["schedule"], job["timezone"], args.start, args.end)
+            times = slots(job["schedule"], job["timezone"], args.start, args.end,
+                          job.get("start_date"))  # fmt: skip
         except ValueError as err:
             parser.error(str(err))
         kind = "backfill"

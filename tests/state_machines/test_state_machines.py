@@ -316,6 +316,13 @@ def test_a_refusal_that_is_not_about_placement_is_an_ordinary_attempt(world: Wor
     assert strategies == [world.job.capacity] * attempts
 
 
+def test_a_sidecar_killed_after_the_app_succeeded_is_no_failure(world: World) -> None:
+    """mysqld past its stopTimeout gets SIGKILL (137): the app's exit code decides, no alert."""
+    execution, alerts = world.run(Ending(app=0, mysql=137))
+    assert outcome(execution) == "succeeded" and alerts == []
+    assert len(FARGATE.requests) == 1  # not retried
+
+
 def test_lock_held_is_skipped_not_failed(world: World) -> None:
     execution, alerts = world.run(h.LOCKED)
     assert outcome(execution) == "skipped"
