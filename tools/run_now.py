@@ -60,6 +60,13 @@ def _moment(text: str, zone: ZoneInfo) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
+def _exists(moment: datetime, zone: ZoneInfo) -> bool:
+    """Whether a local wall-clock time exists (survives a round trip through UTC)."""
+    return moment.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == moment.replace(
+        tzinfo=None
+    )
+
+
 def _end_of(text: str, zone: ZoneInfo) -> datetime:
     """The last moment `text` names: a date alone is the whole day, up to its last second."""
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
@@ -83,7 +90,10 @@ def slots(
             last.astimezone(zone).replace(tzinfo=UTC),
         ]
         local = AWSCron.get_all_schedule_bw_dates(wall[0], wall[1], cron[1])
-        return [iso(moment.replace(tzinfo=zone)) for moment in local]
+        # A local time the clocks jump over does not exist: Scheduler skips it, so does this
+        # (docs/schedules.md#daylight-saving). A repeated one is taken once, at its first instant.
+        aware = [moment.replace(tzinfo=zone) for moment in local]
+        return [iso(moment) for moment in aware if _exists(moment, zone)]
     if rate := re.fullmatch(r"rate\((\d+) (minute|hour|day)s?\)", schedule):
         step = timedelta(seconds=int(rate[1]) * _UNITS[rate[2]])
         if start_date:  # the first slot on the schedule's grid at or after --from

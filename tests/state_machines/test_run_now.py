@@ -131,6 +131,12 @@ def test_unknown_job_names_the_ones_there_are(world: tuple[World, Path]) -> None
          ["2026-01-31T04:00:00Z", "2026-02-28T04:00:00Z", "2026-03-31T04:00:00Z"]),
         ("cron(30 23 * * ? *)", "Europe/Berlin", "2026-03-30", "2026-03-31",
          ["2026-03-30T21:30:00Z", "2026-03-31T21:30:00Z"]),
+        # 02:30 does not exist in Berlin on 2027-03-28: Scheduler skips it, so does a backfill;
+        # 02:30 on 2027-10-31 happens twice and is one slot.
+        ("cron(30 2 * * ? *)", "Europe/Berlin", "2027-03-27", "2027-03-29",
+         ["2027-03-27T01:30:00Z", "2027-03-29T00:30:00Z"]),
+        ("cron(30 2 * * ? *)", "Europe/Berlin", "2027-10-31", "2027-10-31",
+         ["2027-10-31T00:30:00Z"]),
         ("rate(1 day)", "UTC", "2026-01-01T00:00:00Z", "2026-01-03",
          ["2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z", "2026-01-03T00:00:00Z"]),
     ],
