@@ -265,9 +265,9 @@ class JobSettings(_Model):
     start_date: UtcTimestamp | None = None
     """no run before this UTC timestamp, such as `2030-01-01T00:00:00Z` (before `endDate`,
     compared as times); no earlier than 5 minutes before the deploy (CreateSchedule rejects
-    it; checked when the stack loads, so remove a start date once it has passed). Required by
-    `rate()`: its first slot, which the run's and the watchdog's schedules share (kept once
-    passed; [schedules](docs/schedules.md#rate))"""
+    it; checked when the stack loads, so remove a `cron()` or `at()` start date once it has
+    passed). Required by `rate()`: its first slot, which the run's and the watchdog's schedules
+    share, kept once passed ([schedules](docs/schedules.md#rate))"""
     end_date: UtcTimestamp | None = None
     """no run after this UTC timestamp, such as `2030-01-01T00:00:00Z`"""
     cpu: int = 1024
