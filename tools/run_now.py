@@ -11,8 +11,8 @@ A backfill starts one execution per slot of the job's schedule in [--from, --to]
 zone; a date alone means the whole day, so --to 2026-03-31 includes that day's slots; rate()
 slots are counted from the schedule's startDate, as Scheduler counts them), at most
 --concurrency at a time, prints each slot's outcome as it ends (succeeded, skipped, failed,
-timed-out) with a link to its run record, and a progress line as it goes. Exit status: 0 when every slot succeeded or was skipped, 1
-otherwise.
+timed-out) with a link to its run record, and a progress line as it goes. Exit status: 0 when
+every slot succeeded or was skipped, 1 otherwise.
 """
 
 from __future__ import annotations
