@@ -192,3 +192,18 @@ def test_the_committed_stacks_meet_no_clock_change() -> None:
         jobs = stack_config(stack)["scheduled-etl:jobs"]
         raw = {"image": {"build": {}}, "jobs": jobs}
         assert schedule_problems(parse_settings(raw), datetime.now(UTC)) == []
+
+
+def test_every_schedule_problem_is_reported_in_one_pass() -> None:
+    jobs = {
+        "hourly": {"schedule": "rate(1 hour)", "missedRunGraceMinutes": 30},
+        "nightly": {"schedule": "cron(30 2 * * ? *)", "timezone": "Europe/Berlin"},
+    }
+    with pytest.raises(ConfigError) as caught:
+        parse_settings({"image": {"build": {}}, "jobs": jobs})
+    lines = str(caught.value).splitlines()[1:]
+    assert [line.split(":")[1].split(" ")[0] for line in lines] == [
+        "jobs.hourly.startDate",
+        "jobs.hourly.missedRunGraceMinutes",
+        "jobs.nightly.schedule",
+    ]
