@@ -41,7 +41,7 @@ CLUSTER = "arn:aws:ecs:eu-west-1:123456789012:cluster/etl"
 
 
 def make_job(**fields: Any) -> JobSettings:
-    # Private subnets: FARGATE_SPOT may not run with a public IP (components/specs/aws_rules.py).
+    # A VPC of its own (private subnets), as most stacks run.
     raw = {"network": {"mode": "new"}, "image": {"build": {}}, "jobs": {"j1": fields}}
     return parse_settings(raw).jobs["j1"]
 

@@ -90,7 +90,10 @@ def test_ephemeral_storage_out_of_range(gib: int) -> None:
     ],
 )
 def test_valid_schedules(expression: str) -> None:
-    assert parse_settings(job(schedule=expression)).jobs["monthly-orders"].schedule == expression
+    # rate() counts from its start date (tests/infra/test_schedules.py).
+    start = {"startDate": "2030-01-01T00:00:00Z"} if expression.startswith("rate(") else {}
+    settings = parse_settings(job(schedule=expression, **start))
+    assert settings.jobs["monthly-orders"].schedule == expression
 
 
 @pytest.mark.parametrize(
@@ -280,13 +283,14 @@ def test_every_problem_is_reported_at_once() -> None:
 
 
 def test_single_key_and_cross_field_problems_come_in_one_pass() -> None:
-    """A bad time zone used to hide the job's cpu/memory mismatch and the stack-wide
-    FARGATE_SPOT rule until it was fixed; now all three come at once."""
-    fields = {"timezone": "Nowhere", "cpu": 512, "memory": 8192, "capacity": "FARGATE_SPOT"}
+    """A bad time zone used to hide the job's cpu/memory mismatch and the grace-period rule
+    until it was fixed; now all three come at once."""
+    fields = {"timezone": "Nowhere", "cpu": 512, "memory": 8192, "missedRunGraceMinutes": 5}
     lines = error_of(job(**fields)).splitlines()[1:]
     keys = [line.split(" = ")[0] for line in lines]
     assert keys == [
-        f"  - scheduled-etl:jobs.monthly-orders.{key}" for key in ("timezone", "memory", "capacity")
+        f"  - scheduled-etl:jobs.monthly-orders.{key}"
+        for key in ("timezone", "memory", "missedRunGraceMinutes")
     ], lines
 
 
