@@ -516,13 +516,29 @@ def start_date_problems(settings: Settings, now: datetime) -> list[str]:
     ]
 
 
+def prefix_problems(settings: Settings) -> list[str]:
+    """Each job owns its `s3Prefix`: its task role may delete anything under it (reruns replace
+    run folders), so no job's prefix may hold another's ("" holds every key)."""
+    jobs = sorted(settings.jobs.items())
+    return [
+        f'  - {PROJECT}:jobs.{b}.s3Prefix = "{jb.s3_prefix}": overlaps '
+        f'{PROJECT}:jobs.{a}.s3Prefix = "{ja.s3_prefix}" (one starts with the other, and each '
+        "job's role may replace what is under its prefix); give every job its own prefix, "
+        'e.g. "<job>/"'
+        for i, (a, ja) in enumerate(jobs)
+        for b, jb in jobs[i + 1 :]
+        if ja.s3_prefix.startswith(jb.s3_prefix) or jb.s3_prefix.startswith(ja.s3_prefix)
+    ]
+
+
 def parse_settings(raw: Mapping[str, Any], stack: str = "dev") -> Settings:
     """Validate the project's config (key -> decoded value) into typed settings."""
     try:
         settings = Settings.model_validate(dict(raw))
     except ValidationError as err:
         raise ConfigError(_describe(err)) from None
-    if problems := placement_problems(settings) + name_problems(settings, stack):
+    problems = placement_problems(settings) + name_problems(settings, stack)
+    if problems := problems + prefix_problems(settings):
         raise ConfigError(
             "invalid stack configuration (nothing was created):\n" + "\n".join(problems)
         )

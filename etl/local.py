@@ -2,7 +2,7 @@
 without AWS keys or an emulator.
 
 `LocalStore` answers the S3 client calls the job makes, with the same keys: the object
-`output/run=…/orders/part-00000.csv.gz` is the file `<DATA_DIR>/output/run=…/orders/…`, so
+`output/<job>/run=…/orders/part-00000.csv.gz` is the file `<DATA_DIR>/output/<job>/run=…/…`, so
 a local run has the same layout and manifest as one in S3. Errors are botocore's own
 `ClientError`s with S3's codes (NoSuchKey, PreconditionFailed), so callers cannot tell the
 difference. Only the calls and arguments below exist: anything else fails loudly.

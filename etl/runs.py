@@ -104,10 +104,10 @@ def _read_json(store: Any, settings: StorageSettings, key: str) -> dict[str, Any
     return document
 
 
-def _check(folder: RunFolder, output_prefix: str) -> str:
+def _check(folder: RunFolder, output_folder: str) -> str:
     """What is wrong with a manifest and the folder beside it ('' when they match)."""
     assert folder.manifest is not None
-    prefix = f"{output_prefix}{folder.name}/"
+    prefix = f"{output_folder}{folder.name}/"
     wrong = []
     for name, export in (folder.manifest.get("exports") or {}).items():
         for item in export.get("files", []):
@@ -121,7 +121,7 @@ def _check(folder: RunFolder, output_prefix: str) -> str:
 
 
 def run_folders(store: Any, settings: StorageSettings) -> list[RunFolder]:
-    prefix = settings.output_prefix
+    prefix = settings.output_folder
     folders: dict[str, RunFolder] = {}
     pages = store.get_paginator("list_objects_v2").paginate(
         Bucket=settings.data_bucket, Prefix=prefix
@@ -180,7 +180,7 @@ def runs_table(
 def format_runs(
     rows: list[dict[str, Any]], lock: LockState | None, settings: StorageSettings
 ) -> str:
-    where = settings.url(settings.output_prefix)
+    where = settings.url(settings.output_folder)
     lines = []
     if not rows:
         lines.append(f"no run folders under {where}")
@@ -211,7 +211,7 @@ def find_run(store: Any, settings: StorageSettings, wanted: str) -> RunFolder:
     if wanted == "latest":
         done = [f for f in folders if f.manifest is not None]
         if not done:
-            raise ToolError(f"no run with a manifest under {settings.url(settings.output_prefix)}")
+            raise ToolError(f"no run with a manifest under {settings.url(settings.output_folder)}")
         return done[-1]
     name = wanted if wanted.startswith("run=") else f"run={wanted}"
     if not _RUN.fullmatch(name):
@@ -229,12 +229,12 @@ def find_run(store: Any, settings: StorageSettings, wanted: str) -> RunFolder:
         if folder.name == name:
             if folder.manifest is None:
                 raise ToolError(
-                    f"{settings.url(settings.output_prefix + name)}/ has no readable manifest: "
+                    f"{settings.url(settings.output_folder + name)}/ has no readable manifest: "
                     f"the run is still writing, failed or was killed ({folder.problem or 'no '}"
                     f"{'' if folder.problem else MANIFEST})"
                 )
             return folder
-    raise ToolError(f"no run folder {settings.url(settings.output_prefix + name)}/")
+    raise ToolError(f"no run folder {settings.url(settings.output_folder + name)}/")
 
 
 def _columns(columns: list[Any]) -> str:
@@ -251,7 +251,7 @@ def _columns(columns: list[Any]) -> str:
 
 def format_manifest(folder: RunFolder, settings: StorageSettings) -> str:
     m = folder.manifest or {}
-    prefix = f"{settings.output_prefix}{folder.name}/"
+    prefix = f"{settings.output_folder}{folder.name}/"
     lines = [
         f"{folder.name}  {settings.url(prefix)}",
         f"  job             {m.get('job')}",

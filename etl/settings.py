@@ -54,13 +54,19 @@ class Settings:
         return f"{self.output_prefix}_locks/{self.job_name}.lock"
 
     @property
+    def output_folder(self) -> str:
+        """The job's own folder: its run folders, under a name no other job has (JOB_NAME)."""
+        return f"{self.output_prefix}{self.job_name}/"
+
+    @property
     def run_folder(self) -> str:
         """One folder per logical run: a rerun for the same time replaces it."""
         return f"run={self.scheduled_time:%Y%m%dT%H%M%SZ}"
 
     @property
     def output_root(self) -> str:
-        return f"{self.output_prefix}{self.run_folder}/"
+        """What this run owns and replaces: OUTPUT_PREFIX<JOB_NAME>/run=<time>/."""
+        return f"{self.output_folder}{self.run_folder}/"
 
     def url(self, key: str) -> str:
         """Where an object is, for messages: s3://bucket/key, or the file in local mode."""
@@ -89,6 +95,11 @@ class StorageSettings:
     @property
     def lock_key(self) -> str:
         return f"{self.output_prefix}_locks/{self.job_name}.lock"
+
+    @property
+    def output_folder(self) -> str:
+        """The job's run folders are under it (Settings.output_folder)."""
+        return f"{self.output_prefix}{self.job_name}/"
 
     def url(self, key: str) -> str:
         """Where an object is, for messages: s3://bucket/key, or the file in local mode."""

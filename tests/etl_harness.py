@@ -10,6 +10,7 @@ import http.server
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -163,9 +164,9 @@ def run_demo(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
     )  # fmt: skip
 
 
-def demo_export(out: Path, export: str) -> list[list[str]]:
+def demo_export(out: Path, export: str, job: str = "my_job") -> list[list[str]]:
     """The rows (header first) of an export's first part, as the demo copied it to `out`."""
-    part = out / "output" / "run=20261101T040000Z" / export / "part-00000.csv.gz"
+    part = out / "output" / job / "run=20261101T040000Z" / export / "part-00000.csv.gz"
     return list(csv.reader(io.StringIO(gzip.decompress(part.read_bytes()).decode(), newline="")))
 
 
@@ -197,7 +198,20 @@ def read_export(s3: Any, bucket: str, keys_: list[str]) -> tuple[list[str], list
     return header, rows
 
 
-def manifest(s3: Any, bucket: str, root: str = "output/run=20261101T040000Z/") -> dict[str, Any]:
+def run_root(job: str, run: str = "run=20261101T040000Z", output: str = "output/") -> str:
+    """A run's folder: OUTPUT_PREFIX<JOB_NAME>/run=<time>/ (the job's name is in the path)."""
+    return f"{output}{job}/{run}/"
+
+
+def manifest(
+    s3: Any, bucket: str, root: str | None = None, output: str = "output/"
+) -> dict[str, Any]:
+    """A run's manifest; without `root`, the one under `output` (OUTPUT_PREFIX) for
+    2026-11-01T04:00:00Z, whichever job wrote it."""
+    if root is None:
+        wanted = re.escape(output) + r"[^/]+/run=20261101T040000Z/_manifest\.json"
+        [key] = [k for k in keys(s3, bucket, output) if re.fullmatch(wanted, k)]
+        root = key.removesuffix("_manifest.json")
     return json.loads(read_bytes(s3, bucket, f"{root}_manifest.json"))  # type: ignore[no-any-return]
 
 

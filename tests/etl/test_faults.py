@@ -31,7 +31,7 @@ from etl import sample
 from tools.s3_emulator import free_port
 
 LOCK = "output/_locks/fault_job.lock"
-ROOT_OUT = "output/run=20261101T040000Z/"
+ROOT_OUT = "output/fault_job/run=20261101T040000Z/"
 
 
 def make_job(

@@ -50,7 +50,8 @@ from etl.settings import (
 )
 from tools.s3_emulator import free_port
 
-RUN = "output/run=20261101T040000Z/"
+OUT = "output/monthly_orders/"  # OUTPUT_PREFIX<JOB_NAME>/
+RUN = f"{OUT}run=20261101T040000Z/"
 LOCK = "output/_locks/monthly_orders.lock"
 
 
@@ -496,11 +497,13 @@ def test_demo_runs_a_users_job_folder_as_a_plain_process(
     assert "export rows: id, v" in done.stdout
     assert demo_export(out, "rows") == DEMO_ROWS
     assert manifest_of(out)["job"] == "my_job"
-    assert "manifest: s3://etl-demo-data/output/run=20261101T040000Z/_manifest.json" in done.stdout
+    manifest_key = "output/my_job/run=20261101T040000Z/_manifest.json"
+    assert f"manifest: s3://etl-demo-data/{manifest_key}" in done.stdout
 
 
 def manifest_of(out: Path) -> dict[str, Any]:
-    return json.loads((out / "output" / "run=20261101T040000Z" / "_manifest.json").read_text())  # type: ignore[no-any-return]
+    folder = out / "output" / "my_job" / "run=20261101T040000Z"
+    return json.loads((folder / "_manifest.json").read_text())  # type: ignore[no-any-return]
 
 
 def _unknown_column(job: Path, inputs: Path) -> list[str]:
@@ -578,7 +581,7 @@ def ran(
 
 def test_runs_lists_run_folders_with_their_state(ran: dict[str, str], s3: Any, bucket: str) -> None:
     s3.put_object(
-        Bucket=bucket, Key="output/run=20261201T040000Z/top_products/part-00000.csv.gz", Body=b"x"
+        Bucket=bucket, Key=f"{OUT}run=20261201T040000Z/top_products/part-00000.csv.gz", Body=b"x"
     )
     s3.put_object(Bucket=bucket, Key="output/notes.txt", Body=b"not a run")
     done = etl("runs", env=ran)
@@ -613,7 +616,7 @@ def test_runs_shows_a_running_run_and_an_empty_prefix(
     ran: dict[str, str], s3: Any, bucket: str
 ) -> None:
     s3.put_object(
-        Bucket=bucket, Key="output/run=20261201T040000Z/top_products/part-00000.csv.gz", Body=b"x"
+        Bucket=bucket, Key=f"{OUT}run=20261201T040000Z/top_products/part-00000.csv.gz", Body=b"x"
     )
     holder = {"owner": "o1", "host": "ip-10-0-0-1", "acquired_at": datetime.now(UTC).isoformat(),
               "scheduled_time": "2026-12-01T04:00:00Z"}  # fmt: skip
@@ -650,13 +653,13 @@ def test_show_prints_and_verifies_a_manifest(ran: dict[str, str], s3: Any, bucke
 
 
 def test_show_refuses_what_is_not_a_finished_run(ran: dict[str, str], s3: Any, bucket: str) -> None:
-    s3.put_object(Bucket=bucket, Key="output/run=20261201T040000Z/x/part-00000.csv.gz", Body=b"x")
+    s3.put_object(Bucket=bucket, Key=f"{OUT}run=20261201T040000Z/x/part-00000.csv.gz", Body=b"x")
     unfinished = etl("show", "2026-12-01T04:00:00Z", env=ran)
     assert unfinished.returncode == 1 and "has no readable manifest" in unfinished.stderr
     absent = etl("show", "run=20250101T000000Z", env=ran)
     assert (
         absent.returncode == 1
-        and f"no run folder s3://{bucket}/output/run=20250101T000000Z/" in absent.stderr
+        and f"no run folder s3://{bucket}/{OUT}run=20250101T000000Z/" in absent.stderr
     )
     nonsense = etl("show", "yesterday", env=ran)
     assert nonsense.returncode == 1 and "'yesterday' names no run" in nonsense.stderr
