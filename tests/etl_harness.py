@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -266,12 +267,17 @@ def _pipe(src: Any, dst: Any) -> None:
 
 class FlakyS3:
     """An HTTP proxy in front of the S3 emulator that answers the first `failures` requests
-    with 503 SlowDown, as S3 does under load, then forwards everything."""
+    with 503 SlowDown, as S3 does under load, then forwards everything. `deny(method, path,
+    headers)` picks requests answered 403 AccessDenied instead (a policy changed mid-run);
+    `self.denied` counts them."""
 
-    def __init__(self, upstream: str, failures: int) -> None:
+    def __init__(
+        self, upstream: str, failures: int = 0, deny: Callable[[str, str, Any], bool] | None = None
+    ) -> None:
         target = urlsplit(upstream)
         self.failures_left = failures
-        self.failed = 0
+        self.failed = self.denied = 0
+        self.deny = deny
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -283,6 +289,11 @@ class FlakyS3:
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
+                if proxy.deny and proxy.deny(self.command, self.path, self.headers):
+                    proxy.denied += 1
+                    self._error(403, b"<Error><Code>AccessDenied</Code><Message>Access Denied"
+                                b"</Message></Error>")  # fmt: skip
+                    return
                 if proxy.failures_left > 0:
                     proxy.failures_left -= 1
                     proxy.failed += 1
@@ -310,6 +321,14 @@ class FlakyS3:
                 if self.command != "HEAD":
                     self.wfile.write(data)
                 upstream_conn.close()
+
+            def _error(self, status: int, error: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(error)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(error)
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
 

@@ -4,13 +4,36 @@ folders it made itself."""
 
 from __future__ import annotations
 
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from etl_harness import keys, manifest, one_table_job, put_csv, run_etl, run_root
+from etl_harness import (
+    ROOT,
+    FlakyS3,
+    etl_env,
+    finish,
+    keys,
+    manifest,
+    one_table_job,
+    put_csv,
+    read_bytes,
+    run_etl,
+    run_root,
+    start_etl,
+)
 
 from components.settings import ConfigError, parse_settings
+from etl import lock
 
 
 def put_rows(s3: Any, bucket: str, rows: int) -> None:
@@ -65,3 +88,154 @@ def test_overlapping_job_prefixes_are_refused_naming_both_keys(
 def test_separate_job_prefixes_are_accepted() -> None:
     settings = parse_settings(job_config({"aa": "team/a/", "bb": "team/b/", "cc": "teamc/"}))
     assert sorted(settings.jobs) == ["aa", "bb", "cc"]
+
+
+# --- 2. only while the lease holds ------------------------------------------------------------
+
+LOCK = "output/_locks/owned.lock"
+
+
+def wait_for_lock(s3: Any, bucket: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while LOCK not in keys(s3, bucket, "output/_locks/"):
+        assert time.monotonic() < deadline, "the first run never took the lock"
+        time.sleep(0.05)
+    return json.loads(read_bytes(s3, bucket, LOCK))  # type: ignore[no-any-return]
+
+
+def test_a_run_taken_over_leaves_the_new_holders_run_folder_alone(
+    env: tuple[Any, ...], s3: Any, tmp_path: Path
+) -> None:
+    """A sleeps in its transform; an operator force-releases its lock and B runs to success.
+    On main A then withdrew B's manifest, cleared B's parts and exited 1 ("taken over")."""
+    db, database, bucket, endpoint = env
+    put_rows(s3, bucket, 6)
+    slow = str(one_table_job(tmp_path / "slow", transform="DO SLEEP(6);"))
+    quick = str(one_table_job(tmp_path / "quick"))
+    first = start_etl(db, database, bucket, endpoint, ETL_JOB=slow, JOB_NAME="owned",
+                      LOCK_STALE_SECONDS="3")  # fmt: skip
+    holder = wait_for_lock(s3, bucket)
+    tools = {**etl_env(db, database, bucket, endpoint), "JOB_NAME": "owned"}
+    released = subprocess.run(
+        [sys.executable, "-m", "etl", "unlock", "--force", "--holder", holder["owner"]],
+        env=tools, cwd=ROOT, capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert released.returncode == 0, released.stderr
+    second = run_etl(db, database, bucket, endpoint, ETL_JOB=quick, JOB_NAME="owned")
+    assert second.returncode == 0, second.logs[-2:]
+    published = read_bytes(s3, bucket, f"{run_root('owned')}_manifest.json")
+    parts = keys(s3, bucket, run_root("owned"))
+
+    taken = finish(first)
+    assert taken.returncode == 1
+    assert taken.failure["error"] == "LockLost", taken.failure
+    assert taken.events("cleanup_skipped"), "no clean-up of a folder that is not ours"
+    assert read_bytes(s3, bucket, f"{run_root('owned')}_manifest.json") == published
+    assert keys(s3, bucket, run_root("owned")) == parts
+    assert keys(s3, bucket, "output/_locks/") == [], "B released its lock, A deleted nothing"
+
+
+def test_renewals_refused_past_the_lease_end_the_run_before_it_writes(
+    env: tuple[Any, ...], s3: Any, tmp_path: Path
+) -> None:
+    """A's renewals get 403 (not 412/404) for longer than LOCK_STALE_SECONDS: B takes the lock
+    over and publishes. On main A only logged the refusals, exited 0 and replaced B's output."""
+    db, database, bucket, endpoint = env
+    put_rows(s3, bucket, 6)
+    slow = str(one_table_job(tmp_path / "slow", transform="DO SLEEP(7);"))
+    quick = str(one_table_job(tmp_path / "quick"))
+
+    def renewal(method: str, path: str, headers: Any) -> bool:
+        return (
+            method == "PUT"
+            and path.split("?", maxsplit=1)[0].endswith(LOCK)
+            and "If-Match" in headers
+        )
+
+    with FlakyS3(endpoint, deny=renewal) as proxy:
+        first = start_etl(db, database, bucket, proxy.url, ETL_JOB=slow, JOB_NAME="owned",
+                          LOCK_STALE_SECONDS="3")  # fmt: skip
+        wait_for_lock(s3, bucket)
+        time.sleep(3.5)  # the lock is stale for everyone else now
+        second = run_etl(db, database, bucket, endpoint, ETL_JOB=quick, JOB_NAME="owned",
+                         LOCK_STALE_SECONDS="3")  # fmt: skip
+        assert second.returncode == 0, second.logs[-2:]
+        assert second.events("lock_taken_over")
+        published = read_bytes(s3, bucket, f"{run_root('owned')}_manifest.json")
+        parts = keys(s3, bucket, run_root("owned"))
+        lapsed = finish(first)
+    assert proxy.denied >= 1
+    assert lapsed.returncode == 1, lapsed.logs[-3:]
+    assert lapsed.failure["error"] == "LockLost" and "lapsed" in lapsed.failure["cause"]
+    assert read_bytes(s3, bucket, f"{run_root('owned')}_manifest.json") == published
+    assert keys(s3, bucket, run_root("owned")) == parts
+
+
+class TakeoverBetweenReadAndDelete:
+    """An S3 client on which another run takes the lock over just before our delete."""
+
+    def __init__(self, s3: Any) -> None:
+        self.s3 = s3
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.s3, name)
+
+    def delete_object(self, **kwargs: Any) -> Any:
+        newer = {"owner": "b", "host": "h", "acquired_at": "2026-11-01T04:00:00+00:00"}
+        self.s3.put_object(Bucket=kwargs["Bucket"], Key=kwargs["Key"], Body=json.dumps(newer))
+        return self.s3.delete_object(**kwargs)
+
+    def get_object(self, **kwargs: Any) -> Any:
+        return self.s3.get_object(**kwargs)
+
+
+def test_release_deletes_only_the_lock_version_it_wrote(s3: Any, bucket: str) -> None:
+    held = lock.acquire(s3, bucket, LOCK, 60, {"scheduled_time": "2026-11-01T04:00:00Z"})
+    lock.release(TakeoverBetweenReadAndDelete(s3), bucket, held)
+    assert json.loads(read_bytes(s3, bucket, LOCK))["owner"] == "b", "the new holder's lock"
+    s3.delete_object(Bucket=bucket, Key=LOCK)
+    mine = lock.acquire(s3, bucket, LOCK, 60, {})
+    lock.release(s3, bucket, mine)
+    assert keys(s3, bucket, LOCK) == []
+
+
+def test_writes_through_a_lapsed_lease_are_refused(s3: Any, bucket: str) -> None:
+    held = lock.acquire(s3, bucket, LOCK, 3, {})
+    heartbeat = lock.Heartbeat(s3, bucket, held, 3)  # never started: no renewal gets through
+    leased = lock.Leased(s3, heartbeat)
+    leased.put_object(Bucket=bucket, Key="output/owned/x", Body=b"1")  # within the lease
+    held.renewed -= heartbeat.lease  # as if renewals had failed for the whole lease
+    with pytest.raises(lock.LockLost, match="lapsed"):
+        leased.delete_object(Bucket=bucket, Key="output/owned/x")
+    assert keys(s3, bucket, "output/owned/") == ["output/owned/x"]
+    assert leased.get_object(Bucket=bucket, Key="output/owned/x")["Body"].read() == b"1"
+
+
+# --- 2. scratch folders: only those no live run holds -----------------------------------------
+
+
+def test_start_of_run_clean_up_spares_a_live_runs_scratch_folder(
+    env: tuple[Any, ...], s3: Any, tmp_path: Path
+) -> None:
+    db, database, bucket, endpoint = env
+    put_rows(s3, bucket, 3)
+    name = f"scratch{uuid.uuid4().hex[:8]}"
+    base = Path(tempfile.gettempdir())
+    live, dead = base / f"etl@{name}@live", base / f"etl@{name}@dead"
+    for folder in (live, dead):
+        folder.mkdir()
+        (folder / "part.csv.gz").write_bytes(b"x")
+    handle = os.open(live, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # as a running job holds its scratch folder
+        run = run_etl(db, database, bucket, endpoint, ETL_JOB=str(one_table_job(tmp_path / "j")),
+                      JOB_NAME=name)  # fmt: skip
+        assert run.returncode == 0, run.logs[-2:]
+        assert (live / "part.csv.gz").exists(), "another live run's folder is not ours"
+        assert not dead.exists(), "a dead run's leftover goes"
+        [removed] = run.events("leftovers_removed")
+        assert removed["paths"] == [str(dead)]
+    finally:
+        os.close(handle)
+        shutil.rmtree(live, ignore_errors=True)
+        shutil.rmtree(dead, ignore_errors=True)
