@@ -91,6 +91,8 @@ def read_lock(store: Any, settings: StorageSettings) -> LockState | None:
     try:
         holder = json.loads(body)
     except ValueError:
+        holder = None
+    if not isinstance(holder, dict):  # not what a run writes: shown, never trusted
         holder = {"owner": None, "unreadable": body[:200].decode("utf-8", "replace")}
     age = (datetime.now(UTC) - reply["LastModified"]).total_seconds()
     return LockState(settings.lock_key, holder, reply["ETag"], age, settings.lock_stale_seconds)
@@ -102,6 +104,35 @@ def _read_json(store: Any, settings: StorageSettings, key: str) -> dict[str, Any
     if not isinstance(document, dict):
         raise ValueError("not a JSON object")
     return document
+
+
+def _files_problem(where: str, item: Any, digests: bool) -> str:
+    if not isinstance(item, dict) or not isinstance(item.get("files"), list):
+        return f"{where} is not an object with a list of files"
+    if not isinstance(item.get("rows"), int):
+        return f"{where}.rows is not a number"
+    for n, part in enumerate(item["files"]):
+        fields = {"key": str, "rows": int, "bytes": int, **({"sha256": str} if digests else {})}
+        if not isinstance(part, dict) or not all(
+            isinstance(part.get(name), kind) for name, kind in fields.items()
+        ):
+            return f"{where}.files[{n}] lacks one of {', '.join(fields)}"
+    return ""
+
+
+def shape_problem(document: dict[str, Any]) -> str:
+    """What makes a manifest unusable ('' when it has the shape the job writes): the tools
+    then report that run as damaged and list the others."""
+    for part, digests in (("inputs", False), ("exports", True)):
+        items = document.get(part)
+        if not isinstance(items, dict):
+            return f"{part} is not an object"
+        for name, item in items.items():
+            if problem := _files_problem(f"{part}.{name}", item, digests):
+                return problem
+            if digests and not isinstance(item.get("columns"), list):
+                return f"{part}.{name}.columns is not a list"
+    return ""
 
 
 def _check(folder: RunFolder, output_folder: str) -> str:
@@ -139,6 +170,9 @@ def run_folders(store: Any, settings: StorageSettings) -> list[RunFolder]:
             folder.manifest = _read_json(store, settings, key)
         except (ValueError, ClientError) as err:
             folder.problem = f"unreadable manifest ({err})"
+            continue
+        if shape := shape_problem(folder.manifest):
+            folder.manifest, folder.problem = None, f"manifest of the wrong shape ({shape})"
             continue
         folder.problem = _check(folder, prefix)
     return [folders[name] for name in sorted(folders)]

@@ -19,6 +19,7 @@ from pathlib import Path
 from etl.contract import ENVIRONMENT, IN_ECS
 
 BUNDLED_JOB = Path(__file__).resolve().parent / "jobs" / "monthly_orders"
+WEEK_SECONDS = 7 * 24 * 3600
 
 
 class SettingsError(Exception):
@@ -113,7 +114,10 @@ def _required(env: Mapping[str, str], name: str) -> str:
     return value
 
 
-def _number(env: Mapping[str, str], name: str, default: str, low: float, kind: type) -> float:
+def _number(
+    env: Mapping[str, str], name: str, default: str, low: float, kind: type, *,
+    high: float = math.inf,
+) -> float:  # fmt: skip
     raw = env.get(name) or default
     try:
         value = kind(raw)
@@ -123,6 +127,8 @@ def _number(env: Mapping[str, str], name: str, default: str, low: float, kind: t
         raise SettingsError(f"{name}={raw!r} must be a finite number")
     if value < low:
         raise SettingsError(f"{name}={raw!r} must be at least {low}")
+    if value > high:
+        raise SettingsError(f"{name}={raw!r} must be at most {high:g}")
     return float(value)
 
 
@@ -170,7 +176,10 @@ def _scheduled_time(env: Mapping[str, str]) -> datetime:
         ) from None
     if parsed.tzinfo is None:
         raise SettingsError(f"SCHEDULED_TIME={raw!r} needs a time zone, e.g. a trailing Z")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-01:00 is in year 10000 in UTC
+        raise SettingsError(f"SCHEDULED_TIME={raw!r} is after 9999-12-31T23:59:59Z") from None
 
 
 def _data_location(env: Mapping[str, str]) -> tuple[str, Path | None]:
@@ -261,7 +270,11 @@ def from_env(env: Mapping[str, str] = os.environ) -> Settings:
         job_name=_job_name(env, job_dir),
         lock_stale_seconds=_number(env, "LOCK_STALE_SECONDS", "21600", 1, float),
         progress_seconds=_number(env, "PROGRESS_SECONDS", "10", 0, float),
-        db_statement_timeout_seconds=_number(env, "DB_STATEMENT_TIMEOUT_SECONDS", "3600", 1, float),
+        # At most a week: a run's state machine stops it by then (timeoutMinutes <= 10080), and
+        # the timer and socket timeouts built from it must stay representable.
+        db_statement_timeout_seconds=_number(
+            env, "DB_STATEMENT_TIMEOUT_SECONDS", "3600", 1, float, high=WEEK_SECONDS
+        ),
         csv_null=_csv_null(env),
         data_dir=data_dir,
         log_format=_log_format(env),

@@ -268,16 +268,21 @@ def _pipe(src: Any, dst: Any) -> None:
 class FlakyS3:
     """An HTTP proxy in front of the S3 emulator that answers the first `failures` requests
     with 503 SlowDown, as S3 does under load, then forwards everything. `deny(method, path,
-    headers)` picks requests answered 403 AccessDenied instead (a policy changed mid-run);
-    `self.denied` counts them."""
+    headers)` picks requests answered 403 AccessDenied instead (a policy changed mid-run),
+    `gone` those answered 404 NoSuchKey (an object deleted meanwhile); `self.denied` counts
+    both."""
 
     def __init__(
-        self, upstream: str, failures: int = 0, deny: Callable[[str, str, Any], bool] | None = None
+        self,
+        upstream: str,
+        failures: int = 0,
+        deny: Callable[[str, str, Any], bool] | None = None,
+        gone: Callable[[str, str, Any], bool] | None = None,
     ) -> None:
         target = urlsplit(upstream)
         self.failures_left = failures
         self.failed = self.denied = 0
-        self.deny = deny
+        self.deny, self.gone = deny, gone
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -293,6 +298,11 @@ class FlakyS3:
                     proxy.denied += 1
                     self._error(403, b"<Error><Code>AccessDenied</Code><Message>Access Denied"
                                 b"</Message></Error>")  # fmt: skip
+                    return
+                if proxy.gone and proxy.gone(self.command, self.path, self.headers):
+                    proxy.denied += 1
+                    self._error(404, b"<Error><Code>NoSuchKey</Code><Message>The specified key "
+                                b"does not exist.</Message></Error>")  # fmt: skip
                     return
                 if proxy.failures_left > 0:
                     proxy.failures_left -= 1

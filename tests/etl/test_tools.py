@@ -630,6 +630,31 @@ def test_runs_shows_a_running_run_and_an_empty_prefix(
     )
 
 
+@pytest.mark.parametrize(
+    "wrong",
+    [{"exports": ["rows"]}, {"inputs": {}, "exports": {"rows": 5}},
+     {"inputs": {}, "exports": {"rows": {"rows": 1, "columns": [], "files": [{"key": 3}]}}}],
+)  # fmt: skip
+def test_one_manifest_of_the_wrong_shape_loses_no_listing(
+    ran: dict[str, str], s3: Any, bucket: str, wrong: Any
+) -> None:
+    """On main `runs` and `show` crashed on such a manifest and listed nothing."""
+    bad = f"{OUT}run=20261201T040000Z/"
+    s3.put_object(Bucket=bucket, Key=f"{bad}_manifest.json", Body=json.dumps(wrong).encode())
+    listed = etl("runs", "--json", env=ran)
+    assert listed.returncode == 0, listed.stderr
+    states = {r["run"]: (r["status"], r["problem"]) for r in json.loads(listed.stdout)["runs"]}
+    assert states["run=20261101T040000Z"] == ("complete", "")
+    assert states["run=20261201T040000Z"][0] == "damaged"
+    assert "manifest" in states["run=20261201T040000Z"][1]
+    assert "Traceback" not in etl("runs", env=ran).stderr
+    shown = etl("show", "latest", env=ran)  # the newest usable manifest
+    assert shown.returncode == 0 and "run=20261101T040000Z" in shown.stdout, shown.stderr
+    refused = etl("show", "2026-12-01T04:00:00Z", env=ran)
+    problem = states["run=20261201T040000Z"][1]
+    assert refused.returncode == 1 and problem in refused.stderr, refused.stderr
+
+
 def test_show_prints_and_verifies_a_manifest(ran: dict[str, str], s3: Any, bucket: str) -> None:
     document = manifest(s3, bucket)
     for name in ("latest", "run=20261101T040000Z", "20261101T040000Z", "2026-11-01T05:00:00+01:00"):
