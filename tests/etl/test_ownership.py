@@ -239,3 +239,73 @@ def test_start_of_run_clean_up_spares_a_live_runs_scratch_folder(
         os.close(handle)
         shutil.rmtree(live, ignore_errors=True)
         shutil.rmtree(dead, ignore_errors=True)
+
+
+# --- 7. local mode: every input or none, and never through a link -----------------------------
+
+NOBODY = 65534
+
+
+def local_run(
+    db: Any, database: str, data: Path, job: Path, user: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`python -m etl run` in local mode (DATA_DIR), as `user` when given."""
+    env = etl_env(db, database, "unused", "http://unused", DATA_DIR=str(data), ETL_JOB=str(job))
+    for name in ("DATA_BUCKET", "AWS_ENDPOINT_URL_S3"):
+        env.pop(name)
+    as_user = [] if user is None else [
+        "setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"
+    ]  # fmt: skip
+    return subprocess.run(  # the exit status is part of what the test checks
+        [*as_user, sys.executable, "-m", "etl", "run"], env=env, cwd=ROOT, capture_output=True,
+        text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_local_mode_fails_on_an_input_folder_it_cannot_read(
+    env: tuple[Any, ...], tmp_path: Path
+) -> None:
+    """On main the unreadable folder was skipped and the run exited 0 with half the rows.
+    (Root reads every folder, so as root the job runs as nobody.)"""
+    db, database, _, _ = env
+    base = Path(tempfile.mkdtemp(prefix="etl-unreadable-"))
+    try:
+        data, job = base / "data", one_table_job(base / "job")
+        (data / "input" / "t" / "later").mkdir(parents=True)
+        (data / "input" / "t" / "a.csv").write_text("id,v\n1,a\n")
+        (data / "input" / "t" / "later" / "b.csv").write_text("id,v\n2,b\n")
+        user = NOBODY if os.geteuid() == 0 else None
+        for path in [base, *base.rglob("*")]:
+            if user is not None:
+                os.chown(path, user, user)
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        (data / "input" / "t" / "later").chmod(0)
+        done = local_run(db, database, data, job, user)
+        assert done.returncode == 1, done.stdout[-1500:] + done.stderr[-1500:]
+        failed = [json.loads(line) for line in done.stdout.splitlines() if "run_failed" in line]
+        assert failed[0]["stage"] == "extract", failed
+        assert f"cannot list {data}/input/t/later" in failed[0]["cause"]
+        assert not (data / "output" / "job").exists(), "no run folder, no manifest"
+    finally:
+        (base / "data" / "input" / "t" / "later").chmod(0o755)
+        shutil.rmtree(base)
+
+
+def test_a_local_rerun_never_deletes_through_a_link_in_its_run_folder(
+    env: tuple[Any, ...], tmp_path: Path
+) -> None:
+    """A link in the run folder to a folder elsewhere: on main the rerun's clear listed the
+    files behind it and deleted them."""
+    db, database, _, _ = env
+    data, job = tmp_path / "data", one_table_job(tmp_path / "job")
+    (data / "input" / "t").mkdir(parents=True)
+    (data / "input" / "t" / "a.csv").write_text("id,v\n1,a\n")
+    assert local_run(db, database, data, job).returncode == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "precious.txt").write_text("keep me")
+    (data / run_root("job") / "notes").symlink_to(elsewhere)
+    rerun = local_run(db, database, data, job)
+    assert (elsewhere / "precious.txt").read_text() == "keep me"
+    assert rerun.returncode == 1, rerun.stdout[-1500:]
+    assert "is a symbolic link: local mode never writes or deletes through links" in rerun.stdout
