@@ -309,3 +309,52 @@ def test_a_local_rerun_never_deletes_through_a_link_in_its_run_folder(
     assert (elsewhere / "precious.txt").read_text() == "keep me"
     assert rerun.returncode == 1, rerun.stdout[-1500:]
     assert "is a symbolic link: local mode never writes or deletes through links" in rerun.stdout
+
+
+# --- 8. validate --database: the folder's SQL touches only its throw-away database ------------
+
+
+def throwaway_users(db: Any) -> set[str]:
+    with db.connect() as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT user FROM mysql.user WHERE user LIKE 'etl\\_validate\\_%'")
+        return {row[0] for row in cursor.fetchall()}
+
+
+def validate_database(db: Any, folder: Path) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "DB_HOST": db.host,
+           "DB_PORT": str(db.port), "DB_USERNAME": db.user, "DB_PASSWORD": db.password}  # fmt: skip
+    return subprocess.run(  # the exit status is part of what the test checks
+        [sys.executable, "-m", "etl", "validate", str(folder), "--database"], env=env,
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_validate_database_runs_the_folders_sql_confined_to_its_database(
+    db_server: Any, shared_dir: Path, tmp_path: Path
+) -> None:
+    """On main the SQL ran as DB_USERNAME (root here): it created another database and read
+    and wrote server files. Now each statement below is refused, and nothing stays behind."""
+    victim, written = f"victim_{uuid.uuid4().hex[:8]}", shared_dir / "written.txt"
+    users = throwaway_users(db_server)
+    attacks = {
+        "another database": f"CREATE DATABASE {victim};",
+        "a server file written": f"SELECT 1 INTO OUTFILE '{written}';",
+        "mysql.user read": "CREATE TABLE leak AS SELECT user FROM mysql.user;",
+    }
+    for what, sql in attacks.items():
+        folder = one_table_job(tmp_path / what.replace(" ", "_"), transform=sql)
+        done = validate_database(db_server, folder)
+        assert done.returncode == 1, (what, done.stdout)
+        assert "denied" in done.stdout.lower(), (what, done.stdout)
+    assert not written.exists()
+    with db_server.connect() as conn, conn.cursor() as cursor:
+        assert cursor.execute("SHOW DATABASES LIKE %s", (victim,)) == 0
+    assert throwaway_users(db_server) == users, "the throw-away account is dropped"
+
+
+def test_validate_database_still_runs_a_good_folder(db_server: Any, tmp_path: Path) -> None:
+    folder = one_table_job(tmp_path / "good", transform="CREATE TABLE u AS SELECT id FROM t;",
+                           export="SELECT id FROM u ORDER BY id")  # fmt: skip
+    done = validate_database(db_server, folder)
+    assert done.returncode == 0, done.stdout
+    assert "export rows: id" in done.stdout
