@@ -27,13 +27,16 @@ from etl_harness import (
     one_table_job,
     put_csv,
     read_bytes,
+    run_demo,
     run_etl,
     run_root,
     start_etl,
+    users_job,
 )
 
 from components.settings import ConfigError, parse_settings
 from etl import lock
+from tools import job_folder
 
 
 def put_rows(s3: Any, bucket: str, rows: int) -> None:
@@ -358,3 +361,61 @@ def test_validate_database_still_runs_a_good_folder(db_server: Any, tmp_path: Pa
     done = validate_database(db_server, folder)
     assert done.returncode == 0, done.stdout
     assert "export rows: id" in done.stdout
+
+
+# --- 8. the demo's copy of a job folder ---------------------------------------------------------
+
+
+def test_a_job_folder_with_a_link_out_or_a_device_is_refused_before_anything_reads_it(
+    tmp_path: Path,
+) -> None:
+    """On main the demo copied through links (a link to /etc/shadow ended up world-readable, a
+    link to /dev/zero copied until the disk filled)."""
+    secret = tmp_path / "secret.sql"
+    secret.write_text("SELECT 'not yours';")
+    for name, target in (("leak", secret), ("zero", Path("/dev/zero"))):
+        folder = one_table_job(tmp_path / name)
+        (folder / "transform" / "20_more.sql").symlink_to(target)
+        [problem] = job_folder.problems(folder)
+        assert "outside the job folder" in problem and str(target) in problem
+        with pytest.raises(job_folder.JobFolderError):
+            job_folder.copy(folder, tmp_path / f"{name}-copy", os.getuid(), os.getgid())
+    fifo = one_table_job(tmp_path / "fifo")
+    os.mkfifo(fifo / "transform" / "20_pipe.sql")
+    assert job_folder.problems(fifo) == [
+        f"{fifo.resolve()}/transform/20_pipe.sql is not a regular file or folder"
+    ]
+
+
+def test_the_copy_keeps_inner_links_and_is_readable_by_its_user_only(tmp_path: Path) -> None:
+    folder = one_table_job(tmp_path / "job")
+    (folder / "transform" / "20_again.sql").symlink_to("10_step.sql")
+    (folder / "transform" / "10_step.sql").write_text("DO 1;")
+    copy = tmp_path / "staged" / "job"
+    copy.parent.mkdir()
+    job_folder.copy(folder, copy, NOBODY, NOBODY)
+    linked = copy / "transform" / "20_again.sql"
+    assert linked.is_symlink() and os.readlink(linked) == "10_step.sql"
+    assert linked.read_text() == "DO 1;"
+    for path in [copy, *copy.rglob("*")]:
+        info = path.lstat()
+        assert (info.st_uid, info.st_gid) == (NOBODY, NOBODY), path
+        if not path.is_symlink():
+            assert info.st_mode & 0o077 == 0, f"{path} is readable by others"
+
+
+def demo_env(db: Any) -> dict[str, str]:
+    return {**os.environ, "DEMO_DB_HOST": db.host, "DEMO_DB_PORT": str(db.port),
+            "DEMO_DB_USER": db.user, "DEMO_DB_PASSWORD": db.password}  # fmt: skip
+
+
+def test_the_demo_stops_on_a_job_folder_linking_out(db_server: Any, tmp_path: Path) -> None:
+    job, inputs = users_job(tmp_path)
+    outside = tmp_path / "outside.sql"
+    outside.write_text("DO 1;")
+    (job / "transform" / "20_outside.sql").symlink_to(outside)
+    done = run_demo("--plain", "--job", str(job), "--inputs", str(inputs),
+                    "--out", str(tmp_path / "out"), env=demo_env(db_server))  # fmt: skip
+    assert done.returncode == 2, done.stdout[-2000:]
+    assert f"links to {outside}, outside the job folder" in done.stdout
+    assert "the task was not started" in done.stderr
