@@ -56,7 +56,8 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--database", action="store_true",
         help="also run schema, transforms and exports on empty tables, in a throwaway "
-        "database on the DB_* server (the account must be allowed to create databases)",
+        "database on the DB_* server, as a throwaway user limited to it (the account must be "
+        "allowed to create databases and users)",
     )  # fmt: skip
     listing = command(
         "runs", "List the job's run folders (OUTPUT_PREFIX<JOB_NAME>/), their state and the lock."
