@@ -604,6 +604,25 @@ def start_date_problems(settings: Settings, now: datetime) -> list[Problem]:
     ]
 
 
+def prefix_problems(settings: Settings) -> list[Problem]:
+    """Each job owns its `s3Prefix`: its task role may delete anything under it (reruns replace
+    run folders), so no job's prefix may hold another's ("" holds every key)."""
+    jobs = sorted(settings.jobs.items())
+    return [
+        Problem(
+            f"jobs.{b}.s3Prefix",
+            f'overlaps {PROJECT}:jobs.{a}.s3Prefix = "{ja.s3_prefix}" (one starts with the '
+            "other, and each job's role may replace what is under its prefix); give every job "
+            'its own prefix, e.g. "<job>/"',
+            jb.s3_prefix,
+            reads=(f"jobs.{a}.s3Prefix", f"jobs.{b}.s3Prefix"),
+        )
+        for i, (a, ja) in enumerate(jobs)
+        for b, jb in jobs[i + 1 :]
+        if ja.s3_prefix.startswith(jb.s3_prefix) or jb.s3_prefix.startswith(ja.s3_prefix)
+    ]
+
+
 def fargate_memory_problems(settings: Settings) -> list[Problem]:
     problems = []
     for name, job in settings.jobs.items():
@@ -708,6 +727,7 @@ CROSS_FIELD_CHECKS: list[Callable[[Settings], list[Problem]]] = [
     date_order_problems,
     architecture_problems,
     job_folder_problems,
+    prefix_problems,
 ]
 
 

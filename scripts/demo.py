@@ -50,7 +50,7 @@ from etl.contract import APP_CONTAINER, ExitCode  # noqa: E402
 from etl.extract import SUFFIXES  # noqa: E402
 from etl.jobdef import JobDefinitionError, created_tables  # noqa: E402
 from etl.settings import BUNDLED_JOB, SettingsError, storage_from_env  # noqa: E402
-from tools import s3_emulator  # noqa: E402
+from tools import job_folder, s3_emulator  # noqa: E402
 from tools.task import task_spec  # noqa: E402
 from tools.task.__main__ import app_overrides, local_secrets, platform_env  # noqa: E402
 from tools.task.images import Bind, Image, app_image  # noqa: E402
@@ -136,6 +136,12 @@ def ready(demo: Demo) -> bool:
     """Check the job folder and the inputs before anything starts; print what is wrong."""
     folder = demo.job or BUNDLED_JOB
     if demo.job:
+        if unfit := job_folder.problems(folder):  # before anything reads a file of it
+            for problem in unfit:
+                print(f"  error: {problem}")
+            print(f"{folder}: links out of the folder and special files are refused; the task "
+                  "was not started", file=sys.stderr)  # fmt: skip
+            return False
         print(f"checking the job folder {folder} (python -m etl validate --database)")
         findings = validate.check_folder(folder)
         try:  # the folder's name names the lock and the metrics (JOB_NAME)
@@ -255,7 +261,7 @@ def run_task_definition(stack: str, stack_job: str, demo: Demo) -> int:
     staged = Path(tempfile.mkdtemp(prefix="etl-demo-job-"))
     try:
         if demo.job:
-            images[app.name] = job_image(app.image, demo.job, staged)
+            images[app.name] = job_image(app.image, demo.job, staged, app.user)
             mounted = f"{JOBS_IN_CONTAINER}/{demo.job.name}"
             # The job's name (the lock, the metrics, the manifest) is its folder's, as locally.
             overrides[app.name]["environment"] += [
@@ -288,17 +294,14 @@ def run_task_definition(stack: str, stack_job: str, demo: Demo) -> int:
     return 0
 
 
-def job_image(reference: str, job: Path, staged: Path) -> Image:
-    """The app's image with the job folder at JOBS_IN_CONTAINER/<name>. A copy is mounted, its
-    files readable by the container's user (10001), whatever the folder's own modes are."""
+def job_image(reference: str, job: Path, staged: Path, user: str | None = None) -> Image:
+    """The app's image with the job folder at JOBS_IN_CONTAINER/<name>. A copy is mounted,
+    readable by the container's user only (tools/job_folder.py: no link out of the folder is
+    followed), whatever the folder's own modes are; `staged` stays root's own (0700)."""
     image = app_image(reference)
     copy = staged / job.name
-    shutil.copytree(job, copy)
-    staged.chmod(0o755)
-    for folder, _, files in os.walk(copy):
-        Path(folder).chmod(0o755)
-        for name in files:
-            (Path(folder) / name).chmod(0o644)
+    uid, _, gid = (user or image.user or "0").partition(":")
+    job_folder.copy(job, copy, int(uid), int(gid or uid))
     image.binds.append(Bind(str(copy), f"{JOBS_IN_CONTAINER}/{job.name}"))
     return image
 

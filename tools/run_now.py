@@ -3,16 +3,18 @@ does: same timeout, retries, Spot fallback and alerts, one execution per schedul
 
     python -m tools.run_now monthly-orders --stack prod                # now
     python -m tools.run_now monthly-orders --scheduled-time 2026-11-01T04:00:00Z
-    python -m tools.run_now monthly-orders --from 2026-01-01 --to 2026-06-30 --concurrency 2
+    python -m tools.run_now monthly-orders --from 2026-01-01 --to 2026-06-30
     python -m tools.run_now monthly-orders --slots 2026-01-01T04:00:00Z,2026-02-01T04:00:00Z
     python -m tools.run_now monthly-orders --outputs outputs.json ...  # saved stack outputs
 
 A backfill starts one execution per slot of the job's schedule in [--from, --to] (its time
 zone; a date alone means the whole day, so --to 2026-03-31 includes that day's slots; rate()
-slots are counted from the schedule's startDate, as Scheduler counts them), at most
---concurrency at a time, prints each slot's outcome as it ends (succeeded, skipped, failed,
-timed-out) with a link to its run record, and a progress line as it goes. Exit status: 0 when
-every slot succeeded or was skipped, 1 otherwise.
+slots are counted from the schedule's startDate, as Scheduler counts them), one at a time: every
+run of a job takes the job's one lock (docs/ownership.md), so a second slot at once would only be
+skipped. It prints each slot's outcome as it ends (succeeded, skipped, failed, timed-out) with a
+link to its run record, and a progress line as it goes. A skipped slot (another run, e.g. the
+schedule's, held the lock) did not run: it is listed with the command that reruns it. Exit
+status: 0 when every slot succeeded, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from components.specs.state_machine import execution_input, execution_url
 
 _UNITS = {"minute": 60, "hour": 3600, "day": 86400}
 _ERRORS = {"RunFailed": "failed", "RunTimedOut": "timed-out"}
-GOOD = ("succeeded", "skipped")
+GOOD = ("succeeded",)  # a skipped slot has no output: not a success
 
 
 def stack_outputs(stack: str | None, outputs_file: str | None) -> dict[str, Any]:
@@ -175,6 +177,17 @@ def backfill(
     return done
 
 
+def rerun_hint(job: str, done: list[Slot]) -> str:
+    """The slots that did not succeed, and the command that runs them again ('' if none)."""
+    again = sorted(s.scheduled_time for s in done if s.outcome not in GOOD)
+    if not again:
+        return ""
+    skipped = sorted(s.scheduled_time for s in done if s.outcome == "skipped")
+    why = f"{len(skipped)} skipped (another run held the job's lock), " if skipped else ""
+    return (f"not done: {why}{len(again) - len(skipped)} failed or timed out. Rerun them:\n"
+            f"  python -m tools.run_now {job} --slots {','.join(again)}")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tools.run_now",
@@ -190,13 +203,19 @@ def main(argv: list[str] | None = None) -> int:
     when.add_argument("--from", dest="start", help="backfill: first slot (date or date-time)")
     when.add_argument("--slots", help="backfill: a comma-separated list of scheduled times")
     parser.add_argument("--to", dest="end", help="backfill: last slot (with --from)")
-    parser.add_argument("--concurrency", type=int, default=1, help="runs at once (default 1)")
+    parser.add_argument(
+        "--concurrency", type=int, default=1,
+        help="runs at once: 1, the only value (slots of one job share its lock)",
+    )  # fmt: skip
     parser.add_argument("--poll-seconds", type=float, default=15)
     args = parser.parse_args(argv)
     if (args.start is None) != (args.end is None):
         parser.error("--from and --to go together")
-    if args.concurrency < 1:
-        parser.error("--concurrency is at least 1")
+    if args.concurrency != 1:
+        parser.error(
+            "--concurrency: slots of one job run one at a time; every run takes the job's one "
+            "lock, so a second slot at once would be skipped (docs/ownership.md)"
+        )
 
     jobs = stack_outputs(args.stack, args.outputs).get("jobs", {})
     if args.job not in jobs:
@@ -225,7 +244,10 @@ def main(argv: list[str] | None = None) -> int:
           flush=True)  # fmt: skip
     done = backfill(sfn, machine, times, concurrency=args.concurrency,
                     poll_seconds=args.poll_seconds, kind=kind)  # fmt: skip
-    return 0 if all(slot.outcome in GOOD for slot in done) else 1
+    if hint := rerun_hint(args.job, done):
+        print(hint, flush=True)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from components.settings import (
     schedule_problems,
 )
 from components.specs.daylight_saving import GAP, OVERLAP, clock_change_slots, clock_changes
-from tools.offline import run_program, stack_config, with_image_digest
+from tools.offline import STACKS, run_program, stack_config, with_image_digest
 
 SCHEDULE = "aws:scheduler/schedule:Schedule"
 NOW = datetime(2026, 12, 6, 12, tzinfo=UTC)
@@ -188,7 +188,7 @@ def test_a_schedule_clear_of_clock_changes_passes(schedule: str, timezone: str) 
 
 
 def test_the_committed_stacks_meet_no_clock_change() -> None:
-    for stack in ("dev", "staging", "prod"):
+    for stack in STACKS:
         jobs = stack_config(stack)["scheduled-etl:jobs"]
         raw = {"image": {"build": {}}, "jobs": jobs}
         assert schedule_problems(parse_settings(raw), datetime.now(UTC)) == []
@@ -196,8 +196,12 @@ def test_the_committed_stacks_meet_no_clock_change() -> None:
 
 def test_every_schedule_problem_is_reported_in_one_pass() -> None:
     jobs = {
-        "hourly": {"schedule": "rate(1 hour)", "missedRunGraceMinutes": 30},
-        "nightly": {"schedule": "cron(30 2 * * ? *)", "timezone": "Europe/Berlin"},
+        "hourly": {"schedule": "rate(1 hour)", "missedRunGraceMinutes": 30, "s3Prefix": "h/"},
+        "nightly": {
+            "schedule": "cron(30 2 * * ? *)",
+            "timezone": "Europe/Berlin",
+            "s3Prefix": "n/",
+        },
     }
     with pytest.raises(ConfigError) as caught:
         parse_settings({"image": {"build": {}}, "jobs": jobs})

@@ -49,7 +49,7 @@ def test_backfill_runs_each_slot_once_and_prints_its_outcome(
         "2026-03-01T04:00:00Z": [h.LOCKED],
         "2026-04-01T04:00:00Z": [h.EXIT_1, h.SUCCESS],
     }
-    code = cli(path, "--from", "2026-01-01", "--to", "2026-04-30", "--concurrency", "2")
+    code = cli(path, "--from", "2026-01-01", "--to", "2026-04-30")
     printed = capsys.readouterr().out
     outcomes = dict(re.findall(r"\] (\S+)  (\S+)", printed))
     assert outcomes == {
@@ -60,6 +60,8 @@ def test_backfill_runs_each_slot_once_and_prints_its_outcome(
     }
     assert code == 1  # a slot failed
     assert "outcomes: failed 1, skipped 1, succeeded 2" in printed
+    assert "not done: 1 skipped (another run held the job's lock), 1 failed or timed out" in printed
+    assert "--slots 2026-02-01T04:00:00Z,2026-03-01T04:00:00Z" in printed
     assert re.search(r"\.\.\. \d/4 done, \d running, \d waiting", printed)  # progress
     assert "#/v2/executions/details/arn:aws:states:eu-west-1" in printed
     executions = moto.sfn.list_executions(stateMachineArn=moto.run_arn)["executions"]
@@ -67,7 +69,19 @@ def test_backfill_runs_each_slot_once_and_prints_its_outcome(
     assert len(moto.alerts()) == 2  # the failed and the skipped slot, one alert each
 
 
-def test_backfill_never_runs_more_than_the_concurrency(
+def test_a_skipped_slot_is_reported_and_fails_the_backfill(
+    world: tuple[World, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On main a slot skipped for the lock (no output at all) still let the tool exit 0."""
+    _, path = world
+    FARGATE.by_time = {"2026-02-01T04:00:00Z": [h.LOCKED]}
+    assert cli(path, "--from", "2026-01-01", "--to", "2026-03-31") == 1
+    printed = capsys.readouterr().out
+    assert "not done: 1 skipped (another run held the job's lock), 0 failed" in printed
+    assert "python -m tools.run_now monthly-orders --slots 2026-02-01T04:00:00Z" in printed
+
+
+def test_backfill_runs_the_slots_of_a_job_one_at_a_time(
     world: tuple[World, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     moto, path = world
@@ -87,8 +101,11 @@ def test_backfill_never_runs_more_than_the_concurrency(
     # Only the CLI's client counts; the interpreter inside moto keeps its own.
     monkeypatch.setattr(run_now, "boto3", SimpleNamespace(client=lambda *a, **k: Client()))
     FARGATE.by_time = {f"2026-{m:02d}-01T04:00:00Z": [h.EXIT_1, h.SUCCESS] for m in range(1, 7)}
-    assert cli(path, "--from", "2026-01-01", "--to", "2026-06-01", "--concurrency", "2") == 0
-    assert most == 2
+    assert cli(path, "--from", "2026-01-01", "--to", "2026-06-01") == 0
+    assert most == 1
+    with pytest.raises(SystemExit) as refused:  # a second slot at once would be skipped
+        cli(path, "--from", "2026-01-01", "--to", "2026-06-01", "--concurrency", "2")
+    assert refused.value.code == 2
 
 
 def test_run_now_is_one_execution_for_the_given_time(
