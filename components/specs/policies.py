@@ -1,7 +1,9 @@
 """IAM policy documents, built as plain dicts (pure; json.dumps them into resources).
 
-Rules kept here: no `*` in any allowed action, every allowed resource is an ARN of this stack,
-and trust policies name one service principal.
+Rules kept here: no `*` in any allowed action, every allowed resource is an ARN of this stack
+(one named exception: ecs:ListTasks, which AWS authorizes on `*`, scoped by `ecs:cluster`),
+and trust policies name one service principal. docs/authorization.md lists every call each
+role makes and the statement that allows it.
 """
 
 from __future__ import annotations
@@ -156,11 +158,17 @@ def run_machine_policy(
                 "Condition": in_cluster,
             },
             {
-                # Finding a timed-out task; ListTasks is authorised on container instances.
+                # Finding a timed-out task. AWS authorizes ListTasks against resource `*`, and the
+                # ecs:cluster condition key is what scopes it to this cluster: see the denial
+                # quoted in https://github.com/cdklabs/construct-hub/pull/1207 ("not authorized to
+                # perform: ecs:ListTasks on resource: *"). The Service Authorization Reference's
+                # `container-instance` resource type for ListTasks is misleading for this call:
+                # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html
+                # The one allowed `*` resource of this file, named in tests/infra/test_security.py.
                 "Sid": "FindTimedOutTask",
                 "Effect": "Allow",
                 "Action": "ecs:ListTasks",
-                "Resource": f"{head}:container-instance/{cluster}/*",
+                "Resource": "*",
                 "Condition": in_cluster,
             },
             {
