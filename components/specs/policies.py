@@ -213,3 +213,68 @@ def watchdog_policy(run_machine_arn: str, topic_arn: str) -> Policy:
             {"Sid": "Alert", "Effect": "Allow", "Action": "sns:Publish", "Resource": topic_arn},
         ],
     }
+
+
+def operator_policy(  # noqa: PLR0917 (one ARN per resource kind, like run_machine_policy)
+    run_machine_arns: list[str],
+    task_definition_family_arn: str,
+    cluster_arn: str,
+    pass_role_arns: list[str],
+    bucket_arn: str,
+    output_prefix: str,
+) -> Policy:
+    """What a person needs for tools/ on one job, not deployed by the stack (attach it to an
+    operator's role): tools.run_now starts and follows runs, the `run_task_command` output
+    starts a task by hand, and `python -m etl runs|show|unlock` read the run folders and
+    release the lock. docs/authorization.md prints it for each job."""
+    executions = [m.replace(":stateMachine:", ":execution:") + ":*" for m in run_machine_arns]
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "StartRuns",
+                "Effect": "Allow",
+                "Action": "states:StartExecution",
+                "Resource": run_machine_arns,
+            },
+            {
+                "Sid": "FollowRuns",
+                "Effect": "Allow",
+                "Action": "states:DescribeExecution",
+                "Resource": executions,
+            },
+            {
+                "Sid": "RunTaskByHand",
+                "Effect": "Allow",
+                "Action": "ecs:RunTask",
+                "Resource": [task_definition_family_arn, f"{task_definition_family_arn}:*"],
+                "Condition": {"ArnEquals": {"ecs:cluster": cluster_arn}},
+            },
+            {
+                "Sid": "PassTaskRoles",
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": pass_role_arns,
+                "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+            },
+            {
+                "Sid": "ListRunFolders",
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": bucket_arn,
+                "Condition": {"StringLike": {"s3:prefix": [f"{output_prefix}*"]}},
+            },
+            {
+                "Sid": "ReadRunFolders",
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": f"{bucket_arn}/{output_prefix}*",
+            },
+            {
+                "Sid": "ReleaseLock",
+                "Effect": "Allow",
+                "Action": "s3:DeleteObject",
+                "Resource": f"{bucket_arn}/{output_prefix}_locks/*",
+            },
+        ],
+    }

@@ -1,0 +1,277 @@
+"""The authorization table evaluated: every call each principal makes at run time
+(components/specs/authorization.py) against the policy documents each stack declares, with
+tests/iam_evaluator.py. Every call allowed; a near miss (another cluster, family, bucket, prefix,
+state machine, service for PassRole, alarm of another stack) denied."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from typing import Any
+
+import parliament
+import pytest
+from iam_evaluator import decide
+from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+from components.specs import authorization
+from components.specs.authorization import Call, JobFacts
+from tools import authorization as tool
+from tools.offline import STACKS, Program, rendered, stack_config
+
+# AWS managed policy documents, as moto ships them (a JSON string).
+MANAGED = json.loads(aws_managed_policies_data)
+
+
+@pytest.fixture
+def program(stack: tuple[str, Program]) -> Program:
+    return stack[1]
+
+
+def identity_policies(program: Program, job: JobFacts, principal: str) -> list[dict[str, Any]]:
+    """The policy documents of the role `principal`: its inline policies and managed policies
+    as the program declares them (the operator's: policies.operator_policy)."""
+    if principal == job.operator_arn:
+        return [tool.operator_policy(job)]
+    role = tool.role_of(program, principal)
+    if role is None:
+        return []  # a service principal: only the resource's policy speaks for it
+    keys = {role.name, f"{role.name}-id"}  # role.name or role.id, as the program passes it
+    inline = [json.loads(p.inputs["policy"])
+              for p in program.of_type("aws:iam/rolePolicy:RolePolicy")
+              if p.inputs["role"] in keys]  # fmt: skip
+    managed = [MANAGED[a.inputs["policyArn"].rsplit("/", 1)[1]]["Document"]
+               for a in program.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+               if a.inputs["role"] in keys]  # fmt: skip
+    return inline + managed
+
+
+def resource_policy(program: Program, resource: str) -> dict[str, Any] | None:
+    """The declared policy of the resource a call names: a bucket's or a topic's."""
+    for policy in program.of_type("aws:sns/topicPolicy:TopicPolicy"):
+        if policy.inputs["arn"] == resource:
+            return dict(json.loads(policy.inputs["policy"]))
+    buckets = {f"{b.name}-id": b.outputs["arn"] for b in program.of_type("aws:s3/bucket:Bucket")}
+    for policy in program.of_type("aws:s3/bucketPolicy:BucketPolicy"):
+        arn = buckets[policy.inputs["bucket"]]
+        if resource == arn or resource.startswith(f"{arn}/"):
+            return dict(json.loads(policy.inputs["policy"]))
+    return None
+
+
+def decision(program: Program, job: JobFacts, call: Call) -> str:
+    return decide(
+        call.principal,
+        call.action,
+        call.resource,
+        call.context,
+        identity_policies(program, job, call.principal),
+        resource_policy(program, call.resource),
+    )
+
+
+def test_every_call_is_allowed(program: Program) -> None:
+    jobs = tool.job_facts(program)
+    assert jobs
+    for job in jobs:
+        calls = authorization.calls(job)
+        assert len({c.who for c in calls}) >= 7, calls  # every kind of principal has rows
+        refused = [(c.who, c.action, c.resource, c.context, decision(program, job, c))
+                   for c in calls if decision(program, job, c) != "Allow"]  # fmt: skip
+        assert refused == []
+
+
+def test_the_run_role_finds_a_timed_out_task_in_its_cluster_only(program: Program) -> None:
+    """Issue 18.1: ListTasks is authorized on `*`, scoped by ecs:cluster."""
+    for job in tool.job_facts(program):
+        [listing] = [c for c in authorization.run_machine_calls(job)
+                     if c.action == "ecs:ListTasks"]  # fmt: skip
+        assert decision(program, job, listing) == "Allow"
+        other = {"ecs:cluster": _other_arn(job.cluster_arn)}
+        assert decision(program, job, dataclasses.replace(listing, context=other)) != "Allow"
+        assert decision(program, job, dataclasses.replace(listing, context={})) != "Allow"
+
+
+def _other_arn(arn: str) -> str:
+    """The same kind of ARN, for another resource of the same account."""
+    head, sep, name = arn.rpartition("/") if "/" in arn else arn.rpartition(":")
+    return f"{head}{sep}other-{name}"
+
+
+def _swap(old: str, new: str) -> Callable[[JobFacts], JobFacts]:
+    """Facts with every occurrence of `old` (an ARN or a name) replaced by `new`."""
+
+    def swap(job: JobFacts) -> JobFacts:
+        return _replace_strings(job, old, new)
+
+    return swap
+
+
+def _replace_strings(value: Any, old: str, new: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(old, new)
+    if isinstance(value, tuple):
+        return tuple(_replace_strings(v, old, new) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: _replace_strings(getattr(value, f.name), old, new)
+                   for f in dataclasses.fields(value)}  # fmt: skip
+        return dataclasses.replace(value, **changes)
+    return value
+
+
+def near_misses(job: JobFacts, whole_bucket: bool) -> dict[str, JobFacts]:
+    """The job's facts with one thing changed each."""
+    family = job.task_definition_arn.rsplit(":", 1)[0]
+    misses = {
+        "another cluster": _swap(job.cluster_arn, _other_arn(job.cluster_arn))(job),
+        "another family": _swap(family, _other_arn(family))(job),
+        "another bucket": dataclasses.replace(job, bucket=f"other-{job.bucket}"),
+        "another run machine": _swap(job.run_machine_arn, _other_arn(job.run_machine_arn))(job),
+        "another watchdog machine": dataclasses.replace(
+            job,
+            schedules=tuple(
+                dataclasses.replace(s, machine_arn=_other_arn(s.machine_arn)) for s in job.schedules
+            ),
+        ),
+        "another pair of task roles": dataclasses.replace(
+            job,
+            task_role_arn=_other_arn(job.task_role_arn),
+            execution_role_arn=_other_arn(job.execution_role_arn),
+        ),
+    }
+    if not whole_bucket:  # a job with an s3Prefix owns only that prefix
+        misses["another prefix"] = dataclasses.replace(
+            job,
+            input_prefix=f"other/{job.input_prefix}",
+            output_prefix=f"other/{job.output_prefix}",
+        )
+    return misses
+
+
+def test_near_misses_are_denied(stack: tuple[str, Program]) -> None:
+    name, program = stack
+    settings = stack_config(name)["scheduled-etl:jobs"]
+    prefixed = {f"scheduled-etl-{name}-{j}": bool(s.get("s3Prefix")) for j, s in settings.items()}
+    checked: set[str] = set()
+    for job in tool.job_facts(program):
+        # Only the calls whose request changed are near misses; the execution role's managed
+        # policy (ECR, logs on `*`) is not scoped by design, docs/authorization.md says so.
+        real = authorization.calls(job)
+        for miss, facts in near_misses(job, not prefixed[job.job_name]).items():
+            changed = [c for c, r in zip(authorization.calls(facts), real, strict=True)
+                       if c != r and not c.resource.startswith("arn:aws:ecr:")]  # fmt: skip
+            allowed = [(c.who, c.action, c.resource, c.context) for c in changed
+                       if decision(program, job, c) == "Allow"]  # fmt: skip
+            assert changed, miss
+            assert allowed == [], miss
+            checked.add(miss)
+    assert {"another cluster", "another family", "another run machine"} <= checked
+
+
+def test_a_prefix_near_miss_is_checked_in_some_stack() -> None:
+    """The stacks have a job with an s3Prefix (prod), so `another prefix` is evaluated."""
+    assert any(j.get("s3Prefix") for s in STACKS
+               for j in stack_config(s)["scheduled-etl:jobs"].values())  # fmt: skip
+
+
+def test_pass_role_to_another_service_is_denied(program: Program) -> None:
+    for job in tool.job_facts(program):
+        passes = [c for c in authorization.calls(job) if c.action == "iam:PassRole"]
+        assert len(passes) == 4  # two roles, by the run machine and by the operator
+        for call in passes:
+            lambda_ = dataclasses.replace(
+                call, context={"iam:PassedToService": "lambda.amazonaws.com"}
+            )
+            assert decision(program, job, lambda_) != "Allow", call
+
+
+def test_an_alarm_of_another_stack_or_account_may_not_publish(program: Program) -> None:
+    for job in tool.job_facts(program):
+        alarms = [c for c in authorization.service_calls(job) if c.action == "sns:Publish"]
+        assert alarms
+        for call in alarms:
+            source = call.context["aws:SourceArn"]
+            other_stack = {**call.context, "aws:SourceArn": source.replace(":alarm:", ":alarm:x")}
+            other_account = {**call.context, "aws:SourceAccount": "210987654321"}
+            for context in (other_stack, other_account):
+                assert decision(program, job, dataclasses.replace(call, context=context)) != (
+                    "Allow"
+                )
+
+
+def test_access_logs_come_only_from_the_data_bucket(program: Program) -> None:
+    deliveries = [c for job in tool.job_facts(program) for c in authorization.service_calls(job)
+                  if c.principal == "logging.s3.amazonaws.com"]  # fmt: skip
+    has_logging = bool(program.of_type("aws:s3/bucketLogging:BucketLogging"))
+    assert bool(deliveries) == has_logging
+    for call in deliveries:
+        other = {**call.context, "aws:SourceArn": "arn:aws:s3:::another-bucket"}
+        job = tool.job_facts(program)[0]
+        assert decision(program, job, dataclasses.replace(call, context=other)) != "Allow"
+
+
+# What each service integration of the state machines calls, as IAM actions (the Step Functions
+# guide's IAM page of each integration; SFN_ECS lists runTask.sync's).
+INTEGRATIONS = {
+    "arn:aws:states:::ecs:runTask.sync": {
+        "ecs:RunTask", "ecs:StopTask", "ecs:DescribeTasks", "iam:PassRole",
+        "events:PutTargets", "events:PutRule", "events:DescribeRule",
+    },
+    "arn:aws:states:::sns:publish": {"sns:Publish"},
+}  # fmt: skip
+
+
+def _called_actions(definition: dict[str, Any]) -> set[str]:
+    actions: set[str] = set()
+    for state in tool._walk(definition):
+        resource = str(state.get("Resource", ""))
+        if resource.startswith("arn:aws:states:::aws-sdk:"):
+            service, api = resource.removeprefix("arn:aws:states:::aws-sdk:").split(":")
+            prefix = {"sfn": "states"}.get(service, service)
+            actions.add(f"{prefix}:{api[0].upper()}{api[1:]}")
+        elif resource.startswith("arn:aws:states:::"):
+            actions |= INTEGRATIONS[resource]
+    return actions
+
+
+def test_the_table_covers_every_call_of_the_state_machines(program: Program) -> None:
+    """Each API a definition calls has rows for that machine's role, so a new state cannot
+    call something the table (and so the evaluation) does not know."""
+    for job in tool.job_facts(program):
+        machines = {
+            m.outputs["arn"]: m for m in program.of_type("aws:sfn/stateMachine:StateMachine")
+        }
+        for arn, rows in ((job.run_machine_arn, authorization.run_machine_calls(job)),
+                          (job.watchdog_arn, authorization.watchdog_calls(job))):  # fmt: skip
+            called = _called_actions(json.loads(machines[arn].inputs["definition"]))
+            assert called, arn
+            assert called <= {c.action for c in rows}, (arn, called - {c.action for c in rows})
+
+
+def _privilege(action: str) -> dict[str, Any]:
+    service, name = action.split(":")
+    for entry in parliament.iam_definition:
+        if entry["prefix"] == service:
+            for privilege in entry["privileges"]:
+                if privilege["privilege"] == name:
+                    return dict(privilege)
+    raise AssertionError(f"{action} is not in the Service Authorization Reference")
+
+
+def test_every_action_and_condition_key_is_one_aws_lists(program: Program) -> None:
+    """Against the Service Authorization Reference as parliament ships it: the action exists,
+    and each condition key is a global `aws:` key or one AWS lists for that action."""
+    for job in tool.job_facts(program):
+        for call in authorization.calls(job):
+            privilege = _privilege(call.action)
+            keys = {k for r in privilege["resource_types"] for k in r["condition_keys"]}
+            service_keys = {k for k in call.context if not k.startswith("aws:")}
+            assert service_keys <= keys, (call.action, service_keys - keys)
+
+
+def test_docs_are_the_table() -> None:
+    """docs/authorization.md is what `python -m tools.authorization --write` writes."""
+    assert tool.DOC.read_text() == tool.render(rendered(tool.DOC_STACK)), (
+        "run: python -m tools.authorization --write"
+    )
