@@ -68,7 +68,10 @@ def job_facts(program: Program) -> list[JobFacts]:
     for task in program.of_type("aws:ecs/taskDefinition:TaskDefinition"):
         family = task.inputs["family"]
         run, watch = machines[family], machines[names.watchdog_name(family)]
-        cluster = _run_task_cluster(json.loads(run.inputs["definition"]))
+        definition = json.loads(run.inputs["definition"])
+        cluster = _run_task_cluster(definition)
+        capacity = sorted({str(s["CapacityProvider"]) for s in _walk(definition)
+                           if "CapacityProvider" in s})  # fmt: skip
         partition = cluster.split(":")[1]
         containers = json.loads(task.inputs["containerDefinitions"])
         [app] = [c for c in containers
@@ -107,6 +110,7 @@ def job_facts(program: Program) -> list[JobFacts]:
                 log_streams=streams,
                 image_repository_arn=_repository_arn(app["image"], partition),
                 alarm_arns=alarms,
+                capacity_providers=tuple(capacity),
                 access_log=(logging[bucket], buckets[bucket]) if bucket in logging else None,
                 operator_arn=f"arn:{partition}:iam::{account}:role/{OPERATOR_ROLE}",
             )
@@ -142,8 +146,9 @@ def _cell(text: str) -> str:
 
 def _row(call: Call) -> str:
     context = "<br>".join(f"`{k}` = `{v}`" for k, v in sorted(call.context.items()))
-    cells = [call.who, call.what, f"`{call.action}`", f"`{call.resource}`", context or "—",
-             f"[doc]({call.source})"]  # fmt: skip
+    named = call.principal.rpartition("/")[2] if ":role/" in call.principal else call.principal
+    cells = [f"{call.who}<br>`{named}`", call.what, f"`{call.action}`", f"`{call.resource}`",
+             context or "—", f"[doc]({call.source})"]  # fmt: skip
     return "| " + " | ".join(_cell(c) for c in cells) + " |"
 
 
@@ -165,8 +170,8 @@ this page and the table differ. Do not edit by hand. -->
 
 Each row is one request as IAM evaluates it: the principal, the action, the resource ARN AWS
 authorizes it against, and the condition keys the request carries (with their values). The
-table below is the `{stack}` stack's job `{job}` (the fake account of the offline tests shows
-as `<account>`); every job of every stack has the same rows with its own names.
+table below is one job of the `{stack}` stack, `{job}`, with the fake account of the offline
+tests shown as `<account>`; every job of every stack has the same rows with its own names.
 
 `tests/infra/test_authorization.py` evaluates, for every job of every committed stack, each row
 against the policy documents the program declares (the role's inline policies, its managed

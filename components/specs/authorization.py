@@ -108,6 +108,7 @@ class JobFacts:
     log_streams: tuple[tuple[str, str], ...]  # (awslogs-stream-prefix, container name)
     image_repository_arn: str | None  # the app image's ECR repository (None: not in ECR)
     alarm_arns: tuple[str, ...]  # CloudWatch alarms with the topic as their action
+    capacity_providers: tuple[str, ...] = ("FARGATE",)  # those RunTask may name (Spot fallback)
     access_log: tuple[str, str] | None = None  # (log bucket ARN, source bucket ARN)
     operator_arn: str = ""  # who runs tools/ (a role of the account, outside the stack)
 
@@ -167,8 +168,12 @@ def run_machine_calls(job: JobFacts) -> list[Call]:
     partition, region, account = job.head
     rule = f"arn:{partition}:events:{region}:{account}:rule/{SYNC_RULE}"
     calls = [
-        Call(who, role, "RunTask (runTask.sync)", "ecs:RunTask", job.task_definition_arn,
-             _in_cluster(job), SFN_ECS),
+        Call(who, role, f"RunTask on {capacity} (runTask.sync)", "ecs:RunTask",
+             job.task_definition_arn, {**_in_cluster(job), "ecs:capacity-provider": capacity},
+             SFN_ECS)
+        for capacity in job.capacity_providers
+    ]  # fmt: skip
+    calls += [
         Call(who, role, "RunTask passes the execution role", "iam:PassRole",
              job.execution_role_arn, {"iam:PassedToService": ECS_TASKS}, PASS_ROLE),
         Call(who, role, "RunTask passes the task role", "iam:PassRole",

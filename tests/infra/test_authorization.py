@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
 import parliament
 import pytest
-from iam_evaluator import decide
+from iam_evaluator import arn_match, decide
 from moto.iam.aws_managed_policies import aws_managed_policies_data
 
 from components.specs import authorization
@@ -128,7 +129,7 @@ def near_misses(job: JobFacts, whole_bucket: bool) -> dict[str, JobFacts]:
         "another family": _swap(family, _other_arn(family))(job),
         "another bucket": dataclasses.replace(job, bucket=f"other-{job.bucket}"),
         "another run machine": _swap(job.run_machine_arn, _other_arn(job.run_machine_arn))(job),
-        "another watchdog machine": dataclasses.replace(
+        "another target for each schedule": dataclasses.replace(
             job,
             schedules=tuple(
                 dataclasses.replace(s, machine_arn=_other_arn(s.machine_arn)) for s in job.schedules
@@ -249,13 +250,14 @@ def test_the_table_covers_every_call_of_the_state_machines(program: Program) -> 
             assert called <= {c.action for c in rows}, (arn, called - {c.action for c in rows})
 
 
-def _privilege(action: str) -> dict[str, Any]:
+def _reference(action: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the service's entry, the action's) in the Service Authorization Reference."""
     service, name = action.split(":")
     for entry in parliament.iam_definition:
         if entry["prefix"] == service:
             for privilege in entry["privileges"]:
                 if privilege["privilege"] == name:
-                    return dict(privilege)
+                    return dict(entry), dict(privilege)
     raise AssertionError(f"{action} is not in the Service Authorization Reference")
 
 
@@ -264,7 +266,7 @@ def test_every_action_and_condition_key_is_one_aws_lists(program: Program) -> No
     and each condition key is a global `aws:` key or one AWS lists for that action."""
     for job in tool.job_facts(program):
         for call in authorization.calls(job):
-            privilege = _privilege(call.action)
+            _, privilege = _reference(call.action)
             keys = {k for r in privilege["resource_types"] for k in r["condition_keys"]}
             service_keys = {k for k in call.context if not k.startswith("aws:")}
             assert service_keys <= keys, (call.action, service_keys - keys)
@@ -275,3 +277,26 @@ def test_docs_are_the_table() -> None:
     assert tool.DOC.read_text() == tool.render(rendered(tool.DOC_STACK)), (
         "run: python -m tools.authorization --write"
     )
+
+
+# AWS checks ListTasks on `*` (policies.py: cdklabs/construct-hub#1207), while the reference
+# lists a container-instance resource for it: the one named exception.
+RESOURCE_TYPE_EXCEPTIONS = {"ecs:ListTasks"}
+
+
+def _arn_formats(action: str) -> list[str]:
+    """The ARN formats of the resource types the reference lists for `action`, as globs."""
+    entry, privilege = _reference(action)
+    formats = {r["resource"]: r["arn"] for r in entry["resources"]}
+    types = [t["resource_type"].rstrip("*") for t in privilege["resource_types"]]
+    return [re.sub(r"\$\{[^}]*\}", "*", formats[t]) for t in types if t]
+
+
+def test_every_resource_is_of_a_type_aws_lists_for_its_action(program: Program) -> None:
+    for job in tool.job_facts(program):
+        for call in authorization.calls(job):
+            formats = _arn_formats(call.action)
+            if call.resource == "*":
+                assert not formats or call.action in RESOURCE_TYPE_EXCEPTIONS, call
+            else:
+                assert any(arn_match(f, call.resource) for f in formats), (call, formats)
