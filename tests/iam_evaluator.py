@@ -5,9 +5,10 @@ Written here because none of the kept libraries evaluates a request with conditi
 - moto (moto.iam.access_control) evaluates only StringEquals, ignores ArnEquals/ArnLike (so a
   request for another cluster would pass) and turns a non-matching condition into an explicit
   Deny (so a second, matching Allow would be lost);
-- principalmapper 1.1.5 (local_policy_simulation) cannot be imported on Python 3.10+
-  (`from collections import Mapping`, nccgroup/PMapper issues #130, #131, #140, unreleased
-  fix) and matches Resource ARNs case-insensitively;
+- principalmapper 1.1.5 (local_policy_simulation), the last release (2022), cannot be imported
+  on Python 3.10+ (`from collections import Mapping`: nccgroup/PMapper issues #130, #131, #140;
+  fixed in its repository, never released), matches Resource ARNs case-insensitively, and is
+  AGPL-3.0;
 - parliament and policyuniverse lint and expand policies but evaluate no request.
 Everything it does not know (another operator, a policy variable) raises instead of guessing.
 
