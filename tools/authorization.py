@@ -131,7 +131,8 @@ def operator_policy(job: JobFacts) -> dict[str, Any]:
     family = job.task_definition_arn.rsplit(":", 1)[0]
     return policies.operator_policy(
         [job.run_machine_arn], family, job.cluster_arn,
-        [job.execution_role_arn, job.task_role_arn], job.bucket_arn, job.output_prefix,
+        [job.execution_role_arn, job.task_role_arn], job.bucket_arn,
+        (job.input_prefix, job.output_prefix),
     )  # fmt: skip
 
 

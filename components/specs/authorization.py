@@ -298,7 +298,8 @@ def service_calls(job: JobFacts) -> list[Call]:
 
 def operator_calls(job: JobFacts) -> list[Call]:
     """A person with tools/: run_now (start and follow executions), the `run_task_command`
-    output (aws ecs run-task), and `python -m etl runs|show|unlock` on the job's prefix."""
+    output (aws ecs run-task), `python -m etl runs|show|unlock` on the job's output prefix and
+    `python -m etl.sample --bucket` on its input prefix."""
     who, role = "operator (tools/)", job.operator_arn
     run_now = "tools/run_now.py"
     return [
@@ -319,6 +320,9 @@ def operator_calls(job: JobFacts) -> list[Call]:
                 who=who, role=role),
         _object(job, "s3:DeleteObject", job.lock_key, "python -m etl unlock", who=who,
                 role=role),
+        *[_object(job, action, f"{job.input_prefix}orders/orders.csv.gz",
+                  "python -m etl.sample --bucket: upload a sample input", who=who, role=role)
+          for action in ("s3:PutObject", "s3:AbortMultipartUpload")],
     ]  # fmt: skip
 
 

@@ -221,12 +221,14 @@ def operator_policy(  # noqa: PLR0917 (one ARN per resource kind, like run_machi
     cluster_arn: str,
     pass_role_arns: list[str],
     bucket_arn: str,
-    output_prefix: str,
+    prefixes: tuple[str, str],
 ) -> Policy:
     """What a person needs for tools/ on one job, not deployed by the stack (attach it to an
     operator's role): tools.run_now starts and follows runs, the `run_task_command` output
-    starts a task by hand, and `python -m etl runs|show|unlock` read the run folders and
-    release the lock. docs/authorization.md prints it for each job."""
+    starts a task by hand, `python -m etl runs|show|unlock` read the run folders and release
+    the lock, `python -m etl.sample --bucket` uploads sample inputs. `prefixes`: the job's
+    (input, output) prefixes. docs/authorization.md prints it for one job."""
+    input_prefix, output_prefix = prefixes
     executions = [m.replace(":stateMachine:", ":execution:") + ":*" for m in run_machine_arns]
     return {
         "Version": VERSION,
@@ -269,6 +271,12 @@ def operator_policy(  # noqa: PLR0917 (one ARN per resource kind, like run_machi
                 "Effect": "Allow",
                 "Action": "s3:GetObject",
                 "Resource": f"{bucket_arn}/{output_prefix}*",
+            },
+            {
+                "Sid": "UploadSampleInputs",
+                "Effect": "Allow",
+                "Action": ["s3:AbortMultipartUpload", "s3:PutObject"],
+                "Resource": f"{bucket_arn}/{input_prefix}*",
             },
             {
                 "Sid": "ReleaseLock",
