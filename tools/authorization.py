@@ -26,19 +26,19 @@ ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 OPERATOR_ROLE = "etl-operator"  # stands for whoever runs tools/; not created by the stack
 
 
-def _walk(value: Any) -> Iterator[dict[str, Any]]:
+def walk(value: Any) -> Iterator[dict[str, Any]]:
     if isinstance(value, dict):
         yield value
         for item in value.values():
-            yield from _walk(item)
+            yield from walk(item)
     elif isinstance(value, list):
         for item in value:
-            yield from _walk(item)
+            yield from walk(item)
 
 
 def _run_task_cluster(definition: dict[str, Any]) -> str:
     """The cluster the run machine's RunTask state names."""
-    for state in _walk(definition):
+    for state in walk(definition):
         if str(state.get("Resource", "")).startswith("arn:aws:states:::ecs:runTask"):
             return str(state["Parameters"]["Cluster"])
     raise ValueError("the run machine has no RunTask state")
@@ -70,7 +70,7 @@ def job_facts(program: Program) -> list[JobFacts]:
         run, watch = machines[family], machines[names.watchdog_name(family)]
         definition = json.loads(run.inputs["definition"])
         cluster = _run_task_cluster(definition)
-        capacity = sorted({str(s["CapacityProvider"]) for s in _walk(definition)
+        capacity = sorted({str(s["CapacityProvider"]) for s in walk(definition)
                            if "CapacityProvider" in s})  # fmt: skip
         partition = cluster.split(":")[1]
         containers = json.loads(task.inputs["containerDefinitions"])
@@ -110,12 +110,23 @@ def job_facts(program: Program) -> list[JobFacts]:
                 log_streams=streams,
                 image_repository_arn=_repository_arn(app["image"], partition),
                 alarm_arns=alarms,
+                rule_arns=rules_to(program, topic.outputs["arn"]),
                 capacity_providers=tuple(capacity),
                 access_log=(logging[bucket], buckets[bucket]) if bucket in logging else None,
                 operator_arn=f"arn:{partition}:iam::{account}:role/{OPERATOR_ROLE}",
             )
         )
     return sorted(facts, key=lambda f: f.job_name)  # registration order is not fixed
+
+
+def rules_to(program: Program, target_arn: str) -> tuple[str, ...]:
+    """The EventBridge rules of the stack with `target_arn` as a target."""
+    rules = {r.inputs["name"]: r.outputs["arn"]
+             for r in program.of_type("aws:cloudwatch/eventRule:EventRule")}  # fmt: skip
+    targets = program.of_type("aws:cloudwatch/eventTarget:EventTarget")
+    return tuple(
+        sorted({rules[t.inputs["rule"]] for t in targets if t.inputs["arn"] == target_arn})
+    )
 
 
 def _schedules(program: Program, machine_arns: set[str]) -> Iterator[Schedule]:

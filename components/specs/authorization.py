@@ -40,6 +40,7 @@ SCHEDULER_ROLE = "https://docs.aws.amazon.com/scheduler/latest/UserGuide/setting
 SCHEDULER_DLQ = (
     "https://docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.html"
 )
+SNS_EVENTS = "https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html"
 SNS_SERVICES = "https://docs.aws.amazon.com/sns/latest/dg/sns-access-policy-use-cases.html"
 
 ECS_TASKS = "ecs-tasks.amazonaws.com"
@@ -108,6 +109,7 @@ class JobFacts:
     log_streams: tuple[tuple[str, str], ...]  # (awslogs-stream-prefix, container name)
     image_repository_arn: str | None  # the app image's ECR repository (None: not in ECR)
     alarm_arns: tuple[str, ...]  # CloudWatch alarms with the topic as their action
+    rule_arns: tuple[str, ...] = ()  # EventBridge rules with the topic as their target
     capacity_providers: tuple[str, ...] = ("FARGATE",)  # those RunTask may name (Spot fallback)
     access_log: tuple[str, str] | None = None  # (log bucket ARN, source bucket ARN)
     operator_arn: str = ""  # who runs tools/ (a role of the account, outside the stack)
@@ -278,13 +280,19 @@ def task_role_calls(job: JobFacts) -> list[Call]:
 
 
 def service_calls(job: JobFacts) -> list[Call]:
-    """Services acting through resource policies: alarms publish, S3 delivers access logs."""
+    """Services acting through resource policies: alarms and EventBridge rules publish to the
+    topic, S3 delivers the data bucket's access logs."""
     _, _, account = job.head
     calls = [
         Call("CloudWatch alarm", "cloudwatch.amazonaws.com", "alarm action: Publish",
              "sns:Publish", job.topic_arn,
              {"aws:SourceArn": alarm, "aws:SourceAccount": account}, SNS_SERVICES)
         for alarm in job.alarm_arns
+    ]  # fmt: skip
+    calls += [
+        Call("EventBridge rule", "events.amazonaws.com", "rule target: Publish", "sns:Publish",
+             job.topic_arn, {"aws:SourceArn": rule, "aws:SourceAccount": account}, SNS_EVENTS)
+        for rule in job.rule_arns
     ]  # fmt: skip
     if job.access_log is not None:
         log_bucket, source = job.access_log

@@ -20,7 +20,7 @@ from moto.iam.aws_managed_policies import aws_managed_policies_data
 from components.specs import authorization, names
 from components.specs.authorization import Call, JobFacts
 from tools import authorization as tool
-from tools.offline import PROJECT, ROOT, STACKS, Program, rendered, stack_config
+from tools.offline import PROJECT, ROOT, STACKS, Program, Registered, rendered, stack_config
 
 # AWS managed policy documents, as moto ships them (a JSON string).
 MANAGED = json.loads(aws_managed_policies_data)
@@ -187,13 +187,13 @@ def test_pass_role_to_another_service_is_denied(program: Program) -> None:
             assert decision(program, job, lambda_) != "Allow", call
 
 
-def test_an_alarm_of_another_stack_or_account_may_not_publish(program: Program) -> None:
+def test_an_alarm_or_rule_of_another_stack_or_account_may_not_publish(program: Program) -> None:
     for job in tool.job_facts(program):
-        alarms = [c for c in authorization.service_calls(job) if c.action == "sns:Publish"]
-        assert alarms
-        for call in alarms:
+        sources = [c for c in authorization.service_calls(job) if c.action == "sns:Publish"]
+        assert sources
+        for call in sources:
             source = call.context["aws:SourceArn"]
-            other_stack = {**call.context, "aws:SourceArn": source.replace(":alarm:", ":alarm:x")}
+            other_stack = {**call.context, "aws:SourceArn": _other_arn(source)}
             other_account = {**call.context, "aws:SourceAccount": "210987654321"}
             for context in (other_stack, other_account):
                 assert decision(program, job, dataclasses.replace(call, context=context)) != (
@@ -225,7 +225,7 @@ INTEGRATIONS = {
 
 def _called_actions(definition: dict[str, Any]) -> set[str]:
     actions: set[str] = set()
-    for state in tool._walk(definition):
+    for state in tool.walk(definition):
         resource = str(state.get("Resource", ""))
         if resource.startswith("arn:aws:states:::aws-sdk:"):
             service, api = resource.removeprefix("arn:aws:states:::aws-sdk:").split(":")
@@ -348,3 +348,23 @@ def test_the_table_covers_every_sdk_call_of_the_code(program: Program) -> None:
             assert SDK_ACTIONS[operation] <= rows[who], (name, operation, who)
             seen.add(operation)
     assert {"get_object", "put_object", "upload_file", "start_execution"} <= seen
+
+
+def test_rules_that_target_the_topic_become_rows() -> None:
+    """EventBridge rules publishing to the alerts topic get rows (none declared yet)."""
+    topic = "arn:aws:sns:eu-west-1:123456789012:alerts"
+    rule = "arn:aws:events:eu-west-1:123456789012:rule/run-failed"
+    program = Program(
+        [
+            Registered("aws:cloudwatch/eventRule:EventRule", "r", {"name": "run-failed"},
+                       {"arn": rule}),
+            Registered("aws:cloudwatch/eventRule:EventRule", "o", {"name": "other"},
+                       {"arn": rule.replace("run-failed", "other")}),
+            Registered("aws:cloudwatch/eventTarget:EventTarget", "t",
+                       {"rule": "run-failed", "arn": topic}, {}),
+            Registered("aws:cloudwatch/eventTarget:EventTarget", "u",
+                       {"rule": "other", "arn": "arn:aws:sqs:eu-west-1:123456789012:q"}, {}),
+        ],
+        {},
+    )  # fmt: skip
+    assert tool.rules_to(program, topic) == (rule,)
