@@ -11,6 +11,7 @@ stacks; components/specs/authorization.py turns them into calls. A test checks t
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Iterator
@@ -156,18 +157,28 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace(ACCOUNT, "<account>")
 
 
-def _row(call: Call) -> str:
-    context = "<br>".join(f"`{k}` = `{v}`" for k, v in sorted(call.context.items()))
-    named = call.principal.rpartition("/")[2] if ":role/" in call.principal else call.principal
-    cells = [f"{call.who}<br>`{named}`", call.what, f"`{call.action}`", f"`{call.resource}`",
-             context or "—", f"[doc]({call.source})"]  # fmt: skip
-    return "| " + " | ".join(_cell(c) for c in cells) + " |"
+def _rows(calls: list[Call]) -> list[str]:
+    """One table row per request, calls that differ only in their action on one row."""
+    merged: list[tuple[Call, list[str]]] = []
+    for call in calls:
+        if merged and dataclasses.replace(merged[-1][0], action=call.action) == call:
+            merged[-1][1].append(call.action)
+        else:
+            merged.append((call, [call.action]))
+    rows = []
+    for call, actions in merged:
+        context = "<br>".join(f"`{k}` = `{v}`" for k, v in sorted(call.context.items()))
+        named = call.principal.rpartition("/")[2] if ":role/" in call.principal else call.principal
+        cells = [f"{call.who}<br>`{named}`", call.what, "<br>".join(f"`{a}`" for a in actions),
+                 f"`{call.resource}`", context or "—", f"[doc]({call.source})"]  # fmt: skip
+        rows.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return rows
 
 
 def render(program: Program) -> str:
     """docs/authorization.md for DOC_STACK's first job."""
     job = job_facts(program)[0]
-    rows = [_row(c) for c in authorization.calls(job)]
+    rows = _rows(authorization.calls(job))
     operator = json.dumps(operator_policy(job), indent=2).replace(ACCOUNT, "<account>")
     return TEMPLATE.format(
         stack=DOC_STACK, job=_cell(job.job_name), rows="\n".join(rows), operator=operator
@@ -183,7 +194,10 @@ this page and the table differ. Do not edit by hand. -->
 Each row is one request as IAM evaluates it: the principal, the action, the resource ARN AWS
 authorizes it against, and the condition keys the request carries (with their values). The
 table below is one job of the `{stack}` stack, `{job}`, with the fake account of the offline
-tests shown as `<account>`; every job of every stack has the same rows with its own names.
+tests shown as `<account>`; every job of every stack has the same rows with its own names
+(dev and staging also have the rows of their created bucket's access logs, and their bucket's
+TLS-only policy takes part in the evaluation). Requests that differ only in their action share
+a row.
 
 `tests/infra/test_authorization.py` evaluates, for every job of every committed stack, each row
 against the policy documents the program declares (the role's inline policies, its managed

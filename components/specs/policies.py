@@ -229,7 +229,13 @@ def operator_policy(  # noqa: PLR0917 (one ARN per resource kind, like run_machi
     the lock, `python -m etl.sample --bucket` uploads sample inputs. `prefixes`: the job's
     (input, output) prefixes. docs/authorization.md prints it for one job."""
     input_prefix, output_prefix = prefixes
-    executions = [m.replace(":stateMachine:", ":execution:") + ":*" for m in run_machine_arns]
+    # Standard executions; the express form is named too, as in watchdog_policy (IAM lists
+    # both resource types for DescribeExecution).
+    executions = [
+        m.replace(":stateMachine:", kind) + ":*"
+        for m in run_machine_arns
+        for kind in (":execution:", ":express:")
+    ]
     return {
         "Version": VERSION,
         "Statement": [

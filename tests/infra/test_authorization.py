@@ -368,3 +368,10 @@ def test_rules_that_target_the_topic_become_rows() -> None:
         {},
     )  # fmt: skip
     assert tool.rules_to(program, topic) == (rule,)
+
+
+def test_the_operator_policy_passes_parliament(program: Program) -> None:
+    """Not declared by the stack, so test_security.py does not lint it: linted here."""
+    for job in tool.job_facts(program):
+        document = json.dumps(tool.operator_policy(job))
+        assert parliament.analyze_policy_string(document).findings == []
