@@ -19,6 +19,8 @@ from moto.iam.aws_managed_policies import aws_managed_policies_data
 
 from components.specs import authorization, names
 from components.specs.authorization import Call, JobFacts
+from etl.manifest import MANIFEST
+from etl.settings import storage_from_env
 from tools import authorization as tool
 from tools.offline import PROJECT, ROOT, STACKS, Program, Registered, rendered, stack_config
 
@@ -375,3 +377,18 @@ def test_the_operator_policy_passes_parliament(program: Program) -> None:
     for job in tool.job_facts(program):
         document = json.dumps(tool.operator_policy(job))
         assert parliament.analyze_policy_string(document).findings == []
+
+
+def test_the_tables_keys_are_the_jobs_keys(program: Program) -> None:
+    """The lock and manifest keys in the rows are those etl/ derives from the environment the
+    program gives the app container."""
+    for task in program.of_type("aws:ecs/taskDefinition:TaskDefinition"):
+        containers = json.loads(task.inputs["containerDefinitions"])
+        [env] = [{e["name"]: e["value"] for e in c["environment"]} for c in containers
+                 if any(e["name"] == "DATA_BUCKET" for e in c.get("environment", []))]  # fmt: skip
+        storage = storage_from_env(env)
+        [job] = [j for j in tool.job_facts(program) if j.job_name == storage.job_name]
+        assert (job.bucket, job.lock_key) == (storage.data_bucket, storage.lock_key)
+        keys = {c.resource for c in authorization.task_role_calls(job)}
+        assert job.object_arn(storage.lock_key) in keys
+        assert job.object_arn(f"{job.run_root}{MANIFEST}") in keys
