@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from components.specs.sfn_logging import LOG_DELIVERY_ACTIONS
+
 # Where AWS says so (one address per rule; the row's `source` names it).
 SFN_ECS = "https://docs.aws.amazon.com/step-functions/latest/dg/ecs-iam.html"
 SFN_SNS = "https://docs.aws.amazon.com/step-functions/latest/dg/sns-iam.html"
@@ -45,17 +47,8 @@ SNS_SERVICES = "https://docs.aws.amazon.com/sns/latest/dg/sns-access-policy-use-
 
 ECS_TASKS = "ecs-tasks.amazonaws.com"
 SYNC_RULE = "StepFunctionsGetEventsForECSTaskRule"  # the managed rule of runTask.sync
-# CloudWatch Logs' log-delivery APIs, called for the state machines' logging (sfn_logging.py).
-LOG_DELIVERY = (
-    "logs:CreateLogDelivery",
-    "logs:DeleteLogDelivery",
-    "logs:DescribeLogGroups",
-    "logs:DescribeResourcePolicies",
-    "logs:GetLogDelivery",
-    "logs:ListLogDeliveries",
-    "logs:PutResourcePolicy",
-    "logs:UpdateLogDelivery",
-)
+# CloudWatch Logs' log-delivery APIs, for the state machines' logging (sfn_logging.py).
+LOG_DELIVERY = tuple(LOG_DELIVERY_ACTIONS)
 # Example names for keys and executions the principals create at run time.
 SLOT = "20261101T040000Z"
 EXECUTION = f"scheduled-{SLOT}"
