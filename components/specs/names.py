@@ -154,11 +154,13 @@ def job_names(stack: str, job: str) -> list[tuple[str, Limit]]:
         (secret_prefix(full) + PREFIX_UNIQUE, SECRET),
         (queue_name(full), QUEUE),
         (dead_letter_alarm_name(full), ALARM),
+        (queue_name(watchdog_name(full)), QUEUE),
+        (dead_letter_alarm_name(watchdog_name(full)), ALARM),
         *((f"{job}-{role}{AUTONAME}", ROLE)
-          for role in ("execution", "task", "scheduler", "run", "watch")),
+          for role in ("execution", "task", "scheduler", "watch-scheduler", "run", "watch")),
         *((f"{job}-{policy}{AUTONAME}", ROLE_POLICY)
-          for policy in ("execution-secret", "task-bucket", "scheduler-start", "run", "watch",
-                         "run-logs", "watch-logs")),
+          for policy in ("execution-secret", "task-bucket", "scheduler-start",
+                         "watch-scheduler-start", "run", "watch", "run-logs", "watch-logs")),
     ]  # fmt: skip
 
 

@@ -72,14 +72,15 @@ def test_every_job_is_wired_to_the_alerts_topic(stack: str) -> None:
             policy = json.loads(prog.one("aws:iam/rolePolicy:RolePolicy", role).inputs["policy"])
             assert {"Sid": "Alert", "Effect": "Allow", "Action": "sns:Publish",
                     "Resource": topic} in policy["Statement"]  # fmt: skip
-        dlq = prog.one("aws:sqs/queue:Queue", f"{name}-dlq")
-        assert dlq.inputs["sqsManagedSseEnabled"] is True
+        # Each schedule dead-letters into its own queue, each queue pages on-call.
         for schedule_name in (name, f"{name}-watch"):
+            dlq = prog.one("aws:sqs/queue:Queue", f"{schedule_name}-dlq")
+            assert dlq.inputs["sqsManagedSseEnabled"] is True
             schedule = prog.one("aws:scheduler/schedule:Schedule", schedule_name).inputs
             assert schedule["target"]["deadLetterConfig"] == {"arn": dlq.outputs["arn"]}
-        dlq_alarm = prog.one("aws:cloudwatch/metricAlarm:MetricAlarm", f"{name}-dlq").inputs
-        assert dlq_alarm["dimensions"] == {"QueueName": dlq.inputs["name"]}
-        assert dlq_alarm["alarmActions"] == [topic]
+            alarm = prog.one("aws:cloudwatch/metricAlarm:MetricAlarm", f"{schedule_name}-dlq")
+            assert alarm.inputs["dimensions"] == {"QueueName": dlq.inputs["name"]}
+            assert alarm.inputs["alarmActions"] == [topic]
         assert prog.one("aws:scheduler/schedule:Schedule", f"{name}-watch").inputs["name"] == (
             full + WATCHDOG_SUFFIX
         )

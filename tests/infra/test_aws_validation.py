@@ -272,7 +272,10 @@ def test_a_name_missing_from_names_py_is_caught(monkeypatch: pytest.MonkeyPatch)
         (name, limit) for name, limit in job_names(stack, job) if limit is not names.QUEUE])  # fmt: skip
     found, _ = created_names(rendered("dev"))
     missing = {name for name, limit in found - checked_names("dev")}
-    assert missing == {"scheduled-etl-dev-monthly-orders-dlq"}
+    assert missing == {
+        "scheduled-etl-dev-monthly-orders-dlq",
+        "scheduled-etl-dev-monthly-orders-watch-dlq",
+    }
 
 
 def test_a_name_member_without_a_limit_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
