@@ -9,7 +9,10 @@ shared/notes/stepfunctions-in-moto.md), patched here, in the tests only:
    service's API shape; the port passes them unchanged. `_normalise_parameters` maps each key
    to the botocore input shape's member, recursively (the port's own `_to_boto_request`).
 2. response normalisation: integrations answer in PascalCase (`TaskArns`, `Tasks`...); the
-   port answers in boto3's camelCase. `_normalise_response` upper-cases each key's first letter.
+   port answers in boto3's camelCase. `_normalise_response` upper-cases each key's first letter
+   and writes timestamps as AWS does ("2013-08-23T01:02:15.422Z", not a Python datetime: see
+   https://github.com/sam-goodwin/functionless/issues/489); Choice rules compare them with
+   fractional seconds, as AWS does (`_timestamp`).
 3. the ECS `.sync` rule: AWS fails the Task state with `States.TaskFailed` and the stopped
    task's description (JSON) as the cause when an essential container exits non-zero or the
    task never started, and with `AmazonECS.Unknown` when RunTask answers with `Failures`;
@@ -29,6 +32,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -43,6 +47,9 @@ from moto.stepfunctions.parser.asl.component.common.string.string_expression imp
     StringVariableSample,
 )
 from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
+from moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.implementations.is_operator import (  # noqa: E501
+    IsTimestamp,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk as aws_sdk,
 )
@@ -113,6 +120,8 @@ def _pascal(value: Any) -> Any:
         return {k[:1].upper() + k[1:]: _pascal(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_pascal(v) for v in value]
+    if isinstance(value, datetime):  # AWS: "2013-08-23T01:02:15.422Z" (UTC, milliseconds)
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     return value
 
 
@@ -250,6 +259,7 @@ def patched_interpreter() -> Iterator[None]:
         (WaitFunction, "_wait_interval"): WaitFunction._wait_interval,
         (TimeoutSeconds, "_eval_body"): TimeoutSeconds._eval_body,
         (StringVariableSample, "_eval_body"): StringVariableSample._eval_body,
+        (IsTimestamp, "string_to_timestamp"): IsTimestamp.string_to_timestamp,
     }  # fmt: skip
     wait_interval = WaitFunction._wait_interval
     timeout_body = TimeoutSeconds._eval_body
@@ -269,6 +279,7 @@ def patched_interpreter() -> Iterator[None]:
     WaitFunction._wait_interval = fast_wait  # type: ignore[method-assign]
     TimeoutSeconds._eval_body = fast_timeout  # type: ignore[method-assign]
     StringVariableSample._eval_body = _read_variable  # type: ignore[method-assign]
+    IsTimestamp.string_to_timestamp = staticmethod(_timestamp)  # type: ignore[method-assign,assignment]
     # 5. AWS's ECS integration takes CapacityProviderStrategy (CDK's EcsRunTask
     #    capacityProviderOptions); the port drops it as unsupported.
     supported = ecs_service._SUPPORTED_API_PARAM_BINDINGS["runtask"]
@@ -281,7 +292,7 @@ def patched_interpreter() -> Iterator[None]:
         yield
     finally:
         for (owner, name), value in originals.items():
-            setattr(owner, name, value)
+            setattr(owner, name, staticmethod(value) if owner is IsTimestamp else value)
         del wait_interval
         if added:
             supported.discard("CapacityProviderStrategy")
@@ -323,3 +334,16 @@ def _read_variable(self: StringVariableSample, env: Any) -> None:
     for part in filter(None, match[2].split(".")):
         value = value[part]
     env.stack.append(copy.deepcopy(value))
+
+
+_FRACTION = re.compile(r"\.\d+(?=Z$)")
+
+
+def _timestamp(string: str) -> datetime | None:
+    """6. Choice timestamps: AWS accepts fractional seconds (and ignores them), as in the
+    timestamps its SDK integrations return; the port takes whole seconds only.
+    https://github.com/localstack/localstack/pull/9813 (recorded against AWS)."""
+    try:
+        return datetime.strptime(_FRACTION.sub("", string), "%Y-%m-%dT%H:%M:%SZ")
+    except (TypeError, ValueError):
+        return None

@@ -320,20 +320,21 @@ def test_a_missed_slot_alerts_once(world: World) -> None:
 
 def test_the_watchdog_reads_every_page_of_runs(world: World) -> None:
     # The declared watchdog with a page of 2 instead of 100 (the only change), so that the
-    # slot's run sits on the third page, behind newer runs of other slots.
+    # slot's run sits on the third page, behind newer runs of other slots. (Past slots: the
+    # runs start now, after them, as Scheduler starts a slot's run.)
     paged = json.loads(
         json.dumps(world.job.watchdog).replace('"MaxResults": 100', '"MaxResults": 2')
     )
     machine = world.sfn.create_state_machine(
         name="paged-watch", definition=json.dumps(paged), roleArn=f"arn:aws:iam::{h.ACCOUNT}:role/r"
     )["stateMachineArn"]
-    slot = "2027-04-01T04:00:00Z"
-    runs = [world.start(slot)] + [world.start(f"2027-04-0{d}T04:00:00Z") for d in range(2, 7)]
+    slot = "2026-04-01T04:00:00Z"
+    runs = [world.start(slot)] + [world.start(f"2026-04-0{d}T04:00:00Z") for d in range(2, 7)]
     for run in runs:
         wait_for(world.sfn, run)
     check = wait_for(world.sfn, world.start(slot, machine=machine))
     assert check["status"] == "SUCCEEDED"
-    missed = wait_for(world.sfn, world.start("2027-05-01T04:00:00Z", machine=machine))
+    missed = wait_for(world.sfn, world.start("2026-05-15T04:00:00Z", machine=machine))
     assert missed["status"] == "FAILED"  # every page read, none for that slot
     assert len([a for a in world.alerts() if a.startswith("MISSED")]) == 1
 
