@@ -22,6 +22,7 @@ from components.specs.schedule import (
 )
 from components.specs.state_machine import RunTarget, run_definition
 from components.specs.suppressions import suppression
+from components.specs.unplanned import unplanned_end_message, unplanned_end_pattern
 from components.specs.watchdog import watchdog_definition
 
 ECS_TASKS = "ecs-tasks.amazonaws.com"
@@ -51,6 +52,7 @@ class ScheduledFargateJob(pulumi.ComponentResource):
     watchdog_alerts: JobAlerts  # the watchdog schedule's own dead-letter queue and alarm
     state_machine: aws.sfn.StateMachine  # one run: timeout, retries, Spot fallback, outcome
     watchdog: aws.sfn.StateMachine  # alerts when a slot got no run
+    unplanned_rule: aws.cloudwatch.EventRule  # alerts when either machine ends unplanned
     schedule: aws.scheduler.Schedule  # starts the state machine
     watchdog_schedule: aws.scheduler.Schedule  # starts the watchdog on the same expression
     run_task: pulumi.Output[dict[str, Any]]  # ECS RunTask parameters, as the schedule runs it
@@ -91,6 +93,7 @@ class ScheduledFargateJob(pulumi.ComponentResource):
         )
         self.state_machine = self._run_machine()
         self.watchdog = self._watchdog()
+        self.unplanned_rule = self._unplanned_end_alert()
         self.schedule, self.watchdog_schedule = self._schedules()
         network = platform.network
         self.run_task = pulumi.Output.all(
@@ -340,6 +343,33 @@ class ScheduledFargateJob(pulumi.ComponentResource):
             logging_configuration=logging,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, logging_policy]),
         )
+
+    def _unplanned_end_alert(self) -> aws.cloudwatch.EventRule:
+        """Either machine's execution ending outside the planned outcomes -> the alerts topic."""
+        name, full_name, platform = self._name, self._full_name, self._platform
+        rule = aws.cloudwatch.EventRule(
+            f"{name}-unplanned",
+            name=names.unplanned_rule_name(full_name),
+            description=f"{full_name}: a run or watchdog execution ended outside the planned "
+            "outcomes",
+            event_pattern=pulumi.Output.all(self.state_machine.arn, self.watchdog.arn).apply(
+                lambda arns: _json(unplanned_end_pattern(list(arns)))
+            ),
+            opts=self._child,
+        )
+        aws.cloudwatch.EventTarget(
+            f"{name}-unplanned",
+            rule=rule.name,
+            arn=platform.alerts.arn,
+            input_transformer=platform.region.apply(
+                lambda region: cast(
+                    aws.cloudwatch.EventTargetInputTransformerArgsDict,
+                    unplanned_end_message(name, full_name, region),
+                )
+            ),
+            opts=self._child,
+        )
+        return rule
 
     def _machine_logging(
         self, name: str, machine_name: str, role: aws.iam.Role

@@ -22,7 +22,15 @@ from __future__ import annotations
 from typing import Any
 
 from components.settings import JobSettings
-from components.specs.state_machine import RETRY_API, execution_url, format_literal
+from components.specs.state_machine import (
+    RETRY_API,
+    alert_not_published,
+    execution_url,
+    format_literal,
+    not_published,
+)
+
+SLOT_MISSED = "SlotMissed"  # the planned end of a check that found no run (alerted)
 
 # Executions read per ListExecutions call. ListExecutions is newest first ("Results are sorted
 # by time, with the most recent execution first":
@@ -223,11 +231,13 @@ def watchdog_definition(
                 },
                 "ResultPath": None,
                 "Retry": RETRY_API,
+                "Catch": alert_not_published("missed"),
                 "Next": "Missed",
             },
+            "NotPublished-missed": not_published("missed"),
             "Missed": {
                 "Type": "Fail",
-                "Error": "SlotMissed",
+                "Error": SLOT_MISSED,
                 "Cause": "No run started for this slot; on-call was alerted.",
             },
         },

@@ -189,6 +189,7 @@ NAMED: dict[tuple[str, str], names.Limit] = {
     ("CreateLogGroup", "logGroupName"): names.LOG_GROUP,
     ("CreateSecret", "Name"): names.SECRET,
     ("CreateQueue", "QueueName"): names.QUEUE,
+    ("PutRule", "Name"): names.RULE,
     ("PutMetricAlarm", "AlarmName"): names.ALARM,
     ("CreateRole", "RoleName"): names.ROLE,
     ("PutRolePolicy", "PolicyName"): names.ROLE_POLICY,
