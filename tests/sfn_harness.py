@@ -18,8 +18,9 @@ shared/notes/stepfunctions-in-moto.md), patched here, in the tests only:
    task never started, and with `AmazonECS.Unknown` when RunTask answers with `Failures`;
    the port returns every stopped task as a success. `FakeFargate` applies AWS's rule.
 
-Time runs faster: Wait states are divided by `SPEED` and TimeoutSeconds by `TIMEOUT_SPEED`, so
-a 6-hour timeout or a 2-hour grace period takes seconds, and the definitions stay as declared.
+Time runs faster: Wait states and Retry intervals are divided by `SPEED` and TimeoutSeconds by
+`TIMEOUT_SPEED`, so a 6-hour timeout or a 2-hour grace period takes seconds, and the
+definitions stay as declared.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -43,6 +45,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.failure_event imp
     FailureEventException,
 )
 from moto.stepfunctions.parser.asl.component.common.query_language import QueryLanguageMode
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.common.string.string_expression import (
     StringVariableSample,
 )
@@ -73,6 +76,8 @@ SPEED = 36000.0  # Wait states: ten hours of the state machines' time per second
 TIMEOUT_SPEED = 3600.0
 APP, MYSQL = "app", "mysql"
 CAPACITY_REASON = "Capacity is unavailable at this time. Please try again later or in a different availability zone"  # noqa: E501
+# https://docs.aws.amazon.com/step-functions/latest/apireference/API_TaskFailedEventDetails.html
+MAX_CAUSE = 32_768
 _BOTOCORE = botocore.session.get_session()
 _SHAPES: dict[tuple[str, str], Any] = {}
 
@@ -239,8 +244,10 @@ def _build_sync_resolver(
             return None
         essential = [c for c in task["Containers"] if c["Name"] == APP]
         if any(c.get("ExitCode") != 0 for c in essential):
+            # A cause longer than AWS keeps is cut (TaskFailedEventDetails: at most 32,768).
+            cause = json.dumps(task)[:MAX_CAUSE]
             raise FailureEventException(aws_sdk.StateTaskServiceAwsSdk._get_task_failure_event(
-                self, env=env, error="States.TaskFailed", cause=json.dumps(task)))  # fmt: skip
+                self, env=env, error="States.TaskFailed", cause=cause))  # fmt: skip
         return task
 
     return resolve
@@ -285,6 +292,8 @@ def patched_interpreter() -> Iterator[None]:
     supported = ecs_service._SUPPORTED_API_PARAM_BINDINGS["runtask"]
     added = "CapacityProviderStrategy" not in supported
     supported.add("CapacityProviderStrategy")
+    # Retriers sleep their intervals (5 s, 10 s, 20 s...) on the fast clock too.
+    retrier_decl.time = SimpleNamespace(sleep=lambda seconds: time.sleep(seconds / SPEED))  # type: ignore[assignment]
     had_dns = hasattr(NetworkInterface, "private_dns_name")
     if not had_dns:
         NetworkInterface.private_dns_name = "ip-10-0-1-1.eu-west-1.compute.internal"  # type: ignore[attr-defined]
@@ -294,6 +303,7 @@ def patched_interpreter() -> Iterator[None]:
         for (owner, name), value in originals.items():
             setattr(owner, name, staticmethod(value) if owner is IsTimestamp else value)
         del wait_interval
+        retrier_decl.time = time  # type: ignore[assignment]
         if added:
             supported.discard("CapacityProviderStrategy")
         if not had_dns:
