@@ -13,6 +13,7 @@ from components.job_alerts import JobAlerts
 from components.platform import Platform
 from components.settings import JobSettings
 from components.specs import names, policies, sfn_logging
+from components.specs.alerts import rule_dead_letter_policy
 from components.specs.containers import TaskInputs, container_definitions, task_volumes
 from components.specs.schedule import (
     flexible_time_window,
@@ -53,6 +54,7 @@ class ScheduledFargateJob(pulumi.ComponentResource):
     state_machine: aws.sfn.StateMachine  # one run: timeout, retries, Spot fallback, outcome
     watchdog: aws.sfn.StateMachine  # alerts when a slot got no run
     unplanned_rule: aws.cloudwatch.EventRule  # alerts when either machine ends unplanned
+    unplanned_alerts: JobAlerts  # the rule's dead-letter queue (alerts it could not deliver)
     schedule: aws.scheduler.Schedule  # starts the state machine
     watchdog_schedule: aws.scheduler.Schedule  # starts the watchdog on the same expression
     run_task: pulumi.Output[dict[str, Any]]  # ECS RunTask parameters, as the schedule runs it
@@ -345,15 +347,31 @@ class ScheduledFargateJob(pulumi.ComponentResource):
         )
 
     def _unplanned_end_alert(self) -> aws.cloudwatch.EventRule:
-        """Either machine's execution ending outside the planned outcomes -> the alerts topic."""
+        """Either machine's execution ending outside the planned outcomes -> the alerts topic;
+        what EventBridge cannot deliver there -> a dead-letter queue whose alarm pages."""
         name, full_name, platform = self._name, self._full_name, self._platform
+        rule_name = names.unplanned_rule_name(full_name)
         rule = aws.cloudwatch.EventRule(
             f"{name}-unplanned",
-            name=names.unplanned_rule_name(full_name),
+            name=rule_name,
             description=f"{full_name}: a run or watchdog execution ended outside the planned "
             "outcomes",
             event_pattern=pulumi.Output.all(self.state_machine.arn, self.watchdog.arn).apply(
                 lambda arns: _json(unplanned_end_pattern(list(arns)))
+            ),
+            opts=self._child,
+        )
+        queue_arn = pulumi.Output.concat(
+            "arn:", platform.partition, ":sqs:", platform.region, ":", platform.account_id,
+            ":", names.queue_name(rule_name),
+        )  # fmt: skip
+        self.unplanned_alerts = JobAlerts(
+            f"{name}-ended",
+            full_name=rule_name,
+            topic_arn=platform.alerts.arn,
+            sender="EventBridge could not deliver an alert of",
+            queue_policy=pulumi.Output.all(queue_arn, rule.arn).apply(
+                lambda o: _json(rule_dead_letter_policy(o[0], o[1]))
             ),
             opts=self._child,
         )
@@ -367,6 +385,7 @@ class ScheduledFargateJob(pulumi.ComponentResource):
                     unplanned_end_message(name, full_name, region),
                 )
             ),
+            dead_letter_config={"arn": self.unplanned_alerts.dead_letter_queue.arn},
             opts=self._child,
         )
         return rule

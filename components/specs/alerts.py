@@ -57,3 +57,22 @@ def alerts_topic_policy(topic_arn: str, name_prefix: str) -> Policy:
                     f"arn:{partition}:events:{region}:{account}:rule/{name_prefix}-*"),
         ],
     }  # fmt: skip
+
+
+def rule_dead_letter_policy(queue_arn: str, rule_arn: str) -> Policy:
+    """EventBridge may put the events `rule` could not deliver into the queue (it sends as the
+    service, not through a role):
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html"""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "UndeliveredEvents",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+            }
+        ],
+    }

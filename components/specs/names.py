@@ -170,6 +170,8 @@ def job_names(stack: str, job: str) -> list[tuple[str, Limit]]:
         (queue_name(watchdog_name(full)), QUEUE),
         (dead_letter_alarm_name(watchdog_name(full)), ALARM),
         (unplanned_rule_name(full), RULE),
+        (queue_name(unplanned_rule_name(full)), QUEUE),
+        (dead_letter_alarm_name(unplanned_rule_name(full)), ALARM),
         *((f"{job}-{role}{AUTONAME}", ROLE)
           for role in ("execution", "task", "scheduler", "watch-scheduler", "run", "watch")),
         *((f"{job}-{policy}{AUTONAME}", ROLE_POLICY)

@@ -74,6 +74,17 @@ def test_every_job_is_wired_to_the_alerts_topic(stack: str) -> None:
         assert rule.inputs["name"].startswith(f"scheduled-etl-{stack}-")  # the topic admits it
         target = prog.one("aws:cloudwatch/eventTarget:EventTarget", f"{name}-unplanned").inputs
         assert (target["rule"], target["arn"]) == (rule.outputs["name"], topic)
+        # What EventBridge cannot deliver to the topic goes to a queue of its own, which pages
+        # through CloudWatch (another principal of the topic's policy).
+        ended = prog.one("aws:sqs/queue:Queue", f"{name}-ended-dlq")
+        assert target["deadLetterConfig"] == {"arn": ended.outputs["arn"]}
+        [send] = json.loads(ended.inputs["policy"])["Statement"]
+        assert send["Principal"] == {"Service": "events.amazonaws.com"}
+        assert (send["Action"], send["Resource"]) == ("sqs:SendMessage", ended.outputs["arn"])
+        assert send["Condition"] == {"ArnEquals": {"aws:SourceArn": rule.outputs["arn"]}}
+        alarm = prog.one("aws:cloudwatch/metricAlarm:MetricAlarm", f"{name}-ended-dlq").inputs
+        assert alarm["dimensions"] == {"QueueName": ended.inputs["name"]}
+        assert alarm["alarmActions"] == [topic]
         for machine, role in ((f"{name}-run", f"{name}-run"), (f"{name}-watch", f"{name}-watch")):
             definition = prog.one("aws:sfn/stateMachine:StateMachine", machine).inputs["definition"]
             publish = [state for state in _states(json.loads(definition))

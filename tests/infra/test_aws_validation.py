@@ -276,6 +276,7 @@ def test_a_name_missing_from_names_py_is_caught(monkeypatch: pytest.MonkeyPatch)
     assert missing == {
         "scheduled-etl-dev-monthly-orders-dlq",
         "scheduled-etl-dev-monthly-orders-watch-dlq",
+        "scheduled-etl-dev-monthly-orders-ended-dlq",
     }
 
 
