@@ -151,6 +151,9 @@ class Ending:
     stop_code: str = "EssentialContainerExited"
     reason: str = "Essential container in task exited"
     refused: str | None = None  # RunTask answers with this failure reason, no task
+    # How Step Functions names the refusal: Failures in RunTask's answer (AWS's .sync rule), or
+    # an error RunTask raised, such as ECS.AmazonECSException (the reason is then the cause).
+    refused_as: str = "AmazonECS.Unknown"
     hang: bool = False  # runs until someone stops it
 
 
@@ -217,9 +220,10 @@ def _eval_ecs(
     if ending.refused:
         # AWS: "a non-empty Failures field ... the task is failed with an AmazonECS.Unknown error"
         failures = [{"Reason": ending.refused}]
+        cause = (json.dumps({"Failures": failures, "Tasks": []})
+                 if ending.refused_as == "AmazonECS.Unknown" else ending.refused)  # fmt: skip
         raise FailureEventException(aws_sdk.StateTaskServiceAwsSdk._get_task_failure_event(
-            self, env=env, error="AmazonECS.Unknown",
-            cause=json.dumps({"Failures": failures, "Tasks": []})))  # fmt: skip
+            self, env=env, error=ending.refused_as, cause=cause))  # fmt: skip
     # moto places capacity-provider tasks on EC2 instances only; as a launch type it runs them,
     # in the stand-in's own subnet (the declared subnets exist only in the render).
     request = {k: v for k, v in normalised_parameters.items() if k != "capacityProviderStrategy"}

@@ -11,7 +11,7 @@ with ``ecs:runTask.sync`` and ends in exactly one outcome:
 
 A failed attempt (a non-zero exit, a task that did not start) is retried ``runRetries`` times
 after ``retryIntervalSeconds``, doubling, with the same SCHEDULED_TIME. A ``FARGATE_SPOT`` task
-that cannot start for lack of capacity or is interrupted reruns on ``FARGATE`` once
+that RunTask does not place (``NOT_PLACED``) or that Spot interrupts reruns on ``FARGATE`` once
 (``spotFallback``), without using a retry. Every attempt adds a line to the alert: capacity,
 stop code and reason, exit codes. The execution's history is the run record.
 
@@ -37,10 +37,16 @@ RUN_TASK_SYNC = "arn:aws:states:::ecs:runTask.sync"
 SYNC_RULE = "StepFunctionsGetEventsForECSTaskRule"
 LOCKED_EXIT = int(ExitCode.LOCKED)  # another run holds the job's lock
 OUTCOMES = ("succeeded", "skipped", "failed", "timed-out")
-# Stop codes and reasons that mean Fargate Spot had no capacity or took it back:
+# The stop code of a task Fargate Spot took back:
 # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-capacity-providers.html
 SPOT_STOP_CODE = "SpotInterruption"
-CAPACITY_REASON = "*apacity*"  # "Capacity is unavailable at this time..." (RunTask or stop)
+# The errors of a RunTask that placed no task, by name (the cause's format is not documented):
+# AmazonECS.Unknown, a RunTask answer with Failures (such as "Capacity is unavailable at this
+# time...") under .sync, https://docs.aws.amazon.com/step-functions/latest/dg/connect-ecs.html;
+# ECS.AmazonECSException, what Step Functions records when Fargate lacks capacity,
+# https://repost.aws/knowledge-center/ecs-fargate-runtask-capacity. Any of them on Spot reruns
+# on FARGATE once: a refusal that is not about capacity then fails there as an ordinary attempt.
+NOT_PLACED = ("AmazonECS.Unknown", "ECS.AmazonECSException")
 RETRY_API = [
     {"ErrorEquals": ["States.ALL"], "IntervalSeconds": 5, "MaxAttempts": 3, "BackoffRate": 2}
 ]
@@ -304,12 +310,7 @@ def run_definition(job: JobSettings, target: RunTarget) -> dict[str, Any]:
                 {
                     "And": [
                         {"Variable": "$fallback", "BooleanEquals": True},
-                        {
-                            "Or": [
-                                {"Variable": "$.stopCode", "StringEquals": SPOT_STOP_CODE},
-                                {"Variable": "$.reason", "StringMatches": CAPACITY_REASON},
-                            ]
-                        },
+                        {"Variable": "$.stopCode", "StringEquals": SPOT_STOP_CODE},
                     ],
                     "Next": "FallBackToOnDemand",
                 },
@@ -332,7 +333,12 @@ def run_definition(job: JobSettings, target: RunTarget) -> dict[str, Any]:
                 {
                     "And": [
                         {"Variable": "$fallback", "BooleanEquals": True},
-                        {"Variable": "$.cause", "StringMatches": CAPACITY_REASON},
+                        {
+                            "Or": [
+                                {"Variable": "$.error", "StringEquals": error}
+                                for error in NOT_PLACED
+                            ]
+                        },
                     ],
                     "Next": "FallBackToOnDemand",
                 }

@@ -32,6 +32,7 @@ from tools.offline import (
     Registered,
     rendered,
     stack_config,
+    stack_settings,
     with_image_digest,
 )
 
@@ -274,9 +275,9 @@ def test_a_name_missing_from_names_py_is_caught(monkeypatch: pytest.MonkeyPatch)
     found, _ = created_names(rendered("dev"))
     missing = {name for name, limit in found - checked_names("dev")}
     assert missing == {
-        "scheduled-etl-dev-monthly-orders-dlq",
-        "scheduled-etl-dev-monthly-orders-watch-dlq",
-        "scheduled-etl-dev-monthly-orders-ended-dlq",
+        f"scheduled-etl-dev-{job}{kind}-dlq"
+        for job in stack_settings("dev").jobs
+        for kind in ("", "-watch", "-ended")
     }
 
 

@@ -41,7 +41,7 @@ CLUSTER = "arn:aws:ecs:eu-west-1:123456789012:cluster/etl"
 
 
 def make_job(**fields: Any) -> JobSettings:
-    # Private subnets: FARGATE_SPOT may not run with a public IP (components/specs/aws_rules.py).
+    # A VPC of its own (private subnets), as most stacks run.
     raw = {"network": {"mode": "new"}, "image": {"build": {}}, "jobs": {"j1": fields}}
     return parse_settings(raw).jobs["j1"]
 
@@ -94,7 +94,7 @@ class TestContainerDefinitions:
             database="shop",
             dbUsername="loader",
             s3Prefix="team/",
-            etlJob="/jobs/x",
+            etlJob="etl/jobs/monthly_orders",
             environment={"LOG_LEVEL": "DEBUG"},
         )
         app = by_name(container_definitions(job, INPUTS))["app"]
@@ -107,7 +107,7 @@ class TestContainerDefinitions:
             "DATA_BUCKET": "data-bucket",
             "INPUT_PREFIX": "team/input/",
             "OUTPUT_PREFIX": "team/output/",
-            "ETL_JOB": "/jobs/x",
+            "ETL_JOB": "etl/jobs/monthly_orders",
             "LOG_LEVEL": "DEBUG",
             "DB_SHARED_DIR": "/var/lib/mysql/exchange",
             "JOB_NAME": "scheduled-etl-dev-j1",

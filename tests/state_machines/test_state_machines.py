@@ -309,6 +309,42 @@ def test_spot_interruption_reruns_on_demand_without_using_a_retry(world: World) 
     assert "stop code SpotInterruption" in alert
 
 
+@pytest.mark.parametrize("refusal", [
+    # Failures in RunTask's answer, in words that do not say "capacity".
+    Ending(refused="RESOURCE:FARGATE_SPOT"),
+    # A RunTask error: what re:Post says Step Functions records for missing Fargate capacity.
+    Ending(refused=h.CAPACITY_REASON, refused_as="ECS.AmazonECSException"),
+], ids=["failures", "exception"])  # fmt: skip
+def test_a_spot_task_not_placed_reruns_on_demand_whatever_the_cause_says(
+    world: World, refusal: Ending
+) -> None:
+    """The fallback reads the error's name (documented), not the cause's text (not)."""
+    execution, alerts = world.run(refusal, h.SUCCESS)
+    assert outcome(execution) == "succeeded" and alerts == []
+    strategies = [r["capacityProviderStrategy"][0]["capacityProvider"] for r in FARGATE.requests]
+    assert strategies == [world.job.capacity, "FARGATE"]
+
+
+def test_a_refusal_that_is_not_about_placement_is_an_ordinary_attempt(world: World) -> None:
+    """Access denied, even worded with "capacity provider": retried where it ran, no fallback."""
+    denied = Ending(
+        refused_as="ECS.AccessDeniedException",
+        refused="User is not authorized to perform: ecs:RunTask on capacity provider FARGATE_SPOT",
+    )
+    attempts = world.job.retries + 1
+    execution, alerts = world.run(*[denied] * attempts)
+    assert outcome(execution) == "failed" and len(alerts) == 1
+    strategies = [r["capacityProviderStrategy"][0]["capacityProvider"] for r in FARGATE.requests]
+    assert strategies == [world.job.capacity] * attempts
+
+
+def test_a_sidecar_killed_after_the_app_succeeded_is_no_failure(world: World) -> None:
+    """mysqld past its stopTimeout gets SIGKILL (137): the app's exit code decides, no alert."""
+    execution, alerts = world.run(Ending(app=0, mysql=137))
+    assert outcome(execution) == "succeeded" and alerts == []
+    assert len(FARGATE.requests) == 1  # not retried
+
+
 def test_lock_held_is_skipped_not_failed(world: World) -> None:
     execution, alerts = world.run(h.LOCKED)
     assert outcome(execution) == "skipped"
