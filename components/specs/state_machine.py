@@ -50,6 +50,10 @@ NOT_PLACED = ("AmazonECS.Unknown", "ECS.AmazonECSException")
 RETRY_API = [
     {"ErrorEquals": ["States.ALL"], "IntervalSeconds": 5, "MaxAttempts": 3, "BackoffRate": 2}
 ]
+# The planned failures (each alerted by its own Publish state), and the end of a run or check
+# whose alert could not be published (alerted by the unplanned-end rule, specs/unplanned.py).
+RUN_FAILED, RUN_TIMED_OUT = "RunFailed", "RunTimedOut"
+ALERT_NOT_PUBLISHED = "AlertNotPublished"
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,24 @@ def _publish(target: RunTarget, outcome: str, headline: str, next_state: str) ->
         },
         "ResultPath": None,
         "Retry": RETRY_API,
+        "Catch": alert_not_published(outcome),
         "Next": next_state,
+    }
+
+
+def alert_not_published(outcome: str) -> list[dict[str, Any]]:
+    """A Publish that still fails after its retries: the execution fails with
+    `AlertNotPublished` (the outcome in the state name), which the unplanned-end rule alerts."""
+    return [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.publishError",
+             "Next": f"NotPublished-{outcome}"}]  # fmt: skip
+
+
+def not_published(outcome: str) -> State:
+    return {
+        "Type": "Fail",
+        "Error": ALERT_NOT_PUBLISHED,
+        "Cause": f"The {outcome} alert could not be published after retries; the previous "
+        "state's error in this history says why.",
     }
 
 
@@ -435,16 +456,17 @@ def run_definition(job: JobSettings, target: RunTarget) -> dict[str, Any]:
             f"TIMED OUT: still running after {job.timeout_minutes} minutes (timeoutMinutes).",
             "TimedOut",
         ),
+        **{f"NotPublished-{o}": not_published(o) for o in ("skipped", "failed", "timed-out")},
         "Succeeded": _outcome("succeeded"),
         "Skipped": _outcome("skipped"),
         "Failed": {
             "Type": "Fail",
-            "Error": "RunFailed",
+            "Error": RUN_FAILED,
             "Cause": "Every attempt failed; the alert and this history say why.",
         },
         "TimedOut": {
             "Type": "Fail",
-            "Error": "RunTimedOut",
+            "Error": RUN_TIMED_OUT,
             "Cause": f"Still running after {job.timeout_minutes} minutes; see the history.",
         },
     }

@@ -384,7 +384,7 @@ def test_every_derived_name_is_checked() -> None:
     limits = {limit for _, limit in names.job_names("dev", "etl")}
     shared = names.stack_names("dev", creates_bucket=True, builds_image=True)
     limits |= {limit for _, limit in shared}
-    assert len(limits) == 14
+    assert len(limits) == 15
     assert all(limit.source.startswith("https://docs.aws.amazon.com/") for limit in limits)
     for limit in limits:
         assert names.problems([("x" * (limit.max_length + 1), limit)]), limit.what
