@@ -32,7 +32,7 @@ from typing import Any
 import pymysql.cursors
 from pymysql.constants import FIELD_TYPE
 
-from etl import log, storage
+from etl import db, log, storage
 from etl.context import RunContext
 from etl.jobdef import ExportQuery
 
@@ -275,10 +275,11 @@ def export_stream(ctx: RunContext, root: str, query: ExportQuery, part_rows: int
                 parts.write(buffer.getvalue().encode("utf-8"), len(batch))
                 buffer.seek(0)
                 buffer.truncate()
+            cursor.close()
+            db.check_warnings(conn, f"export {query.name}")
         except BaseException:
             parts.abort()
             raise
-        cursor.close()
     return parts.close()
 
 
@@ -326,10 +327,14 @@ def outfile_sql(
         sql = f"{sql} LIMIT {MAX_LIMIT}"
     single = len(columns) == 1
     fields = [_field_sql(c, k, single, null) for c, k in zip(columns, kinds, strict=True)]
+    # INTO before FROM: MariaDB warns that INTO at the end is deprecated (1287), MySQL 8.4 that
+    # INTO before a locking clause is; right after the select list neither warns, and an
+    # export warning fails the run. https://dev.mysql.com/doc/refman/8.4/en/select-into.html
     return (
-        f"SELECT CONCAT_WS(',', {', '.join(fields)}) FROM ({sql}) AS export_rows "
+        f"SELECT CONCAT_WS(',', {', '.join(fields)}) "
         f"INTO OUTFILE {path} CHARACTER SET utf8mb4 "
-        "FIELDS TERMINATED BY ',' ENCLOSED BY '' ESCAPED BY '' LINES TERMINATED BY '\\r\\n'"
+        "FIELDS TERMINATED BY ',' ENCLOSED BY '' ESCAPED BY '' LINES TERMINATED BY '\\r\\n' "
+        f"FROM ({sql}) AS export_rows"
     )
 
 
@@ -427,6 +432,7 @@ def export_shared(
 def _execute(ctx: RunContext, statement: str, what: str) -> None:
     with ctx.conn.guard(what), ctx.conn.cursor() as cursor:
         cursor.execute(statement)
+        db.check_warnings(ctx.conn, what)
 
 
 def export_all(
