@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -299,21 +300,28 @@ class ExportWarning(Exception):
     """The server warned while an export ran: what it wrote may not be what the SQL meant."""
 
 
-def reset_session(conn: Session) -> None:
+def reset_session(conn: Session, database: str = "") -> None:
     """Back to the session a fresh connection has, then the job's own settings: utf8mb4, the
     strict SQL mode, UTC, the job's database. COM_RESET_CONNECTION resets every session
     variable to its global value (a transform's sql_select_limit, group_concat_max_len,
     max_execution_time...), drops user variables, temporary tables and prepared statements,
-    and rolls back an open transaction; `USE` is undone by selecting the job's database again.
+    and rolls back an open transaction; `USE` is undone by selecting the job's database (or
+    `database`) again, and @scheduled_time is set again (the one variable exports may read).
     Exports read what the tables hold, whatever a transform SET (the same on both paths)."""
     conn._raw._execute_command(COM_RESET_CONNECTION, b"")
     conn._raw._read_ok_packet()
     conn.autocommit(True)
     conn.set_character_set(conn.charset, conn.collation)  # SET NAMES, and PyMySQL's decoding
-    if conn.settings.db_database:
-        conn.select_db(conn.settings.db_database)
+    if database or conn.settings.db_database:
+        conn.select_db(database or conn.settings.db_database)
     with conn.cursor() as cursor:
         cursor.execute(f"SET SESSION sql_mode = '{SESSION_SQL_MODE}', time_zone = '+00:00'")
+        set_scheduled_time(cursor, conn.settings.scheduled_time)
+
+
+def set_scheduled_time(cursor: Any, scheduled: datetime) -> None:
+    """The run's logical time, for SQL: @scheduled_time (a UTC DATETIME)."""
+    cursor.execute("SET @scheduled_time = %s", (f"{scheduled.astimezone(UTC):%Y-%m-%d %H:%M:%S}",))
 
 
 def check_warnings(conn: Session, what: str) -> None:

@@ -322,7 +322,11 @@ def outfile_sql(
     """The export as one CSV line per row, written by the server to `path` (an SQL string
     literal, quoted and escaped)."""
     sql = query.sql
-    if query.ordered and not query.limited:
+    if query.offset and not query.limited:
+        # MariaDB drops both ORDER BY and OFFSET n ROWS inside a derived table unless a
+        # FETCH follows (LIMIT after OFFSET n ROWS is a syntax error).
+        sql = f"{sql} FETCH NEXT {MAX_LIMIT} ROWS ONLY"
+    elif query.ordered and not query.limited:
         # MariaDB drops ORDER BY inside a derived table unless it has a LIMIT.
         sql = f"{sql} LIMIT {MAX_LIMIT}"
     single = len(columns) == 1

@@ -187,11 +187,16 @@ def _check_header(key: str, header: list[str], columns: list[str]) -> None:
         raise BadInput(f"{key} line 1: duplicate column(s) {', '.join(duplicates)}")
 
 
+def quote_name(name: str) -> str:
+    """A name as SQL quotes it: `a``b` for a`b."""
+    return "`" + name.replace("`", "``") + "`"
+
+
 def load_data_sql(table: str, header: list[str]) -> str:
     """LOAD DATA for to_tsv()'s output, straight into the header's columns."""
-    columns = ", ".join("`" + name.replace("`", "``") + "`" for name in header)
+    columns = ", ".join(map(quote_name, header))
     return (
-        f"LOAD DATA LOCAL INFILE %s INTO TABLE `{table}` CHARACTER SET utf8mb4 "
+        f"LOAD DATA LOCAL INFILE %s INTO TABLE {quote_name(table)} CHARACTER SET utf8mb4 "
         r"FIELDS TERMINATED BY '\t' ESCAPED BY '\\' LINES TERMINATED BY '\n' "
         f"({columns})"
     )

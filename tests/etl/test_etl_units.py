@@ -76,7 +76,7 @@ def test_export_queries_are_cleaned_for_wrapping(tmp_path: Path) -> None:
     query = export_query(
         "x", write(tmp_path, "x.sql", "-- head\nSELECT a -- tail\nFROM t ORDER BY a;\n")
     )
-    assert query.sql == "SELECT a\nFROM t ORDER BY a"
+    assert query.sql == "SELECT a \nFROM t ORDER BY a"  # each comment read as whitespace
     assert query.ordered and not query.limited
     windowed = export_query(
         "w", write(tmp_path, "w.sql", "SELECT ROW_NUMBER() OVER (ORDER BY a) FROM t")

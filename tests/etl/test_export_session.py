@@ -44,7 +44,7 @@ def test_session_variables_use_and_user_variables_do_not_reach_exports(
 ) -> None:  # fmt: skip
     """sql_select_limit, group_concat_max_len, USE and @variables set by a transform: main let
     each of them change what the exports wrote (5 rows, values cut at 20 characters, another
-    database's table, a user variable's value)."""
+    database's table, a user variable's value). @scheduled_time is set again for them."""
     _, database, bucket, _ = env
     other = f"{database}_other"
     with db_server.connect() as conn, conn.cursor() as cursor:
@@ -57,13 +57,13 @@ def test_session_variables_use_and_user_variables_do_not_reach_exports(
             transform=f"SET SESSION sql_select_limit = 5; SET SESSION group_concat_max_len = 20;"
             f" SET @who = 'transform'; USE `{other}`;",
             export="SELECT COUNT(*) AS n, LENGTH(GROUP_CONCAT(v ORDER BY id SEPARATOR '')) AS "
-            "chars, @who AS who FROM t",
+            "chars, @who AS who, @scheduled_time AS at FROM t",
         )
         rows = "".join(f"{i},{'x' * 10}\n" for i in range(1, 9))
         put_csv(s3, bucket, "input/t/t.csv", "id,v\n" + rows)
         run = run_on(path, shared_dir, env, folder)
         assert run.returncode == 0, run.logs[-2].get("cause")
-        assert exported(s3, bucket, path) == b"n,chars,who\r\n8,80,\r\n"
+        assert exported(s3, bucket, path) == b"n,chars,who,at\r\n8,80,,2026-11-01 04:00:00\r\n"
     finally:
         with db_server.connect() as conn, conn.cursor() as cursor:
             cursor.execute(f"DROP DATABASE IF EXISTS `{other}`")
