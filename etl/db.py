@@ -33,7 +33,7 @@ import pymysql
 import pymysql.converters
 from pymysql.connections import Connection, MySQLResult
 from pymysql.constants import CR, ER
-from pymysql.protocol import LoadLocalPacketWrapper
+from pymysql.protocol import LoadLocalPacketWrapper, MysqlPacket
 from tenacity import (
     RetryCallState,
     retry,
@@ -142,6 +142,13 @@ class Session(Connection):
     statement_timeout: float
     settings: Settings
     local_file: str | None = None  # the one file LOAD DATA LOCAL may send, while it loads
+
+    received = 0  # bytes of packets read so far: the stream path batches by bytes
+
+    def _read_packet(self, packet_type: Any = MysqlPacket) -> Any:
+        packet = super()._read_packet(packet_type)  # type: ignore[no-untyped-call]
+        self.received += len(packet._data)
+        return packet
 
     def _read_query_result(self, unbuffered: bool = False) -> int:
         # As Connection._read_query_result, with _CheckedResult for every result.

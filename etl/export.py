@@ -37,9 +37,13 @@ from etl.context import RunContext
 from etl.jobdef import ExportQuery
 
 # Rows fetched at a time on the stream path: 10,000, fewer for wide rows (each value is a
-# Python object while the batch is formatted), which keeps a 40-column export under 150 MB.
+# Python object while the batch is formatted), which keeps a 40-column export under 150 MB,
+# and never more than BATCH_BYTES of the server's packets (plus the row that crosses it): a
+# batch's text is held about five times over while it is formatted (str, csv's buffer,
+# encoded bytes), so 300 rows of 1 MB took 1.8 GB when batches were counted in rows only.
 BATCH_ROWS = 10_000
 BATCH_VALUES = 100_000
+BATCH_BYTES = 8 * 1024 * 1024
 CHUNK_BYTES = 1 << 20
 # As `gzip -1`: a CPU-bound Fargate task pays per second; level 6 saves ~10 % of bytes for ~3x CPU.
 GZIP_LEVEL = 1
@@ -256,6 +260,19 @@ def _converter(kinds: list[str], null: str) -> Any:
     return rows
 
 
+def fetch_batch(cursor: Any, conn: Any, limit: int, budget: int = BATCH_BYTES) -> list[Any]:
+    """Up to `limit` rows of an unbuffered cursor, stopping once `budget` bytes have arrived."""
+    start = conn.received
+    batch: list[Any] = []
+    read = cursor.read_next
+    while len(batch) < limit and conn.received - start < budget:
+        row = read()
+        if row is None:
+            break
+        batch.append(row)
+    return batch
+
+
 def export_stream(ctx: RunContext, root: str, query: ExportQuery, part_rows: int) -> ExportResult:
     """Rows over the connection (SSCursor: streamed from the server as they are read)."""
     conn = ctx.conn
@@ -270,7 +287,7 @@ def export_stream(ctx: RunContext, root: str, query: ExportQuery, part_rows: int
             buffer = io.StringIO()
             writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180; None -> empty
             rows = max(1, min(BATCH_ROWS, BATCH_VALUES // len(columns)))
-            while batch := cursor.fetchmany(min(rows, parts.room)):
+            while batch := fetch_batch(cursor, conn, min(rows, parts.room)):
                 writer.writerows(convert(batch) if convert else batch)
                 parts.write(buffer.getvalue().encode("utf-8"), len(batch))
                 buffer.seek(0)
