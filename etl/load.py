@@ -134,6 +134,7 @@ def to_tsv(  # noqa: PLR0917
     ctx: RunContext | None = None,
     header: list[str] | None = None,
     checks: list[tuple[int, values.Check]] | None = None,
+    lines: Lines | None = None,
 ) -> int:
     """Copy the records after the header into MySQL's escaped tab format (empty fields, or
     fields that are CSV_NULL when the job sets it, as \\N), checking each record's field
@@ -155,18 +156,25 @@ def to_tsv(  # noqa: PLR0917
 
     start = reader.line_num + 1
     with _csv_errors(key, reader, ctx):
-        for row in reader:
-            if len(row) != width:
-                if not row:  # a blank line (e.g. at the end of the file)
+        for record in reader:
+            if len(record) != width:
+                if not record:  # a blank line (e.g. at the end of the file)
                     start = reader.line_num + 1
+                    if lines is not None:
+                        lines.record.clear()
                     continue
-                raise BadInput(f"{key} line {start}: {len(row)} fields, the header has {width}")
+                raise BadInput(f"{key} line {start}: {len(record)} fields, the header has {width}")
+            row = record
+            if null:  # CSV_NULL: that text unquoted is NULL, an empty field an empty string
+                if null in record:
+                    row = _nulls(record, null, lines)
+                if lines is not None:
+                    lines.record.clear()
+            elif "" in record:
+                row = [v or _EMPTY for v in record]
             if checks:
-                _check_row(row, checks, null, f"{key} line {start}", header or [])
-            if null:  # CSV_NULL: that text is NULL, an empty field an empty string
-                line = join([_EMPTY if v == null else v for v in row] if null in row else row)
-            else:
-                line = join([v or _EMPTY for v in row] if "" in row else row)
+                _check_row(row, checks, f"{key} line {start}", header or [])
+            line = join(row)
             append(line)
             size += len(line)
             rows += 1
@@ -178,17 +186,57 @@ def to_tsv(  # noqa: PLR0917
     return rows
 
 
+class Lines:
+    """A text stream's lines for csv.reader, keeping those of the record being read: whether
+    a field equal to CSV_NULL was quoted is in the raw text only (csv.reader drops quotes)."""
+
+    def __init__(self, source: IO[str]) -> None:
+        self.source = source
+        self.record: list[str] = []
+
+    def __iter__(self) -> Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self.source)
+        self.record.append(line)
+        return line
+
+
+_RAW_FIELD = re.compile(r'"(?:[^"]|"")*"|[^,]*')
+
+
+def quoted_fields(raw: str) -> list[bool]:
+    """For each field of one raw CSV record (RFC 4180, already read by csv.reader), whether
+    it was quoted."""
+    raw = raw.rstrip("\r\n")
+    flags: list[bool] = []
+    position = 0
+    while True:
+        found = _RAW_FIELD.match(raw, position)
+        assert found is not None  # the pattern matches the empty string too
+        flags.append(raw.startswith('"', position))
+        position = found.end() + 1  # past the comma
+        if position > len(raw):
+            return flags
+
+
+def _nulls(row: list[str], null: str, lines: Lines | None) -> list[str]:
+    """The record with each unquoted CSV_NULL as NULL; a quoted one ("NA") is that text."""
+    quoted = quoted_fields("".join(lines.record)) if lines is not None else []
+    return [
+        _EMPTY if v == null and not (i < len(quoted) and quoted[i]) else v
+        for i, v in enumerate(row)
+    ]
+
+
 def _check_row(
-    row: list[str],
-    checks: list[tuple[int, values.Check]],
-    null: str,
-    where: str,
-    header: list[str],
+    row: list[str], checks: list[tuple[int, values.Check]], where: str, header: list[str]
 ) -> None:
     """Each checked field exactly as the column takes it (values.py), NULLs aside."""
     for index, check in checks:
         value = row[index]
-        if value == null if null else not value:
+        if value == _EMPTY:
             continue
         try:
             row[index] = check(value)
@@ -246,9 +294,12 @@ def load_file(
     """Stream one object into `table`: S3 -> csv checks -> a FIFO -> LOAD DATA LOCAL, with
     the conversion in a thread so Python and the server work at the same time."""
     with open_object(ctx, item.key) as source:
-        reader = csv.reader(source, strict=True)
+        lines = Lines(source) if ctx.null else None
+        reader = csv.reader(lines or source, strict=True)
         with _csv_errors(item.key, reader, ctx):
             header = next(reader, None)
+        if lines is not None:
+            lines.record.clear()
         if header is None:
             return 0  # an empty object: no header, no rows
         if not header:  # csv gives [] for a blank line: it would name every column
@@ -263,7 +314,7 @@ def load_file(
             with fifo.open("wb") as out:
                 with suppress(OSError):  # a smaller pipe only costs speed
                     fcntl.fcntl(out.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
-                return to_tsv(reader, item.key, len(header), out, stop, ctx, header, checks)
+                return to_tsv(reader, item.key, len(header), out, stop, ctx, header, checks, lines)
 
         converter = ThreadPoolExecutor(1, thread_name_prefix=f"convert-{table}")
         converted = converter.submit(convert)  # its error is raised by result() below
