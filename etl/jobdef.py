@@ -56,7 +56,9 @@ class JobDefinition:
     exports: dict[str, Path]  # export name (file stem) -> SELECT file
 
 
-def load_job(folder: Path) -> JobDefinition:
+def load_job(folder: Path, *, zones: bool = True) -> JobDefinition:
+    """The job folder's files, checked for what the runner needs before it takes the lock;
+    `zones`: refuse named time zones too (validate reports each one itself)."""
     schema = folder / "schema.sql"
     if not schema.is_file():
         raise JobDefinitionError(f"{folder}: no schema.sql")
@@ -71,12 +73,22 @@ def load_job(folder: Path) -> JobDefinition:
                 f"export {name[:40]}…: {len(name)} characters; names are at most "
                 f"{MAX_EXPORT_NAME} (they become file names and S3 keys)"
             )
-    return JobDefinition(
+    job = JobDefinition(
         name=folder.name,
         schema=schema,
         transforms=tuple(sorted((folder / "transform").glob("*.sql"))),
         exports=exports,
     )
+    if zones:
+        from etl.zones import named_zones, refusal  # noqa: PLC0415 (it reads SQL with these rules)
+
+        try:
+            found = named_zones([schema, *job.transforms, *exports.values()])
+        except (OSError, UnicodeError):
+            found = []  # an unreadable file is reported by the statement checks
+        if found:
+            raise JobDefinitionError(refusal(*found[0]))
+    return job
 
 
 def split_sql(text: str) -> list[str]:
