@@ -84,10 +84,20 @@ def job_facts(program: Program) -> list[JobFacts]:
         streams = tuple((c["logConfiguration"]["options"]["awslogs-stream-prefix"], c["name"])
                         for c in containers)  # fmt: skip
         schedules = tuple(_schedules(program, {run.outputs["arn"], watch.outputs["arn"]}))
+        # This job's rules: those whose pattern names its run machine.
+        mine = {r.outputs["arn"] for r in program.of_type("aws:cloudwatch/eventRule:EventRule")
+                if run.outputs["arn"] in r.inputs.get("eventPattern", "")}  # fmt: skip
+        topic_arn = topic.outputs["arn"]
+        rules = tuple(r for r in rules_to(program, topic_arn) if r in mine)
+        rule_queues = tuple(
+            (rule, queue) for rule, queue in rule_dead_letters(program, topic_arn) if rule in mine
+        )
         queues = {s.dead_letter_arn.split(":")[-1] for s in schedules}
-        alarms = tuple(a.outputs["arn"] for a in program.of_type(ALARM)
-                       if topic.outputs["arn"] in a.inputs.get("alarmActions", [])
-                       and a.inputs.get("dimensions", {}).get("QueueName") in queues)  # fmt: skip
+        queues |= {queue.split(":")[-1] for _, queue in rule_queues}
+        alarms = tuple(sorted(  # sorted: registration order is not fixed
+            a.outputs["arn"] for a in program.of_type(ALARM)
+            if topic_arn in a.inputs.get("alarmActions", [])
+            and a.inputs.get("dimensions", {}).get("QueueName") in queues))  # fmt: skip
         bucket = env["DATA_BUCKET"]
         account = cluster.split(":")[4]
         facts.append(
@@ -111,7 +121,8 @@ def job_facts(program: Program) -> list[JobFacts]:
                 log_streams=streams,
                 image_repository_arn=_repository_arn(app["image"], partition),
                 alarm_arns=alarms,
-                rule_arns=rules_to(program, topic.outputs["arn"]),
+                rule_arns=rules,
+                rule_dead_letters=rule_queues,
                 capacity_providers=tuple(capacity),
                 access_log=(logging[bucket], buckets[bucket]) if bucket in logging else None,
                 operator_arn=f"arn:{partition}:iam::{account}:role/{OPERATOR_ROLE}",
@@ -128,6 +139,17 @@ def rules_to(program: Program, target_arn: str) -> tuple[str, ...]:
     return tuple(
         sorted({rules[t.inputs["rule"]] for t in targets if t.inputs["arn"] == target_arn})
     )
+
+
+def rule_dead_letters(program: Program, target_arn: str) -> tuple[tuple[str, str], ...]:
+    """(rule ARN, queue ARN) of each rule targeting `target_arn` with a dead-letter queue."""
+    rules = {r.inputs["name"]: r.outputs["arn"]
+             for r in program.of_type("aws:cloudwatch/eventRule:EventRule")}  # fmt: skip
+    return tuple(sorted(
+        (rules[t.inputs["rule"]], t.inputs["deadLetterConfig"]["arn"])
+        for t in program.of_type("aws:cloudwatch/eventTarget:EventTarget")
+        if t.inputs["arn"] == target_arn and "deadLetterConfig" in t.inputs
+    ))  # fmt: skip
 
 
 def _schedules(program: Program, machine_arns: set[str]) -> Iterator[Schedule]:

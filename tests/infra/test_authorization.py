@@ -52,10 +52,13 @@ def identity_policies(program: Program, job: JobFacts, principal: str) -> list[d
 
 
 def resource_policy(program: Program, resource: str) -> dict[str, Any] | None:
-    """The declared policy of the resource a call names: a bucket's or a topic's."""
+    """The declared policy of the resource a call names: a bucket's, a topic's or a queue's."""
     for policy in program.of_type("aws:sns/topicPolicy:TopicPolicy"):
         if policy.inputs["arn"] == resource:
             return dict(json.loads(policy.inputs["policy"]))
+    for queue in program.of_type("aws:sqs/queue:Queue"):
+        if queue.outputs["arn"] == resource and "policy" in queue.inputs:
+            return dict(json.loads(queue.inputs["policy"]))
     buckets = {f"{b.name}-id": b.outputs["arn"] for b in program.of_type("aws:s3/bucket:Bucket")}
     for policy in program.of_type("aws:s3/bucketPolicy:BucketPolicy"):
         arn = buckets[policy.inputs["bucket"]]
@@ -201,6 +204,24 @@ def test_an_alarm_or_rule_of_another_stack_or_account_may_not_publish(program: P
                 assert decision(program, job, dataclasses.replace(call, context=context)) != (
                     "Allow"
                 )
+
+
+def test_only_the_jobs_own_rule_may_dead_letter_into_its_queue(program: Program) -> None:
+    for job in tool.job_facts(program):
+        sends = [c for c in authorization.service_calls(job) if c.action == "sqs:SendMessage"]
+        assert len(sends) == len(job.rule_arns) > 0  # every rule to the topic has its queue
+        for call in sends:
+            assert decision(program, job, call) == "Allow"
+            other_rule = {
+                **call.context,
+                "aws:SourceArn": _other_arn(call.context["aws:SourceArn"]),
+            }
+            near = [dataclasses.replace(call, context=other_rule),
+                    dataclasses.replace(call, resource=_other_arn(call.resource)),
+                    dataclasses.replace(call, principal="sns.amazonaws.com")]  # fmt: skip
+            assert [
+                decision(program, job, c) for c in near if decision(program, job, c) == "Allow"
+            ] == []  # another rule, another queue, another service
 
 
 def test_access_logs_come_only_from_the_data_bucket(program: Program) -> None:
@@ -353,7 +374,7 @@ def test_the_table_covers_every_sdk_call_of_the_code(program: Program) -> None:
 
 
 def test_rules_that_target_the_topic_become_rows() -> None:
-    """EventBridge rules publishing to the alerts topic get rows (none declared yet)."""
+    """EventBridge rules publishing to the alerts topic get rows, other rules none."""
     topic = "arn:aws:sns:eu-west-1:123456789012:alerts"
     rule = "arn:aws:events:eu-west-1:123456789012:rule/run-failed"
     program = Program(
