@@ -305,7 +305,7 @@ class JobSettings(_Model):
     `*TOKEN*`, `*SECRET*`, `*API_KEY*` …) are refused"""
     export_path: ExportPath = ExportPath.SHARED
     """`shared`: a task volume shared with the sidecar, `SELECT … INTO OUTFILE` (fast);
-    `stream`: rows over the connection (see [Performance](#performance))"""
+    `stream`: rows over the connection (see [Performance](performance.md))"""
     missed_run_grace_minutes: int = Field(120, ge=5, le=1440)
     """how long after its slot (plus `flexibleWindowMinutes`) a run must have started before
     the watchdog alerts *missed*"""
