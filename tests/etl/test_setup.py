@@ -4,9 +4,11 @@ system-packages.sh), which installs as root and otherwise names what is missing.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -77,3 +79,30 @@ def check_packages(tmp_path: Path) -> None:
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert "make demo needs these Debian packages: mariadb-server\n" in demo.stderr
+
+
+def test_the_plain_demo_brings_its_own_server(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make demo` without root and with no server running: a throw-away MariaDB serves the
+    job, the shared export path included, and is gone afterwards."""
+    spec = importlib.util.spec_from_file_location("demo", ROOT / "scripts" / "demo.py")
+    assert spec and spec.loader
+    demo = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "demo", demo)  # its dataclasses look themselves up there
+    spec.loader.exec_module(demo)
+    for name in (*demo.DEMO_DB, "DEMO_SHARED_ROOT"):
+        monkeypatch.setenv(name, "unset below")  # restored (removed) after the test
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(demo, "_answers", lambda db: False)  # whatever runs on this machine
+    with demo.local_server():
+        port = demo.demo_db()["port"]
+        assert port != 3306
+        run = demo.Demo(job=None, inputs=None, rows=300, scheduled_time="2026-11-01T04:00:00Z",
+                        out=tmp_path)  # fmt: skip
+        assert demo.run_process(run) == 0
+    out = capsys.readouterr().out
+    assert f"a throw-away MariaDB on port {port}" in out
+    assert "export path: shared" in out
+    assert "DEMO_DB_PORT" not in os.environ
+    assert list(tmp_path.rglob("_manifest.json"))
