@@ -150,6 +150,11 @@ def export_query(name: str, path: Path) -> ExportQuery:
     return ExportQuery(name, sql, ordered=("ORDER", "BY") in pairs, limited=limited)
 
 
+# CREATE [TEMPORARY] TABLE [IF NOT EXISTS] name: MySQL 8.4's grammar (sqlparse may hand
+# "IF NOT EXISTS" over as one token).
+CREATE_WORDS = frozenset({"TEMPORARY", "TABLE", "IF", "NOT", "EXISTS"})
+
+
 def created_tables(path: Path) -> list[str]:
     """Tables a schema file creates (`CREATE [TEMPORARY] TABLE [IF NOT EXISTS] [db.]name`),
     found with sqlparse's tokenizer: these are the tables the job loads from S3."""
@@ -163,7 +168,8 @@ def created_tables(path: Path) -> list[str]:
         if not tokens or tokens[0].ttype is not T.Keyword.DDL or tokens[0].normalized != "CREATE":
             continue
         position = 1
-        while position < len(tokens) and tokens[position].ttype is T.Keyword:
+        # Only CREATE's own words: sqlparse calls many table names keywords (events, status…).
+        while position < len(tokens) and set(tokens[position].normalized.split()) <= CREATE_WORDS:
             position += 1
         words = {t.normalized for t in tokens[1:position]}
         if "TABLE" not in words:
