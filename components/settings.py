@@ -132,7 +132,7 @@ SqlIdentifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_
 
 
 class _Model(BaseModel):
-    # Each field's docstring is its description: the README's configuration tables are
+    # Each field's docstring is its description: docs/configuration.md's tables are
     # generated from them (python -m tools.config_docs). A default the table should show in
     # words rather than as the Python value goes in json_schema_extra={"doc_default": ...}.
     model_config = ConfigDict(
@@ -456,7 +456,7 @@ _KNOWN_KEYS = sorted(
 )
 
 
-# Copilot scheduled-job manifest keys and ours (README: migrating from Copilot).
+# Copilot scheduled-job manifest keys and ours (docs/copilot-migration.md).
 COPILOT_KEYS = {"timeout": "timeoutMinutes", "retries": "runRetries", "cron": "schedule"}
 
 
