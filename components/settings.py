@@ -163,7 +163,7 @@ SqlIdentifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_
 
 
 class _Model(BaseModel):
-    # Each field's docstring is its description: the README's configuration tables are
+    # Each field's docstring is its description: docs/configuration.md's tables are
     # generated from them (python -m tools.config_docs). A default the table should show in
     # words rather than as the Python value goes in json_schema_extra={"doc_default": ...}.
     model_config = ConfigDict(
@@ -317,7 +317,7 @@ class JobSettings(_Model):
     compared as times); no earlier than 5 minutes before the deploy (CreateSchedule rejects
     it; checked when the stack loads, so remove a `cron()` or `at()` start date once it has
     passed). Required by `rate()`: its first slot, which the run's and the watchdog's schedules
-    share, kept once passed ([schedules](docs/schedules.md#rate))"""
+    share, kept once passed ([schedules](schedules.md#rate))"""
     end_date: UtcTimestamp | None = None
     """no run after this UTC timestamp, such as `2030-01-01T00:00:00Z`"""
     cpu: int = 1024
@@ -357,7 +357,7 @@ class JobSettings(_Model):
     `*TOKEN*`, `*SECRET*`, `*API_KEY*` …) are refused"""
     export_path: ExportPath = ExportPath.SHARED
     """`shared`: a task volume shared with the sidecar, `SELECT … INTO OUTFILE` (fast);
-    `stream`: rows over the connection (see [Performance](#performance))"""
+    `stream`: rows over the connection (see [Performance](performance.md))"""
     missed_run_grace_minutes: int = Field(120, ge=5, le=1440)
     """how long after its slot (plus `flexibleWindowMinutes`) a run must have started before
     the watchdog alerts *missed*; at least `maxEventAgeSeconds` (Scheduler may still deliver
@@ -377,7 +377,7 @@ class JobSettings(_Model):
     accept_daylight_saving_changes: bool = False
     """run a `cron()`/`at()` time that a clock change of `timezone` skips or repeats anyway
     (Scheduler skips it or runs it once; refused otherwise,
-    [schedules](docs/schedules.md#daylight-saving))"""
+    [schedules](schedules.md#daylight-saving))"""
     spot_fallback: bool = True
     """a `FARGATE_SPOT` run that RunTask does not place (no Spot capacity) or that Spot
     interrupts reruns on `FARGATE` once, without using a retry"""
@@ -467,7 +467,7 @@ _KNOWN_KEYS = sorted(
 )
 
 
-# Copilot scheduled-job manifest keys and ours (README: migrating from Copilot).
+# Copilot scheduled-job manifest keys and ours (docs/copilot-migration.md).
 COPILOT_KEYS = {"timeout": "timeoutMinutes", "retries": "runRetries", "cron": "schedule"}
 
 
