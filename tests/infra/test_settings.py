@@ -212,9 +212,11 @@ def test_pinned_image_uris() -> None:
 
 
 def test_built_image_serves_one_architecture() -> None:
-    raw = {**BASE, "jobs": {"a1": {"architecture": "ARM64"}, "b1": {}}}
+    # (each job on its own s3Prefix: jobs may not share one, see test_ownership.py)
+    a1, b1 = {"architecture": "ARM64", "s3Prefix": "a1/"}, {"s3Prefix": "b1/"}
+    raw = {**BASE, "jobs": {"a1": a1, "b1": b1}}
     assert "must share one architecture; found ['ARM64', 'X86_64']" in error_of(raw)
-    raw["jobs"]["b1"] = {"imageUri": "app:1.0.0"}
+    raw["jobs"]["b1"] = {"imageUri": "app:1.0.0", "s3Prefix": "b1/"}
     assert parse_settings(raw).jobs["a1"].architecture == "ARM64"
 
 
