@@ -32,14 +32,18 @@ from typing import Any
 import pymysql.cursors
 from pymysql.constants import FIELD_TYPE
 
-from etl import log, storage
+from etl import db, log, storage
 from etl.context import RunContext
 from etl.jobdef import ExportQuery
 
 # Rows fetched at a time on the stream path: 10,000, fewer for wide rows (each value is a
-# Python object while the batch is formatted), which keeps a 40-column export under 150 MB.
+# Python object while the batch is formatted), which keeps a 40-column export under 150 MB,
+# and never more than BATCH_BYTES of the server's packets (plus the row that crosses it): a
+# batch's text is held about five times over while it is formatted (str, csv's buffer,
+# encoded bytes), so 300 rows of 1 MB took 1.8 GB when batches were counted in rows only.
 BATCH_ROWS = 10_000
 BATCH_VALUES = 100_000
+BATCH_BYTES = 8 * 1024 * 1024
 CHUNK_BYTES = 1 << 20
 # As `gzip -1`: a CPU-bound Fargate task pays per second; level 6 saves ~10 % of bytes for ~3x CPU.
 GZIP_LEVEL = 1
@@ -55,7 +59,7 @@ _KIND_OF_TYPE = {
     FIELD_TYPE.DATETIME: "datetime", FIELD_TYPE.TIMESTAMP: "datetime",
     FIELD_TYPE.JSON: "json", FIELD_TYPE.BIT: "bit",
 }  # fmt: skip
-# Every kind, with what its field holds (README: "Exports").
+# Every kind, with what its field holds (docs/job-authoring.md, "A run": export).
 COLUMN_KINDS = {
     "integer": "decimal digits", "decimal": "decimal digits", "float": "MySQL's float text",
     "year": "YYYY", "date": "YYYY-MM-DD", "time": "[-]HH:MM:SS[.ffffff]",
@@ -240,6 +244,13 @@ def _bits(value: bytes) -> str:
     return str(int.from_bytes(value, "big"))
 
 
+# A text equal to CSV_NULL is written quoted ("NA"), NULL bare (NA): on the stream path the
+# converter puts _CLASH in its place, which csv.writer quotes ("""\udcfe") and which no text
+# from the server can hold (a lone surrogate), and the batch's text gets the quoted marker.
+_CLASH = '"\udcfe'
+_CLASH_WRITTEN = '"""\udcfe"'
+
+
 def _converter(kinds: list[str], null: str) -> Any:
     """Rows of MySQL's text -> rows as the contract writes them (None: no change needed)."""
     convert = [{"binary": _hex, "bit": _bits}.get(kind) for kind in kinds]
@@ -247,13 +258,39 @@ def _converter(kinds: list[str], null: str) -> Any:
         return None
     marker = null or None  # csv.writer writes None as an empty field
 
+    def field(change: Any, value: Any) -> Any:
+        if value is None:
+            return marker
+        text = value if change is None else change(value)
+        return _CLASH if text == null else text
+
     def rows(batch: Any) -> list[list[Any]]:
+        if null:
+            return [[field(f, v) for f, v in zip(convert, row)] for row in batch]  # noqa: B905
         return [
-            [marker if v is None else v if f is None else f(v) for f, v in zip(convert, row)]  # noqa: B905
+            [None if v is None else v if f is None else f(v) for f, v in zip(convert, row)]  # noqa: B905
             for row in batch
         ]
 
     return rows
+
+
+def unclash(text: str, null: str) -> str:
+    """The stream path's batch with each text equal to CSV_NULL quoted."""
+    return text.replace(_CLASH_WRITTEN, f'"{null}"') if null and _CLASH in text else text
+
+
+def fetch_batch(cursor: Any, conn: Any, limit: int, budget: int = BATCH_BYTES) -> list[Any]:
+    """Up to `limit` rows of an unbuffered cursor, stopping once `budget` bytes have arrived."""
+    start = conn.received
+    batch: list[Any] = []
+    read = cursor.read_next
+    while len(batch) < limit and conn.received - start < budget:
+        row = read()
+        if row is None:
+            break
+        batch.append(row)
+    return batch
 
 
 def export_stream(ctx: RunContext, root: str, query: ExportQuery, part_rows: int) -> ExportResult:
@@ -270,15 +307,16 @@ def export_stream(ctx: RunContext, root: str, query: ExportQuery, part_rows: int
             buffer = io.StringIO()
             writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180; None -> empty
             rows = max(1, min(BATCH_ROWS, BATCH_VALUES // len(columns)))
-            while batch := cursor.fetchmany(min(rows, parts.room)):
+            while batch := fetch_batch(cursor, conn, min(rows, parts.room)):
                 writer.writerows(convert(batch) if convert else batch)
-                parts.write(buffer.getvalue().encode("utf-8"), len(batch))
+                parts.write(unclash(buffer.getvalue(), ctx.null).encode("utf-8"), len(batch))
                 buffer.seek(0)
                 buffer.truncate()
+            cursor.close()
+            db.check_warnings(conn, f"export {query.name}")
         except BaseException:
             parts.abort()
             raise
-        cursor.close()
     return parts.close()
 
 
@@ -287,32 +325,38 @@ def _field_sql(column: str, kind: str, only_column: bool, null: str = "") -> str
     does. Every value is made a string (CAST, HEX) before anything else touches it, so no
     branch takes the column's own type: a MariaDB UUID or INET6 column would turn a '' into
     NULL, and CONCAT_WS would drop the field. NULL is `null` (CSV_NULL, never quoted; empty by
-    default), a value is quoted (quotes doubled) when it holds a comma, quote, CR or LF, and
-    a record of one empty field is written as "" (csv.writer's rule)."""
+    default), a value is quoted (quotes doubled) when it holds a comma, quote, CR or LF or is
+    the text `null` itself, and a record of one empty field is written as "" (csv.writer's
+    rule)."""
     ref = "`" + column.replace("`", "``") + "`"
     empty = "'\"\"'" if only_column else "''"
     nothing = f"'{null}'" if null else empty  # CSV_NULL holds no quote or backslash
     if kind == "binary":
         text = f"LOWER(HEX({ref}))"
-        return (
-            f"CASE WHEN {ref} IS NULL THEN {nothing} WHEN LENGTH({ref}) > 0 THEN {text} "
-            f"ELSE {empty} END"
+        value = f"WHEN LENGTH({ref}) > 0 THEN {text} ELSE {empty}"
+    elif kind == "bit":
+        text = f"CAST(CAST({ref} AS UNSIGNED) AS CHAR)"
+        value = f"ELSE {text}"
+    elif kind in _QUOTE_FREE:
+        text = f"CAST({ref} AS CHAR)"
+        value = f"ELSE {text}"
+    else:
+        # The tests read the value as a string anyway; the CAST in ELSE is what gives the CASE
+        # a string type (and is the one conversion a row pays for). Quoting works on the CAST
+        # too: a utf16/utf32/ucs2 column's own text would meet the other branches' utf8mb4 in
+        # one CASE ("Illegal mix of collations").
+        text = f"CAST({ref} AS CHAR)"
+        blank = f"WHEN LENGTH({ref}) = 0 THEN {empty} " if only_column else ""
+        value = (
+            f"{blank}WHEN {text} REGEXP '[\",\\r\\n]' "
+            f"THEN CONCAT('\"', REPLACE({text}, '\"', '\"\"'), '\"') ELSE {text}"
         )
-    if kind == "bit":
-        return f"IFNULL(CAST(CAST({ref} AS UNSIGNED) AS CHAR), {nothing})"
-    text = f"CAST({ref} AS CHAR)"
-    if kind in _QUOTE_FREE:
-        return f"IFNULL({text}, {nothing})"
-    # The tests read the value as a string anyway; the CAST in ELSE is what gives the CASE a
-    # string type (and is the one conversion a row pays for).
-    blank = f"WHEN LENGTH({ref}) = 0 THEN {empty} " if only_column else ""
-    # Quoting works on the CAST too: a utf16/utf32/ucs2 column's own text would meet the
-    # other branches' utf8mb4 in one CASE ("Illegal mix of collations").
-    return (
-        f"CASE WHEN {ref} IS NULL THEN {nothing} {blank}"
-        f"WHEN {text} REGEXP '[\",\\r\\n]' THEN CONCAT('\"', REPLACE({text}, '\"', '\"\"'), '\"') "
-        f"ELSE {text} END"
-    )
+    if not null and value == f"ELSE {text}":
+        return f"IFNULL({text}, {nothing})"  # numbers, times, bits: never quoted
+    # A text equal to CSV_NULL is written quoted, as the stream path does; compared as bytes
+    # (the column's collation would match 'na' or 'NA ' too).
+    clash = f"WHEN CAST({text} AS BINARY) = '{null}' THEN '\"{null}\"' " if null else ""
+    return f"CASE WHEN {ref} IS NULL THEN {nothing} {clash}{value} END"
 
 
 def outfile_sql(
@@ -321,15 +365,23 @@ def outfile_sql(
     """The export as one CSV line per row, written by the server to `path` (an SQL string
     literal, quoted and escaped)."""
     sql = query.sql
-    if query.ordered and not query.limited:
+    if query.offset and not query.limited:
+        # MariaDB drops both ORDER BY and OFFSET n ROWS inside a derived table unless a
+        # FETCH follows (LIMIT after OFFSET n ROWS is a syntax error).
+        sql = f"{sql} FETCH NEXT {MAX_LIMIT} ROWS ONLY"
+    elif query.ordered and not query.limited:
         # MariaDB drops ORDER BY inside a derived table unless it has a LIMIT.
         sql = f"{sql} LIMIT {MAX_LIMIT}"
     single = len(columns) == 1
     fields = [_field_sql(c, k, single, null) for c, k in zip(columns, kinds, strict=True)]
+    # INTO before FROM: MariaDB warns that INTO at the end is deprecated (1287), MySQL 8.4 that
+    # INTO before a locking clause is; right after the select list neither warns, and an
+    # export warning fails the run. https://dev.mysql.com/doc/refman/8.4/en/select-into.html
     return (
-        f"SELECT CONCAT_WS(',', {', '.join(fields)}) FROM ({sql}) AS export_rows "
+        f"SELECT CONCAT_WS(',', {', '.join(fields)}) "
         f"INTO OUTFILE {path} CHARACTER SET utf8mb4 "
-        "FIELDS TERMINATED BY ',' ENCLOSED BY '' ESCAPED BY '' LINES TERMINATED BY '\\r\\n'"
+        "FIELDS TERMINATED BY ',' ENCLOSED BY '' ESCAPED BY '' LINES TERMINATED BY '\\r\\n' "
+        f"FROM ({sql}) AS export_rows"
     )
 
 
@@ -427,6 +479,7 @@ def export_shared(
 def _execute(ctx: RunContext, statement: str, what: str) -> None:
     with ctx.conn.guard(what), ctx.conn.cursor() as cursor:
         cursor.execute(statement)
+        db.check_warnings(ctx.conn, what)
 
 
 def export_all(

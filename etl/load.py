@@ -25,7 +25,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
-from etl import log
+from etl import log, values
 from etl.context import RunContext
 from etl.extract import BadInput, InputFile, TableInput, open_object
 
@@ -132,6 +132,9 @@ def to_tsv(  # noqa: PLR0917
     out: IO[bytes],
     stop: threading.Event | None = None,
     ctx: RunContext | None = None,
+    header: list[str] | None = None,
+    checks: list[tuple[int, values.Check]] | None = None,
+    lines: Lines | None = None,
 ) -> int:
     """Copy the records after the header into MySQL's escaped tab format (empty fields, or
     fields that are CSV_NULL when the job sets it, as \\N), checking each record's field
@@ -153,16 +156,25 @@ def to_tsv(  # noqa: PLR0917
 
     start = reader.line_num + 1
     with _csv_errors(key, reader, ctx):
-        for row in reader:
-            if len(row) != width:
-                if not row:  # a blank line (e.g. at the end of the file)
+        for record in reader:
+            if len(record) != width:
+                if not record:  # a blank line (e.g. at the end of the file)
                     start = reader.line_num + 1
+                    if lines is not None:
+                        lines.record.clear()
                     continue
-                raise BadInput(f"{key} line {start}: {len(row)} fields, the header has {width}")
-            if null:  # CSV_NULL: that text is NULL, an empty field an empty string
-                line = join([_EMPTY if v == null else v for v in row] if null in row else row)
-            else:
-                line = join([v or _EMPTY for v in row] if "" in row else row)
+                raise BadInput(f"{key} line {start}: {len(record)} fields, the header has {width}")
+            row = record
+            if null:  # CSV_NULL: that text unquoted is NULL, an empty field an empty string
+                if null in record:
+                    row = _nulls(record, null, lines)
+                if lines is not None:
+                    lines.record.clear()
+            elif "" in record:
+                row = [v or _EMPTY for v in record]
+            if checks:
+                _check_row(row, checks, f"{key} line {start}", header or [])
+            line = join(row)
             append(line)
             size += len(line)
             rows += 1
@@ -172,6 +184,65 @@ def to_tsv(  # noqa: PLR0917
             start = reader.line_num + 1
     flush()
     return rows
+
+
+class Lines:
+    """A text stream's lines for csv.reader, keeping those of the record being read: whether
+    a field equal to CSV_NULL was quoted is in the raw text only (csv.reader drops quotes)."""
+
+    def __init__(self, source: IO[str]) -> None:
+        self.source = source
+        self.record: list[str] = []
+
+    def __iter__(self) -> Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self.source)
+        self.record.append(line)
+        return line
+
+
+_RAW_FIELD = re.compile(r'"(?:[^"]|"")*"|[^,]*')
+
+
+def quoted_fields(raw: str) -> list[bool]:
+    """For each field of one raw CSV record (RFC 4180, already read by csv.reader), whether
+    it was quoted."""
+    raw = raw.rstrip("\r\n")
+    flags: list[bool] = []
+    position = 0
+    while True:
+        found = _RAW_FIELD.match(raw, position)
+        assert found is not None  # the pattern matches the empty string too
+        flags.append(raw.startswith('"', position))
+        position = found.end() + 1  # past the comma
+        if position > len(raw):
+            return flags
+
+
+def _nulls(row: list[str], null: str, lines: Lines | None) -> list[str]:
+    """The record with each unquoted CSV_NULL as NULL; a quoted one ("NA") is that text."""
+    quoted = quoted_fields("".join(lines.record)) if lines is not None else []
+    return [
+        _EMPTY if v == null and not (i < len(quoted) and quoted[i]) else v
+        for i, v in enumerate(row)
+    ]
+
+
+def _check_row(
+    row: list[str], checks: list[tuple[int, values.Check]], where: str, header: list[str]
+) -> None:
+    """Each checked field exactly as the column takes it (values.py), NULLs aside."""
+    for index, check in checks:
+        value = row[index]
+        if value == _EMPTY:
+            continue
+        try:
+            row[index] = check(value)
+        except values.BadValue as exc:
+            name = header[index] if index < len(header) else str(index + 1)
+            raise BadInput(f"{where}, column {name} (value {_shown(value)!r}): {exc}") from None
 
 
 def _check_header(key: str, header: list[str], columns: list[str]) -> None:
@@ -187,28 +258,54 @@ def _check_header(key: str, header: list[str], columns: list[str]) -> None:
         raise BadInput(f"{key} line 1: duplicate column(s) {', '.join(duplicates)}")
 
 
-def load_data_sql(table: str, header: list[str]) -> str:
-    """LOAD DATA for to_tsv()'s output, straight into the header's columns."""
-    columns = ", ".join("`" + name.replace("`", "``") + "`" for name in header)
+def quote_name(name: str) -> str:
+    """A name as SQL quotes it: `a``b` for a`b."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def load_data_sql(
+    table: str, header: list[str], columns: dict[str, values.Column] | None = None
+) -> str:
+    """LOAD DATA for to_tsv()'s output into the header's columns: straight in, or through a
+    user variable and SET for the columns whose text is an encoding (BIT, binary: values.py)."""
+    targets: list[str] = []
+    sets: list[str] = []
+    for index, name in enumerate(header):
+        column = (columns or {}).get(name)
+        if column is not None and column.via_variable:
+            targets.append(f"@field{index}")
+            sets.append(f"{quote_name(name)} = {values.set_expression(column, f'@field{index}')}")
+        else:
+            targets.append(quote_name(name))
     return (
-        f"LOAD DATA LOCAL INFILE %s INTO TABLE `{table}` CHARACTER SET utf8mb4 "
+        f"LOAD DATA LOCAL INFILE %s INTO TABLE {quote_name(table)} CHARACTER SET utf8mb4 "
         r"FIELDS TERMINATED BY '\t' ESCAPED BY '\\' LINES TERMINATED BY '\n' "
-        f"({columns})"
+        f"({', '.join(targets)})" + (f" SET {', '.join(sets)}" if sets else "")
     )
 
 
-def load_file(ctx: RunContext, item: InputFile, table: str, columns: list[str]) -> int:
+def load_file(
+    ctx: RunContext,
+    item: InputFile,
+    table: str,
+    columns: list[str],
+    types: dict[str, values.Column] | None = None,
+) -> int:
     """Stream one object into `table`: S3 -> csv checks -> a FIFO -> LOAD DATA LOCAL, with
     the conversion in a thread so Python and the server work at the same time."""
     with open_object(ctx, item.key) as source:
-        reader = csv.reader(source, strict=True)
+        lines = Lines(source) if ctx.null else None
+        reader = csv.reader(lines or source, strict=True)
         with _csv_errors(item.key, reader, ctx):
             header = next(reader, None)
+        if lines is not None:
+            lines.record.clear()
         if header is None:
             return 0  # an empty object: no header, no rows
         if not header:  # csv gives [] for a blank line: it would name every column
             raise BadInput(f"{item.key} line 1: no header (the first line is blank)")
         _check_header(item.key, header, columns)
+        checks = values.checks(header, types or {})
         fifo = ctx.workdir / f"load-{uuid.uuid4().hex}.fifo"
         os.mkfifo(fifo)
         stop = threading.Event()
@@ -217,7 +314,7 @@ def load_file(ctx: RunContext, item: InputFile, table: str, columns: list[str]) 
             with fifo.open("wb") as out:
                 with suppress(OSError):  # a smaller pipe only costs speed
                     fcntl.fcntl(out.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
-                return to_tsv(reader, item.key, len(header), out, stop, ctx)
+                return to_tsv(reader, item.key, len(header), out, stop, ctx, header, checks, lines)
 
         converter = ThreadPoolExecutor(1, thread_name_prefix=f"convert-{table}")
         converted = converter.submit(convert)  # its error is raised by result() below
@@ -226,7 +323,7 @@ def load_file(ctx: RunContext, item: InputFile, table: str, columns: list[str]) 
         loader.local_file = str(fifo)  # the one file the server may ask this session for
         try:
             with loader.guard(f"loading {item.key}"), loader.cursor() as cursor:
-                cursor.execute(load_data_sql(table, header), (str(fifo),))
+                cursor.execute(load_data_sql(table, header, types), (str(fifo),))
                 cursor.execute("SHOW WARNINGS LIMIT 10")
                 warnings = cursor.fetchall()
         finally:
@@ -338,8 +435,11 @@ def _describe_duplicate(  # noqa: PLR0917
 
 
 def load_all(ctx: RunContext, inputs: dict[str, TableInput], columns: dict[str, list[str]]) -> None:
+    loader = ctx.loader or ctx.conn
     for table, table_input in inputs.items():
+        with loader.cursor() as cursor:
+            types = values.table_columns(cursor, table)
         for item in table_input.files:
-            item.rows = load_file(ctx, item, table, columns[table])
+            item.rows = load_file(ctx, item, table, columns[table], types)
             log.info("file_loaded", table=table, key=item.key, rows=item.rows, bytes=item.size)
         log.info("table_loaded", table=table, files=len(table_input.files), rows=table_input.rows)

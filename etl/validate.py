@@ -16,11 +16,10 @@ import os
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pymysql
-import sqlparse
+from sqlparse import lexer
 from sqlparse import tokens as T
 
 from etl import db, sandbox
@@ -30,8 +29,11 @@ from etl.jobdef import (
     created_tables,
     export_query,
     load_job,
+    split_sql,
+    strip_comments,
 )
 from etl.settings import Settings, from_env
+from etl.zones import refusal, zone_uses
 
 KNOWN = {"schema.sql", "transform", "export"}
 
@@ -58,15 +60,13 @@ class Statement:
 
 
 def split(path: Path) -> list[Statement]:
-    """The file's statements with their line numbers (sqlparse keeps every character, so the
+    """The file's statements with their line numbers (split_sql keeps every character, so the
     offsets are exact); comment-only pieces are dropped, as the runner drops them."""
     text = path.read_text(encoding="utf-8")
     found: list[Statement] = []
     offset = 0
-    for piece in sqlparse.parse(text):
-        raw = str(piece)
-        code = sqlparse.format(raw, strip_comments=True).strip().rstrip(";").strip()
-        if code:
+    for raw in split_sql(text):
+        if strip_comments(raw):
             lead = len(raw) - len(raw.lstrip())
             line = text.count("\n", 0, offset + lead) + 1
             found.append(Statement(len(found) + 1, line, raw.strip()))
@@ -76,13 +76,12 @@ def split(path: Path) -> list[Statement]:
 
 def _syntax(statement: Statement) -> str:
     """What certainly is wrong with a statement, seen by the tokenizer alone ('' if nothing)."""
-    [parsed] = sqlparse.parse(statement.sql)
     depth = 0
-    for token in parsed.flatten():  # type: ignore[no-untyped-call]
-        if token.ttype in T.Error:
-            return f"unterminated {token.value} (a quote or backtick that never closes)"
-        if token.ttype in T.Punctuation:
-            depth += {"(": 1, ")": -1}.get(token.value, 0)
+    for kind, value in lexer.tokenize(statement.sql):  # type: ignore[no-untyped-call]
+        if kind in T.Error:
+            return f"unterminated {value} (a quote or backtick that never closes)"
+        if kind in T.Punctuation:
+            depth += {"(": 1, ")": -1}.get(value, 0)
             if depth < 0:
                 return "a ')' without its '('"
     return f"{depth} '(' never closed" if depth else ""
@@ -111,6 +110,28 @@ class _Folder:
                 clean = False
         return found, clean
 
+    def time_zones(self, job: JobDefinition | None) -> None:
+        """Named zones are errors (the sidecar has no time-zone tables), zones from columns or
+        variables warnings (they cannot be known before the run)."""
+        for path in (job.schema, *job.transforms, *job.exports.values()) if job else ():
+            self._time_zones(path)
+
+    def _time_zones(self, path: Path) -> None:
+        try:
+            uses = zone_uses(path)
+        except (OSError, UnicodeError):
+            return  # reported by the statement checks
+        for use in uses:
+            if use.named:
+                self.add("error", path, refusal(path, use).split(": ", 1)[1], use.line)
+            elif use.zone is None:
+                self.add(
+                    "warning", path,
+                    f"{use.where} with a time zone from an expression: a named zone there is "
+                    "NULL in the deployed sidecar (no time-zone tables); offsets work",
+                    use.line,
+                )  # fmt: skip
+
     def unknown_entries(self, folder: Path, allowed: set[str], suffix: str | None) -> None:
         for entry in sorted(folder.iterdir()):
             name = entry.name
@@ -136,7 +157,7 @@ def check_folder(folder: Path) -> list[Finding]:
         if (folder / sub).is_dir():
             check.unknown_entries(folder / sub, set(), ".sql")
     try:
-        job = load_job(folder)
+        job = load_job(folder, zones=False)  # each named zone is reported below, with its line
     except JobDefinitionError as err:
         check.add("error", "", str(err))  # the message names the folder
         if not (folder / "schema.sql").is_file():
@@ -152,6 +173,7 @@ def check_folder(folder: Path) -> list[Finding]:
         found, clean = check.statements(path)
         if not found and clean:
             check.add("warning", path, "holds no statement")
+    check.time_zones(job)
     for name, path in (job.exports if job else {}).items():
         if check.statements(path)[1]:
             try:
@@ -199,7 +221,7 @@ def check_database(
                 )  # fmt: skip
                 return check.findings, columns
         try:
-            _run_confined(check, conn, settings, name, job, env, columns)
+            _run_confined(check, conn, settings, name, job, columns)
         finally:
             with conn.cursor() as cursor:
                 cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
@@ -214,7 +236,6 @@ def _run_confined(  # noqa: PLR0917
     settings: Settings,
     database: str,
     job: JobDefinition,
-    env: Mapping[str, str],
     columns: dict[str, list[str]],
 ) -> None:
     """The job's SQL as a throw-away account that can touch only `database` (etl/sandbox.py)."""
@@ -224,7 +245,7 @@ def _run_confined(  # noqa: PLR0917
             confined = replace(settings, db_username=user, db_password=password,
                                db_database=database)  # fmt: skip
             with db.connect(confined) as conn:
-                _run_job(check, conn, job, env, columns)
+                _run_job(check, conn, job, database, columns)
     except sandbox.SandboxError as err:
         check.add(
             "error", server,
@@ -247,9 +268,9 @@ def _execute_all(check: _Folder, conn: pymysql.Connection, path: Path) -> bool:
 
 def _run_job(
     check: _Folder,
-    conn: pymysql.Connection,
+    conn: db.Session,
     job: JobDefinition,
-    env: Mapping[str, str],
+    database: str,
     columns: dict[str, list[str]],
 ) -> None:
     if not _execute_all(check, conn, job.schema):
@@ -264,12 +285,11 @@ def _run_job(
         if missing:
             check.add("error", job.schema, f"did not create table(s) {', '.join(missing)}")
             return
-        moment = env.get("SCHEDULED_TIME") or datetime.now(UTC).isoformat()
-        when = datetime.fromisoformat(moment.replace("Z", "+00:00")).astimezone(UTC)
-        cursor.execute("SET @scheduled_time = %s", (f"{when:%Y-%m-%d %H:%M:%S}",))
+        db.set_scheduled_time(cursor, conn.settings.scheduled_time)
     for path in job.transforms:
         if not _execute_all(check, conn, path):
             return  # later transforms may need what this one makes
+    db.reset_session(conn, database)  # as the runner does before its exports
     for name, path in job.exports.items():
         query = export_query(name, path)
         with conn.cursor() as cursor:

@@ -9,7 +9,9 @@ the official image) becomes healthy, then the app container runs `python -m etl 
 task's environment and secrets, against an S3 emulator (moto) that holds the sample inputs.
 Without root, the job runs as a plain process against a local MySQL/MariaDB instead
 (DEMO_DB_HOST / DEMO_DB_PORT / DEMO_DB_USER / DEMO_DB_PASSWORD, default root@127.0.0.1:3306;
-database `etl_demo`). Outputs are copied to .demo/output/ to be opened after the emulator stops.
+database `etl_demo`); with none of those set and nothing answering there, a throw-away MariaDB
+of the demo's own (tools/throwaway_db.py), which also serves the job folder's check as root.
+Outputs are copied to .demo/output/ to be opened after the emulator stops.
 
 --job runs a job folder of yours instead of the bundled one: it is checked first (what
 `python -m etl validate --database` checks, and that the inputs fit its tables), so a mistake
@@ -22,6 +24,7 @@ the generated sample orders, which only fit the bundled job's tables.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import gzip
 import io
@@ -33,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,7 +54,7 @@ from etl.contract import APP_CONTAINER, ExitCode  # noqa: E402
 from etl.extract import SUFFIXES  # noqa: E402
 from etl.jobdef import JobDefinitionError, created_tables  # noqa: E402
 from etl.settings import BUNDLED_JOB, SettingsError, storage_from_env  # noqa: E402
-from tools import job_folder, s3_emulator  # noqa: E402
+from tools import job_folder, s3_emulator, throwaway_db  # noqa: E402
 from tools.task import task_spec  # noqa: E402
 from tools.task.__main__ import app_overrides, local_secrets, platform_env  # noqa: E402
 from tools.task.images import Bind, Image, app_image  # noqa: E402
@@ -130,6 +134,43 @@ def demo_db() -> dict[str, Any]:
         "user": os.environ.get("DEMO_DB_USER", "root"),
         "password": os.environ.get("DEMO_DB_PASSWORD", ""),
     }
+
+
+DEMO_DB = ("DEMO_DB_HOST", "DEMO_DB_PORT", "DEMO_DB_USER", "DEMO_DB_PASSWORD")
+
+
+@contextlib.contextmanager
+def local_server() -> Iterator[None]:
+    """No DEMO_DB_* and nothing answering at the default: a throw-away MariaDB for this demo,
+    so that nothing has to be running beforehand."""
+    if any(name in os.environ for name in DEMO_DB) or _answers(demo_db()):
+        yield
+        return
+    try:
+        with throwaway_db.running() as server:
+            print(f"no MySQL/MariaDB running: a throw-away MariaDB on port {server.port} "
+                  f"(up in {server.started_seconds:.1f} s)")  # fmt: skip
+            os.environ.update(
+                DEMO_DB_HOST=server.host, DEMO_DB_PORT=str(server.port),
+                DEMO_DB_USER=server.user, DEMO_DB_PASSWORD=server.password,
+                DEMO_SHARED_ROOT=str(server.files_dir),
+            )  # fmt: skip
+            try:
+                yield
+            finally:
+                for name in (*DEMO_DB, "DEMO_SHARED_ROOT"):
+                    os.environ.pop(name, None)
+    except throwaway_db.ServerUnavailable as exc:
+        print(f"no throw-away MariaDB: {exc}", file=sys.stderr)
+        yield
+
+
+def _answers(db: dict[str, Any]) -> bool:
+    try:
+        pymysql.connect(**db, connect_timeout=2).close()
+    except pymysql.err.MySQLError:
+        return False
+    return True
 
 
 def ready(demo: Demo) -> bool:
@@ -372,7 +413,8 @@ def run_process(demo: Demo) -> int:
 def shared_directory(db: dict[str, Any]) -> dict[str, str]:
     """DB_SHARED_DIR when the server can write into a local folder (the shared export path),
     otherwise nothing: the job then streams rows over the connection."""
-    folder = Path(tempfile.gettempdir()) / "etl-demo-exchange"
+    # The throw-away server writes only under its own folder (secure_file_priv).
+    folder = Path(os.environ.get("DEMO_SHARED_ROOT") or tempfile.gettempdir()) / "etl-demo-exchange"
     folder.mkdir(exist_ok=True)
     folder.chmod(0o777)  # the server writes as its own user
     probe = folder / f"probe-{os.getpid()}.txt"
@@ -409,4 +451,5 @@ def show_outputs(s3: Any, bucket: str, prefix: str, local: Path, elapsed: float)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with local_server():
+        sys.exit(main())

@@ -37,6 +37,8 @@ class DbServer:
     port: int
     user: str
     password: str
+    shared_root: Path | None = None
+    """Where `SELECT … INTO OUTFILE` may write (secure_file_priv), when the tests know it."""
 
     def connect(self, database: str | None = None) -> pymysql.Connection:  # type: ignore[type-arg]
         return pymysql.connect(

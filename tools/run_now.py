@@ -8,12 +8,13 @@ does: same timeout, retries, Spot fallback and alerts, one execution per schedul
     python -m tools.run_now monthly-orders --outputs outputs.json ...  # saved stack outputs
 
 A backfill starts one execution per slot of the job's schedule in [--from, --to] (its time
-zone; rate() slots are counted from --from), one at a time: every run of a job takes the job's
-one lock (docs/ownership.md), so a second slot at once would only be skipped. It prints each
-slot's outcome as it ends (succeeded, skipped, failed, timed-out) with a link to its run record,
-and a progress line as it goes. A skipped slot (another run, e.g. the schedule's, held the
-lock) did not run: it is listed with the command that reruns it. Exit status: 0 when every
-slot succeeded, 1 otherwise.
+zone; a date alone means the whole day, so --to 2026-03-31 includes that day's slots; rate()
+slots are counted from the schedule's startDate, as Scheduler counts them), one at a time: every
+run of a job takes the job's one lock (docs/ownership.md), so a second slot at once would only be
+skipped. It prints each slot's outcome as it ends (succeeded, skipped, failed, timed-out) with a
+link to its run record, and a progress line as it goes. A skipped slot (another run, e.g. the
+schedule's, held the lock) did not run: it is listed with the command that reruns it. Exit
+status: 0 when every slot succeeded, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -60,10 +61,27 @@ def _moment(text: str, zone: ZoneInfo) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
-def slots(schedule: str, timezone: str, start: str, end: str) -> list[str]:
-    """The scheduled times of `schedule` (in `timezone`) from `start` to `end`, inclusive."""
+def _exists(moment: datetime, zone: ZoneInfo) -> bool:
+    """Whether a local wall-clock time exists (survives a round trip through UTC)."""
+    return moment.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == moment.replace(
+        tzinfo=None
+    )
+
+
+def _end_of(text: str, zone: ZoneInfo) -> datetime:
+    """The last moment `text` names: a date alone is the whole day, up to its last second."""
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return _moment(text, zone) + timedelta(days=1, seconds=-1)
+    return _moment(text, zone)
+
+
+def slots(
+    schedule: str, timezone: str, start: str, end: str, start_date: str | None = None
+) -> list[str]:
+    """The scheduled times of `schedule` (in `timezone`) from `start` to `end`, inclusive;
+    rate() slots fall on `start_date` plus whole rates (the schedule's startDate)."""
     zone = ZoneInfo(timezone)
-    first, last = _moment(start, zone), _moment(end, zone)
+    first, last = _moment(start, zone), _end_of(end, zone)
     if last < first:
         raise ValueError(f"--to {end} is before --from {start}")
     if cron := re.fullmatch(r"cron\((.*)\)", schedule):
@@ -73,9 +91,15 @@ def slots(schedule: str, timezone: str, start: str, end: str) -> list[str]:
             last.astimezone(zone).replace(tzinfo=UTC),
         ]
         local = AWSCron.get_all_schedule_bw_dates(wall[0], wall[1], cron[1])
-        return [iso(moment.replace(tzinfo=zone)) for moment in local]
+        # A local time the clocks jump over does not exist: Scheduler skips it, so does this
+        # (docs/schedules.md#daylight-saving). A repeated one is taken once, at its first instant.
+        aware = [moment.replace(tzinfo=zone) for moment in local]
+        return [iso(moment) for moment in aware if _exists(moment, zone)]
     if rate := re.fullmatch(r"rate\((\d+) (minute|hour|day)s?\)", schedule):
         step = timedelta(seconds=int(rate[1]) * _UNITS[rate[2]])
+        if start_date:  # the first slot on the schedule's grid at or after --from
+            anchor = _moment(start_date, zone)
+            first = anchor + max(0, -((anchor - first) // step)) * step
         found, moment = [], first
         while moment <= last:
             found.append(iso(moment))
@@ -199,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     job = jobs[args.job]
     if args.start:
         try:
-            times = slots(job["schedule"], job["timezone"], args.start, args.end)
+            times = slots(job["schedule"], job["timezone"], args.start, args.end,
+                          job.get("start_date"))  # fmt: skip
         except ValueError as err:
             parser.error(str(err))
         kind = "backfill"

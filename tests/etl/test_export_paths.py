@@ -114,7 +114,7 @@ def test_both_paths_write_identical_bytes(
 # Every column type MariaDB 10.11 has (aliases such as BOOLEAN or NATIONAL CHAR included), and
 # expressions whose type only a result has. Row 1 holds values, row 2 NULL everywhere, row 3
 # the empty and awkward ones. MySQL 8.4's own types are covered by the same rules: its JSON
-# is text (kind json), its spatial types binary (kind binary), README "Exports".
+# is text (kind json), its spatial types binary (kind binary): docs/job-authoring.md.
 EVERY_TYPE = r"""
 DROP TABLE IF EXISTS every_type;
 CREATE TABLE every_type (

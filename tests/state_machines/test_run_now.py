@@ -29,7 +29,7 @@ def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[Wor
         monkeypatch.setenv(key, value)
     with moto_sfn():
         world = _build(DEV)
-        outputs = {"jobs": {"monthly-orders": {"state_machine_arn": world.run_arn,
+        outputs = {"jobs": {DEV.job: {"state_machine_arn": world.run_arn,
                    "schedule": "cron(0 4 1 * ? *)", "timezone": "UTC"}}}  # fmt: skip
         path = tmp_path / "outputs.json"
         path.write_text(json.dumps(outputs))
@@ -37,7 +37,7 @@ def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[Wor
 
 
 def cli(path: Path, *args: str) -> int:
-    return run_now.main(["monthly-orders", "--outputs", str(path), "--poll-seconds", "0.05", *args])
+    return run_now.main([DEV.job, "--outputs", str(path), "--poll-seconds", "0.05", *args])
 
 
 def test_backfill_runs_each_slot_once_and_prints_its_outcome(
@@ -143,10 +143,36 @@ def test_unknown_job_names_the_ones_there_are(world: tuple[World, Path]) -> None
          ["2026-01-01T00:00:00Z", "2026-01-01T12:00:00Z", "2026-01-02T00:00:00Z"]),
         ("at(2026-05-01T10:00:00)", "UTC", "2026-05-01", "2026-05-02", ["2026-05-01T10:00:00Z"]),
         ("at(2026-05-01T10:00:00)", "UTC", "2026-06-01", "2026-06-02", []),
+        # A date is the whole day: the last day's slot is in (issue 18).
+        ("cron(0 4 L * ? *)", "UTC", "2026-01-01", "2026-03-31",
+         ["2026-01-31T04:00:00Z", "2026-02-28T04:00:00Z", "2026-03-31T04:00:00Z"]),
+        ("cron(30 23 * * ? *)", "Europe/Berlin", "2026-03-30", "2026-03-31",
+         ["2026-03-30T21:30:00Z", "2026-03-31T21:30:00Z"]),
+        # 02:30 does not exist in Berlin on 2027-03-28: Scheduler skips it, so does a backfill;
+        # 02:30 on 2027-10-31 happens twice and is one slot.
+        ("cron(30 2 * * ? *)", "Europe/Berlin", "2027-03-27", "2027-03-29",
+         ["2027-03-27T01:30:00Z", "2027-03-29T00:30:00Z"]),
+        ("cron(30 2 * * ? *)", "Europe/Berlin", "2027-10-31", "2027-10-31",
+         ["2027-10-31T00:30:00Z"]),
+        ("rate(1 day)", "UTC", "2026-01-01T00:00:00Z", "2026-01-03",
+         ["2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z", "2026-01-03T00:00:00Z"]),
     ],
 )  # fmt: skip
 def test_slots(schedule: str, timezone: str, start: str, end: str, expected: list[str]) -> None:
     assert slots(schedule, timezone, start, end) == expected
+
+
+@pytest.mark.parametrize(("start", "end", "expected"), [
+    # The grid of the schedule's startDate (2025-06-01T03:00Z + 12 h steps), from --from on.
+    ("2026-01-01", "2026-01-01", ["2026-01-01T03:00:00Z", "2026-01-01T15:00:00Z"]),
+    ("2026-01-01T03:00:01Z", "2026-01-02T03:00:00Z",
+     ["2026-01-01T15:00:00Z", "2026-01-02T03:00:00Z"]),
+    ("2025-01-01", "2025-06-01", ["2025-06-01T03:00:00Z", "2025-06-01T15:00:00Z"]),
+])  # fmt: skip
+def test_rate_slots_fall_on_the_start_dates_grid(start: str, end: str, expected: list[str]) -> None:
+    """As Scheduler counts them, so a backfilled slot has the scheduled time the schedule (and
+    the watchdog) would have given it."""
+    assert slots("rate(12 hours)", "UTC", start, end, "2025-06-01T03:00:00Z") == expected
 
 
 def test_a_range_backwards_is_refused() -> None:
