@@ -237,4 +237,6 @@ def _clean_leftovers(settings: Settings) -> None:
 
 
 def _scratch_prefix(settings: Settings) -> str:
-    return f"etl@{settings.job_name}@"  # '@' is never in a job name
+    # '@' is never in a job name. Not main's `etl@<job>@`: a run of the older code would
+    # delete this run's folder by its name (and this one would remove that run's unlocked one).
+    return f"etl-run@{settings.job_name}@"

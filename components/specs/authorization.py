@@ -138,8 +138,12 @@ class JobFacts:
         return f"{self.output_prefix}_locks/{self.job_name}.lock"
 
     @property
+    def output_folder(self) -> str:  # etl/settings.py: Settings.output_folder (the job's own)
+        return f"{self.output_prefix}{self.job_name}/"
+
+    @property
     def run_root(self) -> str:  # etl/settings.py: Settings.output_root
-        return f"{self.output_prefix}run={SLOT}/"
+        return f"{self.output_folder}run={SLOT}/"
 
 
 def _in_cluster(job: JobFacts) -> dict[str, str]:
@@ -325,7 +329,7 @@ def operator_calls(job: JobFacts) -> list[Call]:
              job.execution_role_arn, {"iam:PassedToService": ECS_TASKS}, PASS_ROLE),
         Call(who, role, "run-task passes the task role", "iam:PassRole",
              job.task_role_arn, {"iam:PassedToService": ECS_TASKS}, PASS_ROLE),
-        _listing(who, role, job, job.output_prefix, "python -m etl runs: ListObjectsV2"),
+        _listing(who, role, job, job.output_folder, "python -m etl runs: ListObjectsV2"),
         _object(job, "s3:GetObject", f"{job.run_root}_manifest.json",
                 "python -m etl show: GetObject of a manifest", who=who, role=role),
         _object(job, "s3:GetObject", job.lock_key, "python -m etl runs: the lock",

@@ -224,7 +224,7 @@ def test_start_of_run_clean_up_spares_a_live_runs_scratch_folder(
     put_rows(s3, bucket, 3)
     name = f"scratch{uuid.uuid4().hex[:8]}"
     base = Path(tempfile.gettempdir())
-    live, dead = base / f"etl@{name}@live", base / f"etl@{name}@dead"
+    live, dead = base / f"etl-run@{name}@live", base / f"etl-run@{name}@dead"
     for folder in (live, dead):
         folder.mkdir()
         (folder / "part.csv.gz").write_bytes(b"x")
