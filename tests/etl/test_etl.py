@@ -361,7 +361,7 @@ def assert_failed(run: Any, s3: Any, bucket: str, stage: str, *fragments: str) -
          ["input/items/a.csv line 3, column seen_at (value '2026-13-45 00:00:00'):"]),
         ("id,amount\n1,123456789012.50\n",
          ["input/items/a.csv line 2, column amount (value '123456789012.50'): Out of range"]),
-        ("id,amount\n1,1.555\n", ["line 2, column amount (value '1.555'): more than 2 decimal places"]),
+        ("id,amount\n1,1.555\n", ["line 2, column amount (value '1.555'): more than 2 decimal"]),
         ("id,label\nx,1\n", ["input/items/a.csv line 2, column id (value 'x'): not an integer"]),
         ('id,label\n1,"never closed\n', ["input/items/a.csv line 2: malformed CSV"]),
         ("id,colour\n1,red\n", ["'colour' not in the table (columns: id, label, amount"]),
