@@ -130,6 +130,13 @@ class ExportQuery:
     ordered: bool  # a top-level ORDER BY (outside any parentheses)
     limited: bool  # a top-level LIMIT (or FETCH FIRST|NEXT)
     offset: bool = False  # a top-level OFFSET (MariaDB's OFFSET n ROWS, or LIMIT's)
+    fetch: bool = False  # a top-level FETCH FIRST|NEXT
+
+    @property
+    def mariadb_only(self) -> bool:
+        """OFFSET n ROWS or FETCH FIRST|NEXT: MariaDB's syntax, a syntax error on MySQL 8.4
+        (https://dev.mysql.com/doc/refman/8.4/en/select.html has LIMIT only)."""
+        return (self.offset and not self.limited) or self.fetch
 
 
 def _significant(sql: str) -> list[tuple[Any, str]]:
@@ -211,7 +218,10 @@ def export_query(name: str, path: Path) -> ExportQuery:
     # FETCH FIRST|NEXT n ROWS ONLY is the standard's LIMIT.
     limited = "LIMIT" in words or "FETCH" in words
     ordered = ("ORDER", "BY") in pairs
-    return ExportQuery(name, sql, ordered=ordered, limited=limited, offset="OFFSET" in words)
+    return ExportQuery(
+        name, sql, ordered=ordered, limited=limited, offset="OFFSET" in words,
+        fetch="FETCH" in words,
+    )  # fmt: skip
 
 
 def unquote_name(token: str) -> str:

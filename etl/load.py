@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager, suppress
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
 
@@ -133,7 +134,7 @@ def to_tsv(  # noqa: PLR0917
     stop: threading.Event | None = None,
     ctx: RunContext | None = None,
     header: list[str] | None = None,
-    checks: list[tuple[int, values.Check]] | None = None,
+    checks: list[values.FieldCheck] | None = None,
     lines: Lines | None = None,
 ) -> int:
     """Copy the records after the header into MySQL's escaped tab format (empty fields, or
@@ -145,11 +146,20 @@ def to_tsv(  # noqa: PLR0917
     batch: list[str] = []
     append, join = batch.append, _FIELD.join
     progress = log.Progress("load_progress", key=key)
+    # With value checks, the batch's records and first lines are kept until it is checked.
+    columns = _ColumnChecks(checks, key, header or []) if checks else None
+    records: list[list[str]] = []
+    starts: list[int] = []
 
     def flush() -> None:
         if stop is not None and stop.is_set():
             raise Stopped(key)
         if batch:
+            if columns is not None:
+                for number in columns.run(records, starts):  # fields it normalised
+                    batch[number] = join(records[number])
+                records.clear()
+                starts.clear()
             out.write(tsv_batch(batch).encode("utf-8"))
             batch.clear()
         progress.update(rows)  # rows handed to the server so far
@@ -172,10 +182,11 @@ def to_tsv(  # noqa: PLR0917
                     lines.record.clear()
             elif "" in record:
                 row = [v or _EMPTY for v in record]
-            if checks:
-                _check_row(row, checks, f"{key} line {start}", header or [])
             line = join(row)
             append(line)
+            if columns is not None:
+                records.append(row)
+                starts.append(start)
             size += len(line)
             rows += 1
             if rows % _BATCH_ROWS == 0 or size > _BATCH_CHARS:
@@ -230,19 +241,42 @@ def _nulls(row: list[str], null: str, lines: Lines | None) -> list[str]:
     ]
 
 
-def _check_row(
-    row: list[str], checks: list[tuple[int, values.Check]], where: str, header: list[str]
-) -> None:
-    """Each checked field exactly as the column takes it (values.py), NULLs aside."""
-    for index, check in checks:
-        value = row[index]
-        if value == _EMPTY:
-            continue
-        try:
-            row[index] = check(value)
-        except values.BadValue as exc:
-            name = header[index] if index < len(header) else str(index + 1)
-            raise BadInput(f"{where}, column {name} (value {_shown(value)!r}): {exc}") from None
+class _ColumnChecks:
+    """The value checks of a file's fields (values.py), run column by column on each batch:
+    a batch whose column matches the common spelling in one regular expression (in C) is
+    done; otherwise each field of it is checked (and normalised) on its own."""
+
+    def __init__(self, checks: list[values.FieldCheck], key: str, header: list[str]) -> None:
+        assert values.SEPARATOR == _FIELD
+        self.key, self.header = key, header
+        self.checks = [
+            (check, re.compile(f"{one}(?:{_FIELD}{one})*") if check.common else None)
+            for check in checks
+            for one in [f"(?:{check.common}|{_EMPTY})"]
+        ]
+
+    def run(self, batch: list[list[str]], starts: list[int]) -> set[int]:
+        """Check the batch's records; the numbers of those whose fields were normalised (a
+        time with an offset, in UTC)."""
+        changed: set[int] = set()
+        for check, whole in self.checks:
+            index = check.index
+            if whole is not None and whole.fullmatch(_FIELD.join(map(itemgetter(index), batch))):
+                continue
+            for number, value in enumerate(map(itemgetter(index), batch)):
+                if value == _EMPTY:
+                    continue
+                try:
+                    if (normal := check.check(value)) != value:
+                        batch[number][index] = normal
+                        changed.add(number)
+                except values.BadValue as exc:
+                    name = self.header[index] if index < len(self.header) else str(index + 1)
+                    raise BadInput(
+                        f"{self.key} line {starts[number]}, column {name} "
+                        f"(value {_shown(value)!r}): {exc}"
+                    ) from None
+        return changed
 
 
 def _check_header(key: str, header: list[str], columns: list[str]) -> None:

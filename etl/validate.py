@@ -36,6 +36,10 @@ from etl.settings import Settings, from_env
 from etl.zones import refusal, zone_uses
 
 KNOWN = {"schema.sql", "transform", "export"}
+MARIADB_ONLY = (
+    "OFFSET n ROWS / FETCH FIRST n ROWS ONLY is MariaDB's syntax: MySQL 8.4 (the deployed "
+    "sidecar) refuses it; write LIMIT n OFFSET m"
+)
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,17 @@ class _Folder:
                 clean = False
         return found, clean
 
+    def export(self, name: str, path: Path) -> None:
+        if not self.statements(path)[1]:
+            return
+        try:
+            query = export_query(name, path)  # the runner's own check
+        except JobDefinitionError as err:
+            self.add("error", path, str(err).removeprefix(f"{path}: "))
+            return
+        if query.mariadb_only:
+            self.add("warning", path, MARIADB_ONLY)
+
     def time_zones(self, job: JobDefinition | None) -> None:
         """Named zones are errors (the sidecar has no time-zone tables), zones from columns or
         variables warnings (they cannot be known before the run)."""
@@ -175,11 +190,7 @@ def check_folder(folder: Path) -> list[Finding]:
             check.add("warning", path, "holds no statement")
     check.time_zones(job)
     for name, path in (job.exports if job else {}).items():
-        if check.statements(path)[1]:
-            try:
-                export_query(name, path)  # the runner's own check
-            except JobDefinitionError as err:
-                check.add("error", path, str(err).removeprefix(f"{path}: "))
+        check.export(name, path)
     return check.findings
 
 
