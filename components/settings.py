@@ -597,6 +597,16 @@ IMAGE_COPIES = "etl"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def project_job_folder(etl_job: str) -> PurePosixPath | None:
+    """The project path (such as etl/jobs/x) of the job folder `etlJob` names inside the
+    project's image, or None when the image does not copy it in."""
+    path = PurePosixPath(etl_job)
+    inside = path.relative_to(IMAGE_WORKDIR) if path.is_relative_to(IMAGE_WORKDIR) else path
+    if inside.is_absolute() or inside.parts[:1] != (IMAGE_COPIES,):
+        return None
+    return inside
+
+
 def job_folder_problems(settings: Settings) -> list[Problem]:
     """An `etlJob` of a job running the project's image must be a job folder (with schema.sql)
     that the image copies in; a typo would otherwise surface only when the task first runs.
@@ -610,9 +620,8 @@ def job_folder_problems(settings: Settings) -> list[Problem]:
     for name, job in settings.jobs.items():
         if job.etl_job is None or job.image_uri is not None:
             continue
-        path = PurePosixPath(job.etl_job)
-        inside = path.relative_to(IMAGE_WORKDIR) if path.is_relative_to(IMAGE_WORKDIR) else path
-        if inside.is_absolute() or inside.parts[:1] != (IMAGE_COPIES,):
+        inside = project_job_folder(job.etl_job)
+        if inside is None:
             why = f"is not in the image (it copies {IMAGE_COPIES}/ into {IMAGE_WORKDIR})"
         elif not (context / inside / "schema.sql").is_file():
             why = f"{inside} is not a job folder of this project (no {inside}/schema.sql)"

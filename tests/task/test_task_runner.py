@@ -18,15 +18,30 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
 import pytest
-from etl_harness import DEMO_ROWS, S3_ENV, demo_export, keys, manifest, run_demo, users_job
+from etl_harness import (
+    DEMO_ROWS,
+    S3_ENV,
+    DbServer,
+    demo_export,
+    keys,
+    manifest,
+    run_demo,
+    users_job,
+)
 
+from components.settings import project_job_folder
 from etl import sample
+from etl.jobdef import load_job
+from etl.settings import BUNDLED_JOB
+from etl.validate import split
+from tools.offline import ROOT, STACKS, stack_settings
 from tools.task import TaskResult, TaskSpec, task_spec
 from tools.task.__main__ import app_overrides, local_secrets, platform_env
 from tools.task.definition import DefinitionError, from_inputs, secret_value, start_order
@@ -35,12 +50,8 @@ from tools.task.runner import TaskRun
 
 SCHEDULED = "2026-11-01T04:00:00Z"
 RUN_ROOT = "output/run=20261101T040000Z/"
-JOBS = [
-    ("dev", "monthly-orders"),
-    ("staging", "monthly-orders"),
-    ("prod", "monthly-orders"),
-    ("prod", "monthly-orders-eu"),
-]
+# Every job of every stack file, as `make test` finds them (a job added to a stack runs too).
+JOBS = [(stack, job) for stack in STACKS for job in stack_settings(stack).jobs]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -85,8 +96,11 @@ def run(
     return holder[0].run()
 
 
-def s3_for(task: TaskSpec, endpoint: str, rows: int, tmp_path: Path) -> tuple[Any, str, str]:
-    """The task's bucket in the emulator, with sample inputs under its input prefix."""
+def s3_for(
+    task: TaskSpec, endpoint: str, rows: int, tmp_path: Path, inputs: list[Path] | None = None
+) -> tuple[Any, str, str]:
+    """The task's bucket in the emulator, with `inputs` (<table>/<file>; default: `rows`
+    sample orders) under its input prefix."""
     env = task.container("app").environment
     client = boto3.client(
         "s3",
@@ -99,7 +113,9 @@ def s3_for(task: TaskSpec, endpoint: str, rows: int, tmp_path: Path) -> tuple[An
     client.create_bucket(Bucket=bucket)
     for key in keys(client, bucket):
         client.delete_object(Bucket=bucket, Key=key)
-    for path in sample.write(tmp_path, rows, seed=7, month="2026-10", gzipped=True):
+    if inputs is None:
+        inputs = sample.write(tmp_path, rows, seed=7, month="2026-10", gzipped=True)
+    for path in inputs:
         client.upload_file(
             str(path), bucket, f"{env['INPUT_PREFIX']}{path.parent.name}/{path.name}"
         )
@@ -147,21 +163,66 @@ def test_app_reads_and_deletes_the_sidecars_0640_export_files(s3_endpoint: str) 
 # -- the jobs of every stack, end to end -----------------------------------------------------
 
 
-@pytest.mark.parametrize(("stack", "job"), JOBS)
+def job_folder(stack: str, job: str) -> Path:
+    """The folder the job's task runs: its `etlJob` in this checkout, else the bundled job."""
+    etl_job = stack_settings(stack).jobs[job].etl_job
+    if etl_job is None:
+        return BUNDLED_JOB
+    inside = project_job_folder(etl_job)
+    assert inside is not None, f"{stack}/{job}: etlJob {etl_job} is not in the image"
+    return ROOT / inside
+
+
+def header_only_inputs(folder: Path, db_server: DbServer, tmp_path: Path) -> list[Path]:
+    """For a job of the user's own, whose data this test cannot know: each table of its
+    schema.sql as a CSV with the header only, read from a throwaway database."""
+    name = f"etl_inputs_{uuid.uuid4().hex[:12]}"
+    with db_server.connect() as conn, conn.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE `{name}`")
+        try:
+            conn.select_db(name)
+            for statement in split(folder / "schema.sql"):
+                cursor.execute(statement.sql)
+            cursor.execute(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_schema = %s AND extra NOT LIKE '%%GENERATED%%' "
+                "ORDER BY table_name, ordinal_position",
+                (name,),
+            )
+            columns: dict[str, list[str]] = {}
+            for table, column in cursor.fetchall():
+                columns.setdefault(table, []).append(column)
+        finally:
+            cursor.execute(f"DROP DATABASE `{name}`")
+    paths = []
+    for table, names in columns.items():
+        path = tmp_path / "inputs" / table / "header.csv"
+        path.parent.mkdir(parents=True)
+        path.write_text(",".join(names) + "\n")
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize(("stack", "job"), JOBS, ids=[f"{s}-{j}" for s, j in JOBS])
 def test_every_stacks_job_runs_green(
-    stack: str, job: str, s3_endpoint: str, tmp_path: Path
+    stack: str, job: str, s3_endpoint: str, db_server: DbServer, tmp_path: Path
 ) -> None:
+    """The bundled job runs on sample orders and must export rows; a job folder of your own
+    runs on empty tables (its data is yours) and must export every export/*.sql."""
     task = spec(stack, job)
-    s3, bucket, output = s3_for(task, s3_endpoint, 5000, tmp_path)
+    folder = job_folder(stack, job)
+    bundled = folder.resolve() == BUNDLED_JOB.resolve()
+    inputs = None if bundled else header_only_inputs(folder, db_server, tmp_path)
+    s3, bucket, output = s3_for(task, s3_endpoint, 5000, tmp_path, inputs)
     result = run(task, s3_endpoint)
     assert result.exit_code() == 0, result.report() + "\n".join(logs_of(result, "app")[-5:])
     assert result.stop_code == "EssentialContainerExited"
     assert result.container("mysql")["exitCode"] == 0, "the sidecar shut down cleanly"
     assert result.container("mysql")["healthStatus"] == "HEALTHY"
     found = manifest(s3, bucket, f"{output}run=20261101T040000Z/")
-    assert set(found["exports"]) == {"revenue_per_customer", "top_products"}
+    assert set(found["exports"]) == set(load_job(folder).exports)
     for export in found["exports"].values():
-        assert export["rows"] > 0
+        assert export["rows"] > 0 or not bundled
         for part in export["files"]:
             assert part["key"] in keys(s3, bucket, output)
     events = [text for _, text in result.timeline]
