@@ -54,6 +54,14 @@ RUN_ROOT = "output/run=20261101T040000Z/"
 JOBS = [(stack, job) for stack in STACKS for job in stack_settings(stack).jobs]
 
 
+def bundled_job(stack: str) -> tuple[str, str]:
+    """The stack's first job that runs the bundled job (what the sample orders fit)."""
+    for job, settings in stack_settings(stack).jobs.items():
+        if settings.etl_job is None or job_folder(stack, job).resolve() == BUNDLED_JOB.resolve():
+            return stack, job
+    raise AssertionError(f"no job of {stack} runs the bundled job (etl/jobs/monthly_orders)")
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _root() -> None:
     if os.geteuid() != 0:
@@ -148,7 +156,7 @@ def test_app_reads_and_deletes_the_sidecars_0640_export_files(s3_endpoint: str) 
     """MySQL 8.4 creates INTO OUTFILE files 0640 as mysql (999:999); the app must read them.
     (Every stack's job exports through the same volume in test_every_stacks_job_runs_green.)"""
     result = run(
-        spec("dev", "monthly-orders"),
+        spec(*DEV_JOB),
         s3_endpoint,
         overrides={"app": {"command": ["python", "-c", PROBE]}},
     )
@@ -203,6 +211,9 @@ def header_only_inputs(folder: Path, db_server: DbServer, tmp_path: Path) -> lis
     return paths
 
 
+DEV_JOB = bundled_job("dev")  # the stack `make demo` runs
+
+
 @pytest.mark.parametrize(("stack", "job"), JOBS, ids=[f"{s}-{j}" for s, j in JOBS])
 def test_every_stacks_job_runs_green(
     stack: str, job: str, s3_endpoint: str, db_server: DbServer, tmp_path: Path
@@ -253,7 +264,7 @@ def test_sigterm_mid_run_stops_cleanly(s3_endpoint: str, tmp_path: Path) -> None
     races the job's last export and manifest (milliseconds): a run that published its
     manifest before the stop reached it is complete and proves nothing, so it is run again,
     three times at most."""
-    task = spec("dev", "monthly-orders")
+    task = spec(*DEV_JOB)
     s3, bucket, output = s3_for(task, s3_endpoint, 50_000, tmp_path)
     for _ in range(3):
         result = run(task, s3_endpoint, stop_on='"event": "export_written"')
@@ -284,7 +295,7 @@ def test_a_sidecar_that_never_gets_healthy_stops_the_task_at_its_start_timeout(
 ) -> None:
     """The declared startTimeout on the sidecar is what ends the wait (ECS: the dependency's
     own startTimeout, from its start); the app never starts and the task stops."""
-    task = spec("dev", "monthly-orders")
+    task = spec(*DEV_JOB)
     assert task.container("mysql").start_timeout == 120
     broken = with_container(task, "mysql", health_check=FAILING_CHECK, start_timeout=4,
                             stop_timeout=3)  # fmt: skip
@@ -303,7 +314,7 @@ def test_a_sidecar_that_never_gets_healthy_stops_the_task_at_its_start_timeout(
 def test_without_a_start_timeout_an_unhealthy_sidecar_is_waited_for(s3_endpoint: str) -> None:
     """ECS: a task run outside a service carries on whatever its health; without a
     startTimeout the app waits for HEALTHY for ever (why the program declares one)."""
-    task = spec("dev", "monthly-orders")
+    task = spec(*DEV_JOB)
     broken = with_container(task, "mysql", health_check=FAILING_CHECK, start_timeout=None)
     holder: list[TaskRun] = []
 
@@ -328,7 +339,7 @@ def test_without_a_start_timeout_an_unhealthy_sidecar_is_waited_for(s3_endpoint:
 
 def test_an_app_that_fails_stops_the_task_and_its_sidecar(s3_endpoint: str) -> None:
     result = run(
-        spec("dev", "monthly-orders"),
+        spec(*DEV_JOB),
         s3_endpoint,
         overrides={"app": {"command": ["sh", "-c", "echo failing >&2; exit 7"]}},
     )
@@ -341,7 +352,7 @@ def test_an_app_that_fails_stops_the_task_and_its_sidecar(s3_endpoint: str) -> N
 
 
 def test_a_missing_secret_fails_the_task_before_any_container(s3_endpoint: str) -> None:
-    task = spec("dev", "monthly-orders")
+    task = spec(*DEV_JOB)
     run_ = TaskRun(task, secrets={})
     result = run_.run()
     assert result.stop_code == "TaskFailedToStart"
@@ -412,7 +423,7 @@ def test_a_stop_during_start_up_ends_the_container_at_once() -> None:
 
 def test_a_killed_runner_leaves_no_container_behind(s3_endpoint: str) -> None:
     """kill -9 of the runner: the shims and the containers die with it (PR_SET_PDEATHSIG)."""
-    command = [sys.executable, "-m", "tools.task", "dev", "monthly-orders"]
+    command = [sys.executable, "-m", "tools.task", *DEV_JOB]
     runner = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert runner.stdout is not None
     for line in runner.stdout:
@@ -432,7 +443,7 @@ def test_a_killed_runner_leaves_no_container_behind(s3_endpoint: str) -> None:
     alive = [p for p in family if Path(f"/proc/{p}").exists()]
     assert not alive, f"left running: {[Path(f'/proc/{p}/cmdline').read_bytes() for p in alive]}"
     assert folder.exists(), "a killed runner cannot remove its folder…"
-    TaskRun(spec("dev", "monthly-orders"), secrets={}).run()
+    TaskRun(spec(*DEV_JOB), secrets={}).run()
     assert not folder.exists(), "…the next run does"
 
 
