@@ -59,7 +59,7 @@ def run(settings: Settings) -> dict[str, Any]:
         scheduled_time=manifest.iso(settings.scheduled_time),
         job=settings.job_name,
         job_dir=str(settings.job_dir),
-        output=f"s3://{bucket}/{root}",
+        output=settings.url(root),  # the folder in local mode, not s3:///tmp/...
     )
     with stage("job_definition"):
         try:
@@ -82,7 +82,7 @@ def run(settings: Settings) -> dict[str, Any]:
         lock.release(s3, bucket, held)  # on success, failure and SIGTERM alike
     log.info(
         "run_succeeded",
-        manifest=f"s3://{bucket}/{root}{manifest.MANIFEST}",
+        manifest=settings.url(f"{root}{manifest.MANIFEST}"),
         elapsed_s=round((datetime.now(UTC) - started).total_seconds(), 3),
     )
     return document

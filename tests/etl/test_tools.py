@@ -89,6 +89,20 @@ def sample_folder(root: Path, rows: int = 2000) -> Path:
 # --- local mode ------------------------------------------------------------------------------
 
 
+def test_local_mode_logs_name_the_local_folder(
+    db_server: DbServer, database: str, tmp_path: Path
+) -> None:
+    """They used to say output=s3:///tmp/...: a bucket-less S3 address of a local folder."""
+    data = sample_folder(tmp_path / "data", rows=50)
+    local = etl("run", env=local_env(db_server, database, data))
+    assert local.returncode == 0, local.stdout[-2000:]
+    lines = [line for line in local.stdout.splitlines() if line.startswith("{")]
+    events = {e["event"]: e for e in map(json.loads, lines)}
+    assert events["run_started"]["output"] == f"{data}/{RUN}"
+    assert events["run_succeeded"]["manifest"] == f"{data}/{RUN}_manifest.json"
+    assert "s3://" not in local.stdout
+
+
 def test_local_mode_writes_what_s3_gets_byte_for_byte(
     db_server: DbServer, database: str, s3: Any, bucket: str, s3_endpoint: str, tmp_path: Path
 ) -> None:
