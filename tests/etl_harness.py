@@ -165,7 +165,7 @@ def run_demo(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
 
 def demo_export(out: Path, export: str) -> list[list[str]]:
     """The rows (header first) of an export's first part, as the demo copied it to `out`."""
-    part = out / "output" / "run=20261101T040000Z" / export / "part-00000.csv.gz"
+    part = out / "run=20261101T040000Z" / export / "part-00000.csv.gz"
     return list(csv.reader(io.StringIO(gzip.decompress(part.read_bytes()).decode(), newline="")))
 
 

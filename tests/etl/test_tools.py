@@ -511,10 +511,46 @@ def test_demo_runs_a_users_job_folder_as_a_plain_process(
     assert demo_export(out, "rows") == DEMO_ROWS
     assert manifest_of(out)["job"] == "my_job"
     assert "manifest: s3://etl-demo-data/output/run=20261101T040000Z/_manifest.json" in done.stdout
+    # The copies sit in out/run=<slot>/ (they were in out/output/run=<slot>/).
+    assert f"copies of every output object: {out}/ (manifest: {out}/run=20261101T040000Z/" in (
+        done.stdout
+    )
+    assert not (out / "output").exists()
+    # A database of the run's own, dropped afterwards (it was etl_demo for everyone).
+    [line] = [x for x in done.stdout.splitlines() if x.startswith("database: ")]
+    database = line.split()[1]
+    assert database.startswith("etl_demo_") and database != "etl_demo_"
+    with db_server.connect() as conn, conn.cursor() as cursor:
+        cursor.execute("SHOW DATABASES LIKE %s", (database,))
+        assert cursor.fetchall() == ()
+    assert "warning" not in done.stdout
+
+
+def test_demo_warns_when_rows_loaded_but_every_export_is_empty(
+    db_server: DbServer, tmp_path: Path
+) -> None:
+    """A nightly job at the sample's monthly slot exported 0 rows and reported success."""
+    job, inputs = users_job(tmp_path)
+    (job / "export" / "rows.sql").write_text(
+        "SELECT id, v FROM u WHERE DATE(@scheduled_time) = '2026-12-06' ORDER BY id"
+    )
+    args = ["--plain", "--job", str(job), "--inputs", str(inputs), "--out", str(tmp_path / "o")]
+    done = run_demo(*args, env=demo_env(db_server))
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr
+    assert "scheduled time: 2026-11-01T04:00:00Z (the sample orders' slot)" in done.stdout
+    assert (
+        "warning: the inputs loaded 3 rows but every export is empty. If the job selects by "
+        "its slot, the data may not be for 2026-11-01T04:00:00Z" in done.stdout
+    )
+    # At the slot the data is for: rows, no warning.
+    again = run_demo(*args, "--scheduled-time", "2026-12-06T02:30:00Z", env=demo_env(db_server))
+    assert again.returncode == 0, again.stdout[-4000:] + again.stderr
+    assert "scheduled time: 2026-12-06T02:30:00Z;" in again.stdout
+    assert "== rows: 2 rows" in again.stdout and "warning" not in again.stdout
 
 
 def manifest_of(out: Path) -> dict[str, Any]:
-    return json.loads((out / "output" / "run=20261101T040000Z" / "_manifest.json").read_text())  # type: ignore[no-any-return]
+    return json.loads((out / "run=20261101T040000Z" / "_manifest.json").read_text())  # type: ignore[no-any-return]
 
 
 def _unknown_column(job: Path, inputs: Path) -> list[str]:

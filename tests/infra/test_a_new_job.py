@@ -9,17 +9,21 @@ extra job must pass them all, end to end through the local task runner included.
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from etl_harness import one_table_job
+from etl_harness import DbServer, one_table_job
 
 from tools.offline import ROOT, stack_names
+from tools.run_now import latest_slot
 
 NEW_JOB = "nightly-sessions"
 NEW_FOLDER = "etl/jobs/nightly_sessions"
@@ -111,21 +115,54 @@ def add_the_new_job(config: dict[str, Any]) -> None:
     config["scheduled-etl:jobs"][NEW_JOB] = NEW_SETTINGS
 
 
-def test_a_job_added_to_every_stack_passes_the_per_stack_checks(copy: Path) -> None:
+@pytest.fixture(scope="module")
+def with_new_job(copy: Path) -> Path:
+    """The copy with the newcomer's job in every stack file and `make snapshots` run."""
     one_table_job(copy / NEW_FOLDER, export="SELECT id, v FROM t ORDER BY id")
-    stacks = stack_names(copy)
-    assert stacks == stack_names(), "the copy has the project's stack files"
-    for stack in stacks:
+    for stack in stack_names(copy):
         edit_stack(copy / f"Pulumi.{stack}.yaml", add_the_new_job)
     done = run(copy, "-m", "tools.render", "--write-snapshots")
     assert done.returncode == 0, done.stderr
+    return copy
+
+
+def test_a_job_added_to_every_stack_passes_the_per_stack_checks(with_new_job: Path) -> None:
+    copy = with_new_job
+    stacks = stack_names(copy)
+    assert stacks == stack_names(), "the copy has the project's stack files"
     for stack in stacks:
-        assert (
-            f'"name": "{NEW_JOB}"' in (copy / "tests" / "snapshots" / f"{stack}.json").read_text()
-        )
+        snapshot = (copy / "tests" / "snapshots" / f"{stack}.json").read_text()
+        assert f'"name": "{NEW_JOB}"' in snapshot
     checks = run(copy, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", *PER_STACK_CHECKS,
                  "tests/task/test_task_runner.py", "-k",
                  f"not test_task_runner or {NEW_JOB}", timeout=1800)  # fmt: skip
     assert checks.returncode == 0, checks.stdout[-6000:] + checks.stderr[-2000:]
     for stack in stacks:  # the new job ran through its task definition in each stack
         assert f"test_every_stacks_job_runs_green[{stack}-{NEW_JOB}]" in checks.stdout
+
+
+def test_the_demo_runs_a_stack_job_with_its_own_folder_and_slot(
+    with_new_job: Path, db_server: DbServer, tmp_path: Path
+) -> None:
+    """`make demo STACK_JOB=nightly-sessions INPUTS=…` checked the inputs against the bundled
+    job's tables and ran at the bundled job's monthly slot."""
+    inputs = tmp_path / "inputs" / "t"
+    inputs.mkdir(parents=True)
+    (inputs / "part-1.csv").write_text("id,v\n1,a\n2,b\n")
+    env = {**os.environ, "DEMO_DB_HOST": db_server.host, "DEMO_DB_PORT": str(db_server.port),
+           "DEMO_DB_USER": db_server.user, "DEMO_DB_PASSWORD": db_server.password}  # fmt: skip
+    before = datetime.now(UTC)
+    done = subprocess.run(  # the exit status is what is checked
+        [sys.executable, "scripts/demo.py", "--plain", "--stack-job", NEW_JOB,
+         "--inputs", str(inputs.parent), "--out", str(tmp_path / "out")],
+        cwd=with_new_job, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr
+    slots = {latest_slot(NEW_SETTINGS["schedule"], NEW_SETTINGS["timezone"], moment)
+             for moment in (before, datetime.now(UTC))}  # fmt: skip
+    [shown] = [line for line in done.stdout.splitlines() if line.startswith("scheduled time: ")]
+    assert shown.split()[2] in slots, shown
+    assert f"(the latest slot of {NEW_JOB}: cron(30 2 * * ? *) Europe/Berlin)" in shown
+    [manifest] = (tmp_path / "out").glob("run=*/_manifest.json")
+    assert json.loads(manifest.read_text())["job"] == Path(NEW_FOLDER).name
+    assert "== rows: 2 rows" in done.stdout

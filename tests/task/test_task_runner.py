@@ -252,7 +252,7 @@ def test_demo_runs_a_users_job_folder_through_the_task_definition(tmp_path: Path
     assert "read-only at /app/jobs/my_job in the app container" in done.stdout
     assert "container app: exit code 0" in done.stdout
     assert demo_export(out, "rows") == DEMO_ROWS
-    run_folder = out / "output" / "run=20261101T040000Z"
+    run_folder = out / "run=20261101T040000Z"  # was out/output/run=…: one folder too many
     found = json.loads((run_folder / "_manifest.json").read_text())
     assert found["job"] == "my_job"
     assert (found["inputs"]["t"]["rows"], found["exports"]["rows"]["rows"]) == (3, 2)
