@@ -46,8 +46,11 @@ def write_logs(task_arns: list[str], start: int) -> None:
         for offset, container in ((0, "mysql"), (1, "app")):
             stream = f"{container}/{container}/{task_id}"
             client.create_log_stream(logGroupName=GROUP, logStreamName=stream)
-            events = [{"timestamp": start + 1000 * (10 * n + offset + 2 * i),
-                       "message": f"{container} line {i} of attempt {n + 1}"} for i in range(2)]  # fmt: skip
+            events = [
+                {"timestamp": start + 1000 * (10 * n + offset + 2 * i),
+                 "message": f"{container} line {i} of attempt {n + 1}"}
+                for i in range(2)
+            ]  # fmt: skip
             answer = client.put_log_events(
                 logGroupName=GROUP, logStreamName=stream, logEvents=events
             )
