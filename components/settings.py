@@ -121,7 +121,11 @@ def _check_schedule(expression: str) -> str:
 
 def _check_timezone(name: str) -> str:
     if name not in _timezones():
-        raise ValueError("expected an IANA time zone name such as UTC or Europe/Berlin")
+        hint = difflib.get_close_matches(name, sorted(_timezones()), n=1)
+        raise ValueError(
+            "expected an IANA time zone name such as UTC or Europe/Berlin"
+            + (f"; did you mean '{hint[0]}'?" if hint else "")
+        )
     return name
 
 
