@@ -8,6 +8,7 @@ what is allowed, so ``pulumi up`` stops before it creates anything.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import functools
 import json
@@ -672,7 +673,7 @@ def config_problems(
     """Every problem of a stack's config in one pass: each key on its own (pydantic), then the
     checks across keys on a stand-in where each invalid key is dropped (its default) so that
     they run too; a cross-field problem reading a key already reported is left out."""
-    data = json.loads(json.dumps(dict(raw), default=str))  # a deep copy we may prune
+    data = copy.deepcopy(dict(raw))  # pruned below; the caller's config stays as it was
     problems: list[Problem] = []
     dropped: list[tuple[str | int, ...]] = []
     for _ in range(_MAX_REPAIRS):
