@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
@@ -42,6 +42,7 @@ from components.specs.aws_rules import (
     start_date_problem,
     utc_timestamp_problem,
 )
+from components.specs.daylight_saving import GAP, OVERLAP, clock_change_slots
 from components.specs.names import PROJECT
 from etl.contract import ExportPath, reserved_names
 
@@ -319,7 +320,9 @@ class JobSettings(_Model):
     start_date: UtcTimestamp | None = None
     """no run before this UTC timestamp, such as `2030-01-01T00:00:00Z` (before `endDate`,
     compared as times); no earlier than 5 minutes before the deploy (CreateSchedule rejects
-    it; checked when the stack loads, so remove a start date once it has passed)"""
+    it; checked when the stack loads, so remove a `cron()` or `at()` start date once it has
+    passed). Required by `rate()`: its first slot, which the run's and the watchdog's schedules
+    share, kept once passed ([schedules](docs/schedules.md#rate))"""
     end_date: UtcTimestamp | None = None
     """no run after this UTC timestamp, such as `2030-01-01T00:00:00Z`"""
     cpu: int = 1024
@@ -331,10 +334,9 @@ class JobSettings(_Model):
     architecture: Literal["X86_64", "ARM64"] = "X86_64"
     """`X86_64`, `ARM64` (jobs sharing a built image share one)"""
     capacity: Literal["FARGATE", "FARGATE_SPOT"] = "FARGATE"
-    """`FARGATE` (launch type) or `FARGATE_SPOT` (capacity provider; only without public IPs:
-    Scheduler's API reference permits `assignPublicIp` `ENABLED` only with `LaunchType`
-    `FARGATE` ([AwsVpcConfiguration](https://docs.aws.amazon.com/scheduler/latest/APIReference/API_AwsVpcConfiguration.html));
-    not verified against the service)"""
+    """`FARGATE` (launch type) or `FARGATE_SPOT` (capacity provider; X86_64 on platform
+    1.3.0 or later, ARM64 on 1.4.0 or later, which `LATEST` and `1.4.0` both are:
+    [CapacityProviderStrategyItem](https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CapacityProviderStrategyItem.html))"""
     platform_version: Literal["LATEST", "1.4.0"] = "LATEST"
     """`LATEST`, `1.4.0`"""
     image_uri: ImageUri | None = Field(
@@ -363,7 +365,8 @@ class JobSettings(_Model):
     `stream`: rows over the connection (see [Performance](#performance))"""
     missed_run_grace_minutes: int = Field(120, ge=5, le=1440)
     """how long after its slot (plus `flexibleWindowMinutes`) a run must have started before
-    the watchdog alerts *missed*"""
+    the watchdog alerts *missed*; at least `maxEventAgeSeconds` (Scheduler may still deliver
+    the slot that late)"""
     retry_attempts: int = Field(2, ge=0, le=185)
     """Scheduler's retries of its own `StartExecution` call, not of the run"""
     max_event_age_seconds: int = Field(3600, ge=60, le=86400)
@@ -376,9 +379,13 @@ class JobSettings(_Model):
     `SCHEDULED_TIME`"""
     retry_interval_seconds: int = Field(60, ge=1, le=3600)
     """wait before the first retry, doubling after each"""
+    accept_daylight_saving_changes: bool = False
+    """run a `cron()`/`at()` time that a clock change of `timezone` skips or repeats anyway
+    (Scheduler skips it or runs it once; refused otherwise,
+    [schedules](docs/schedules.md#daylight-saving))"""
     spot_fallback: bool = True
-    """a `FARGATE_SPOT` run that cannot start for lack of capacity or is interrupted reruns on
-    `FARGATE`, without using a retry"""
+    """a `FARGATE_SPOT` run that RunTask does not place (no Spot capacity) or that Spot
+    interrupts reruns on `FARGATE` once, without using a retry"""
 
     @field_validator("cpu")
     @classmethod
@@ -496,30 +503,91 @@ def name_problems(settings: Settings, stack: str) -> list[Problem]:
     return problems
 
 
-_VPC_CONFIG_DOC = (
-    "https://docs.aws.amazon.com/scheduler/latest/APIReference/API_AwsVpcConfiguration.html"
-)
+# How far ahead a cron() schedule is checked against its time zone's clock changes.
+DST_HORIZON_YEARS = 5
 
 
-def placement_problems(settings: Settings) -> list[Problem]:
-    """FARGATE_SPOT runs through a capacity-provider strategy, which excludes a launch type,
-    and Scheduler's API reference permits assignPublicIp ENABLED only with LaunchType FARGATE
-    (not verified against the service):
-    https://docs.aws.amazon.com/scheduler/latest/APIReference/API_AwsVpcConfiguration.html"""
-    if not assigns_public_ip(settings.network):
+def schedule_problems(settings: Settings, now: datetime) -> list[Problem]:
+    """What the watchdog cannot match: rate() slots without a shared first slot, a grace period
+    shorter than Scheduler's own delivery retries, and slots a clock change skips or repeats
+    (components/specs/daylight_saving.py has the sources). docs/schedules.md explains each."""
+    problems = []
+    for name, job in settings.jobs.items():
+        key = f"jobs.{name}"
+        if job.schedule.startswith("rate(") and job.start_date is None:
+            # "If you do not provide a StartDate for a rate-based schedule, your schedule
+            # starts invoking its target immediately": the run's and the watchdog's schedules,
+            # created seconds apart, would get slot times seconds apart and never match.
+            # https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html#rate-based
+            problems.append(Problem(
+                f"{key}.startDate",
+                f"required with schedule {json.dumps(job.schedule)}; a rate() schedule counts "
+                "from its start date, which the run's and the watchdog's schedules must share: "
+                "give a UTC timestamp at least 5 minutes after the deploy, such as "
+                f"{_example_start(now)} (it becomes the first slot)",
+                reads=(f"{key}.startDate", f"{key}.schedule"),
+            ))  # fmt: skip
+        if job.missed_run_grace_minutes * 60 < job.max_event_age_seconds:
+            # Scheduler retries a failed StartExecution for up to maxEventAgeSeconds after
+            # its invocation (slot + flexible window); the watchdog looks at slot + window +
+            # grace, so a shorter grace alerts "missed" for a run that then starts.
+            # https://docs.aws.amazon.com/scheduler/latest/APIReference/API_RetryPolicy.html
+            problems.append(Problem(
+                f"{key}.missedRunGraceMinutes",
+                f"shorter than maxEventAgeSeconds ({job.max_event_age_seconds} s), how long "
+                "Scheduler may still deliver a slot; allowed: at least "
+                f"{-(-job.max_event_age_seconds // 60)} (or lower maxEventAgeSeconds)",
+                job.missed_run_grace_minutes,
+                reads=(f"{key}.missedRunGraceMinutes", f"{key}.maxEventAgeSeconds"),
+            ))  # fmt: skip
+        if not job.accept_daylight_saving_changes:
+            problems += _daylight_saving_problems(key, job, now)
+    return problems
+
+
+def _example_start(now: datetime) -> str:
+    """A whole hour at least an hour ahead."""
+    return (now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+
+
+def _daylight_saving_problems(key: str, job: JobSettings, now: datetime) -> list[Problem]:
+    start = max(now, parse_utc(job.start_date)) if job.start_date else now
+    end = start + timedelta(days=366 * DST_HORIZON_YEARS)
+    if job.end_date:
+        end = min(end, parse_utc(job.end_date))
+    slots = clock_change_slots(job.schedule, job.timezone, start, end) if start < end else []
+    if not slots:
         return []
+    effects = []
+    for kind, effect in (
+        (GAP, "the clocks go forward, Scheduler skips the run"),
+        (OVERLAP, "the clocks go back, Scheduler runs it once"),
+    ):
+        days: dict[str, list[str]] = {}
+        for slot in slots:
+            if slot.kind == kind:
+                days.setdefault(f"{slot.local:%Y-%m-%d}", []).append(f"{slot.local:%H:%M}")
+        if days:
+            dates = ", ".join(f"{day} {'/'.join(times)}" for day, times in days.items())
+            effects.append(f"{kind} on {dates} ({effect})")
+    hours = sorted({f"{s.change.start:%H:%M}-{s.change.end:%H:%M}" for s in slots})
     return [
         Problem(
-            f"jobs.{name}.capacity",
-            "cannot run with a public IP (Scheduler's API reference permits assignPublicIp "
-            f"ENABLED only with LaunchType FARGATE: {_VPC_CONFIG_DOC}; not verified against "
-            "the service); use FARGATE, or a network without public IPs (mode new, or existing "
-            "with assignPublicIp false)",
-            job.capacity,
-            reads=(f"jobs.{name}.capacity", "network"),
+            f"{key}.schedule",
+            f"(timezone {json.dumps(job.timezone)}) local time {'; '.join(effects)}. Fix: a "
+            f"time of day outside the clock changes ({', '.join(hours)} local), or timezone "
+            f"UTC, or accept it with {PROJECT}:{key}.acceptDaylightSavingChanges: true",
+            job.schedule,
+            reads=(
+                f"{key}.schedule",
+                f"{key}.timezone",
+                f"{key}.startDate",
+                f"{key}.endDate",
+                f"{key}.acceptDaylightSavingChanges",
+            ),
         )
-        for name, job in settings.jobs.items()
-        if job.capacity == "FARGATE_SPOT"
     ]
 
 
@@ -534,7 +602,29 @@ def start_date_problems(settings: Settings, now: datetime) -> list[Problem]:
             job.start_date,
         )
         for name, job in settings.jobs.items()
-        if job.start_date and (problem := start_date_problem(job.start_date, now))
+        # A rate() schedule's start date stays: it anchors the slots (docs/schedules.md#rate).
+        if job.start_date
+        and not job.schedule.startswith("rate(")
+        and (problem := start_date_problem(job.start_date, now))
+    ]
+
+
+def prefix_problems(settings: Settings) -> list[Problem]:
+    """Each job owns its `s3Prefix`: its task role may delete anything under it (reruns replace
+    run folders), so no job's prefix may hold another's ("" holds every key)."""
+    jobs = sorted(settings.jobs.items())
+    return [
+        Problem(
+            f"jobs.{b}.s3Prefix",
+            f'overlaps {PROJECT}:jobs.{a}.s3Prefix = "{ja.s3_prefix}" (one starts with the '
+            "other, and each job's role may replace what is under its prefix); give every job "
+            'its own prefix, e.g. "<job>/"',
+            jb.s3_prefix,
+            reads=(f"jobs.{a}.s3Prefix", f"jobs.{b}.s3Prefix"),
+        )
+        for i, (a, ja) in enumerate(jobs)
+        for b, jb in jobs[i + 1 :]
+        if ja.s3_prefix.startswith(jb.s3_prefix) or jb.s3_prefix.startswith(ja.s3_prefix)
     ]
 
 
@@ -650,8 +740,8 @@ CROSS_FIELD_CHECKS: list[Callable[[Settings], list[Problem]]] = [
     fargate_memory_problems,
     date_order_problems,
     architecture_problems,
-    placement_problems,
     job_folder_problems,
+    prefix_problems,
 ]
 
 
@@ -690,6 +780,8 @@ def config_problems(
         checks: list[Callable[[Settings], list[Problem]]] = [
             *CROSS_FIELD_CHECKS,
             lambda s: name_problems(s, stack),
+            # Clock changes are checked from today on whatever `now` is: the horizon is years.
+            lambda s: schedule_problems(s, now or datetime.now(UTC)),
             *([] if now is None else [lambda s: start_date_problems(s, now)]),
         ]
         for check in checks:

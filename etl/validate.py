@@ -5,7 +5,8 @@ and its statements split cleanly (no unterminated quote, balanced parentheses), 
 creates tables, and every export is the one SELECT the export stage accepts (the runner's own
 check). With `--database`: schema.sql, the transforms and the exports really run, on empty
 tables, in a throwaway database on the DB_* server, in the job's own session (strict mode,
-UTC, @scheduled_time), which is then dropped.
+UTC, @scheduled_time), as a throwaway account that can touch only that database (no FILE
+privilege; etl/sandbox.py); both are then dropped.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pymysql
 import sqlparse
 from sqlparse import tokens as T
 
-from etl import db
+from etl import db, sandbox
 from etl.jobdef import (
     JobDefinition,
     JobDefinitionError,
@@ -198,14 +199,38 @@ def check_database(
                 )  # fmt: skip
                 return check.findings, columns
         try:
-            conn.select_db(name)
-            _run_job(check, conn, job, env, columns)
+            _run_confined(check, conn, settings, name, job, env, columns)
         finally:
             with conn.cursor() as cursor:
                 cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
     finally:
         conn.close()
     return check.findings, columns
+
+
+def _run_confined(  # noqa: PLR0917
+    check: _Folder,
+    admin: db.Session,
+    settings: Settings,
+    database: str,
+    job: JobDefinition,
+    env: Mapping[str, str],
+    columns: dict[str, list[str]],
+) -> None:
+    """The job's SQL as a throw-away account that can touch only `database` (etl/sandbox.py)."""
+    server = f"{settings.db_username}@{settings.db_host}:{settings.db_port}"
+    try:
+        with sandbox.confined_user(admin, database) as (user, password):
+            confined = replace(settings, db_username=user, db_password=password,
+                               db_database=database)  # fmt: skip
+            with db.connect(confined) as conn:
+                _run_job(check, conn, job, env, columns)
+    except sandbox.SandboxError as err:
+        check.add(
+            "error", server,
+            f"cannot create a throwaway user ({err}); --database needs an account allowed to "
+            "CREATE USER and GRANT (e.g. root, locally)",
+        )  # fmt: skip
 
 
 def _execute_all(check: _Folder, conn: pymysql.Connection, path: Path) -> bool:

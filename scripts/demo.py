@@ -10,7 +10,7 @@ task's environment and secrets, against an S3 emulator (moto) that holds the sam
 Without root, the job runs as a plain process against a local MySQL/MariaDB instead
 (DEMO_DB_HOST / DEMO_DB_PORT / DEMO_DB_USER / DEMO_DB_PASSWORD, default root@127.0.0.1:3306;
 a database of its own per run, `etl_demo_<user>_<id>`, dropped afterwards). Outputs are copied
-to .demo/output/run=<slot>/ to be opened after the emulator stops.
+to .demo/output/<job>/run=<slot>/ to be opened after the emulator stops.
 
 The run's slot (SCHEDULED_TIME) is --scheduled-time (`make demo SCHEDULED_TIME=...`); without
 it, a --stack-job runs at its own schedule's latest slot, and the bundled demo at
@@ -62,7 +62,7 @@ from etl.contract import APP_CONTAINER, ExitCode  # noqa: E402
 from etl.extract import SUFFIXES  # noqa: E402
 from etl.jobdef import JobDefinitionError, created_tables  # noqa: E402
 from etl.settings import BUNDLED_JOB, SettingsError, storage_from_env  # noqa: E402
-from tools import s3_emulator  # noqa: E402
+from tools import job_folder, s3_emulator  # noqa: E402
 from tools.offline import stack_settings  # noqa: E402
 from tools.run_now import latest_slot  # noqa: E402
 from tools.task import task_spec  # noqa: E402
@@ -191,6 +191,12 @@ def ready(demo: Demo) -> bool:
     """Check the job folder and the inputs before anything starts; print what is wrong."""
     folder = demo.job or BUNDLED_JOB
     if demo.job:
+        if unfit := job_folder.problems(folder):  # before anything reads a file of it
+            for problem in unfit:
+                print(f"  error: {problem}")
+            print(f"{folder}: links out of the folder and special files are refused; the task "
+                  "was not started", file=sys.stderr)  # fmt: skip
+            return False
         print(f"checking the job folder {folder} (python -m etl validate --database)")
         findings = validate.check_folder(folder)
         try:  # the folder's name names the lock and the metrics (JOB_NAME)
@@ -310,7 +316,7 @@ def run_task_definition(stack: str, stack_job: str, demo: Demo) -> int:
     staged = Path(tempfile.mkdtemp(prefix="etl-demo-job-"))
     try:
         if demo.job:
-            images[app.name] = job_image(app.image, demo.job, staged)
+            images[app.name] = job_image(app.image, demo.job, staged, app.user)
             mounted = f"{JOBS_IN_CONTAINER}/{demo.job.name}"
             # The job's name (the lock, the metrics, the manifest) is its folder's, as locally.
             overrides[app.name]["environment"] += [
@@ -343,17 +349,14 @@ def run_task_definition(stack: str, stack_job: str, demo: Demo) -> int:
     return 0
 
 
-def job_image(reference: str, job: Path, staged: Path) -> Image:
-    """The app's image with the job folder at JOBS_IN_CONTAINER/<name>. A copy is mounted, its
-    files readable by the container's user (10001), whatever the folder's own modes are."""
+def job_image(reference: str, job: Path, staged: Path, user: str | None = None) -> Image:
+    """The app's image with the job folder at JOBS_IN_CONTAINER/<name>. A copy is mounted,
+    readable by the container's user only (tools/job_folder.py: no link out of the folder is
+    followed), whatever the folder's own modes are; `staged` stays root's own (0700)."""
     image = app_image(reference)
     copy = staged / job.name
-    shutil.copytree(job, copy)
-    staged.chmod(0o755)
-    for folder, _, files in os.walk(copy):
-        Path(folder).chmod(0o755)
-        for name in files:
-            (Path(folder) / name).chmod(0o644)
+    uid, _, gid = (user or image.user or "0").partition(":")
+    job_folder.copy(job, copy, int(uid), int(gid or uid))
     image.binds.append(Bind(str(copy), f"{JOBS_IN_CONTAINER}/{job.name}"))
     return image
 
@@ -456,7 +459,7 @@ def show_outputs(s3: Any, bucket: str, prefix: str, local: Path, elapsed: float)
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
     print(f"\njob finished in {elapsed:.1f} s; manifest: s3://{bucket}/{manifest_key}")
 
-    def copy_of(key: str) -> Path:  # local/run=<slot>/..., as under the output prefix
+    def copy_of(key: str) -> Path:  # local/<job>/run=<slot>/..., as under the output prefix
         return local / key.removeprefix(prefix)
 
     # This run's folder replaces an earlier demo's copy, which may hold another job's exports.

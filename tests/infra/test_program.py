@@ -78,7 +78,7 @@ def test_one_component_and_task_per_job(program: tuple[str, Program]) -> None:
     assert len(prog.of_type(SCHEDULE)) == 2 * len(names)  # the run and its watchdog
     assert len(prog.of_type(MACHINE)) == 2 * len(names)
     job_roles = [r for r in prog.of_type(ROLE) if r.parent.endswith(tuple(f"::{n}" for n in names))]
-    assert len(job_roles) == 5 * len(names)  # a created VPC's flow-log role is the stack's
+    assert len(job_roles) == 6 * len(names)  # a created VPC's flow-log role is the stack's
     assert len(prog.of_type("aws:ecs/cluster:Cluster")) == 1  # shared
 
 
@@ -173,7 +173,7 @@ def test_schedules_are_valid_and_wired(program: tuple[str, Program]) -> None:
             assert schedule["state"] == ("ENABLED" if job.enabled else "DISABLED")
             target = schedule["target"]
             assert target["arn"] == machine["arn"] and "ecsParameters" not in target
-            assert target["roleArn"] == outputs_of(prog, ROLE, f"{name}-scheduler")["arn"]
+            assert target["roleArn"] == outputs_of(prog, ROLE, f"{schedule_name}-scheduler")["arn"]
             assert json.loads(target["input"]) == {
                 "scheduledTime": "<aws.scheduler.scheduled-time>"
             }
@@ -205,18 +205,19 @@ def test_roles_of_the_workflows_are_scoped_to_this_job(program: tuple[str, Progr
     stack, prog = program
     cluster_arn = prog.one("aws:ecs/cluster:Cluster").outputs["arn"]
     for name in jobs_of(stack):
-        role = outputs_of(prog, ROLE, f"{name}-scheduler")
-        trust = json.loads(role["assumeRolePolicy"])["Statement"][0]
-        assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
-        assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
-        start, dead_letters = policy_of(prog, f"{name}-scheduler-start")["Statement"]
-        assert start["Resource"] == [
-            outputs_of(prog, MACHINE, f"{name}-{kind}")["arn"] for kind in ("run", "watch")
-        ]
-        assert (
-            dead_letters["Resource"]
-            == outputs_of(prog, "aws:sqs/queue:Queue", f"{name}-dlq")["arn"]
-        )
+        # The run's schedule and the watchdog's: a role and a dead-letter queue each, so that
+        # breaking one (its role edited, its queue deleted) leaves the other working.
+        for schedule, machine in ((name, f"{name}-run"), (f"{name}-watch", f"{name}-watch")):
+            role = outputs_of(prog, ROLE, f"{schedule}-scheduler")
+            trust = json.loads(role["assumeRolePolicy"])["Statement"][0]
+            assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+            assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+            start, dead_letters = policy_of(prog, f"{schedule}-scheduler-start")["Statement"]
+            assert start["Resource"] == [outputs_of(prog, MACHINE, machine)["arn"]]
+            assert (
+                dead_letters["Resource"]
+                == outputs_of(prog, "aws:sqs/queue:Queue", f"{schedule}-dlq")["arn"]
+            )
         for kind in ("run", "watch"):
             trust = json.loads(outputs_of(prog, ROLE, f"{name}-{kind}")["assumeRolePolicy"])
             assert trust["Statement"][0]["Principal"] == {"Service": "states.amazonaws.com"}

@@ -90,7 +90,10 @@ def test_ephemeral_storage_out_of_range(gib: int) -> None:
     ],
 )
 def test_valid_schedules(expression: str) -> None:
-    assert parse_settings(job(schedule=expression)).jobs["monthly-orders"].schedule == expression
+    # rate() counts from its start date (tests/infra/test_schedules.py).
+    start = {"startDate": "2030-01-01T00:00:00Z"} if expression.startswith("rate(") else {}
+    settings = parse_settings(job(schedule=expression, **start))
+    assert settings.jobs["monthly-orders"].schedule == expression
 
 
 @pytest.mark.parametrize(
@@ -232,9 +235,10 @@ def test_pinned_image_uris() -> None:
 
 
 def test_built_image_serves_one_architecture() -> None:
-    raw = {**BASE, "jobs": {"a1": {"architecture": "ARM64"}, "b1": {}}}
+    a1 = {"architecture": "ARM64", "s3Prefix": "a1/"}
+    raw = {**BASE, "jobs": {"a1": a1, "b1": {"s3Prefix": "b1/"}}}
     assert "must share one architecture; found ['ARM64', 'X86_64']" in error_of(raw)
-    raw["jobs"]["b1"] = {"imageUri": "app:1.0.0"}
+    raw["jobs"]["b1"] = {"imageUri": "app:1.0.0", "s3Prefix": "b1/"}
     assert parse_settings(raw).jobs["a1"].architecture == "ARM64"
 
 
@@ -280,13 +284,14 @@ def test_every_problem_is_reported_at_once() -> None:
 
 
 def test_single_key_and_cross_field_problems_come_in_one_pass() -> None:
-    """A bad time zone used to hide the job's cpu/memory mismatch and the stack-wide
-    FARGATE_SPOT rule until it was fixed; now all three come at once."""
-    fields = {"timezone": "Nowhere", "cpu": 512, "memory": 8192, "capacity": "FARGATE_SPOT"}
+    """A bad time zone used to hide the job's cpu/memory mismatch and the grace-period rule
+    until it was fixed; now all three come at once."""
+    fields = {"timezone": "Nowhere", "cpu": 512, "memory": 8192, "missedRunGraceMinutes": 5}
     lines = error_of(job(**fields)).splitlines()[1:]
     keys = [line.split(" = ")[0] for line in lines]
     assert keys == [
-        f"  - scheduled-etl:jobs.monthly-orders.{key}" for key in ("timezone", "memory", "capacity")
+        f"  - scheduled-etl:jobs.monthly-orders.{key}"
+        for key in ("timezone", "memory", "missedRunGraceMinutes")
     ], lines
 
 
@@ -385,7 +390,7 @@ def test_every_derived_name_is_checked() -> None:
     limits = {limit for _, limit in names.job_names("dev", "etl")}
     shared = names.stack_names("dev", creates_bucket=True, builds_image=True)
     limits |= {limit for _, limit in shared}
-    assert len(limits) == 14
+    assert len(limits) == 15
     assert all(limit.source.startswith("https://docs.aws.amazon.com/") for limit in limits)
     for limit in limits:
         assert names.problems([("x" * (limit.max_length + 1), limit)]), limit.what

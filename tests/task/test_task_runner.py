@@ -49,7 +49,6 @@ from tools.task.images import Image, ImageError, app_image, stand_in
 from tools.task.runner import TaskRun
 
 SCHEDULED = "2026-11-01T04:00:00Z"
-RUN_ROOT = "output/run=20261101T040000Z/"
 # Every job of every stack file, as `make test` finds them (a job added to a stack runs too).
 JOBS = [(stack, job) for stack in STACKS for job in stack_settings(stack).jobs]
 
@@ -230,7 +229,8 @@ def test_every_stacks_job_runs_green(
     assert result.stop_code == "EssentialContainerExited"
     assert result.container("mysql")["exitCode"] == 0, "the sidecar shut down cleanly"
     assert result.container("mysql")["healthStatus"] == "HEALTHY"
-    found = manifest(s3, bucket, f"{output}run=20261101T040000Z/")
+    job_name = task.container("app").environment["JOB_NAME"]  # the run folder is the job's
+    found = manifest(s3, bucket, f"{output}{job_name}/run=20261101T040000Z/")
     assert set(found["exports"]) == set(load_job(folder).exports)
     for export in found["exports"].values():
         assert export["rows"] > 0 or not bundled
@@ -252,7 +252,7 @@ def test_demo_runs_a_users_job_folder_through_the_task_definition(tmp_path: Path
     assert "read-only at /app/jobs/my_job in the app container" in done.stdout
     assert "container app: exit code 0" in done.stdout
     assert demo_export(out, "rows") == DEMO_ROWS
-    run_folder = out / "run=20261101T040000Z"  # was out/output/run=…: one folder too many
+    run_folder = out / "my_job" / "run=20261101T040000Z"  # was out/output/my_job/run=…
     found = json.loads((run_folder / "_manifest.json").read_text())
     assert found["job"] == "my_job"
     assert (found["inputs"]["t"]["rows"], found["exports"]["rows"]["rows"]) == (3, 2)
