@@ -27,12 +27,14 @@ from tools.run_now import latest_slot
 
 NEW_JOB = "nightly-sessions"
 NEW_FOLDER = "etl/jobs/nightly_sessions"
-# What a newcomer would write: another schedule, time zone and size, and their own folder.
+# What a newcomer would write: another schedule (04:30 in Berlin, clear of the clock changes),
+# time zone, size, prefix, and their own folder.
 NEW_SETTINGS = {
-    "schedule": "cron(30 2 * * ? *)",
+    "schedule": "cron(30 4 * * ? *)",
     "timezone": "Europe/Berlin",
     "cpu": 512,
     "memory": 1024,
+    "s3Prefix": f"{NEW_JOB}/",
     "etlJob": NEW_FOLDER,
 }
 # The per-stack checks (each is parametrized over the stack files or reads every job).
@@ -94,6 +96,7 @@ def test_render_lists_every_config_problem_without_a_traceback(copy: Path) -> No
     def spoil(config: dict[str, Any]) -> None:
         oops = {"timezone": "Mars/Olympus", "cpu": 256, "memory": 8192, "etlJob": "etl/jobs/x"}
         config["scheduled-etl:jobs"]["oops"] = oops
+        own_prefixes(config["scheduled-etl:jobs"])
 
     edit_stack(broken, spoil)
     try:
@@ -111,8 +114,17 @@ def test_render_lists_every_config_problem_without_a_traceback(copy: Path) -> No
     assert done.stderr.startswith("Pulumi.broken.yaml: invalid stack configuration")
 
 
+def own_prefixes(jobs: dict[str, Any]) -> None:
+    """Jobs sharing a bucket each own a prefix (settings refuse overlapping ones, and "" holds
+    every key): a job on the whole bucket moves under its name, as the error says to."""
+    for name, job in jobs.items():
+        if not job.get("s3Prefix"):
+            job["s3Prefix"] = f"{name}/"
+
+
 def add_the_new_job(config: dict[str, Any]) -> None:
     config["scheduled-etl:jobs"][NEW_JOB] = NEW_SETTINGS
+    own_prefixes(config["scheduled-etl:jobs"])
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +174,8 @@ def test_the_demo_runs_a_stack_job_with_its_own_folder_and_slot(
              for moment in (before, datetime.now(UTC))}  # fmt: skip
     [shown] = [line for line in done.stdout.splitlines() if line.startswith("scheduled time: ")]
     assert shown.split()[2] in slots, shown
-    assert f"(the latest slot of {NEW_JOB}: cron(30 2 * * ? *) Europe/Berlin)" in shown
-    [manifest] = (tmp_path / "out").glob("run=*/_manifest.json")
+    schedule, timezone = NEW_SETTINGS["schedule"], NEW_SETTINGS["timezone"]
+    assert f"(the latest slot of {NEW_JOB}: {schedule} {timezone})" in shown
+    [manifest] = (tmp_path / "out").glob("*/run=*/_manifest.json")  # <job>/run=<slot>/
     assert json.loads(manifest.read_text())["job"] == Path(NEW_FOLDER).name
     assert "== rows: 2 rows" in done.stdout
