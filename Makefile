@@ -25,9 +25,11 @@ node_modules/.installed: package.json package-lock.json | packages-test
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# JOB=<job folder> runs yours instead of the bundled one; INPUTS=<folder of <table>/*.csv>.
+# JOB=<job folder> runs yours instead of the bundled one; INPUTS=<folder of <table>/*.csv>;
+# SCHEDULED_TIME=<slot, e.g. 2026-12-06T02:30:00Z> the run's slot; STACK_JOB=<a dev job> runs
+# that job of Pulumi.dev.yaml (its own folder, at its latest slot unless SCHEDULED_TIME says).
 demo: packages-demo $(BIN)/.installed ## run the dev stack's task definition locally (tools.task) on sample data
-	$(BIN)/python scripts/demo.py --rows $(ROWS)$(if $(JOB), --job '$(JOB)')$(if $(INPUTS), --inputs '$(INPUTS)')
+	$(BIN)/python scripts/demo.py --rows $(ROWS)$(if $(JOB), --job '$(JOB)')$(if $(INPUTS), --inputs '$(INPUTS)')$(if $(SCHEDULED_TIME), --scheduled-time '$(SCHEDULED_TIME)')$(if $(STACK_JOB), --stack-job '$(STACK_JOB)')
 
 lint: $(BIN)/.installed ## ruff, mypy, hadolint, actionlint, zizmor
 	$(BIN)/ruff check .

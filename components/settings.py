@@ -8,6 +8,7 @@ what is allowed, so ``pulumi up`` stops before it creates anything.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import functools
 import json
@@ -122,7 +123,11 @@ def _check_schedule(expression: str) -> str:
 
 def _check_timezone(name: str) -> str:
     if name not in _timezones():
-        raise ValueError("expected an IANA time zone name such as UTC or Europe/Berlin")
+        hint = difflib.get_close_matches(name, sorted(_timezones()), n=1)
+        raise ValueError(
+            "expected an IANA time zone name such as UTC or Europe/Berlin"
+            + (f"; did you mean '{hint[0]}'?" if hint else "")
+        )
     return name
 
 
@@ -687,6 +692,16 @@ IMAGE_COPIES = "etl"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def project_job_folder(etl_job: str) -> PurePosixPath | None:
+    """The project path (such as etl/jobs/x) of the job folder `etlJob` names inside the
+    project's image, or None when the image does not copy it in."""
+    path = PurePosixPath(etl_job)
+    inside = path.relative_to(IMAGE_WORKDIR) if path.is_relative_to(IMAGE_WORKDIR) else path
+    if inside.is_absolute() or inside.parts[:1] != (IMAGE_COPIES,):
+        return None
+    return inside
+
+
 def job_folder_problems(settings: Settings) -> list[Problem]:
     """An `etlJob` of a job running the project's image must be a job folder (with schema.sql)
     that the image copies in; a typo would otherwise surface only when the task first runs.
@@ -700,9 +715,8 @@ def job_folder_problems(settings: Settings) -> list[Problem]:
     for name, job in settings.jobs.items():
         if job.etl_job is None or job.image_uri is not None:
             continue
-        path = PurePosixPath(job.etl_job)
-        inside = path.relative_to(IMAGE_WORKDIR) if path.is_relative_to(IMAGE_WORKDIR) else path
-        if inside.is_absolute() or inside.parts[:1] != (IMAGE_COPIES,):
+        inside = project_job_folder(job.etl_job)
+        if inside is None:
             why = f"is not in the image (it copies {IMAGE_COPIES}/ into {IMAGE_WORKDIR})"
         elif not (context / inside / "schema.sql").is_file():
             why = f"{inside} is not a job folder of this project (no {inside}/schema.sql)"
@@ -749,7 +763,7 @@ def config_problems(
     """Every problem of a stack's config in one pass: each key on its own (pydantic), then the
     checks across keys on a stand-in where each invalid key is dropped (its default) so that
     they run too; a cross-field problem reading a key already reported is left out."""
-    data = json.loads(json.dumps(dict(raw), default=str))  # a deep copy we may prune
+    data = copy.deepcopy(dict(raw))  # pruned below; the caller's config stays as it was
     problems: list[Problem] = []
     dropped: list[tuple[str | int, ...]] = []
     for _ in range(_MAX_REPAIRS):

@@ -65,7 +65,7 @@ def run(settings: Settings) -> dict[str, Any]:
         scheduled_time=manifest.iso(settings.scheduled_time),
         job=settings.job_name,
         job_dir=str(settings.job_dir),
-        output=f"s3://{bucket}/{root}",
+        output=settings.url(root),  # the folder in local mode, not s3:///tmp/...
     )
     with stage("job_definition"):
         try:
@@ -92,7 +92,7 @@ def run(settings: Settings) -> dict[str, Any]:
             log.error("lock_not_released", key=held.key, cause=str(exc))
     log.info(
         "run_succeeded",
-        manifest=f"s3://{bucket}/{root}{manifest.MANIFEST}",
+        manifest=settings.url(f"{root}{manifest.MANIFEST}"),
         elapsed_s=round((datetime.now(UTC) - started).total_seconds(), 3),
     )
     return document

@@ -169,7 +169,7 @@ def run_demo(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
 
 def demo_export(out: Path, export: str, job: str = "my_job") -> list[list[str]]:
     """The rows (header first) of an export's first part, as the demo copied it to `out`."""
-    part = out / "output" / job / "run=20261101T040000Z" / export / "part-00000.csv.gz"
+    part = out / job / "run=20261101T040000Z" / export / "part-00000.csv.gz"
     return list(csv.reader(io.StringIO(gzip.decompress(part.read_bytes()).decode(), newline="")))
 
 

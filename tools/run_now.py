@@ -111,6 +111,16 @@ def slots(
     raise ValueError(f"not a schedule expression: {schedule}")
 
 
+def latest_slot(schedule: str, timezone: str, now: datetime) -> str | None:
+    """The last scheduled time of `schedule` at or before `now`, None when it has none (an
+    at() still to come). Looks back a day first, then further, to keep rate() lists short."""
+    for days in (1, 32, 367, 3 * 366):
+        found = slots(schedule, timezone, iso(now - timedelta(days=days)), iso(now))
+        if found:
+            return found[-1]
+    return None
+
+
 @dataclass
 class Slot:
     scheduled_time: str

@@ -90,6 +90,20 @@ def sample_folder(root: Path, rows: int = 2000) -> Path:
 # --- local mode ------------------------------------------------------------------------------
 
 
+def test_local_mode_logs_name_the_local_folder(
+    db_server: DbServer, database: str, tmp_path: Path
+) -> None:
+    """They used to say output=s3:///tmp/...: a bucket-less S3 address of a local folder."""
+    data = sample_folder(tmp_path / "data", rows=50)
+    local = etl("run", env=local_env(db_server, database, data))
+    assert local.returncode == 0, local.stdout[-2000:]
+    lines = [line for line in local.stdout.splitlines() if line.startswith("{")]
+    events = {e["event"]: e for e in map(json.loads, lines)}
+    assert events["run_started"]["output"] == f"{data}/{RUN}"
+    assert events["run_succeeded"]["manifest"] == f"{data}/{RUN}_manifest.json"
+    assert "s3://" not in local.stdout
+
+
 def test_local_mode_writes_what_s3_gets_byte_for_byte(
     db_server: DbServer, database: str, s3: Any, bucket: str, s3_endpoint: str, tmp_path: Path
 ) -> None:
@@ -499,10 +513,45 @@ def test_demo_runs_a_users_job_folder_as_a_plain_process(
     assert manifest_of(out)["job"] == "my_job"
     manifest_key = "output/my_job/run=20261101T040000Z/_manifest.json"
     assert f"manifest: s3://etl-demo-data/{manifest_key}" in done.stdout
+    # The copies sit as under the output prefix: out/<job>/run=<slot>/ (not out/output/...).
+    copies = f"{out}/my_job/run=20261101T040000Z/_manifest.json"
+    assert f"copies of every output object: {out}/ (manifest: {copies})" in done.stdout
+    assert not (out / "output").exists()
+    # A database of the run's own, dropped afterwards (it was etl_demo for everyone).
+    [line] = [x for x in done.stdout.splitlines() if x.startswith("database: ")]
+    database = line.split()[1]
+    assert database.startswith("etl_demo_") and database != "etl_demo_"
+    with db_server.connect() as conn, conn.cursor() as cursor:
+        cursor.execute("SHOW DATABASES LIKE %s", (database,))
+        assert cursor.fetchall() == ()
+    assert "warning" not in done.stdout
+
+
+def test_demo_warns_when_rows_loaded_but_every_export_is_empty(
+    db_server: DbServer, tmp_path: Path
+) -> None:
+    """A nightly job at the sample's monthly slot exported 0 rows and reported success."""
+    job, inputs = users_job(tmp_path)
+    (job / "export" / "rows.sql").write_text(
+        "SELECT id, v FROM u WHERE DATE(@scheduled_time) = '2026-12-06' ORDER BY id"
+    )
+    args = ["--plain", "--job", str(job), "--inputs", str(inputs), "--out", str(tmp_path / "o")]
+    done = run_demo(*args, env=demo_env(db_server))
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr
+    assert "scheduled time: 2026-11-01T04:00:00Z (the sample orders' slot)" in done.stdout
+    assert (
+        "warning: the inputs loaded 3 rows but every export is empty. If the job selects by "
+        "its slot, the data may not be for 2026-11-01T04:00:00Z" in done.stdout
+    )
+    # At the slot the data is for: rows, no warning.
+    again = run_demo(*args, "--scheduled-time", "2026-12-06T02:30:00Z", env=demo_env(db_server))
+    assert again.returncode == 0, again.stdout[-4000:] + again.stderr
+    assert "scheduled time: 2026-12-06T02:30:00Z;" in again.stdout
+    assert "== rows: 2 rows" in again.stdout and "warning" not in again.stdout
 
 
 def manifest_of(out: Path) -> dict[str, Any]:
-    folder = out / "output" / "my_job" / "run=20261101T040000Z"
+    folder = out / "my_job" / "run=20261101T040000Z"
     return json.loads((folder / "_manifest.json").read_text())  # type: ignore[no-any-return]
 
 

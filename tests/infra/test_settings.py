@@ -295,6 +295,12 @@ def test_single_key_and_cross_field_problems_come_in_one_pass() -> None:
     ], lines
 
 
+def test_a_misspelt_time_zone_gets_the_closest_name() -> None:
+    message = error_of(job(timezone="Europe/Berln"))
+    assert 'timezone = "Europe/Berln": expected an IANA time zone name' in message
+    assert "did you mean 'Europe/Berlin'?" in message
+
+
 def test_a_cross_field_problem_names_its_key_without_a_dump_of_the_job() -> None:
     message = error_of(job(cpu=256, memory=4096, environment={"LOG_LEVEL": "DEBUG"}))
     assert (

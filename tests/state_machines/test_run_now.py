@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -17,7 +18,7 @@ from sfn_harness import FARGATE, moto_sfn
 from test_state_machines import JOBS, World, _build
 
 from tools import run_now
-from tools.run_now import slots
+from tools.run_now import latest_slot, slots
 
 DEV = next(job for job in JOBS if job.stack == "dev")
 
@@ -78,7 +79,7 @@ def test_a_skipped_slot_is_reported_and_fails_the_backfill(
     assert cli(path, "--from", "2026-01-01", "--to", "2026-03-31") == 1
     printed = capsys.readouterr().out
     assert "not done: 1 skipped (another run held the job's lock), 0 failed" in printed
-    assert "python -m tools.run_now monthly-orders --slots 2026-02-01T04:00:00Z" in printed
+    assert f"python -m tools.run_now {DEV.job} --slots 2026-02-01T04:00:00Z" in printed
 
 
 def test_backfill_runs_the_slots_of_a_job_one_at_a_time(
@@ -178,3 +179,21 @@ def test_rate_slots_fall_on_the_start_dates_grid(start: str, end: str, expected:
 def test_a_range_backwards_is_refused() -> None:
     with pytest.raises(ValueError, match="before"):
         slots("cron(0 4 1 * ? *)", "UTC", "2026-02-01", "2026-01-01")
+
+
+@pytest.mark.parametrize(
+    ("schedule", "timezone", "expected"),
+    [
+        # 02:30 in Berlin is 01:30 UTC in winter: today's slot has passed at 12:00 UTC.
+        ("cron(30 2 * * ? *)", "Europe/Berlin", "2026-12-06T01:30:00Z"),
+        ("cron(0 4 1 * ? *)", "UTC", "2026-12-01T04:00:00Z"),
+        ("cron(0 4 L * ? *)", "UTC", "2026-11-30T04:00:00Z"),
+        ("at(2030-01-01T00:00:00)", "UTC", None),  # still to come
+    ],
+)
+def test_latest_slot_is_the_last_one_at_or_before_now(
+    schedule: str, timezone: str, expected: str | None
+) -> None:
+    """What `make demo STACK_JOB=…` runs at when no SCHEDULED_TIME is given."""
+    now = datetime(2026, 12, 6, 12, tzinfo=UTC)
+    assert latest_slot(schedule, timezone, now) == expected

@@ -22,6 +22,7 @@ from etl_harness import DbServer
 
 from components.settings import JobSettings
 from components.specs.containers import MYSQL_DIR, MYSQL_PORT, init_sql, mysql_startup
+from tools.offline import stack_settings
 from tools.task import task_spec
 from tools.task.__main__ import local_secrets
 from tools.task.definition import from_inputs, secret_value
@@ -29,7 +30,8 @@ from tools.task.images import app_image
 from tools.task.network import TaskNetwork
 from tools.task.runner import TaskRun
 
-STACK, JOB = "dev", "monthly-orders"
+STACK = "dev"
+JOB = next(iter(stack_settings(STACK).jobs))  # any job: the sidecar is the same in each
 
 
 @pytest.fixture(scope="module", autouse=True)
