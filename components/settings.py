@@ -353,8 +353,9 @@ class JobSettings(_Model):
     """the user the sidecar creates and the job connects as (`DB_USERNAME`); an SQL
     identifier"""
     s3_prefix: Prefix = Field("", json_schema_extra={"doc_default": '`""` (whole bucket)'})
-    """ends with `/`; the task role reaches only keys under it; the job reads
-    `<prefix>input/`, writes `<prefix>output/`"""
+    """ends with `/`; the task role may read, write and delete only keys under it, so two jobs'
+    prefixes may not overlap (`""` overlaps every prefix); the job reads `<prefix>input/`, writes
+    `<prefix>output/<job's full name>/run=<time>/` ([ownership](ownership.md))"""
     etl_job: str | None = Field(None, json_schema_extra={"doc_default": "the bundled job"})
     """`ETL_JOB`: a job folder inside the image"""
     environment: dict[str, str] = {}
