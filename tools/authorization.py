@@ -84,7 +84,9 @@ def job_facts(program: Program) -> list[JobFacts]:
         streams = tuple((c["logConfiguration"]["options"]["awslogs-stream-prefix"], c["name"])
                         for c in containers)  # fmt: skip
         schedules = tuple(_schedules(program, {run.outputs["arn"], watch.outputs["arn"]}))
-        queues = {s.dead_letter_arn.split(":")[-1] for s in schedules}
+        dead_letters = _rule_dead_letters(program, topic.outputs["arn"], run.outputs["arn"])
+        queue_arns = [s.dead_letter_arn for s in schedules] + [q for _, q in dead_letters]
+        queues = {arn.split(":")[-1] for arn in queue_arns}
         alarms = tuple(a.outputs["arn"] for a in program.of_type(ALARM)
                        if topic.outputs["arn"] in a.inputs.get("alarmActions", [])
                        and a.inputs.get("dimensions", {}).get("QueueName") in queues)  # fmt: skip
@@ -112,6 +114,7 @@ def job_facts(program: Program) -> list[JobFacts]:
                 image_repository_arn=_repository_arn(app["image"], partition),
                 alarm_arns=alarms,
                 rule_arns=rules_to(program, topic.outputs["arn"]),
+                rule_dead_letters=dead_letters,
                 capacity_providers=tuple(capacity),
                 access_log=(logging[bucket], buckets[bucket]) if bucket in logging else None,
                 operator_arn=f"arn:{partition}:iam::{account}:role/{OPERATOR_ROLE}",
@@ -128,6 +131,23 @@ def rules_to(program: Program, target_arn: str) -> tuple[str, ...]:
     return tuple(
         sorted({rules[t.inputs["rule"]] for t in targets if t.inputs["arn"] == target_arn})
     )
+
+
+def _rule_dead_letters(
+    program: Program, target_arn: str, machine_arn: str
+) -> tuple[tuple[str, str], ...]:
+    """(rule ARN, dead-letter queue ARN) of the rules targeting `target_arn` whose event
+    pattern names the job's run machine (its unplanned-end rule)."""
+    rules = {r.inputs["name"]: r for r in program.of_type("aws:cloudwatch/eventRule:EventRule")}
+    found = set()
+    for target in program.of_type("aws:cloudwatch/eventTarget:EventTarget"):
+        rule = rules[target.inputs["rule"]]
+        pattern = json.loads(rule.inputs.get("eventPattern") or "{}")
+        machines = pattern.get("detail", {}).get("stateMachineArn", [])
+        dead_letter = target.inputs.get("deadLetterConfig")
+        if target.inputs["arn"] == target_arn and machine_arn in machines and dead_letter:
+            found.add((rule.outputs["arn"], dead_letter["arn"]))
+    return tuple(sorted(found))
 
 
 def _schedules(program: Program, machine_arns: set[str]) -> Iterator[Schedule]:
@@ -207,7 +227,8 @@ policy, and the resource's own policy: the bucket's, the topic's) with a small I
 parliament or policyuniverse evaluates conditions correctly, the file says why). Every row must
 be allowed. The same rows with one thing changed must be denied: another cluster, another
 task-definition family, another bucket, another prefix (jobs with an `s3Prefix`), another state
-machine, `iam:PassedToService` naming another service, and an alarm of another stack.
+machine, `iam:PassedToService` naming another service, an alarm or rule of another stack (for the
+topic and the rules' dead-letter queues).
 
 ## The calls
 

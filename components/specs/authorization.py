@@ -44,6 +44,7 @@ SCHEDULER_DLQ = (
 )
 SNS_EVENTS = "https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html"
 SNS_SERVICES = "https://docs.aws.amazon.com/sns/latest/dg/sns-access-policy-use-cases.html"
+EVENTS_DLQ = "https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html"
 
 ECS_TASKS = "ecs-tasks.amazonaws.com"
 SYNC_RULE = "StepFunctionsGetEventsForECSTaskRule"  # the managed rule of runTask.sync
@@ -103,6 +104,8 @@ class JobFacts:
     image_repository_arn: str | None  # the app image's ECR repository (None: not in ECR)
     alarm_arns: tuple[str, ...]  # CloudWatch alarms with the topic as their action
     rule_arns: tuple[str, ...] = ()  # EventBridge rules with the topic as their target
+    # (rule ARN, queue ARN): where those rules' targets put an event they cannot deliver
+    rule_dead_letters: tuple[tuple[str, str], ...] = ()
     capacity_providers: tuple[str, ...] = ("FARGATE",)  # those RunTask may name (Spot fallback)
     access_log: tuple[str, str] | None = None  # (log bucket ARN, source bucket ARN)
     operator_arn: str = ""  # who runs tools/ (a role of the account, outside the stack)
@@ -274,7 +277,8 @@ def task_role_calls(job: JobFacts) -> list[Call]:
 
 def service_calls(job: JobFacts) -> list[Call]:
     """Services acting through resource policies: alarms and EventBridge rules publish to the
-    topic, S3 delivers the data bucket's access logs."""
+    topic, the rules' targets put undeliverable events in their dead-letter queues, S3 delivers
+    the data bucket's access logs."""
     _, _, account = job.head
     calls = [
         Call("CloudWatch alarm", "cloudwatch.amazonaws.com", "alarm action: Publish",
@@ -286,6 +290,12 @@ def service_calls(job: JobFacts) -> list[Call]:
         Call("EventBridge rule", "events.amazonaws.com", "rule target: Publish", "sns:Publish",
              job.topic_arn, {"aws:SourceArn": rule, "aws:SourceAccount": account}, SNS_EVENTS)
         for rule in job.rule_arns
+    ]  # fmt: skip
+    calls += [
+        Call("EventBridge rule", "events.amazonaws.com", "target's dead-letter queue: an "
+             "undeliverable event", "sqs:SendMessage", queue, {"aws:SourceArn": rule},
+             EVENTS_DLQ)
+        for rule, queue in job.rule_dead_letters
     ]  # fmt: skip
     if job.access_log is not None:
         log_bucket, source = job.access_log

@@ -52,10 +52,14 @@ def identity_policies(program: Program, job: JobFacts, principal: str) -> list[d
 
 
 def resource_policy(program: Program, resource: str) -> dict[str, Any] | None:
-    """The declared policy of the resource a call names: a bucket's or a topic's."""
+    """The declared policy of the resource a call names: a bucket's, a topic's or a queue's."""
     for policy in program.of_type("aws:sns/topicPolicy:TopicPolicy"):
         if policy.inputs["arn"] == resource:
             return dict(json.loads(policy.inputs["policy"]))
+    assert not program.of_type("aws:sqs/queuePolicy:QueuePolicy")  # read here when declared
+    for queue in program.of_type("aws:sqs/queue:Queue"):
+        if queue.outputs["arn"] == resource and queue.inputs.get("policy"):
+            return dict(json.loads(queue.inputs["policy"]))
     buckets = {f"{b.name}-id": b.outputs["arn"] for b in program.of_type("aws:s3/bucket:Bucket")}
     for policy in program.of_type("aws:s3/bucketPolicy:BucketPolicy"):
         arn = buckets[policy.inputs["bucket"]]
@@ -392,3 +396,28 @@ def test_the_tables_keys_are_the_jobs_keys(program: Program) -> None:
         keys = {c.resource for c in authorization.task_role_calls(job)}
         assert job.object_arn(storage.lock_key) in keys
         assert job.object_arn(f"{job.run_root}{MANIFEST}") in keys
+
+
+def test_every_delivery_to_the_topic_or_a_dead_letter_queue_has_a_row(program: Program) -> None:
+    """Each alarm with the topic as its action (the schedules' queues and the unplanned-end
+    rules' queues alike) publishes through the topic's policy, and each EventBridge target's
+    dead-letter queue receives through the queue's policy: both have rows, allowed, and a rule
+    of another stack may not send to the queue."""
+    [topic] = program.of_type("aws:sns/topic:Topic")
+    alarms = {a.outputs["arn"] for a in program.of_type(tool.ALARM)
+              if topic.outputs["arn"] in a.inputs.get("alarmActions", [])}  # fmt: skip
+    queues = {t.inputs["deadLetterConfig"]["arn"]
+              for t in program.of_type("aws:cloudwatch/eventTarget:EventTarget")
+              if t.inputs.get("deadLetterConfig")}  # fmt: skip
+    rows = [c for job in tool.job_facts(program) for c in authorization.service_calls(job)]
+    published = {c.context["aws:SourceArn"] for c in rows
+                 if c.principal == "cloudwatch.amazonaws.com"}  # fmt: skip
+    sent = [c for c in rows if c.action == "sqs:SendMessage"]
+    assert alarms and alarms <= published, alarms - published
+    assert queues and queues <= {c.resource for c in sent}, queues
+    job = tool.job_facts(program)[0]
+    for call in sent:
+        assert call.principal == "events.amazonaws.com"
+        assert decision(program, job, call) == "Allow", call
+        other = {**call.context, "aws:SourceArn": _other_arn(call.context["aws:SourceArn"])}
+        assert decision(program, job, dataclasses.replace(call, context=other)) != "Allow"
