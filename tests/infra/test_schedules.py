@@ -138,6 +138,12 @@ def test_clock_changes_are_the_zones_own(timezone: str) -> None:
         ("cron(0/20 1 * * ? *)", "America/New_York"),  # 01:00-01:59 happens twice in November
         ("cron(30 2 ? 3 SUN#2 *)", "America/New_York"),  # the second Sunday of March
         ("at(2027-03-28T02:30:00)", "Europe/Berlin"),
+        ("at(2027-03-28T02:00:00)", "Europe/Berlin"),  # the first skipped second itself
+        ("cron(0 2 * * ? *)", "America/New_York"),  # a slot on the gap's first minute
+        ("cron(15 2 * * ? *)", "Australia/Lord_Howe"),  # a 30-minute change, southern spring
+        ("cron(45 1 * * ? *)", "Australia/Lord_Howe"),  # its 30-minute overlap in April
+        ("cron(0 2 ? * 1L *)", "Europe/Berlin"),  # the month's last Sunday: change days
+        ("cron(0 0 * * ? *)", "America/Santiago"),  # a gap at midnight
     ],
 )
 def test_a_slot_a_clock_change_skips_or_repeats_is_refused(schedule: str, timezone: str) -> None:
@@ -180,6 +186,8 @@ def test_every_affected_slot_is_listed() -> None:
         ("cron(30 4 * * ? *)", "Europe/Berlin"),
         ("rate(1 hour)", "Europe/Berlin"),  # a rate counts hours, not wall-clock times
         ("cron(30 2 * * ? 2020)", "Europe/Berlin"),  # only in the past
+        ("at(2027-03-28T03:00:00)", "Europe/Berlin"),  # the first local time after the gap
+        ("cron(30 2 * * ? *)", "Australia/Lord_Howe"),  # just after its 30-minute gap
     ],
 )
 def test_a_schedule_clear_of_clock_changes_passes(schedule: str, timezone: str) -> None:
