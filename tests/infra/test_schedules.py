@@ -202,6 +202,17 @@ def test_the_committed_stacks_meet_no_clock_change() -> None:
         assert schedule_problems(parse_settings(raw), datetime.now(UTC)) == []
 
 
+def test_a_one_time_schedule_is_checked_however_far_ahead_it_is() -> None:
+    """at() names one instant: a skipped local time years past the cron() horizon still never
+    runs (and its watchdog with it)."""
+    far = NOW.year + DST_HORIZON_YEARS + 3
+    march = datetime(far, 3, 31)
+    last_sunday = march - timedelta(days=(march.weekday() + 1) % 7)  # EU: clocks change then
+    schedule = f"at({last_sunday:%Y-%m-%d}T02:30:00)"
+    message = error_of(schedule=schedule, timezone="Europe/Berlin")
+    assert f"skipped on {last_sunday:%Y-%m-%d} 02:30" in message
+
+
 def test_every_schedule_problem_is_reported_in_one_pass() -> None:
     jobs = {
         "hourly": {"schedule": "rate(1 hour)", "missedRunGraceMinutes": 30, "s3Prefix": "h/"},
