@@ -81,6 +81,8 @@ _NEGATED = {
 
 
 def _condition_holds(operator: str, key: str, wanted: list[str], context: Context) -> bool:
+    if any("${" in str(w) for w in wanted):  # every operator, not only the wildcard ones
+        raise NotImplementedError(f"policy variables are not evaluated: {key}: {wanted}")
     if_exists = operator.endswith("IfExists")
     base = operator.removesuffix("IfExists")
     if base == "Null":

@@ -174,3 +174,13 @@ def test_multi_valued_operators_are_not_guessed() -> None:
                              Condition={operator: {"aws:TagKeys": ["team"]}}))]  # fmt: skip
         with pytest.raises(NotImplementedError):
             decide(ROLE, "ecs:TagResource", "arn:aws:ecs:x:1:task/c/1", {}, docs)
+
+
+def test_a_policy_variable_in_any_condition_is_refused() -> None:
+    """StringEquals compares literally, so `${aws:PrincipalTag/team}` would silently never
+    match (or match the literal text): refused like a variable in a Resource."""
+    tagged = {"StringEquals": {"aws:ResourceTag/team": "${aws:PrincipalTag/team}"}}
+    docs = [policy(allow("s3:GetObject", "*", Condition=tagged))]
+    context = {"aws:ResourceTag/team": "${aws:PrincipalTag/team}"}
+    with pytest.raises(NotImplementedError):
+        decide(ROLE, "s3:GetObject", "arn:aws:s3:::b/k", context, docs)
