@@ -87,9 +87,12 @@ def job_facts(program: Program) -> list[JobFacts]:
         dead_letters = _rule_dead_letters(program, topic.outputs["arn"], run.outputs["arn"])
         queue_arns = [s.dead_letter_arn for s in schedules] + [q for _, q in dead_letters]
         queues = {arn.split(":")[-1] for arn in queue_arns}
-        alarms = tuple(a.outputs["arn"] for a in program.of_type(ALARM)
-                       if topic.outputs["arn"] in a.inputs.get("alarmActions", [])
-                       and a.inputs.get("dimensions", {}).get("QueueName") in queues)  # fmt: skip
+        # Sorted: resources register in no fixed order, and the page must not change with it.
+        alarms = tuple(sorted(
+            a.outputs["arn"] for a in program.of_type(ALARM)
+            if topic.outputs["arn"] in a.inputs.get("alarmActions", [])
+            and a.inputs.get("dimensions", {}).get("QueueName") in queues
+        ))  # fmt: skip
         bucket = env["DATA_BUCKET"]
         account = cluster.split(":")[4]
         facts.append(
