@@ -83,7 +83,12 @@ def job_facts(program: Program) -> list[JobFacts]:
         [group] = {c["logConfiguration"]["options"]["awslogs-group"] for c in containers}
         streams = tuple((c["logConfiguration"]["options"]["awslogs-stream-prefix"], c["name"])
                         for c in containers)  # fmt: skip
-        schedules = tuple(_schedules(program, {run.outputs["arn"], watch.outputs["arn"]}))
+        schedules = tuple(
+            sorted(
+                _schedules(program, {run.outputs["arn"], watch.outputs["arn"]}),
+                key=lambda s: s.name,
+            )
+        )
         dead_letters = _rule_dead_letters(program, topic.outputs["arn"], run.outputs["arn"])
         queue_arns = [s.dead_letter_arn for s in schedules] + [q for _, q in dead_letters]
         queues = {arn.split(":")[-1] for arn in queue_arns}
