@@ -213,6 +213,18 @@ def test_a_one_time_schedule_is_checked_however_far_ahead_it_is() -> None:
     assert f"skipped on {last_sunday:%Y-%m-%d} 02:30" in message
 
 
+@pytest.mark.parametrize("dates", [{"startDate": "2027-06-01T00:00:00Z"},
+                                   {"endDate": "2027-01-01T00:00:00Z"}])  # fmt: skip
+def test_a_one_time_schedule_is_checked_whatever_its_start_and_end_dates(
+    dates: dict[str, str],
+) -> None:
+    """Scheduler "ignores StartDate [and EndDate] for one-time schedules" (CreateSchedule),
+    so dates around an at() time do not keep it from the check.
+    https://docs.aws.amazon.com/scheduler/latest/APIReference/API_CreateSchedule.html"""
+    message = error_of(schedule="at(2027-03-28T02:30:00)", timezone="Europe/Berlin", **dates)
+    assert "skipped on 2027-03-28 02:30" in message
+
+
 def test_every_schedule_problem_is_reported_in_one_pass() -> None:
     jobs = {
         "hourly": {"schedule": "rate(1 hour)", "missedRunGraceMinutes": 30, "s3Prefix": "h/"},
