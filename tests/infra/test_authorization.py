@@ -17,8 +17,10 @@ import pytest
 from iam_evaluator import arn_match, decide
 from moto.iam.aws_managed_policies import aws_managed_policies_data
 
+from components.settings import parse_settings
 from components.specs import authorization, names
 from components.specs.authorization import Call, JobFacts
+from components.specs.schedule import run_task_request
 from etl.manifest import MANIFEST
 from etl.settings import storage_from_env
 from tools import authorization as tool
@@ -421,3 +423,27 @@ def test_every_delivery_to_the_topic_or_a_dead_letter_queue_has_a_row(program: P
         assert decision(program, job, call) == "Allow", call
         other = {**call.context, "aws:SourceArn": _other_arn(call.context["aws:SourceArn"])}
         assert decision(program, job, dataclasses.replace(call, context=other)) != "Allow"
+
+
+def test_the_operators_run_task_command_may_tag_the_task_it_starts(program: Program) -> None:
+    """The `run_task_command` output propagates the task definition's tags (the stacks'
+    aws:defaultTags) and adds ECS managed tags, so ECS authorizes ecs:TagResource on the new
+    task (ecs:CreateAction = RunTask), as for the run machine: the operator needs it too, in
+    that cluster only (authorization.ECS_TAGGING)."""
+    raw = {"image": {"build": {}}, "jobs": {"nightly": {"schedule": "cron(0 4 * * ? *)"}}}
+    request = run_task_request(
+        parse_settings(raw).jobs["nightly"], cluster="c", task_definition_arn="t", subnet_ids=["s"],
+        security_group_ids=["g"], assign_public_ip=False,
+    )  # fmt: skip
+    assert request["propagateTags"] and request["enableECSManagedTags"]
+    for job in tool.job_facts(program):
+        [tagging] = [c for c in authorization.operator_calls(job)
+                     if c.action == "ecs:TagResource"]  # fmt: skip
+        assert tagging.context == {"ecs:CreateAction": "RunTask"}
+        assert decision(program, job, tagging) == "Allow"
+        other = _swap(job.cluster_arn, _other_arn(job.cluster_arn))(job)
+        [elsewhere] = [c for c in authorization.operator_calls(other)
+                       if c.action == "ecs:TagResource"]  # fmt: skip
+        assert decision(program, job, elsewhere) != "Allow"
+        direct = dataclasses.replace(tagging, context={})  # tagging an existing task
+        assert decision(program, job, direct) != "Allow"
