@@ -447,3 +447,20 @@ def test_the_operators_run_task_command_may_tag_the_task_it_starts(program: Prog
         assert decision(program, job, elsewhere) != "Allow"
         direct = dataclasses.replace(tagging, context={})  # tagging an existing task
         assert decision(program, job, direct) != "Allow"
+
+
+def test_a_stack_whose_name_extends_this_ones_may_not_publish(
+    stack: tuple[str, Program],
+) -> None:
+    """Stacks `dev` and `dev-eu` in one account: `scheduled-etl-dev-*` also matches the other
+    stack's `scheduled-etl-dev-eu-<job>-…` alarms and rules, which would then alert here."""
+    name, program = stack
+    mine, theirs = f"{PROJECT}-{name}-", f"{PROJECT}-{name}-eu-"
+    for job in tool.job_facts(program):
+        sources = [c for c in authorization.service_calls(job) if c.action == "sns:Publish"]
+        assert sources
+        for call in sources:
+            assert decision(program, job, call) == "Allow"
+            source = call.context["aws:SourceArn"].replace(mine, theirs)
+            other = dataclasses.replace(call, context={**call.context, "aws:SourceArn": source})
+            assert decision(program, job, other) != "Allow", source
