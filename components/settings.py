@@ -554,10 +554,17 @@ def _example_start(now: datetime) -> str:
 
 
 def _daylight_saving_problems(key: str, job: JobSettings, now: datetime) -> list[Problem]:
-    start = max(now, parse_utc(job.start_date)) if job.start_date else now
-    end = start + timedelta(days=366 * DST_HORIZON_YEARS)
-    if job.end_date:
-        end = min(end, parse_utc(job.end_date))
+    if at := re.fullmatch(r"at\((.*)\)", job.schedule):
+        # One instant, checked however far ahead (a day's margin for its zone's offset), and
+        # whatever the dates: "EventBridge Scheduler ignores StartDate [EndDate] for one-time
+        # schedules" (https://docs.aws.amazon.com/scheduler/latest/APIReference/API_CreateSchedule.html).
+        start = now
+        end = datetime.fromisoformat(at[1]).replace(tzinfo=UTC) + timedelta(days=1)
+    else:
+        start = max(now, parse_utc(job.start_date)) if job.start_date else now
+        end = start + timedelta(days=366 * DST_HORIZON_YEARS)
+        if job.end_date:
+            end = min(end, parse_utc(job.end_date))
     slots = clock_change_slots(job.schedule, job.timezone, start, end) if start < end else []
     if not slots:
         return []

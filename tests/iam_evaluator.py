@@ -21,8 +21,9 @@ Rules, from the IAM User Guide:
 - Resource and Arn* conditions match case-sensitively, each of the six colon-separated parts on
   its own, with `*` and `?` (the resource part may hold colons):
   https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_resource.html
-- conditions: every operator and every key must match (AND), any of a key's values (OR); a key
-  absent from the request matches only `...IfExists`, the negated operators and Null:
+- conditions: every operator and every key must match (AND), any of a key's values (OR); key
+  names match in any case; a key absent from the request matches only `...IfExists`, the
+  negated operators and Null:
   https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html
 """
 
@@ -80,6 +81,8 @@ _NEGATED = {
 
 
 def _condition_holds(operator: str, key: str, wanted: list[str], context: Context) -> bool:
+    if any("${" in str(w) for w in wanted):  # every operator, not only the wildcard ones
+        raise NotImplementedError(f"policy variables are not evaluated: {key}: {wanted}")
     if_exists = operator.endswith("IfExists")
     base = operator.removesuffix("IfExists")
     if base == "Null":
@@ -98,8 +101,11 @@ def _condition_holds(operator: str, key: str, wanted: list[str], context: Contex
 
 
 def conditions_hold(condition: Mapping[str, Mapping[str, Any]], context: Context) -> bool:
+    # "Condition key names are not case-sensitive" (their values are, for String operators):
+    # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition.html
+    by_name = {key.lower(): value for key, value in context.items()}
     return all(
-        _condition_holds(operator, key, _listed(values), context)
+        _condition_holds(operator, key.lower(), _listed(values), by_name)
         for operator, keys in condition.items()
         for key, values in keys.items()
     )

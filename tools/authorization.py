@@ -83,7 +83,9 @@ def job_facts(program: Program) -> list[JobFacts]:
         [group] = {c["logConfiguration"]["options"]["awslogs-group"] for c in containers}
         streams = tuple((c["logConfiguration"]["options"]["awslogs-stream-prefix"], c["name"])
                         for c in containers)  # fmt: skip
-        schedules = tuple(_schedules(program, {run.outputs["arn"], watch.outputs["arn"]}))
+        schedules = tuple(sorted(  # sorted: registration order is not fixed
+            _schedules(program, {run.outputs["arn"], watch.outputs["arn"]}), key=lambda s: s.name
+        ))  # fmt: skip
         # This job's rules: those whose pattern names its run machine.
         mine = {r.outputs["arn"] for r in program.of_type("aws:cloudwatch/eventRule:EventRule")
                 if run.outputs["arn"] in r.inputs.get("eventPattern", "")}  # fmt: skip
@@ -229,7 +231,8 @@ policy, and the resource's own policy: the bucket's, the topic's) with a small I
 parliament or policyuniverse evaluates conditions correctly, the file says why). Every row must
 be allowed. The same rows with one thing changed must be denied: another cluster, another
 task-definition family, another bucket, another prefix (jobs with an `s3Prefix`), another state
-machine, `iam:PassedToService` naming another service, and an alarm of another stack.
+machine, `iam:PassedToService` naming another service, an alarm or rule of another stack (for the
+topic and the rules' dead-letter queues).
 
 ## The calls
 

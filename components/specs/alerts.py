@@ -28,14 +28,16 @@ def dead_letter_alarm() -> dict[str, Any]:
     }
 
 
-def alerts_topic_policy(topic_arn: str, name_prefix: str) -> Policy:
-    """CloudWatch alarms and EventBridge rules of this stack (by name prefix) may publish. (The
-    state machines publish through their roles' identity policies, in the topic's own account.)
+def alerts_topic_policy(topic_arn: str, job_names: list[str]) -> Policy:
+    """CloudWatch alarms and EventBridge rules of this stack's jobs (by each job's full name,
+    names.full_name) may publish. By job, not by the stack prefix alone: `scheduled-etl-dev-*`
+    would admit a sibling stack `dev-eu`'s alarms and rules too. (The state machines publish
+    through their roles' identity policies, in the topic's own account.)
     EventBridge needs the topic's resource policy to publish to SNS:
     https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html#eb-sns-permissions"""
     partition, region, account = topic_arn.split(":")[1:2] + topic_arn.split(":")[3:5]
 
-    def publish(sid: str, service: str, source: str) -> dict[str, Any]:
+    def publish(sid: str, service: str, source: list[str]) -> dict[str, Any]:
         return {
             "Sid": sid,
             "Effect": "Allow",
@@ -52,9 +54,11 @@ def alerts_topic_policy(topic_arn: str, name_prefix: str) -> Policy:
         "Version": VERSION,
         "Statement": [
             publish("RunAlarms", "cloudwatch.amazonaws.com",
-                    f"arn:{partition}:cloudwatch:{region}:{account}:alarm:{name_prefix}-*"),
+                    [f"arn:{partition}:cloudwatch:{region}:{account}:alarm:{job}-*"
+                     for job in job_names]),
             publish("UnplannedEndRules", "events.amazonaws.com",
-                    f"arn:{partition}:events:{region}:{account}:rule/{name_prefix}-*"),
+                    [f"arn:{partition}:events:{region}:{account}:rule/{job}-*"
+                     for job in job_names]),
         ],
     }  # fmt: skip
 

@@ -325,6 +325,8 @@ def operator_calls(job: JobFacts) -> list[Call]:
              job.execution_arn(job.run_machine_arn, f"backfill-{SLOT}-0123abcd"), {}, SFN_SAR),
         Call(who, role, "aws ecs run-task (run_task_command)", "ecs:RunTask",
              job.task_definition_arn, _in_cluster(job), ECS_SAR),
+        Call(who, role, "run-task propagates tags, adds ECS managed tags", "ecs:TagResource",
+             job.task_arn, {"ecs:CreateAction": "RunTask"}, ECS_TAGGING),
         Call(who, role, "run-task passes the execution role", "iam:PassRole",
              job.execution_role_arn, {"iam:PassedToService": ECS_TASKS}, PASS_ROLE),
         Call(who, role, "run-task passes the task role", "iam:PassRole",

@@ -147,7 +147,7 @@ def dead_letter_alarm_name(full: str) -> str:
 
 def unplanned_rule_name(full: str) -> str:
     """The rule on the job's executions that end outside the planned outcomes; its name starts
-    with the stack prefix, which the alerts topic's policy admits (specs/alerts.py). No longer
+    with the job's full name, which the alerts topic's policy admits (specs/alerts.py). No longer
     than the watchdog's suffix, which sets the longest stack and job names."""
     return f"{full}-ended"
 

@@ -259,6 +259,15 @@ def operator_policy(  # noqa: PLR0917 (one ARN per resource kind, like run_machi
                 "Condition": {"ArnEquals": {"ecs:cluster": cluster_arn}},
             },
             {
+                # The command propagates the task definition's tags and adds managed tags:
+                # ECS then authorizes TagResource on the new task (as for the run machine).
+                "Sid": "TagTaskOnLaunch",
+                "Effect": "Allow",
+                "Action": "ecs:TagResource",
+                "Resource": f"{cluster_arn.replace(':cluster/', ':task/')}/*",
+                "Condition": {"StringEquals": {"ecs:CreateAction": "RunTask"}},
+            },
+            {
                 "Sid": "PassTaskRoles",
                 "Effect": "Allow",
                 "Action": "iam:PassRole",

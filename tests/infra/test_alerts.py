@@ -34,14 +34,15 @@ def _pascal(key: str) -> str:
 
 
 def test_topic_policy_admits_only_this_stacks_alarms_and_rules() -> None:
-    alarms, rules = alerts_topic_policy(TOPIC, "scheduled-etl-prod")["Statement"]
+    jobs = ["scheduled-etl-prod-a", "scheduled-etl-prod-b"]
+    alarms, rules = alerts_topic_policy(TOPIC, jobs)["Statement"]
     assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     assert alarms["Condition"]["ArnLike"] == {
-        "aws:SourceArn": "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:scheduled-etl-prod-*"
+        "aws:SourceArn": [f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{j}-*" for j in jobs]
     }
     assert rules["Principal"] == {"Service": "events.amazonaws.com"}
     assert rules["Condition"]["ArnLike"] == {
-        "aws:SourceArn": "arn:aws:events:eu-west-1:123456789012:rule/scheduled-etl-prod-*"
+        "aws:SourceArn": [f"arn:aws:events:eu-west-1:123456789012:rule/{j}-*" for j in jobs]
     }
     for statement in (alarms, rules):
         assert (statement["Action"], statement["Resource"]) == ("sns:Publish", TOPIC)

@@ -17,8 +17,10 @@ import pytest
 from iam_evaluator import arn_match, decide
 from moto.iam.aws_managed_policies import aws_managed_policies_data
 
+from components.settings import parse_settings
 from components.specs import authorization, names
 from components.specs.authorization import Call, JobFacts
+from components.specs.schedule import run_task_request
 from etl.manifest import MANIFEST
 from etl.settings import storage_from_env
 from tools import authorization as tool
@@ -413,3 +415,69 @@ def test_the_tables_keys_are_the_jobs_keys(program: Program) -> None:
         keys = {c.resource for c in authorization.task_role_calls(job)}
         assert job.object_arn(storage.lock_key) in keys
         assert job.object_arn(f"{job.run_root}{MANIFEST}") in keys
+
+
+def test_every_delivery_to_the_topic_or_a_dead_letter_queue_has_a_row(program: Program) -> None:
+    """Each alarm with the topic as its action (the schedules' queues and the unplanned-end
+    rules' queues alike) publishes through the topic's policy, and each EventBridge target's
+    dead-letter queue receives through the queue's policy: both have rows, allowed, and a rule
+    of another stack may not send to the queue."""
+    [topic] = program.of_type("aws:sns/topic:Topic")
+    alarms = {a.outputs["arn"] for a in program.of_type(tool.ALARM)
+              if topic.outputs["arn"] in a.inputs.get("alarmActions", [])}  # fmt: skip
+    queues = {t.inputs["deadLetterConfig"]["arn"]
+              for t in program.of_type("aws:cloudwatch/eventTarget:EventTarget")
+              if t.inputs.get("deadLetterConfig")}  # fmt: skip
+    rows = [c for job in tool.job_facts(program) for c in authorization.service_calls(job)]
+    published = {c.context["aws:SourceArn"] for c in rows
+                 if c.principal == "cloudwatch.amazonaws.com"}  # fmt: skip
+    sent = [c for c in rows if c.action == "sqs:SendMessage"]
+    assert alarms and alarms <= published, alarms - published
+    assert queues and queues <= {c.resource for c in sent}, queues
+    job = tool.job_facts(program)[0]
+    for call in sent:
+        assert call.principal == "events.amazonaws.com"
+        assert decision(program, job, call) == "Allow", call
+        other = {**call.context, "aws:SourceArn": _other_arn(call.context["aws:SourceArn"])}
+        assert decision(program, job, dataclasses.replace(call, context=other)) != "Allow"
+
+
+def test_the_operators_run_task_command_may_tag_the_task_it_starts(program: Program) -> None:
+    """The `run_task_command` output propagates the task definition's tags (the stacks'
+    aws:defaultTags) and adds ECS managed tags, so ECS authorizes ecs:TagResource on the new
+    task (ecs:CreateAction = RunTask), as for the run machine: the operator needs it too, in
+    that cluster only (authorization.ECS_TAGGING)."""
+    raw = {"image": {"build": {}}, "jobs": {"nightly": {"schedule": "cron(0 4 * * ? *)"}}}
+    request = run_task_request(
+        parse_settings(raw).jobs["nightly"], cluster="c", task_definition_arn="t", subnet_ids=["s"],
+        security_group_ids=["g"], assign_public_ip=False,
+    )  # fmt: skip
+    assert request["propagateTags"] and request["enableECSManagedTags"]
+    for job in tool.job_facts(program):
+        [tagging] = [c for c in authorization.operator_calls(job)
+                     if c.action == "ecs:TagResource"]  # fmt: skip
+        assert tagging.context == {"ecs:CreateAction": "RunTask"}
+        assert decision(program, job, tagging) == "Allow"
+        other = _swap(job.cluster_arn, _other_arn(job.cluster_arn))(job)
+        [elsewhere] = [c for c in authorization.operator_calls(other)
+                       if c.action == "ecs:TagResource"]  # fmt: skip
+        assert decision(program, job, elsewhere) != "Allow"
+        direct = dataclasses.replace(tagging, context={})  # tagging an existing task
+        assert decision(program, job, direct) != "Allow"
+
+
+def test_a_stack_whose_name_extends_this_ones_may_not_publish(
+    stack: tuple[str, Program],
+) -> None:
+    """Stacks `dev` and `dev-eu` in one account: `scheduled-etl-dev-*` also matches the other
+    stack's `scheduled-etl-dev-eu-<job>-…` alarms and rules, which would then alert here."""
+    name, program = stack
+    mine, theirs = f"{PROJECT}-{name}-", f"{PROJECT}-{name}-eu-"
+    for job in tool.job_facts(program):
+        sources = [c for c in authorization.service_calls(job) if c.action == "sns:Publish"]
+        assert sources
+        for call in sources:
+            assert decision(program, job, call) == "Allow"
+            source = call.context["aws:SourceArn"].replace(mine, theirs)
+            other = dataclasses.replace(call, context={**call.context, "aws:SourceArn": source})
+            assert decision(program, job, other) != "Allow", source

@@ -126,3 +126,61 @@ def test_resource_policy_names_its_principal() -> None:
     assert decide("cloudwatch.amazonaws.com", "sns:Publish", topic, {}, [], grant) == "Allow"
     assert decide("events.amazonaws.com", "sns:Publish", topic, {}, [], grant) == "ImplicitDeny"
     assert decide(ROLE, "sns:Publish", topic, {}, [], grant) == "ImplicitDeny"
+
+
+def test_condition_key_names_match_in_any_case() -> None:
+    """Condition key names are not case-sensitive (the condition element), values are (for
+    StringEquals): a policy spelling `iam:passedToService` grants what `iam:PassedToService`
+    does, and the negated operator does not take a differently spelled key as absent.
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition.html"""
+    task = "arn:aws:iam::1:role/task"
+    ecs = {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+    lower = {"StringEquals": {"iam:passedtoservice": "ecs-tasks.amazonaws.com"}}
+    granted = [policy(allow("iam:PassRole", task, Condition=lower))]
+    assert decide(ROLE, "iam:PassRole", task, ecs, granted) == "Allow"
+    not_ecs = {"StringNotEquals": {"IAM:PassedToService": "ecs-tasks.amazonaws.com"}}
+    deny = policy({"Effect": "Deny", "Action": "iam:PassRole", "Resource": "*",
+                   "Condition": not_ecs})  # fmt: skip
+    docs = [policy(allow("iam:PassRole", task)), deny]
+    assert decide(ROLE, "iam:PassRole", task, ecs, docs) == "Allow"
+    lam = {"iam:PassedToService": "lambda.amazonaws.com"}
+    assert decide(ROLE, "iam:PassRole", task, lam, docs) == "ExplicitDeny"
+    upper_value = {"iam:PassedToService": "ECS-tasks.amazonaws.com"}
+    assert decide(ROLE, "iam:PassRole", task, upper_value, docs) == "ExplicitDeny"
+
+
+def test_not_action_not_resource_and_single_character_wildcards() -> None:
+    obj = "arn:aws:s3:::b/run=2026/part"
+    runs = "arn:aws:s3:::b/run=????/*"
+    docs = [policy({"Effect": "Allow", "NotAction": "s3:Delete*", "Resource": "*"},
+                   {"Effect": "Deny", "Action": "s3:*", "NotResource": runs})]  # fmt: skip
+    assert decide(ROLE, "s3:GetObject", obj, {}, docs) == "Allow"
+    assert decide(ROLE, "s3:deleteobject", obj, {}, docs) == "ImplicitDeny"  # action: any case
+    assert decide(ROLE, "s3:GetObject", "arn:aws:s3:::b/run=20261/part", {}, docs) == (
+        "ExplicitDeny"  # `?` is one character, NotResource denies everything else
+    )
+    assert decide(ROLE, "s3:GetObject", "arn:aws:s3:::B/run=2026/part", {}, docs) == (
+        "ExplicitDeny"  # ARNs match case-sensitively
+    )
+
+
+def test_multi_valued_operators_are_not_guessed() -> None:
+    """ForAnyValue:/ForAllValues: compare sets of values (one request key may hold several);
+    the evaluator's requests hold one value per key, so it refuses them rather than evaluate
+    them as the single-valued operator (which AWS does not: ForAllValues holds for a key that
+    is absent)."""
+    for operator in ("ForAnyValue:StringEquals", "ForAllValues:StringLike"):
+        docs = [policy(allow("ecs:TagResource", "*",
+                             Condition={operator: {"aws:TagKeys": ["team"]}}))]  # fmt: skip
+        with pytest.raises(NotImplementedError):
+            decide(ROLE, "ecs:TagResource", "arn:aws:ecs:x:1:task/c/1", {}, docs)
+
+
+def test_a_policy_variable_in_any_condition_is_refused() -> None:
+    """StringEquals compares literally, so `${aws:PrincipalTag/team}` would silently never
+    match (or match the literal text): refused like a variable in a Resource."""
+    tagged = {"StringEquals": {"aws:ResourceTag/team": "${aws:PrincipalTag/team}"}}
+    docs = [policy(allow("s3:GetObject", "*", Condition=tagged))]
+    context = {"aws:ResourceTag/team": "${aws:PrincipalTag/team}"}
+    with pytest.raises(NotImplementedError):
+        decide(ROLE, "s3:GetObject", "arn:aws:s3:::b/k", context, docs)

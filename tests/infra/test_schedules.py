@@ -138,6 +138,12 @@ def test_clock_changes_are_the_zones_own(timezone: str) -> None:
         ("cron(0/20 1 * * ? *)", "America/New_York"),  # 01:00-01:59 happens twice in November
         ("cron(30 2 ? 3 SUN#2 *)", "America/New_York"),  # the second Sunday of March
         ("at(2027-03-28T02:30:00)", "Europe/Berlin"),
+        ("at(2027-03-28T02:00:00)", "Europe/Berlin"),  # the first skipped second itself
+        ("cron(0 2 * * ? *)", "America/New_York"),  # a slot on the gap's first minute
+        ("cron(15 2 * * ? *)", "Australia/Lord_Howe"),  # a 30-minute change, southern spring
+        ("cron(45 1 * * ? *)", "Australia/Lord_Howe"),  # its 30-minute overlap in April
+        ("cron(0 2 ? * 1L *)", "Europe/Berlin"),  # the month's last Sunday: change days
+        ("cron(0 0 * * ? *)", "America/Santiago"),  # a gap at midnight
     ],
 )
 def test_a_slot_a_clock_change_skips_or_repeats_is_refused(schedule: str, timezone: str) -> None:
@@ -180,6 +186,8 @@ def test_every_affected_slot_is_listed() -> None:
         ("cron(30 4 * * ? *)", "Europe/Berlin"),
         ("rate(1 hour)", "Europe/Berlin"),  # a rate counts hours, not wall-clock times
         ("cron(30 2 * * ? 2020)", "Europe/Berlin"),  # only in the past
+        ("at(2027-03-28T03:00:00)", "Europe/Berlin"),  # the first local time after the gap
+        ("cron(30 2 * * ? *)", "Australia/Lord_Howe"),  # just after its 30-minute gap
     ],
 )
 def test_a_schedule_clear_of_clock_changes_passes(schedule: str, timezone: str) -> None:
@@ -192,6 +200,29 @@ def test_the_committed_stacks_meet_no_clock_change() -> None:
         jobs = stack_config(stack)["scheduled-etl:jobs"]
         raw = {"image": {"build": {}}, "jobs": jobs}
         assert schedule_problems(parse_settings(raw), datetime.now(UTC)) == []
+
+
+def test_a_one_time_schedule_is_checked_however_far_ahead_it_is() -> None:
+    """at() names one instant: a skipped local time years past the cron() horizon still never
+    runs (and its watchdog with it)."""
+    far = NOW.year + DST_HORIZON_YEARS + 3
+    march = datetime(far, 3, 31)
+    last_sunday = march - timedelta(days=(march.weekday() + 1) % 7)  # EU: clocks change then
+    schedule = f"at({last_sunday:%Y-%m-%d}T02:30:00)"
+    message = error_of(schedule=schedule, timezone="Europe/Berlin")
+    assert f"skipped on {last_sunday:%Y-%m-%d} 02:30" in message
+
+
+@pytest.mark.parametrize("dates", [{"startDate": "2027-06-01T00:00:00Z"},
+                                   {"endDate": "2027-01-01T00:00:00Z"}])  # fmt: skip
+def test_a_one_time_schedule_is_checked_whatever_its_start_and_end_dates(
+    dates: dict[str, str],
+) -> None:
+    """Scheduler "ignores StartDate [and EndDate] for one-time schedules" (CreateSchedule),
+    so dates around an at() time do not keep it from the check.
+    https://docs.aws.amazon.com/scheduler/latest/APIReference/API_CreateSchedule.html"""
+    message = error_of(schedule="at(2027-03-28T02:30:00)", timezone="Europe/Berlin", **dates)
+    assert "skipped on 2027-03-28 02:30" in message
 
 
 def test_every_schedule_problem_is_reported_in_one_pass() -> None:

@@ -127,3 +127,48 @@ def test_an_old_slot_with_no_run_stops_at_the_page_that_reaches_before_it(
     assert execution["status"] == "FAILED" and execution["error"] == "SlotMissed"
     assert listings(events) == -(-250 // PAGE)
     assert len(events) < HISTORY_LIMIT // 2, len(events)
+
+
+def _run_of(run: str, n: int) -> Any:
+    backend = stepfunctions_backends[h.ACCOUNT][h.REGION]
+    return next(e for e in backend.describe_state_machine(run).executions
+                if json.loads(e.execution_input)["scheduledTime"] == slot(n))  # fmt: skip
+
+
+def test_a_run_started_after_the_next_slots_run_is_found(kept: tuple[Any, str, str]) -> None:
+    """Scheduler's retries (up to maxEventAgeSeconds) can start a slot's run after the next
+    slot's: newest first, it still lies before the first execution older than its slot."""
+    sfn, run, topic = kept
+    _run_of(run, KEPT - 20).start_date = FIRST + timedelta(hours=KEPT - 19, minutes=10)
+    execution, events = check(sfn, run, topic, slot(KEPT - 20))
+    assert execution["status"] == "SUCCEEDED"
+    assert listings(events) == 1
+
+
+def test_a_run_started_exactly_at_its_slot_is_found(kept: tuple[Any, str, str]) -> None:
+    """A start date equal to the slot is not "before" it (the comparison is strict)."""
+    sfn, run, topic = kept
+    late_neighbour = _run_of(run, KEPT - 31)  # started at its slot + 30 s, before KEPT - 30
+    _run_of(run, KEPT - 30).start_date = FIRST + timedelta(hours=KEPT - 30)
+    assert late_neighbour.start_date < FIRST + timedelta(hours=KEPT - 30)
+    execution, _ = check(sfn, run, topic, slot(KEPT - 30))
+    assert execution["status"] == "SUCCEEDED"
+
+
+def test_a_missed_slot_with_exactly_a_page_of_runs_since_reads_the_next_page(
+    kept: tuple[Any, str, str],
+) -> None:
+    """Exactly PAGE executions started since the slot: the first page holds none older, so
+    the watchdog must read the second (which starts older) before it alerts, and no third."""
+    sfn, run, topic = kept
+    backend = stepfunctions_backends[h.ACCOUNT][h.REGION]
+    executions = backend.describe_state_machine(run).executions
+
+    def since(n: int) -> int:
+        return sum(e.start_date >= FIRST + timedelta(hours=n) for e in executions)
+
+    n = next(n for n in range(KEPT - 1, 0, -1) if since(n) == PAGE + 1)  # its run included
+    executions.remove(_run_of(run, n))  # as if never started: PAGE runs since its slot
+    execution, events = check(sfn, run, topic, slot(n))
+    assert execution["status"] == "FAILED" and execution["error"] == "SlotMissed"
+    assert listings(events) == 2
