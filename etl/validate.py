@@ -124,6 +124,14 @@ class _Folder:
             return
         if query.mariadb_only:
             self.add("warning", path, MARIADB_ONLY)
+        for variable, line in lost_variables(path.read_text(encoding="utf-8")):
+            self.add(
+                "warning", path,
+                f"reads {variable}, which exports do not see: they read a clean session where "
+                "@scheduled_time is the one user variable set; compute it here (e.g. from "
+                "@scheduled_time) or keep it in a table a transform fills",
+                line,
+            )  # fmt: skip
 
     def time_zones(self, job: JobDefinition | None) -> None:
         """Named zones are errors (the sidecar has no time-zone tables), zones from columns or
@@ -159,6 +167,18 @@ class _Folder:
                 hint = [f"{name[: -len(suffix)]}{suffix}"]
             guess = f"; did you mean {hint[0]}?" if hint else ""
             self.add("warning", entry, f"ignored by the runner{guess}")
+
+
+def lost_variables(sql: str) -> list[tuple[str, int]]:
+    """User variables an export reads other than @scheduled_time, with their lines: the session
+    is reset before exports (etl/db.py reset_session), so a transform's `SET @x` is gone and
+    @x reads NULL. Names are case-insensitive, as MySQL reads them."""
+    found, line = [], 1
+    for kind, value in lexer.tokenize(sql):  # type: ignore[no-untyped-call]
+        if kind in T.Name and value.startswith("@") and value.lower() != "@scheduled_time":
+            found.append((value, line))
+        line += value.count("\n")
+    return found
 
 
 def check_folder(folder: Path) -> list[Finding]:
