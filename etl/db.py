@@ -342,6 +342,14 @@ def check_warnings(conn: Session, what: str) -> None:
         raise ExportWarning(f"{what}: the server warned ({listed})")
 
 
+def global_variables(conn: Session) -> dict[str, str]:
+    """The server's global variables, but those the server changes itself as it writes
+    (gtid_* positions)."""
+    with conn.cursor() as cursor:
+        cursor.execute("SHOW GLOBAL VARIABLES WHERE Variable_name NOT LIKE 'gtid\\_%'")
+        return {str(name): str(value) for name, value in cursor.fetchall()}
+
+
 def table_columns(conn: Session) -> dict[str, list[str]]:
     """Every table of the session's database, with its columns in their order."""
     with conn.cursor() as cursor:

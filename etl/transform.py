@@ -20,9 +20,21 @@ def create_schema(conn: db.Session, schema: Path, tables: list[str]) -> dict[str
 
 
 def run_transforms(conn: db.Session, paths: tuple[Path, ...], scheduled: datetime) -> None:
-    """Run the transform files in order, after setting @scheduled_time for their SQL."""
+    """Run the transform files in order, after setting @scheduled_time for their SQL. A file
+    that changes a GLOBAL variable fails: the session reset before the exports
+    (COM_RESET_CONNECTION) gives every session variable its global value, so `SET GLOBAL
+    sql_select_limit = 5` would reach every export, and no reset can undo it."""
     with conn.cursor() as cursor:
         db.set_scheduled_time(cursor, scheduled)
+    before = db.global_variables(conn)
     for path in paths:
         db.execute_file(conn, path)
+        after = db.global_variables(conn)
+        changed = sorted(name for name in before.keys() | after.keys()
+                         if before.get(name) != after.get(name))  # fmt: skip
+        if changed:
+            raise RuntimeError(
+                f"{path.name} changed global variable(s) {', '.join(changed)}; a transform may "
+                "SET SESSION variables only (exports read every global value)"
+            )
         log.info("transform_done", file=path.name)

@@ -85,3 +85,37 @@ def test_an_export_warning_fails_the_run(
     assert failure["stage"] == "export"
     assert "export rows: the server warned" in failure["cause"]
     assert "x7" in failure["cause"]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_transform_that_sets_global_variables_fails_the_run(
+    path: str, tmp_path: Path, env: tuple[Any, ...], db_server: DbServer, s3: Any,
+    shared_dir: Path,
+) -> None:  # fmt: skip
+    """COM_RESET_CONNECTION sets every session variable to its GLOBAL value, and the job's
+    user may SET GLOBAL: main exported 5 rows of 8 (sql_select_limit) and 1/3 as 0
+    (div_precision_increment) and exited 0. The run fails naming the transform instead."""
+    _, _, bucket, _ = env
+    with db_server.connect() as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT @@GLOBAL.sql_select_limit, @@GLOBAL.div_precision_increment")
+        limit, precision = cursor.fetchone()
+    folder = job(
+        tmp_path / "global",
+        transform="SET GLOBAL sql_select_limit = 5; SET GLOBAL div_precision_increment = 0;",
+        export="SELECT id, id / 3 AS third FROM t ORDER BY id",
+    )
+    put_csv(s3, bucket, "input/t/t.csv", "id,v\n" + "".join(f"{i},x\n" for i in range(1, 9)))
+    try:
+        run = run_on(path, shared_dir, env, folder)
+    finally:
+        with db_server.connect() as conn, conn.cursor() as cursor:
+            cursor.execute(
+                f"SET GLOBAL sql_select_limit = {int(limit)}, "
+                f"div_precision_increment = {int(precision)}"
+            )
+    assert run.returncode == 1
+    failure = run.failure
+    assert failure["stage"] == "transform"
+    assert "10_session.sql" in failure["cause"]
+    assert "div_precision_increment" in failure["cause"]
+    assert "sql_select_limit" in failure["cause"]
