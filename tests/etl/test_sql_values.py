@@ -188,3 +188,32 @@ def test_checks_accept_exactly_the_exported_spellings(
     for value in bad:
         with pytest.raises(BadValue):
             check(value)
+
+
+@pytest.mark.parametrize("path", ["stream", "shared"])
+def test_every_byte_round_trips_on_both_export_paths(
+    path: str, tmp_path: Path, env: tuple[Any, ...], s3: Any, shared_dir: Path
+) -> None:
+    """Bytes 0x00..0xFF in binary columns and every byte-sized character in text: export ->
+    load -> export is the identity on the stream and the shared (INTO OUTFILE) paths."""
+    db_server, database, bucket, s3_endpoint = env
+    extra = {"DB_SHARED_DIR": str(shared_dir)} if path == "shared" else {}
+    every = "".join(f"{b:02x}" for b in range(256))
+    source = job(tmp_path / "source", table="src", export="SELECT * FROM src ORDER BY id")
+    (source / "transform").mkdir()
+    (source / "transform" / "10_values.sql").write_text(
+        f"INSERT INTO src (id, vb, bl, tx) VALUES (1, x'00ff5c0d0a', x'{every}', "
+        f"CONVERT(x'{every[2:256]}' USING latin1)), (2, x'00', x'5c4e', '\\\\N');"
+    )
+    put_csv(s3, bucket, "input/src/none.csv", "id\n")
+    first = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(source),
+                    OUTPUT_PREFIX=f"{path}1/", CSV_NULL="NULL", **extra)  # fmt: skip
+    assert first.returncode == 0, first.logs[-2].get("cause")
+    original = exported(s3, bucket, f"{path}1/")
+    assert every.upper().encode() in original.upper()
+    put_csv(s3, bucket, f"{path}in/t/part.csv", original.decode())
+    again = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(job(tmp_path / "back")),
+                    INPUT_PREFIX=f"{path}in/", OUTPUT_PREFIX=f"{path}2/", CSV_NULL="NULL",
+                    **extra)  # fmt: skip
+    assert again.returncode == 0, again.logs[-2].get("cause")
+    assert exported(s3, bucket, f"{path}2/") == original
