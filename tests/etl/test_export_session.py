@@ -119,3 +119,25 @@ def test_a_transform_that_sets_global_variables_fails_the_run(
     assert "10_session.sql" in failure["cause"]
     assert "div_precision_increment" in failure["cause"]
     assert "sql_select_limit" in failure["cause"]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_names_mode_zone_and_a_temporary_shadow_do_not_reach_exports(
+    path: str, tmp_path: Path, env: tuple[Any, ...], s3: Any, shared_dir: Path
+) -> None:  # fmt: skip
+    """SET NAMES latin1, an empty sql_mode, a +05:00 time zone and a TEMPORARY table that
+    shadows t, all set by a transform: exports read t itself, in UTF-8 and UTC."""
+    _, _, bucket, _ = env
+    folder = job(
+        tmp_path / "shadow",
+        transform="SET NAMES latin1; SET @@session.sql_mode = ''; SET time_zone = '+05:00';"
+        " CREATE TEMPORARY TABLE t (id INT, v VARCHAR(200)); INSERT INTO t VALUES (0, 'shadow');",
+        export="SELECT id, v, @@session.sql_mode <> '' AS strict, @@time_zone AS tz,"
+        " FROM_UNIXTIME(0) AS epoch FROM t ORDER BY id",
+    )
+    put_csv(s3, bucket, "input/t/t.csv", "id,v\n1,ünï ✓\n")
+    run = run_on(path, shared_dir, env, folder)
+    assert run.returncode == 0, run.logs[-2].get("cause")
+    assert exported(s3, bucket, path) == (
+        "id,v,strict,tz,epoch\r\n1,ünï ✓,1,+00:00,1970-01-01 00:00:00\r\n".encode()
+    )
