@@ -129,8 +129,11 @@ class Heartbeat:
             except Exception as exc:  # S3 unreachable for a moment: the next beat retries
                 log.info("lock_renewal_failed", key=lock.key, cause=str(exc))
                 continue
+            # The lock now holds this version: release must match it, or a run whose lease
+            # lapsed while the renewal was on its way leaves a fresh lock nobody holds.
+            lock.etag = reply["ETag"]
             if not lock.lost:  # a lapse is final, even if a late renewal got through
-                lock.etag, lock.renewed = reply["ETag"], sent
+                lock.renewed = sent
 
     def _lapsed(self) -> bool:
         """True once the lease is over; the first to notice says why."""

@@ -419,3 +419,30 @@ def test_the_demo_stops_on_a_job_folder_linking_out(db_server: Any, tmp_path: Pa
     assert done.returncode == 2, done.stdout[-2000:]
     assert f"links to {outside}, outside the job folder" in done.stdout
     assert "the task was not started" in done.stderr
+
+
+class LateRenewals:
+    """S3 whose renewals (If-Match writes) are applied but answered `delay` seconds late."""
+
+    def __init__(self, s3: Any, delay: float) -> None:
+        self.s3, self.delay = s3, delay
+
+    def put_object(self, **kwargs: Any) -> Any:
+        reply = self.s3.put_object(**kwargs)
+        if "IfMatch" in kwargs:
+            time.sleep(self.delay)
+        return reply
+
+
+def test_a_run_whose_renewal_lands_after_its_lease_lapsed_still_releases_the_lock(
+    s3: Any, bucket: str
+) -> None:
+    """The renewal was written but answered after the lease had lapsed: main kept the old
+    ETag, so the release was refused (412) and the lock, freshly renewed, blocked the job's
+    next runs for LOCK_STALE_SECONDS although nobody held it."""
+    held = lock.acquire(s3, bucket, LOCK, 3, {})
+    with lock.Heartbeat(LateRenewals(s3, 2.0), bucket, held, 3) as heartbeat:
+        time.sleep(heartbeat.lease + 0.3)  # the renewal sent at `every` is not answered yet
+        assert not heartbeat.held  # the lease counted from the acquisition is over
+    lock.release(s3, bucket, held)
+    assert keys(s3, bucket, LOCK) == [], "nobody else holds it: the lock goes"
