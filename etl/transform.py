@@ -19,17 +19,27 @@ def create_schema(conn: db.Session, schema: Path, tables: list[str]) -> dict[str
     return {t: found[t] for t in tables}
 
 
-def run_transforms(conn: db.Session, paths: tuple[Path, ...], scheduled: datetime) -> None:
-    """Run the transform files in order, after setting @scheduled_time for their SQL. A file
-    that changes a GLOBAL variable fails: the session reset before the exports
-    (COM_RESET_CONNECTION) gives every session variable its global value, so `SET GLOBAL
-    sql_select_limit = 5` would reach every export, and no reset can undo it."""
+def run_transforms(
+    conn: db.Session, paths: tuple[Path, ...], scheduled: datetime, observer: db.Session
+) -> None:
+    """Run the transform files in order, after setting @scheduled_time for their SQL. The
+    session reset before the exports (COM_RESET_CONNECTION) rolls back an open transaction and
+    gives every session variable its global value, so a file fails when it leaves a
+    transaction open (its changes would vanish) or changes a GLOBAL variable (`SET GLOBAL
+    sql_select_limit = 5` would reach every export). The globals are read on `observer`, a
+    session of the job's own that the transforms cannot change (in theirs, a SET SESSION
+    sql_select_limit would cut the list short)."""
     with conn.cursor() as cursor:
         db.set_scheduled_time(cursor, scheduled)
-    before = db.global_variables(conn)
+    before = db.global_variables(observer)
     for path in paths:
         db.execute_file(conn, path)
-        after = db.global_variables(conn)
+        if db.in_transaction(conn):
+            raise RuntimeError(
+                f"{path.name} left a transaction open (START TRANSACTION or autocommit = 0 "
+                "without COMMIT): COMMIT it in the file, or the exports would not see its changes"
+            )
+        after = db.global_variables(observer)
         changed = sorted(name for name in before.keys() | after.keys()
                          if before.get(name) != after.get(name))  # fmt: skip
         if changed:

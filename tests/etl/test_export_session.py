@@ -141,3 +141,23 @@ def test_names_mode_zone_and_a_temporary_shadow_do_not_reach_exports(
     assert exported(s3, bucket, path) == (
         "id,v,strict,tz,epoch\r\n1,ünï ✓,1,+00:00,1970-01-01 00:00:00\r\n".encode()
     )
+
+
+@pytest.mark.parametrize(
+    "transform",
+    ["SET autocommit = 0; UPDATE t SET v = 'changed';",
+     "START TRANSACTION; UPDATE t SET v = 'changed';"],
+)  # fmt: skip
+def test_a_transform_left_uncommitted_fails_the_run(
+    transform: str, tmp_path: Path, env: tuple[Any, ...], s3: Any, shared_dir: Path
+) -> None:
+    """The session reset rolls back an open transaction: main exported the rows as they were
+    before the transform and exited 0. A transaction left open fails the transform."""
+    _, _, bucket, _ = env
+    folder = job(tmp_path / "open", transform=transform, export="SELECT id, v FROM t ORDER BY id")
+    put_csv(s3, bucket, "input/t/t.csv", "id,v\n1,before\n")
+    run = run_on("stream", shared_dir, env, folder)
+    assert run.returncode == 1, exported(s3, bucket, "stream")
+    failure = run.failure
+    assert failure["stage"] == "transform"
+    assert "10_session.sql" in failure["cause"] and "COMMIT" in failure["cause"]
