@@ -10,12 +10,25 @@ from etl import db, log
 
 
 def create_schema(conn: db.Session, schema: Path, tables: list[str]) -> dict[str, list[str]]:
-    """Run schema.sql; returns the columns of each of `tables`, which it must have created."""
+    """Run schema.sql; returns the columns of each of `tables`, which it must have created,
+    empty: rows already there (`CREATE TABLE IF NOT EXISTS` in a database that outlived an
+    earlier run) would be exported with the input appended to them."""
     db.execute_file(conn, schema)
     found = db.table_columns(conn)
     missing = [t for t in tables if t not in found]
     if missing:
         raise RuntimeError(f"schema.sql did not create table(s) {', '.join(missing)}")
+    with conn.cursor() as cursor:
+        for table in dict.fromkeys(tables):
+            quoted = "`" + table.replace("`", "``") + "`"
+            cursor.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM {quoted} LIMIT 1) AS first")
+            row = cursor.fetchone()
+            if row and int(row[0]):  # (MySQL's text: the job's sessions decode nothing)
+                raise RuntimeError(
+                    f"input table {table} already holds rows before the load (left by an "
+                    "earlier run?); schema.sql must create it empty: DROP TABLE IF EXISTS "
+                    "first, or CREATE OR REPLACE TABLE"
+                )
     return {t: found[t] for t in tables}
 
 
