@@ -238,3 +238,20 @@ def test_enum_and_set_members_with_escaped_characters_are_read_as_the_server_sho
         for value in ["a\\\\b", "n\\nl"]:
             with pytest.raises(BadValue):
                 check(value)
+
+
+def test_an_enum_member_with_a_backslash_loads_back(
+    tmp_path: Path, env: tuple[Any, ...], s3: Any
+) -> None:
+    """The export writes the member a\\b as is; main refused to load it back."""
+    db_server, database, bucket, s3_endpoint = env
+    folder = tmp_path / "members"
+    (folder / "export").mkdir(parents=True)
+    (folder / "schema.sql").write_text(
+        "CREATE TABLE m (id INT PRIMARY KEY, e ENUM('a\\\\b', 'n\\nl', 'it''s') NULL);"
+    )
+    (folder / "export" / "rows.sql").write_text("SELECT id, e FROM m ORDER BY id")
+    put_csv(s3, bucket, "input/m/a.csv", 'id,e\n1,a\\b\n2,"n\nl"\n3,it\'s\n')
+    run = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(folder))
+    assert run.returncode == 0, run.failure
+    assert exported(s3, bucket) == b'id,e\r\n1,a\\b\r\n2,"n\nl"\r\n3,it\'s\r\n'
