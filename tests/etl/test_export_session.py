@@ -161,3 +161,29 @@ def test_a_transform_left_uncommitted_fails_the_run(
     failure = run.failure
     assert failure["stage"] == "transform"
     assert "10_session.sql" in failure["cause"] and "COMMIT" in failure["cause"]
+
+
+def test_a_transform_leaving_an_xa_transaction_prepared_fails_the_run(
+    tmp_path: Path, env: tuple[Any, ...], db_server: DbServer, s3: Any, shared_dir: Path
+) -> None:
+    """A prepared XA transaction outlives the session reset (and the connection, MariaDB
+    10.5+) uncommitted: the exports would read the rows as before."""
+    _, _, bucket, _ = env
+    xid = f"etl-{tmp_path.name}"[:60]
+    folder = job(
+        tmp_path / "xa",
+        transform=f"XA START '{xid}'; UPDATE t SET v = 'changed'; "
+        f"XA END '{xid}'; XA PREPARE '{xid}';",
+        export="SELECT id, v FROM t ORDER BY id",
+    )
+    put_csv(s3, bucket, "input/t/t.csv", "id,v\n1,before\n")
+    try:
+        run = run_on("stream", shared_dir, env, folder)
+    finally:
+        with db_server.connect() as conn, conn.cursor() as cursor:
+            cursor.execute("XA RECOVER")
+            if any(row[-1] in (xid, xid.encode()) for row in cursor.fetchall()):
+                cursor.execute(f"XA ROLLBACK '{xid}'")  # it holds t's rows locked
+    assert run.returncode == 1, exported(s3, bucket, "stream")
+    failure = run.failure
+    assert failure["stage"] == "transform" and "transaction open" in failure["cause"]
