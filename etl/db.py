@@ -32,7 +32,7 @@ from typing import Any
 import pymysql
 import pymysql.converters
 from pymysql.connections import Connection, MySQLResult
-from pymysql.constants import CR, ER
+from pymysql.constants import CR, ER, SERVER_STATUS
 from pymysql.protocol import LoadLocalPacketWrapper, MysqlPacket
 from tenacity import (
     RetryCallState,
@@ -340,6 +340,20 @@ def check_warnings(conn: Session, what: str) -> None:
     if found:
         listed = "; ".join(f"{level} {code}: {message}" for level, code, message in found)
         raise ExportWarning(f"{what}: the server warned ({listed})")
+
+
+def in_transaction(conn: Session) -> bool:
+    """A transaction is open (SERVER_STATUS_IN_TRANS of the server's last answer, MySQL and
+    MariaDB alike): https://dev.mysql.com/doc/dev/mysql-server/latest/mysql__com_8h.html"""
+    return bool((conn.server_status or 0) & SERVER_STATUS.SERVER_STATUS_IN_TRANS)
+
+
+def global_variables(conn: Session) -> dict[str, str]:
+    """The server's global variables, but those the server changes itself as it writes
+    (gtid_* positions)."""
+    with conn.cursor() as cursor:
+        cursor.execute("SHOW GLOBAL VARIABLES WHERE Variable_name NOT LIKE 'gtid\\_%'")
+        return {str(name): str(value) for name, value in cursor.fetchall()}
 
 
 def table_columns(conn: Session) -> dict[str, list[str]]:

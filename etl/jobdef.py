@@ -79,6 +79,18 @@ def load_job(folder: Path, *, zones: bool = True) -> JobDefinition:
         transforms=tuple(sorted((folder / "transform").glob("*.sql"))),
         exports=exports,
     )
+    for path in (schema, *job.transforms):
+        try:
+            hidden = executable_comment(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeError):
+            continue  # an unreadable file is reported by the statement checks
+        if hidden:
+            line, text = hidden
+            raise JobDefinitionError(
+                f"{path}:{line}: executable comments ({text[:40]!r}) are not allowed; the "
+                "server runs them but the job's checks (input tables, time zones) do not "
+                "see them: write the SQL plainly"
+            )
     if zones:
         from etl.zones import named_zones, refusal  # noqa: PLC0415 (it reads SQL with these rules)
 
@@ -89,6 +101,18 @@ def load_job(folder: Path, *, zones: bool = True) -> JobDefinition:
         if found:
             raise JobDefinitionError(refusal(*found[0]))
     return job
+
+
+def executable_comment(text: str) -> tuple[int, str] | None:
+    """The line and text of the first comment the server would run: `/*! ... */` (MySQL and
+    MariaDB, https://dev.mysql.com/doc/refman/8.4/en/comments.html) or `/*M! ... */`
+    (MariaDB, https://mariadb.com/kb/en/comment-syntax/)."""
+    line = 1
+    for kind, value in lexer.tokenize(text):  # type: ignore[no-untyped-call]
+        if kind in T.Comment and re.match(r"/\*M?!", value):
+            return line, value
+        line += value.count("\n")
+    return None
 
 
 def split_sql(text: str) -> list[str]:
@@ -185,11 +209,10 @@ def export_query(name: str, path: Path) -> ExportQuery:
     found = statements(path)
     if len(found) != 1:
         raise JobDefinitionError(f"{path}: an export holds exactly one SELECT, found {len(found)}")
-    raw = _significant(found[0])
-    hidden = [v for k, v in raw if k in T.Comment and re.match(r"/\*M?!", v)]
+    hidden = executable_comment(found[0])
     if hidden:
         raise JobDefinitionError(
-            f"{path}: executable comments ({hidden[0][:40]!r}) are not allowed in an export; "
+            f"{path}: executable comments ({hidden[1][:40]!r}) are not allowed in an export; "
             "write the SQL plainly"
         )
     sql = _unwrap(strip_comments(found[0]))

@@ -21,6 +21,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -57,6 +58,19 @@ def _lost(err: ClientError) -> bool:
     return str(err.response.get("Error", {}).get("Code")) in _LOST
 
 
+def _age(current: dict[str, Any], holder: dict[str, str]) -> float:
+    """Seconds since the lock was last written. By S3's own clock when S3 answered (its `Date`
+    header minus the object's LastModified): the holder's and this host's clocks may differ by
+    more than the one beat of margin the holder keeps. Local mode (one host) reads renewed_at.
+    https://docs.aws.amazon.com/AmazonS3/latest/API/RESTCommonResponseHeaders.html"""
+    served = current.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    modified = current.get("LastModified")
+    if served and isinstance(modified, datetime):
+        return (parsedate_to_datetime(served) - modified).total_seconds()
+    alive = holder.get("renewed_at") or holder["acquired_at"]
+    return (datetime.now(UTC) - datetime.fromisoformat(alive)).total_seconds()
+
+
 def acquire(s3: Any, bucket: str, key: str, stale_after: float, run: dict[str, str]) -> Lock:
     owner, now, sent = uuid.uuid4().hex, _now(), time.monotonic()
     fields = {"owner": owner, "host": socket.gethostname(), "acquired_at": now,
@@ -70,8 +84,7 @@ def acquire(s3: Any, bucket: str, key: str, stale_after: float, run: dict[str, s
             raise
     current = s3.get_object(Bucket=bucket, Key=key)
     holder = json.loads(current["Body"].read())
-    alive = holder.get("renewed_at") or holder["acquired_at"]
-    age = (datetime.now(UTC) - datetime.fromisoformat(alive)).total_seconds()
+    age = _age(current, holder)
     if age < stale_after:
         raise LockHeld(
             f"s3://{bucket}/{key} is held by run {holder.get('owner')} on {holder.get('host')} "
@@ -129,8 +142,11 @@ class Heartbeat:
             except Exception as exc:  # S3 unreachable for a moment: the next beat retries
                 log.info("lock_renewal_failed", key=lock.key, cause=str(exc))
                 continue
+            # The lock now holds this version: release must match it, or a run whose lease
+            # lapsed while the renewal was on its way leaves a fresh lock nobody holds.
+            lock.etag = reply["ETag"]
             if not lock.lost:  # a lapse is final, even if a late renewal got through
-                lock.etag, lock.renewed = reply["ETag"], sent
+                lock.renewed = sent
 
     def _lapsed(self) -> bool:
         """True once the lease is over; the first to notice says why."""

@@ -122,7 +122,7 @@ def _run_locked(
         with stage("load"):
             load_all(ctx, inputs, columns)
         with stage("transform", files=[p.name for p in job.transforms]):
-            run_transforms(conn, job.transforms, settings.scheduled_time)
+            run_transforms(conn, job.transforms, settings.scheduled_time, loader)
         try:
             db.reset_session(conn)  # whatever the transforms SET, exports read UTC and UTF-8
             mode = ExportPath.SHARED if settings.db_shared_dir else ExportPath.STREAM

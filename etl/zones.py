@@ -19,6 +19,8 @@ from pathlib import Path
 from sqlparse import lexer
 from sqlparse import tokens as T
 
+from etl.jobdef import unquote_name
+
 _NEEDS_NO_TABLES = re.compile(r"[+-][0-9]{1,2}:[0-9]{2}|SYSTEM", re.IGNORECASE)
 
 
@@ -50,6 +52,25 @@ def _literal(kind: object, value: str) -> str | None:
     return None
 
 
+def _constant(tokens: list[tuple[object, str, int]]) -> str | None:
+    """The string an expression's tokens spell when it is a constant, as MySQL reads one:
+    parentheses around it, a character set introducer (_utf8mb4'UTC') or N'UTC', and adjacent
+    strings, which MySQL joins ('Europe/' 'Berlin'); None for anything else (a column...).
+    https://dev.mysql.com/doc/refman/8.4/en/string-literals.html"""
+    kept = [(k, v) for k, v, _ in tokens if not (k in T.Punctuation and v in "()")]
+    if len(kept) > 1 and kept[0][0] in T.Name and re.fullmatch(r"_\w+|[nN]", kept[0][1]):
+        kept = kept[1:]
+    parts = [_literal(k, v) for k, v in kept]
+    if not parts or any(part is None for part in parts):
+        return None
+    return "".join(part or "" for part in parts)
+
+
+def _name(value: str) -> str:
+    """A name as MySQL compares it: `time_zone` and time_zone alike, case ignored."""
+    return unquote_name(value).lower()
+
+
 def _convert_tz(tokens: list[tuple[object, str, int]], start: int) -> list[ZoneUse]:
     """The zone arguments of the CONVERT_TZ( whose name is at `start`."""
     args: list[list[tuple[object, str, int]]] = [[]]
@@ -70,9 +91,22 @@ def _convert_tz(tokens: list[tuple[object, str, int]], start: int) -> list[ZoneU
     uses = []
     for arg in args[1:3]:
         if arg:
-            zone = _literal(arg[0][0], arg[0][1]) if len(arg) == 1 else None
+            zone = _constant(arg)
             uses.append(ZoneUse(arg[0][2], zone, "CONVERT_TZ"))
     return uses
+
+
+def _value(tokens: list[tuple[object, str, int]], start: int) -> list[tuple[object, str, int]]:
+    """The tokens of the value assigned from `start` to the next `,` or `;` outside parentheses."""
+    found, depth = [], 0
+    for token in tokens[start:]:
+        kind, value, _ = token
+        if kind in T.Punctuation:
+            depth += {"(": 1, ")": -1}.get(value, 0)
+            if depth <= 0 and value in {",", ";"}:
+                break
+        found.append(token)
+    return found
 
 
 def zone_uses(path: Path) -> list[ZoneUse]:
@@ -83,14 +117,13 @@ def zone_uses(path: Path) -> list[ZoneUse]:
     for position, (_, value, line) in enumerate(tokens):
         if position == 0 or tokens[position - 1][1] == ";":
             setting = value.upper() == "SET"
-        name = value.lower()
+        name = _name(value)
         following = tokens[position + 1 : position + 3]
         assigned = len(following) == 2 and following[0][1] in {"=", ":="}
         if name == "convert_tz" and following and following[0][1] == "(":
             uses += _convert_tz(tokens, position)
-        elif name == "time_zone" and setting and assigned:
-            zone = _literal(following[1][0], following[1][1])
-            uses.append(ZoneUse(line, zone, "time_zone"))
+        elif name in {"time_zone", "@@time_zone"} and setting and assigned:
+            uses.append(ZoneUse(line, _constant(_value(tokens, position + 2)), "time_zone"))
     return uses
 
 

@@ -85,3 +85,105 @@ def test_an_export_warning_fails_the_run(
     assert failure["stage"] == "export"
     assert "export rows: the server warned" in failure["cause"]
     assert "x7" in failure["cause"]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_transform_that_sets_global_variables_fails_the_run(
+    path: str, tmp_path: Path, env: tuple[Any, ...], db_server: DbServer, s3: Any,
+    shared_dir: Path,
+) -> None:  # fmt: skip
+    """COM_RESET_CONNECTION sets every session variable to its GLOBAL value, and the job's
+    user may SET GLOBAL: main exported 5 rows of 8 (sql_select_limit) and 1/3 as 0
+    (div_precision_increment) and exited 0. The run fails naming the transform instead."""
+    _, _, bucket, _ = env
+    with db_server.connect() as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT @@GLOBAL.sql_select_limit, @@GLOBAL.div_precision_increment")
+        limit, precision = cursor.fetchone()
+    folder = job(
+        tmp_path / "global",
+        transform="SET GLOBAL sql_select_limit = 5; SET GLOBAL div_precision_increment = 0;",
+        export="SELECT id, id / 3 AS third FROM t ORDER BY id",
+    )
+    put_csv(s3, bucket, "input/t/t.csv", "id,v\n" + "".join(f"{i},x\n" for i in range(1, 9)))
+    try:
+        run = run_on(path, shared_dir, env, folder)
+    finally:
+        with db_server.connect() as conn, conn.cursor() as cursor:
+            cursor.execute(
+                f"SET GLOBAL sql_select_limit = {int(limit)}, "
+                f"div_precision_increment = {int(precision)}"
+            )
+    assert run.returncode == 1
+    failure = run.failure
+    assert failure["stage"] == "transform"
+    assert "10_session.sql" in failure["cause"]
+    assert "div_precision_increment" in failure["cause"]
+    assert "sql_select_limit" in failure["cause"]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_names_mode_zone_and_a_temporary_shadow_do_not_reach_exports(
+    path: str, tmp_path: Path, env: tuple[Any, ...], s3: Any, shared_dir: Path
+) -> None:  # fmt: skip
+    """SET NAMES latin1, an empty sql_mode, a +05:00 time zone and a TEMPORARY table that
+    shadows t, all set by a transform: exports read t itself, in UTF-8 and UTC."""
+    _, _, bucket, _ = env
+    folder = job(
+        tmp_path / "shadow",
+        transform="SET NAMES latin1; SET @@session.sql_mode = ''; SET time_zone = '+05:00';"
+        " CREATE TEMPORARY TABLE t (id INT, v VARCHAR(200)); INSERT INTO t VALUES (0, 'shadow');",
+        export="SELECT id, v, @@session.sql_mode <> '' AS strict, @@time_zone AS tz,"
+        " FROM_UNIXTIME(0) AS epoch FROM t ORDER BY id",
+    )
+    put_csv(s3, bucket, "input/t/t.csv", "id,v\n1,ünï ✓\n")
+    run = run_on(path, shared_dir, env, folder)
+    assert run.returncode == 0, run.logs[-2].get("cause")
+    assert exported(s3, bucket, path) == (
+        "id,v,strict,tz,epoch\r\n1,ünï ✓,1,+00:00,1970-01-01 00:00:00\r\n".encode()
+    )
+
+
+@pytest.mark.parametrize(
+    "transform",
+    ["SET autocommit = 0; UPDATE t SET v = 'changed';",
+     "START TRANSACTION; UPDATE t SET v = 'changed';"],
+)  # fmt: skip
+def test_a_transform_left_uncommitted_fails_the_run(
+    transform: str, tmp_path: Path, env: tuple[Any, ...], s3: Any, shared_dir: Path
+) -> None:
+    """The session reset rolls back an open transaction: main exported the rows as they were
+    before the transform and exited 0. A transaction left open fails the transform."""
+    _, _, bucket, _ = env
+    folder = job(tmp_path / "open", transform=transform, export="SELECT id, v FROM t ORDER BY id")
+    put_csv(s3, bucket, "input/t/t.csv", "id,v\n1,before\n")
+    run = run_on("stream", shared_dir, env, folder)
+    assert run.returncode == 1, exported(s3, bucket, "stream")
+    failure = run.failure
+    assert failure["stage"] == "transform"
+    assert "10_session.sql" in failure["cause"] and "COMMIT" in failure["cause"]
+
+
+def test_a_transform_leaving_an_xa_transaction_prepared_fails_the_run(
+    tmp_path: Path, env: tuple[Any, ...], db_server: DbServer, s3: Any, shared_dir: Path
+) -> None:
+    """A prepared XA transaction outlives the session reset (and the connection, MariaDB
+    10.5+) uncommitted: the exports would read the rows as before."""
+    _, _, bucket, _ = env
+    xid = f"etl-{tmp_path.name}"[:60]
+    folder = job(
+        tmp_path / "xa",
+        transform=f"XA START '{xid}'; UPDATE t SET v = 'changed'; "
+        f"XA END '{xid}'; XA PREPARE '{xid}';",
+        export="SELECT id, v FROM t ORDER BY id",
+    )
+    put_csv(s3, bucket, "input/t/t.csv", "id,v\n1,before\n")
+    try:
+        run = run_on("stream", shared_dir, env, folder)
+    finally:
+        with db_server.connect() as conn, conn.cursor() as cursor:
+            cursor.execute("XA RECOVER")
+            if any(row[-1] in (xid, xid.encode()) for row in cursor.fetchall()):
+                cursor.execute(f"XA ROLLBACK '{xid}'")  # it holds t's rows locked
+    assert run.returncode == 1, exported(s3, bucket, "stream")
+    failure = run.failure
+    assert failure["stage"] == "transform" and "transaction open" in failure["cause"]

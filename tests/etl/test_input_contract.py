@@ -219,3 +219,24 @@ def test_a_one_column_file_loads_empty_strings_and_nulls(
     assert result.returncode == 0, result.logs[-2:]
     expected = ["", "x", None] if csv_null else ["NULL", "x", None]
     assert loaded_w(db_server, database) == expected
+
+
+def test_an_input_table_holding_rows_before_the_load_fails_the_run(
+    tmp_path: Path, env: tuple[Any, ...], s3: Any
+) -> None:
+    """`CREATE TABLE IF NOT EXISTS` (a common habit) against a database that outlives the run
+    (local runs, `DB_DATABASE` of one's own): main appended the input to the previous run's
+    rows, and the second run exported every row twice with exit 0."""
+    db_server, database, bucket, s3_endpoint = env
+    folder = tmp_path / "kept"
+    (folder / "export").mkdir(parents=True)
+    (folder / "schema.sql").write_text("CREATE TABLE IF NOT EXISTS kept (id INT, v TEXT);")
+    (folder / "export" / "rows.sql").write_text("SELECT COUNT(*) AS n FROM kept")
+    put_csv(s3, bucket, "input/kept/a.csv", "id,v\n1,a\n2,b\n")
+    first = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(folder))
+    assert first.returncode == 0, first.logs[-2:]
+    again = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(folder))
+    [part] = manifest(s3, bucket)["exports"]["rows"]["files"]
+    assert again.returncode == 1, read_export(s3, bucket, [part["key"]])
+    assert again.failure["stage"] == "schema"
+    assert "kept" in again.failure["cause"] and "already holds rows" in again.failure["cause"]

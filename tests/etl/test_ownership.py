@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -419,3 +420,42 @@ def test_the_demo_stops_on_a_job_folder_linking_out(db_server: Any, tmp_path: Pa
     assert done.returncode == 2, done.stdout[-2000:]
     assert f"links to {outside}, outside the job folder" in done.stdout
     assert "the task was not started" in done.stderr
+
+
+class LateRenewals:
+    """S3 whose renewals (If-Match writes) are applied but answered `delay` seconds late."""
+
+    def __init__(self, s3: Any, delay: float) -> None:
+        self.s3, self.delay = s3, delay
+
+    def put_object(self, **kwargs: Any) -> Any:
+        reply = self.s3.put_object(**kwargs)
+        if "IfMatch" in kwargs:
+            time.sleep(self.delay)
+        return reply
+
+
+def test_a_run_whose_renewal_lands_after_its_lease_lapsed_still_releases_the_lock(
+    s3: Any, bucket: str
+) -> None:
+    """The renewal was written but answered after the lease had lapsed: main kept the old
+    ETag, so the release was refused (412) and the lock, freshly renewed, blocked the job's
+    next runs for LOCK_STALE_SECONDS although nobody held it."""
+    held = lock.acquire(s3, bucket, LOCK, 3, {})
+    with lock.Heartbeat(LateRenewals(s3, 2.0), bucket, held, 3) as heartbeat:
+        time.sleep(heartbeat.lease + 0.3)  # the renewal sent at `every` is not answered yet
+        assert not heartbeat.held  # the lease counted from the acquisition is over
+    lock.release(s3, bucket, held)
+    assert keys(s3, bucket, LOCK) == [], "nobody else holds it: the lock goes"
+
+
+def test_a_lock_renewed_by_a_host_with_a_slow_clock_is_not_taken_over(s3: Any, bucket: str) -> None:
+    """The holder's clock is 20 minutes behind: main read its just-written renewed_at as 20
+    minutes old and took over a lock renewed a moment ago (the holder's margin is one beat,
+    LOCK_STALE_SECONDS / 3 at most 5 minutes). S3's clock decides the lock's age."""
+    slow = (datetime.now(UTC) - timedelta(minutes=20)).isoformat(timespec="seconds")
+    body = {"owner": "slow", "host": "h", "acquired_at": slow, "renewed_at": slow}
+    s3.put_object(Bucket=bucket, Key=LOCK, Body=json.dumps(body).encode())
+    with pytest.raises(lock.LockHeld, match="held by run slow"):
+        lock.acquire(s3, bucket, LOCK, 600, {})
+    assert json.loads(read_bytes(s3, bucket, LOCK))["owner"] == "slow"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from etl_harness import DbServer, manifest, put_csv, read_bytes, run_etl
 
-from etl.jobdef import created_tables, export_query, statements
+from etl.jobdef import JobDefinitionError, created_tables, export_query, load_job, statements
 from etl.validate import check_folder
 
 SCHEMA = "DROP TABLE IF EXISTS t; CREATE TABLE t (id INT PRIMARY KEY);"
@@ -212,3 +212,32 @@ def test_validate_warns_of_an_export_reading_a_variable_a_transform_set(tmp_path
     lost = [f for f in found if "which exports do not see" in f]
     assert len(lost) == 1, found
     assert lost[0].startswith("warning") and "rows.sql:2" in lost[0] and "@Day_Start" in lost[0]
+
+
+@pytest.mark.parametrize(
+    ("file", "sql"),
+    [
+        ("schema.sql", "CREATE /*! TEMPORARY */ TABLE t (id INT PRIMARY KEY);"),
+        ("schema.sql", "CREATE TABLE t (id INT);\n/*M!100000 CREATE TABLE u (id INT)*/;"),
+        ("transform/10_step.sql",
+         "SELECT 1;\nUPDATE t SET id = 1 /*!50700 , v = CONVERT_TZ(v, 'UTC', 'Asia/Tokyo') */;"),
+    ],
+)  # fmt: skip
+def test_executable_comments_are_refused_in_every_sql_file(
+    tmp_path: Path, file: str, sql: str
+) -> None:
+    """The server runs `/*! ... */` (and MariaDB `/*M! ... */`); main refused them in exports
+    only, so a schema's hidden TEMPORARY or a transform's hidden named time zone passed
+    validate ("valid") and the run's checks."""
+    folder = tmp_path / "hidden"
+    (folder / "transform").mkdir(parents=True)
+    (folder / "export").mkdir()
+    (folder / "schema.sql").write_text("CREATE TABLE t (id INT PRIMARY KEY, v DATETIME);")
+    (folder / "transform" / "10_step.sql").write_text("SELECT 1;")
+    (folder / "export" / "rows.sql").write_text("SELECT id FROM t")
+    (folder / file).write_text(sql)
+    line = sql[: sql.index("/*")].count("\n") + 1
+    with pytest.raises(JobDefinitionError, match=rf"{file}:{line}: executable comments"):
+        load_job(folder)
+    errors = [str(f) for f in check_folder(folder) if str(f).startswith("error")]
+    assert any("executable comments" in e for e in errors), errors

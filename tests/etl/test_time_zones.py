@@ -92,3 +92,23 @@ def test_iso_8601_text_converts_to_utc_in_sql_on_both_servers(
     assert gzip.decompress(read_bytes(s3, bucket, part["key"])) == (
         b"id,utc\r\n1,2026-01-05 08:00:00\r\n2,2026-01-05 10:00:00\r\n3,2026-01-05 04:30:00\r\n"
     )
+
+
+def test_named_zones_are_found_however_the_literal_is_spelled(tmp_path: Path) -> None:
+    """MySQL reads each of these as the string 'Europe/Berlin' (and `CONVERT_TZ` as the
+    function): main saw no literal (a warning at most, nothing at run time) and the sidecar
+    gave NULL."""
+    export = (
+        "SELECT `CONVERT_TZ`(NOW(), '+00:00', 'Europe/Berlin') AS a,\n"
+        " CONVERT_TZ(NOW(), _utf8mb4'UTC', '+01:00') AS b,\n"
+        " CONVERT_TZ(NOW(), ('UTC'), N'+01:00') AS c,\n"
+        " CONVERT_TZ(NOW(), '+00:00', 'Europe/' 'Paris') AS d FROM t"
+    )
+    folder = job(tmp_path / "spelled",
+                 transform="SET `time_zone` = ('Asia/Tokyo'), sql_mode = 'TRADITIONAL';",
+                 export=export)  # fmt: skip
+    errors = [f for f in findings(folder) if f.startswith("error")]
+    for line, zone in [(1, "Europe/Berlin"), (2, "UTC"), (3, "UTC"), (4, "Europe/Paris")]:
+        assert any(f"export/rows.sql:{line}: the named time zone '{zone}'" in e for e in errors)
+    assert any("transform/10_step.sql:1: the named time zone 'Asia/Tokyo'" in e for e in errors)
+    assert len(errors) == 5, errors
