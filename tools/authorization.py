@@ -87,8 +87,12 @@ def job_facts(program: Program) -> list[JobFacts]:
             _schedules(program, {run.outputs["arn"], watch.outputs["arn"]}), key=lambda s: s.name
         ))  # fmt: skip
         # This job's rules: those whose pattern names its run machine.
-        mine = {r.outputs["arn"] for r in program.of_type("aws:cloudwatch/eventRule:EventRule")
-                if run.outputs["arn"] in r.inputs.get("eventPattern", "")}  # fmt: skip
+        # Exactly, not as a substring: job `x`'s machine ARN is a prefix of job `x-eu`'s.
+        mine = {
+            r.outputs["arn"]
+            for r in program.of_type("aws:cloudwatch/eventRule:EventRule")
+            if run.outputs["arn"] in _pattern_machines(r.inputs.get("eventPattern"))
+        }
         topic_arn = topic.outputs["arn"]
         rules = tuple(r for r in rules_to(program, topic_arn) if r in mine)
         rule_queues = tuple(
@@ -131,6 +135,12 @@ def job_facts(program: Program) -> list[JobFacts]:
             )
         )
     return sorted(facts, key=lambda f: f.job_name)  # registration order is not fixed
+
+
+def _pattern_machines(pattern: str | None) -> list[str]:
+    """The state machine ARNs an EventBridge event pattern names (detail.stateMachineArn)."""
+    machines = json.loads(pattern or "{}").get("detail", {}).get("stateMachineArn", [])
+    return [m for m in machines if isinstance(m, str)]
 
 
 def rules_to(program: Program, target_arn: str) -> tuple[str, ...]:

@@ -481,3 +481,13 @@ def test_a_stack_whose_name_extends_this_ones_may_not_publish(
             source = call.context["aws:SourceArn"].replace(mine, theirs)
             other = dataclasses.replace(call, context={**call.context, "aws:SourceArn": source})
             assert decision(program, job, other) != "Allow", source
+
+
+def test_a_jobs_rows_name_only_its_own_rules_and_alarms(program: Program) -> None:
+    """prod's `monthly-orders` once got the rows of `monthly-orders-eu`'s rule and alarm: its
+    machine's ARN is a prefix of the other's, and rules were matched by substring."""
+    for job in tool.job_facts(program):
+        full = job.job_name
+        assert job.rule_arns and all(r.endswith(f":rule/{full}-ended") for r in job.rule_arns)
+        suffixes = ("-dlq-not-empty", "-watch-dlq-not-empty", "-ended-dlq-not-empty")
+        assert all(a.split(":alarm:")[1] in {full + s for s in suffixes} for a in job.alarm_arns)
