@@ -336,7 +336,25 @@ def outfile_sql(
 def split_records(data: bytes, limit: int) -> tuple[int, int]:
     """(records, end) for up to `limit` complete CSV records at the start of `data`, which
     starts at a record boundary. A record ends at a CRLF outside quotes; splitting on the
-    quote character alternates outside/inside segments (a doubled quote adds an empty one)."""
+    quote character alternates outside/inside segments (a doubled quote adds an empty one).
+    Counted with bytes methods (no loop over records) when the chunk holds at most `limit`
+    records: a third of the job's CPU on the held-out shape went to the loop."""
+    total = data.count(b"\r\n")
+    # A CRLF never spans a quote, so every CRLF lies in one segment; NUL keeps segments apart.
+    inside = b"\0".join(data.split(b'"')[1::2]).count(b"\r\n") if b'"' in data else 0
+    records = total - inside
+    if records == 0:
+        return 0, 0
+    if records <= limit:
+        end = data.rfind(b"\r\n")
+        for _ in range(4):  # the last CRLF outside quotes: an even count of quotes before it
+            if data.count(b'"', 0, end) % 2 == 0:
+                return records, end + 2
+            end = data.rfind(b"\r\n", 0, end)
+    return _split_records_slowly(data, limit)
+
+
+def _split_records_slowly(data: bytes, limit: int) -> tuple[int, int]:
     records = end = position = 0
     outside = True
     for segment in data.split(b'"'):
