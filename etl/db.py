@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ import pymysql
 import pymysql.converters
 from pymysql.connections import Connection, MySQLResult
 from pymysql.constants import CR, ER
-from pymysql.protocol import LoadLocalPacketWrapper
+from pymysql.protocol import LoadLocalPacketWrapper, MysqlPacket
 from tenacity import (
     RetryCallState,
     retry,
@@ -141,6 +142,13 @@ class Session(Connection):
     statement_timeout: float
     settings: Settings
     local_file: str | None = None  # the one file LOAD DATA LOCAL may send, while it loads
+
+    received = 0  # bytes of packets read so far: the stream path batches by bytes
+
+    def _read_packet(self, packet_type: Any = MysqlPacket) -> Any:
+        packet = super()._read_packet(packet_type)  # type: ignore[no-untyped-call]
+        self.received += len(packet._data)
+        return packet
 
     def _read_query_result(self, unbuffered: bool = False) -> int:
         # As Connection._read_query_result, with _CheckedResult for every result.
@@ -290,13 +298,48 @@ def execute_file(conn: Session, path: Path) -> None:
             )
 
 
-def reset_session(conn: Session) -> None:
-    """Back to the settings every session starts with: utf8mb4, the strict SQL mode, UTC. A
-    transform may change them (SET time_zone, SET NAMES, sql_mode), and exports must write the
-    data as the contract says (times in UTC, UTF-8) on both paths."""
+# COM_RESET_CONNECTION (PyMySQL has no constant for it): MySQL 5.7.3+, MariaDB 10.2.4+.
+# https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_com_reset_connection.html
+COM_RESET_CONNECTION = 0x1F
+
+
+class ExportWarning(Exception):
+    """The server warned while an export ran: what it wrote may not be what the SQL meant."""
+
+
+def reset_session(conn: Session, database: str = "") -> None:
+    """Back to the session a fresh connection has, then the job's own settings: utf8mb4, the
+    strict SQL mode, UTC, the job's database. COM_RESET_CONNECTION resets every session
+    variable to its global value (a transform's sql_select_limit, group_concat_max_len,
+    max_execution_time...), drops user variables, temporary tables and prepared statements,
+    and rolls back an open transaction; `USE` is undone by selecting the job's database (or
+    `database`) again, and @scheduled_time is set again (the one variable exports may read).
+    Exports read what the tables hold, whatever a transform SET (the same on both paths)."""
+    conn._raw._execute_command(COM_RESET_CONNECTION, b"")
+    conn._raw._read_ok_packet()
+    conn.autocommit(True)
     conn.set_character_set(conn.charset, conn.collation)  # SET NAMES, and PyMySQL's decoding
+    if database or conn.settings.db_database:
+        conn.select_db(database or conn.settings.db_database)
     with conn.cursor() as cursor:
         cursor.execute(f"SET SESSION sql_mode = '{SESSION_SQL_MODE}', time_zone = '+00:00'")
+        set_scheduled_time(cursor, conn.settings.scheduled_time)
+
+
+def set_scheduled_time(cursor: Any, scheduled: datetime) -> None:
+    """The run's logical time, for SQL: @scheduled_time (a UTC DATETIME)."""
+    cursor.execute("SET @scheduled_time = %s", (f"{scheduled.astimezone(UTC):%Y-%m-%d %H:%M:%S}",))
+
+
+def check_warnings(conn: Session, what: str) -> None:
+    """Fail `what` on any warning or note the server left for the last statement (a value
+    cut by GROUP_CONCAT, a string read as a number...): an export never writes changed data."""
+    with conn.cursor() as cursor:
+        cursor.execute("SHOW WARNINGS LIMIT 5")
+        found = cursor.fetchall()
+    if found:
+        listed = "; ".join(f"{level} {code}: {message}" for level, code, message in found)
+        raise ExportWarning(f"{what}: the server warned ({listed})")
 
 
 def table_columns(conn: Session) -> dict[str, list[str]]:

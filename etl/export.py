@@ -32,14 +32,18 @@ from typing import Any
 import pymysql.cursors
 from pymysql.constants import FIELD_TYPE
 
-from etl import log, storage
+from etl import db, log, storage
 from etl.context import RunContext
 from etl.jobdef import ExportQuery
 
 # Rows fetched at a time on the stream path: 10,000, fewer for wide rows (each value is a
-# Python object while the batch is formatted), which keeps a 40-column export under 150 MB.
+# Python object while the batch is formatted), which keeps a 40-column export under 150 MB,
+# and never more than BATCH_BYTES of the server's packets (plus the row that crosses it): a
+# batch's text is held about five times over while it is formatted (str, csv's buffer,
+# encoded bytes), so 300 rows of 1 MB took 1.8 GB when batches were counted in rows only.
 BATCH_ROWS = 10_000
 BATCH_VALUES = 100_000
+BATCH_BYTES = 8 * 1024 * 1024
 CHUNK_BYTES = 1 << 20
 # As `gzip -1`: a CPU-bound Fargate task pays per second; level 6 saves ~10 % of bytes for ~3x CPU.
 GZIP_LEVEL = 1
@@ -256,6 +260,19 @@ def _converter(kinds: list[str], null: str) -> Any:
     return rows
 
 
+def fetch_batch(cursor: Any, conn: Any, limit: int, budget: int = BATCH_BYTES) -> list[Any]:
+    """Up to `limit` rows of an unbuffered cursor, stopping once `budget` bytes have arrived."""
+    start = conn.received
+    batch: list[Any] = []
+    read = cursor.read_next
+    while len(batch) < limit and conn.received - start < budget:
+        row = read()
+        if row is None:
+            break
+        batch.append(row)
+    return batch
+
+
 def export_stream(ctx: RunContext, root: str, query: ExportQuery, part_rows: int) -> ExportResult:
     """Rows over the connection (SSCursor: streamed from the server as they are read)."""
     conn = ctx.conn
@@ -270,15 +287,16 @@ def export_stream(ctx: RunContext, root: str, query: ExportQuery, part_rows: int
             buffer = io.StringIO()
             writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180; None -> empty
             rows = max(1, min(BATCH_ROWS, BATCH_VALUES // len(columns)))
-            while batch := cursor.fetchmany(min(rows, parts.room)):
+            while batch := fetch_batch(cursor, conn, min(rows, parts.room)):
                 writer.writerows(convert(batch) if convert else batch)
                 parts.write(buffer.getvalue().encode("utf-8"), len(batch))
                 buffer.seek(0)
                 buffer.truncate()
+            cursor.close()
+            db.check_warnings(conn, f"export {query.name}")
         except BaseException:
             parts.abort()
             raise
-        cursor.close()
     return parts.close()
 
 
@@ -321,15 +339,23 @@ def outfile_sql(
     """The export as one CSV line per row, written by the server to `path` (an SQL string
     literal, quoted and escaped)."""
     sql = query.sql
-    if query.ordered and not query.limited:
+    if query.offset and not query.limited:
+        # MariaDB drops both ORDER BY and OFFSET n ROWS inside a derived table unless a
+        # FETCH follows (LIMIT after OFFSET n ROWS is a syntax error).
+        sql = f"{sql} FETCH NEXT {MAX_LIMIT} ROWS ONLY"
+    elif query.ordered and not query.limited:
         # MariaDB drops ORDER BY inside a derived table unless it has a LIMIT.
         sql = f"{sql} LIMIT {MAX_LIMIT}"
     single = len(columns) == 1
     fields = [_field_sql(c, k, single, null) for c, k in zip(columns, kinds, strict=True)]
+    # INTO before FROM: MariaDB warns that INTO at the end is deprecated (1287), MySQL 8.4 that
+    # INTO before a locking clause is; right after the select list neither warns, and an
+    # export warning fails the run. https://dev.mysql.com/doc/refman/8.4/en/select-into.html
     return (
-        f"SELECT CONCAT_WS(',', {', '.join(fields)}) FROM ({sql}) AS export_rows "
+        f"SELECT CONCAT_WS(',', {', '.join(fields)}) "
         f"INTO OUTFILE {path} CHARACTER SET utf8mb4 "
-        "FIELDS TERMINATED BY ',' ENCLOSED BY '' ESCAPED BY '' LINES TERMINATED BY '\\r\\n'"
+        "FIELDS TERMINATED BY ',' ENCLOSED BY '' ESCAPED BY '' LINES TERMINATED BY '\\r\\n' "
+        f"FROM ({sql}) AS export_rows"
     )
 
 
@@ -445,6 +471,7 @@ def export_shared(
 def _execute(ctx: RunContext, statement: str, what: str) -> None:
     with ctx.conn.guard(what), ctx.conn.cursor() as cursor:
         cursor.execute(statement)
+        db.check_warnings(ctx.conn, what)
 
 
 def export_all(

@@ -12,16 +12,36 @@ import sqlparse
 from sqlparse import keywords, lexer
 from sqlparse import tokens as T
 
-# MySQL's dialect of one rule sqlparse reads otherwise: `#` starts a comment to the end of the
-# line wherever it stands outside a string or a quoted name. sqlparse's default takes it as
-# part of a name (T-SQL's #temp, `ORDER#x` as one token), so an export's ORDER BY could go
-# unseen and a `;` after a `#` could split a statement. Set once, for every sqlparse call.
+# MySQL's dialect of the rules sqlparse reads otherwise
+# (https://dev.mysql.com/doc/refman/8.4/en/comments.html,
+# https://dev.mysql.com/doc/refman/8.4/en/string-literals.html):
+# - `#` starts a comment to the end of the line wherever it stands outside a string or a quoted
+#   name; sqlparse's default takes it as part of a name (T-SQL's #temp, `ORDER#x` one token).
+# - `--` starts a comment only when a space or control character (or the end) follows:
+#   `10--1` is 10 - (-1). sqlparse's default took `--1 AS total` as a comment.
+# - In a string, a backslash escapes the next character: `'a\\'` ends after the second
+#   backslash; sqlparse's default read its `\'` as an escaped quote and the string ran on.
+# Set once, for every sqlparse call.
+_MYSQL_RULES = [
+    (r"#.*?(\r\n|\r|\n|$)", T.Comment.Single),
+    (r"--(?=[\s\x00-\x1f\x7f]|$).*?(\r\n|\r|\n|$)", T.Comment.Single),
+    (r"'(?:[^'\\]|\\[\s\S]|'')*'", T.String.Single),
+    (r'"(?:[^"\\]|\\[\s\S]|"")*"', T.String.Symbol),
+]
+_REPLACED = {T.Comment.Single, T.Comment.Single.Hint, T.String.Single, T.String.Symbol}
 lexer.Lexer.get_default_instance().set_SQL_REGEX(  # type: ignore[no-untyped-call]
     [
-        (r"#.*?(\r\n|\r|\n|$)", T.Comment.Single),
-        *((pattern.replace("[$#\\w]", "[$\\w]"), kind) for pattern, kind in keywords.SQL_REGEX),
+        *_MYSQL_RULES,
+        *(
+            (pattern.replace("[$#\\w]", "[$\\w]"), kind)
+            for pattern, kind in keywords.SQL_REGEX
+            if kind not in _REPLACED
+        ),
     ]
 )
+# Export names become file names (`<name>-00000.csv.gz` in the scratch folder, `<job>@<id>-
+# <name>.csv` in the shared folder: 255 bytes at most each) and S3 keys.
+MAX_EXPORT_NAME = 64
 
 
 class JobDefinitionError(Exception):
@@ -46,6 +66,11 @@ def load_job(folder: Path) -> JobDefinition:
     for name in exports:
         if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
             raise JobDefinitionError(f"export {name!r}: names are letters, digits, '_' and '-'")
+        if len(name) > MAX_EXPORT_NAME:
+            raise JobDefinitionError(
+                f"export {name[:40]}…: {len(name)} characters; names are at most "
+                f"{MAX_EXPORT_NAME} (they become file names and S3 keys)"
+            )
     return JobDefinition(
         name=folder.name,
         schema=schema,
@@ -54,11 +79,36 @@ def load_job(folder: Path) -> JobDefinition:
     )
 
 
+def split_sql(text: str) -> list[str]:
+    """`text` cut after every `;` outside strings, quoted names and comments, every character
+    kept: what the mysql client does without a DELIMITER command. sqlparse's own splitter
+    guesses procedure blocks from keywords, and a table named `begin` or `go` ran two
+    statements together or cut one in two."""
+    pieces: list[str] = []
+    current: list[str] = []
+    for kind, value in lexer.tokenize(text):  # type: ignore[no-untyped-call]
+        current.append(value)
+        if kind in T.Punctuation and value == ";":
+            pieces.append("".join(current))
+            current = []
+    if current:
+        pieces.append("".join(current))
+    return pieces
+
+
+def strip_comments(sql: str) -> str:
+    """`sql` without its comments (each one a space, or the line break that ended it, as MySQL
+    reads a comment), nor the whitespace and `;` at its ends."""
+    kept = [
+        (("\n" if value.endswith(("\n", "\r")) else " ") if kind in T.Comment else value)
+        for kind, value in lexer.tokenize(sql)  # type: ignore[no-untyped-call]
+    ]
+    return "".join(kept).strip().rstrip(";").strip()
+
+
 def statements(path: Path) -> list[str]:
-    """The file's SQL statements, split by a real SQL tokenizer (quotes and comments are
-    respected), without empty or comment-only pieces."""
-    pieces = sqlparse.split(path.read_text(encoding="utf-8"))
-    return [p for p in pieces if sqlparse.format(p, strip_comments=True).strip().rstrip(";")]
+    """The file's SQL statements (split_sql), without empty or comment-only pieces."""
+    return [p for p in split_sql(path.read_text(encoding="utf-8")) if strip_comments(p)]
 
 
 @dataclass(frozen=True)
@@ -66,7 +116,8 @@ class ExportQuery:
     name: str
     sql: str  # without comments, the final ';' or enclosing parentheses, so it can be wrapped
     ordered: bool  # a top-level ORDER BY (outside any parentheses)
-    limited: bool  # a top-level LIMIT
+    limited: bool  # a top-level LIMIT (or FETCH FIRST|NEXT)
+    offset: bool = False  # a top-level OFFSET (MariaDB's OFFSET n ROWS, or LIMIT's)
 
 
 def _significant(sql: str) -> list[tuple[Any, str]]:
@@ -122,7 +173,7 @@ def export_query(name: str, path: Path) -> ExportQuery:
             f"{path}: executable comments ({hidden[0][:40]!r}) are not allowed in an export; "
             "write the SQL plainly"
         )
-    sql = _unwrap(sqlparse.format(found[0], strip_comments=True).strip().rstrip(";").strip())
+    sql = _unwrap(strip_comments(found[0]))
     tokens = _significant(sql)
     first = next((k, v) for k, v in tokens if v != "(")
     if first[0] in T.Keyword.CTE:
@@ -147,34 +198,47 @@ def export_query(name: str, path: Path) -> ExportQuery:
         raise JobDefinitionError(f"{path}: an export only reads; {clause} is not allowed")
     # FETCH FIRST|NEXT n ROWS ONLY is the standard's LIMIT.
     limited = "LIMIT" in words or "FETCH" in words
-    return ExportQuery(name, sql, ordered=("ORDER", "BY") in pairs, limited=limited)
+    ordered = ("ORDER", "BY") in pairs
+    return ExportQuery(name, sql, ordered=ordered, limited=limited, offset="OFFSET" in words)
+
+
+def unquote_name(token: str) -> str:
+    """A name as MySQL reads it: `a``b` -> a`b (a doubled backtick is one), plain names as is."""
+    if len(token) >= 2 and token[0] == token[-1] == "`":
+        return token[1:-1].replace("``", "`")
+    return token
 
 
 def created_tables(path: Path) -> list[str]:
-    """Tables a schema file creates (`CREATE [TEMPORARY] TABLE [IF NOT EXISTS] [db.]name`),
-    found with sqlparse's tokenizer: these are the tables the job loads from S3."""
+    """Tables a schema file creates (`CREATE [OR REPLACE] [TEMPORARY] TABLE [IF NOT EXISTS]
+    [db.]name`), found with sqlparse's tokenizer: these are the tables the job loads from S3.
+    The name is the token after that fixed prefix, whatever kind the tokenizer gave it:
+    MySQL's non-reserved keywords (events, data, source, names, time...) are names there.
+    https://dev.mysql.com/doc/refman/8.4/en/keywords.html"""
     names: list[str] = []
-    for statement in sqlparse.parse(path.read_text(encoding="utf-8")):
-        tokens = [
-            t
-            for t in statement.flatten()  # type: ignore[no-untyped-call]
-            if not t.is_whitespace and t.ttype not in T.Comment
-        ]
-        if not tokens or tokens[0].ttype is not T.Keyword.DDL or tokens[0].normalized != "CREATE":
+    for piece in split_sql(path.read_text(encoding="utf-8")):
+        tokens = [(k, v) for k, v in _significant(piece) if k not in T.Comment]
+        words = [v.upper() for _, v in tokens[:3]]
+        if not words or words[0].split()[0] != "CREATE" or tokens[0][0] is not T.Keyword.DDL:
             continue
-        position = 1
-        while position < len(tokens) and tokens[position].ttype is T.Keyword:
-            position += 1
-        words = {t.normalized for t in tokens[1:position]}
-        if "TABLE" not in words:
+        temporary = len(words) > 1 and words[1] == "TEMPORARY"
+        position = 1 + temporary
+        if position >= len(tokens) or tokens[position][1].upper() != "TABLE":
             continue  # CREATE INDEX, VIEW, ...
-        if "TEMPORARY" in words:
+        if temporary:
             raise JobDefinitionError(
                 f"{path}: input tables cannot be TEMPORARY (the loader fills them from a "
                 "session of its own); create them as ordinary tables"
             )
-        name = tokens[position].value
-        if position + 2 < len(tokens) and tokens[position + 1].value == ".":
-            name = tokens[position + 2].value  # db.table
-        names.append(name.strip("`"))
+        position += 1
+        if position < len(tokens) and re.fullmatch(
+            r"IF\s+NOT\s+EXISTS", tokens[position][1], re.IGNORECASE
+        ):
+            position += 1
+        if position >= len(tokens):
+            continue  # not a complete statement: the server will say so
+        name = tokens[position][1]
+        if position + 2 < len(tokens) and tokens[position + 1][1] == ".":
+            name = tokens[position + 2][1]  # db.table
+        names.append(unquote_name(name))
     return names

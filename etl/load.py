@@ -25,7 +25,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
-from etl import log
+from etl import log, values
 from etl.context import RunContext
 from etl.extract import BadInput, InputFile, TableInput, open_object
 
@@ -132,6 +132,8 @@ def to_tsv(  # noqa: PLR0917
     out: IO[bytes],
     stop: threading.Event | None = None,
     ctx: RunContext | None = None,
+    header: list[str] | None = None,
+    checks: list[tuple[int, values.Check]] | None = None,
 ) -> int:
     """Copy the records after the header into MySQL's escaped tab format (empty fields, or
     fields that are CSV_NULL when the job sets it, as \\N), checking each record's field
@@ -159,6 +161,8 @@ def to_tsv(  # noqa: PLR0917
                     start = reader.line_num + 1
                     continue
                 raise BadInput(f"{key} line {start}: {len(row)} fields, the header has {width}")
+            if checks:
+                _check_row(row, checks, null, f"{key} line {start}", header or [])
             if null:  # CSV_NULL: that text is NULL, an empty field an empty string
                 line = join([_EMPTY if v == null else v for v in row] if null in row else row)
             else:
@@ -174,6 +178,25 @@ def to_tsv(  # noqa: PLR0917
     return rows
 
 
+def _check_row(
+    row: list[str],
+    checks: list[tuple[int, values.Check]],
+    null: str,
+    where: str,
+    header: list[str],
+) -> None:
+    """Each checked field exactly as the column takes it (values.py), NULLs aside."""
+    for index, check in checks:
+        value = row[index]
+        if value == null if null else not value:
+            continue
+        try:
+            row[index] = check(value)
+        except values.BadValue as exc:
+            name = header[index] if index < len(header) else str(index + 1)
+            raise BadInput(f"{where}, column {name} (value {_shown(value)!r}): {exc}") from None
+
+
 def _check_header(key: str, header: list[str], columns: list[str]) -> None:
     known = set(columns)
     unknown = [_shown(name) for name in header if name not in known]
@@ -187,17 +210,39 @@ def _check_header(key: str, header: list[str], columns: list[str]) -> None:
         raise BadInput(f"{key} line 1: duplicate column(s) {', '.join(duplicates)}")
 
 
-def load_data_sql(table: str, header: list[str]) -> str:
-    """LOAD DATA for to_tsv()'s output, straight into the header's columns."""
-    columns = ", ".join("`" + name.replace("`", "``") + "`" for name in header)
+def quote_name(name: str) -> str:
+    """A name as SQL quotes it: `a``b` for a`b."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def load_data_sql(
+    table: str, header: list[str], columns: dict[str, values.Column] | None = None
+) -> str:
+    """LOAD DATA for to_tsv()'s output into the header's columns: straight in, or through a
+    user variable and SET for the columns whose text is an encoding (BIT, binary: values.py)."""
+    targets: list[str] = []
+    sets: list[str] = []
+    for index, name in enumerate(header):
+        column = (columns or {}).get(name)
+        if column is not None and column.via_variable:
+            targets.append(f"@field{index}")
+            sets.append(f"{quote_name(name)} = {values.set_expression(column, f'@field{index}')}")
+        else:
+            targets.append(quote_name(name))
     return (
-        f"LOAD DATA LOCAL INFILE %s INTO TABLE `{table}` CHARACTER SET utf8mb4 "
+        f"LOAD DATA LOCAL INFILE %s INTO TABLE {quote_name(table)} CHARACTER SET utf8mb4 "
         r"FIELDS TERMINATED BY '\t' ESCAPED BY '\\' LINES TERMINATED BY '\n' "
-        f"({columns})"
+        f"({', '.join(targets)})" + (f" SET {', '.join(sets)}" if sets else "")
     )
 
 
-def load_file(ctx: RunContext, item: InputFile, table: str, columns: list[str]) -> int:
+def load_file(
+    ctx: RunContext,
+    item: InputFile,
+    table: str,
+    columns: list[str],
+    types: dict[str, values.Column] | None = None,
+) -> int:
     """Stream one object into `table`: S3 -> csv checks -> a FIFO -> LOAD DATA LOCAL, with
     the conversion in a thread so Python and the server work at the same time."""
     with open_object(ctx, item.key) as source:
@@ -209,6 +254,7 @@ def load_file(ctx: RunContext, item: InputFile, table: str, columns: list[str]) 
         if not header:  # csv gives [] for a blank line: it would name every column
             raise BadInput(f"{item.key} line 1: no header (the first line is blank)")
         _check_header(item.key, header, columns)
+        checks = values.checks(header, types or {})
         fifo = ctx.workdir / f"load-{uuid.uuid4().hex}.fifo"
         os.mkfifo(fifo)
         stop = threading.Event()
@@ -217,7 +263,7 @@ def load_file(ctx: RunContext, item: InputFile, table: str, columns: list[str]) 
             with fifo.open("wb") as out:
                 with suppress(OSError):  # a smaller pipe only costs speed
                     fcntl.fcntl(out.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
-                return to_tsv(reader, item.key, len(header), out, stop, ctx)
+                return to_tsv(reader, item.key, len(header), out, stop, ctx, header, checks)
 
         converter = ThreadPoolExecutor(1, thread_name_prefix=f"convert-{table}")
         converted = converter.submit(convert)  # its error is raised by result() below
@@ -226,7 +272,7 @@ def load_file(ctx: RunContext, item: InputFile, table: str, columns: list[str]) 
         loader.local_file = str(fifo)  # the one file the server may ask this session for
         try:
             with loader.guard(f"loading {item.key}"), loader.cursor() as cursor:
-                cursor.execute(load_data_sql(table, header), (str(fifo),))
+                cursor.execute(load_data_sql(table, header, types), (str(fifo),))
                 cursor.execute("SHOW WARNINGS LIMIT 10")
                 warnings = cursor.fetchall()
         finally:
@@ -338,8 +384,11 @@ def _describe_duplicate(  # noqa: PLR0917
 
 
 def load_all(ctx: RunContext, inputs: dict[str, TableInput], columns: dict[str, list[str]]) -> None:
+    loader = ctx.loader or ctx.conn
     for table, table_input in inputs.items():
+        with loader.cursor() as cursor:
+            types = values.table_columns(cursor, table)
         for item in table_input.files:
-            item.rows = load_file(ctx, item, table, columns[table])
+            item.rows = load_file(ctx, item, table, columns[table], types)
             log.info("file_loaded", table=table, key=item.key, rows=item.rows, bytes=item.size)
         log.info("table_loaded", table=table, files=len(table_input.files), rows=table_input.rows)

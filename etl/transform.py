@@ -22,9 +22,7 @@ def create_schema(conn: db.Session, schema: Path, tables: list[str]) -> dict[str
 def run_transforms(conn: db.Session, paths: tuple[Path, ...], scheduled: datetime) -> None:
     """Run the transform files in order, after setting @scheduled_time for their SQL."""
     with conn.cursor() as cursor:
-        # The run's logical time, for SQL: @scheduled_time (UTC DATETIME).
-        moment = f"{scheduled:%Y-%m-%d %H:%M:%S}"
-        cursor.execute("SET @scheduled_time = %s", (moment,))
+        db.set_scheduled_time(cursor, scheduled)
     for path in paths:
         db.execute_file(conn, path)
         log.info("transform_done", file=path.name)

@@ -15,11 +15,10 @@ import os
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pymysql
-import sqlparse
+from sqlparse import lexer
 from sqlparse import tokens as T
 
 from etl import db
@@ -29,6 +28,8 @@ from etl.jobdef import (
     created_tables,
     export_query,
     load_job,
+    split_sql,
+    strip_comments,
 )
 from etl.settings import Settings, from_env
 
@@ -57,15 +58,13 @@ class Statement:
 
 
 def split(path: Path) -> list[Statement]:
-    """The file's statements with their line numbers (sqlparse keeps every character, so the
+    """The file's statements with their line numbers (split_sql keeps every character, so the
     offsets are exact); comment-only pieces are dropped, as the runner drops them."""
     text = path.read_text(encoding="utf-8")
     found: list[Statement] = []
     offset = 0
-    for piece in sqlparse.parse(text):
-        raw = str(piece)
-        code = sqlparse.format(raw, strip_comments=True).strip().rstrip(";").strip()
-        if code:
+    for raw in split_sql(text):
+        if strip_comments(raw):
             lead = len(raw) - len(raw.lstrip())
             line = text.count("\n", 0, offset + lead) + 1
             found.append(Statement(len(found) + 1, line, raw.strip()))
@@ -75,13 +74,12 @@ def split(path: Path) -> list[Statement]:
 
 def _syntax(statement: Statement) -> str:
     """What certainly is wrong with a statement, seen by the tokenizer alone ('' if nothing)."""
-    [parsed] = sqlparse.parse(statement.sql)
     depth = 0
-    for token in parsed.flatten():  # type: ignore[no-untyped-call]
-        if token.ttype in T.Error:
-            return f"unterminated {token.value} (a quote or backtick that never closes)"
-        if token.ttype in T.Punctuation:
-            depth += {"(": 1, ")": -1}.get(token.value, 0)
+    for kind, value in lexer.tokenize(statement.sql):  # type: ignore[no-untyped-call]
+        if kind in T.Error:
+            return f"unterminated {value} (a quote or backtick that never closes)"
+        if kind in T.Punctuation:
+            depth += {"(": 1, ")": -1}.get(value, 0)
             if depth < 0:
                 return "a ')' without its '('"
     return f"{depth} '(' never closed" if depth else ""
@@ -199,7 +197,7 @@ def check_database(
                 return check.findings, columns
         try:
             conn.select_db(name)
-            _run_job(check, conn, job, env, columns)
+            _run_job(check, conn, job, name, columns)
         finally:
             with conn.cursor() as cursor:
                 cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
@@ -222,9 +220,9 @@ def _execute_all(check: _Folder, conn: pymysql.Connection, path: Path) -> bool:
 
 def _run_job(
     check: _Folder,
-    conn: pymysql.Connection,
+    conn: db.Session,
     job: JobDefinition,
-    env: Mapping[str, str],
+    database: str,
     columns: dict[str, list[str]],
 ) -> None:
     if not _execute_all(check, conn, job.schema):
@@ -239,12 +237,11 @@ def _run_job(
         if missing:
             check.add("error", job.schema, f"did not create table(s) {', '.join(missing)}")
             return
-        moment = env.get("SCHEDULED_TIME") or datetime.now(UTC).isoformat()
-        when = datetime.fromisoformat(moment.replace("Z", "+00:00")).astimezone(UTC)
-        cursor.execute("SET @scheduled_time = %s", (f"{when:%Y-%m-%d %H:%M:%S}",))
+        db.set_scheduled_time(cursor, conn.settings.scheduled_time)
     for path in job.transforms:
         if not _execute_all(check, conn, path):
             return  # later transforms may need what this one makes
+    db.reset_session(conn, database)  # as the runner does before its exports
     for name, path in job.exports.items():
         query = export_query(name, path)
         with conn.cursor() as cursor:

@@ -1,5 +1,5 @@
 -- Every customer with a completed order in the period, biggest first.
-SELECT DATE_FORMAT(@period_start, '%Y-%m') AS month,
+SELECT DATE_FORMAT(@scheduled_time - INTERVAL 1 MONTH, '%Y-%m') AS month,
        c.customer_id,
        c.name,
        c.email,

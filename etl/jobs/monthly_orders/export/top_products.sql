@@ -1,5 +1,5 @@
 -- The ten best-selling products of the period by revenue.
-SELECT DATE_FORMAT(@period_start, '%Y-%m') AS month,
+SELECT DATE_FORMAT(@scheduled_time - INTERVAL 1 MONTH, '%Y-%m') AS month,
        pr.product_id,
        pr.name,
        pr.category,

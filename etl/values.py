@@ -1,0 +1,250 @@
+"""What a CSV field may hold for each column type: loading is lossless or fails.
+
+LOAD DATA converts text the way MySQL converts any string, and several of those conversions
+change a value without a warning (MariaDB 10.11 measured; docs/sql-and-values.md has the
+table): `1.5` into INT is 2, `5` into BIT(8) is the byte '5' (53), `1e-400` into DOUBLE is 0,
+`26-01-05` and `2026/01/05` into DATE are 2026-01-05, `26` into YEAR is 2026, `10:00:00.5`
+into DATETIME(0) is 10:00:00 (MariaDB truncates, MySQL rounds), `A` into ENUM('a') is `a`,
+hex text into VARBINARY is the hex digits' own bytes. So every field is checked here, in the
+loader's converter thread, against the one spelling that has exactly one meaning: the
+spelling the exports write (docs/sql-and-values.md). A field that does not fit is a load
+error naming the file, line, column and value; one that fits is what the server stores.
+
+ISO 8601 times with an offset (`2026-01-05T10:00:00+02:00`, `…Z`) are converted to UTC here,
+the session's time zone, so DATETIME and TIMESTAMP columns load them alike on MySQL 8.4 (which
+reads offsets itself, 8.0.19+) and MariaDB (which does not).
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+# https://dev.mysql.com/doc/refman/8.4/en/data-types.html
+_INTEGER_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
+_BINARY_TYPES = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"}
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.([0-9]*))?|\.([0-9]+))")
+_FLOAT = re.compile(r"[+-]?(?:([0-9]+)(?:\.([0-9]*))?|\.([0-9]+))(?:[eE][+-]?[0-9]+)?")
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2})*")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DATETIME = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})[ T]([0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]{1,6}))?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})?"
+)
+_TIME = re.compile(r"-?[0-9]{1,3}:[0-9]{2}:[0-9]{2}(?:\.([0-9]{1,6}))?")
+_YEAR = re.compile(r"[0-9]{4}")
+_MEMBER = re.compile(r"'((?:[^'\\]|''|\\.)*)'")
+
+
+class BadValue(ValueError):
+    """A field the column cannot take exactly; the message says what it would take."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column as information_schema.columns describes it."""
+
+    name: str
+    data_type: str  # DATA_TYPE, lower case: int, decimal, datetime, enum...
+    column_type: str  # COLUMN_TYPE: int(10) unsigned, bit(8), enum('a','b')...
+    scale: int | None = None  # NUMERIC_SCALE
+    fraction: int | None = None  # DATETIME_PRECISION
+
+    @property
+    def via_variable(self) -> bool:
+        """Loaded through a user variable and a SET expression (bit, binary), not directly."""
+        return self.data_type == "bit" or self.data_type in _BINARY_TYPES
+
+
+def columns_sql() -> str:
+    """The query for a table's columns, in Column's order (one parameter: the table)."""
+    return (
+        "SELECT column_name, LOWER(data_type), column_type, numeric_scale, "
+        "datetime_precision FROM information_schema.columns "
+        "WHERE table_schema = DATABASE() AND table_name = %s ORDER BY ordinal_position"
+    )
+
+
+def set_expression(column: Column, variable: str) -> str:
+    """The SET clause's expression that stores `variable` (the field's checked text) exactly."""
+    if column.data_type == "bit":
+        return f"CAST({variable} AS UNSIGNED)"
+    return f"UNHEX({variable})"
+
+
+Check = Callable[[str], str]
+
+
+def checker(column: Column) -> Check | None:
+    """The function that returns the field to hand the server (the same text, or a UTC time
+    for one with an offset) or raises BadValue; None when the server's own checks suffice."""
+    kind = column.data_type
+    if kind in _SIMPLE:
+        return _SIMPLE[kind]
+    scale, fraction = column.scale or 0, column.fraction or 0
+    if kind == "decimal":
+        return lambda value: _decimal(value, scale)
+    if kind in {"datetime", "timestamp", "time"}:
+        reader = _time if kind == "time" else _datetime
+        return lambda value: reader(value, fraction)
+    if kind == "bit":
+        width = int(re.sub(r"\D", "", column.column_type) or 1)  # bit(8)
+        return lambda value: _bit(value, width)
+    if kind in {"enum", "set"}:
+        members = {m.replace("''", "'") for m in _MEMBER.findall(column.column_type)}
+        return lambda value: _member(value, members, many=kind == "set")
+    return None
+
+
+def _integer(value: str) -> str:
+    if not _INTEGER.fullmatch(value):
+        raise BadValue("not an integer (digits, an optional sign; the server would round it)")
+    return value
+
+
+def _decimal(value: str, scale: int) -> str:
+    found = _DECIMAL.fullmatch(value)
+    if not found:
+        raise BadValue("not a decimal number (digits, an optional sign and '.')")
+    fraction = found[1] or found[2] or ""
+    if fraction[scale:].strip("0"):
+        raise BadValue(f"more than {scale} decimal places (the server would round it)")
+    return value
+
+
+def _number(value: str) -> float:
+    found = _FLOAT.fullmatch(value)
+    if not found:
+        raise BadValue("not a number (digits, an optional sign, '.', an exponent)")
+    number = float(value)
+    digits = (found[1] or "") + (found[2] or "") + (found[3] or "")
+    if number == 0.0 and digits.strip("0"):
+        raise BadValue("too close to 0 for the column: the server would store 0")
+    return number
+
+
+def _double(value: str) -> str:
+    _number(value)  # beyond the largest DOUBLE: the server's out-of-range warning fails it
+    return value
+
+
+def _single(value: str) -> str:
+    number = _number(value)
+    try:
+        single = struct.unpack("f", struct.pack("f", number))[0]
+    except OverflowError:  # beyond the largest FLOAT: the server's warning fails it
+        return value
+    if number != 0.0 and single == 0.0:
+        raise BadValue("too close to 0 for FLOAT: the server would store 0")
+    return value
+
+
+def _bit(value: str, width: int) -> str:
+    if not (value.isascii() and value.isdigit()):
+        raise BadValue("not a BIT value: the bits as an unsigned decimal integer (b'101' is 5)")
+    if int(value) >= 1 << width:
+        raise BadValue(f"more than the column's {width} bits")
+    return value
+
+
+def _hex(value: str) -> str:
+    if not _HEX.fullmatch(value):
+        raise BadValue("not hex: binary columns take their bytes as hex digits (x'00FF' is 00ff)")
+    return value
+
+
+def _date(value: str) -> str:
+    if not _DATE.fullmatch(value):
+        raise BadValue("not a date as YYYY-MM-DD (the server would guess the century or order)")
+    return value
+
+
+def _datetime(value: str, fraction: int) -> str:
+    found = _DATETIME.fullmatch(value)
+    if not found:
+        raise BadValue(
+            "not a time as YYYY-MM-DD HH:MM:SS[.ffffff] (a 'T' and an offset, Z or +HH:MM, "
+            "are read too)"
+        )
+    day, clock, digits, offset = found.groups()
+    _fraction(digits or "", fraction)
+    if not offset:
+        return f"{day} {clock}" + (f".{digits}" if digits else "")
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise BadValue(f"not a valid time ({exc})") from None
+    utc = moment.astimezone(UTC)
+    return f"{utc:%Y-%m-%d %H:%M:%S}" + (f".{utc:%f}"[: len(digits) + 1] if digits else "")
+
+
+def _time(value: str, fraction: int) -> str:
+    found = _TIME.fullmatch(value)
+    if not found:
+        raise BadValue("not a time of day or duration as [-]HH:MM:SS[.ffffff]")
+    _fraction(found[1] or "", fraction)
+    return value
+
+
+def _fraction(digits: str, precision: int) -> None:
+    if digits[precision:].strip("0"):
+        raise BadValue(
+            f"more fractional-second digits than the column's {precision} (MySQL would round "
+            "them, MariaDB cut them)"
+        )
+
+
+def _year(value: str) -> str:
+    if not _YEAR.fullmatch(value):
+        raise BadValue("not a year as YYYY (the server would guess the century)")
+    return value
+
+
+def _char(value: str) -> str:
+    if value.endswith(" "):
+        raise BadValue("trailing spaces: a CHAR column drops them (use VARCHAR to keep them)")
+    return value
+
+
+def _member(value: str, members: set[str], *, many: bool) -> str:
+    for item in (value.split(",") if value else []) if many else [value]:
+        if item not in members:
+            raise BadValue(
+                f"{item!r} is not one of the column's values, spelled exactly "
+                "(the server would match it ignoring case)"
+            )
+    return value
+
+
+_SIMPLE: dict[str, Check] = {
+    **dict.fromkeys(_INTEGER_TYPES, _integer),
+    **dict.fromkeys(_BINARY_TYPES, _hex),
+    "float": _single, "double": _double, "real": _double,
+    "date": _date, "year": _year, "char": _char,
+}  # fmt: skip
+
+
+def checks(header: list[str], columns: dict[str, Column]) -> list[tuple[int, Check]]:
+    """(field index, check) for each field of `header` whose column needs one."""
+    found: list[tuple[int, Check]] = []
+    for index, name in enumerate(header):
+        check = checker(columns[name]) if name in columns else None
+        if check is not None:
+            found.append((index, check))
+    return found
+
+
+def table_columns(cursor: Any, table: str) -> dict[str, Column]:
+    """`table`'s columns, by name, from information_schema."""
+    cursor.execute(columns_sql(), (table,))
+    return {
+        name: Column(name, kind, full, None if scale is None else int(scale),
+                     None if fraction is None else int(fraction))
+        for name, kind, full, scale, fraction in cursor.fetchall()
+    }  # fmt: skip

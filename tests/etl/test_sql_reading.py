@@ -1,0 +1,184 @@
+"""SQL read as MySQL reads it (issue 19, points 5, 11 and 12): comments, strings, table names
+that are non-reserved keywords or hold backticks, OFFSET n ROWS on both export paths, export
+names that fit the files they become."""
+
+from __future__ import annotations
+
+import gzip
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from etl_harness import DbServer, manifest, put_csv, read_bytes, run_etl
+
+from etl.jobdef import created_tables, export_query, statements
+from etl.validate import check_folder
+
+SCHEMA = "DROP TABLE IF EXISTS t; CREATE TABLE t (id INT PRIMARY KEY);"
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("sql", "kept"),
+    [
+        ("SELECT id, 10--1 AS total FROM t", "10--1 AS total"),  # 10 - (-1)
+        ("SELECT id, 10 --\n-1 AS total FROM t", "10 -1 AS total"),  # `--` + newline
+        ("SELECT id, 10 -- note\n-1 AS total FROM t", "10 -1 AS total"),
+        ("SELECT id, 10 --\t-1 AS total FROM t", "10"),  # a tab is whitespace: comment
+        ("SELECT id, '--1 # x /* y */' AS s FROM t", "'--1 # x /* y */' AS s"),
+        ("SELECT id, `a--1#b` FROM t", "`a--1#b`"),
+        ("SELECT id, 1 # note\n AS one FROM t", "1 AS one"),
+        ("SELECT id, 2 /* note; -- */ AS two FROM t", "2 AS two"),
+    ],
+)
+def test_comments_are_mysqls(tmp_path: Path, sql: str, kept: str) -> None:
+    """MySQL: `--` starts a comment only when whitespace or a control character follows; `#`
+    and `/* */` anywhere outside strings and quoted names. Main read `--1` as a comment."""
+    query = export_query("x", write(tmp_path, "x.sql", sql))
+    assert kept in " ".join(query.sql.split())
+    assert "note" not in query.sql
+
+
+def test_statements_split_as_mysql_reads_strings_and_comments(tmp_path: Path) -> None:
+    """A backslash escapes the next character in a string ('a\\\\' ends there: main ran the
+    string on through `\\'` and took both statements as one) and `--1` is no comment (main
+    swallowed the `;` after it)."""
+    text = "SELECT 'a\\\\' AS s;\nSELECT 2--1;\nSELECT 'it''s; \\'quoted\\'' AS q; -- end\n"
+    found = statements(write(tmp_path, "s.sql", text))
+    assert [s.strip() for s in found] == [
+        "SELECT 'a\\\\' AS s;",
+        "SELECT 2--1;",
+        "SELECT 'it''s; \\'quoted\\'' AS q;",
+    ]
+
+
+def test_minus_minus_one_is_arithmetic_in_a_run(
+    tmp_path: Path, env: tuple[Any, ...], s3: Any
+) -> None:
+    """The issue's case end to end: main exported a column `10` = 10 instead of `total` = 11."""
+    db_server, database, bucket, s3_endpoint = env
+    folder = tmp_path / "arith"
+    (folder / "export").mkdir(parents=True)
+    (folder / "schema.sql").write_text(SCHEMA)
+    (folder / "export" / "rows.sql").write_text("SELECT id, 10--1 AS total FROM t ORDER BY id")
+    put_csv(s3, bucket, "input/t/t.csv", "id\n1\n")
+    run = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(folder))
+    assert run.returncode == 0, run.logs[-2].get("cause")
+    [part] = manifest(s3, bucket)["exports"]["rows"]["files"]
+    assert gzip.decompress(read_bytes(s3, bucket, part["key"])) == b"id,total\r\n1,11\r\n"
+
+
+def test_every_non_reserved_keyword_is_a_table_name(tmp_path: Path, db_server: DbServer) -> None:
+    """The server's own keyword list (information_schema.KEYWORDS): each word the server accepts
+    as a table name in `CREATE TABLE <word> (...)` is one `created_tables` finds, spelled with
+    and without a space before the parenthesis. Main skipped every keyword (events, data,
+    source, names, time...) and read `(` as the name."""
+    scratch = f"etl_keywords_{uuid.uuid4().hex[:12]}"
+    accepted: list[str] = []
+    with db_server.connect() as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT word FROM information_schema.keywords ORDER BY word")
+        words = [row[0] for row in cursor.fetchall() if row[0].isidentifier()]
+        cursor.execute(f"CREATE DATABASE `{scratch}`")
+        try:
+            cursor.execute(f"USE `{scratch}`")
+            for word in words:
+                try:
+                    cursor.execute(f"CREATE TABLE {word} (id INT)")
+                except Exception:  # a reserved word: the server refuses it
+                    continue
+                accepted.append(word)
+                cursor.execute(f"DROP TABLE `{word}`")
+        finally:
+            cursor.execute(f"DROP DATABASE `{scratch}`")
+    assert {"EVENTS", "DATA", "SOURCE", "NAMES", "TIME"} <= set(accepted)
+    assert len(accepted) > 200
+    schema = "".join(
+        f"CREATE TABLE {w.lower()} (id INT);\nCREATE TABLE IF NOT EXISTS db.{w}(id INT);\n"
+        for w in accepted
+    )
+    path = write(tmp_path, "schema.sql", schema)
+    assert created_tables(path) == [name for w in accepted for name in (w.lower(), w)]
+    assert len(statements(path)) == 2 * len(accepted)  # `begin`, `go`: no statement merged
+
+
+def test_quoted_table_names_hold_any_character(tmp_path: Path) -> None:
+    schema = (
+        "CREATE TABLE `a``b` (i INT); CREATE TABLE `select` (i INT); CREATE TABLE `x y.z` (i INT);"
+    )
+    assert created_tables(write(tmp_path, "schema.sql", schema)) == ["a`b", "select", "x y.z"]
+
+
+def test_a_table_named_with_a_backtick_loads_and_exports(
+    tmp_path: Path, env: tuple[Any, ...], s3: Any
+) -> None:
+    """`a``b` (the table a`b) with a column c`d: main looked for inputs under `a``b/` and, with
+    the name fixed, sent LOAD DATA an unbalanced quote (an unreadable syntax error)."""
+    db_server, database, bucket, s3_endpoint = env
+    folder = tmp_path / "tick"
+    (folder / "export").mkdir(parents=True)
+    (folder / "schema.sql").write_text(
+        "CREATE TABLE `a``b` (id INT PRIMARY KEY, `c``d` VARCHAR(5) NULL);"
+    )
+    (folder / "export" / "rows.sql").write_text("SELECT * FROM `a``b` ORDER BY id")
+    put_csv(s3, bucket, "input/a`b/t.csv", 'id,c`d\n1,x\n2,"y,z"\n')
+    run = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(folder))
+    assert run.returncode == 0, run.logs[-2].get("cause")
+    [part] = manifest(s3, bucket)["exports"]["rows"]["files"]
+    assert gzip.decompress(read_bytes(s3, bucket, part["key"])) == (b'id,c`d\r\n1,x\r\n2,"y,z"\r\n')
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT id FROM t ORDER BY id DESC OFFSET 2 ROWS",
+        "SELECT id FROM t ORDER BY id DESC OFFSET 2 ROWS FETCH FIRST 3 ROWS ONLY",
+        "SELECT id FROM t ORDER BY id DESC LIMIT 3 OFFSET 2",
+    ],
+)
+def test_offset_rows_exports_the_same_on_both_paths(
+    sql: str, tmp_path: Path, env: tuple[Any, ...], s3: Any, shared_dir: Path
+) -> None:
+    """Main: OFFSET n ROWS got a LIMIT appended on the shared path (a syntax error); without
+    it MariaDB drops both the order and the offset inside the derived table."""
+    db_server, database, bucket, s3_endpoint = env
+    folder = tmp_path / "offset"
+    (folder / "export").mkdir(parents=True)
+    (folder / "schema.sql").write_text(SCHEMA)
+    (folder / "export" / "rows.sql").write_text(sql)
+    put_csv(s3, bucket, "input/t/t.csv", "id\n" + "".join(f"{i}\n" for i in range(1, 9)))
+    outputs = {}
+    for path, extra in (("stream", {}), ("shared", {"DB_SHARED_DIR": str(shared_dir)})):
+        run = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(folder),
+                      OUTPUT_PREFIX=f"{path}/", **extra)  # fmt: skip
+        assert run.returncode == 0, (path, run.logs[-2].get("cause"))
+        [part] = manifest(s3, bucket, f"{path}/run=20261101T040000Z/")["exports"]["rows"]["files"]
+        outputs[path] = gzip.decompress(read_bytes(s3, bucket, part["key"]))
+    expected = list(range(6, 0, -1)) if "FETCH" not in sql and "LIMIT" not in sql else [6, 5, 4]
+    assert outputs["stream"] == outputs["shared"]
+    assert outputs["stream"] == b"id\r\n" + b"".join(b"%d\r\n" % i for i in expected)
+
+
+def test_an_export_name_too_long_for_its_files_is_refused_by_validate(tmp_path: Path) -> None:
+    """Main: 245 characters passed validate, then the run failed after loading (the part file
+    `<name>-00000.csv.gz` is longer than a file name may be)."""
+    folder = tmp_path / "long"
+    (folder / "export").mkdir(parents=True)
+    (folder / "schema.sql").write_text(SCHEMA)
+    (folder / "export" / f"{'e' * 245}.sql").write_text("SELECT id FROM t")
+    findings = [str(f) for f in check_folder(folder)]
+    assert any("245 characters; names are at most 64" in f for f in findings), findings
+    assert all(not f.startswith("error") for f in check_folder(one_export(tmp_path, "e" * 64)))
+
+
+def one_export(tmp_path: Path, name: str) -> Path:
+    folder = tmp_path / "fits"
+    (folder / "export").mkdir(parents=True)
+    (folder / "schema.sql").write_text(SCHEMA)
+    (folder / "export" / f"{name}.sql").write_text("SELECT id FROM t")
+    return folder
