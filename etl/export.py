@@ -333,21 +333,32 @@ def _field_sql(column: str, kind: str, only_column: bool, null: str = "") -> str
     )
 
 
+def derived_sql(query: ExportQuery) -> str:
+    """The export's SQL as it can sit in a derived table with its order and offset kept."""
+    sql = query.sql
+    if query.offset and not query.limited:
+        # MariaDB drops both ORDER BY and OFFSET n ROWS inside a derived table unless a
+        # FETCH follows (LIMIT after OFFSET n ROWS is a syntax error).
+        return f"{sql} FETCH NEXT {MAX_LIMIT} ROWS ONLY"
+    if query.ordered and not query.limited:
+        # MariaDB drops ORDER BY inside a derived table unless it has a LIMIT.
+        return f"{sql} LIMIT {MAX_LIMIT}"
+    return sql
+
+
+def record_fields(columns: list[str], kinds: list[str], null: str = "") -> list[str]:
+    """Each column's RFC 4180 field (the server-formatted record is their CONCAT_WS)."""
+    single = len(columns) == 1
+    return [_field_sql(c, k, single, null) for c, k in zip(columns, kinds, strict=True)]
+
+
 def outfile_sql(
     query: ExportQuery, columns: list[str], kinds: list[str], path: str, null: str = ""
 ) -> str:
     """The export as one CSV line per row, written by the server to `path` (an SQL string
     literal, quoted and escaped)."""
-    sql = query.sql
-    if query.offset and not query.limited:
-        # MariaDB drops both ORDER BY and OFFSET n ROWS inside a derived table unless a
-        # FETCH follows (LIMIT after OFFSET n ROWS is a syntax error).
-        sql = f"{sql} FETCH NEXT {MAX_LIMIT} ROWS ONLY"
-    elif query.ordered and not query.limited:
-        # MariaDB drops ORDER BY inside a derived table unless it has a LIMIT.
-        sql = f"{sql} LIMIT {MAX_LIMIT}"
-    single = len(columns) == 1
-    fields = [_field_sql(c, k, single, null) for c, k in zip(columns, kinds, strict=True)]
+    sql = derived_sql(query)
+    fields = record_fields(columns, kinds, null)
     # INTO before FROM: MariaDB warns that INTO at the end is deprecated (1287), MySQL 8.4 that
     # INTO before a locking clause is; right after the select list neither warns, and an
     # export warning fails the run. https://dev.mysql.com/doc/refman/8.4/en/select-into.html

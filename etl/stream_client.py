@@ -27,13 +27,13 @@ from etl import db, log
 from etl.context import RunContext
 from etl.export import (
     CHUNK_BYTES,
-    MAX_LIMIT,
     ExportError,
     ExportResult,
     Parts,
-    _field_sql,
     _kinds,
     _unique_columns,
+    derived_sql,
+    record_fields,
     split_records,
 )
 from etl.jobdef import ExportQuery
@@ -54,12 +54,11 @@ def client_binary() -> str | None:
 def row_sql(query: ExportQuery, columns: list[str], kinds: list[str], null: str = "") -> str:
     """The export as one CSV record a row, exactly the shared path's line; the '\\r' before
     the client's own '\\n' makes the record end CRLF."""
-    sql = query.sql
-    if query.ordered and not query.limited:
-        sql = f"{sql} LIMIT {MAX_LIMIT}"  # MariaDB drops ORDER BY in a derived table without
-    single = len(columns) == 1
-    fields = [_field_sql(c, k, single, null) for c, k in zip(columns, kinds, strict=True)]
-    return f"SELECT CONCAT(CONCAT_WS(',', {', '.join(fields)}), '\\r') FROM ({sql}) AS export_rows"
+    fields = record_fields(columns, kinds, null)
+    return (
+        f"SELECT CONCAT(CONCAT_WS(',', {', '.join(fields)}), '\\r') "
+        f"FROM ({derived_sql(query)}) AS export_rows"
+    )
 
 
 def _option(value: str) -> str:

@@ -152,7 +152,7 @@ def test_the_client_engine_fails_the_export_on_warnings_errors_and_timeouts(
     run = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=_one_export(tmp_path, sql),
                   **settings)  # fmt: skip
     assert run.returncode != 0
-    assert run.events("export_engine"), run.failure["cause"]
+    assert run.events("export_engine"), run.failure
     assert message in run.failure["cause"], run.failure
     listed = s3.list_objects_v2(Bucket=bucket, Prefix="output/").get("Contents", [])
     assert [o["Key"] for o in listed if "part-" in o["Key"]] == []
