@@ -46,6 +46,8 @@ from bench import second_server
 from tools.s3_emulator import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+# The job under test: this checkout, or another one (--job-root) for before/after figures.
+JOB_ROOT = [ROOT]
 DATABASE = "etl_bench"
 BUCKET = "etl-bench"
 NOTES = ["", "ok", "gift, wrapped", 'said "hi"', "two\nlines", "ünïcödé", "plain text here"]
@@ -274,7 +276,7 @@ class JobRun:
 
 def run_job(db: Db, endpoint: str, job_dir: Path, shared_dir: Path | None) -> JobRun:
     env = {
-        "PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT),
+        "PATH": os.environ["PATH"], "PYTHONPATH": str(JOB_ROOT[0]),
         "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
         "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": endpoint,
         "DB_HOST": db.host, "DB_PORT": str(db.port), "DB_DATABASE": DATABASE,
@@ -284,7 +286,7 @@ def run_job(db: Db, endpoint: str, job_dir: Path, shared_dir: Path | None) -> Jo
     if shared_dir is not None:
         env["DB_SHARED_DIR"] = str(shared_dir)
     started = time.monotonic()
-    process = subprocess.Popen([sys.executable, "-m", "etl", "run"], env=env, cwd=ROOT,
+    process = subprocess.Popen([sys.executable, "-m", "etl", "run"], env=env, cwd=JOB_ROOT[0],
                                stdout=subprocess.PIPE, text=True)  # fmt: skip
     stdout = process.stdout.read() if process.stdout else ""
     if process.wait() != 0:
@@ -405,7 +407,12 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--paths", default=",".join(PATHS), help=", ".join(PATHS))
     parser.add_argument("--shapes", default=",".join(SHAPES), help=", ".join(SHAPES))
+    parser.add_argument(
+        "--job-root", type=Path, default=ROOT,
+        help="the checkout whose job runs (e.g. a worktree of main: the figures before)",
+    )  # fmt: skip
     args = parser.parse_args()
+    JOB_ROOT[0] = args.job_root.resolve()
     env = os.environ.get
     local = Db(env("BENCH_DB_HOST", "127.0.0.1"), int(env("BENCH_DB_PORT", "3306")),
                env("BENCH_DB_USER", "root"), env("BENCH_DB_PASSWORD", ""))  # fmt: skip

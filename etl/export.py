@@ -32,9 +32,10 @@ from typing import Any
 import pymysql.cursors
 from pymysql.constants import FIELD_TYPE
 
-from etl import db, log, storage
+from etl import db, log
 from etl.context import RunContext
 from etl.jobdef import ExportQuery
+from etl.part_upload import PartUpload
 
 # Rows fetched at a time on the stream path: 10,000, fewer for wide rows (each value is a
 # Python object while the batch is formatted), which keeps a 40-column export under 150 MB,
@@ -119,10 +120,10 @@ def csv_line(values: list[str]) -> bytes:
 
 
 class _HashingFile(io.RawIOBase):
-    """A write-only file that counts and hashes the bytes on their way to disk."""
+    """A write-only file that counts and hashes the bytes on their way to S3."""
 
-    def __init__(self, path: Path) -> None:
-        self._file = path.open("wb")
+    def __init__(self, upload: PartUpload) -> None:
+        self.upload = upload
         self.sha256 = hashlib.sha256()
         self.size = 0
 
@@ -132,27 +133,23 @@ class _HashingFile(io.RawIOBase):
     def write(self, data: Any) -> int:
         self.sha256.update(data)
         self.size += len(data)
-        return self._file.write(data)
-
-    def close(self) -> None:
-        self._file.close()
-        super().close()
+        self.upload.write(data)
+        return len(data)
 
 
 class _Part:
-    """One gzip part being written."""
+    """One gzip part being written, and uploaded as it is written (etl/part_upload.py)."""
 
-    def __init__(self, path: Path, header: bytes) -> None:
-        self.path = path
-        self.sink = _HashingFile(path)
+    def __init__(self, upload: PartUpload, header: bytes) -> None:
+        self.sink = _HashingFile(upload)
         self.rows = 0
         # mtime=0: the same rows give the same bytes, whichever path wrote them.
         self.gzip = gzip.GzipFile(fileobj=self.sink, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)
         self.gzip.write(header)
 
-    def close(self) -> None:
+    def close(self) -> Future[None]:
         self.gzip.close()
-        self.sink.close()
+        return self.sink.upload.finish()
 
 
 class Parts:
@@ -171,7 +168,8 @@ class Parts:
         self.header = csv_line(columns)
         self.result = ExportResult(name, columns, kinds)
         self.current: _Part | None = None
-        self.uploads = ThreadPoolExecutor(1)
+        # Two workers: a part's upload may still finish while the next one starts.
+        self.uploads = ThreadPoolExecutor(2)
         self.pending: Future[None] | None = None
         self.progress = log.Progress("export_progress", export=name)
 
@@ -181,12 +179,17 @@ class Parts:
             return self.part_rows
         return self.part_rows - self.current.rows
 
+    def _start(self) -> None:
+        key = f"{self.prefix}part-{len(self.result.files):05d}.csv.gz"
+        upload = PartUpload(self.uploads, self.ctx.s3, self.ctx.bucket, key)
+        self.current = _Part(upload, self.header)
+
     def write(self, data: bytes, records: int) -> None:
         if self.current is not None and self.current.rows == self.part_rows:
             self._finish()
         if self.current is None:
-            path = self.ctx.workdir / f"{self.name}-{len(self.result.files):05d}.csv.gz"
-            self.current = _Part(path, self.header)
+            self._start()
+        assert self.current is not None
         self.current.gzip.write(data)
         self.current.rows += records
         self.progress.update(self.result.rows + self.current.rows)
@@ -194,17 +197,17 @@ class Parts:
     def _finish(self) -> None:
         part, self.current = self.current, None
         assert part is not None
-        part.close()
+        done = part.close()
         if self.pending is not None:
-            self.pending.result()  # one upload in flight: disk use stays bounded
+            self.pending.result()  # one finished part's upload in flight at most
         key = f"{self.prefix}part-{len(self.result.files):05d}.csv.gz"
         digest = part.sink.sha256.hexdigest()
         self.result.files.append(ExportFile(key, part.rows, part.sink.size, digest))
-        self.pending = self.uploads.submit(_upload, self.ctx, key, part.path)
+        self.pending = done
 
     def close(self) -> ExportResult:
         if self.current is None and not self.result.files:
-            self.current = _Part(self.ctx.workdir / f"{self.name}-00000.csv.gz", self.header)
+            self._start()
         if self.current is not None:
             self._finish()
         if self.pending is not None:
@@ -216,16 +219,8 @@ class Parts:
 
     def abort(self) -> None:
         if self.current is not None:
-            self.current.close()
-            self.current.path.unlink(missing_ok=True)
+            self.current.sink.upload.abort()
         self.uploads.shutdown(wait=True, cancel_futures=True)
-
-
-def _upload(ctx: RunContext, key: str, path: Path) -> None:
-    # A .csv.gz object, not a gzip-encoded text/csv: clients must not unzip it on download.
-    extra = {"ContentType": "application/gzip"}
-    ctx.s3.upload_file(str(path), ctx.bucket, key, ExtraArgs=extra, Config=storage.TRANSFER)
-    path.unlink()
 
 
 def _unique_columns(name: str, description: Any) -> list[str]:

@@ -23,6 +23,8 @@ import threading
 from pathlib import Path
 from typing import IO
 
+import pymysql
+
 from etl import db, log
 from etl.context import RunContext
 from etl.export import (
@@ -37,6 +39,7 @@ from etl.export import (
     split_records,
 )
 from etl.jobdef import ExportQuery
+from etl.settings import Settings
 
 CLIENTS = ("mariadb", "mysql")  # Debian's mariadb-client-core has both names
 # The client's own limit on one row (its default, 16 MB, is below the server's 64 MB).
@@ -96,7 +99,7 @@ def _session_sql(ctx: RunContext) -> str:
 
 def client_command(client: str, options: Path, database: str, sql: str) -> list[str]:
     return [
-        client, f"--defaults-file={options}", "--batch", "--raw", "--quick",
+        client, f"--defaults-file={options}", "--batch", "--raw", "--quick", "--unbuffered",
         "--skip-column-names", database, "-e", sql,
     ]  # fmt: skip
 
@@ -110,7 +113,13 @@ def export_client(
         cursor.execute(f"SELECT * FROM ({query.sql}) AS export_rows LIMIT 0")
         columns = _unique_columns(name, cursor.description)
         kinds = _kinds(cursor)
-    sql = f"{_session_sql(ctx)}; {row_sql(query, columns, kinds, ctx.null)}; SHOW WARNINGS"
+    # The connection's id comes first (a line without CR): a stop or the statement bound
+    # kills the query on the server, which would otherwise run on until its send buffer to
+    # the dead client filled.
+    sql = (
+        f"{_session_sql(ctx)}; SELECT CONNECTION_ID(); "
+        f"{row_sql(query, columns, kinds, ctx.null)}; SHOW WARNINGS"
+    )
     options = ctx.workdir / f"{name}.client.cnf"
     write_options(options, ctx)
     errors = ctx.workdir / f"{name}.client.err"
@@ -123,17 +132,27 @@ def export_client(
             stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
         )  # fmt: skip
     expired = threading.Event()
+    server_id: list[int] = []
+
+    def stop() -> None:
+        if server_id:
+            kill_connection(conn.settings, server_id[0])
+        if process.poll() is None:
+            process.kill()
 
     def expire() -> None:
         expired.set()
-        process.kill()  # the server ends the query when it next writes to the closed socket
+        stop()
 
     timer = threading.Timer(conn.statement_timeout, expire)
     timer.daemon = True
     timer.start()
     try:
         assert process.stdout is not None
-        warnings = _copy_records(process.stdout, parts)
+        first = process.stdout.readline().strip()
+        if first.isdigit():
+            server_id.append(int(first))
+        warnings = _copy_records(process.stdout, parts) if server_id else b""
         code = process.wait()
         timer.cancel()
         if expired.is_set():
@@ -144,13 +163,15 @@ def export_client(
         if code != 0:
             message = errors.read_text("utf-8", "replace").strip()[-2000:]
             raise ExportError(f"export {name}: the database client failed ({code}): {message}")
+        if not server_id:
+            raise ExportError(f"export {name}: the database client wrote {first[:200]!r}")
         if warnings:
             listed = "; ".join(warnings.decode("utf-8", "replace").splitlines()[:5])
             raise ExportError(f"export {name}: the server warned ({listed})")
     except BaseException:
         timer.cancel()
         if process.poll() is None:
-            process.kill()  # a stop (SIGTERM) or a failure never waits for the server
+            stop()  # a stop (SIGTERM) or a failure never waits for the server
         process.wait()
         parts.abort()
         raise
@@ -158,6 +179,28 @@ def export_client(
         options.unlink(missing_ok=True)
         errors.unlink(missing_ok=True)
     return parts.close()
+
+
+def kill_connection(settings: Settings, thread_id: int) -> None:
+    """End the client's server session (and its query) from a connection of the job's own;
+    if the server cannot be reached for that, killing the client is all there is."""
+    try:
+        with (
+            pymysql.connect(
+                host=settings.db_host,
+                port=settings.db_port,
+                user=settings.db_username,
+                password=settings.db_password,
+                connect_timeout=db.KILL_TIMEOUT,
+                read_timeout=db.KILL_TIMEOUT,
+                write_timeout=db.KILL_TIMEOUT,
+            ) as killer,
+            killer.cursor() as cursor,
+        ):
+            cursor.execute(f"KILL {int(thread_id)}")
+        log.info("statement_killed", thread_id=thread_id)
+    except pymysql.err.MySQLError as exc:  # gone already (ER_NO_SUCH_THREAD), or no server
+        log.info("statement_kill_failed", thread_id=thread_id, cause=str(exc))
 
 
 def _copy_records(stream: IO[bytes], parts: Parts) -> bytes:
