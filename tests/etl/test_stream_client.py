@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import time
 from pathlib import Path
 from typing import Any
 
@@ -156,3 +157,18 @@ def test_the_client_engine_fails_the_export_on_warnings_errors_and_timeouts(
     assert message in run.failure["cause"], run.failure
     listed = s3.list_objects_v2(Bucket=bucket, Prefix="output/").get("Contents", [])
     assert [o["Key"] for o in listed if "part-" in o["Key"]] == []
+    # The client's statement does not run on in the server (it was KILLed, not abandoned).
+    deadline = time.monotonic() + 5
+    while _running(db_server, database) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _running(db_server, database) == []
+
+
+def _running(db_server: DbServer, database: str) -> list[str]:
+    with db_server.connect() as conn, conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT info FROM information_schema.processlist "
+            "WHERE db = %s AND command = 'Query' AND id <> CONNECTION_ID()",
+            (database,),
+        )
+        return [row[0] for row in cursor.fetchall()]
