@@ -239,6 +239,13 @@ def _bits(value: bytes) -> str:
     return str(int.from_bytes(value, "big"))
 
 
+# A text equal to CSV_NULL is written quoted ("NA"), NULL bare (NA): on the stream path the
+# converter puts _CLASH in its place, which csv.writer quotes ("""\udcfe") and which no text
+# from the server can hold (a lone surrogate), and the batch's text gets the quoted marker.
+_CLASH = '"\udcfe'
+_CLASH_WRITTEN = '"""\udcfe"'
+
+
 def _converter(kinds: list[str], null: str) -> Any:
     """Rows of MySQL's text -> rows as the contract writes them (None: no change needed)."""
     convert = [{"binary": _hex, "bit": _bits}.get(kind) for kind in kinds]
@@ -246,13 +253,26 @@ def _converter(kinds: list[str], null: str) -> Any:
         return None
     marker = null or None  # csv.writer writes None as an empty field
 
+    def field(change: Any, value: Any) -> Any:
+        if value is None:
+            return marker
+        text = value if change is None else change(value)
+        return _CLASH if text == null else text
+
     def rows(batch: Any) -> list[list[Any]]:
+        if null:
+            return [[field(f, v) for f, v in zip(convert, row)] for row in batch]  # noqa: B905
         return [
-            [marker if v is None else v if f is None else f(v) for f, v in zip(convert, row)]  # noqa: B905
+            [None if v is None else v if f is None else f(v) for f, v in zip(convert, row)]  # noqa: B905
             for row in batch
         ]
 
     return rows
+
+
+def unclash(text: str, null: str) -> str:
+    """The stream path's batch with each text equal to CSV_NULL quoted."""
+    return text.replace(_CLASH_WRITTEN, f'"{null}"') if null and _CLASH in text else text
 
 
 def fetch_batch(cursor: Any, conn: Any, limit: int, budget: int = BATCH_BYTES) -> list[Any]:
@@ -284,7 +304,7 @@ def export_stream(ctx: RunContext, root: str, query: ExportQuery, part_rows: int
             rows = max(1, min(BATCH_ROWS, BATCH_VALUES // len(columns)))
             while batch := fetch_batch(cursor, conn, min(rows, parts.room)):
                 writer.writerows(convert(batch) if convert else batch)
-                parts.write(buffer.getvalue().encode("utf-8"), len(batch))
+                parts.write(unclash(buffer.getvalue(), ctx.null).encode("utf-8"), len(batch))
                 buffer.seek(0)
                 buffer.truncate()
             cursor.close()
@@ -300,32 +320,38 @@ def _field_sql(column: str, kind: str, only_column: bool, null: str = "") -> str
     does. Every value is made a string (CAST, HEX) before anything else touches it, so no
     branch takes the column's own type: a MariaDB UUID or INET6 column would turn a '' into
     NULL, and CONCAT_WS would drop the field. NULL is `null` (CSV_NULL, never quoted; empty by
-    default), a value is quoted (quotes doubled) when it holds a comma, quote, CR or LF, and
-    a record of one empty field is written as "" (csv.writer's rule)."""
+    default), a value is quoted (quotes doubled) when it holds a comma, quote, CR or LF or is
+    the text `null` itself, and a record of one empty field is written as "" (csv.writer's
+    rule)."""
     ref = "`" + column.replace("`", "``") + "`"
     empty = "'\"\"'" if only_column else "''"
     nothing = f"'{null}'" if null else empty  # CSV_NULL holds no quote or backslash
     if kind == "binary":
         text = f"LOWER(HEX({ref}))"
-        return (
-            f"CASE WHEN {ref} IS NULL THEN {nothing} WHEN LENGTH({ref}) > 0 THEN {text} "
-            f"ELSE {empty} END"
+        value = f"WHEN LENGTH({ref}) > 0 THEN {text} ELSE {empty}"
+    elif kind == "bit":
+        text = f"CAST(CAST({ref} AS UNSIGNED) AS CHAR)"
+        value = f"ELSE {text}"
+    elif kind in _QUOTE_FREE:
+        text = f"CAST({ref} AS CHAR)"
+        value = f"ELSE {text}"
+    else:
+        # The tests read the value as a string anyway; the CAST in ELSE is what gives the CASE
+        # a string type (and is the one conversion a row pays for). Quoting works on the CAST
+        # too: a utf16/utf32/ucs2 column's own text would meet the other branches' utf8mb4 in
+        # one CASE ("Illegal mix of collations").
+        text = f"CAST({ref} AS CHAR)"
+        blank = f"WHEN LENGTH({ref}) = 0 THEN {empty} " if only_column else ""
+        value = (
+            f"{blank}WHEN {text} REGEXP '[\",\\r\\n]' "
+            f"THEN CONCAT('\"', REPLACE({text}, '\"', '\"\"'), '\"') ELSE {text}"
         )
-    if kind == "bit":
-        return f"IFNULL(CAST(CAST({ref} AS UNSIGNED) AS CHAR), {nothing})"
-    text = f"CAST({ref} AS CHAR)"
-    if kind in _QUOTE_FREE:
-        return f"IFNULL({text}, {nothing})"
-    # The tests read the value as a string anyway; the CAST in ELSE is what gives the CASE a
-    # string type (and is the one conversion a row pays for).
-    blank = f"WHEN LENGTH({ref}) = 0 THEN {empty} " if only_column else ""
-    # Quoting works on the CAST too: a utf16/utf32/ucs2 column's own text would meet the
-    # other branches' utf8mb4 in one CASE ("Illegal mix of collations").
-    return (
-        f"CASE WHEN {ref} IS NULL THEN {nothing} {blank}"
-        f"WHEN {text} REGEXP '[\",\\r\\n]' THEN CONCAT('\"', REPLACE({text}, '\"', '\"\"'), '\"') "
-        f"ELSE {text} END"
-    )
+    if not null and value == f"ELSE {text}":
+        return f"IFNULL({text}, {nothing})"  # numbers, times, bits: never quoted
+    # A text equal to CSV_NULL is written quoted, as the stream path does; compared as bytes
+    # (the column's collation would match 'na' or 'NA ' too).
+    clash = f"WHEN CAST({text} AS BINARY) = '{null}' THEN '\"{null}\"' " if null else ""
+    return f"CASE WHEN {ref} IS NULL THEN {nothing} {clash}{value} END"
 
 
 def derived_sql(query: ExportQuery) -> str:

@@ -56,7 +56,9 @@ class JobDefinition:
     exports: dict[str, Path]  # export name (file stem) -> SELECT file
 
 
-def load_job(folder: Path) -> JobDefinition:
+def load_job(folder: Path, *, zones: bool = True) -> JobDefinition:
+    """The job folder's files, checked for what the runner needs before it takes the lock;
+    `zones`: refuse named time zones too (validate reports each one itself)."""
     schema = folder / "schema.sql"
     if not schema.is_file():
         raise JobDefinitionError(f"{folder}: no schema.sql")
@@ -71,12 +73,22 @@ def load_job(folder: Path) -> JobDefinition:
                 f"export {name[:40]}…: {len(name)} characters; names are at most "
                 f"{MAX_EXPORT_NAME} (they become file names and S3 keys)"
             )
-    return JobDefinition(
+    job = JobDefinition(
         name=folder.name,
         schema=schema,
         transforms=tuple(sorted((folder / "transform").glob("*.sql"))),
         exports=exports,
     )
+    if zones:
+        from etl.zones import named_zones, refusal  # noqa: PLC0415 (it reads SQL with these rules)
+
+        try:
+            found = named_zones([schema, *job.transforms, *exports.values()])
+        except (OSError, UnicodeError):
+            found = []  # an unreadable file is reported by the statement checks
+        if found:
+            raise JobDefinitionError(refusal(*found[0]))
+    return job
 
 
 def split_sql(text: str) -> list[str]:
@@ -118,6 +130,13 @@ class ExportQuery:
     ordered: bool  # a top-level ORDER BY (outside any parentheses)
     limited: bool  # a top-level LIMIT (or FETCH FIRST|NEXT)
     offset: bool = False  # a top-level OFFSET (MariaDB's OFFSET n ROWS, or LIMIT's)
+    fetch: bool = False  # a top-level FETCH FIRST|NEXT
+
+    @property
+    def mariadb_only(self) -> bool:
+        """OFFSET n ROWS or FETCH FIRST|NEXT: MariaDB's syntax, a syntax error on MySQL 8.4
+        (https://dev.mysql.com/doc/refman/8.4/en/select.html has LIMIT only)."""
+        return (self.offset and not self.limited) or self.fetch
 
 
 def _significant(sql: str) -> list[tuple[Any, str]]:
@@ -199,7 +218,10 @@ def export_query(name: str, path: Path) -> ExportQuery:
     # FETCH FIRST|NEXT n ROWS ONLY is the standard's LIMIT.
     limited = "LIMIT" in words or "FETCH" in words
     ordered = ("ORDER", "BY") in pairs
-    return ExportQuery(name, sql, ordered=ordered, limited=limited, offset="OFFSET" in words)
+    return ExportQuery(
+        name, sql, ordered=ordered, limited=limited, offset="OFFSET" in words,
+        fetch="FETCH" in words,
+    )  # fmt: skip
 
 
 def unquote_name(token: str) -> str:

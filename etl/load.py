@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager, suppress
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
 
@@ -133,7 +134,8 @@ def to_tsv(  # noqa: PLR0917
     stop: threading.Event | None = None,
     ctx: RunContext | None = None,
     header: list[str] | None = None,
-    checks: list[tuple[int, values.Check]] | None = None,
+    checks: list[values.FieldCheck] | None = None,
+    lines: Lines | None = None,
 ) -> int:
     """Copy the records after the header into MySQL's escaped tab format (empty fields, or
     fields that are CSV_NULL when the job sets it, as \\N), checking each record's field
@@ -144,30 +146,47 @@ def to_tsv(  # noqa: PLR0917
     batch: list[str] = []
     append, join = batch.append, _FIELD.join
     progress = log.Progress("load_progress", key=key)
+    # With value checks, the batch's records and first lines are kept until it is checked.
+    columns = _ColumnChecks(checks, key, header or []) if checks else None
+    records: list[list[str]] = []
+    starts: list[int] = []
 
     def flush() -> None:
         if stop is not None and stop.is_set():
             raise Stopped(key)
         if batch:
+            if columns is not None:
+                for number in columns.run(records, starts):  # fields it normalised
+                    batch[number] = join(records[number])
+                records.clear()
+                starts.clear()
             out.write(tsv_batch(batch).encode("utf-8"))
             batch.clear()
         progress.update(rows)  # rows handed to the server so far
 
     start = reader.line_num + 1
     with _csv_errors(key, reader, ctx):
-        for row in reader:
-            if len(row) != width:
-                if not row:  # a blank line (e.g. at the end of the file)
+        for record in reader:
+            if len(record) != width:
+                if not record:  # a blank line (e.g. at the end of the file)
                     start = reader.line_num + 1
+                    if lines is not None:
+                        lines.record.clear()
                     continue
-                raise BadInput(f"{key} line {start}: {len(row)} fields, the header has {width}")
-            if checks:
-                _check_row(row, checks, null, f"{key} line {start}", header or [])
-            if null:  # CSV_NULL: that text is NULL, an empty field an empty string
-                line = join([_EMPTY if v == null else v for v in row] if null in row else row)
-            else:
-                line = join([v or _EMPTY for v in row] if "" in row else row)
+                raise BadInput(f"{key} line {start}: {len(record)} fields, the header has {width}")
+            row = record
+            if null:  # CSV_NULL: that text unquoted is NULL, an empty field an empty string
+                if null in record:
+                    row = _nulls(record, null, lines)
+                if lines is not None:
+                    lines.record.clear()
+            elif "" in record:
+                row = [v or _EMPTY for v in record]
+            line = join(row)
             append(line)
+            if columns is not None:
+                records.append(row)
+                starts.append(start)
             size += len(line)
             rows += 1
             if rows % _BATCH_ROWS == 0 or size > _BATCH_CHARS:
@@ -178,23 +197,86 @@ def to_tsv(  # noqa: PLR0917
     return rows
 
 
-def _check_row(
-    row: list[str],
-    checks: list[tuple[int, values.Check]],
-    null: str,
-    where: str,
-    header: list[str],
-) -> None:
-    """Each checked field exactly as the column takes it (values.py), NULLs aside."""
-    for index, check in checks:
-        value = row[index]
-        if value == null if null else not value:
-            continue
-        try:
-            row[index] = check(value)
-        except values.BadValue as exc:
-            name = header[index] if index < len(header) else str(index + 1)
-            raise BadInput(f"{where}, column {name} (value {_shown(value)!r}): {exc}") from None
+class Lines:
+    """A text stream's lines for csv.reader, keeping those of the record being read: whether
+    a field equal to CSV_NULL was quoted is in the raw text only (csv.reader drops quotes)."""
+
+    def __init__(self, source: IO[str]) -> None:
+        self.source = source
+        self.record: list[str] = []
+
+    def __iter__(self) -> Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self.source)
+        self.record.append(line)
+        return line
+
+
+_RAW_FIELD = re.compile(r'"(?:[^"]|"")*"|[^,]*')
+
+
+def quoted_fields(raw: str) -> list[bool]:
+    """For each field of one raw CSV record (RFC 4180, already read by csv.reader), whether
+    it was quoted."""
+    raw = raw.rstrip("\r\n")
+    flags: list[bool] = []
+    position = 0
+    while True:
+        found = _RAW_FIELD.match(raw, position)
+        assert found is not None  # the pattern matches the empty string too
+        flags.append(raw.startswith('"', position))
+        position = found.end() + 1  # past the comma
+        if position > len(raw):
+            return flags
+
+
+def _nulls(row: list[str], null: str, lines: Lines | None) -> list[str]:
+    """The record with each unquoted CSV_NULL as NULL; a quoted one ("NA") is that text."""
+    quoted = quoted_fields("".join(lines.record)) if lines is not None else []
+    return [
+        _EMPTY if v == null and not (i < len(quoted) and quoted[i]) else v
+        for i, v in enumerate(row)
+    ]
+
+
+class _ColumnChecks:
+    """The value checks of a file's fields (values.py), run column by column on each batch:
+    a batch whose column matches the common spelling in one regular expression (in C) is
+    done; otherwise each field of it is checked (and normalised) on its own."""
+
+    def __init__(self, checks: list[values.FieldCheck], key: str, header: list[str]) -> None:
+        assert values.SEPARATOR == _FIELD
+        self.key, self.header = key, header
+        self.checks = [
+            (check, re.compile(f"{one}(?:{_FIELD}{one})*") if check.common else None)
+            for check in checks
+            for one in [f"(?:{check.common}|{_EMPTY})"]
+        ]
+
+    def run(self, batch: list[list[str]], starts: list[int]) -> set[int]:
+        """Check the batch's records; the numbers of those whose fields were normalised (a
+        time with an offset, in UTC)."""
+        changed: set[int] = set()
+        for check, whole in self.checks:
+            index = check.index
+            if whole is not None and whole.fullmatch(_FIELD.join(map(itemgetter(index), batch))):
+                continue
+            for number, value in enumerate(map(itemgetter(index), batch)):
+                if value == _EMPTY:
+                    continue
+                try:
+                    if (normal := check.check(value)) != value:
+                        batch[number][index] = normal
+                        changed.add(number)
+                except values.BadValue as exc:
+                    name = self.header[index] if index < len(self.header) else str(index + 1)
+                    raise BadInput(
+                        f"{self.key} line {starts[number]}, column {name} "
+                        f"(value {_shown(value)!r}): {exc}"
+                    ) from None
+        return changed
 
 
 def _check_header(key: str, header: list[str], columns: list[str]) -> None:
@@ -246,9 +328,12 @@ def load_file(
     """Stream one object into `table`: S3 -> csv checks -> a FIFO -> LOAD DATA LOCAL, with
     the conversion in a thread so Python and the server work at the same time."""
     with open_object(ctx, item.key) as source:
-        reader = csv.reader(source, strict=True)
+        lines = Lines(source) if ctx.null else None
+        reader = csv.reader(lines or source, strict=True)
         with _csv_errors(item.key, reader, ctx):
             header = next(reader, None)
+        if lines is not None:
+            lines.record.clear()
         if header is None:
             return 0  # an empty object: no header, no rows
         if not header:  # csv gives [] for a blank line: it would name every column
@@ -263,7 +348,7 @@ def load_file(
             with fifo.open("wb") as out:
                 with suppress(OSError):  # a smaller pipe only costs speed
                     fcntl.fcntl(out.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
-                return to_tsv(reader, item.key, len(header), out, stop, ctx, header, checks)
+                return to_tsv(reader, item.key, len(header), out, stop, ctx, header, checks, lines)
 
         converter = ThreadPoolExecutor(1, thread_name_prefix=f"convert-{table}")
         converted = converter.submit(convert)  # its error is raised by result() below

@@ -32,8 +32,13 @@ from etl.jobdef import (
     strip_comments,
 )
 from etl.settings import Settings, from_env
+from etl.zones import refusal, zone_uses
 
 KNOWN = {"schema.sql", "transform", "export"}
+MARIADB_ONLY = (
+    "OFFSET n ROWS / FETCH FIRST n ROWS ONLY is MariaDB's syntax: MySQL 8.4 (the deployed "
+    "sidecar) refuses it; write LIMIT n OFFSET m"
+)
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,39 @@ class _Folder:
                 clean = False
         return found, clean
 
+    def export(self, name: str, path: Path) -> None:
+        if not self.statements(path)[1]:
+            return
+        try:
+            query = export_query(name, path)  # the runner's own check
+        except JobDefinitionError as err:
+            self.add("error", path, str(err).removeprefix(f"{path}: "))
+            return
+        if query.mariadb_only:
+            self.add("warning", path, MARIADB_ONLY)
+
+    def time_zones(self, job: JobDefinition | None) -> None:
+        """Named zones are errors (the sidecar has no time-zone tables), zones from columns or
+        variables warnings (they cannot be known before the run)."""
+        for path in (job.schema, *job.transforms, *job.exports.values()) if job else ():
+            self._time_zones(path)
+
+    def _time_zones(self, path: Path) -> None:
+        try:
+            uses = zone_uses(path)
+        except (OSError, UnicodeError):
+            return  # reported by the statement checks
+        for use in uses:
+            if use.named:
+                self.add("error", path, refusal(path, use).split(": ", 1)[1], use.line)
+            elif use.zone is None:
+                self.add(
+                    "warning", path,
+                    f"{use.where} with a time zone from an expression: a named zone there is "
+                    "NULL in the deployed sidecar (no time-zone tables); offsets work",
+                    use.line,
+                )  # fmt: skip
+
     def unknown_entries(self, folder: Path, allowed: set[str], suffix: str | None) -> None:
         for entry in sorted(folder.iterdir()):
             name = entry.name
@@ -133,7 +171,7 @@ def check_folder(folder: Path) -> list[Finding]:
         if (folder / sub).is_dir():
             check.unknown_entries(folder / sub, set(), ".sql")
     try:
-        job = load_job(folder)
+        job = load_job(folder, zones=False)  # each named zone is reported below, with its line
     except JobDefinitionError as err:
         check.add("error", "", str(err))  # the message names the folder
         if not (folder / "schema.sql").is_file():
@@ -149,12 +187,9 @@ def check_folder(folder: Path) -> list[Finding]:
         found, clean = check.statements(path)
         if not found and clean:
             check.add("warning", path, "holds no statement")
+    check.time_zones(job)
     for name, path in (job.exports if job else {}).items():
-        if check.statements(path)[1]:
-            try:
-                export_query(name, path)  # the runner's own check
-            except JobDefinitionError as err:
-                check.add("error", path, str(err).removeprefix(f"{path}: "))
+        check.export(name, path)
     return check.findings
 
 

@@ -230,13 +230,63 @@ _SIMPLE: dict[str, Check] = {
 }  # fmt: skip
 
 
-def checks(header: list[str], columns: dict[str, Column]) -> list[tuple[int, Check]]:
-    """(field index, check) for each field of `header` whose column needs one."""
-    found: list[tuple[int, Check]] = []
+# Between the fields of a column's batch: a lone surrogate, which no text decoded strictly
+# from UTF-8 holds (the loader's own placeholder between fields).
+SEPARATOR = "\udcfe"
+# The spelling most fields have, as a regular expression that `checker` passes unchanged:
+# the loader matches a whole batch of a column at once against it (in C), and runs the
+# checker field by field only when the batch does not match. Bounds keep it inside what
+# cannot underflow: at most 20 digits and a 2-digit exponent, positive for FLOAT.
+_COMMON = {
+    **dict.fromkeys(_INTEGER_TYPES, r"[+-]?[0-9]+"),
+    **dict.fromkeys(_BINARY_TYPES, r"(?:[0-9a-fA-F]{2})*"),
+    "double": r"[+-]?(?:[0-9]{1,20}(?:\.[0-9]{0,20})?|\.[0-9]{1,20})(?:[eE][+-]?[0-9]{1,2})?",
+    "float": r"[+-]?(?:[0-9]{1,20}(?:\.[0-9]{0,20})?|\.[0-9]{1,20})(?:[eE]\+?[0-9]{1,2})?",
+    "date": r"[0-9]{4}-[0-9]{2}-[0-9]{2}",
+    "year": r"[0-9]{4}",
+    "char": "(?:[^\udcfe]*[^ \udcfe])?",  # never across SEPARATOR
+}  # fmt: skip
+_COMMON["real"] = _COMMON["double"]
+
+
+def common(column: Column) -> str | None:
+    """The regular expression of `column`'s common spelling (see _COMMON), if it has one."""
+    kind = column.data_type
+    if kind in _COMMON:
+        return _COMMON[kind]
+    scale, fraction = column.scale or 0, column.fraction or 0
+    if kind == "decimal":
+        digits = rf"\.[0-9]{{0,{scale}}}0*" if scale else r"\.0*"
+        return rf"[+-]?[0-9]+(?:{digits})?"
+    seconds = (
+        rf"(?:\.[0-9]{{1,{fraction}}}0{{0,{6 - fraction}}})?" if fraction else r"(?:\.0{1,6})?"
+    )
+    if kind in {"datetime", "timestamp"}:
+        return r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}" + seconds
+    if kind == "time":
+        return r"-?[0-9]{1,3}:[0-9]{2}:[0-9]{2}" + seconds
+    if kind in {"enum", "set"}:
+        members = [m.replace("''", "'") for m in _MEMBER.findall(column.column_type)]
+        one = "(?:" + "|".join(map(re.escape, members)) + ")" if members else "(?!)"
+        return f"(?:{one}(?:,{one})*)?" if kind == "set" else one
+    return None
+
+
+@dataclass(frozen=True)
+class FieldCheck:
+    index: int  # the field's position in the file's header
+    check: Check
+    common: str | None
+
+
+def checks(header: list[str], columns: dict[str, Column]) -> list[FieldCheck]:
+    """The checks of each field of `header` whose column needs one."""
+    found: list[FieldCheck] = []
     for index, name in enumerate(header):
-        check = checker(columns[name]) if name in columns else None
-        if check is not None:
-            found.append((index, check))
+        column = columns.get(name)
+        check = checker(column) if column is not None else None
+        if column is not None and check is not None:
+            found.append(FieldCheck(index, check, common(column)))
     return found
 
 

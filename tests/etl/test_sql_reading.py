@@ -182,3 +182,20 @@ def one_export(tmp_path: Path, name: str) -> Path:
     (folder / "schema.sql").write_text(SCHEMA)
     (folder / "export" / f"{name}.sql").write_text("SELECT id FROM t")
     return folder
+
+
+@pytest.mark.parametrize(
+    ("sql", "warned"),
+    [
+        ("SELECT id FROM t ORDER BY id OFFSET 2 ROWS", True),
+        ("SELECT id FROM t ORDER BY id FETCH FIRST 2 ROWS ONLY", True),
+        ("SELECT id FROM t ORDER BY id LIMIT 2 OFFSET 1", False),
+        ("SELECT id FROM t ORDER BY id LIMIT 1, 2", False),
+    ],
+)
+def test_validate_warns_of_mariadb_only_limits(tmp_path: Path, sql: str, warned: bool) -> None:
+    """Both paths agree on MariaDB; MySQL 8.4, the deployed sidecar, has only LIMIT."""
+    folder = one_export(tmp_path, "rows")
+    (folder / "export" / "rows.sql").write_text(sql)
+    found = [str(f) for f in check_folder(folder)]
+    assert any("MariaDB's syntax" in f and f.startswith("warning") for f in found) == warned
