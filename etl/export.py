@@ -514,12 +514,6 @@ def export_all(
     PyMySQL's speed, docs/performance-stream.md), else over the job's PyMySQL connection."""
     from etl import stream_client  # noqa: PLC0415 (it builds on this module)
 
-    client = stream_client.client_binary()
-    return [
-        export_shared(ctx, shared, root, query, part_rows)
-        if shared
-        else stream_client.export_client(ctx, client, root, query, part_rows)
-        if client
-        else export_stream(ctx, root, query, part_rows)
-        for query in queries
-    ]
+    if shared is None:
+        return stream_client.export_streamed(ctx, root, queries, part_rows)
+    return [export_shared(ctx, shared, root, query, part_rows) for query in queries]

@@ -35,6 +35,7 @@ from etl.export import (
     _kinds,
     _unique_columns,
     derived_sql,
+    export_stream,
     record_fields,
     split_records,
 )
@@ -44,6 +45,30 @@ from etl.settings import Settings
 CLIENTS = ("mariadb", "mysql")  # Debian's mariadb-client-core has both names
 # The client's own limit on one row (its default, 16 MB, is below the server's 64 MB).
 MAX_PACKET = 1 << 30
+
+
+class ClientUnavailable(ExportError):
+    """The client could not log in or set up its session: it never ran the export."""
+
+
+def export_streamed(
+    ctx: RunContext, root: str, queries: list[ExportQuery], part_rows: int
+) -> list[ExportResult]:
+    """Every export by the C client; by PyMySQL when there is none on PATH, or once it could
+    not log in (a server or authentication it does not support: the job still runs, at
+    PyMySQL's speed, and says so in the log)."""
+    client = client_binary()
+    results = []
+    for query in queries:
+        if client:
+            try:
+                results.append(export_client(ctx, client, root, query, part_rows))
+                continue
+            except ClientUnavailable as exc:
+                log.info("export_engine_unavailable", engine=Path(client).name, cause=str(exc))
+                client = None
+        results.append(export_stream(ctx, root, query, part_rows))
+    return results
 
 
 def client_binary() -> str | None:
@@ -162,7 +187,8 @@ def export_client(
             )
         if code != 0:
             message = errors.read_text("utf-8", "replace").strip()[-2000:]
-            raise ExportError(f"export {name}: the database client failed ({code}): {message}")
+            failed = ExportError if server_id else ClientUnavailable
+            raise failed(f"export {name}: the database client failed ({code}): {message}")
         if not server_id:
             raise ExportError(f"export {name}: the database client wrote {first[:200]!r}")
         if warnings:

@@ -172,3 +172,24 @@ def _running(db_server: DbServer, database: str) -> list[str]:
             (database,),
         )
         return [row[0] for row in cursor.fetchall()]
+
+
+def test_a_client_that_cannot_log_in_leaves_the_export_to_pymysql(
+    tmp_path: Path, db_server: DbServer, database: str, bucket: str, s3: Any, s3_endpoint: str
+) -> None:
+    """A server or authentication the `mariadb` client does not support (here a stand-in that
+    fails as a refused login does) costs speed, not the run: PyMySQL exports, and the log says
+    why."""
+    fake = tmp_path / "bin" / "mariadb"
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\necho "ERROR 1045 (28000): Access denied for user" >&2\nexit 1\n')
+    fake.chmod(0o755)
+    put_csv(s3, bucket, "input/seed/seed.csv", "id\n1\n2\n")
+    sql = "SELECT id, 'a,\"b\"' AS v FROM seed ORDER BY id"
+    run = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=_one_export(tmp_path, sql),
+                  PATH=str(fake.parent))  # fmt: skip
+    assert run.returncode == 0, run.logs[-2:]
+    [unavailable] = run.events("export_engine_unavailable")
+    assert "Access denied" in unavailable["cause"]
+    files = manifest(s3, bucket)["exports"]["e"]["files"]
+    assert parsed(s3, bucket, files)[1] == oracle(db_server, database, sql)
