@@ -12,7 +12,7 @@ the whole job process (start to exit) vs the two references' sum, and the job pr
 RSS (medians of --repeat runs, references and job runs interleaved), for each shape
 (--shapes): `orders` (6 columns, short values), `text` (7 columns, mostly quoted text with
 commas, quotes and line breaks, decimals, datetimes, NULLs), `wide` (40 columns), `heldout`
-(the issue-20 orders table the job was not tuned on), `longtext` (2-8 KB bodies) and `small`
+(the issue-20 orders table the job was not tuned on), `longtext` (1-5 KB bodies) and `small`
 (two small integers). Paths (--paths): `shared` (DB_SHARED_DIR: the server reads/writes
 files the job shares with it), `stream` (no shared filesystem) against the same server, and
 `stream-tcp`: the stream path against a second MariaDB this benchmark starts on its own TCP
@@ -198,7 +198,7 @@ CREATE TABLE t (
         ["order_id", "customer_id", "status", "quantity", "amount", "ordered_at", "note"],
         _heldout_row,
     ),
-    # A 2-8 KB text body a row: few rows, many bytes, each one quoted.
+    # A 1-5 KB text body a row: few rows, many bytes, each one quoted.
     "longtext": Shape(
         """
 DROP TABLE IF EXISTS t;
