@@ -26,7 +26,7 @@ jobs = {
 }
 
 
-def job_outputs(job: ScheduledFargateJob) -> dict[str, Any]:
+def job_outputs(job: ScheduledFargateJob, start_date: str | None) -> dict[str, Any]:
     """What operators and `python -m tools.run_now` read of a job (`pulumi stack output jobs`)."""
     return {
         "task_definition_arn": job.task_definition.arn,
@@ -39,6 +39,7 @@ def job_outputs(job: ScheduledFargateJob) -> dict[str, Any]:
         "watchdog_arn": job.watchdog.arn,
         "schedule": job.schedule.schedule_expression,
         "timezone": job.schedule.schedule_expression_timezone,
+        "start_date": start_date,  # rate() slots count from it (known in previews too)
         "run_task": job.run_task,  # RunTask parameters, and the same as an aws CLI command
         "run_task_command": job.run_task_command,
     }
@@ -50,4 +51,6 @@ pulumi.export("bucket", platform.bucket.name)
 # The image this stack runs: previews and the drift check of a CI-deployed stack pass this digest.
 pulumi.export("app_image", settings.image.uri or platform.image_uri)
 pulumi.export("app_image_digest", settings.image.digest)
-pulumi.export("jobs", {name: job_outputs(job) for name, job in jobs.items()})
+pulumi.export(
+    "jobs", {name: job_outputs(job, settings.jobs[name].start_date) for name, job in jobs.items()}
+)

@@ -13,6 +13,7 @@ from components.job_alerts import JobAlerts
 from components.platform import Platform
 from components.settings import JobSettings
 from components.specs import names, policies, sfn_logging
+from components.specs.alerts import rule_dead_letter_policy
 from components.specs.containers import TaskInputs, container_definitions, task_volumes
 from components.specs.schedule import (
     flexible_time_window,
@@ -22,6 +23,7 @@ from components.specs.schedule import (
 )
 from components.specs.state_machine import RunTarget, run_definition
 from components.specs.suppressions import suppression
+from components.specs.unplanned import unplanned_end_message, unplanned_end_pattern
 from components.specs.watchdog import watchdog_definition
 
 ECS_TASKS = "ecs-tasks.amazonaws.com"
@@ -47,9 +49,12 @@ class ScheduledFargateJob(pulumi.ComponentResource):
     execution_role: aws.iam.Role  # the ECS agent: pull, logs, the secret
     task_role: aws.iam.Role  # the app: its keys in the data bucket
     task_definition: aws.ecs.TaskDefinition
-    alerts: JobAlerts  # the dead-letter queue of undeliverable schedule invocations and its alarm
+    alerts: JobAlerts  # the run schedule's dead-letter queue (undeliverable invocations), alarm
+    watchdog_alerts: JobAlerts  # the watchdog schedule's own dead-letter queue and alarm
     state_machine: aws.sfn.StateMachine  # one run: timeout, retries, Spot fallback, outcome
     watchdog: aws.sfn.StateMachine  # alerts when a slot got no run
+    unplanned_rule: aws.cloudwatch.EventRule  # alerts when either machine ends unplanned
+    unplanned_alerts: JobAlerts  # the rule's dead-letter queue (alerts it could not deliver)
     schedule: aws.scheduler.Schedule  # starts the state machine
     watchdog_schedule: aws.scheduler.Schedule  # starts the watchdog on the same expression
     run_task: pulumi.Output[dict[str, Any]]  # ECS RunTask parameters, as the schedule runs it
@@ -82,8 +87,15 @@ class ScheduledFargateJob(pulumi.ComponentResource):
         self.alerts = JobAlerts(
             name, full_name=full_name, topic_arn=platform.alerts.arn, opts=self._child
         )
+        self.watchdog_alerts = JobAlerts(
+            f"{name}-watch",
+            full_name=names.watchdog_name(full_name),
+            topic_arn=platform.alerts.arn,
+            opts=self._child,
+        )
         self.state_machine = self._run_machine()
         self.watchdog = self._watchdog()
+        self.unplanned_rule = self._unplanned_end_alert()
         self.schedule, self.watchdog_schedule = self._schedules()
         network = platform.network
         self.run_task = pulumi.Output.all(
@@ -334,6 +346,50 @@ class ScheduledFargateJob(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, logging_policy]),
         )
 
+    def _unplanned_end_alert(self) -> aws.cloudwatch.EventRule:
+        """Either machine's execution ending outside the planned outcomes -> the alerts topic;
+        what EventBridge cannot deliver there -> a dead-letter queue whose alarm pages."""
+        name, full_name, platform = self._name, self._full_name, self._platform
+        rule_name = names.unplanned_rule_name(full_name)
+        rule = aws.cloudwatch.EventRule(
+            f"{name}-unplanned",
+            name=rule_name,
+            description=f"{full_name}: a run or watchdog execution ended outside the planned "
+            "outcomes",
+            event_pattern=pulumi.Output.all(self.state_machine.arn, self.watchdog.arn).apply(
+                lambda arns: _json(unplanned_end_pattern(list(arns)))
+            ),
+            opts=self._child,
+        )
+        queue_arn = pulumi.Output.concat(
+            "arn:", platform.partition, ":sqs:", platform.region, ":", platform.account_id,
+            ":", names.queue_name(rule_name),
+        )  # fmt: skip
+        self.unplanned_alerts = JobAlerts(
+            f"{name}-ended",
+            full_name=rule_name,
+            topic_arn=platform.alerts.arn,
+            sender="EventBridge could not deliver an alert of",
+            queue_policy=pulumi.Output.all(queue_arn, rule.arn).apply(
+                lambda o: _json(rule_dead_letter_policy(o[0], o[1]))
+            ),
+            opts=self._child,
+        )
+        aws.cloudwatch.EventTarget(
+            f"{name}-unplanned",
+            rule=rule.name,
+            arn=platform.alerts.arn,
+            input_transformer=platform.region.apply(
+                lambda region: cast(
+                    aws.cloudwatch.EventTargetInputTransformerArgsDict,
+                    unplanned_end_message(name, full_name, region),
+                )
+            ),
+            dead_letter_config={"arn": self.unplanned_alerts.dead_letter_queue.arn},
+            opts=self._child,
+        )
+        return rule
+
     def _machine_logging(
         self, name: str, machine_name: str, role: aws.iam.Role
     ) -> tuple[pulumi.Output[Any], aws.iam.RolePolicy]:
@@ -354,43 +410,16 @@ class ScheduledFargateJob(pulumi.ComponentResource):
         return group.arn.apply(sfn_logging.logging_configuration), policy
 
     def _schedules(self) -> tuple[aws.scheduler.Schedule, aws.scheduler.Schedule]:
-        """(the run's schedule, the watchdog's): one role may start both state machines."""
+        """(the run's schedule, the watchdog's). Each has its own role and dead-letter queue,
+        so a broken run schedule (its role edited, its queue gone) leaves the watchdog able to
+        start and to report the missed slot."""
         name, full_name, job = self._name, self._full_name, self._job
-        dead_letters = self.alerts.dead_letter_queue.arn
-        role = aws.iam.Role(
-            f"{name}-scheduler",
-            description=f"EventBridge Scheduler: start {full_name} runs and their watchdog",
-            assume_role_policy=self._trust(SCHEDULER),
-            opts=self._child,
-        )
-        policy = aws.iam.RolePolicy(
-            f"{name}-scheduler-start",
-            role=role.id,
-            policy=pulumi.Output.all(
-                run=self.state_machine.arn, watch=self.watchdog.arn, dlq=dead_letters
-            ).apply(lambda o: _json(policies.scheduler_policy([o["run"], o["watch"]], o["dlq"]))),
-            opts=self._child,
-        )
-
-        def target(machine: aws.sfn.StateMachine) -> aws.scheduler.ScheduleTargetArgsDict:
-            return cast(
-                aws.scheduler.ScheduleTargetArgsDict,
-                schedule_target(
-                    job,
-                    state_machine_arn=machine.arn,
-                    role_arn=role.arn,
-                    dead_letter_arn=dead_letters,
-                ),
-            )
-
         common: dict[str, Any] = {
             "schedule_expression": job.schedule,
             "schedule_expression_timezone": job.timezone,
             "state": "ENABLED" if job.enabled else "DISABLED",
             "start_date": job.start_date,
             "end_date": job.end_date,
-            # The role must be allowed to start executions before the first invocation.
-            "opts": pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         }
         run = aws.scheduler.Schedule(
             name,
@@ -399,15 +428,47 @@ class ScheduledFargateJob(pulumi.ComponentResource):
             flexible_time_window=cast(
                 aws.scheduler.ScheduleFlexibleTimeWindowArgsDict, flexible_time_window(job)
             ),
-            target=target(self.state_machine),
+            **self._schedule_target(name, f"start {full_name} runs", self.state_machine,
+                                    self.alerts),
             **common,
-        )
+        )  # fmt: skip
         watch = aws.scheduler.Schedule(
             f"{name}-watch",
             name=names.watchdog_name(full_name),
             description=f"Checks that each slot of the {name} ETL job got a run",
             flexible_time_window={"mode": "OFF"},  # it waits the window plus the grace itself
-            target=target(self.watchdog),
+            **self._schedule_target(f"{name}-watch", f"start the {full_name} watchdog",
+                                    self.watchdog, self.watchdog_alerts),
             **common,
-        )
+        )  # fmt: skip
         return run, watch
+
+    def _schedule_target(
+        self, name: str, purpose: str, machine: aws.sfn.StateMachine, alerts: JobAlerts
+    ) -> dict[str, Any]:
+        """A schedule's target and options: its own role, allowed to start `machine` and to
+        dead-letter into `alerts`' queue only."""
+        dead_letters = alerts.dead_letter_queue.arn
+        role = aws.iam.Role(
+            f"{name}-scheduler",
+            description=f"EventBridge Scheduler: {purpose}",
+            assume_role_policy=self._trust(SCHEDULER),
+            opts=self._child,
+        )
+        policy = aws.iam.RolePolicy(
+            f"{name}-scheduler-start",
+            role=role.id,
+            policy=pulumi.Output.all(machine=machine.arn, dlq=dead_letters).apply(
+                lambda o: _json(policies.scheduler_policy([o["machine"]], o["dlq"]))
+            ),
+            opts=self._child,
+        )
+        target = schedule_target(
+            self._job, state_machine_arn=machine.arn, role_arn=role.arn,
+            dead_letter_arn=dead_letters,
+        )  # fmt: skip
+        return {
+            "target": cast(aws.scheduler.ScheduleTargetArgsDict, target),
+            # The role must be allowed to start executions before the first invocation.
+            "opts": pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        }

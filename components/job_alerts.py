@@ -1,5 +1,6 @@
-"""A job's alarm on undeliverable schedule invocations (its dead-letter queue), to the stack's
-alerts topic. Run outcomes and missed slots are published by the job's state machines."""
+"""A dead-letter queue and its alarm, to the stack's alerts topic: one for each of a job's
+schedules (undeliverable invocations) and one for its unplanned-end rule (undeliverable
+alerts). Run outcomes and missed slots are published by the job's state machines."""
 
 from __future__ import annotations
 
@@ -20,23 +21,27 @@ class JobAlerts(pulumi.ComponentResource):
         *,
         full_name: str,
         topic_arn: pulumi.Input[str],
+        sender: str = "Scheduler could not start",
+        queue_policy: pulumi.Input[str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("scheduled-etl:etl:JobAlerts", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        # Invocations Scheduler could not deliver after its retries (e.g. RunTask refused).
+        # What its sender could not deliver after its retries (e.g. RunTask refused). A service
+        # that sends without a role (EventBridge) needs the queue's policy.
         self.dead_letter_queue = aws.sqs.Queue(
             f"{name}-dlq",
             name=names.queue_name(full_name),
             sqs_managed_sse_enabled=True,
             message_retention_seconds=14 * 24 * 3600,
+            policy=queue_policy,
             opts=child,
         )
         self.dead_letter_alarm = aws.cloudwatch.MetricAlarm(
             f"{name}-dlq",
             name=names.dead_letter_alarm_name(full_name),
-            alarm_description=f"Scheduler could not start {full_name}: see its dead-letter queue",
+            alarm_description=f"{sender} {full_name}: see its dead-letter queue",
             dimensions={"QueueName": self.dead_letter_queue.name},
             alarm_actions=[topic_arn],
             **dead_letter_alarm(),

@@ -78,10 +78,13 @@ class Platform(pulumi.ComponentResource):
         # The stack's alerts. Not KMS-encrypted: the AWS-managed SNS key cannot grant EventBridge
         # and CloudWatch, and the messages hold no data, only job names and exit codes.
         self.alerts = aws.sns.Topic(f"{name}-alerts", opts=child)
+        # Each job's full name (names.full_name: this stack prefix, `-`, the job), which starts
+        # the names of its alarms and rules.
+        jobs = [f"{name}-{job}" for job in sorted(settings.jobs)]
         aws.sns.TopicPolicy(
             f"{name}-alerts",
             arn=self.alerts.arn,
-            policy=self.alerts.arn.apply(lambda arn: json.dumps(alerts_topic_policy(arn, name))),
+            policy=self.alerts.arn.apply(lambda arn: json.dumps(alerts_topic_policy(arn, jobs))),
             opts=child,
         )
         if settings.alert_email:

@@ -8,12 +8,15 @@ what is allowed, so ``pulumi up`` stops before it creates anything.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import functools
 import json
 import re
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
@@ -39,6 +42,7 @@ from components.specs.aws_rules import (
     start_date_problem,
     utc_timestamp_problem,
 )
+from components.specs.daylight_saving import GAP, OVERLAP, clock_change_slots
 from components.specs.names import PROJECT
 from etl.contract import ExportPath, reserved_names
 
@@ -65,8 +69,36 @@ _CRON = re.compile(r"cron\((?P<fields>[^()]*)\)")
 _AT = re.compile(r"at\((?P<when>[^()]*)\)")
 
 
+HEADER = "invalid stack configuration (nothing was created):"
+
+
 class ConfigError(pulumi.RunError):
     """Invalid stack configuration. Pulumi prints the message without a stack trace."""
+
+
+_UNSET: Any = object()  # a Problem without a value to show (a missing key, a whole model)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a stack's configuration, as a person reads it.
+
+    `key` is the dotted path under the project namespace (``jobs.nightly.memory``), `value` what
+    the stack file says there, `message` what is wrong and what is allowed. `reads` are the
+    paths a cross-field check looked at (default: `key`): when one of them was already reported
+    as invalid, the check's own problem is left out rather than reported on a stand-in value.
+    """
+
+    key: str
+    message: str
+    value: Any = _UNSET
+    reads: tuple[str, ...] | None = None
+
+    def __str__(self) -> str:
+        if not self.key:  # not a key of the stack file (the stack's name)
+            return f"  - {self.message}"
+        shown = "" if self.value is _UNSET else f" = {json.dumps(self.value, default=str)}"
+        return f"  - {PROJECT}:{self.key}{shown}: {self.message}"
 
 
 def _check_schedule(expression: str) -> str:
@@ -91,7 +123,11 @@ def _check_schedule(expression: str) -> str:
 
 def _check_timezone(name: str) -> str:
     if name not in _timezones():
-        raise ValueError("expected an IANA time zone name such as UTC or Europe/Berlin")
+        hint = difflib.get_close_matches(name, sorted(_timezones()), n=1)
+        raise ValueError(
+            "expected an IANA time zone name such as UTC or Europe/Berlin"
+            + (f"; did you mean '{hint[0]}'?" if hint else "")
+        )
     return name
 
 
@@ -132,7 +168,7 @@ SqlIdentifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_
 
 
 class _Model(BaseModel):
-    # Each field's docstring is its description: the README's configuration tables are
+    # Each field's docstring is its description: docs/configuration.md's tables are
     # generated from them (python -m tools.config_docs). A default the table should show in
     # words rather than as the Python value goes in json_schema_extra={"doc_default": ...}.
     model_config = ConfigDict(
@@ -164,16 +200,36 @@ class NewVpcNetwork(_Model):
     """`Single`: one NAT gateway for every zone; `OnePerAz`: one in each zone"""
 
 
+# EC2 ids are the type's prefix and 8 (before 2016) or 17 hex digits:
+# https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/resource-ids.html
+def _resource_id(prefix: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if not re.fullmatch(rf"{prefix}-(?:[0-9a-f]{{8}}|[0-9a-f]{{17}})", value):
+            raise ValueError(f"expected {prefix}- and 8 or 17 hex digits, such as "
+                             f"{prefix}-0123456789abcdef0")  # fmt: skip
+        return value
+
+    return check
+
+
+def _no_duplicates(values: list[str]) -> list[str]:
+    if repeated := sorted({v for v in values if values.count(v) > 1}):
+        raise ValueError(f"{', '.join(repeated)} listed more than once; list each id once")
+    return values
+
+
 class ExistingNetwork(_Model):
     """Subnets you already run workloads in."""
 
     mode: Literal["existing"]
     """`existing`"""
-    vpc_id: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$")
+    vpc_id: Annotated[str, AfterValidator(_resource_id("vpc"))]
     """the VPC the subnets belong to"""
-    subnet_ids: list[Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(
-        min_length=1, max_length=16
-    )
+    subnet_ids: Annotated[
+        list[Annotated[str, AfterValidator(_resource_id("subnet"))]],
+        Field(min_length=1, max_length=16),
+        AfterValidator(_no_duplicates),
+    ]
     """the subnets tasks run in"""
     assign_public_ip: bool = False
     """give tasks a public IP (subnets without a NAT route need one to reach AWS APIs)"""
@@ -264,7 +320,9 @@ class JobSettings(_Model):
     start_date: UtcTimestamp | None = None
     """no run before this UTC timestamp, such as `2030-01-01T00:00:00Z` (before `endDate`,
     compared as times); no earlier than 5 minutes before the deploy (CreateSchedule rejects
-    it; checked when the stack loads, so remove a start date once it has passed)"""
+    it; checked when the stack loads, so remove a `cron()` or `at()` start date once it has
+    passed). Required by `rate()`: its first slot, which the run's and the watchdog's schedules
+    share, kept once passed ([schedules](schedules.md#rate))"""
     end_date: UtcTimestamp | None = None
     """no run after this UTC timestamp, such as `2030-01-01T00:00:00Z`"""
     cpu: int = 1024
@@ -276,10 +334,9 @@ class JobSettings(_Model):
     architecture: Literal["X86_64", "ARM64"] = "X86_64"
     """`X86_64`, `ARM64` (jobs sharing a built image share one)"""
     capacity: Literal["FARGATE", "FARGATE_SPOT"] = "FARGATE"
-    """`FARGATE` (launch type) or `FARGATE_SPOT` (capacity provider; only without public IPs:
-    Scheduler's API reference permits `assignPublicIp` `ENABLED` only with `LaunchType`
-    `FARGATE` ([AwsVpcConfiguration](https://docs.aws.amazon.com/scheduler/latest/APIReference/API_AwsVpcConfiguration.html));
-    not verified against the service)"""
+    """`FARGATE` (launch type) or `FARGATE_SPOT` (capacity provider; X86_64 on platform
+    1.3.0 or later, ARM64 on 1.4.0 or later, which `LATEST` and `1.4.0` both are:
+    [CapacityProviderStrategyItem](https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CapacityProviderStrategyItem.html))"""
     platform_version: Literal["LATEST", "1.4.0"] = "LATEST"
     """`LATEST`, `1.4.0`"""
     image_uri: ImageUri | None = Field(
@@ -296,8 +353,9 @@ class JobSettings(_Model):
     """the user the sidecar creates and the job connects as (`DB_USERNAME`); an SQL
     identifier"""
     s3_prefix: Prefix = Field("", json_schema_extra={"doc_default": '`""` (whole bucket)'})
-    """ends with `/`; the task role reaches only keys under it; the job reads
-    `<prefix>input/`, writes `<prefix>output/`"""
+    """ends with `/`; the task role may read, write and delete only keys under it, so two jobs'
+    prefixes may not overlap (`""` overlaps every prefix); the job reads `<prefix>input/`, writes
+    `<prefix>output/<job's full name>/run=<time>/` ([ownership](ownership.md))"""
     etl_job: str | None = Field(None, json_schema_extra={"doc_default": "the bundled job"})
     """`ETL_JOB`: a job folder inside the image"""
     environment: dict[str, str] = {}
@@ -305,10 +363,11 @@ class JobSettings(_Model):
     `*TOKEN*`, `*SECRET*`, `*API_KEY*` …) are refused"""
     export_path: ExportPath = ExportPath.SHARED
     """`shared`: a task volume shared with the sidecar, `SELECT … INTO OUTFILE` (fast);
-    `stream`: rows over the connection (see [Performance](#performance))"""
+    `stream`: rows over the connection (see [Performance](performance.md))"""
     missed_run_grace_minutes: int = Field(120, ge=5, le=1440)
     """how long after its slot (plus `flexibleWindowMinutes`) a run must have started before
-    the watchdog alerts *missed*"""
+    the watchdog alerts *missed*; at least `maxEventAgeSeconds` (Scheduler may still deliver
+    the slot that late)"""
     retry_attempts: int = Field(2, ge=0, le=185)
     """Scheduler's retries of its own `StartExecution` call, not of the run"""
     max_event_age_seconds: int = Field(3600, ge=60, le=86400)
@@ -321,9 +380,13 @@ class JobSettings(_Model):
     `SCHEDULED_TIME`"""
     retry_interval_seconds: int = Field(60, ge=1, le=3600)
     """wait before the first retry, doubling after each"""
+    accept_daylight_saving_changes: bool = False
+    """run a `cron()`/`at()` time that a clock change of `timezone` skips or repeats anyway
+    (Scheduler skips it or runs it once; refused otherwise,
+    [schedules](schedules.md#daylight-saving))"""
     spot_fallback: bool = True
-    """a `FARGATE_SPOT` run that cannot start for lack of capacity or is interrupted reruns on
-    `FARGATE`, without using a retry"""
+    """a `FARGATE_SPOT` run that RunTask does not place (no Spot capacity) or that Spot
+    interrupts reruns on `FARGATE` once, without using a retry"""
 
     @field_validator("cpu")
     @classmethod
@@ -331,26 +394,6 @@ class JobSettings(_Model):
         if cpu not in FARGATE_SIZES:
             raise ValueError(f"not a Fargate size; allowed: {', '.join(map(str, FARGATE_SIZES))}")
         return cpu
-
-    @model_validator(mode="after")
-    def _fargate_memory(self) -> JobSettings:
-        allowed = FARGATE_SIZES[self.cpu]
-        if self.memory not in allowed:
-            raise ValueError(
-                f"memory {self.memory} does not fit cpu {self.cpu}; "
-                f"allowed: {allowed[0]}-{allowed[-1]} in steps of {allowed[1] - allowed[0]}"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _start_before_end(self) -> JobSettings:
-        if (
-            self.start_date
-            and self.end_date
-            and parse_utc(self.start_date) >= parse_utc(self.end_date)
-        ):
-            raise ValueError(f"startDate {self.start_date} is not before endDate {self.end_date}")
-        return self
 
     @field_validator("environment")
     @classmethod
@@ -413,32 +456,6 @@ class Settings(_Model):
             raise ValueError(f"allowed: {', '.join(map(str, LOG_RETENTION_DAYS))}")
         return days
 
-    @model_validator(mode="after")
-    def _repository_images_are_x86(self) -> Settings:
-        # CI builds the repository's image for linux/amd64 only (deploy.yml): an ARM64 task
-        # would pull it and fail with "exec format error".
-        if self.image.repository is not None:
-            for name, job in self.jobs.items():
-                if job.image_uri is None and job.architecture != "X86_64":
-                    raise ValueError(
-                        f"jobs.{name}.architecture = {job.architecture!r}: the repository's "
-                        "image is built for X86_64 only (deploy.yml); use X86_64 or give the "
-                        "job an imageUri built for ARM64"
-                    )
-        return self
-
-    @model_validator(mode="after")
-    def _one_architecture_per_build(self) -> Settings:
-        # The image we build is single-platform; every job that runs it must match.
-        if self.image.build is not None:
-            archs = {j.architecture for j in self.jobs.values() if j.image_uri is None}
-            if len(archs) > 1:
-                raise ValueError(
-                    "jobs running the built image must share one architecture; "
-                    f"found {sorted(archs)} (set imageUri on the odd one out)"
-                )
-        return self
-
 
 _KNOWN_KEYS = sorted(
     {
@@ -456,15 +473,20 @@ _KNOWN_KEYS = sorted(
 )
 
 
-# Copilot scheduled-job manifest keys and ours (README: migrating from Copilot).
+# Copilot scheduled-job manifest keys and ours (docs/copilot-migration.md).
 COPILOT_KEYS = {"timeout": "timeoutMinutes", "retries": "runRetries", "cron": "schedule"}
 
 
-def name_problems(settings: Settings, stack: str) -> list[str]:
+def name_problems(settings: Settings, stack: str) -> list[Problem]:
     """Every physical name derived from the stack and job names must fit AWS's limits
     (components/specs/names.py cites each one); a problem names the config key to change."""
-    lines = [
-        f"  - stack name {stack!r}: {problem}; use a shorter lowercase stack name"
+    stack_wide = ("bucketName", "image", "network")  # what decides which stack names exist
+    problems = [
+        Problem(
+            "",
+            f"stack name {stack!r}: {problem}; use a shorter lowercase stack name",
+            reads=stack_wide,
+        )
         for problem in names.problems(
             names.stack_names(
                 stack,
@@ -475,79 +497,385 @@ def name_problems(settings: Settings, stack: str) -> list[str]:
         )
     ]
     for job in settings.jobs:
-        lines += [
-            f"  - {PROJECT}:jobs.{job}: {problem}; shorten the job or stack name"
+        problems += [
+            Problem(f"jobs.{job}", f"{problem}; shorten the job or stack name", reads=())
             for problem in names.problems(names.job_names(stack, job))
         ]
-    return lines
+    return problems
 
 
-_VPC_CONFIG_DOC = (
-    "https://docs.aws.amazon.com/scheduler/latest/APIReference/API_AwsVpcConfiguration.html"
-)
+# How far ahead a cron() schedule is checked against its time zone's clock changes.
+DST_HORIZON_YEARS = 5
 
 
-def placement_problems(settings: Settings) -> list[str]:
-    """FARGATE_SPOT runs through a capacity-provider strategy, which excludes a launch type,
-    and Scheduler's API reference permits assignPublicIp ENABLED only with LaunchType FARGATE
-    (not verified against the service):
-    https://docs.aws.amazon.com/scheduler/latest/APIReference/API_AwsVpcConfiguration.html"""
-    if not assigns_public_ip(settings.network):
+def schedule_problems(settings: Settings, now: datetime) -> list[Problem]:
+    """What the watchdog cannot match: rate() slots without a shared first slot, a grace period
+    shorter than Scheduler's own delivery retries, and slots a clock change skips or repeats
+    (components/specs/daylight_saving.py has the sources). docs/schedules.md explains each."""
+    problems = []
+    for name, job in settings.jobs.items():
+        key = f"jobs.{name}"
+        if job.schedule.startswith("rate(") and job.start_date is None:
+            # "If you do not provide a StartDate for a rate-based schedule, your schedule
+            # starts invoking its target immediately": the run's and the watchdog's schedules,
+            # created seconds apart, would get slot times seconds apart and never match.
+            # https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html#rate-based
+            problems.append(Problem(
+                f"{key}.startDate",
+                f"required with schedule {json.dumps(job.schedule)}; a rate() schedule counts "
+                "from its start date, which the run's and the watchdog's schedules must share: "
+                "give a UTC timestamp at least 5 minutes after the deploy, such as "
+                f"{_example_start(now)} (it becomes the first slot)",
+                reads=(f"{key}.startDate", f"{key}.schedule"),
+            ))  # fmt: skip
+        if job.missed_run_grace_minutes * 60 < job.max_event_age_seconds:
+            # Scheduler retries a failed StartExecution for up to maxEventAgeSeconds after
+            # its invocation (slot + flexible window); the watchdog looks at slot + window +
+            # grace, so a shorter grace alerts "missed" for a run that then starts.
+            # https://docs.aws.amazon.com/scheduler/latest/APIReference/API_RetryPolicy.html
+            problems.append(Problem(
+                f"{key}.missedRunGraceMinutes",
+                f"shorter than maxEventAgeSeconds ({job.max_event_age_seconds} s), how long "
+                "Scheduler may still deliver a slot; allowed: at least "
+                f"{-(-job.max_event_age_seconds // 60)} (or lower maxEventAgeSeconds)",
+                job.missed_run_grace_minutes,
+                reads=(f"{key}.missedRunGraceMinutes", f"{key}.maxEventAgeSeconds"),
+            ))  # fmt: skip
+        if not job.accept_daylight_saving_changes:
+            problems += _daylight_saving_problems(key, job, now)
+    return problems
+
+
+def _example_start(now: datetime) -> str:
+    """A whole hour at least an hour ahead."""
+    return (now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+
+
+def _daylight_saving_problems(key: str, job: JobSettings, now: datetime) -> list[Problem]:
+    if at := re.fullmatch(r"at\((.*)\)", job.schedule):
+        # One instant, checked however far ahead (a day's margin for its zone's offset), and
+        # whatever the dates: "EventBridge Scheduler ignores StartDate [EndDate] for one-time
+        # schedules" (https://docs.aws.amazon.com/scheduler/latest/APIReference/API_CreateSchedule.html).
+        start = now
+        end = datetime.fromisoformat(at[1]).replace(tzinfo=UTC) + timedelta(days=1)
+    else:
+        start = max(now, parse_utc(job.start_date)) if job.start_date else now
+        end = start + timedelta(days=366 * DST_HORIZON_YEARS)
+        if job.end_date:
+            end = min(end, parse_utc(job.end_date))
+    slots = clock_change_slots(job.schedule, job.timezone, start, end) if start < end else []
+    if not slots:
         return []
+    effects = []
+    for kind, effect in (
+        (GAP, "the clocks go forward, Scheduler skips the run"),
+        (OVERLAP, "the clocks go back, Scheduler runs it once"),
+    ):
+        days: dict[str, list[str]] = {}
+        for slot in slots:
+            if slot.kind == kind:
+                days.setdefault(f"{slot.local:%Y-%m-%d}", []).append(f"{slot.local:%H:%M}")
+        if days:
+            dates = ", ".join(f"{day} {'/'.join(times)}" for day, times in days.items())
+            effects.append(f"{kind} on {dates} ({effect})")
+    hours = sorted({f"{s.change.start:%H:%M}-{s.change.end:%H:%M}" for s in slots})
     return [
-        f'  - {PROJECT}:jobs.{name}.capacity = "FARGATE_SPOT": cannot run with a public IP '
-        "(Scheduler's API reference permits assignPublicIp ENABLED only with LaunchType "
-        f"FARGATE: {_VPC_CONFIG_DOC}; not verified against the service); use "
-        "FARGATE, or a network without public IPs (mode new, or existing with assignPublicIp "
-        "false)"
-        for name, job in settings.jobs.items()
-        if job.capacity == "FARGATE_SPOT"
+        Problem(
+            f"{key}.schedule",
+            f"(timezone {json.dumps(job.timezone)}) local time {'; '.join(effects)}. Fix: a "
+            f"time of day outside the clock changes ({', '.join(hours)} local), or timezone "
+            f"UTC, or accept it with {PROJECT}:{key}.acceptDaylightSavingChanges: true",
+            job.schedule,
+            reads=(
+                f"{key}.schedule",
+                f"{key}.timezone",
+                f"{key}.startDate",
+                f"{key}.endDate",
+                f"{key}.acceptDaylightSavingChanges",
+            ),
+        )
     ]
 
 
-def start_date_problems(settings: Settings, now: datetime) -> list[str]:
+def start_date_problems(settings: Settings, now: datetime) -> list[Problem]:
     """Start dates Scheduler would reject at `now` (components/specs/aws_rules.py has the source).
     Checked when a stack loads, not by parse_settings, so that snapshots stay deterministic."""
     return [
-        f'  - {PROJECT}:jobs.{name}.startDate = "{job.start_date}": {problem}; a start date '
-        "that has passed has no effect on an existing schedule, so it can be removed"
+        Problem(
+            f"jobs.{name}.startDate",
+            f"{problem}; a start date that has passed has no effect on an existing schedule, "
+            "so it can be removed",
+            job.start_date,
+        )
         for name, job in settings.jobs.items()
-        if job.start_date and (problem := start_date_problem(job.start_date, now))
+        # A rate() schedule's start date stays: it anchors the slots (docs/schedules.md#rate).
+        if job.start_date
+        and not job.schedule.startswith("rate(")
+        and (problem := start_date_problem(job.start_date, now))
     ]
 
 
-def parse_settings(raw: Mapping[str, Any], stack: str = "dev") -> Settings:
-    """Validate the project's config (key -> decoded value) into typed settings."""
-    try:
-        settings = Settings.model_validate(dict(raw))
-    except ValidationError as err:
-        raise ConfigError(_describe(err)) from None
-    if problems := placement_problems(settings) + name_problems(settings, stack):
-        raise ConfigError(
-            "invalid stack configuration (nothing was created):\n" + "\n".join(problems)
+def prefix_problems(settings: Settings) -> list[Problem]:
+    """Each job owns its `s3Prefix`: its task role may delete anything under it (reruns replace
+    run folders), so no job's prefix may hold another's ("" holds every key)."""
+    jobs = sorted(settings.jobs.items())
+    return [
+        Problem(
+            f"jobs.{b}.s3Prefix",
+            f'overlaps {PROJECT}:jobs.{a}.s3Prefix = "{ja.s3_prefix}" (one starts with the '
+            "other, and each job's role may replace what is under its prefix); give every job "
+            'its own prefix, e.g. "<job>/"',
+            jb.s3_prefix,
+            reads=(f"jobs.{a}.s3Prefix", f"jobs.{b}.s3Prefix"),
         )
+        for i, (a, ja) in enumerate(jobs)
+        for b, jb in jobs[i + 1 :]
+        if ja.s3_prefix.startswith(jb.s3_prefix) or jb.s3_prefix.startswith(ja.s3_prefix)
+    ]
+
+
+def fargate_memory_problems(settings: Settings) -> list[Problem]:
+    problems = []
+    for name, job in settings.jobs.items():
+        allowed = FARGATE_SIZES[job.cpu]
+        if job.memory not in allowed:
+            problems.append(Problem(
+                f"jobs.{name}.memory",
+                f"memory {job.memory} does not fit cpu {job.cpu}; allowed: "
+                f"{allowed[0]}-{allowed[-1]} in steps of {allowed[1] - allowed[0]}",
+                job.memory,
+                reads=(f"jobs.{name}.memory", f"jobs.{name}.cpu"),
+            ))  # fmt: skip
+    return problems
+
+
+def date_order_problems(settings: Settings) -> list[Problem]:
+    return [
+        Problem(
+            f"jobs.{name}.startDate",
+            f"startDate {job.start_date} is not before endDate {job.end_date}",
+            job.start_date,
+            reads=(f"jobs.{name}.startDate", f"jobs.{name}.endDate"),
+        )
+        for name, job in settings.jobs.items()
+        if job.start_date and job.end_date
+        and parse_utc(job.start_date) >= parse_utc(job.end_date)
+    ]  # fmt: skip
+
+
+def architecture_problems(settings: Settings) -> list[Problem]:
+    """The image CI builds into the repository is linux/amd64 only (deploy.yml): an ARM64 task
+    would pull it and fail with "exec format error". The image `pulumi up` builds is
+    single-platform: every job that runs it must match."""
+    own = {n: j for n, j in settings.jobs.items() if j.image_uri is None}
+    reads = ("image", *(f"jobs.{n}.{k}" for n in own for k in ("architecture", "imageUri")))
+    if settings.image.repository is not None:
+        return [
+            Problem(
+                f"jobs.{name}.architecture",
+                "the repository's image is built for X86_64 only (deploy.yml); use X86_64 or "
+                "give the job an imageUri built for ARM64",
+                job.architecture,
+                reads=reads,
+            )
+            for name, job in own.items()
+            if job.architecture != "X86_64"
+        ]
+    archs = {j.architecture for j in own.values()}
+    if settings.image.build is not None and len(archs) > 1:
+        return [Problem(
+            "jobs",
+            "jobs running the built image must share one architecture; "
+            f"found {sorted(archs)} (set imageUri on the odd one out)",
+            reads=reads,
+        )]  # fmt: skip
+    return []
+
+
+# Where the project's image has its files: the Dockerfile's WORKDIR /app and `COPY etl/ ./etl/`.
+IMAGE_WORKDIR = PurePosixPath("/app")
+IMAGE_COPIES = "etl"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def project_job_folder(etl_job: str) -> PurePosixPath | None:
+    """The project path (such as etl/jobs/x) of the job folder `etlJob` names inside the
+    project's image, or None when the image does not copy it in."""
+    path = PurePosixPath(etl_job)
+    inside = path.relative_to(IMAGE_WORKDIR) if path.is_relative_to(IMAGE_WORKDIR) else path
+    if inside.is_absolute() or inside.parts[:1] != (IMAGE_COPIES,):
+        return None
+    return inside
+
+
+def job_folder_problems(settings: Settings) -> list[Problem]:
+    """An `etlJob` of a job running the project's image must be a job folder (with schema.sql)
+    that the image copies in; a typo would otherwise surface only when the task first runs.
+    A job with its own `imageUri`, or a stack whose `image.uri` is built elsewhere, is not
+    checked: its files are not here."""
+    if settings.image.uri is not None:
+        return []
+    build = settings.image.build
+    context = PROJECT_ROOT / (build.context if build else ".")
+    problems = []
+    for name, job in settings.jobs.items():
+        if job.etl_job is None or job.image_uri is not None:
+            continue
+        inside = project_job_folder(job.etl_job)
+        if inside is None:
+            why = f"is not in the image (it copies {IMAGE_COPIES}/ into {IMAGE_WORKDIR})"
+        elif not (context / inside / "schema.sql").is_file():
+            why = f"{inside} is not a job folder of this project (no {inside}/schema.sql)"
+        else:
+            continue
+        problems.append(Problem(
+            f"jobs.{name}.etlJob",
+            f"{why}; give the job folder relative to the project, such as "
+            f"{IMAGE_COPIES}/jobs/<your_job>",
+            job.etl_job,
+            reads=(f"jobs.{name}.etlJob", f"jobs.{name}.imageUri", "image"),
+        ))  # fmt: skip
+    return problems
+
+
+# Checks that read more than one key, run on every stack after its keys are validated one by
+# one. A new rule that compares keys goes here (a function of Settings returning Problems whose
+# `reads` name the keys it compares), not into a pydantic model validator: a model validator
+# runs only once every key of its model is valid, so its problem would show up one fix later.
+CROSS_FIELD_CHECKS: list[Callable[[Settings], list[Problem]]] = [
+    fargate_memory_problems,
+    date_order_problems,
+    architecture_problems,
+    job_folder_problems,
+    prefix_problems,
+]
+
+
+def parse_settings(
+    raw: Mapping[str, Any], stack: str = "dev", now: datetime | None = None
+) -> Settings:
+    """Validate the project's config (key -> decoded value) into typed settings, or raise
+    ConfigError listing every problem at once. `now` also checks start dates against the clock
+    (left out by default so that rendering stays deterministic)."""
+    settings, problems = config_problems(raw, stack, now)
+    if problems or settings is None:
+        raise ConfigError("\n".join([HEADER, *map(str, problems)]))
     return settings
 
 
-def _describe(err: ValidationError) -> str:
-    lines = ["invalid stack configuration (nothing was created):"]
-    for problem in err.errors():
-        loc = [str(part) for part in problem["loc"] if part != "[key]"]
-        if loc[:1] == ["network"] and len(loc) > 2:
-            del loc[1]  # pydantic puts the union's tag ('existing', ...) in the path
-        key = f"{PROJECT}:" + ".".join(loc)
-        message = problem["msg"].removeprefix("Value error, ")
-        if problem["type"] == "extra_forbidden":
-            unknown = str(problem["loc"][-1])
+def config_problems(
+    raw: Mapping[str, Any], stack: str = "dev", now: datetime | None = None
+) -> tuple[Settings | None, list[Problem]]:
+    """Every problem of a stack's config in one pass: each key on its own (pydantic), then the
+    checks across keys on a stand-in where each invalid key is dropped (its default) so that
+    they run too; a cross-field problem reading a key already reported is left out."""
+    data = copy.deepcopy(dict(raw))  # pruned below; the caller's config stays as it was
+    problems: list[Problem] = []
+    dropped: list[tuple[str | int, ...]] = []
+    for _ in range(_MAX_REPAIRS):
+        try:
+            settings = Settings.model_validate(data)
+        except ValidationError as err:
+            fresh = [(path, problem) for path, problem in _problems_of(err)
+                     if not _overlaps(path, dropped)]  # fmt: skip
+            problems += [problem for _, problem in fresh]
+            paths = [path for path, _ in _problems_of(err)]
+            if not _prune(data, paths, dropped):
+                return None, problems
+            continue
+        checks: list[Callable[[Settings], list[Problem]]] = [
+            *CROSS_FIELD_CHECKS,
+            lambda s: name_problems(s, stack),
+            # Clock changes are checked from today on whatever `now` is: the horizon is years.
+            lambda s: schedule_problems(s, now or datetime.now(UTC)),
+            *([] if now is None else [lambda s: start_date_problems(s, now)]),
+        ]
+        for check in checks:
+            problems += [p for p in check(settings) if not any(
+                _overlaps(_path(read), dropped) for read in _reads(p))]  # fmt: skip
+        return (None if problems else settings), problems
+    return None, problems
+
+
+_MAX_REPAIRS = 8
+# Stand-ins for required keys while the cross-field checks run (the real value was reported).
+_STAND_INS: dict[str, Any] = {"image": {"uri": "stand-in.invalid/app:0"}}
+
+
+def _reads(problem: Problem) -> tuple[str, ...]:
+    return (problem.key,) if problem.reads is None else problem.reads
+
+
+def _path(dotted: str) -> tuple[str | int, ...]:
+    return tuple(dotted.split(".")) if dotted else ()
+
+
+def _overlaps(path: tuple[str | int, ...], dropped: list[tuple[str | int, ...]]) -> bool:
+    """Whether `path` is, holds or lies inside a key that was dropped as invalid."""
+    return any(path[: len(d)] == d or d[: len(path)] == path for d in dropped)
+
+
+def _key_path(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """Pydantic's location as a path into the stack file's values."""
+    path = [part for part in loc if part != "[key]"]
+    if path[:1] == ["network"] and len(path) > 2:
+        del path[1]  # pydantic puts the union's tag ('existing', ...) in the path
+    return tuple(path)
+
+
+def _problems_of(err: ValidationError) -> list[tuple[tuple[str | int, ...], Problem]]:
+    found = []
+    for error in err.errors():
+        path = _key_path(error["loc"])
+        key = ".".join(map(str, path))
+        message = error["msg"].removeprefix("Value error, ")
+        value = error.get("input", _UNSET)
+        if error["type"] == "extra_forbidden":
+            unknown = str(error["loc"][-1])
             hint = [COPILOT_KEYS[unknown]] if unknown in COPILOT_KEYS else (
                 difflib.get_close_matches(unknown, _KNOWN_KEYS, n=1))  # fmt: skip
             message = "unknown key" + (f"; did you mean '{hint[0]}'?" if hint else "")
-        elif problem["type"] == "missing":
-            message = "required key is missing"
-        shown = problem.get("input")
-        value = "" if problem["type"] == "missing" else f" = {json.dumps(shown, default=str)}"
-        lines.append(f"  - {key}{value}: {message}")
-    return "\n".join(lines)
+        elif error["type"] == "missing":
+            message, value = "required key is missing", _UNSET
+        elif isinstance(value, dict) and (len(path) == 0 or (len(path) == 2 and path[0] == "jobs")):
+            value = _UNSET  # a whole job's (or stack's) config: the message names what to fix
+        found.append((path, Problem(key, message, value)))
+    return found
+
+
+def _prune(data: dict[str, Any], paths: list[tuple[str | int, ...]],
+           dropped: list[tuple[str | int, ...]]) -> bool:  # fmt: skip
+    """Drop each invalid key from `data` (a missing one: the object holding it) so that the
+    rest validates; False when nothing more can be dropped."""
+    changed = False
+    for path in paths:
+        cut = path[: next((i for i, part in enumerate(path) if isinstance(part, int)), len(path))]
+        if not _holds(data, cut):
+            cut = cut[:-1]  # a missing key: drop the object that lacks it
+        if not cut:
+            return False  # the stack as a whole (a rule across its keys): nothing to drop
+        if not _holds(data, cut):
+            continue  # inside what an earlier problem already dropped
+        dropped.append(cut)
+        parent: Any = data
+        for part in cut[:-1]:
+            parent = parent[part]
+        if len(cut) == 1 and cut[0] in _STAND_INS:
+            parent[cut[0]] = _STAND_INS[cut[0]]
+        else:
+            del parent[cut[-1]]
+        changed = True
+    return changed
+
+
+def _holds(data: Any, path: tuple[str | int, ...]) -> bool:
+    for part in path:
+        if not isinstance(data, dict) or part not in data:
+            return False
+        data = data[part]
+    return True
 
 
 def decode_config_value(value: str) -> Any:
@@ -560,16 +888,12 @@ def load_settings() -> Settings:
     that a typo is reported rather than ignored)."""
     raw = {**get_config_env(), **CONFIG.get()}
     prefix = f"{PROJECT}:"
-    settings = parse_settings(
+    return parse_settings(
         {
             key.removeprefix(prefix): decode_config_value(value)
             for key, value in raw.items()
             if key.startswith(prefix)
         },
         stack=pulumi.get_stack(),
+        now=datetime.now(UTC),
     )
-    if problems := start_date_problems(settings, datetime.now(UTC)):
-        raise ConfigError(
-            "invalid stack configuration (nothing was created):\n" + "\n".join(problems)
-        )
-    return settings

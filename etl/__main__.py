@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
             code = ExitCode.TERMINATED
         elif isinstance(cause, JobDefinitionError):
             code = ExitCode.SETTINGS  # the job folder is a setting too: fix it, then rerun
+    except Exception as exc:  # outside every stage (a bug): still one line and the metrics
+        log.error("run_failed", stage="run", cause=str(exc), error=type(exc).__name__)
+        code = ExitCode.FAILED
     metrics = run_metrics(
         settings.job_name,
         timestamp_ms=int(time.time() * 1000),

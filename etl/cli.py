@@ -28,7 +28,8 @@ The scheduled ETL job and its tools. Settings come from the environment (below).
   unlock     release the job's lock when its run is dead
 
 Local mode: DATA_DIR=<folder> instead of DATA_BUCKET reads <folder>/<INPUT_PREFIX>… and writes
-<folder>/<OUTPUT_PREFIX>run=…/, the same layout and manifest as in S3, without AWS keys.
+<folder>/<OUTPUT_PREFIX><JOB_NAME>/run=…/, the same layout and manifest as in S3, without AWS
+keys.
 LOG_FORMAT=text prints readable log lines."""
 
 
@@ -55,9 +56,12 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--database", action="store_true",
         help="also run schema, transforms and exports on empty tables, in a throwaway "
-        "database on the DB_* server (the account must be allowed to create databases)",
+        "database on the DB_* server, as a throwaway user limited to it (the account must be "
+        "allowed to create databases and users)",
     )  # fmt: skip
-    listing = command("runs", "List the run folders under OUTPUT_PREFIX, their state and the lock.")
+    listing = command(
+        "runs", "List the job's run folders (OUTPUT_PREFIX<JOB_NAME>/), their state and the lock."
+    )
     listing.add_argument("--json", action="store_true", help="one JSON document")
     show = command("show", "Print one run's manifest, readable.")
     show.add_argument(

@@ -83,7 +83,8 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable(
         "JOB_NAME",
         "the job folder's name",
-        "names the lock and the metrics (the task definition sets the deployed job's name)",
+        "names the run folders (`OUTPUT_PREFIX<JOB_NAME>/run=…`), the lock and the metrics "
+        "(the task definition sets the deployed job's full name)",
         "task",
     ),
     Variable("SCHEDULED_TIME", "now (UTC)", "the run's logical time, ISO 8601", "state machine"),

@@ -60,7 +60,7 @@ _KIND_OF_TYPE = {
     FIELD_TYPE.DATETIME: "datetime", FIELD_TYPE.TIMESTAMP: "datetime",
     FIELD_TYPE.JSON: "json", FIELD_TYPE.BIT: "bit",
 }  # fmt: skip
-# Every kind, with what its field holds (README: "Exports").
+# Every kind, with what its field holds (docs/job-authoring.md, "A run": export).
 COLUMN_KINDS = {
     "integer": "decimal digits", "decimal": "decimal digits", "float": "MySQL's float text",
     "year": "YYYY", "date": "YYYY-MM-DD", "time": "[-]HH:MM:SS[.ffffff]",

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from botocore.exceptions import ClientError
+
 from etl import log
 from etl.context import RunContext
 
@@ -43,8 +45,12 @@ def discover(s3: Any, bucket: str, prefix: str, tables: list[str]) -> dict[str, 
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
             table, _, name = obj["Key"][len(prefix) :].partition("/")
-            if not name or name.endswith("/"):
+            if obj["Key"].endswith("/"):
                 continue  # folder markers
+            if not name:  # a file beside the tables' folders: said, never silently ignored
+                log.info("input_skipped", key=obj["Key"], bytes=obj["Size"],
+                         reason=f"not in a table's folder ({prefix}<table>/)")  # fmt: skip
+                continue
             if not name.lower().endswith(SUFFIXES) or obj["Size"] == 0:
                 # _SUCCESS files and the like, and empty objects: not a table's file.
                 log.info("input_skipped", key=obj["Key"], bytes=obj["Size"],
@@ -68,7 +74,15 @@ def discover(s3: Any, bucket: str, prefix: str, tables: list[str]) -> dict[str, 
 @contextmanager
 def open_object(ctx: RunContext, key: str) -> Iterator[IO[str]]:
     """An input object as text, streamed from S3 (and gunzipped) while it is read."""
-    body = ctx.s3.get_object(Bucket=ctx.bucket, Key=key)["Body"]
+    try:
+        body = ctx.s3.get_object(Bucket=ctx.bucket, Key=key)["Body"]
+    except ClientError as err:
+        if str(err.response.get("Error", {}).get("Code")) not in {"NoSuchKey", "404"}:
+            raise
+        raise BadInput(
+            f"s3://{ctx.bucket}/{key} was listed but is gone (deleted or replaced while the run "
+            "read its inputs); rerun once the inputs are in place"
+        ) from None
     binary = gzip.GzipFile(fileobj=body) if key.lower().endswith(".gz") else body
     # utf-8-sig: tolerate the byte-order mark spreadsheet tools write.
     with io.TextIOWrapper(binary, encoding="utf-8-sig", newline="") as text:

@@ -2,7 +2,7 @@
 without AWS keys or an emulator.
 
 `LocalStore` answers the S3 client calls the job makes, with the same keys: the object
-`output/run=…/orders/part-00000.csv.gz` is the file `<DATA_DIR>/output/run=…/orders/…`, so
+`output/<job>/run=…/orders/part-00000.csv.gz` is the file `<DATA_DIR>/output/<job>/run=…/…`, so
 a local run has the same layout and manifest as one in S3. Errors are botocore's own
 `ClientError`s with S3's codes (NoSuchKey, PreconditionFailed), so callers cannot tell the
 difference. Only the calls and arguments below exist: anything else fails loudly.
@@ -11,6 +11,11 @@ Writes land in a hidden temporary file first and are renamed into place, so a re
 half an object. Conditional writes and deletes (`IfNoneMatch="*"`, `IfMatch=<ETag>`, the job's
 lock) hold an exclusive `flock` on the folder while they compare and swap. The ETag is the
 file's inode, modification time and size: it changes with every write.
+
+Symbolic links are followed for reading only (a linked input folder counts). A write or delete
+whose key passes through a link below the folder is refused: a link in a run folder must not
+let a rerun delete files elsewhere. A folder that cannot be read fails the listing, so a run
+never goes on with only the inputs it could see.
 """
 
 from __future__ import annotations
@@ -67,13 +72,34 @@ class LocalStore:
             raise _error("InvalidArgument", 400, f"key {key!r} has no file in local mode", "Key")
         return self.root.joinpath(*parts)
 
+    def _writable(self, key: str, operation: str) -> Path:
+        """The file of `key` for a write or delete: no folder on its way may be a link."""
+        path = self.path(key)
+        folder = path.parent
+        while folder != self.root:
+            if folder.is_symlink():
+                raise _error(
+                    "AccessDenied", 403,
+                    f"{folder} is a symbolic link: local mode never writes or deletes through "
+                    f"links ({key})",
+                    operation,
+                )  # fmt: skip
+            folder = folder.parent
+        return path
+
     # -- reading ----------------------------------------------------------------------------
 
     def _objects(self, prefix: str) -> list[dict[str, Any]]:
         start = self.root.joinpath(*prefix.split("/")[:-1]) if "/" in prefix else self.root
         found: list[dict[str, Any]] = []
         seen: set[tuple[int, int]] = set()  # folders walked, so a symlink loop ends
-        for folder, dirs, files in os.walk(start, followlinks=True):  # linked inputs count
+
+        def unreadable(err: OSError) -> None:
+            if not isinstance(err, FileNotFoundError):  # (no folder: no keys, as in S3)
+                raise _error("AccessDenied", 403, f"cannot list {err.filename}: {err.strerror}",
+                             "ListObjectsV2")  # fmt: skip
+
+        for folder, dirs, files in os.walk(start, onerror=unreadable, followlinks=True):
             stat = os.stat(folder)
             if (stat.st_dev, stat.st_ino) in seen:
                 dirs[:] = []
@@ -152,7 +178,7 @@ class LocalStore:
                 raise _error("PreconditionFailed", 412, f"{path} has changed", operation)
 
     def _write(self, key: str, fill: Any, operation: str, **conditions: str | None) -> None:
-        path = self.path(key)
+        path = self._writable(key, operation)
         temp = path.with_name(f"{_TEMP}{uuid.uuid4().hex}")
         try:
             for attempt in (1, 2):  # again if a delete pruned the folder in between
@@ -231,7 +257,7 @@ class LocalStore:
         Key: str,
         IfMatch: str | None = None,
     ) -> dict[str, Any]:
-        path = self.path(Key)
+        path = self._writable(Key, "DeleteObject")
         if IfMatch is None:
             path.unlink(missing_ok=True)  # S3: deleting a missing key succeeds
         else:

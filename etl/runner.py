@@ -5,10 +5,16 @@ stage's start and end, and names the stage a failure or a stop happened in.
 
 Output becomes visible atomically from a reader's point of view: the run's manifest is
 written last, and a rerun removes the old manifest before anything else under its folder.
+
+A run deletes only what it owns (docs/ownership.md): its run folder OUTPUT_PREFIX<JOB_NAME>/
+run=<time>/, through S3 calls that each check the lock's lease first (lock.Leased), and
+scratch folders no live run holds (flock).
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import resource
 import shutil
 import tempfile
@@ -59,7 +65,7 @@ def run(settings: Settings) -> dict[str, Any]:
         scheduled_time=manifest.iso(settings.scheduled_time),
         job=settings.job_name,
         job_dir=str(settings.job_dir),
-        output=f"s3://{bucket}/{root}",
+        output=settings.url(root),  # the folder in local mode, not s3:///tmp/...
     )
     with stage("job_definition"):
         try:
@@ -76,13 +82,17 @@ def run(settings: Settings) -> dict[str, Any]:
                             {"scheduled_time": manifest.iso(settings.scheduled_time)})  # fmt: skip
     try:
         with lock.Heartbeat(s3, bucket, held, settings.lock_stale_seconds) as heartbeat:
-            document = _run_locked(settings, s3, job, tables=tables, exports=exports,
+            leased = lock.Leased(s3, heartbeat)  # every write and delete checks the lease
+            document = _run_locked(settings, leased, job, tables=tables, exports=exports,
                                    started=started, heartbeat=heartbeat)  # fmt: skip
     finally:
-        lock.release(s3, bucket, held)  # on success, failure and SIGTERM alike
+        try:
+            lock.release(s3, bucket, held)  # on success, failure and SIGTERM alike
+        except Exception as exc:  # (S3 refusing): the run's own outcome is what counts
+            log.error("lock_not_released", key=held.key, cause=str(exc))
     log.info(
         "run_succeeded",
-        manifest=f"s3://{bucket}/{root}{manifest.MANIFEST}",
+        manifest=settings.url(f"{root}{manifest.MANIFEST}"),
         elapsed_s=round((datetime.now(UTC) - started).total_seconds(), 3),
     )
     return document
@@ -99,12 +109,12 @@ def _run_locked(
     heartbeat: lock.Heartbeat,
 ) -> dict[str, Any]:
     bucket, root = settings.data_bucket, settings.output_root
-    _clean_leftovers(settings)
     with stage("connect"):
         conn = db.connect(settings)
         loader = db.connect(settings, loads=True)
-    with conn, loader, tempfile.TemporaryDirectory(prefix=_scratch_prefix(settings)) as tmp:
-        ctx = RunContext(conn, s3, bucket, Path(tmp), settings.job_name, loader, settings.csv_null)
+    with conn, loader, _scratch(settings) as tmp:
+        _clean_leftovers(settings)  # (after _scratch: this run's own folder is held)
+        ctx = RunContext(conn, s3, bucket, tmp, settings.job_name, loader, settings.csv_null)
         with stage("schema", tables=tables):
             columns = create_schema(conn, job.schema, tables)
         with stage("extract"):
@@ -129,10 +139,22 @@ def _run_locked(
                 document = manifest.build(settings, job.name, started, inputs, results)
                 manifest.publish(s3, bucket, root, document)
         except BaseException:
-            # No half-written run folder: abort open multipart uploads, remove finished parts.
-            storage.clear_prefix(s3, bucket, root)
+            _clear_after_failure(s3, bucket, root, heartbeat)
             raise
     return document
+
+
+def _clear_after_failure(s3: Any, bucket: str, root: str, heartbeat: lock.Heartbeat) -> None:
+    """No half-written run folder: abort open multipart uploads, remove finished parts; but
+    only while the lease holds (after a takeover the folder is the other run's), and never in
+    place of the failure that brought us here."""
+    if not heartbeat.held:
+        log.error("cleanup_skipped", prefix=root, cause=heartbeat.lock.lost)
+        return
+    try:
+        storage.clear_prefix(s3, bucket, root)
+    except Exception as exc:
+        log.error("cleanup_failed", prefix=root, cause=str(exc))
 
 
 @contextmanager
@@ -165,21 +187,56 @@ def peak_rss_mb() -> int:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
+@contextmanager
+def _scratch(settings: Settings) -> Iterator[Path]:
+    """This run's scratch folder, flock-held while the run lives: another run's clean-up
+    tells it from a dead run's leftover by the lock, not by its name."""
+    path = Path(tempfile.mkdtemp(prefix=_scratch_prefix(settings)))
+    handle = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        os.close(handle)
+
+
+def _dead_scratch(path: Path) -> bool:
+    """Remove `path` if it is a scratch folder of ours that no live run holds; True if done."""
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return False  # gone, a link, or not a folder
+    try:
+        if os.fstat(handle).st_uid != os.getuid():
+            return False  # another user's
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(handle)
+        return False  # a live run holds it (flock): not ours to remove
+    try:
+        shutil.rmtree(path, ignore_errors=True)
+    finally:
+        os.close(handle)
+    return True
+
+
 def _clean_leftovers(settings: Settings) -> None:
     """Remove what runs of this job killed earlier (kill -9, a lost task) left on this
-    machine: their scratch folders and the server's export files. The lock is held, so no
-    other run of the job is using them."""
-    left = sorted(Path(tempfile.gettempdir()).glob(f"{_scratch_prefix(settings)}*"))
+    machine: scratch folders no live run holds, and the server's export files (the job's
+    lock is held, so no live run of the job is writing them)."""
+    candidates = sorted(Path(tempfile.gettempdir()).glob(f"{_scratch_prefix(settings)}*"))
+    left = [path for path in candidates if _dead_scratch(path)]
     if settings.db_shared_dir:
-        left += server_files(settings.db_shared_dir, settings.job_name)
-    for path in left:
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
+        files = server_files(settings.db_shared_dir, settings.job_name)
+        for path in files:
             path.unlink(missing_ok=True)
+        left += files
     if left:
         log.info("leftovers_removed", paths=[str(p) for p in left])
 
 
 def _scratch_prefix(settings: Settings) -> str:
-    return f"etl@{settings.job_name}@"  # '@' is never in a job name
+    # '@' is never in a job name. Not main's `etl@<job>@`: a run of the older code would
+    # delete this run's folder by its name (and this one would remove that run's unlocked one).
+    return f"etl-run@{settings.job_name}@"

@@ -91,6 +91,8 @@ def read_lock(store: Any, settings: StorageSettings) -> LockState | None:
     try:
         holder = json.loads(body)
     except ValueError:
+        holder = None
+    if not isinstance(holder, dict):  # not what a run writes: shown, never trusted
         holder = {"owner": None, "unreadable": body[:200].decode("utf-8", "replace")}
     age = (datetime.now(UTC) - reply["LastModified"]).total_seconds()
     return LockState(settings.lock_key, holder, reply["ETag"], age, settings.lock_stale_seconds)
@@ -104,10 +106,39 @@ def _read_json(store: Any, settings: StorageSettings, key: str) -> dict[str, Any
     return document
 
 
-def _check(folder: RunFolder, output_prefix: str) -> str:
+def _files_problem(where: str, item: Any, digests: bool) -> str:
+    if not isinstance(item, dict) or not isinstance(item.get("files"), list):
+        return f"{where} is not an object with a list of files"
+    if not isinstance(item.get("rows"), int):
+        return f"{where}.rows is not a number"
+    for n, part in enumerate(item["files"]):
+        fields = {"key": str, "rows": int, "bytes": int, **({"sha256": str} if digests else {})}
+        if not isinstance(part, dict) or not all(
+            isinstance(part.get(name), kind) for name, kind in fields.items()
+        ):
+            return f"{where}.files[{n}] lacks one of {', '.join(fields)}"
+    return ""
+
+
+def shape_problem(document: dict[str, Any]) -> str:
+    """What makes a manifest unusable ('' when it has the shape the job writes): the tools
+    then report that run as damaged and list the others."""
+    for part, digests in (("inputs", False), ("exports", True)):
+        items = document.get(part)
+        if not isinstance(items, dict):
+            return f"{part} is not an object"
+        for name, item in items.items():
+            if problem := _files_problem(f"{part}.{name}", item, digests):
+                return problem
+            if digests and not isinstance(item.get("columns"), list):
+                return f"{part}.{name}.columns is not a list"
+    return ""
+
+
+def _check(folder: RunFolder, output_folder: str) -> str:
     """What is wrong with a manifest and the folder beside it ('' when they match)."""
     assert folder.manifest is not None
-    prefix = f"{output_prefix}{folder.name}/"
+    prefix = f"{output_folder}{folder.name}/"
     wrong = []
     for name, export in (folder.manifest.get("exports") or {}).items():
         for item in export.get("files", []):
@@ -121,7 +152,7 @@ def _check(folder: RunFolder, output_prefix: str) -> str:
 
 
 def run_folders(store: Any, settings: StorageSettings) -> list[RunFolder]:
-    prefix = settings.output_prefix
+    prefix = settings.output_folder
     folders: dict[str, RunFolder] = {}
     pages = store.get_paginator("list_objects_v2").paginate(
         Bucket=settings.data_bucket, Prefix=prefix
@@ -139,6 +170,9 @@ def run_folders(store: Any, settings: StorageSettings) -> list[RunFolder]:
             folder.manifest = _read_json(store, settings, key)
         except (ValueError, ClientError) as err:
             folder.problem = f"unreadable manifest ({err})"
+            continue
+        if shape := shape_problem(folder.manifest):
+            folder.manifest, folder.problem = None, f"manifest of the wrong shape ({shape})"
             continue
         folder.problem = _check(folder, prefix)
     return [folders[name] for name in sorted(folders)]
@@ -180,7 +214,7 @@ def runs_table(
 def format_runs(
     rows: list[dict[str, Any]], lock: LockState | None, settings: StorageSettings
 ) -> str:
-    where = settings.url(settings.output_prefix)
+    where = settings.url(settings.output_folder)
     lines = []
     if not rows:
         lines.append(f"no run folders under {where}")
@@ -211,7 +245,7 @@ def find_run(store: Any, settings: StorageSettings, wanted: str) -> RunFolder:
     if wanted == "latest":
         done = [f for f in folders if f.manifest is not None]
         if not done:
-            raise ToolError(f"no run with a manifest under {settings.url(settings.output_prefix)}")
+            raise ToolError(f"no run with a manifest under {settings.url(settings.output_folder)}")
         return done[-1]
     name = wanted if wanted.startswith("run=") else f"run={wanted}"
     if not _RUN.fullmatch(name):
@@ -229,12 +263,12 @@ def find_run(store: Any, settings: StorageSettings, wanted: str) -> RunFolder:
         if folder.name == name:
             if folder.manifest is None:
                 raise ToolError(
-                    f"{settings.url(settings.output_prefix + name)}/ has no readable manifest: "
+                    f"{settings.url(settings.output_folder + name)}/ has no readable manifest: "
                     f"the run is still writing, failed or was killed ({folder.problem or 'no '}"
                     f"{'' if folder.problem else MANIFEST})"
                 )
             return folder
-    raise ToolError(f"no run folder {settings.url(settings.output_prefix + name)}/")
+    raise ToolError(f"no run folder {settings.url(settings.output_folder + name)}/")
 
 
 def _columns(columns: list[Any]) -> str:
@@ -251,7 +285,7 @@ def _columns(columns: list[Any]) -> str:
 
 def format_manifest(folder: RunFolder, settings: StorageSettings) -> str:
     m = folder.manifest or {}
-    prefix = f"{settings.output_prefix}{folder.name}/"
+    prefix = f"{settings.output_folder}{folder.name}/"
     lines = [
         f"{folder.name}  {settings.url(prefix)}",
         f"  job             {m.get('job')}",

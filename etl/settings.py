@@ -19,6 +19,7 @@ from pathlib import Path
 from etl.contract import ENVIRONMENT, IN_ECS
 
 BUNDLED_JOB = Path(__file__).resolve().parent / "jobs" / "monthly_orders"
+WEEK_SECONDS = 7 * 24 * 3600
 
 
 class SettingsError(Exception):
@@ -54,13 +55,19 @@ class Settings:
         return f"{self.output_prefix}_locks/{self.job_name}.lock"
 
     @property
+    def output_folder(self) -> str:
+        """The job's own folder: its run folders, under a name no other job has (JOB_NAME)."""
+        return f"{self.output_prefix}{self.job_name}/"
+
+    @property
     def run_folder(self) -> str:
         """One folder per logical run: a rerun for the same time replaces it."""
         return f"run={self.scheduled_time:%Y%m%dT%H%M%SZ}"
 
     @property
     def output_root(self) -> str:
-        return f"{self.output_prefix}{self.run_folder}/"
+        """What this run owns and replaces: OUTPUT_PREFIX<JOB_NAME>/run=<time>/."""
+        return f"{self.output_folder}{self.run_folder}/"
 
     def url(self, key: str) -> str:
         """Where an object is, for messages: s3://bucket/key, or the file in local mode."""
@@ -90,6 +97,11 @@ class StorageSettings:
     def lock_key(self) -> str:
         return f"{self.output_prefix}_locks/{self.job_name}.lock"
 
+    @property
+    def output_folder(self) -> str:
+        """The job's run folders are under it (Settings.output_folder)."""
+        return f"{self.output_prefix}{self.job_name}/"
+
     def url(self, key: str) -> str:
         """Where an object is, for messages: s3://bucket/key, or the file in local mode."""
         return f"{self.data_dir}/{key}" if self.data_dir else f"s3://{self.data_bucket}/{key}"
@@ -102,7 +114,10 @@ def _required(env: Mapping[str, str], name: str) -> str:
     return value
 
 
-def _number(env: Mapping[str, str], name: str, default: str, low: float, kind: type) -> float:
+def _number(
+    env: Mapping[str, str], name: str, default: str, low: float, kind: type, *,
+    high: float = math.inf,
+) -> float:  # fmt: skip
     raw = env.get(name) or default
     try:
         value = kind(raw)
@@ -112,6 +127,8 @@ def _number(env: Mapping[str, str], name: str, default: str, low: float, kind: t
         raise SettingsError(f"{name}={raw!r} must be a finite number")
     if value < low:
         raise SettingsError(f"{name}={raw!r} must be at least {low}")
+    if value > high:
+        raise SettingsError(f"{name}={raw!r} must be at most {high:g}")
     return float(value)
 
 
@@ -159,7 +176,10 @@ def _scheduled_time(env: Mapping[str, str]) -> datetime:
         ) from None
     if parsed.tzinfo is None:
         raise SettingsError(f"SCHEDULED_TIME={raw!r} needs a time zone, e.g. a trailing Z")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-01:00 is in year 10000 in UTC
+        raise SettingsError(f"SCHEDULED_TIME={raw!r} is after 9999-12-31T23:59:59Z") from None
 
 
 def _data_location(env: Mapping[str, str]) -> tuple[str, Path | None]:
@@ -250,7 +270,11 @@ def from_env(env: Mapping[str, str] = os.environ) -> Settings:
         job_name=_job_name(env, job_dir),
         lock_stale_seconds=_number(env, "LOCK_STALE_SECONDS", "21600", 1, float),
         progress_seconds=_number(env, "PROGRESS_SECONDS", "10", 0, float),
-        db_statement_timeout_seconds=_number(env, "DB_STATEMENT_TIMEOUT_SECONDS", "3600", 1, float),
+        # At most a week: a run's state machine stops it by then (timeoutMinutes <= 10080), and
+        # the timer and socket timeouts built from it must stay representable.
+        db_statement_timeout_seconds=_number(
+            env, "DB_STATEMENT_TIMEOUT_SECONDS", "3600", 1, float, high=WEEK_SECONDS
+        ),
         csv_null=_csv_null(env),
         data_dir=data_dir,
         log_format=_log_format(env),

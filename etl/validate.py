@@ -5,7 +5,8 @@ and its statements split cleanly (no unterminated quote, balanced parentheses), 
 creates tables, and every export is the one SELECT the export stage accepts (the runner's own
 check). With `--database`: schema.sql, the transforms and the exports really run, on empty
 tables, in a throwaway database on the DB_* server, in the job's own session (strict mode,
-UTC, @scheduled_time), which is then dropped.
+UTC, @scheduled_time), as a throwaway account that can touch only that database (no FILE
+privilege; etl/sandbox.py); both are then dropped.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pymysql
 from sqlparse import lexer
 from sqlparse import tokens as T
 
-from etl import db
+from etl import db, sandbox
 from etl.jobdef import (
     JobDefinition,
     JobDefinitionError,
@@ -123,6 +124,14 @@ class _Folder:
             return
         if query.mariadb_only:
             self.add("warning", path, MARIADB_ONLY)
+        for variable, line in lost_variables(path.read_text(encoding="utf-8")):
+            self.add(
+                "warning", path,
+                f"reads {variable}, which exports do not see: they read a clean session where "
+                "@scheduled_time is the one user variable set; compute it here (e.g. from "
+                "@scheduled_time) or keep it in a table a transform fills",
+                line,
+            )  # fmt: skip
 
     def time_zones(self, job: JobDefinition | None) -> None:
         """Named zones are errors (the sidecar has no time-zone tables), zones from columns or
@@ -158,6 +167,18 @@ class _Folder:
                 hint = [f"{name[: -len(suffix)]}{suffix}"]
             guess = f"; did you mean {hint[0]}?" if hint else ""
             self.add("warning", entry, f"ignored by the runner{guess}")
+
+
+def lost_variables(sql: str) -> list[tuple[str, int]]:
+    """User variables an export reads other than @scheduled_time, with their lines: the session
+    is reset before exports (etl/db.py reset_session), so a transform's `SET @x` is gone and
+    @x reads NULL. Names are case-insensitive, as MySQL reads them."""
+    found, line = [], 1
+    for kind, value in lexer.tokenize(sql):  # type: ignore[no-untyped-call]
+        if kind in T.Name and value.startswith("@") and value.lower() != "@scheduled_time":
+            found.append((value, line))
+        line += value.count("\n")
+    return found
 
 
 def check_folder(folder: Path) -> list[Finding]:
@@ -231,14 +252,37 @@ def check_database(
                 )  # fmt: skip
                 return check.findings, columns
         try:
-            conn.select_db(name)
-            _run_job(check, conn, job, name, columns)
+            _run_confined(check, conn, settings, name, job, columns)
         finally:
             with conn.cursor() as cursor:
                 cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
     finally:
         conn.close()
     return check.findings, columns
+
+
+def _run_confined(  # noqa: PLR0917
+    check: _Folder,
+    admin: db.Session,
+    settings: Settings,
+    database: str,
+    job: JobDefinition,
+    columns: dict[str, list[str]],
+) -> None:
+    """The job's SQL as a throw-away account that can touch only `database` (etl/sandbox.py)."""
+    server = f"{settings.db_username}@{settings.db_host}:{settings.db_port}"
+    try:
+        with sandbox.confined_user(admin, database) as (user, password):
+            confined = replace(settings, db_username=user, db_password=password,
+                               db_database=database)  # fmt: skip
+            with db.connect(confined) as conn:
+                _run_job(check, conn, job, database, columns)
+    except sandbox.SandboxError as err:
+        check.add(
+            "error", server,
+            f"cannot create a throwaway user ({err}); --database needs an account allowed to "
+            "CREATE USER and GRANT (e.g. root, locally)",
+        )  # fmt: skip
 
 
 def _execute_all(check: _Folder, conn: pymysql.Connection, path: Path) -> bool:

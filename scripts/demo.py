@@ -9,7 +9,16 @@ the official image) becomes healthy, then the app container runs `python -m etl 
 task's environment and secrets, against an S3 emulator (moto) that holds the sample inputs.
 Without root, the job runs as a plain process against a local MySQL/MariaDB instead
 (DEMO_DB_HOST / DEMO_DB_PORT / DEMO_DB_USER / DEMO_DB_PASSWORD, default root@127.0.0.1:3306;
-database `etl_demo`). Outputs are copied to .demo/output/ to be opened after the emulator stops.
+a database of its own per run, `etl_demo_<user>_<id>`, dropped afterwards); with none of
+those set and nothing answering there, a throw-away MariaDB of the demo's own
+(tools/throwaway_db.py), which also serves the job folder's check as root. Outputs are
+copied to .demo/output/<job>/run=<slot>/ to be opened after the emulator stops.
+
+The run's slot (SCHEDULED_TIME) is --scheduled-time (`make demo SCHEDULED_TIME=...`); without
+it, a --stack-job runs at its own schedule's latest slot, and the bundled demo at
+2026-11-01T04:00:00Z, the slot the generated sample orders are for. --stack-job also runs its
+own job folder (its etlJob). When the inputs loaded rows but every export is empty, the summary
+says so: a job that selects by its slot may have run at a slot its data is not for.
 
 --job runs a job folder of yours instead of the bundled one: it is checked first (what
 `python -m etl validate --database` checks, and that the inputs fit its tables), so a mistake
@@ -22,18 +31,24 @@ the generated sample orders, which only fit the bundled job's tables.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import getpass
 import gzip
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,22 +58,24 @@ import pymysql
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from components.settings import JobSettings  # noqa: E402
+from components.settings import JobSettings, project_job_folder  # noqa: E402
 from components.specs.containers import app_environment  # noqa: E402  (after the path fix-up)
 from etl import sample, validate  # noqa: E402
 from etl.contract import APP_CONTAINER, ExitCode  # noqa: E402
 from etl.extract import SUFFIXES  # noqa: E402
 from etl.jobdef import JobDefinitionError, created_tables  # noqa: E402
 from etl.settings import BUNDLED_JOB, SettingsError, storage_from_env  # noqa: E402
-from tools import s3_emulator  # noqa: E402
+from tools import job_folder, s3_emulator, throwaway_db  # noqa: E402
+from tools.offline import stack_settings  # noqa: E402
+from tools.run_now import latest_slot  # noqa: E402
 from tools.task import task_spec  # noqa: E402
 from tools.task.__main__ import app_overrides, local_secrets, platform_env  # noqa: E402
 from tools.task.images import Bind, Image, app_image  # noqa: E402
 from tools.task.runner import TaskRun  # noqa: E402
 
 BUCKET = "etl-demo-data"
-DATABASE = "etl_demo"
 REGION = "us-east-1"
+SAMPLE_SLOT = "2026-11-01T04:00:00Z"  # the generated orders are October 2026's: this run's month
 JOBS_IN_CONTAINER = "/app/jobs"  # where a job folder of the user's is mounted (read-only)
 
 
@@ -79,10 +96,16 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--rows", type=int, default=100_000, help="orders to generate")
-    parser.add_argument("--scheduled-time", default="2026-11-01T04:00:00Z")
-    parser.add_argument("--stack", default="dev", help="whose task definition runs (as root)")
     parser.add_argument(
-        "--stack-job", default="monthly-orders", help="which of the stack's jobs (as root)"
+        "--scheduled-time",
+        help="the run's slot, such as 2026-12-06T02:30:00Z (default: the --stack-job's latest "
+        f"slot, else {SAMPLE_SLOT}, the sample orders' slot)",
+    )
+    parser.add_argument("--stack", default="dev", help="whose task definition runs")
+    parser.add_argument(
+        "--stack-job",
+        help="which of the stack's jobs, with its own job folder and latest slot (default: the "
+        "first that runs the bundled job)",
     )
     parser.add_argument(
         "--job", type=Path,
@@ -103,23 +126,58 @@ def main() -> int:
         help="run the job as a plain process even as root, not through the task runner",
     )  # fmt: skip
     args = parser.parse_args()
+    jobs = stack_settings(args.stack).jobs
+    name = args.stack_job or default_stack_job(jobs)
+    if name not in jobs:
+        parser.error(f"--stack-job {name}: not a job of {args.stack} ({', '.join(jobs)})")
+    slot = args.scheduled_time or (
+        demo_slot(jobs[name], datetime.now(UTC)) if args.stack_job else SAMPLE_SLOT
+    )
+    why = (
+        "" if args.scheduled_time
+        else f" (the latest slot of {name}: {jobs[name].schedule} {jobs[name].timezone})"
+        if args.stack_job else " (the sample orders' slot)"
+    )  # fmt: skip
+    print(f"scheduled time: {slot}{why}; make demo SCHEDULED_TIME=... runs another")
     demo = Demo(
-        job=args.job.resolve() if args.job else None,
+        job=args.job.resolve() if args.job else stack_job_folder(jobs[name]),
         inputs=args.inputs.resolve() if args.inputs else None,
         rows=args.rows,
-        scheduled_time=args.scheduled_time,
+        scheduled_time=slot,
         out=args.out.resolve(),
     )
     if (demo.job or demo.inputs) and not ready(demo):
         return ExitCode.SETTINGS  # as `python -m etl run` exits for a bad job folder
     if os.geteuid() == 0 and not args.plain:
-        return run_task_definition(args.stack, args.stack_job, demo)
+        return run_task_definition(args.stack, name, demo)
     if args.plain:
         print("--plain: running the job as a plain process, not through the task definition")
     else:
         print("not root: the task runner needs root (sudo make demo); running the job as a "
               "plain process instead, not through the task definition")  # fmt: skip
     return run_process(demo)
+
+
+def default_stack_job(jobs: Mapping[str, JobSettings]) -> str:
+    """The stack's first job that runs the bundled job (the sample orders fit it), else its
+    first job."""
+    return next((n for n, j in jobs.items() if stack_job_folder(j) is None), next(iter(jobs)))
+
+
+def stack_job_folder(job: JobSettings) -> Path | None:
+    """The job folder a stack's job runs (its etlJob, in this checkout); None: the bundled."""
+    inside = project_job_folder(job.etl_job) if job.etl_job else None
+    folder = ROOT / inside if inside else None
+    return None if folder is None or folder.resolve() == BUNDLED_JOB.resolve() else folder
+
+
+def demo_slot(job: JobSettings, now: datetime) -> str:
+    """The job's latest scheduled time at or before `now`: the slot a run now would get."""
+    slot = latest_slot(job.schedule, job.timezone, now)
+    if slot is None:
+        raise SystemExit(f"{job.schedule} has no slot before now; give --scheduled-time "
+                         "(make demo SCHEDULED_TIME=...)")  # fmt: skip
+    return slot
 
 
 def demo_db() -> dict[str, Any]:
@@ -132,10 +190,53 @@ def demo_db() -> dict[str, Any]:
     }
 
 
+DEMO_DB = ("DEMO_DB_HOST", "DEMO_DB_PORT", "DEMO_DB_USER", "DEMO_DB_PASSWORD")
+
+
+@contextlib.contextmanager
+def local_server() -> Iterator[None]:
+    """No DEMO_DB_* and nothing answering at the default: a throw-away MariaDB for this demo,
+    so that nothing has to be running beforehand."""
+    if any(name in os.environ for name in DEMO_DB) or _answers(demo_db()):
+        yield
+        return
+    try:
+        with throwaway_db.running() as server:
+            print(f"no MySQL/MariaDB running: a throw-away MariaDB on port {server.port} "
+                  f"(up in {server.started_seconds:.1f} s)")  # fmt: skip
+            os.environ.update(
+                DEMO_DB_HOST=server.host, DEMO_DB_PORT=str(server.port),
+                DEMO_DB_USER=server.user, DEMO_DB_PASSWORD=server.password,
+                DEMO_SHARED_ROOT=str(server.files_dir),
+            )  # fmt: skip
+            try:
+                yield
+            finally:
+                for name in (*DEMO_DB, "DEMO_SHARED_ROOT"):
+                    os.environ.pop(name, None)
+    except throwaway_db.ServerUnavailable as exc:
+        print(f"no throw-away MariaDB: {exc}", file=sys.stderr)
+        yield
+
+
+def _answers(db: dict[str, Any]) -> bool:
+    try:
+        pymysql.connect(**db, connect_timeout=2).close()
+    except pymysql.err.MySQLError:
+        return False
+    return True
+
+
 def ready(demo: Demo) -> bool:
     """Check the job folder and the inputs before anything starts; print what is wrong."""
     folder = demo.job or BUNDLED_JOB
     if demo.job:
+        if unfit := job_folder.problems(folder):  # before anything reads a file of it
+            for problem in unfit:
+                print(f"  error: {problem}")
+            print(f"{folder}: links out of the folder and special files are refused; the task "
+                  "was not started", file=sys.stderr)  # fmt: skip
+            return False
         print(f"checking the job folder {folder} (python -m etl validate --database)")
         findings = validate.check_folder(folder)
         try:  # the folder's name names the lock and the metrics (JOB_NAME)
@@ -255,7 +356,7 @@ def run_task_definition(stack: str, stack_job: str, demo: Demo) -> int:
     staged = Path(tempfile.mkdtemp(prefix="etl-demo-job-"))
     try:
         if demo.job:
-            images[app.name] = job_image(app.image, demo.job, staged)
+            images[app.name] = job_image(app.image, demo.job, staged, app.user)
             mounted = f"{JOBS_IN_CONTAINER}/{demo.job.name}"
             # The job's name (the lock, the metrics, the manifest) is its folder's, as locally.
             overrides[app.name]["environment"] += [
@@ -288,17 +389,14 @@ def run_task_definition(stack: str, stack_job: str, demo: Demo) -> int:
     return 0
 
 
-def job_image(reference: str, job: Path, staged: Path) -> Image:
-    """The app's image with the job folder at JOBS_IN_CONTAINER/<name>. A copy is mounted, its
-    files readable by the container's user (10001), whatever the folder's own modes are."""
+def job_image(reference: str, job: Path, staged: Path, user: str | None = None) -> Image:
+    """The app's image with the job folder at JOBS_IN_CONTAINER/<name>. A copy is mounted,
+    readable by the container's user only (tools/job_folder.py: no link out of the folder is
+    followed), whatever the folder's own modes are; `staged` stays root's own (0700)."""
     image = app_image(reference)
     copy = staged / job.name
-    shutil.copytree(job, copy)
-    staged.chmod(0o755)
-    for folder, _, files in os.walk(copy):
-        Path(folder).chmod(0o755)
-        for name in files:
-            (Path(folder) / name).chmod(0o644)
+    uid, _, gid = (user or image.user or "0").partition(":")
+    job_folder.copy(job, copy, int(uid), int(gid or uid))
     image.binds.append(Bind(str(copy), f"{JOBS_IN_CONTAINER}/{job.name}"))
     return image
 
@@ -313,9 +411,11 @@ def run_process(demo: Demo) -> int:
     """Without root: `python -m etl run` as a process, with the task's environment."""
 
     db = demo_db()
+    database = demo_database()
     try:
         with pymysql.connect(**db) as conn, conn.cursor() as cursor:
-            cursor.execute(f"CREATE DATABASE IF NOT EXISTS {DATABASE} CHARACTER SET utf8mb4")
+            cursor.execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
+        print(f"database: {database} on {db['host']}:{db['port']} (this run's; dropped after)")
     except pymysql.err.OperationalError as exc:
         print(
             f"No MySQL/MariaDB at {db['host']}:{db['port']} ({exc}). Start one, e.g. "
@@ -338,7 +438,7 @@ def run_process(demo: Demo) -> int:
 
         # The container's environment, from the same function that writes the task definition;
         # a local folder stands in for the task volume the two containers share.
-        job = JobSettings(database=DATABASE, db_username=db["user"],
+        job = JobSettings(database=database, db_username=db["user"],
                           etl_job=str(demo.job) if demo.job else None)  # fmt: skip
         env = {
             **app_environment(job, BUCKET, REGION),
@@ -363,13 +463,22 @@ def run_process(demo: Demo) -> int:
         show_outputs(s3, BUCKET, "output/", demo.out, elapsed)
     finally:
         server.stop()
+        with pymysql.connect(**db) as conn, conn.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")  # this run's own
     return 0
+
+
+def demo_database() -> str:
+    """A database of this run's own: two people (or two runs) on one server do not collide."""
+    user = re.sub(r"[^a-z0-9]", "", getpass.getuser().lower())[:16] or "user"
+    return f"etl_demo_{user}_{uuid.uuid4().hex[:8]}"
 
 
 def shared_directory(db: dict[str, Any]) -> dict[str, str]:
     """DB_SHARED_DIR when the server can write into a local folder (the shared export path),
     otherwise nothing: the job then streams rows over the connection."""
-    folder = Path(tempfile.gettempdir()) / "etl-demo-exchange"
+    # The throw-away server writes only under its own folder (secure_file_priv).
+    folder = Path(os.environ.get("DEMO_SHARED_ROOT") or tempfile.gettempdir()) / "etl-demo-exchange"
     folder.mkdir(exist_ok=True)
     folder.chmod(0o777)  # the server writes as its own user
     probe = folder / f"probe-{os.getpid()}.txt"
@@ -390,20 +499,42 @@ def show_outputs(s3: Any, bucket: str, prefix: str, local: Path, elapsed: float)
     manifest_key = next(k for k in keys if k.endswith("_manifest.json"))
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
     print(f"\njob finished in {elapsed:.1f} s; manifest: s3://{bucket}/{manifest_key}")
+
+    def copy_of(key: str) -> Path:  # local/<job>/run=<slot>/..., as under the output prefix
+        return local / key.removeprefix(prefix)
+
     # This run's folder replaces an earlier demo's copy, which may hold another job's exports.
-    shutil.rmtree(local / Path(manifest_key).parent, ignore_errors=True)
+    shutil.rmtree(copy_of(manifest_key).parent, ignore_errors=True)
     for key in keys:
-        target = local / key
+        target = copy_of(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         s3.download_file(bucket, key, str(target))
     for name, export in manifest["exports"].items():
-        print(f"\n== {name}: {export['rows']} rows in {len(export['files'])} file(s), "
-              f"first: s3://{bucket}/{export['files'][0]['key']}")  # fmt: skip
-        text = gzip.decompress((local / export["files"][0]["key"]).read_bytes()).decode()
-        for row in list(csv.reader(io.StringIO(text, newline="")))[:6]:
-            print("   " + " | ".join(value.replace("\n", "\\n") for value in row))
-    print(f"\ncopies of every output object: {local}/ (manifest: {local / manifest_key})")
+        files = export["files"]
+        print(f"\n== {name}: {export['rows']} rows in {len(files)} file(s)"
+              + (f", first: s3://{bucket}/{files[0]['key']}" if files else ""))  # fmt: skip
+        if files:
+            text = gzip.decompress(copy_of(files[0]["key"]).read_bytes()).decode()
+            for row in list(csv.reader(io.StringIO(text, newline="")))[:6]:
+                print("   " + " | ".join(value.replace("\n", "\\n") for value in row))
+    print(f"\ncopies of every output object: {local}/ (manifest: {copy_of(manifest_key)})")
+    if warning := empty_exports_warning(manifest):
+        print(f"\n{warning}")
+
+
+def empty_exports_warning(manifest: dict[str, Any]) -> str:
+    """A job that selects by its slot exports nothing from data of another period: say so
+    rather than let an empty success pass for a good run."""
+    loaded = sum(table["rows"] for table in manifest["inputs"].values())
+    if not loaded or any(export["rows"] for export in manifest["exports"].values()):
+        return ""
+    return (
+        f"warning: the inputs loaded {loaded} rows but every export is empty. If the job "
+        f"selects by its slot, the data may not be for {manifest['scheduled_time']}: run at "
+        "the slot it is for (make demo SCHEDULED_TIME=<time> or --scheduled-time)."
+    )
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with local_server():
+        sys.exit(main())

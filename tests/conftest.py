@@ -1,7 +1,8 @@
-"""Shared fixtures for the ETL tests: the real database server and an S3 emulated over HTTP.
+"""Shared fixtures for the ETL tests: a real database server and an S3 emulated over HTTP.
 
-MariaDB/MySQL must be running (DB_HOST/DB_PORT/DB_USER/DB_PASSWORD, default root@127.0.0.1:3306
-with no password). Tests fail, never skip, when it is not there.
+The server: TEST_DB_HOST/TEST_DB_PORT/TEST_DB_USER/TEST_DB_PASSWORD when any is set (CI's MySQL
+8.4 and MariaDB 10.11 containers), otherwise a throw-away MariaDB the session starts itself (its
+own data folder and port) and removes at the end. Tests fail, never skip, when neither works.
 """
 
 from __future__ import annotations
@@ -18,11 +19,24 @@ import pymysql
 import pytest
 from etl_harness import S3_ENV, DbServer
 
-from tools import s3_emulator
+from tools import s3_emulator, throwaway_db
+
+DB_VARIABLES = ("TEST_DB_HOST", "TEST_DB_PORT", "TEST_DB_USER", "TEST_DB_PASSWORD")
 
 
 @pytest.fixture(scope="session")
-def db_server() -> DbServer:
+def db_server() -> Iterator[DbServer]:
+    """The TEST_DB_* server when one is given; otherwise a throw-away MariaDB of the session's
+    own (tools/throwaway_db.py), so that nothing has to be running beforehand."""
+    if not any(name in os.environ for name in DB_VARIABLES):
+        try:
+            with throwaway_db.running() as own:
+                print(f"throw-away MariaDB on port {own.port}, up in {own.started_seconds:.2f} s")
+                yield DbServer(own.host, own.port, own.user, own.password, own.files_dir)
+        except throwaway_db.ServerUnavailable as exc:
+            pytest.fail(f"{exc}\nor set TEST_DB_HOST/TEST_DB_PORT/TEST_DB_USER/TEST_DB_PASSWORD "
+                        "to use a running server.", pytrace=False)  # fmt: skip
+        return
     server = DbServer(
         host=os.environ.get("TEST_DB_HOST", "127.0.0.1"),
         port=int(os.environ.get("TEST_DB_PORT", "3306")),
@@ -33,17 +47,12 @@ def db_server() -> DbServer:
         server.connect().close()
     except pymysql.err.OperationalError as exc:
         pytest.fail(
-            f"No MySQL/MariaDB server at {server.host}:{server.port} as {server.user!r} ({exc}).\n"
-            "The ETL tests run against a real server. Start one, e.g.:\n"
-            "  sudo apt-get install -y mariadb-server && sudo service mariadb start\n"
-            '  (then: sudo mariadb -e "ALTER USER root@localhost IDENTIFIED VIA '
-            "mysql_native_password USING PASSWORD('')\")\n"
-            "  or: docker run -d -p 3306:3306 -e MYSQL_ALLOW_EMPTY_PASSWORD=1 mysql:8.4 "
-            "--local-infile=ON\n"
-            "or point TEST_DB_HOST/TEST_DB_PORT/TEST_DB_USER/TEST_DB_PASSWORD at one.",
+            f"No MySQL/MariaDB server at {server.host}:{server.port} as {server.user!r} ({exc}), "
+            "which TEST_DB_* name. Unset them and the tests start a throw-away MariaDB of their "
+            "own, or start that server.",
             pytrace=False,
         )
-    return server
+    yield server
 
 
 @pytest.fixture
@@ -60,8 +69,9 @@ def database(db_server: DbServer) -> Iterator[str]:
 @pytest.fixture
 def shared_dir(db_server: DbServer) -> Iterator[Path]:
     """A directory the database server writes into and the job reads (the task volume)."""
-    # TEST_SHARED_ROOT: a folder the server sees at the same path (e.g. a container volume).
-    root = os.environ.get("TEST_SHARED_ROOT", tempfile.gettempdir())
+    # TEST_SHARED_ROOT: a folder the server sees at the same path (e.g. a container volume);
+    # the throw-away server's own secure_file_priv folder otherwise.
+    root = os.environ.get("TEST_SHARED_ROOT") or str(db_server.shared_root or tempfile.gettempdir())
     path = Path(tempfile.mkdtemp(prefix="etl-exchange-", dir=root))
     path.chmod(0o777)  # the server runs as another user
     probe = path / "probe.txt"

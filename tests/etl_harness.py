@@ -10,10 +10,12 @@ import http.server
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,8 @@ class DbServer:
     port: int
     user: str
     password: str
+    shared_root: Path | None = None
+    """Where `SELECT … INTO OUTFILE` may write (secure_file_priv), when the tests know it."""
 
     def connect(self, database: str | None = None) -> pymysql.Connection:  # type: ignore[type-arg]
         return pymysql.connect(
@@ -163,9 +167,9 @@ def run_demo(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
     )  # fmt: skip
 
 
-def demo_export(out: Path, export: str) -> list[list[str]]:
+def demo_export(out: Path, export: str, job: str = "my_job") -> list[list[str]]:
     """The rows (header first) of an export's first part, as the demo copied it to `out`."""
-    part = out / "output" / "run=20261101T040000Z" / export / "part-00000.csv.gz"
+    part = out / job / "run=20261101T040000Z" / export / "part-00000.csv.gz"
     return list(csv.reader(io.StringIO(gzip.decompress(part.read_bytes()).decode(), newline="")))
 
 
@@ -197,7 +201,20 @@ def read_export(s3: Any, bucket: str, keys_: list[str]) -> tuple[list[str], list
     return header, rows
 
 
-def manifest(s3: Any, bucket: str, root: str = "output/run=20261101T040000Z/") -> dict[str, Any]:
+def run_root(job: str, run: str = "run=20261101T040000Z", output: str = "output/") -> str:
+    """A run's folder: OUTPUT_PREFIX<JOB_NAME>/run=<time>/ (the job's name is in the path)."""
+    return f"{output}{job}/{run}/"
+
+
+def manifest(
+    s3: Any, bucket: str, root: str | None = None, output: str = "output/"
+) -> dict[str, Any]:
+    """A run's manifest; without `root`, the one under `output` (OUTPUT_PREFIX) for
+    2026-11-01T04:00:00Z, whichever job wrote it."""
+    if root is None:
+        wanted = re.escape(output) + r"[^/]+/run=20261101T040000Z/_manifest\.json"
+        [key] = [k for k in keys(s3, bucket, output) if re.fullmatch(wanted, k)]
+        root = key.removesuffix("_manifest.json")
     return json.loads(read_bytes(s3, bucket, f"{root}_manifest.json"))  # type: ignore[no-any-return]
 
 
@@ -252,12 +269,22 @@ def _pipe(src: Any, dst: Any) -> None:
 
 class FlakyS3:
     """An HTTP proxy in front of the S3 emulator that answers the first `failures` requests
-    with 503 SlowDown, as S3 does under load, then forwards everything."""
+    with 503 SlowDown, as S3 does under load, then forwards everything. `deny(method, path,
+    headers)` picks requests answered 403 AccessDenied instead (a policy changed mid-run),
+    `gone` those answered 404 NoSuchKey (an object deleted meanwhile); `self.denied` counts
+    both."""
 
-    def __init__(self, upstream: str, failures: int) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        failures: int = 0,
+        deny: Callable[[str, str, Any], bool] | None = None,
+        gone: Callable[[str, str, Any], bool] | None = None,
+    ) -> None:
         target = urlsplit(upstream)
         self.failures_left = failures
-        self.failed = 0
+        self.failed = self.denied = 0
+        self.deny, self.gone = deny, gone
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -269,6 +296,16 @@ class FlakyS3:
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
+                if proxy.deny and proxy.deny(self.command, self.path, self.headers):
+                    proxy.denied += 1
+                    self._error(403, b"<Error><Code>AccessDenied</Code><Message>Access Denied"
+                                b"</Message></Error>")  # fmt: skip
+                    return
+                if proxy.gone and proxy.gone(self.command, self.path, self.headers):
+                    proxy.denied += 1
+                    self._error(404, b"<Error><Code>NoSuchKey</Code><Message>The specified key "
+                                b"does not exist.</Message></Error>")  # fmt: skip
+                    return
                 if proxy.failures_left > 0:
                     proxy.failures_left -= 1
                     proxy.failed += 1
@@ -296,6 +333,14 @@ class FlakyS3:
                 if self.command != "HEAD":
                     self.wfile.write(data)
                 upstream_conn.close()
+
+            def _error(self, status: int, error: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(error)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(error)
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
 

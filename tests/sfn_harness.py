@@ -9,14 +9,18 @@ shared/notes/stepfunctions-in-moto.md), patched here, in the tests only:
    service's API shape; the port passes them unchanged. `_normalise_parameters` maps each key
    to the botocore input shape's member, recursively (the port's own `_to_boto_request`).
 2. response normalisation: integrations answer in PascalCase (`TaskArns`, `Tasks`...); the
-   port answers in boto3's camelCase. `_normalise_response` upper-cases each key's first letter.
+   port answers in boto3's camelCase. `_normalise_response` upper-cases each key's first letter
+   and writes timestamps as AWS does ("2013-08-23T01:02:15.422Z", not a Python datetime: see
+   https://github.com/sam-goodwin/functionless/issues/489); Choice rules compare them with
+   fractional seconds, as AWS does (`_timestamp`).
 3. the ECS `.sync` rule: AWS fails the Task state with `States.TaskFailed` and the stopped
    task's description (JSON) as the cause when an essential container exits non-zero or the
    task never started, and with `AmazonECS.Unknown` when RunTask answers with `Failures`;
    the port returns every stopped task as a success. `FakeFargate` applies AWS's rule.
 
-Time runs faster: Wait states are divided by `SPEED` and TimeoutSeconds by `TIMEOUT_SPEED`, so
-a 6-hour timeout or a 2-hour grace period takes seconds, and the definitions stay as declared.
+Time runs faster: Wait states and Retry intervals are divided by `SPEED` and TimeoutSeconds by
+`TIMEOUT_SPEED`, so a 6-hour timeout or a 2-hour grace period takes seconds, and the
+definitions stay as declared.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -39,10 +45,14 @@ from moto.stepfunctions.parser.asl.component.common.error_name.failure_event imp
     FailureEventException,
 )
 from moto.stepfunctions.parser.asl.component.common.query_language import QueryLanguageMode
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.common.string.string_expression import (
     StringVariableSample,
 )
 from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
+from moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.implementations.is_operator import (  # noqa: E501
+    IsTimestamp,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk as aws_sdk,
 )
@@ -66,6 +76,8 @@ SPEED = 36000.0  # Wait states: ten hours of the state machines' time per second
 TIMEOUT_SPEED = 3600.0
 APP, MYSQL = "app", "mysql"
 CAPACITY_REASON = "Capacity is unavailable at this time. Please try again later or in a different availability zone"  # noqa: E501
+# https://docs.aws.amazon.com/step-functions/latest/apireference/API_TaskFailedEventDetails.html
+MAX_CAUSE = 32_768
 _BOTOCORE = botocore.session.get_session()
 _SHAPES: dict[tuple[str, str], Any] = {}
 
@@ -113,6 +125,8 @@ def _pascal(value: Any) -> Any:
         return {k[:1].upper() + k[1:]: _pascal(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_pascal(v) for v in value]
+    if isinstance(value, datetime):  # AWS: "2013-08-23T01:02:15.422Z" (UTC, milliseconds)
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     return value
 
 
@@ -137,6 +151,9 @@ class Ending:
     stop_code: str = "EssentialContainerExited"
     reason: str = "Essential container in task exited"
     refused: str | None = None  # RunTask answers with this failure reason, no task
+    # How Step Functions names the refusal: Failures in RunTask's answer (AWS's .sync rule), or
+    # an error RunTask raised, such as ECS.AmazonECSException (the reason is then the cause).
+    refused_as: str = "AmazonECS.Unknown"
     hang: bool = False  # runs until someone stops it
 
 
@@ -203,9 +220,10 @@ def _eval_ecs(
     if ending.refused:
         # AWS: "a non-empty Failures field ... the task is failed with an AmazonECS.Unknown error"
         failures = [{"Reason": ending.refused}]
+        cause = (json.dumps({"Failures": failures, "Tasks": []})
+                 if ending.refused_as == "AmazonECS.Unknown" else ending.refused)  # fmt: skip
         raise FailureEventException(aws_sdk.StateTaskServiceAwsSdk._get_task_failure_event(
-            self, env=env, error="AmazonECS.Unknown",
-            cause=json.dumps({"Failures": failures, "Tasks": []})))  # fmt: skip
+            self, env=env, error=ending.refused_as, cause=cause))  # fmt: skip
     # moto places capacity-provider tasks on EC2 instances only; as a launch type it runs them,
     # in the stand-in's own subnet (the declared subnets exist only in the render).
     request = {k: v for k, v in normalised_parameters.items() if k != "capacityProviderStrategy"}
@@ -230,8 +248,10 @@ def _build_sync_resolver(
             return None
         essential = [c for c in task["Containers"] if c["Name"] == APP]
         if any(c.get("ExitCode") != 0 for c in essential):
+            # A cause longer than AWS keeps is cut (TaskFailedEventDetails: at most 32,768).
+            cause = json.dumps(task)[:MAX_CAUSE]
             raise FailureEventException(aws_sdk.StateTaskServiceAwsSdk._get_task_failure_event(
-                self, env=env, error="States.TaskFailed", cause=json.dumps(task)))  # fmt: skip
+                self, env=env, error="States.TaskFailed", cause=cause))  # fmt: skip
         return task
 
     return resolve
@@ -250,6 +270,7 @@ def patched_interpreter() -> Iterator[None]:
         (WaitFunction, "_wait_interval"): WaitFunction._wait_interval,
         (TimeoutSeconds, "_eval_body"): TimeoutSeconds._eval_body,
         (StringVariableSample, "_eval_body"): StringVariableSample._eval_body,
+        (IsTimestamp, "string_to_timestamp"): IsTimestamp.string_to_timestamp,
     }  # fmt: skip
     wait_interval = WaitFunction._wait_interval
     timeout_body = TimeoutSeconds._eval_body
@@ -269,11 +290,14 @@ def patched_interpreter() -> Iterator[None]:
     WaitFunction._wait_interval = fast_wait  # type: ignore[method-assign]
     TimeoutSeconds._eval_body = fast_timeout  # type: ignore[method-assign]
     StringVariableSample._eval_body = _read_variable  # type: ignore[method-assign]
+    IsTimestamp.string_to_timestamp = staticmethod(_timestamp)  # type: ignore[method-assign,assignment]
     # 5. AWS's ECS integration takes CapacityProviderStrategy (CDK's EcsRunTask
     #    capacityProviderOptions); the port drops it as unsupported.
     supported = ecs_service._SUPPORTED_API_PARAM_BINDINGS["runtask"]
     added = "CapacityProviderStrategy" not in supported
     supported.add("CapacityProviderStrategy")
+    # Retriers sleep their intervals (5 s, 10 s, 20 s...) on the fast clock too.
+    retrier_decl.time = SimpleNamespace(sleep=lambda seconds: time.sleep(seconds / SPEED))  # type: ignore[assignment]
     had_dns = hasattr(NetworkInterface, "private_dns_name")
     if not had_dns:
         NetworkInterface.private_dns_name = "ip-10-0-1-1.eu-west-1.compute.internal"  # type: ignore[attr-defined]
@@ -281,8 +305,9 @@ def patched_interpreter() -> Iterator[None]:
         yield
     finally:
         for (owner, name), value in originals.items():
-            setattr(owner, name, value)
+            setattr(owner, name, staticmethod(value) if owner is IsTimestamp else value)
         del wait_interval
+        retrier_decl.time = time  # type: ignore[assignment]
         if added:
             supported.discard("CapacityProviderStrategy")
         if not had_dns:
@@ -323,3 +348,16 @@ def _read_variable(self: StringVariableSample, env: Any) -> None:
     for part in filter(None, match[2].split(".")):
         value = value[part]
     env.stack.append(copy.deepcopy(value))
+
+
+_FRACTION = re.compile(r"\.\d+(?=Z$)")
+
+
+def _timestamp(string: str) -> datetime | None:
+    """6. Choice timestamps: AWS accepts fractional seconds (and ignores them), as in the
+    timestamps its SDK integrations return; the port takes whole seconds only.
+    https://github.com/localstack/localstack/pull/9813 (recorded against AWS)."""
+    try:
+        return datetime.strptime(_FRACTION.sub("", string), "%Y-%m-%dT%H:%M:%SZ")
+    except (TypeError, ValueError):
+        return None

@@ -1,7 +1,7 @@
-"""Write the README's configuration tables from the settings models and the job's contract.
+"""Write docs/configuration.md's tables from the settings models and the job's contract.
 
-    python -m tools.config_docs           # rewrite the tables in README.md
-    python -m tools.config_docs --check   # exit 1 with a diff when README.md is stale
+    python -m tools.config_docs           # rewrite the tables in docs/configuration.md
+    python -m tools.config_docs --check   # exit 1 with a diff when the page is stale
 
 Each key's meaning is its field's docstring in components/settings.py, followed by the range
 its Field(ge=, le=) allows; its default is the field's default, or the words in
@@ -27,7 +27,8 @@ from pydantic_core import PydanticUndefined
 from components.settings import JobSettings, Settings
 from etl.contract import ENVIRONMENT, SetBy
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = ROOT / "docs" / "configuration.md"
 TABLES: dict[str, type[BaseModel]] = {"stack": Settings, "job": JobSettings}
 DOC_DEFAULT = "doc_default"
 
@@ -106,16 +107,16 @@ def tables() -> dict[str, str]:
     }
 
 
-def render(readme: str) -> str:
-    """The README with every generated table replaced; the text around them untouched."""
+def render(page: str) -> str:
+    """The page with every generated table replaced; the text around them untouched."""
     for name, text in tables().items():
         start, end = f"<!-- config:{name} -->", f"<!-- /config:{name} -->"
         pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
-        if len(pattern.findall(readme)) != 1:
-            raise ValueError(f"README.md needs exactly one {start} ... {end}")
+        if len(pattern.findall(page)) != 1:
+            raise ValueError(f"{PAGE.name} needs exactly one {start} ... {end}")
         block = f"{start}\n\n{text}\n\n{end}"
-        readme = pattern.sub(lambda _: block, readme)  # noqa: B023  # used at once
-    return readme
+        page = pattern.sub(lambda _: block, page)  # noqa: B023  # used at once
+    return page
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,9 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--check", action="store_true", help="fail when README.md is stale")
+    parser.add_argument("--check", action="store_true", help="fail when the page is stale")
     args = parser.parse_args(argv)
-    current = README.read_text()
+    current = PAGE.read_text()
     wanted = render(current)
     if wanted == current:
         return 0
@@ -135,13 +136,15 @@ def main(argv: list[str] | None = None) -> int:
             difflib.unified_diff(
                 current.splitlines(keepends=True),
                 wanted.splitlines(keepends=True),
-                "README.md",
-                "README.md (from components/settings.py, etl/contract.py)",
+                str(PAGE.relative_to(ROOT)),
+                f"{PAGE.relative_to(ROOT)} (from components/settings.py, etl/contract.py)",
             )
         )
-        print("README.md is stale: run python -m tools.config_docs (make config-docs)")
+        print(
+            f"{PAGE.relative_to(ROOT)} is stale: run python -m tools.config_docs (make config-docs)"
+        )
         return 1
-    README.write_text(wanted)
+    PAGE.write_text(wanted)
     return 0
 
 

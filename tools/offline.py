@@ -20,11 +20,22 @@ from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from components.settings import Settings, parse_settings
+
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "scheduled-etl"
-STACKS = ("dev", "staging", "prod")
 ACCOUNT = "123456789012"
-REGION = "eu-west-1"
+REGION = "eu-west-1"  # what region-bearing values show when a stack file sets no aws:region
+
+
+def stack_names(root: Path = ROOT) -> tuple[str, ...]:
+    """Every stack with a Pulumi.<stack>.yaml in the project, sorted."""
+    return tuple(sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml")
+                        for p in root.glob("Pulumi.*.yaml")))  # fmt: skip
+
+
+STACKS = stack_names()
+_region = [REGION]  # the region of the program running under the mocks (one at a time)
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # how the engine marks a secret value
 
 
@@ -42,7 +53,7 @@ class Registered:
 
 
 def _arn(service: str, resource: str) -> str:
-    return f"arn:aws:{service}:{REGION}:{ACCOUNT}:{resource}"
+    return f"arn:aws:{service}:{_region[0]}:{ACCOUNT}:{resource}"
 
 
 def _task_definition(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -81,7 +92,7 @@ COMPUTED: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
     "random:index/randomPassword:RandomPassword": lambda n, i: {"result": "p" * int(i["length"])},
     "aws:sqs/queue:Queue": lambda n, i: {
         "arn": _arn("sqs", i["name"]),
-        "url": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{i['name']}",
+        "url": f"https://sqs.{_region[0]}.amazonaws.com/{ACCOUNT}/{i['name']}",
     },
     "aws:sns/topic:Topic": lambda n, i: {"arn": _arn("sns", n), "name": n},
     "aws:cloudwatch/eventRule:EventRule": lambda n, i: {"arn": _arn("events", f"rule/{i['name']}")},
@@ -93,7 +104,9 @@ COMPUTED: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
     },
     "awsx:ec2:DefaultVpc": _vpc([]),
     "awsx:ec2:Vpc": _vpc(["subnet-priv1", "subnet-priv2"]),
-    "awsx:ecr:Repository": lambda n, i: {"url": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{n}"},
+    "awsx:ecr:Repository": lambda n, i: {
+        "url": f"{ACCOUNT}.dkr.ecr.{_region[0]}.amazonaws.com/{n}"
+    },
     "awsx:ecr:Image": lambda n, i: {"imageUri": f"{i['repositoryUrl']}@sha256:{'0' * 64}"},
 }
 
@@ -108,6 +121,7 @@ INVOKES: dict[str, dict[str, Any]] = {
     "aws:index/getRegion:getRegion": {"name": REGION, "region": REGION},
     "aws:ec2/getNetworkAcls:getNetworkAcls": {"id": REGION, "ids": ["acl-default"]},
 }
+_REGIONAL_INVOKES = ("aws:index/getRegion:getRegion", "aws:ec2/getNetworkAcls:getNetworkAcls")
 
 
 @dataclass
@@ -128,7 +142,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def call(
         self, args: pulumi.runtime.MockCallArgs
     ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return INVOKES[args.token], []  # no check failures
+        answer = INVOKES[args.token]
+        if args.token in _REGIONAL_INVOKES:
+            answer = {k: _region[0] if v == REGION else v for k, v in answer.items()}
+        return answer, []  # no check failures
 
 
 class _ParentRecordingMonitor(MockMonitor):
@@ -156,8 +173,27 @@ def secret_value(value: Any) -> Any:
 
 def stack_config(stack: str) -> dict[str, Any]:
     """The `config:` of Pulumi.<stack>.yaml, decoded like YAML (objects stay objects)."""
-    config: dict[str, Any] = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+    path = ROOT / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        known = ", ".join(STACKS) or "none"
+        raise FileNotFoundError(f"no stack file {path.name} (stack files here: {known})")
+    config: dict[str, Any] = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
     return config
+
+
+def stack_region(config: dict[str, Any]) -> str | None:
+    """The stack's `aws:region`, if its config sets one."""
+    region = config.get("aws:region")
+    return region if isinstance(region, str) and region else None
+
+
+def stack_settings(stack: str) -> Settings:
+    """The stack file's settings as the program reads them (with a run's image digest)."""
+    prefix = f"{PROJECT}:"
+    config = with_image_digest(stack_config(stack))
+    return parse_settings(
+        {k.removeprefix(prefix): v for k, v in config.items() if k.startswith(prefix)}, stack
+    )
 
 
 # The digest a run passes as `image.digest` (CI: built for the commit, or the deployed one).
@@ -205,9 +241,9 @@ def run_program(
     mocks = RecordingMocks() if mocks is None else mocks
     monitor = _ParentRecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
-    pulumi.runtime.set_all_config(
-        _as_pulumi_strings(with_image_digest(stack_config(stack)) if config is None else config)
-    )
+    config = with_image_digest(stack_config(stack)) if config is None else config
+    _region[0] = stack_region(config) or REGION
+    pulumi.runtime.set_all_config(_as_pulumi_strings(config))
 
     def program() -> None:
         runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")

@@ -1,6 +1,6 @@
 """Render a stack offline: what the program declares, without cloud credentials.
 
-    python -m tools.render dev            # the resource tree with each one's inputs
+    python -m tools.render dev            # the resource tree of Pulumi.dev.yaml, any stack file
     python -m tools.render dev --json     # the same as JSON (tests/snapshots/<stack>.json)
     python -m tools.render --write-snapshots   # refresh every tests/snapshots/*.json
 
@@ -17,7 +17,20 @@ import json
 import sys
 from typing import Any
 
-from tools.offline import ACCOUNT, ROOT, SECRET_SIG, STACKS, Program, run_program
+from components.settings import ConfigError
+from tools.offline import (
+    ACCOUNT,
+    PROJECT,
+    REGION,
+    ROOT,
+    RUN_DIGEST,
+    SECRET_SIG,
+    Program,
+    run_program,
+    stack_config,
+    stack_names,
+    stack_region,
+)
 
 NOTE = (
     "Declared inputs under Pulumi's mock engine, not provider-computed values: ARNs, IDs and "
@@ -42,12 +55,28 @@ def _readable(value: Any) -> Any:
     return value
 
 
+def placeholders(stack: str) -> dict[str, str]:
+    """Values the render shows that are not the stack's own, each with why."""
+    config = stack_config(stack)
+    shown = {"account": f"{ACCOUNT}: a fake account; pulumi up uses the credentials' account"}
+    if stack_region(config) is None:
+        shown["region"] = (
+            f"{REGION}: Pulumi.{stack}.yaml sets no aws:region; pulumi up uses the AWS "
+            "provider's region (AWS_REGION or your AWS config)"
+        )
+    image = config.get(f"{PROJECT}:image")
+    if isinstance(image, dict) and "repository" in image and "digest" not in image:
+        shown["image.digest"] = f"{RUN_DIGEST}: CI sets the digest it built for each run"
+    return shown
+
+
 def document(stack: str) -> dict[str, Any]:
     program: Program = run_program(stack)
     resources = sorted(program.resources, key=lambda r: r.urn)
     return {
         "note": NOTE,
         "stack": stack,
+        "placeholders": placeholders(stack),
         "resources": [
             {
                 "urn": r.urn,
@@ -67,7 +96,9 @@ def text(doc: dict[str, Any]) -> str:
     children: dict[str, list[dict[str, Any]]] = {}
     for resource in doc["resources"]:
         children.setdefault(resource["parent"], []).append(resource)
-    lines = [f"# stack {doc['stack']}: {doc['note']}", ""]
+    lines = [f"# stack {doc['stack']}: {doc['note']}"]
+    lines += [f"# placeholder {key} = {why}" for key, why in doc["placeholders"].items()]
+    lines.append("")
 
     def walk(parent: str, depth: int) -> None:
         for resource in children.get(parent, []):
@@ -98,20 +129,28 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("stack", nargs="?", choices=STACKS)
+    parser.add_argument("stack", nargs="?", help="a stack with a Pulumi.<stack>.yaml here")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the tree")
     parser.add_argument("--write-snapshots", action="store_true",
                         help="write tests/snapshots/<stack>.json for every stack")  # fmt: skip
     args = parser.parse_args(argv)
-    if args.write_snapshots:
-        SNAPSHOTS.mkdir(parents=True, exist_ok=True)
-        for stack in STACKS:
-            (SNAPSHOTS / f"{stack}.json").write_text(dumps(document(stack)))
-            print(f"wrote {SNAPSHOTS / f'{stack}.json'}")
-        return 0
-    if not args.stack:
+    stacks = stack_names()
+    if args.stack and args.stack not in stacks:
+        parser.error(f"no Pulumi.{args.stack}.yaml in {ROOT} (stacks: {', '.join(stacks)})")
+    if not args.write_snapshots and not args.stack:
         parser.error("name a stack, or use --write-snapshots")
-    doc = document(args.stack)
+    current = args.stack
+    try:
+        if args.write_snapshots:
+            SNAPSHOTS.mkdir(parents=True, exist_ok=True)
+            for current in stacks:
+                (SNAPSHOTS / f"{current}.json").write_text(dumps(document(current)))
+                print(f"wrote {SNAPSHOTS / f'{current}.json'}")
+            return 0
+        doc = document(args.stack)
+    except ConfigError as err:  # a person reads it: the problems, no traceback
+        print(f"Pulumi.{current}.yaml: {err}", file=sys.stderr)
+        return 2
     sys.stdout.write(dumps(doc) if args.json else text(doc) + "\n")
     return 0
 

@@ -3,15 +3,18 @@ does: same timeout, retries, Spot fallback and alerts, one execution per schedul
 
     python -m tools.run_now monthly-orders --stack prod                # now
     python -m tools.run_now monthly-orders --scheduled-time 2026-11-01T04:00:00Z
-    python -m tools.run_now monthly-orders --from 2026-01-01 --to 2026-06-30 --concurrency 2
+    python -m tools.run_now monthly-orders --from 2026-01-01 --to 2026-06-30
     python -m tools.run_now monthly-orders --slots 2026-01-01T04:00:00Z,2026-02-01T04:00:00Z
     python -m tools.run_now monthly-orders --outputs outputs.json ...  # saved stack outputs
 
 A backfill starts one execution per slot of the job's schedule in [--from, --to] (its time
-zone; rate() slots are counted from --from), at most --concurrency at a time, prints each
-slot's outcome as it ends (succeeded, skipped, failed, timed-out) with a link to its run record,
-and a progress line as it goes. Exit status: 0 when every slot succeeded or was skipped, 1
-otherwise.
+zone; a date alone means the whole day, so --to 2026-03-31 includes that day's slots; rate()
+slots are counted from the schedule's startDate, as Scheduler counts them), one at a time: every
+run of a job takes the job's one lock (docs/ownership.md), so a second slot at once would only be
+skipped. It prints each slot's outcome as it ends (succeeded, skipped, failed, timed-out) with a
+link to its run record, and a progress line as it goes. A skipped slot (another run, e.g. the
+schedule's, held the lock) did not run: it is listed with the command that reruns it. Exit
+status: 0 when every slot succeeded, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from components.specs.state_machine import execution_input, execution_url
 
 _UNITS = {"minute": 60, "hour": 3600, "day": 86400}
 _ERRORS = {"RunFailed": "failed", "RunTimedOut": "timed-out"}
-GOOD = ("succeeded", "skipped")
+GOOD = ("succeeded",)  # a skipped slot has no output: not a success
 
 
 def stack_outputs(stack: str | None, outputs_file: str | None) -> dict[str, Any]:
@@ -58,10 +61,27 @@ def _moment(text: str, zone: ZoneInfo) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
-def slots(schedule: str, timezone: str, start: str, end: str) -> list[str]:
-    """The scheduled times of `schedule` (in `timezone`) from `start` to `end`, inclusive."""
+def _exists(moment: datetime, zone: ZoneInfo) -> bool:
+    """Whether a local wall-clock time exists (survives a round trip through UTC)."""
+    return moment.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == moment.replace(
+        tzinfo=None
+    )
+
+
+def _end_of(text: str, zone: ZoneInfo) -> datetime:
+    """The last moment `text` names: a date alone is the whole day, up to its last second."""
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return _moment(text, zone) + timedelta(days=1, seconds=-1)
+    return _moment(text, zone)
+
+
+def slots(
+    schedule: str, timezone: str, start: str, end: str, start_date: str | None = None
+) -> list[str]:
+    """The scheduled times of `schedule` (in `timezone`) from `start` to `end`, inclusive;
+    rate() slots fall on `start_date` plus whole rates (the schedule's startDate)."""
     zone = ZoneInfo(timezone)
-    first, last = _moment(start, zone), _moment(end, zone)
+    first, last = _moment(start, zone), _end_of(end, zone)
     if last < first:
         raise ValueError(f"--to {end} is before --from {start}")
     if cron := re.fullmatch(r"cron\((.*)\)", schedule):
@@ -71,9 +91,15 @@ def slots(schedule: str, timezone: str, start: str, end: str) -> list[str]:
             last.astimezone(zone).replace(tzinfo=UTC),
         ]
         local = AWSCron.get_all_schedule_bw_dates(wall[0], wall[1], cron[1])
-        return [iso(moment.replace(tzinfo=zone)) for moment in local]
+        # A local time the clocks jump over does not exist: Scheduler skips it, so does this
+        # (docs/schedules.md#daylight-saving). A repeated one is taken once, at its first instant.
+        aware = [moment.replace(tzinfo=zone) for moment in local]
+        return [iso(moment) for moment in aware if _exists(moment, zone)]
     if rate := re.fullmatch(r"rate\((\d+) (minute|hour|day)s?\)", schedule):
         step = timedelta(seconds=int(rate[1]) * _UNITS[rate[2]])
+        if start_date:  # the first slot on the schedule's grid at or after --from
+            anchor = _moment(start_date, zone)
+            first = anchor + max(0, -((anchor - first) // step)) * step
         found, moment = [], first
         while moment <= last:
             found.append(iso(moment))
@@ -83,6 +109,16 @@ def slots(schedule: str, timezone: str, start: str, end: str) -> list[str]:
         moment = _moment(at[1], zone)
         return [iso(moment)] if first <= moment <= last else []
     raise ValueError(f"not a schedule expression: {schedule}")
+
+
+def latest_slot(schedule: str, timezone: str, now: datetime) -> str | None:
+    """The last scheduled time of `schedule` at or before `now`, None when it has none (an
+    at() still to come). Looks back a day first, then further, to keep rate() lists short."""
+    for days in (1, 32, 367, 3 * 366):
+        found = slots(schedule, timezone, iso(now - timedelta(days=days)), iso(now))
+        if found:
+            return found[-1]
+    return None
 
 
 @dataclass
@@ -151,6 +187,17 @@ def backfill(
     return done
 
 
+def rerun_hint(job: str, done: list[Slot]) -> str:
+    """The slots that did not succeed, and the command that runs them again ('' if none)."""
+    again = sorted(s.scheduled_time for s in done if s.outcome not in GOOD)
+    if not again:
+        return ""
+    skipped = sorted(s.scheduled_time for s in done if s.outcome == "skipped")
+    why = f"{len(skipped)} skipped (another run held the job's lock), " if skipped else ""
+    return (f"not done: {why}{len(again) - len(skipped)} failed or timed out. Rerun them:\n"
+            f"  python -m tools.run_now {job} --slots {','.join(again)}")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tools.run_now",
@@ -166,13 +213,19 @@ def main(argv: list[str] | None = None) -> int:
     when.add_argument("--from", dest="start", help="backfill: first slot (date or date-time)")
     when.add_argument("--slots", help="backfill: a comma-separated list of scheduled times")
     parser.add_argument("--to", dest="end", help="backfill: last slot (with --from)")
-    parser.add_argument("--concurrency", type=int, default=1, help="runs at once (default 1)")
+    parser.add_argument(
+        "--concurrency", type=int, default=1,
+        help="runs at once: 1, the only value (slots of one job share its lock)",
+    )  # fmt: skip
     parser.add_argument("--poll-seconds", type=float, default=15)
     args = parser.parse_args(argv)
     if (args.start is None) != (args.end is None):
         parser.error("--from and --to go together")
-    if args.concurrency < 1:
-        parser.error("--concurrency is at least 1")
+    if args.concurrency != 1:
+        parser.error(
+            "--concurrency: slots of one job run one at a time; every run takes the job's one "
+            "lock, so a second slot at once would be skipped (docs/ownership.md)"
+        )
 
     jobs = stack_outputs(args.stack, args.outputs).get("jobs", {})
     if args.job not in jobs:
@@ -180,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     job = jobs[args.job]
     if args.start:
         try:
-            times = slots(job["schedule"], job["timezone"], args.start, args.end)
+            times = slots(job["schedule"], job["timezone"], args.start, args.end,
+                          job.get("start_date"))  # fmt: skip
         except ValueError as err:
             parser.error(str(err))
         kind = "backfill"
@@ -200,7 +254,10 @@ def main(argv: list[str] | None = None) -> int:
           flush=True)  # fmt: skip
     done = backfill(sfn, machine, times, concurrency=args.concurrency,
                     poll_seconds=args.poll_seconds, kind=kind)  # fmt: skip
-    return 0 if all(slot.outcome in GOOD for slot in done) else 1
+    if hint := rerun_hint(args.job, done):
+        print(hint, flush=True)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

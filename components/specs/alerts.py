@@ -1,6 +1,7 @@
 """What tells on-call that Scheduler could not start a job (pure): the dead-letter alarm, and
 who may publish to the alerts topic. Run outcomes and missed slots are published by the job's
-state machines (specs/state_machine.py, specs/watchdog.py), through their roles."""
+state machines (specs/state_machine.py, specs/watchdog.py), through their roles; executions
+that end otherwise by the job's EventBridge rule (specs/unplanned.py)."""
 
 from __future__ import annotations
 
@@ -27,12 +28,16 @@ def dead_letter_alarm() -> dict[str, Any]:
     }
 
 
-def alerts_topic_policy(topic_arn: str, name_prefix: str) -> Policy:
-    """CloudWatch alarms of this stack (by name prefix) may publish. (The state machines publish
-    through their roles' identity policies, in the topic's own account.)"""
+def alerts_topic_policy(topic_arn: str, job_names: list[str]) -> Policy:
+    """CloudWatch alarms and EventBridge rules of this stack's jobs (by each job's full name,
+    names.full_name) may publish. By job, not by the stack prefix alone: `scheduled-etl-dev-*`
+    would admit a sibling stack `dev-eu`'s alarms and rules too. (The state machines publish
+    through their roles' identity policies, in the topic's own account.)
+    EventBridge needs the topic's resource policy to publish to SNS:
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html#eb-sns-permissions"""
     partition, region, account = topic_arn.split(":")[1:2] + topic_arn.split(":")[3:5]
 
-    def publish(sid: str, service: str, source: str) -> dict[str, Any]:
+    def publish(sid: str, service: str, source: list[str]) -> dict[str, Any]:
         return {
             "Sid": sid,
             "Effect": "Allow",
@@ -49,6 +54,29 @@ def alerts_topic_policy(topic_arn: str, name_prefix: str) -> Policy:
         "Version": VERSION,
         "Statement": [
             publish("RunAlarms", "cloudwatch.amazonaws.com",
-                    f"arn:{partition}:cloudwatch:{region}:{account}:alarm:{name_prefix}-*"),
+                    [f"arn:{partition}:cloudwatch:{region}:{account}:alarm:{job}-*"
+                     for job in job_names]),
+            publish("UnplannedEndRules", "events.amazonaws.com",
+                    [f"arn:{partition}:events:{region}:{account}:rule/{job}-*"
+                     for job in job_names]),
         ],
     }  # fmt: skip
+
+
+def rule_dead_letter_policy(queue_arn: str, rule_arn: str) -> Policy:
+    """EventBridge may put the events `rule` could not deliver into the queue (it sends as the
+    service, not through a role):
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html"""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "UndeliveredEvents",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+            }
+        ],
+    }

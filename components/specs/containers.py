@@ -69,8 +69,10 @@ MYSQL_HEALTH_CHECK: dict[str, Any] = {
 # event, no alert. Fargate allows 2-120 s; first-start initialisation takes seconds.
 # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContainerDefinition.html
 MYSQL_START_TIMEOUT = 120
-# Time for mysqld to shut down cleanly once the app is done; past it ECS sends SIGKILL, the
-# container exits 137 and the task-failure alert fires. Fargate's maximum.
+# Time for mysqld to shut down cleanly once the app is done; past it ECS sends SIGKILL and the
+# sidecar exits 137. No alert fires for that: the run's outcome follows the app's exit code
+# alone (components/specs/state_machine.py); the 137 shows in the execution's history. Fargate's
+# maximum.
 MYSQL_STOP_TIMEOUT = 120
 
 

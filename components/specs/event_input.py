@@ -46,10 +46,21 @@ _PLAIN_FIELDS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\$\.detail\.stopCode"), "EssentialContainerExited"),
     (re.compile(r"\$\.detail\.containers\[\d+\]\.exitCode"), "137"),
     (re.compile(r"\$\.detail\.containers\[\d+\]\.name"), "app"),
+    # Step Functions Execution Status Change (its detail is DescribeExecution's answer): ARNs,
+    # a status (an enum) and an execution name (no quotes, backslashes or control characters):
+    # https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html
+    (re.compile(r"\$\.detail\.(executionArn|stateMachineArn)"),
+     "arn:aws:states:eu-west-1:123456789012:execution:m:e"),
+    (re.compile(r"\$\.detail\.status"), "FAILED"),
+    (re.compile(r"\$\.detail\.name"), "run-now-20261101T040000Z-0a1b2c3d"),
 ]  # fmt: skip
 # Fields present on every STOPPED task event (everything else may be absent, e.g. exitCode of
-# a container that never ran, or a second container).
-_ALWAYS_PRESENT = re.compile(r"\$\.(time|detail\.(taskArn|clusterArn|stoppedReason|lastStatus))")
+# a container that never ran, or a second container), and on every Step Functions execution
+# event (DescribeExecution's required members; error, cause, input may be absent).
+_ALWAYS_PRESENT = re.compile(
+    r"\$\.(time|detail\.(taskArn|clusterArn|stoppedReason|lastStatus"
+    r"|executionArn|stateMachineArn|name|status))"
+)
 # What a hostile event could put in a free-text field.
 HOSTILE = 'it said "no" \\ <b>\n\t{"x": 1}'
 
@@ -139,3 +150,9 @@ def input_transformer_problems(input_paths: Mapping[str, str], template: str) ->
             case = "optional fields are absent" if absent else "fields hold hostile text"
             problems.append(f"InputTemplate is not valid JSON when {case}: {err}: {filled!r}")
     return problems
+
+
+def fill(template: str, values: Mapping[str, object]) -> str:
+    """What the target receives: `values` (by placeholder; None for a path absent from the
+    event) substituted as EventBridge does (see the module's sources)."""
+    return _substitute(template, _uses(template), values)

@@ -83,6 +83,12 @@ CLUSTER = Limit(
     r"[A-Za-z0-9_-]+",
     f"{_API}/AmazonECS/latest/APIReference/API_CreateCluster.html",
 )
+RULE = Limit(
+    "EventBridge rule name",
+    64,
+    r"[.\-_A-Za-z0-9]+",
+    f"{_API}/eventbridge/latest/APIReference/API_PutRule.html",
+)
 TOPIC = Limit(
     "SNS topic name", 256, r"[A-Za-z0-9_-]+", f"{_API}/sns/latest/api/API_CreateTopic.html"
 )
@@ -139,6 +145,13 @@ def dead_letter_alarm_name(full: str) -> str:
     return f"{full}-dlq-not-empty"
 
 
+def unplanned_rule_name(full: str) -> str:
+    """The rule on the job's executions that end outside the planned outcomes; its name starts
+    with the job's full name, which the alerts topic's policy admits (specs/alerts.py). No longer
+    than the watchdog's suffix, which sets the longest stack and job names."""
+    return f"{full}-ended"
+
+
 def job_names(stack: str, job: str) -> list[tuple[str, Limit]]:
     """Every physical name one job derives, as AWS will see it."""
     full = full_name(stack, job)
@@ -154,11 +167,16 @@ def job_names(stack: str, job: str) -> list[tuple[str, Limit]]:
         (secret_prefix(full) + PREFIX_UNIQUE, SECRET),
         (queue_name(full), QUEUE),
         (dead_letter_alarm_name(full), ALARM),
+        (queue_name(watchdog_name(full)), QUEUE),
+        (dead_letter_alarm_name(watchdog_name(full)), ALARM),
+        (unplanned_rule_name(full), RULE),
+        (queue_name(unplanned_rule_name(full)), QUEUE),
+        (dead_letter_alarm_name(unplanned_rule_name(full)), ALARM),
         *((f"{job}-{role}{AUTONAME}", ROLE)
-          for role in ("execution", "task", "scheduler", "run", "watch")),
+          for role in ("execution", "task", "scheduler", "watch-scheduler", "run", "watch")),
         *((f"{job}-{policy}{AUTONAME}", ROLE_POLICY)
-          for policy in ("execution-secret", "task-bucket", "scheduler-start", "run", "watch",
-                         "run-logs", "watch-logs")),
+          for policy in ("execution-secret", "task-bucket", "scheduler-start",
+                         "watch-scheduler-start", "run", "watch", "run-logs", "watch-logs")),
     ]  # fmt: skip
 
 

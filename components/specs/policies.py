@@ -1,7 +1,9 @@
 """IAM policy documents, built as plain dicts (pure; json.dumps them into resources).
 
-Rules kept here: no `*` in any allowed action, every allowed resource is an ARN of this stack,
-and trust policies name one service principal.
+Rules kept here: no `*` in any allowed action, every allowed resource is an ARN of this stack
+(one named exception: ecs:ListTasks, which AWS authorizes on `*`, scoped by `ecs:cluster`),
+and trust policies name one service principal. docs/authorization.md lists every call each
+role makes and the statement that allows it.
 """
 
 from __future__ import annotations
@@ -156,11 +158,17 @@ def run_machine_policy(
                 "Condition": in_cluster,
             },
             {
-                # Finding a timed-out task; ListTasks is authorised on container instances.
+                # Finding a timed-out task. AWS authorizes ListTasks against resource `*`, and the
+                # ecs:cluster condition key is what scopes it to this cluster: see the denial
+                # quoted in https://github.com/cdklabs/construct-hub/pull/1207 ("not authorized to
+                # perform: ecs:ListTasks on resource: *"). The Service Authorization Reference's
+                # `container-instance` resource type for ListTasks is misleading for this call:
+                # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html
+                # The one allowed `*` resource of this file, named in tests/infra/test_security.py.
                 "Sid": "FindTimedOutTask",
                 "Effect": "Allow",
                 "Action": "ecs:ListTasks",
-                "Resource": f"{head}:container-instance/{cluster}/*",
+                "Resource": "*",
                 "Condition": in_cluster,
             },
             {
@@ -203,5 +211,93 @@ def watchdog_policy(run_machine_arn: str, topic_arn: str) -> Policy:
                 "Resource": [f"{head}:execution:{machine}:*", f"{head}:express:{machine}:*"],
             },
             {"Sid": "Alert", "Effect": "Allow", "Action": "sns:Publish", "Resource": topic_arn},
+        ],
+    }
+
+
+def operator_policy(  # noqa: PLR0917 (one ARN per resource kind, like run_machine_policy)
+    run_machine_arns: list[str],
+    task_definition_family_arn: str,
+    cluster_arn: str,
+    pass_role_arns: list[str],
+    bucket_arn: str,
+    prefixes: tuple[str, str],
+) -> Policy:
+    """What a person needs for tools/ on one job, not deployed by the stack (attach it to an
+    operator's role): tools.run_now starts and follows runs, the `run_task_command` output
+    starts a task by hand, `python -m etl runs|show|unlock` read the run folders and release
+    the lock, `python -m etl.sample --bucket` uploads sample inputs. `prefixes`: the job's
+    (input, output) prefixes. docs/authorization.md prints it for one job."""
+    input_prefix, output_prefix = prefixes
+    # Standard executions; the express form is named too, as in watchdog_policy (IAM lists
+    # both resource types for DescribeExecution).
+    executions = [
+        m.replace(":stateMachine:", kind) + ":*"
+        for m in run_machine_arns
+        for kind in (":execution:", ":express:")
+    ]
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "StartRuns",
+                "Effect": "Allow",
+                "Action": "states:StartExecution",
+                "Resource": run_machine_arns,
+            },
+            {
+                "Sid": "FollowRuns",
+                "Effect": "Allow",
+                "Action": "states:DescribeExecution",
+                "Resource": executions,
+            },
+            {
+                "Sid": "RunTaskByHand",
+                "Effect": "Allow",
+                "Action": "ecs:RunTask",
+                "Resource": [task_definition_family_arn, f"{task_definition_family_arn}:*"],
+                "Condition": {"ArnEquals": {"ecs:cluster": cluster_arn}},
+            },
+            {
+                # The command propagates the task definition's tags and adds managed tags:
+                # ECS then authorizes TagResource on the new task (as for the run machine).
+                "Sid": "TagTaskOnLaunch",
+                "Effect": "Allow",
+                "Action": "ecs:TagResource",
+                "Resource": f"{cluster_arn.replace(':cluster/', ':task/')}/*",
+                "Condition": {"StringEquals": {"ecs:CreateAction": "RunTask"}},
+            },
+            {
+                "Sid": "PassTaskRoles",
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": pass_role_arns,
+                "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+            },
+            {
+                "Sid": "ListRunFolders",
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": bucket_arn,
+                "Condition": {"StringLike": {"s3:prefix": [f"{output_prefix}*"]}},
+            },
+            {
+                "Sid": "ReadRunFolders",
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": f"{bucket_arn}/{output_prefix}*",
+            },
+            {
+                "Sid": "UploadSampleInputs",
+                "Effect": "Allow",
+                "Action": ["s3:AbortMultipartUpload", "s3:PutObject"],
+                "Resource": f"{bucket_arn}/{input_prefix}*",
+            },
+            {
+                "Sid": "ReleaseLock",
+                "Effect": "Allow",
+                "Action": "s3:DeleteObject",
+                "Resource": f"{bucket_arn}/{output_prefix}_locks/*",
+            },
         ],
     }

@@ -11,7 +11,7 @@ with ``ecs:runTask.sync`` and ends in exactly one outcome:
 
 A failed attempt (a non-zero exit, a task that did not start) is retried ``runRetries`` times
 after ``retryIntervalSeconds``, doubling, with the same SCHEDULED_TIME. A ``FARGATE_SPOT`` task
-that cannot start for lack of capacity or is interrupted reruns on ``FARGATE`` once
+that RunTask does not place (``NOT_PLACED``) or that Spot interrupts reruns on ``FARGATE`` once
 (``spotFallback``), without using a retry. Every attempt adds a line to the alert: capacity,
 stop code and reason, exit codes. The execution's history is the run record.
 
@@ -37,13 +37,23 @@ RUN_TASK_SYNC = "arn:aws:states:::ecs:runTask.sync"
 SYNC_RULE = "StepFunctionsGetEventsForECSTaskRule"
 LOCKED_EXIT = int(ExitCode.LOCKED)  # another run holds the job's lock
 OUTCOMES = ("succeeded", "skipped", "failed", "timed-out")
-# Stop codes and reasons that mean Fargate Spot had no capacity or took it back:
+# The stop code of a task Fargate Spot took back:
 # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-capacity-providers.html
 SPOT_STOP_CODE = "SpotInterruption"
-CAPACITY_REASON = "*apacity*"  # "Capacity is unavailable at this time..." (RunTask or stop)
+# The errors of a RunTask that placed no task, by name (the cause's format is not documented):
+# AmazonECS.Unknown, a RunTask answer with Failures (such as "Capacity is unavailable at this
+# time...") under .sync, https://docs.aws.amazon.com/step-functions/latest/dg/connect-ecs.html;
+# ECS.AmazonECSException, what Step Functions records when Fargate lacks capacity,
+# https://repost.aws/knowledge-center/ecs-fargate-runtask-capacity. Any of them on Spot reruns
+# on FARGATE once: a refusal that is not about capacity then fails there as an ordinary attempt.
+NOT_PLACED = ("AmazonECS.Unknown", "ECS.AmazonECSException")
 RETRY_API = [
     {"ErrorEquals": ["States.ALL"], "IntervalSeconds": 5, "MaxAttempts": 3, "BackoffRate": 2}
 ]
+# The planned failures (each alerted by its own Publish state), and the end of a run or check
+# whose alert could not be published (alerted by the unplanned-end rule, specs/unplanned.py).
+RUN_FAILED, RUN_TIMED_OUT = "RunFailed", "RunTimedOut"
+ALERT_NOT_PUBLISHED = "AlertNotPublished"
 
 
 @dataclass(frozen=True)
@@ -106,7 +116,24 @@ def _publish(target: RunTarget, outcome: str, headline: str, next_state: str) ->
         },
         "ResultPath": None,
         "Retry": RETRY_API,
+        "Catch": alert_not_published(outcome),
         "Next": next_state,
+    }
+
+
+def alert_not_published(outcome: str) -> list[dict[str, Any]]:
+    """A Publish that still fails after its retries: the execution fails with
+    `AlertNotPublished` (the outcome in the state name), which the unplanned-end rule alerts."""
+    return [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.publishError",
+             "Next": f"NotPublished-{outcome}"}]  # fmt: skip
+
+
+def not_published(outcome: str) -> State:
+    return {
+        "Type": "Fail",
+        "Error": ALERT_NOT_PUBLISHED,
+        "Cause": f"The {outcome} alert could not be published after retries; the previous "
+        "state's error in this history says why.",
     }
 
 
@@ -283,12 +310,7 @@ def run_definition(job: JobSettings, target: RunTarget) -> dict[str, Any]:
                 {
                     "And": [
                         {"Variable": "$fallback", "BooleanEquals": True},
-                        {
-                            "Or": [
-                                {"Variable": "$.stopCode", "StringEquals": SPOT_STOP_CODE},
-                                {"Variable": "$.reason", "StringMatches": CAPACITY_REASON},
-                            ]
-                        },
+                        {"Variable": "$.stopCode", "StringEquals": SPOT_STOP_CODE},
                     ],
                     "Next": "FallBackToOnDemand",
                 },
@@ -311,7 +333,12 @@ def run_definition(job: JobSettings, target: RunTarget) -> dict[str, Any]:
                 {
                     "And": [
                         {"Variable": "$fallback", "BooleanEquals": True},
-                        {"Variable": "$.cause", "StringMatches": CAPACITY_REASON},
+                        {
+                            "Or": [
+                                {"Variable": "$.error", "StringEquals": error}
+                                for error in NOT_PLACED
+                            ]
+                        },
                     ],
                     "Next": "FallBackToOnDemand",
                 }
@@ -429,16 +456,17 @@ def run_definition(job: JobSettings, target: RunTarget) -> dict[str, Any]:
             f"TIMED OUT: still running after {job.timeout_minutes} minutes (timeoutMinutes).",
             "TimedOut",
         ),
+        **{f"NotPublished-{o}": not_published(o) for o in ("skipped", "failed", "timed-out")},
         "Succeeded": _outcome("succeeded"),
         "Skipped": _outcome("skipped"),
         "Failed": {
             "Type": "Fail",
-            "Error": "RunFailed",
+            "Error": RUN_FAILED,
             "Cause": "Every attempt failed; the alert and this history say why.",
         },
         "TimedOut": {
             "Type": "Fail",
-            "Error": "RunTimedOut",
+            "Error": RUN_TIMED_OUT,
             "Cause": f"Still running after {job.timeout_minutes} minutes; see the history.",
         },
     }

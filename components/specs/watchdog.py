@@ -4,8 +4,17 @@ A second schedule on the job's own expression starts this small workflow for eve
 the same ``scheduledTime``. It waits the flexible window plus ``missedRunGraceMinutes``, then
 asks Step Functions (AWS SDK integrations, no Lambda) whether the job's state machine has an
 execution for that scheduled time. If none started (the schedule was disabled by hand,
-Scheduler could not deliver, the role broke), it publishes one "missed" alert. It looks back as
-far as a schedule reaches, monthly included, which a CloudWatch alarm cannot.
+Scheduler could not deliver, the role broke), it publishes one "missed" alert. It works for any
+schedule, monthly included, which a CloudWatch alarm cannot.
+
+Bounded: ListExecutions is newest first, and Scheduler starts a slot's run at or after the
+slot, so the watchdog stops at the first page that reaches back before the slot. Its work grows
+with the executions started since the slot (one page for a schedule's ordinary pace), not with
+the 90 days of executions Step Functions keeps, and its history stays far below 25,000 events.
+
+A run that exists counts whatever its status: a run that ends badly alerts by itself (its
+planned outcomes) or through the job's unplanned-end rule (specs/unplanned.py), so checking its
+status here would alert twice; a run still going is bounded by its own timeouts.
 """
 
 from __future__ import annotations
@@ -13,9 +22,22 @@ from __future__ import annotations
 from typing import Any
 
 from components.settings import JobSettings
-from components.specs.state_machine import RETRY_API, execution_url, format_literal
+from components.specs.state_machine import (
+    RETRY_API,
+    alert_not_published,
+    execution_url,
+    format_literal,
+    not_published,
+)
 
-PAGE = 100  # executions read per ListExecutions call; further pages until the slot's run is found
+SLOT_MISSED = "SlotMissed"  # the planned end of a check that found no run (alerted)
+
+# Executions read per ListExecutions call. ListExecutions is newest first ("Results are sorted
+# by time, with the most recent execution first":
+# https://docs.aws.amazon.com/step-functions/latest/apireference/API_ListExecutions.html), so the
+# watchdog reads further pages only while every execution on the page started after the slot:
+# it reads the executions started since the slot plus one page, however many are kept.
+PAGE = 100
 
 
 def grace_seconds(job: JobSettings) -> int:
@@ -87,19 +109,46 @@ def watchdog_definition(
             },
             "ScheduledTimes": {
                 "Type": "Map",
-                "Comment": "The scheduledTime each recent execution was started for.",
+                "Comment": "The scheduledTime each execution of the page was started for, and "
+                "whether it started before this slot.",
                 "ItemsPath": "$.runs",
-                "ItemSelector": {"arn.$": "$$.Map.Item.Value.ExecutionArn"},
+                "ItemSelector": {
+                    "arn.$": "$$.Map.Item.Value.ExecutionArn",
+                    "started.$": "$$.Map.Item.Value.StartDate",
+                    "slot.$": "$.scheduledTime",
+                },
                 "MaxConcurrency": 10,
                 "ItemProcessor": {
                     "ProcessorConfig": {"Mode": "INLINE"},
-                    "StartAt": "Describe",
+                    "StartAt": "Age",
                     "States": {
+                        "Age": {
+                            "Type": "Choice",
+                            "Choices": [
+                                {
+                                    "Variable": "$.started",
+                                    "TimestampLessThanPath": "$.slot",
+                                    "Next": "Older",
+                                }
+                            ],
+                            "Default": "Newer",
+                        },
+                        "Older": {
+                            "Type": "Pass",
+                            "Parameters": {"arn.$": "$.arn", "before": True},
+                            "Next": "Describe",
+                        },
+                        "Newer": {
+                            "Type": "Pass",
+                            "Parameters": {"arn.$": "$.arn", "before": False},
+                            "Next": "Describe",
+                        },
                         "Describe": {
                             "Type": "Task",
                             "Resource": "arn:aws:states:::aws-sdk:sfn:describeExecution",
                             "Parameters": {"ExecutionArn.$": "$.arn"},
                             "ResultSelector": {"input.$": "States.StringToJson($.Input)"},
+                            "ResultPath": "$.described",
                             "Retry": RETRY_API,
                             "Next": "HasTime",
                         },
@@ -107,7 +156,7 @@ def watchdog_definition(
                             "Type": "Choice",
                             "Choices": [
                                 {
-                                    "Variable": "$.input.scheduledTime",
+                                    "Variable": "$.described.input.scheduledTime",
                                     "IsPresent": True,
                                     "Next": "Time",
                                 }
@@ -116,20 +165,37 @@ def watchdog_definition(
                         },
                         "Time": {
                             "Type": "Pass",
-                            "OutputPath": "$.input.scheduledTime",
+                            "Parameters": {
+                                "time.$": "$.described.input.scheduledTime",
+                                "before.$": "$.before",
+                            },
                             "End": True,
                         },
-                        "NoTime": {"Type": "Pass", "Result": "", "End": True},
+                        "NoTime": {
+                            "Type": "Pass",
+                            "Parameters": {"time": "", "before.$": "$.before"},
+                            "End": True,
+                        },
                     },
                 },
-                "ResultPath": "$.times",
+                "ResultPath": "$.found",
                 "Next": "Check",
             },
             "Check": {
                 "Type": "Pass",
                 "Parameters": {
                     "scheduledTime.$": "$.scheduledTime",
+                    "times.$": "$.found[*].time",
+                    "before.$": "$.found[*].before",
+                },
+                "Next": "Found",
+            },
+            "Found": {
+                "Type": "Pass",
+                "Parameters": {
+                    "scheduledTime.$": "$.scheduledTime",
                     "started.$": "States.ArrayContains($.times, $.scheduledTime)",
+                    "older.$": "States.ArrayContains($.before, true)",
                 },
                 "Next": "Started",
             },
@@ -140,7 +206,17 @@ def watchdog_definition(
             },
             "MorePages": {
                 "Type": "Choice",
-                "Choices": [{"Variable": "$more", "BooleanEquals": True, "Next": "ListMoreRuns"}],
+                "Comment": "Newest first: once a page reaches back before the slot, no later "
+                "page holds a run Scheduler started for it.",
+                "Choices": [
+                    {
+                        "And": [
+                            {"Variable": "$more", "BooleanEquals": True},
+                            {"Variable": "$.older", "BooleanEquals": False},
+                        ],
+                        "Next": "ListMoreRuns",
+                    }
+                ],
                 "Default": "PublishMissed",
             },
             "RunExists": {"Type": "Succeed"},
@@ -155,11 +231,13 @@ def watchdog_definition(
                 },
                 "ResultPath": None,
                 "Retry": RETRY_API,
+                "Catch": alert_not_published("missed"),
                 "Next": "Missed",
             },
+            "NotPublished-missed": not_published("missed"),
             "Missed": {
                 "Type": "Fail",
-                "Error": "SlotMissed",
+                "Error": SLOT_MISSED,
                 "Cause": "No run started for this slot; on-call was alerted.",
             },
         },

@@ -29,7 +29,7 @@ def job(folder: Path, transform: str, exports: dict[str, str]) -> Path:
 
 
 def exported(s3: Any, bucket: str, prefix: str, name: str = "rows") -> bytes:
-    document = manifest(s3, bucket, f"{prefix}run=20261101T040000Z/")
+    document = manifest(s3, bucket, output=prefix)
     [part] = document["exports"][name]["files"]
     return gzip.decompress(read_bytes(s3, bucket, part["key"]))
 

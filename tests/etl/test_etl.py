@@ -30,7 +30,8 @@ from etl_harness import (
 from etl import sample
 from tools.s3_emulator import free_port
 
-ROOT_OUT = "output/run=20261101T040000Z/"
+ROOT_OUT = "output/edge_job/run=20261101T040000Z/"
+SAMPLE_OUT = "output/monthly_orders/run=20261101T040000Z/"  # the bundled job
 
 
 @pytest.fixture
@@ -152,7 +153,7 @@ def test_manifest_describes_the_run_completely(
         {"key": "input/orders/part-00000.csv", "rows": 500,
          "bytes": s3.head_object(Bucket=bucket, Key="input/orders/part-00000.csv")["ContentLength"]}
     ]  # fmt: skip
-    listed = {ROOT_OUT + "_manifest.json"}
+    listed = {SAMPLE_OUT + "_manifest.json"}
     for export in doc["exports"].values():
         assert export["rows"] == sum(f["rows"] for f in export["files"])
         for part in export["files"]:
@@ -162,7 +163,7 @@ def test_manifest_describes_the_run_completely(
     assert set(keys(s3, bucket, "output/")) == listed
     assert (
         doc["exports"]["top_products"]["files"][0]["key"]
-        == ROOT_OUT + "top_products/part-00000.csv.gz"
+        == SAMPLE_OUT + "top_products/part-00000.csv.gz"
     )
 
 
@@ -329,7 +330,7 @@ def test_other_scheduled_times_write_other_folders(
     folder = str(edge_job(tmp_path))
     assert job(ETL_JOB=folder).returncode == 0
     assert job(ETL_JOB=folder, SCHEDULED_TIME="2026-12-01T04:00:00Z").returncode == 0
-    assert {k.split("/")[1] for k in keys(s3, bucket, "output/")} == {
+    assert {k.split("/")[2] for k in keys(s3, bucket, "output/edge_job/")} == {
         "run=20261101T040000Z",
         "run=20261201T040000Z",
     }
@@ -361,7 +362,8 @@ def assert_failed(run: Any, s3: Any, bucket: str, stage: str, *fragments: str) -
          ["input/items/a.csv line 3, column seen_at (value '2026-13-45 00:00:00'):"]),
         ("id,amount\n1,123456789012.50\n",
          ["input/items/a.csv line 2, column amount (value '123456789012.50'): Out of range"]),
-        ("id,amount\n1,1.555\n", ["line 2, column amount (value '1.555'): more than 2 decimal"]),
+        ("id,amount\n1,1.555\n",
+         ["line 2, column amount (value '1.555'): more than 2 decimal places"]),
         ("id,label\nx,1\n", ["input/items/a.csv line 2, column id (value 'x'): not an integer"]),
         ('id,label\n1,"never closed\n', ["input/items/a.csv line 2: malformed CSV"]),
         ("id,colour\n1,red\n", ["'colour' not in the table (columns: id, label, amount"]),

@@ -14,7 +14,7 @@ from etl_harness import ROOT
 
 from etl.export import MAX_LIMIT, csv_line, outfile_sql, split_records
 from etl.jobdef import JobDefinitionError, created_tables, export_query
-from etl.settings import SettingsError, from_env
+from etl.settings import BUNDLED_JOB, SettingsError, from_env
 
 CSV = b'1,a\r\n2,"x\r\ny"\r\n3,"say ""hi"", ok"\r\n4,"""\r\n"""\r\n5,b\r\n6,"unfinished\r\n'
 
@@ -238,7 +238,7 @@ BASE_ENV = {"DB_HOST": "h", "DB_DATABASE": "d", "DB_USERNAME": "u", "DATA_BUCKET
 def test_settings_defaults_and_run_folder() -> None:
     settings = from_env({**BASE_ENV, "SCHEDULED_TIME": "2026-11-01T05:00:00+01:00"})
     assert settings.db_port == 3306 and settings.input_prefix == "input/"
-    assert settings.output_root == "output/run=20261101T040000Z/"
+    assert settings.output_root == f"output/{BUNDLED_JOB.name}/run=20261101T040000Z/"
     assert settings.db_shared_dir is None and settings.export_part_rows == 1_000_000
     assert settings.progress_seconds == 10
 

@@ -90,7 +90,7 @@ def test_both_paths_write_identical_bytes(
                       OUTPUT_PREFIX=f"{path}/", EXPORT_PART_ROWS="4", **extra)  # fmt: skip
         assert run.returncode == 0, run.logs[-2:]
         assert run.events("stage_started")[-2]["path"] == path
-        outputs[path] = manifest(s3, bucket, f"{path}/run=20261101T040000Z/")
+        outputs[path] = manifest(s3, bucket, output=f"{path}/")
     stream, shared = outputs["stream"]["exports"], outputs["shared"]["exports"]
     assert set(stream) == set(shared) == set(EXPORTS)
     for name in EXPORTS:
@@ -116,7 +116,7 @@ def test_both_paths_write_identical_bytes(
 # Every column type MariaDB 10.11 has (aliases such as BOOLEAN or NATIONAL CHAR included), and
 # expressions whose type only a result has. Row 1 holds values, row 2 NULL everywhere, row 3
 # the empty and awkward ones. MySQL 8.4's own types are covered by the same rules: its JSON
-# is text (kind json), its spatial types binary (kind binary), README "Exports".
+# is text (kind json), its spatial types binary (kind binary): docs/job-authoring.md.
 EVERY_TYPE = r"""
 DROP TABLE IF EXISTS every_type;
 CREATE TABLE every_type (
@@ -205,7 +205,7 @@ def test_every_column_type_is_written_the_same_by_both_paths(
         run = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(folder),
                       OUTPUT_PREFIX=f"{path}/", **extra)  # fmt: skip
         assert run.returncode == 0, run.logs[-2:]
-        outputs[path] = manifest(s3, bucket, f"{path}/run=20261101T040000Z/")["exports"]
+        outputs[path] = manifest(s3, bucket, output=f"{path}/")["exports"]
     texts = {}
     for name in exports:
         stream, shared = outputs["stream"][name], outputs["shared"][name]
@@ -269,7 +269,7 @@ def test_csv_null_tells_empty_strings_from_null_on_both_paths(
         run = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(folder),
                       OUTPUT_PREFIX=f"{path}/", CSV_NULL="NULL", **extra)  # fmt: skip
         assert run.returncode == 0, run.logs[-2:]
-        document = manifest(s3, bucket, f"{path}/run=20261101T040000Z/")
+        document = manifest(s3, bucket, output=f"{path}/")
         assert document["csv_null"] == "NULL"
         for name in ("rows", "single"):
             [part] = document["exports"][name]["files"]
@@ -292,7 +292,7 @@ def export_on_both_paths(
         run = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(folder),
                       OUTPUT_PREFIX=f"{path}/", **extra)  # fmt: skip
         assert run.returncode == 0, (path, run.logs[-2].get("cause"))
-        [part] = manifest(s3, bucket, f"{path}/run=20261101T040000Z/")["exports"]["rows"]["files"]
+        [part] = manifest(s3, bucket, output=f"{path}/")["exports"]["rows"]["files"]
         outputs[path] = gzip.decompress(read_bytes(s3, bucket, part["key"]))
     return outputs
 

@@ -33,7 +33,7 @@ def run_on(path: str, shared_dir: Path, env: tuple[Any, ...], folder: Path) -> A
 
 
 def exported(s3: Any, bucket: str, path: str) -> bytes:
-    [part] = manifest(s3, bucket, f"{path}/run=20261101T040000Z/")["exports"]["rows"]["files"]
+    [part] = manifest(s3, bucket, output=f"{path}/")["exports"]["rows"]["files"]
     return gzip.decompress(read_bytes(s3, bucket, part["key"]))
 
 

@@ -12,7 +12,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
+import pytest
 from etl_harness import (
     CuttingProxy,
     DelayedProxy,
@@ -31,7 +33,7 @@ from etl import sample
 from tools.s3_emulator import free_port
 
 LOCK = "output/_locks/fault_job.lock"
-ROOT_OUT = "output/run=20261101T040000Z/"
+ROOT_OUT = "output/fault_job/run=20261101T040000Z/"
 
 
 def make_job(
@@ -200,6 +202,82 @@ def test_s3_answering_503_for_a_while(env: tuple[Any, ...], s3: Any, tmp_path: P
     assert flaky.failed == 6
     assert run.returncode == 0, run.logs[-2:]
     assert manifest(s3, bucket)["exports"]["rows"]["rows"] == 50
+
+
+def test_s3_answering_403_mid_export_fails_like_any_stage(
+    env: tuple[Any, ...], s3: Any, tmp_path: Path
+) -> None:
+    """The role loses access to the run folder once the first part goes up (a policy changed
+    mid-run). On main: a traceback, no run_failed line, no metrics (the clean-up's own 403
+    escaped every handler)."""
+    db, database, bucket, endpoint = env
+    put_rows(s3, bucket, 50)
+    revoked = {"at": False}
+
+    def run_folder(method: str, path: str, headers: Any) -> bool:
+        path = unquote(path)
+        revoked["at"] = revoked["at"] or (method == "PUT" and "/rows/part-" in path)
+        return revoked["at"] and ROOT_OUT in path
+
+    with FlakyS3(endpoint, deny=run_folder) as proxy:
+        run = run_etl(db, database, bucket, proxy.url, ETL_JOB=str(make_job(tmp_path)),
+                      EXPORT_PART_ROWS="10",
+                      AWS_REQUEST_CHECKSUM_CALCULATION="when_required")  # fmt: skip
+    assert proxy.denied >= 1
+    assert "Traceback" not in run.stderr, run.stderr[-2000:]
+    assert run.returncode == 1
+    assert run.failure["stage"] == "export" and "AccessDenied" in run.failure["cause"]
+    assert run.events("cleanup_failed"), "the clean-up's 403 is said, not raised"
+    assert run.events("run_metrics")[0]["Succeeded"] == 0
+    assert keys(s3, bucket, "output/_locks/") == [], "the lock is released"
+
+
+def test_an_input_deleted_between_list_and_get_is_named(
+    env: tuple[Any, ...], s3: Any, tmp_path: Path
+) -> None:
+    db, database, bucket, endpoint = env
+    put_rows(s3, bucket, 5)
+    inputs = snapshot(s3, bucket, "input/")
+
+    def deleted(method: str, path: str, headers: Any) -> bool:
+        return method == "GET" and path.endswith("/input/t/t.csv")  # the get, not the list
+
+    with FlakyS3(endpoint, gone=deleted) as proxy:
+        run = run_etl(db, database, bucket, proxy.url, ETL_JOB=str(make_job(tmp_path)))
+    assert proxy.denied >= 1
+    assert run.failure["stage"] == "load"
+    assert f"s3://{bucket}/input/t/t.csv was listed but is gone" in run.failure["cause"]
+    assert_clean_failure(run, s3, bucket, inputs)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("SCHEDULED_TIME", "9999-12-31T23:59:59-01:00"), ("DB_STATEMENT_TIMEOUT_SECONDS", "1e300")],
+)
+def test_settings_out_of_range_exit_2_naming_the_setting(
+    env: tuple[Any, ...], s3: Any, tmp_path: Path, name: str, value: str
+) -> None:
+    db, database, bucket, endpoint = env
+    put_rows(s3, bucket, 3)
+    run = run_etl(db, database, bucket, endpoint, ETL_JOB=str(make_job(tmp_path)),
+                  **{name: value})  # fmt: skip
+    assert "Traceback" not in run.stderr, run.stderr[-2000:]
+    assert run.returncode == 2
+    assert run.failure["stage"] == "settings" and f"{name}={value!r}" in run.failure["cause"]
+    assert keys(s3, bucket, "output/") == []
+
+
+def test_a_csv_at_the_input_prefix_root_is_logged(
+    env: tuple[Any, ...], s3: Any, tmp_path: Path
+) -> None:
+    db, database, bucket, endpoint = env
+    put_rows(s3, bucket, 3)
+    put_csv(s3, bucket, "input/t.csv", "id,v\n99,meant for t\n")
+    run = run_etl(db, database, bucket, endpoint, ETL_JOB=str(make_job(tmp_path)))
+    assert run.returncode == 0, run.logs[-2:]
+    [skipped] = [e for e in run.events("input_skipped") if e["key"] == "input/t.csv"]
+    assert "not in a table's folder (input/<table>/)" in skipped["reason"]
+    assert manifest(s3, bucket)["inputs"]["t"]["rows"] == 3
 
 
 def test_malformed_csv_fails_cleanly(env: tuple[Any, ...], s3: Any, tmp_path: Path) -> None:

@@ -157,7 +157,7 @@ def test_offset_rows_exports_the_same_on_both_paths(
         run = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(folder),
                       OUTPUT_PREFIX=f"{path}/", **extra)  # fmt: skip
         assert run.returncode == 0, (path, run.logs[-2].get("cause"))
-        [part] = manifest(s3, bucket, f"{path}/run=20261101T040000Z/")["exports"]["rows"]["files"]
+        [part] = manifest(s3, bucket, output=f"{path}/")["exports"]["rows"]["files"]
         outputs[path] = gzip.decompress(read_bytes(s3, bucket, part["key"]))
     expected = list(range(6, 0, -1)) if "FETCH" not in sql and "LIMIT" not in sql else [6, 5, 4]
     assert outputs["stream"] == outputs["shared"]
@@ -199,3 +199,16 @@ def test_validate_warns_of_mariadb_only_limits(tmp_path: Path, sql: str, warned:
     (folder / "export" / "rows.sql").write_text(sql)
     found = [str(f) for f in check_folder(folder)]
     assert any("MariaDB's syntax" in f and f.startswith("warning") for f in found) == warned
+
+
+def test_validate_warns_of_an_export_reading_a_variable_a_transform_set(tmp_path: Path) -> None:
+    """Exports read a clean session: a newcomer's export reading the transform's @day_start
+    got an empty column and validate said nothing (found trying the README's own example)."""
+    folder = one_export(tmp_path, "rows")
+    (folder / "export" / "rows.sql").write_text(
+        "SELECT id, DATE(@scheduled_time) AS slot,\n  @Day_Start AS day, '@quoted' AS q FROM t"
+    )
+    found = [str(f) for f in check_folder(folder)]
+    lost = [f for f in found if "which exports do not see" in f]
+    assert len(lost) == 1, found
+    assert lost[0].startswith("warning") and "rows.sql:2" in lost[0] and "@Day_Start" in lost[0]

@@ -33,7 +33,7 @@ def job(folder: Path, table: str = "t", export: str = "SELECT * FROM t ORDER BY 
 
 
 def exported(s3: Any, bucket: str, prefix: str = "output/") -> bytes:
-    document = manifest(s3, bucket, f"{prefix}run=20261101T040000Z/")
+    document = manifest(s3, bucket, output=prefix)
     [part] = document["exports"]["rows"]["files"]
     return gzip.decompress(read_bytes(s3, bucket, part["key"]))
 

@@ -35,7 +35,7 @@ from etl.jobdef import ExportQuery
 from etl.settings import from_env
 
 LOCK = "output/_locks/stop_job.lock"
-ROOT_OUT = "output/run=20261101T040000Z/"
+ROOT_OUT = "output/stop_job/run=20261101T040000Z/"
 
 
 def make_job(

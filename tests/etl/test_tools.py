@@ -50,7 +50,8 @@ from etl.settings import (
 )
 from tools.s3_emulator import free_port
 
-RUN = "output/run=20261101T040000Z/"
+OUT = "output/monthly_orders/"  # OUTPUT_PREFIX<JOB_NAME>/
+RUN = f"{OUT}run=20261101T040000Z/"
 LOCK = "output/_locks/monthly_orders.lock"
 
 
@@ -87,6 +88,20 @@ def sample_folder(root: Path, rows: int = 2000) -> Path:
 
 
 # --- local mode ------------------------------------------------------------------------------
+
+
+def test_local_mode_logs_name_the_local_folder(
+    db_server: DbServer, database: str, tmp_path: Path
+) -> None:
+    """They used to say output=s3:///tmp/...: a bucket-less S3 address of a local folder."""
+    data = sample_folder(tmp_path / "data", rows=50)
+    local = etl("run", env=local_env(db_server, database, data))
+    assert local.returncode == 0, local.stdout[-2000:]
+    lines = [line for line in local.stdout.splitlines() if line.startswith("{")]
+    events = {e["event"]: e for e in map(json.loads, lines)}
+    assert events["run_started"]["output"] == f"{data}/{RUN}"
+    assert events["run_succeeded"]["manifest"] == f"{data}/{RUN}_manifest.json"
+    assert "s3://" not in local.stdout
 
 
 def test_local_mode_writes_what_s3_gets_byte_for_byte(
@@ -496,11 +511,48 @@ def test_demo_runs_a_users_job_folder_as_a_plain_process(
     assert "export rows: id, v" in done.stdout
     assert demo_export(out, "rows") == DEMO_ROWS
     assert manifest_of(out)["job"] == "my_job"
-    assert "manifest: s3://etl-demo-data/output/run=20261101T040000Z/_manifest.json" in done.stdout
+    manifest_key = "output/my_job/run=20261101T040000Z/_manifest.json"
+    assert f"manifest: s3://etl-demo-data/{manifest_key}" in done.stdout
+    # The copies sit as under the output prefix: out/<job>/run=<slot>/ (not out/output/...).
+    copies = f"{out}/my_job/run=20261101T040000Z/_manifest.json"
+    assert f"copies of every output object: {out}/ (manifest: {copies})" in done.stdout
+    assert not (out / "output").exists()
+    # A database of the run's own, dropped afterwards (it was etl_demo for everyone).
+    [line] = [x for x in done.stdout.splitlines() if x.startswith("database: ")]
+    database = line.split()[1]
+    assert database.startswith("etl_demo_") and database != "etl_demo_"
+    with db_server.connect() as conn, conn.cursor() as cursor:
+        cursor.execute("SHOW DATABASES LIKE %s", (database,))
+        assert cursor.fetchall() == ()
+    assert "warning" not in done.stdout
+
+
+def test_demo_warns_when_rows_loaded_but_every_export_is_empty(
+    db_server: DbServer, tmp_path: Path
+) -> None:
+    """A nightly job at the sample's monthly slot exported 0 rows and reported success."""
+    job, inputs = users_job(tmp_path)
+    (job / "export" / "rows.sql").write_text(
+        "SELECT id, v FROM u WHERE DATE(@scheduled_time) = '2026-12-06' ORDER BY id"
+    )
+    args = ["--plain", "--job", str(job), "--inputs", str(inputs), "--out", str(tmp_path / "o")]
+    done = run_demo(*args, env=demo_env(db_server))
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr
+    assert "scheduled time: 2026-11-01T04:00:00Z (the sample orders' slot)" in done.stdout
+    assert (
+        "warning: the inputs loaded 3 rows but every export is empty. If the job selects by "
+        "its slot, the data may not be for 2026-11-01T04:00:00Z" in done.stdout
+    )
+    # At the slot the data is for: rows, no warning.
+    again = run_demo(*args, "--scheduled-time", "2026-12-06T02:30:00Z", env=demo_env(db_server))
+    assert again.returncode == 0, again.stdout[-4000:] + again.stderr
+    assert "scheduled time: 2026-12-06T02:30:00Z;" in again.stdout
+    assert "== rows: 2 rows" in again.stdout and "warning" not in again.stdout
 
 
 def manifest_of(out: Path) -> dict[str, Any]:
-    return json.loads((out / "output" / "run=20261101T040000Z" / "_manifest.json").read_text())  # type: ignore[no-any-return]
+    folder = out / "my_job" / "run=20261101T040000Z"
+    return json.loads((folder / "_manifest.json").read_text())  # type: ignore[no-any-return]
 
 
 def _unknown_column(job: Path, inputs: Path) -> list[str]:
@@ -578,7 +630,7 @@ def ran(
 
 def test_runs_lists_run_folders_with_their_state(ran: dict[str, str], s3: Any, bucket: str) -> None:
     s3.put_object(
-        Bucket=bucket, Key="output/run=20261201T040000Z/top_products/part-00000.csv.gz", Body=b"x"
+        Bucket=bucket, Key=f"{OUT}run=20261201T040000Z/top_products/part-00000.csv.gz", Body=b"x"
     )
     s3.put_object(Bucket=bucket, Key="output/notes.txt", Body=b"not a run")
     done = etl("runs", env=ran)
@@ -613,7 +665,7 @@ def test_runs_shows_a_running_run_and_an_empty_prefix(
     ran: dict[str, str], s3: Any, bucket: str
 ) -> None:
     s3.put_object(
-        Bucket=bucket, Key="output/run=20261201T040000Z/top_products/part-00000.csv.gz", Body=b"x"
+        Bucket=bucket, Key=f"{OUT}run=20261201T040000Z/top_products/part-00000.csv.gz", Body=b"x"
     )
     holder = {"owner": "o1", "host": "ip-10-0-0-1", "acquired_at": datetime.now(UTC).isoformat(),
               "scheduled_time": "2026-12-01T04:00:00Z"}  # fmt: skip
@@ -625,6 +677,31 @@ def test_runs_shows_a_running_run_and_an_empty_prefix(
     assert (
         empty.returncode == 0 and f"no run folders under s3://{bucket}/elsewhere/" in empty.stdout
     )
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [{"exports": ["rows"]}, {"inputs": {}, "exports": {"rows": 5}},
+     {"inputs": {}, "exports": {"rows": {"rows": 1, "columns": [], "files": [{"key": 3}]}}}],
+)  # fmt: skip
+def test_one_manifest_of_the_wrong_shape_loses_no_listing(
+    ran: dict[str, str], s3: Any, bucket: str, wrong: Any
+) -> None:
+    """On main `runs` and `show` crashed on such a manifest and listed nothing."""
+    bad = f"{OUT}run=20261201T040000Z/"
+    s3.put_object(Bucket=bucket, Key=f"{bad}_manifest.json", Body=json.dumps(wrong).encode())
+    listed = etl("runs", "--json", env=ran)
+    assert listed.returncode == 0, listed.stderr
+    states = {r["run"]: (r["status"], r["problem"]) for r in json.loads(listed.stdout)["runs"]}
+    assert states["run=20261101T040000Z"] == ("complete", "")
+    assert states["run=20261201T040000Z"][0] == "damaged"
+    assert "manifest" in states["run=20261201T040000Z"][1]
+    assert "Traceback" not in etl("runs", env=ran).stderr
+    shown = etl("show", "latest", env=ran)  # the newest usable manifest
+    assert shown.returncode == 0 and "run=20261101T040000Z" in shown.stdout, shown.stderr
+    refused = etl("show", "2026-12-01T04:00:00Z", env=ran)
+    problem = states["run=20261201T040000Z"][1]
+    assert refused.returncode == 1 and problem in refused.stderr, refused.stderr
 
 
 def test_show_prints_and_verifies_a_manifest(ran: dict[str, str], s3: Any, bucket: str) -> None:
@@ -650,13 +727,13 @@ def test_show_prints_and_verifies_a_manifest(ran: dict[str, str], s3: Any, bucke
 
 
 def test_show_refuses_what_is_not_a_finished_run(ran: dict[str, str], s3: Any, bucket: str) -> None:
-    s3.put_object(Bucket=bucket, Key="output/run=20261201T040000Z/x/part-00000.csv.gz", Body=b"x")
+    s3.put_object(Bucket=bucket, Key=f"{OUT}run=20261201T040000Z/x/part-00000.csv.gz", Body=b"x")
     unfinished = etl("show", "2026-12-01T04:00:00Z", env=ran)
     assert unfinished.returncode == 1 and "has no readable manifest" in unfinished.stderr
     absent = etl("show", "run=20250101T000000Z", env=ran)
     assert (
         absent.returncode == 1
-        and f"no run folder s3://{bucket}/output/run=20250101T000000Z/" in absent.stderr
+        and f"no run folder s3://{bucket}/{OUT}run=20250101T000000Z/" in absent.stderr
     )
     nonsense = etl("show", "yesterday", env=ran)
     assert nonsense.returncode == 1 and "'yesterday' names no run" in nonsense.stderr

@@ -33,14 +33,20 @@ def _pascal(key: str) -> str:
     return "".join(part.title() for part in key.split("_"))
 
 
-def test_topic_policy_admits_only_this_stacks_alarms() -> None:
-    [alarms] = alerts_topic_policy(TOPIC, "scheduled-etl-prod")["Statement"]
+def test_topic_policy_admits_only_this_stacks_alarms_and_rules() -> None:
+    jobs = ["scheduled-etl-prod-a", "scheduled-etl-prod-b"]
+    alarms, rules = alerts_topic_policy(TOPIC, jobs)["Statement"]
     assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     assert alarms["Condition"]["ArnLike"] == {
-        "aws:SourceArn": "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:scheduled-etl-prod-*"
+        "aws:SourceArn": [f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{j}-*" for j in jobs]
     }
-    assert alarms["Action"] == "sns:Publish"
-    assert alarms["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
+    assert rules["Principal"] == {"Service": "events.amazonaws.com"}
+    assert rules["Condition"]["ArnLike"] == {
+        "aws:SourceArn": [f"arn:aws:events:eu-west-1:123456789012:rule/{j}-*" for j in jobs]
+    }
+    for statement in (alarms, rules):
+        assert (statement["Action"], statement["Resource"]) == ("sns:Publish", TOPIC)
+        assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -62,8 +68,24 @@ def test_every_job_is_wired_to_the_alerts_topic(stack: str) -> None:
         assert alarm.inputs["alarmActions"] == [topic], alarm.name
     for name in jobs:
         full = f"scheduled-etl-{stack}-{name}"
-        # One publisher per outcome: the run state machine and its watchdog, nothing per task.
-        assert prog.of_type("aws:cloudwatch/eventRule:EventRule") == []
+        # One publisher per outcome: the run state machine and its watchdog, nothing per task,
+        # and one rule for executions of either that end outside the planned outcomes.
+        [rule] = [r for r in prog.of_type("aws:cloudwatch/eventRule:EventRule")
+                  if r.name == f"{name}-unplanned"]  # fmt: skip
+        assert rule.inputs["name"].startswith(f"scheduled-etl-{stack}-")  # the topic admits it
+        target = prog.one("aws:cloudwatch/eventTarget:EventTarget", f"{name}-unplanned").inputs
+        assert (target["rule"], target["arn"]) == (rule.outputs["name"], topic)
+        # What EventBridge cannot deliver to the topic goes to a queue of its own, which pages
+        # through CloudWatch (another principal of the topic's policy).
+        ended = prog.one("aws:sqs/queue:Queue", f"{name}-ended-dlq")
+        assert target["deadLetterConfig"] == {"arn": ended.outputs["arn"]}
+        [send] = json.loads(ended.inputs["policy"])["Statement"]
+        assert send["Principal"] == {"Service": "events.amazonaws.com"}
+        assert (send["Action"], send["Resource"]) == ("sqs:SendMessage", ended.outputs["arn"])
+        assert send["Condition"] == {"ArnEquals": {"aws:SourceArn": rule.outputs["arn"]}}
+        alarm = prog.one("aws:cloudwatch/metricAlarm:MetricAlarm", f"{name}-ended-dlq").inputs
+        assert alarm["dimensions"] == {"QueueName": ended.inputs["name"]}
+        assert alarm["alarmActions"] == [topic]
         for machine, role in ((f"{name}-run", f"{name}-run"), (f"{name}-watch", f"{name}-watch")):
             definition = prog.one("aws:sfn/stateMachine:StateMachine", machine).inputs["definition"]
             publish = [state for state in _states(json.loads(definition))
@@ -72,14 +94,15 @@ def test_every_job_is_wired_to_the_alerts_topic(stack: str) -> None:
             policy = json.loads(prog.one("aws:iam/rolePolicy:RolePolicy", role).inputs["policy"])
             assert {"Sid": "Alert", "Effect": "Allow", "Action": "sns:Publish",
                     "Resource": topic} in policy["Statement"]  # fmt: skip
-        dlq = prog.one("aws:sqs/queue:Queue", f"{name}-dlq")
-        assert dlq.inputs["sqsManagedSseEnabled"] is True
+        # Each schedule dead-letters into its own queue, each queue pages on-call.
         for schedule_name in (name, f"{name}-watch"):
+            dlq = prog.one("aws:sqs/queue:Queue", f"{schedule_name}-dlq")
+            assert dlq.inputs["sqsManagedSseEnabled"] is True
             schedule = prog.one("aws:scheduler/schedule:Schedule", schedule_name).inputs
             assert schedule["target"]["deadLetterConfig"] == {"arn": dlq.outputs["arn"]}
-        dlq_alarm = prog.one("aws:cloudwatch/metricAlarm:MetricAlarm", f"{name}-dlq").inputs
-        assert dlq_alarm["dimensions"] == {"QueueName": dlq.inputs["name"]}
-        assert dlq_alarm["alarmActions"] == [topic]
+            alarm = prog.one("aws:cloudwatch/metricAlarm:MetricAlarm", f"{schedule_name}-dlq")
+            assert alarm.inputs["dimensions"] == {"QueueName": dlq.inputs["name"]}
+            assert alarm.inputs["alarmActions"] == [topic]
         assert prog.one("aws:scheduler/schedule:Schedule", f"{name}-watch").inputs["name"] == (
             full + WATCHDOG_SUFFIX
         )

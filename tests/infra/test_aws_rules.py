@@ -152,10 +152,6 @@ def test_planted_schedule_date_violations(dates: dict[str, str], expected: str) 
             {"startDate": "2030-01-01T00:00:00.5Z", "endDate": "2030-01-01T00:00:00Z"},
             "is not before",
         ),
-        (
-            {"capacity": "FARGATE_SPOT"},
-            'jobs.j1.capacity = "FARGATE_SPOT": cannot run with a public IP',
-        ),
     ],
 )
 def test_settings_reject_what_scheduler_would(fields: dict[str, Any], expected: str) -> None:
@@ -164,10 +160,21 @@ def test_settings_reject_what_scheduler_would(fields: dict[str, Any], expected: 
     assert expected in str(caught.value), str(caught.value)
 
 
-def test_spot_is_fine_without_public_ips() -> None:
-    network = {"mode": "new"}
-    jobs = {"j1": {"capacity": "FARGATE_SPOT", "startDate": "2030-01-01T00:00:00Z"}}
-    assert parse_settings({"network": network, "image": {"build": {}}, "jobs": jobs})
+@pytest.mark.parametrize("architecture", ["X86_64", "ARM64"])
+@pytest.mark.parametrize("platform", ["LATEST", "1.4.0"])
+@pytest.mark.parametrize("network", [{"mode": "new"}, {"mode": "default"}])
+def test_spot_runs_with_or_without_public_ips_on_either_architecture(
+    network: dict[str, str], platform: str, architecture: str
+) -> None:
+    """Step Functions calls RunTask, whose AwsVpcConfiguration sets no launch-type condition
+    on assignPublicIp (Scheduler's ECS target did, API_AwsVpcConfiguration of Scheduler):
+    https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_AwsVpcConfiguration.html
+    FARGATE_SPOT supports X86_64 on platform 1.3.0 or later and ARM64 on 1.4.0 or later (the
+    user guide's older "ARM64 is not supported" is superseded):
+    https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CapacityProviderStrategyItem.html"""
+    job = {"capacity": "FARGATE_SPOT", "architecture": architecture, "platformVersion": platform}
+    settings = parse_settings({"network": network, "image": {"build": {}}, "jobs": {"j1": job}})
+    assert settings.jobs["j1"].capacity == "FARGATE_SPOT"
 
 
 @pytest.mark.parametrize(
@@ -336,7 +343,7 @@ def test_a_start_date_in_the_past_is_rejected_when_the_stack_loads(start: str, p
     problems = start_date_problems(settings, datetime(2030, 1, 1, 12, tzinfo=UTC))
     if past:
         assert len(problems) == 1
-        assert f'scheduled-etl:jobs.j1.startDate = "{start}": is in the past' in problems[0]
-        assert "earlier than 5 minutes ago" in problems[0]
+        assert f'scheduled-etl:jobs.j1.startDate = "{start}": is in the past' in str(problems[0])
+        assert "earlier than 5 minutes ago" in str(problems[0])
     else:
         assert problems == []

@@ -32,6 +32,7 @@ from tools.offline import (
     Registered,
     rendered,
     stack_config,
+    stack_settings,
     with_image_digest,
 )
 
@@ -189,6 +190,7 @@ NAMED: dict[tuple[str, str], names.Limit] = {
     ("CreateLogGroup", "logGroupName"): names.LOG_GROUP,
     ("CreateSecret", "Name"): names.SECRET,
     ("CreateQueue", "QueueName"): names.QUEUE,
+    ("PutRule", "Name"): names.RULE,
     ("PutMetricAlarm", "AlarmName"): names.ALARM,
     ("CreateRole", "RoleName"): names.ROLE,
     ("PutRolePolicy", "PolicyName"): names.ROLE_POLICY,
@@ -272,7 +274,11 @@ def test_a_name_missing_from_names_py_is_caught(monkeypatch: pytest.MonkeyPatch)
         (name, limit) for name, limit in job_names(stack, job) if limit is not names.QUEUE])  # fmt: skip
     found, _ = created_names(rendered("dev"))
     missing = {name for name, limit in found - checked_names("dev")}
-    assert missing == {"scheduled-etl-dev-monthly-orders-dlq"}
+    assert missing == {
+        f"scheduled-etl-dev-{job}{kind}-dlq"
+        for job in stack_settings("dev").jobs
+        for kind in ("", "-watch", "-ended")
+    }
 
 
 def test_a_name_member_without_a_limit_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -84,3 +84,18 @@ def test_a_start_date_in_the_past_stops_the_program() -> None:
         run_program("dev", config, mocks)
     assert '.startDate = "2020-01-01T00:00:00Z": is in the past' in str(caught.value)
     assert mocks.resources == []
+
+
+def test_pulumi_up_lists_clock_checks_with_every_other_problem() -> None:
+    """A start date in the past (checked when the stack loads) comes with a bad key of another
+    job, in one message, instead of one fix later."""
+    config = with_image_digest(stack_config("dev"))
+    jobs = config[JOB]
+    first, *_ = jobs
+    config[JOB] = {**jobs, first: {**jobs[first], "startDate": "2020-01-01T00:00:00Z"},
+                   "extra-job": {"timezone": "Nowhere"}}  # fmt: skip
+    with pytest.raises(ConfigError) as caught:
+        run_program("dev", config, RecordingMocks())
+    message = str(caught.value)
+    assert f'jobs.{first}.startDate = "2020-01-01T00:00:00Z": is in the past' in message
+    assert 'jobs.extra-job.timezone = "Nowhere"' in message

@@ -1,5 +1,5 @@
-"""The configuration is documented once, on the settings models: the README's tables are
-generated from the fields (tools/config_docs.py) and a test fails when the two differ."""
+"""The configuration is documented once, on the settings models: docs/configuration.md's tables
+are generated from the fields (tools/config_docs.py) and a test fails when the two differ."""
 
 from __future__ import annotations
 
@@ -35,9 +35,9 @@ def _models() -> list[type[BaseModel]]:
     return [m for m in found if m is not settings_module._Model]
 
 
-def test_the_readme_tables_are_generated_from_the_models() -> None:
-    readme = config_docs.README.read_text()
-    assert config_docs.render(readme) == readme, "README.md is stale: run make config-docs"
+def test_the_configuration_page_is_generated_from_the_models() -> None:
+    page = config_docs.PAGE.read_text()
+    assert config_docs.render(page) == page, "docs/configuration.md is stale: make config-docs"
 
 
 @pytest.mark.parametrize("model", _models(), ids=lambda m: m.__name__)
@@ -106,26 +106,28 @@ def test_defaults_ranges_and_pipes_are_rendered() -> None:
 def test_check_fails_with_a_diff_and_the_writer_fixes_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    current = config_docs.README.read_text()
+    current = config_docs.PAGE.read_text()
     stale = current.replace("| `timezone` | `UTC` |", "| `timezone` | `GMT` |")
-    readme = tmp_path / "README.md"
-    readme.write_text(stale)
-    monkeypatch.setattr(config_docs, "README", readme)
+    page = tmp_path / "docs" / "configuration.md"
+    page.parent.mkdir()
+    page.write_text(stale)
+    monkeypatch.setattr(config_docs, "ROOT", tmp_path)
+    monkeypatch.setattr(config_docs, "PAGE", page)
 
     assert config_docs.main(["--check"]) == 1
     out = capsys.readouterr().out
     assert "-| `timezone` | `GMT` |" in out and "+| `timezone` | `UTC` |" in out
-    assert readme.read_text() == stale  # --check writes nothing
+    assert page.read_text() == stale  # --check writes nothing
 
     assert config_docs.main([]) == 0
     assert config_docs.main(["--check"]) == 0
-    assert readme.read_text() == current != stale
+    assert page.read_text() == current != stale
 
 
 def test_a_missing_marker_is_an_error() -> None:
-    readme = config_docs.README.read_text().replace("<!-- /config:job -->", "")
+    page = config_docs.PAGE.read_text().replace("<!-- /config:job -->", "")
     with pytest.raises(ValueError, match="config:job"):
-        config_docs.render(readme)
+        config_docs.render(page)
 
 
 def test_the_jobs_environment_table_is_the_contract() -> None:

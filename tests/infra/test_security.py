@@ -19,6 +19,8 @@ from components.specs.vpc_security import opens_admin_ports
 from etl import settings as etl_settings
 from tools.offline import Program, stack_config
 
+# The only action allowed on `*` outside log delivery, and only with its cluster condition.
+LIST_TASKS_ACTIONS = ["ecs:ListTasks"]
 # parliament audits identity policies. A role's trust policy is a resource policy with no
 # Resource element by design, so that one finding is expected there, and only there.
 TRUST_POLICY_EXCEPTION = ("MALFORMED", "Statement contains neither Resource nor NotResource")
@@ -52,6 +54,10 @@ def test_every_policy_passes_parliament(program: Program) -> None:
                     parliament.analyze_policy_string(json.dumps(document)).findings]  # fmt: skip
         if typ == "aws:iam/role:Role":
             assert findings == [TRUST_POLICY_EXCEPTION], (name, findings)
+        elif any(s["Action"] == "ecs:ListTasks" for s in document["Statement"]):
+            # parliament follows the Service Authorization Reference (ListTasks on container
+            # instances), which AWS's own denial contradicts: the named exception above.
+            assert findings == [("RESOURCE_STAR", LIST_TASKS_ACTIONS)], (name, findings)
         else:
             assert findings == [], (name, findings)
 
@@ -73,6 +79,14 @@ def test_no_wildcard_actions_and_no_unscoped_resources(program: Program) -> None
                 # The named exception: CloudWatch Logs' log-delivery APIs have no resource-level
                 # permissions, and Step Functions' logging needs exactly these (sfn_logging.py).
                 assert resources == ["*"], (name, statement)
+                continue
+            if actions == LIST_TASKS_ACTIONS:
+                # The other named exception: AWS authorizes ecs:ListTasks on `*` and scopes it
+                # with the ecs:cluster condition key (policies.py, cdklabs/construct-hub#1207).
+                assert resources == ["*"], (name, statement)
+                assert list(statement["Condition"]) == ["ArnEquals"], (name, statement)
+                cluster = statement["Condition"]["ArnEquals"]["ecs:cluster"]
+                assert cluster.startswith("arn:aws:ecs:") and ":cluster/" in cluster, cluster
                 continue
             assert "*" not in resources, (name, statement)
             for resource in resources:

@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from components.settings import ConfigError, decode_config_value, parse_settings
+from components.settings import (
+    IMAGE_COPIES,
+    IMAGE_WORKDIR,
+    ConfigError,
+    decode_config_value,
+    parse_settings,
+)
 
 BASE: dict[str, Any] = {"image": {"build": {}}, "jobs": {"monthly-orders": {}}}
 
@@ -84,7 +90,10 @@ def test_ephemeral_storage_out_of_range(gib: int) -> None:
     ],
 )
 def test_valid_schedules(expression: str) -> None:
-    assert parse_settings(job(schedule=expression)).jobs["monthly-orders"].schedule == expression
+    # rate() counts from its start date (tests/infra/test_schedules.py).
+    start = {"startDate": "2030-01-01T00:00:00Z"} if expression.startswith("rate(") else {}
+    settings = parse_settings(job(schedule=expression, **start))
+    assert settings.jobs["monthly-orders"].schedule == expression
 
 
 @pytest.mark.parametrize(
@@ -156,7 +165,21 @@ def test_networks() -> None:
         ),
         (
             {"mode": "existing", "vpcId": "vpc-0a1b2c3d", "subnetIds": ["sn-1"]},
-            'scheduled-etl:network.subnetIds.0 = "sn-1": String should match pattern',
+            'scheduled-etl:network.subnetIds.0 = "sn-1": expected subnet- and 8 or 17 hex digits',
+        ),
+        # 16 hex digits: neither the short (8) nor the long (17) EC2 id form.
+        (
+            {"mode": "existing", "vpcId": "vpc-0a1b2c3d", "subnetIds": ["subnet-" + "a" * 16]},
+            f'network.subnetIds.0 = "subnet-{"a" * 16}": expected subnet- and 8 or 17 hex',
+        ),
+        (
+            {"mode": "existing", "vpcId": "vpc-" + "b" * 16, "subnetIds": ["subnet-0a1b2c3d"]},
+            f'network.vpcId = "vpc-{"b" * 16}": expected vpc- and 8 or 17 hex digits',
+        ),
+        (
+            {"mode": "existing", "vpcId": "vpc-0a1b2c3d", "subnetIds": ["subnet-0a1b2c3d"] * 2},
+            'network.subnetIds = ["subnet-0a1b2c3d", "subnet-0a1b2c3d"]: subnet-0a1b2c3d '
+            "listed more than once",
         ),
         (
             {"mode": "peered"},
@@ -212,9 +235,10 @@ def test_pinned_image_uris() -> None:
 
 
 def test_built_image_serves_one_architecture() -> None:
-    raw = {**BASE, "jobs": {"a1": {"architecture": "ARM64"}, "b1": {}}}
+    a1 = {"architecture": "ARM64", "s3Prefix": "a1/"}
+    raw = {**BASE, "jobs": {"a1": a1, "b1": {"s3Prefix": "b1/"}}}
     assert "must share one architecture; found ['ARM64', 'X86_64']" in error_of(raw)
-    raw["jobs"]["b1"] = {"imageUri": "app:1.0.0"}
+    raw["jobs"]["b1"] = {"imageUri": "app:1.0.0", "s3Prefix": "b1/"}
     assert parse_settings(raw).jobs["a1"].architecture == "ARM64"
 
 
@@ -222,7 +246,7 @@ def test_the_ci_built_repository_image_serves_x86_only() -> None:
     """CI builds the repository's image for linux/amd64 (deploy.yml): ARM64 jobs would fail."""
     repository = {"repository": "scheduled-etl", "digest": "sha256:" + "1" * 64}
     raw = {**BASE, "image": repository, "jobs": {"a1": {"architecture": "ARM64"}}}
-    assert "jobs.a1.architecture = 'ARM64': the repository's image is built for X86_64" in (
+    assert 'jobs.a1.architecture = "ARM64": the repository\'s image is built for X86_64' in (
         error_of(raw)
     )
     raw["jobs"]["a1"] = {"architecture": "ARM64", "imageUri": "app:1.0.0-arm64"}
@@ -257,6 +281,66 @@ def test_environment_is_plain_and_not_reserved(env: dict[str, str], expected: st
 def test_every_problem_is_reported_at_once() -> None:
     message = error_of({"image": {}, "jobs": {"monthly-orders": {"cpu": 3, "timezone": "Nowhere"}}})
     assert message.count("\n  - ") == 3
+
+
+def test_single_key_and_cross_field_problems_come_in_one_pass() -> None:
+    """A bad time zone used to hide the job's cpu/memory mismatch and the grace-period rule
+    until it was fixed; now all three come at once."""
+    fields = {"timezone": "Nowhere", "cpu": 512, "memory": 8192, "missedRunGraceMinutes": 5}
+    lines = error_of(job(**fields)).splitlines()[1:]
+    keys = [line.split(" = ")[0] for line in lines]
+    assert keys == [
+        f"  - scheduled-etl:jobs.monthly-orders.{key}"
+        for key in ("timezone", "memory", "missedRunGraceMinutes")
+    ], lines
+
+
+def test_a_misspelt_time_zone_gets_the_closest_name() -> None:
+    message = error_of(job(timezone="Europe/Berln"))
+    assert 'timezone = "Europe/Berln": expected an IANA time zone name' in message
+    assert "did you mean 'Europe/Berlin'?" in message
+
+
+def test_a_cross_field_problem_names_its_key_without_a_dump_of_the_job() -> None:
+    message = error_of(job(cpu=256, memory=4096, environment={"LOG_LEVEL": "DEBUG"}))
+    assert (
+        "  - scheduled-etl:jobs.monthly-orders.memory = 4096: memory 4096 does not fit" in message
+    )
+    assert "LOG_LEVEL" not in message and "{" not in message, message
+
+
+def test_a_cross_field_rule_is_not_run_on_a_value_already_reported() -> None:
+    """cpu 3000 is reported; checking memory against a stand-in cpu would mislead."""
+    message = error_of(job(cpu=3000, memory=16384))
+    assert "jobs.monthly-orders.cpu = 3000: not a Fargate size" in message
+    assert "memory" not in message, message
+
+
+@pytest.mark.parametrize("folder", ["etl/jobs/monthly_orders", "/app/etl/jobs/monthly_orders"])
+def test_etl_job_names_a_job_folder_the_image_copies(folder: str) -> None:
+    assert parse_settings(job(etlJob=folder)).jobs["monthly-orders"].etl_job == folder
+
+
+@pytest.mark.parametrize(
+    ("folder", "expected"),
+    [
+        ("etl/jobs/monthly_order", "etl/jobs/monthly_order is not a job folder of this project"),
+        ("etl/jobs", "etl/jobs is not a job folder of this project (no etl/jobs/schema.sql)"),
+        ("/jobs/x", "is not in the image (it copies etl/ into /app)"),
+        ("tests/etl", "is not in the image"),
+    ],
+)
+def test_an_etl_job_typo_is_caught_offline(folder: str, expected: str) -> None:
+    message = error_of(job(etlJob=folder))
+    assert f'scheduled-etl:jobs.monthly-orders.etlJob = "{folder}": {expected}' in message
+    # A job with an image of its own carries its own folders: not checked here.
+    assert parse_settings(job(etlJob=folder, imageUri="elsewhere/app:1.0"))
+
+
+def test_the_image_layout_the_etl_job_check_assumes_is_the_dockerfiles() -> None:
+    dockerfile = (Path(__file__).resolve().parents[2] / "Dockerfile").read_text()
+    assert f"WORKDIR {IMAGE_WORKDIR}\n" in dockerfile
+    assert f"COPY {IMAGE_COPIES}/ ./{IMAGE_COPIES}/\n" in dockerfile
 
 
 def test_s3_prefix_drives_input_and_output_prefixes() -> None:
@@ -306,7 +390,7 @@ def test_every_derived_name_is_checked() -> None:
     limits = {limit for _, limit in names.job_names("dev", "etl")}
     shared = names.stack_names("dev", creates_bucket=True, builds_image=True)
     limits |= {limit for _, limit in shared}
-    assert len(limits) == 14
+    assert len(limits) == 15
     assert all(limit.source.startswith("https://docs.aws.amazon.com/") for limit in limits)
     for limit in limits:
         assert names.problems([("x" * (limit.max_length + 1), limit)]), limit.what

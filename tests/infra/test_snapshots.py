@@ -4,10 +4,22 @@ After an intended change: `make snapshots`, then review and commit the diff."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from tools.offline import STACKS
-from tools.render import NOTE, SNAPSHOTS, document, dumps, text
+from tools.offline import (
+    ACCOUNT,
+    STACKS,
+    run_program,
+    stack_config,
+    stack_region,
+    stack_settings,
+    with_image_digest,
+)
+from tools.render import NOTE, SNAPSHOTS, document, dumps, placeholders, text
+
+TASK_DEF = "aws:ecs/taskDefinition:TaskDefinition"
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -22,10 +34,35 @@ def test_stack_matches_its_snapshot(stack: str) -> None:
 def test_render_masks_secrets_and_says_what_it_shows() -> None:
     doc = document("dev")
     assert doc["note"] == NOTE and "not provider-computed" in NOTE
-    [version] = [r for r in doc["resources"] if r["type"].endswith("SecretVersion")]
-    assert version["inputs"]["secretString"] == "[secret]"
+    versions = [r for r in doc["resources"] if r["type"].endswith("SecretVersion")]
+    assert len(versions) == len(stack_settings("dev").jobs)  # one secret per job
+    assert all(version["inputs"]["secretString"] == "[secret]" for version in versions)
     rendered = text(doc)
     assert "pppp" not in rendered and "[secret]" in rendered
     assert rendered.index("scheduled-etl-dev  (scheduled-etl:etl:Platform)") < rendered.index(
         "  scheduled-etl-dev-cluster  (aws:ecs/cluster:Cluster)"
+    )
+
+
+def test_render_says_which_values_are_placeholders() -> None:
+    for stack in STACKS:
+        config = stack_config(stack)
+        shown = placeholders(stack)
+        assert ACCOUNT in shown["account"]
+        assert ("region" in shown) is (stack_region(config) is None), stack
+        image = config["scheduled-etl:image"]
+        assert ("image.digest" in shown) is ("repository" in image and "digest" not in image)
+        assert f"# placeholder account = {shown['account']}" in text(document(stack))
+
+
+def test_region_bearing_values_follow_the_stacks_aws_region() -> None:
+    """They used to show eu-west-1 whatever aws:region said."""
+    config = {**with_image_digest(stack_config("dev")), "aws:region": "ap-southeast-2"}
+    program = run_program("dev", config)
+    for job in program.outputs["jobs"].values():
+        assert ":ap-southeast-2:" in job["state_machine_arn"]
+        assert job["run_task_command"].startswith("aws ecs run-task --region ap-southeast-2 ")
+    apps = [json.loads(r.inputs["containerDefinitions"])[0] for r in program.of_type(TASK_DEF)]
+    assert apps and all(
+        {"name": "AWS_REGION", "value": "ap-southeast-2"} in app["environment"] for app in apps
     )

@@ -18,7 +18,7 @@ from components.settings import JobSettings, parse_settings
 from components.specs.names import SCHEDULE
 from components.specs.state_machine import RunTarget, format_literal, run_definition
 from components.specs.watchdog import grace_seconds, watchdog_definition
-from tools.offline import ROOT, STACKS, rendered
+from tools.offline import ROOT, STACKS, rendered, stack_settings
 
 VALIDATOR = ROOT / "node_modules" / ".bin" / "asl-validator"
 TARGET = RunTarget(
@@ -83,8 +83,25 @@ def test_every_transition_lands_on_a_state_and_every_end_is_an_outcome() -> None
 def test_the_run_ends_in_the_four_outcomes_only() -> None:
     top = run_definition(make_job(), TARGET)["States"]
     ends = {name for name, s in top.items() if s.get("End") or s["Type"] in ("Succeed", "Fail")}
-    assert ends == {"Succeeded", "Skipped", "Failed", "TimedOut"}
+    # ...or, when an outcome's alert cannot be published, in AlertNotPublished (which the
+    # unplanned-end rule alerts).
+    lost = {f"NotPublished-{o}" for o in ("skipped", "failed", "timed-out")}
+    assert ends == {"Succeeded", "Skipped", "Failed", "TimedOut"} | lost
     assert (top["Failed"]["Error"], top["TimedOut"]["Error"]) == ("RunFailed", "RunTimedOut")
+    assert {top[name]["Error"] for name in lost} == {"AlertNotPublished"}
+
+
+def test_every_publish_falls_back_to_alert_not_published() -> None:
+    for definition in (run_definition(make_job(), TARGET),
+                       watchdog_definition(make_job(), full_name="j", region="eu-west-1",
+                                           run_machine_arn=MACHINE, topic_arn="t")):  # fmt: skip
+        top = definition["States"]
+        publishes = [s for s in top.values() if s.get("Resource") == "arn:aws:states:::sns:publish"]
+        assert publishes
+        for publish in publishes:
+            [catch] = publish["Catch"]
+            assert catch["ErrorEquals"] == ["States.ALL"]
+            assert top[catch["Next"]]["Error"] == "AlertNotPublished"
 
 
 def test_alert_subjects_fit_sns_for_the_longest_names() -> None:
@@ -126,7 +143,8 @@ def validate(path: Path) -> subprocess.CompletedProcess[str]:
 
 def test_every_declared_definition_is_valid_asl(tmp_path: Path) -> None:
     definitions = declared_definitions()
-    assert len(definitions) == 8  # run + watchdog for each of the 4 jobs
+    jobs = sum(len(stack_settings(stack).jobs) for stack in STACKS)
+    assert len(definitions) == 2 * jobs  # the run and its watchdog, for each job
     for name, text in definitions:
         path = tmp_path / f"{name}.json"
         path.write_text(text)

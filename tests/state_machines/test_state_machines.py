@@ -1,5 +1,6 @@
 """Execute the state machines each stack declares, in moto, and check every slot ends in exactly
-one outcome with exactly one alert for everything but success.
+one outcome with exactly one alert for everything but success: the machines' own alerts and the
+job's unplanned-end rule (emulated by tests/event_bridge.py for every execution that ends).
 
 The definitions come from the offline render of the real program (tools/offline.py), not
 from a copy: what the tests run is what `pulumi up` would create. moto runs them with the shims
@@ -10,6 +11,7 @@ Fargate stand-in that ends each task as the scenario says.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,9 +21,13 @@ import boto3
 import pytest
 import sfn_harness as h
 from aws_models import errors
+from event_bridge import deliver, parsed, status_change_event
+from moto.sns import exceptions as sns_exceptions
+from moto.sns import models as sns_models
 from sfn_harness import FARGATE, Ending, moto_sfn, wait_for
 
 from components.specs.names import WATCHDOG_SUFFIX
+from components.specs.unplanned import PLANNED_ERRORS
 from tools.offline import STACKS, Program, rendered
 
 SLOT = "2026-11-01T04:00:00Z"
@@ -42,6 +48,8 @@ class Declared:
     timeout_minutes: int
     topic_name: str
     cluster_name: str
+    rule: dict[str, Any]  # the unplanned-end EventRule's inputs
+    target: dict[str, Any]  # and its EventTarget's
 
 
 def declared(stack: str, program: Program) -> list[Declared]:
@@ -66,6 +74,10 @@ def declared(stack: str, program: Program) -> list[Declared]:
                 timeout_minutes=run["States"]["RunTask"]["TimeoutSeconds"] // 60,
                 topic_name=topic.name,
                 cluster_name=cluster.name,
+                rule=program.one("aws:cloudwatch/eventRule:EventRule", f"{job}-unplanned").inputs,
+                target=program.one(
+                    "aws:cloudwatch/eventTarget:EventTarget", f"{job}-unplanned"
+                ).inputs,
             )
         )
     return found
@@ -85,6 +97,7 @@ class World:
     queue: str
     run_arn: str
     watchdog_arn: str
+    topic_arn: str
 
     def start(self, scheduled_time: str = SLOT, machine: str | None = None) -> str:
         return str(
@@ -95,9 +108,18 @@ class World:
             )["executionArn"]
         )
 
+    def wait(self, execution_arn: str) -> dict[str, Any]:
+        """The ended execution; its status-change event went through the unplanned-end rule
+        (EventBridge to the alerts topic)."""
+        execution = wait_for(self.sfn, execution_arn)
+        event = status_change_event(execution, h.REGION, h.ACCOUNT)
+        if (message := deliver(self.job.rule, self.job.target, event)) is not None:
+            boto3.client("sns").publish(TopicArn=self.topic_arn, Message=message)
+        return execution
+
     def run(self, *script: Ending) -> tuple[dict[str, Any], list[str]]:
         FARGATE.script[:] = list(script)
-        execution = wait_for(self.sfn, self.start())
+        execution = self.wait(self.start())
         return execution, self.alerts()
 
     def alerts(self) -> list[str]:
@@ -162,7 +184,7 @@ def _build(job: Declared) -> World:
         name=job.full_name + WATCHDOG_SUFFIX, definition=json.dumps(job.watchdog),
         roleArn=role,
     )["stateMachineArn"]  # fmt: skip
-    return World(job, sfn, sqs, queue, run_arn, watchdog_arn)
+    return World(job, sfn, sqs, queue, run_arn, watchdog_arn, topic)
 
 
 def outcome(execution: dict[str, Any]) -> str:
@@ -287,6 +309,42 @@ def test_spot_interruption_reruns_on_demand_without_using_a_retry(world: World) 
     assert "stop code SpotInterruption" in alert
 
 
+@pytest.mark.parametrize("refusal", [
+    # Failures in RunTask's answer, in words that do not say "capacity".
+    Ending(refused="RESOURCE:FARGATE_SPOT"),
+    # A RunTask error: what re:Post says Step Functions records for missing Fargate capacity.
+    Ending(refused=h.CAPACITY_REASON, refused_as="ECS.AmazonECSException"),
+], ids=["failures", "exception"])  # fmt: skip
+def test_a_spot_task_not_placed_reruns_on_demand_whatever_the_cause_says(
+    world: World, refusal: Ending
+) -> None:
+    """The fallback reads the error's name (documented), not the cause's text (not)."""
+    execution, alerts = world.run(refusal, h.SUCCESS)
+    assert outcome(execution) == "succeeded" and alerts == []
+    strategies = [r["capacityProviderStrategy"][0]["capacityProvider"] for r in FARGATE.requests]
+    assert strategies == [world.job.capacity, "FARGATE"]
+
+
+def test_a_refusal_that_is_not_about_placement_is_an_ordinary_attempt(world: World) -> None:
+    """Access denied, even worded with "capacity provider": retried where it ran, no fallback."""
+    denied = Ending(
+        refused_as="ECS.AccessDeniedException",
+        refused="User is not authorized to perform: ecs:RunTask on capacity provider FARGATE_SPOT",
+    )
+    attempts = world.job.retries + 1
+    execution, alerts = world.run(*[denied] * attempts)
+    assert outcome(execution) == "failed" and len(alerts) == 1
+    strategies = [r["capacityProviderStrategy"][0]["capacityProvider"] for r in FARGATE.requests]
+    assert strategies == [world.job.capacity] * attempts
+
+
+def test_a_sidecar_killed_after_the_app_succeeded_is_no_failure(world: World) -> None:
+    """mysqld past its stopTimeout gets SIGKILL (137): the app's exit code decides, no alert."""
+    execution, alerts = world.run(Ending(app=0, mysql=137))
+    assert outcome(execution) == "succeeded" and alerts == []
+    assert len(FARGATE.requests) == 1  # not retried
+
+
 def test_lock_held_is_skipped_not_failed(world: World) -> None:
     execution, alerts = world.run(h.LOCKED)
     assert outcome(execution) == "skipped"
@@ -310,9 +368,10 @@ def test_a_task_that_never_started_fails_with_its_reason(world: World) -> None:
 def test_a_missed_slot_alerts_once(world: World) -> None:
     missed = "2027-02-01T04:00:00Z"  # no test runs this slot
     world.start("2027-01-01T04:00:00Z")  # another slot's run does not count
-    check = wait_for(world.sfn, world.start(missed, machine=world.watchdog_arn))
+    check = world.wait(world.start(missed, machine=world.watchdog_arn))
     assert check["status"] == "FAILED" and check["error"] == "SlotMissed"
-    [alert] = [a for a in world.alerts() if a.startswith("MISSED")]
+    [alert] = world.alerts()  # the watchdog's own: its planned end is not "unplanned"
+    assert alert.startswith("MISSED")
     assert f"no run of {world.job.full_name} started for scheduled time {missed}" in alert
     assert f"--scheduled-time {missed}" in alert
     assert f"#/v2/executions/details/{check['executionArn']}" in alert
@@ -320,20 +379,21 @@ def test_a_missed_slot_alerts_once(world: World) -> None:
 
 def test_the_watchdog_reads_every_page_of_runs(world: World) -> None:
     # The declared watchdog with a page of 2 instead of 100 (the only change), so that the
-    # slot's run sits on the third page, behind newer runs of other slots.
+    # slot's run sits on the third page, behind newer runs of other slots. (Past slots: the
+    # runs start now, after them, as Scheduler starts a slot's run.)
     paged = json.loads(
         json.dumps(world.job.watchdog).replace('"MaxResults": 100', '"MaxResults": 2')
     )
     machine = world.sfn.create_state_machine(
         name="paged-watch", definition=json.dumps(paged), roleArn=f"arn:aws:iam::{h.ACCOUNT}:role/r"
     )["stateMachineArn"]
-    slot = "2027-04-01T04:00:00Z"
-    runs = [world.start(slot)] + [world.start(f"2027-04-0{d}T04:00:00Z") for d in range(2, 7)]
+    slot = "2026-04-01T04:00:00Z"
+    runs = [world.start(slot)] + [world.start(f"2026-04-0{d}T04:00:00Z") for d in range(2, 7)]
     for run in runs:
         wait_for(world.sfn, run)
     check = wait_for(world.sfn, world.start(slot, machine=machine))
     assert check["status"] == "SUCCEEDED"
-    missed = wait_for(world.sfn, world.start("2027-05-01T04:00:00Z", machine=machine))
+    missed = wait_for(world.sfn, world.start("2026-05-15T04:00:00Z", machine=machine))
     assert missed["status"] == "FAILED"  # every page read, none for that slot
     assert len([a for a in world.alerts() if a.startswith("MISSED")]) == 1
 
@@ -341,7 +401,74 @@ def test_the_watchdog_reads_every_page_of_runs(world: World) -> None:
 def test_a_slot_with_a_run_raises_nothing(world: World) -> None:
     slot = "2027-03-01T04:00:00Z"
     run = world.start(slot)
-    check = wait_for(world.sfn, world.start(slot, machine=world.watchdog_arn))
+    check = world.wait(world.start(slot, machine=world.watchdog_arn))
     assert check["status"] == "SUCCEEDED"
-    assert outcome(wait_for(world.sfn, run)) == "succeeded"
+    assert outcome(world.wait(run)) == "succeeded"
     assert world.alerts() == []
+
+
+def check_unplanned(world: World, alert: str, execution: dict[str, Any], machine: str) -> None:
+    """The rule's message: what ended, how, where to read it, and the event (error, cause)."""
+    message = parsed(alert)
+    assert message["alert"].startswith(
+        f"UNPLANNED END of {world.job.full_name}: execution {execution['name']} of {machine} "
+        f"ended {execution['status']}, outside the planned outcomes"
+    ), message["alert"]
+    assert message["history"].endswith(f"#/v2/executions/details/{execution['executionArn']}")
+    assert f"python -m tools.run_now {world.job.job} --scheduled-time" in message["next"]
+    detail = message["event"]["detail"]
+    assert (detail.get("error"), detail["executionArn"]) == (
+        execution.get("error"), execution["executionArn"])  # fmt: skip
+
+
+def test_a_run_failing_outside_its_outcomes_alerts_once(world: World) -> None:
+    # AWS cuts a failed Task state's cause (the stopped task's description) at 32,768
+    # characters; a longer description (here a long stopped reason) no longer parses as JSON,
+    # and the run fails in ReadStoppedTask with no outcome of its own.
+    long = Ending(app=1, reason="Essential container in task exited: " + "x" * h.MAX_CAUSE)
+    execution, alerts = world.run(long)
+    assert execution["status"] == "FAILED"
+    assert execution["error"] not in PLANNED_ERRORS  # States.Runtime in moto
+    [alert] = alerts  # from the rule; the run published nothing
+    check_unplanned(world, alert, execution, world.run_arn)
+
+
+def test_an_aborted_run_alerts_once(world: World) -> None:
+    FARGATE.script[:] = [h.HANG]
+    arn = world.start()
+    while not FARGATE.endings:  # the task started
+        time.sleep(0.1)
+    world.sfn.stop_execution(executionArn=arn, cause="stopped by hand")
+    execution = world.wait(arn)
+    assert execution["status"] == "ABORTED"
+    [alert] = world.alerts()
+    check_unplanned(world, alert, execution, world.run_arn)
+
+
+@pytest.fixture
+def failing_alerts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SNS refuses every message the state machines publish (their subjects start "ETL "),
+    so their Publish states fail after their retries; the rule's messages still go through."""
+    publish = sns_models.Topic.publish
+
+    def refuse(self: sns_models.Topic, message: str, subject: str | None = None,
+               **kwargs: Any) -> str:  # fmt: skip
+        if subject is not None and subject.startswith("ETL "):
+            raise sns_exceptions.InternalError("test: SNS refuses the state machine's alert")
+        return publish(self, message, subject=subject, **kwargs)
+
+    monkeypatch.setattr(sns_models.Topic, "publish", refuse)
+
+
+@pytest.mark.usefixtures("failing_alerts")
+def test_an_alert_that_cannot_be_published_alerts_once_through_the_rule(world: World) -> None:
+    execution, alerts = world.run(*[h.EXIT_1] * (world.job.retries + 1))
+    assert (execution["status"], execution["error"]) == ("FAILED", "AlertNotPublished")
+    [alert] = alerts
+    check_unplanned(world, alert, execution, world.run_arn)
+    assert "failed alert could not be published" in parsed(alert)["event"]["detail"]["cause"]
+    # The watchdog's missed-slot alert, too.
+    check = world.wait(world.start("2026-08-01T04:00:00Z", machine=world.watchdog_arn))
+    assert (check["status"], check["error"]) == ("FAILED", "AlertNotPublished")
+    [alert] = world.alerts()
+    check_unplanned(world, alert, check, world.watchdog_arn)

@@ -18,9 +18,11 @@ from pathlib import Path
 
 import pymysql
 import pytest
+from etl_harness import DbServer
 
 from components.settings import JobSettings
 from components.specs.containers import MYSQL_DIR, MYSQL_PORT, init_sql, mysql_startup
+from tools.offline import stack_settings
 from tools.task import task_spec
 from tools.task.__main__ import local_secrets
 from tools.task.definition import from_inputs, secret_value
@@ -28,7 +30,8 @@ from tools.task.images import app_image
 from tools.task.network import TaskNetwork
 from tools.task.runner import TaskRun
 
-STACK, JOB = "dev", "monthly-orders"
+STACK = "dev"
+JOB = next(iter(stack_settings(STACK).jobs))  # any job: the sidecar is the same in each
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -112,7 +115,7 @@ def test_a_second_task_network_gets_its_own_address() -> None:
 HOSTILE = "it's a \\ back'slash\\' and `tick` $(true) %s"
 
 
-def test_the_init_file_keeps_any_password_intact(tmp_path: Path) -> None:
+def test_the_init_file_keeps_any_password_intact(tmp_path: Path, db_server: DbServer) -> None:
     """The sidecar's shell writes the init file: a password with quotes, backslashes, `$(...)`
     and `%s` must reach MySQL unchanged. The script runs with its paths moved under tmp_path
     and its final `exec` replaced; the file then runs on the real server, whose account must
@@ -126,15 +129,16 @@ def test_the_init_file_keeps_any_password_intact(tmp_path: Path) -> None:
     written = (tmp_path / "run" / "init.sql").read_text()
     assert written == init_sql(job, HOSTILE.replace("\\", "\\\\").replace("'", "\\'"))
     multi = pymysql.constants.CLIENT.MULTI_STATEMENTS
-    admin = pymysql.connect(host="127.0.0.1", user="root", client_flag=multi)
+    admin = pymysql.connect(host=db_server.host, port=db_server.port, user=db_server.user,
+                            password=db_server.password, client_flag=multi)  # fmt: skip
     try:
         with admin.cursor() as cursor:
             cursor.execute("DROP USER IF EXISTS 'i24_init'@'127.0.0.1'")
             cursor.execute(written)
             while cursor.nextset():
                 pass
-        conn = pymysql.connect(host="127.0.0.1", user="i24_init", password=HOSTILE,
-                               database="i24_init_db")  # fmt: skip
+        conn = pymysql.connect(host=db_server.host, port=db_server.port, user="i24_init",
+                               password=HOSTILE, database="i24_init_db")  # fmt: skip
         conn.close()
     finally:
         with admin.cursor() as cursor:

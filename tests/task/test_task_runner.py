@@ -18,15 +18,30 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
 import pytest
-from etl_harness import DEMO_ROWS, ROOT, S3_ENV, demo_export, keys, manifest, run_demo, users_job
+from etl_harness import (
+    DEMO_ROWS,
+    S3_ENV,
+    DbServer,
+    demo_export,
+    keys,
+    manifest,
+    run_demo,
+    users_job,
+)
 
+from components.settings import project_job_folder
 from etl import sample
+from etl.jobdef import load_job
+from etl.settings import BUNDLED_JOB
+from etl.validate import split
+from tools.offline import ROOT, STACKS, stack_settings
 from tools.task import TaskResult, TaskSpec, task_spec
 from tools.task.__main__ import app_overrides, local_secrets, platform_env
 from tools.task.definition import DefinitionError, from_inputs, secret_value, start_order
@@ -34,13 +49,16 @@ from tools.task.images import Image, ImageError, app_image, stand_in
 from tools.task.runner import TaskRun
 
 SCHEDULED = "2026-11-01T04:00:00Z"
-RUN_ROOT = "output/run=20261101T040000Z/"
-JOBS = [
-    ("dev", "monthly-orders"),
-    ("staging", "monthly-orders"),
-    ("prod", "monthly-orders"),
-    ("prod", "monthly-orders-eu"),
-]
+# Every job of every stack file, as `make test` finds them (a job added to a stack runs too).
+JOBS = [(stack, job) for stack in STACKS for job in stack_settings(stack).jobs]
+
+
+def bundled_job(stack: str) -> tuple[str, str]:
+    """The stack's first job that runs the bundled job (what the sample orders fit)."""
+    for job, settings in stack_settings(stack).jobs.items():
+        if settings.etl_job is None or job_folder(stack, job).resolve() == BUNDLED_JOB.resolve():
+            return stack, job
+    raise AssertionError(f"no job of {stack} runs the bundled job (etl/jobs/monthly_orders)")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -85,8 +103,11 @@ def run(
     return holder[0].run()
 
 
-def s3_for(task: TaskSpec, endpoint: str, rows: int, tmp_path: Path) -> tuple[Any, str, str]:
-    """The task's bucket in the emulator, with sample inputs under its input prefix."""
+def s3_for(
+    task: TaskSpec, endpoint: str, rows: int, tmp_path: Path, inputs: list[Path] | None = None
+) -> tuple[Any, str, str]:
+    """The task's bucket in the emulator, with `inputs` (<table>/<file>; default: `rows`
+    sample orders) under its input prefix."""
     env = task.container("app").environment
     client = boto3.client(
         "s3",
@@ -99,7 +120,9 @@ def s3_for(task: TaskSpec, endpoint: str, rows: int, tmp_path: Path) -> tuple[An
     client.create_bucket(Bucket=bucket)
     for key in keys(client, bucket):
         client.delete_object(Bucket=bucket, Key=key)
-    for path in sample.write(tmp_path, rows, seed=7, month="2026-10", gzipped=True):
+    if inputs is None:
+        inputs = sample.write(tmp_path, rows, seed=7, month="2026-10", gzipped=True)
+    for path in inputs:
         client.upload_file(
             str(path), bucket, f"{env['INPUT_PREFIX']}{path.parent.name}/{path.name}"
         )
@@ -132,7 +155,7 @@ def test_app_reads_and_deletes_the_sidecars_0640_export_files(s3_endpoint: str) 
     """MySQL 8.4 creates INTO OUTFILE files 0640 as mysql (999:999); the app must read them.
     (Every stack's job exports through the same volume in test_every_stacks_job_runs_green.)"""
     result = run(
-        spec("dev", "monthly-orders"),
+        spec(*DEV_JOB),
         s3_endpoint,
         overrides={"app": {"command": ["python", "-c", PROBE]}},
     )
@@ -147,21 +170,70 @@ def test_app_reads_and_deletes_the_sidecars_0640_export_files(s3_endpoint: str) 
 # -- the jobs of every stack, end to end -----------------------------------------------------
 
 
-@pytest.mark.parametrize(("stack", "job"), JOBS)
+def job_folder(stack: str, job: str) -> Path:
+    """The folder the job's task runs: its `etlJob` in this checkout, else the bundled job."""
+    etl_job = stack_settings(stack).jobs[job].etl_job
+    if etl_job is None:
+        return BUNDLED_JOB
+    inside = project_job_folder(etl_job)
+    assert inside is not None, f"{stack}/{job}: etlJob {etl_job} is not in the image"
+    return ROOT / inside
+
+
+def header_only_inputs(folder: Path, db_server: DbServer, tmp_path: Path) -> list[Path]:
+    """For a job of the user's own, whose data this test cannot know: each table of its
+    schema.sql as a CSV with the header only, read from a throwaway database."""
+    name = f"etl_inputs_{uuid.uuid4().hex[:12]}"
+    with db_server.connect() as conn, conn.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE `{name}`")
+        try:
+            conn.select_db(name)
+            for statement in split(folder / "schema.sql"):
+                cursor.execute(statement.sql)
+            cursor.execute(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_schema = %s AND extra NOT LIKE '%%GENERATED%%' "
+                "ORDER BY table_name, ordinal_position",
+                (name,),
+            )
+            columns: dict[str, list[str]] = {}
+            for table, column in cursor.fetchall():
+                columns.setdefault(table, []).append(column)
+        finally:
+            cursor.execute(f"DROP DATABASE `{name}`")
+    paths = []
+    for table, names in columns.items():
+        path = tmp_path / "inputs" / table / "header.csv"
+        path.parent.mkdir(parents=True)
+        path.write_text(",".join(names) + "\n")
+        paths.append(path)
+    return paths
+
+
+DEV_JOB = bundled_job("dev")  # the stack `make demo` runs
+
+
+@pytest.mark.parametrize(("stack", "job"), JOBS, ids=[f"{s}-{j}" for s, j in JOBS])
 def test_every_stacks_job_runs_green(
-    stack: str, job: str, s3_endpoint: str, tmp_path: Path
+    stack: str, job: str, s3_endpoint: str, db_server: DbServer, tmp_path: Path
 ) -> None:
+    """The bundled job runs on sample orders and must export rows; a job folder of your own
+    runs on empty tables (its data is yours) and must export every export/*.sql."""
     task = spec(stack, job)
-    s3, bucket, output = s3_for(task, s3_endpoint, 5000, tmp_path)
+    folder = job_folder(stack, job)
+    bundled = folder.resolve() == BUNDLED_JOB.resolve()
+    inputs = None if bundled else header_only_inputs(folder, db_server, tmp_path)
+    s3, bucket, output = s3_for(task, s3_endpoint, 5000, tmp_path, inputs)
     result = run(task, s3_endpoint)
     assert result.exit_code() == 0, result.report() + "\n".join(logs_of(result, "app")[-5:])
     assert result.stop_code == "EssentialContainerExited"
     assert result.container("mysql")["exitCode"] == 0, "the sidecar shut down cleanly"
     assert result.container("mysql")["healthStatus"] == "HEALTHY"
-    found = manifest(s3, bucket, f"{output}run=20261101T040000Z/")
-    assert set(found["exports"]) == {"revenue_per_customer", "top_products"}
+    job_name = task.container("app").environment["JOB_NAME"]  # the run folder is the job's
+    found = manifest(s3, bucket, f"{output}{job_name}/run=20261101T040000Z/")
+    assert set(found["exports"]) == set(load_job(folder).exports)
     for export in found["exports"].values():
-        assert export["rows"] > 0
+        assert export["rows"] > 0 or not bundled
         for part in export["files"]:
             assert part["key"] in keys(s3, bucket, output)
     events = [text for _, text in result.timeline]
@@ -180,7 +252,7 @@ def test_demo_runs_a_users_job_folder_through_the_task_definition(tmp_path: Path
     assert "read-only at /app/jobs/my_job in the app container" in done.stdout
     assert "container app: exit code 0" in done.stdout
     assert demo_export(out, "rows") == DEMO_ROWS
-    run_folder = out / "output" / "run=20261101T040000Z"
+    run_folder = out / "my_job" / "run=20261101T040000Z"  # was out/output/my_job/run=…
     found = json.loads((run_folder / "_manifest.json").read_text())
     assert found["job"] == "my_job"
     assert (found["inputs"]["t"]["rows"], found["exports"]["rows"]["rows"]) == (3, 2)
@@ -192,7 +264,7 @@ def test_sigterm_mid_run_stops_cleanly(s3_endpoint: str, tmp_path: Path) -> None
     races the job's last export and manifest (milliseconds): a run that published its
     manifest before the stop reached it is complete and proves nothing, so it is run again,
     three times at most."""
-    task = spec("dev", "monthly-orders")
+    task = spec(*DEV_JOB)
     s3, bucket, output = s3_for(task, s3_endpoint, 50_000, tmp_path)
     for _ in range(3):
         result = run(task, s3_endpoint, stop_on='"event": "export_written"')
@@ -223,7 +295,7 @@ def test_a_sidecar_that_never_gets_healthy_stops_the_task_at_its_start_timeout(
 ) -> None:
     """The declared startTimeout on the sidecar is what ends the wait (ECS: the dependency's
     own startTimeout, from its start); the app never starts and the task stops."""
-    task = spec("dev", "monthly-orders")
+    task = spec(*DEV_JOB)
     assert task.container("mysql").start_timeout == 120
     broken = with_container(task, "mysql", health_check=FAILING_CHECK, start_timeout=4,
                             stop_timeout=3)  # fmt: skip
@@ -242,7 +314,7 @@ def test_a_sidecar_that_never_gets_healthy_stops_the_task_at_its_start_timeout(
 def test_without_a_start_timeout_an_unhealthy_sidecar_is_waited_for(s3_endpoint: str) -> None:
     """ECS: a task run outside a service carries on whatever its health; without a
     startTimeout the app waits for HEALTHY for ever (why the program declares one)."""
-    task = spec("dev", "monthly-orders")
+    task = spec(*DEV_JOB)
     broken = with_container(task, "mysql", health_check=FAILING_CHECK, start_timeout=None)
     holder: list[TaskRun] = []
 
@@ -267,7 +339,7 @@ def test_without_a_start_timeout_an_unhealthy_sidecar_is_waited_for(s3_endpoint:
 
 def test_an_app_that_fails_stops_the_task_and_its_sidecar(s3_endpoint: str) -> None:
     result = run(
-        spec("dev", "monthly-orders"),
+        spec(*DEV_JOB),
         s3_endpoint,
         overrides={"app": {"command": ["sh", "-c", "echo failing >&2; exit 7"]}},
     )
@@ -280,7 +352,7 @@ def test_an_app_that_fails_stops_the_task_and_its_sidecar(s3_endpoint: str) -> N
 
 
 def test_a_missing_secret_fails_the_task_before_any_container(s3_endpoint: str) -> None:
-    task = spec("dev", "monthly-orders")
+    task = spec(*DEV_JOB)
     run_ = TaskRun(task, secrets={})
     result = run_.run()
     assert result.stop_code == "TaskFailedToStart"
@@ -351,7 +423,7 @@ def test_a_stop_during_start_up_ends_the_container_at_once() -> None:
 
 def test_a_killed_runner_leaves_no_container_behind(s3_endpoint: str) -> None:
     """kill -9 of the runner: the shims and the containers die with it (PR_SET_PDEATHSIG)."""
-    command = [sys.executable, "-m", "tools.task", "dev", "monthly-orders"]
+    command = [sys.executable, "-m", "tools.task", *DEV_JOB]
     runner = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert runner.stdout is not None
     for line in runner.stdout:
@@ -371,7 +443,7 @@ def test_a_killed_runner_leaves_no_container_behind(s3_endpoint: str) -> None:
     alive = [p for p in family if Path(f"/proc/{p}").exists()]
     assert not alive, f"left running: {[Path(f'/proc/{p}/cmdline').read_bytes() for p in alive]}"
     assert folder.exists(), "a killed runner cannot remove its folder…"
-    TaskRun(spec("dev", "monthly-orders"), secrets={}).run()
+    TaskRun(spec(*DEV_JOB), secrets={}).run()
     assert not folder.exists(), "…the next run does"
 
 
