@@ -14,6 +14,12 @@ FROM ${PYTHON_IMAGE}
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
+# The stream path's export engine (etl/stream_client.py): the `mariadb` C client, ~15 MB, no
+# Perl; libmariadb3 brings caching_sha2_password for MySQL 8.4 / Aurora MySQL 3. Bookworm's
+# 10.11 line; the patch release follows Debian's security updates.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends "mariadb-client-core=1:10.11.*" \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 etl \
     && useradd --system --uid 10001 --gid etl --no-create-home --home-dir /app etl
 COPY --from=build /opt/venv /opt/venv

@@ -1,17 +1,23 @@
 """Load and export throughput of the ETL job vs the MySQL client, and the job's peak memory.
 
     venv/bin/python -m bench --rows 1000000 --repeat 3 --memory-rows 5000000
+    venv/bin/python -m bench --rows 100000   # a few minutes on a busy 2-core machine
 
 On the same generated CSV and the same server, prints side by side:
   load:   the job's load stage (S3 download, CSV checks, LOAD DATA LOCAL) vs
           `mysql --local-infile -e "LOAD DATA LOCAL INFILE …"` of the uncompressed CSV;
   export: the job's export stage of `SELECT * FROM t` to gzip CSV parts in S3 vs
           `mysql --quick --batch -e "SELECT * FROM t" | gzip -1 > file`;
-and the job process's peak RSS at each size (medians of --repeat runs), for each shape
+the whole job process (start to exit) vs the two references' sum, and the job process's peak
+RSS (medians of --repeat runs, references and job runs interleaved), for each shape
 (--shapes): `orders` (6 columns, short values), `text` (7 columns, mostly quoted text with
-commas, quotes and line breaks, decimals, datetimes, NULLs) and `wide` (40 columns). Runs
-both transfer paths: `shared` (DB_SHARED_DIR: the server reads/writes files the job shares
-with it) and `stream` (no shared filesystem, e.g. an external database).
+commas, quotes and line breaks, decimals, datetimes, NULLs), `wide` (40 columns), `heldout`
+(the issue-20 orders table the job was not tuned on), `longtext` (1-5 KB bodies) and `small`
+(two small integers). Paths (--paths): `shared` (DB_SHARED_DIR: the server reads/writes
+files the job shares with it), `stream` (no shared filesystem) against the same server, and
+`stream-tcp`: the stream path against a second MariaDB this benchmark starts on its own TCP
+port (bench/second_server.py), the database outside the task; its references run against
+that server too.
 """
 
 from __future__ import annotations
@@ -30,14 +36,18 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
 
+from bench import second_server
 from tools.s3_emulator import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+# The job under test: this checkout, or another one (--job-root) for before/after figures.
+JOB_ROOT = [ROOT]
 DATABASE = "etl_bench"
 BUCKET = "etl-bench"
 NOTES = ["", "ok", "gift, wrapped", 'said "hi"', "two\nlines", "ünïcödé", "plain text here"]
@@ -51,6 +61,7 @@ class Shape:
     table_sql: str
     header: list[str]
     row: Callable[[random.Random, int], list[object]]
+    scale: float = 1.0  # rows = --rows x scale (fewer for wide or long rows)
 
 
 def _orders_row(rng: random.Random, i: int) -> list[object]:
@@ -105,6 +116,33 @@ def _wide_sql() -> str:
             f"{', '.join(columns)}) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;\n")  # fmt: skip
 
 
+HELDOUT_NOTES = [
+    None,
+    None,
+    "",
+    "leave at door",
+    "gift, wrapped",
+    'call "Sam" first',
+    'ring twice, then "knock"',
+    "fragile",
+    "ünïcödé, ok",
+]
+
+
+def _heldout_row(rng: random.Random, i: int) -> list[object]:
+    note = rng.choice(HELDOUT_NOTES)
+    return [
+        i, rng.randrange(1, 2_000_000), rng.choice(("new", "paid", "shipped", "returned")),
+        rng.randrange(1, 50), f"{rng.randrange(1, 10**8) / 100:.2f}", _datetime(rng),
+        note or "",  # an empty field: NULL on load (the job's CSV_NULL default)
+    ]  # fmt: skip
+
+
+def _longtext_row(rng: random.Random, i: int) -> list[object]:
+    words = [rng.choice(WORDS) for _ in range(rng.randrange(150, 600))]
+    return [i, " ".join(words[:5]), " ".join(words)]
+
+
 SHAPES = {
     # 6 columns, about 52 bytes a row: 1M rows make the 52 MB file of the first benchmark.
     "orders": Shape(
@@ -140,7 +178,50 @@ CREATE TABLE t (
         _text_row,
     ),
     # 40 columns of numbers, decimals, datetimes and short text, 10 % NULL.
-    "wide": Shape(_wide_sql(), ["id"] + [f"c{c:02d}" for c in range(1, WIDE_COLUMNS)], _wide_row),
+    "wide": Shape(
+        _wide_sql(), ["id"] + [f"c{c:02d}" for c in range(1, WIDE_COLUMNS)], _wide_row, 0.2
+    ),
+    # The issue's held-out orders table: a shape the job was not tuned on.
+    "heldout": Shape(
+        """
+DROP TABLE IF EXISTS t;
+CREATE TABLE t (
+  order_id BIGINT NOT NULL PRIMARY KEY,
+  customer_id INT NOT NULL,
+  status VARCHAR(12) NOT NULL,
+  quantity INT NOT NULL,
+  amount DECIMAL(10, 2) NOT NULL,
+  ordered_at DATETIME NOT NULL,
+  note VARCHAR(64) NULL
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
+""",
+        ["order_id", "customer_id", "status", "quantity", "amount", "ordered_at", "note"],
+        _heldout_row,
+    ),
+    # A 1-5 KB text body a row: few rows, many bytes, each one quoted.
+    "longtext": Shape(
+        """
+DROP TABLE IF EXISTS t;
+CREATE TABLE t (
+  id BIGINT NOT NULL PRIMARY KEY,
+  title VARCHAR(255) NOT NULL,
+  body MEDIUMTEXT NULL
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
+""",
+        ["id", "title", "body"],
+        _longtext_row,
+        0.02,
+    ),
+    # Many tiny rows (about 12 bytes each): per-row costs dominate.
+    "small": Shape(
+        """
+DROP TABLE IF EXISTS t;
+CREATE TABLE t (id INT NOT NULL PRIMARY KEY, v SMALLINT NOT NULL) ENGINE = InnoDB;
+""",
+        ["id", "v"],
+        lambda rng, i: [i, rng.randrange(-32768, 32768)],
+        4.0,
+    ),
 }
 
 
@@ -189,12 +270,13 @@ def reference_export(db: Db, out: Path) -> float:
 class JobRun:
     load_s: float
     export_s: float
+    total_s: float  # the whole job process, start to exit
     peak_rss_mb: float
 
 
 def run_job(db: Db, endpoint: str, job_dir: Path, shared_dir: Path | None) -> JobRun:
     env = {
-        "PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT),
+        "PATH": os.environ["PATH"], "PYTHONPATH": str(JOB_ROOT[0]),
         "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
         "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": endpoint,
         "DB_HOST": db.host, "DB_PORT": str(db.port), "DB_DATABASE": DATABASE,
@@ -203,18 +285,20 @@ def run_job(db: Db, endpoint: str, job_dir: Path, shared_dir: Path | None) -> Jo
     }  # fmt: skip
     if shared_dir is not None:
         env["DB_SHARED_DIR"] = str(shared_dir)
-    process = subprocess.Popen([sys.executable, "-m", "etl", "run"], env=env, cwd=ROOT,
+    started = time.monotonic()
+    process = subprocess.Popen([sys.executable, "-m", "etl", "run"], env=env, cwd=JOB_ROOT[0],
                                stdout=subprocess.PIPE, text=True)  # fmt: skip
     stdout = process.stdout.read() if process.stdout else ""
     if process.wait() != 0:
         sys.exit(f"the job failed:\n{stdout[-3000:]}")
+    total = time.monotonic() - started
     stages, peak = {}, 0.0
     for line in stdout.splitlines():
         event = json.loads(line)
         if event["event"] == "stage_finished":
             stages[event["stage"]] = event["elapsed_s"]
             peak = max(peak, event["peak_rss_mb"])  # the job's own VmHWM
-    return JobRun(stages["load"], stages["export"], peak)
+    return JobRun(stages["load"], stages["export"], total, peak)
 
 
 def _wait_for_port(port: int) -> None:
@@ -230,29 +314,16 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument(
-        "--memory-rows", type=int, default=5_000_000,
-        help="a second, larger size for the memory figure (0: skip)",
-    )  # fmt: skip
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--paths", default="shared,stream")
-    parser.add_argument("--shapes", default=",".join(SHAPES), help="orders, text, wide")
-    args = parser.parse_args()
-    env = os.environ.get
-    db = Db(env("BENCH_DB_HOST", "127.0.0.1"), int(env("BENCH_DB_PORT", "3306")),
-            env("BENCH_DB_USER", "root"), env("BENCH_DB_PASSWORD", ""))  # fmt: skip
-    if not shutil.which("mysql"):
-        sys.exit(
-            "the reference needs the mysql command-line client (apt-get install mariadb-client)"
-        )
+PATHS = ("shared", "stream", "stream-tcp")
 
+
+@dataclass
+class Reference:
+    loads: list[float]
+    exports: list[float]
+
+
+def _start_s3() -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     # S3 emulator in a process of its own, off the measured processes.
     emulator = subprocess.Popen(
@@ -260,62 +331,130 @@ def main() -> int:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     _wait_for_port(port)
-    endpoint = f"http://127.0.0.1:{port}"
+    return emulator, f"http://127.0.0.1:{port}"
+
+
+def measure(  # noqa: PLR0917
+    name: str, rows: int, repeat: int, paths: list[str], dbs: dict[str, Db], work: Path,
+    endpoint: str, s3: object, shared: Path,
+) -> tuple[dict[str, Reference], dict[str, list[JobRun]]]:  # fmt: skip
+    """References and job runs, interleaved run by run (the machine's load drifts)."""
+    shape = SHAPES[name]
+    job_dir = work / name
+    (job_dir / "export").mkdir(parents=True, exist_ok=True)
+    (job_dir / "schema.sql").write_text(shape.table_sql)
+    (job_dir / "export" / "t.sql").write_text("SELECT * FROM t")
+    servers = sorted({"tcp" if p == "stream-tcp" else "local" for p in paths})
+    for server in servers:
+        subprocess.run(dbs[server].mysql(DATABASE, "-e", shape.table_sql), check=True)
+    csv_path = work / "t.csv"
+    size = make_csv(csv_path, shape, rows)
+    s3.upload_file(str(csv_path), BUCKET, "input/t/t.csv")  # type: ignore[attr-defined]
+    print(f"\n{name}: {rows:,} rows, {size / 1e6:.0f} MB CSV", flush=True)
+    refs = {server: Reference([], []) for server in servers}
+    runs: dict[str, list[JobRun]] = {path: [] for path in paths}
+    for _ in range(repeat):
+        for server in servers:
+            refs[server].loads.append(reference_load(dbs[server], csv_path))
+            refs[server].exports.append(reference_export(dbs[server], work / "ref.csv.gz"))
+        for path in paths:
+            db = dbs["tcp" if path == "stream-tcp" else "local"]
+            runs[path].append(run_job(db, endpoint, job_dir, shared if path == "shared" else None))
+    return refs, runs
+
+
+def _ratio(reference: float, job: float) -> str:
+    return f"{reference / job:5.2f}x"
+
+
+def report(results: list[tuple[str, int, str, Reference, list[JobRun]]], repeat: int) -> None:
+    print(f"\nmedians of {repeat} interleaved runs; ratio = C client time / job time "
+          "(1.00x: as fast as the C client; goal >= 0.80x)")  # fmt: skip
+    print(f"{'shape':>8} {'rows':>9} {'path':>10} | {'load s':>6} {'ref':>6} {'ratio':>6} | "
+          f"{'export':>6} {'ref':>6} {'ratio':>6} | {'job s':>6} {'ref':>6} {'ratio':>6} | "
+          f"{'RSS MB':>6}")  # fmt: skip
+    for name, rows, path, ref, runs in results:
+        ref_load, ref_export = median(ref.loads), median(ref.exports)
+        # The whole job process against the C client doing both stages.
+        ref_total = median([a + b for a, b in zip(ref.loads, ref.exports, strict=True)])
+        load = median([r.load_s for r in runs])
+        export = median([r.export_s for r in runs])
+        total = median([r.total_s for r in runs])
+        rss = max(r.peak_rss_mb for r in runs)
+        print(
+            f"{name:>8} {rows:>9,} {path:>10} | {load:6.2f} {ref_load:6.2f} "
+            f"{_ratio(ref_load, load)} | {export:6.2f} {ref_export:6.2f} "
+            f"{_ratio(ref_export, export)} | {total:6.2f} {ref_total:6.2f} "
+            f"{_ratio(ref_total, total)} | {rss:6.0f}",
+            flush=True,
+        )
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--rows", type=int, default=1_000_000,
+                        help="rows of a 1.0-scale shape (wide 0.2x, longtext 0.02x, small 4x); "
+                        "100000 runs in a few minutes")  # fmt: skip
+    parser.add_argument(
+        "--memory-rows", type=int, default=0,
+        help="a second, larger size of `orders` for the memory figure (0: skip)",
+    )  # fmt: skip
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--paths", default=",".join(PATHS), help=", ".join(PATHS))
+    parser.add_argument("--shapes", default=",".join(SHAPES), help=", ".join(SHAPES))
+    parser.add_argument(
+        "--job-root", type=Path, default=ROOT,
+        help="the checkout whose job runs (e.g. a worktree of main: the figures before)",
+    )  # fmt: skip
+    args = parser.parse_args()
+    JOB_ROOT[0] = args.job_root.resolve()
+    env = os.environ.get
+    local = Db(env("BENCH_DB_HOST", "127.0.0.1"), int(env("BENCH_DB_PORT", "3306")),
+               env("BENCH_DB_USER", "root"), env("BENCH_DB_PASSWORD", ""))  # fmt: skip
+    if not shutil.which("mysql"):
+        sys.exit(
+            "the reference needs the mysql command-line client (apt-get install mariadb-client)"
+        )
+    paths = args.paths.split(",")
+    if "stream-tcp" in paths and not second_server.available():
+        sys.exit(
+            "stream-tcp needs mariadbd and mariadb-install-db (apt-get install mariadb-server)"
+        )
+    emulator, endpoint = _start_s3()
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
                       aws_access_key_id="bench", aws_secret_access_key="bench")  # fmt: skip
     s3.create_bucket(Bucket=BUCKET)
-    subprocess.run(db.mysql("-e", f"CREATE DATABASE IF NOT EXISTS {DATABASE}"), check=True)
-
-    with tempfile.TemporaryDirectory(prefix="etl-bench-") as tmp:
+    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="etl-bench-") as tmp:
+        stack.callback(emulator.wait)
+        stack.callback(emulator.terminate)
+        dbs = {"local": local}
+        if "stream-tcp" in paths:
+            port = stack.enter_context(second_server.second_server())
+            dbs["tcp"] = Db("127.0.0.1", port, "root", "")
+        for db in dbs.values():
+            subprocess.run(db.mysql("-e", f"CREATE DATABASE IF NOT EXISTS {DATABASE}"), check=True)
         work = Path(tmp)
         work.chmod(0o755)  # the server's user must reach the shared directory...
         shared = work / "exchange"
         shared.mkdir()
         shared.chmod(0o777)  # ...and write into it
-        paths = args.paths.split(",")
-        sizes = [args.rows] + ([args.memory_rows] if args.memory_rows else [])
-        results: dict[tuple[str, int, str], list[JobRun]] = {}
-        references: dict[tuple[str, int], tuple[list[float], list[float]]] = {}
+        results = []
         for name in args.shapes.split(","):
-            shape = SHAPES[name]
-            job_dir = work / name
-            (job_dir / "export").mkdir(parents=True)
-            (job_dir / "schema.sql").write_text(shape.table_sql)
-            (job_dir / "export" / "t.sql").write_text("SELECT * FROM t")
-            subprocess.run(db.mysql(DATABASE, "-e", shape.table_sql), check=True)
-            for rows in sizes if name == "orders" else sizes[:1]:
-                csv_path = work / "t.csv"
-                size = make_csv(csv_path, shape, rows)
-                s3.upload_file(str(csv_path), BUCKET, "input/t/t.csv")
-                print(f"\n{name}: {rows:,} rows, {size / 1e6:.0f} MB CSV", flush=True)
-                repeat = args.repeat if rows == args.rows else 1
-                loads, exports = [], []
-                for _ in range(repeat):
-                    loads.append(reference_load(db, csv_path))
-                    exports.append(reference_export(db, work / "ref.csv.gz"))
-                references[name, rows] = (loads, exports)
+            sizes = [max(1, round(args.rows * SHAPES[name].scale))]
+            if name == "orders" and args.memory_rows:
+                sizes.append(args.memory_rows)
+            for rows in sizes:
+                repeat = args.repeat if rows == sizes[0] else 1
+                refs, runs = measure(name, rows, repeat, paths, dbs, work, endpoint, s3, shared)
                 for path in paths:
-                    results[name, rows, path] = [
-                        run_job(db, endpoint, job_dir, shared if path == "shared" else None)
-                        for _ in range(repeat)
-                    ]
-
-        print(f"\nmedian of {args.repeat} runs at {args.rows:,} rows (1 run at larger sizes)")
-        print(f"{'shape':>6} {'rows':>10} {'path':>7} | {'load s':>7} {'ref s':>7} {'ratio':>6} | "
-              f"{'export s':>8} {'ref s':>7} {'ratio':>6} | {'peak RSS MB':>11}")  # fmt: skip
-        for (name, rows, path), runs in results.items():
-            ref_load, ref_export = (median(v) for v in references[name, rows])
-            load = median([r.load_s for r in runs])
-            export = median([r.export_s for r in runs])
-            rss = max(r.peak_rss_mb for r in runs)
-            print(
-                f"{name:>6} {rows:>10,} {path:>7} | {load:7.2f} {ref_load:7.2f} "
-                f"{ref_load / load:5.2f}x | {export:8.2f} {ref_export:7.2f} "
-                f"{ref_export / export:5.2f}x | {rss:11.0f}"
-            )
-        print("ratio = reference time / job time: 1.00x is as fast as the MySQL client")
-    emulator.terminate()
-    emulator.wait()
+                    server = "tcp" if path == "stream-tcp" else "local"
+                    results.append((name, rows, path, refs[server], runs[path]))
+        report(results, args.repeat)
     return 0
 
 

@@ -234,6 +234,22 @@ class LocalStore:
 
         self._write(Key, fill, "PutObject", if_match=None, if_none=None)
 
+    def upload_fileobj(
+        self,
+        Fileobj: IO[bytes],
+        Bucket: str,
+        Key: str,
+        ExtraArgs: dict[str, Any] | None = None,
+        Config: Any = None,
+    ) -> None:
+        """As boto3's: the object appears only once the stream has been read to its end."""
+
+        def fill(temp: Path) -> None:
+            with temp.open("wb") as out:
+                shutil.copyfileobj(Fileobj, out)
+
+        self._write(Key, fill, "PutObject", if_match=None, if_none=None)
+
     def delete_object(
         self,
         *,

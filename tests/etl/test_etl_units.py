@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +37,25 @@ def test_split_records_stops_exactly_at_the_limit(limit: int) -> None:
         b"5,b\r\n",
     ]
     assert CSV[:end] == b"".join(lines[:limit])
+
+
+def test_split_records_matches_the_records_csv_writer_wrote() -> None:
+    """Random rows of awkward text, cut anywhere and with any limit: what comes back is exactly
+    the whole records before the cut (the boundaries csv.writer produced), or `limit` of them."""
+    rng = random.Random(7)
+    pieces = ["a", ",", '"', '""', "\r\n", "\r", "\n", "x y", ""]
+    rows = [
+        ["".join(rng.choice(pieces) for _ in range(rng.randrange(4))) for _ in range(3)]
+        for _ in range(300)
+    ]
+    records = [csv_line(row) for row in rows]
+    data = b"".join(records)
+    ends = list(itertools.accumulate(len(r) for r in records))
+    for _ in range(2000):
+        cut = rng.randrange(len(data) + 1)
+        limit = rng.choice([1, 2, 5, 50, 10_000])
+        whole = [e for e in ends if e <= cut][:limit]
+        assert split_records(data[:cut], limit) == (len(whole), whole[-1] if whole else 0)
 
 
 def test_split_records_on_nothing_complete() -> None:

@@ -1,5 +1,7 @@
-"""The two export paths write the same bytes: rows streamed through Python's csv module, and
-lines formatted by the server itself (SELECT ... INTO OUTFILE into the shared directory)."""
+"""The two export paths write the same bytes: rows streamed over a connection (the `mariadb`
+client's engine when it is on PATH, as here), and lines the server writes itself (SELECT ...
+INTO OUTFILE into the shared directory). Both run the server's row expression, so
+tests/etl/test_stream_client.py holds every engine (and PyMySQL's) to an independent oracle."""
 
 from __future__ import annotations
 

@@ -518,3 +518,16 @@ def test_start_order_follows_depends_on_and_refuses_cycles() -> None:
     )
     with pytest.raises(DefinitionError, match="cycle"):
         start_order(cyclic)
+
+
+def test_the_app_images_debian_packages_come_from_this_machine(tmp_path: Path) -> None:
+    """The Dockerfile's apt-get steps are not replayed at each container start (slow, needs
+    the network, delays the command): the packages must be installed here, else it says which."""
+    image = app_image("app:local")
+    assert "apt-get" in (ROOT / "Dockerfile").read_text()
+    assert not [step for step in image.build if "apt-get" in step]
+    (tmp_path / "Dockerfile").write_text(
+        "FROM python:3.11-slim\nRUN apt-get update && apt-get install -y no-such-package-h20\n"
+    )
+    with pytest.raises(ImageError, match="no-such-package-h20"):
+        app_image("app:local", tmp_path)

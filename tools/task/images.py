@@ -154,6 +154,22 @@ def _copy(value: str, workdir: str, venvs: dict[str, Path], context: Path) -> li
     return [Bind(str(context / source), str(Path(workdir) / target)) for source in sources]
 
 
+def _require_packages(run: str) -> None:
+    """A RUN step installing Debian packages: the stand-in's root is this machine's, so the
+    packages must be installed here (running apt-get at each container start would be slow,
+    need the network, and delay the container's own command)."""
+    words = run.split("apt-get install", 1)[1].split("&&", 1)[0].split()
+    names = [w.strip("\"'").split("=", 1)[0] for w in words if not w.startswith("-")]
+    missing = []
+    for name in (n for n in names if n and n != "\\"):
+        found = subprocess.run(["dpkg-query", "-W", "-f=${Status}", name],
+                               capture_output=True, text=True, check=False)  # fmt: skip
+        if "install ok installed" not in found.stdout:
+            missing.append(name)
+    if missing:
+        raise ImageError(f"the app image installs {' '.join(missing)}: apt-get install it here")
+
+
 def app_image(reference: str, context: Path = ROOT) -> Image:
     """The image the Dockerfile builds, reproduced from this checkout."""
     parser = DockerfileParser(path=str(context / "Dockerfile"))
@@ -172,6 +188,8 @@ def app_image(reference: str, context: Path = ROOT) -> Image:
             image.cmd = _exec_form(value)
         elif kind == "ENTRYPOINT":
             image.entrypoint = _exec_form(value)
+        elif kind == "RUN" and "apt-get install" in value:
+            _require_packages(value)
         elif kind == "RUN":
             image.build.append(value)
         elif kind == "COPY":
