@@ -97,8 +97,11 @@ def running(parent: str | None = None) -> Iterator[Server]:
     mariadbd = find("mariadbd", "mysqld")
     base = Path(tempfile.mkdtemp(prefix="etl-db-", dir=parent))
     started = time.monotonic()
-    data, files = base / "data", base / "files"
+    data, files, scratch = base / "data", base / "files", base / "tmp"
     files.mkdir()
+    # Its own temporary tables: on the shared /tmp another server's files (a task runner's
+    # sidecar numbers its threads alike in its own PID namespace) can collide with them.
+    scratch.mkdir()
     files.chmod(0o777)  # the tests' shared folders below it are written by other users too
     log = base / "error.log"
     process: subprocess.Popen[bytes] | None = None
@@ -116,7 +119,8 @@ def running(parent: str | None = None) -> Iterator[Server]:
             [*_die_with_parent(), mariadbd, "--no-defaults", f"--datadir={data}", f"--port={port}",
              "--bind-address=127.0.0.1", f"--socket={base / 'mysqld.sock'}",
              f"--pid-file={base / 'mysqld.pid'}", f"--log-error={log}",
-             f"--secure-file-priv={files}", "--local-infile=1", "--skip-name-resolve",
+             f"--secure-file-priv={files}", f"--tmpdir={scratch}", "--local-infile=1",
+             "--skip-name-resolve",
              "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci",
              "--innodb-log-file-size=16M", "--skip-log-bin", *_as_root()],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
