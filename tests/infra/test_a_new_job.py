@@ -9,6 +9,7 @@ extra job must pass them all, end to end through the local task runner included.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -22,11 +23,22 @@ import pytest
 import yaml
 from etl_harness import DbServer, one_table_job
 
-from tools.offline import ROOT, stack_names
+from tools.offline import ROOT, stack_names, stack_settings
 from tools.run_now import latest_slot
 
-NEW_JOB = "nightly-sessions"
-NEW_FOLDER = "etl/jobs/nightly_sessions"
+
+def unused_job() -> tuple[str, str]:
+    """A job name no stack file has and a folder not on disk: a newcomer following the README
+    adds `nightly-sessions` in etl/jobs/nightly_sessions, and this copy must not overwrite it."""
+    taken = {job for stack in stack_names() for job in stack_settings(stack).jobs}
+    for n in itertools.count():
+        name, folder = f"added-{n}", f"etl/jobs/added_{n}"
+        if name not in taken and not (ROOT / folder).exists():
+            return name, folder
+    raise AssertionError("unreachable")
+
+
+NEW_JOB, NEW_FOLDER = unused_job()
 # What a newcomer would write: another schedule (04:30 in Berlin, clear of the clock changes),
 # time zone, size, prefix, and their own folder.
 NEW_SETTINGS = {
