@@ -457,15 +457,19 @@ def server_files(shared_dir: Path, job: str) -> list[Path]:
     return sorted(shared_dir.glob(f"{glob.escape(job)}@*.csv"))
 
 
+def export_columns(ctx: RunContext, query: ExportQuery) -> tuple[list[str], list[str]]:
+    """The export's column names (unique) and kinds, from the query run with LIMIT 0."""
+    with ctx.conn.guard(f"export {query.name}"), ctx.conn.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM ({query.sql}) AS export_rows LIMIT 0")
+        return _unique_columns(query.name, cursor.description), _kinds(cursor)
+
+
 def export_shared(
     ctx: RunContext, shared_dir: Path, root: str, query: ExportQuery, part_rows: int
 ) -> ExportResult:
     """The server writes the CSV lines into the shared directory; parts are cut from them."""
     name, conn = query.name, ctx.conn
-    with conn.guard(f"export {name}"), conn.cursor() as cursor:
-        cursor.execute(f"SELECT * FROM ({query.sql}) AS export_rows LIMIT 0")
-        columns = _unique_columns(name, cursor.description)
-        kinds = _kinds(cursor)
+    columns, kinds = export_columns(ctx, query)
     # `job@`: '@' is never in a job name, so a rerun finds exactly its own job's leftovers.
     path = shared_dir / f"{ctx.job}@{uuid.uuid4().hex}-{name}.csv"
     statement = outfile_sql(query, columns, kinds, conn.escape(str(path)), ctx.null)

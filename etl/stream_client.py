@@ -32,9 +32,8 @@ from etl.export import (
     ExportError,
     ExportResult,
     Parts,
-    _kinds,
-    _unique_columns,
     derived_sql,
+    export_columns,
     export_stream,
     record_fields,
     split_records,
@@ -134,10 +133,7 @@ def export_client(
 ) -> ExportResult:
     """Stream the server-formatted records through the C client into the parts."""
     name, conn = query.name, ctx.conn
-    with conn.guard(f"export {name}"), conn.cursor() as cursor:
-        cursor.execute(f"SELECT * FROM ({query.sql}) AS export_rows LIMIT 0")
-        columns = _unique_columns(name, cursor.description)
-        kinds = _kinds(cursor)
+    columns, kinds = export_columns(ctx, query)
     # The connection's id comes first (a line without CR): a stop or the statement bound
     # kills the query on the server, which would otherwise run on until its send buffer to
     # the dead client filled.
