@@ -14,7 +14,6 @@ each with its container and task. Exit status 1 when the run or its tasks cannot
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -26,7 +25,7 @@ from typing import Any, TextIO
 import boto3
 
 from etl.contract import APP_CONTAINER, DB_CONTAINER
-from tools.run_now import iso, stack_outputs
+from tools.run_now import iso, job_parser, stack_outputs
 
 CONTAINERS = (APP_CONTAINER, DB_CONTAINER)
 _TASK_ARN = re.compile(r"arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:task/[A-Za-z0-9_/-]+")
@@ -141,15 +140,7 @@ def show(
 
 
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m tools.logs",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("job", help="the job's name in the stack config (scheduled-etl:jobs)")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--stack", help="the Pulumi stack (default: the selected one)")
-    source.add_argument("--outputs", help="a file with `pulumi stack output --json`")
+    parser = job_parser("python -m tools.logs", __doc__)
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--scheduled-time", help="the run of this slot, ISO 8601 (UTC if no zone)")
     which.add_argument("--execution", help="the run with this execution ARN")

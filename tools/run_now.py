@@ -198,16 +198,20 @@ def rerun_hint(job: str, done: list[Slot]) -> str:
             f"  python -m tools.run_now {job} --slots {','.join(again)}")  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> int:
+def job_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
+    """The arguments every operator tool takes: a job, and where its stack outputs come from."""
     parser = argparse.ArgumentParser(
-        prog="python -m tools.run_now",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("job", help="the job's name in the stack config (scheduled-etl:jobs)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--stack", help="the Pulumi stack (default: the selected one)")
     source.add_argument("--outputs", help="a file with `pulumi stack output --json`")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = job_parser("python -m tools.run_now", __doc__)
     when = parser.add_mutually_exclusive_group()
     when.add_argument("--scheduled-time", help="one slot, ISO 8601 (default: now)")
     when.add_argument("--from", dest="start", help="backfill: first slot (date or date-time)")
