@@ -251,18 +251,19 @@ NOBODY = 65534
 
 
 def local_run(
-    db: Any, database: str, data: Path, job: Path, user: int | None = None
+    db: Any, database: str, data: Path, job: Path, drop_dac: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    """`python -m etl run` in local mode (DATA_DIR), as `user` when given."""
+    """`python -m etl run` in local mode (DATA_DIR); with `drop_dac`, as root without the
+    capabilities that let root read any folder (it still reads the checkout and venv it owns,
+    wherever they are, which another user could not when they sit in a 0700 temp folder)."""
     env = etl_env(db, database, "unused", "http://unused", DATA_DIR=str(data), ETL_JOB=str(job))
     for name in ("DATA_BUCKET", "AWS_ENDPOINT_URL_S3"):
         env.pop(name)
-    as_user = [] if user is None else [
-        "setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"
-    ]  # fmt: skip
+    caps = "-dac_override,-dac_read_search"
+    unprivileged = ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}"] if drop_dac else []
     return subprocess.run(  # the exit status is part of what the test checks
-        [*as_user, sys.executable, "-m", "etl", "run"], env=env, cwd=ROOT, capture_output=True,
-        text=True, timeout=120, check=False,
+        [*unprivileged, sys.executable, "-m", "etl", "run"], env=env, cwd=ROOT,
+        capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
 
 
@@ -270,29 +271,22 @@ def test_local_mode_fails_on_an_input_folder_it_cannot_read(
     env: tuple[Any, ...], tmp_path: Path
 ) -> None:
     """On main the unreadable folder was skipped and the run exited 0 with half the rows.
-    (Root reads every folder, so as root the job runs as nobody.)"""
+    (Root reads every folder, so as root the job runs without CAP_DAC_OVERRIDE.)"""
     db, database, _, _ = env
-    base = Path(tempfile.mkdtemp(prefix="etl-unreadable-"))
+    data, job = tmp_path / "data", one_table_job(tmp_path / "job")
+    (data / "input" / "t" / "later").mkdir(parents=True)
+    (data / "input" / "t" / "a.csv").write_text("id,v\n1,a\n")
+    (data / "input" / "t" / "later" / "b.csv").write_text("id,v\n2,b\n")
+    (data / "input" / "t" / "later").chmod(0)
     try:
-        data, job = base / "data", one_table_job(base / "job")
-        (data / "input" / "t" / "later").mkdir(parents=True)
-        (data / "input" / "t" / "a.csv").write_text("id,v\n1,a\n")
-        (data / "input" / "t" / "later" / "b.csv").write_text("id,v\n2,b\n")
-        user = NOBODY if os.geteuid() == 0 else None
-        for path in [base, *base.rglob("*")]:
-            if user is not None:
-                os.chown(path, user, user)
-            path.chmod(0o755 if path.is_dir() else 0o644)
-        (data / "input" / "t" / "later").chmod(0)
-        done = local_run(db, database, data, job, user)
+        done = local_run(db, database, data, job, drop_dac=os.geteuid() == 0)
         assert done.returncode == 1, done.stdout[-1500:] + done.stderr[-1500:]
         failed = [json.loads(line) for line in done.stdout.splitlines() if "run_failed" in line]
         assert failed[0]["stage"] == "extract", failed
         assert f"cannot list {data}/input/t/later" in failed[0]["cause"]
         assert not (data / "output" / "job").exists(), "no run folder, no manifest"
     finally:
-        (base / "data" / "input" / "t" / "later").chmod(0o755)
-        shutil.rmtree(base)
+        (data / "input" / "t" / "later").chmod(0o755)
 
 
 def test_a_local_rerun_never_deletes_through_a_link_in_its_run_folder(
