@@ -28,6 +28,13 @@ class ExitCode(IntEnum):
     TERMINATED = 143  # 128 + SIGTERM: the task is being stopped
 
 
+class DbServer(StrEnum):
+    """DB_SERVER: whose server the job's database is on."""
+
+    TASK = "task"  # the task's own sidecar: the job's database and user exist already
+    SHARED = "shared"  # a server other jobs share (Aurora): each run makes its schema and user
+
+
 class ExportPath(StrEnum):
     """How exports reach the job: `shared` when DB_SHARED_DIR is set (SELECT … INTO OUTFILE
     into a volume both containers mount), `stream` otherwise (rows over the connection)."""
@@ -58,11 +65,44 @@ class Variable:
 
 
 ENVIRONMENT: tuple[Variable, ...] = (
-    Variable("DB_HOST", "required", "the MySQL server (in a task, the sidecar: 127.0.0.1)", "task"),
+    Variable(
+        "DB_HOST",
+        "required",
+        "the MySQL server (the sidecar: 127.0.0.1; a shared server: its endpoint)",
+        "task",
+    ),
     Variable("DB_PORT", "3306", "its port", "task"),
-    Variable("DB_DATABASE", "required", "the job's database", "task"),
-    Variable("DB_USERNAME", "required", "the job's database user", "task"),
+    Variable(
+        "DB_SERVER",
+        "task",
+        "`task`: the task's own server (the sidecar), the job uses DB_DATABASE as DB_USERNAME; "
+        "`shared`: a server other jobs use too (Aurora), each run in a schema and user of its "
+        "own that it creates with DB_ADMIN_USERNAME and drops at the end",
+        "task",
+    ),
+    Variable(
+        "DB_TLS_CA",
+        "none",
+        "a CA bundle file: connect over TLS, verifying the server's certificate and host name "
+        "against it (required with DB_SERVER=shared)",
+        "task",
+    ),
+    Variable("DB_DATABASE", "required (task server)", "the job's database", "task"),
+    Variable("DB_USERNAME", "required (task server)", "the job's database user", "task"),
     Variable("DB_PASSWORD", "empty", "its password (from Secrets Manager in ECS)", "secret"),
+    Variable(
+        "DB_ADMIN_USERNAME",
+        "required (shared server)",
+        "a shared server's admin account, which creates each run's schema and user (the "
+        "cluster's managed master secret's `username`)",
+        "secret",
+    ),
+    Variable(
+        "DB_ADMIN_PASSWORD",
+        "empty",
+        "its password (the secret's `password`)",
+        "secret",
+    ),
     Variable(
         "DATA_BUCKET", "required unless DATA_DIR", "the S3 bucket of inputs and outputs", "task"
     ),
@@ -127,6 +167,13 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR", "you"),
     Variable("LOG_FORMAT", "json", "json (one object per line) or text (for a terminal)", "you"),
 )
+
+# The variables of one kind of database only: a sidecar task sets the first set (the job's
+# database and user exist in the sidecar), a task on a shared server the second (the admin,
+# from the cluster's secret; the run makes its own database and user). The job refuses a
+# variable of the other kind (etl/settings.py).
+TASK_SERVER_ONLY = frozenset({"DB_DATABASE", "DB_USERNAME", "DB_PASSWORD", "DB_SHARED_DIR"})
+SHARED_SERVER_ONLY = frozenset({"DB_SERVER", "DB_TLS_CA", "DB_ADMIN_USERNAME", "DB_ADMIN_PASSWORD"})
 
 # Read by boto3 (the region of S3 calls); the task definition sets it.
 AWS_REGION = "AWS_REGION"

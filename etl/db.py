@@ -2,7 +2,12 @@
 every wait is bounded and whose running statement can be stopped.
 
 - Connecting (TCP and the handshake) is bounded by CONNECT_TIMEOUT per attempt, and all
-  attempts by DB_WAIT_SECONDS.
+  attempts by DB_WAIT_SECONDS: a sidecar still starting, or a paused Aurora Serverless v2
+  cluster resuming, is waited for; how long, and in how many attempts, the session records
+  (`waited_s`, `attempts`) and the connect stage logs. A refused login fails at once.
+- With DB_TLS_CA every connection (the job's, the one that kills a statement, the C client's)
+  is TLS, the server's certificate and host name verified against that bundle; a certificate
+  that does not verify fails at once, it is not waited out.
 - Each statement is bounded by DB_STATEMENT_TIMEOUT_SECONDS: a watchdog sends `KILL QUERY`
   from a second connection, and if the server does not even answer that, cuts the socket.
   The socket's own read timeout (a little longer) is the last backstop.
@@ -21,6 +26,7 @@ columns.
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -74,7 +80,27 @@ class LocalFileRefused(Exception):
 
 
 def _not_ready(exc: BaseException) -> bool:
+    # PyMySQL reports every OSError while connecting as CR_CONN_HOST_ERROR, a certificate
+    # that does not verify too: that one will not go away by waiting.
+    original = getattr(exc, "original_exception", None)
+    if isinstance(original, ssl.SSLCertVerificationError):
+        return False
     return isinstance(exc, pymysql.err.OperationalError) and exc.args[0] in _NOT_READY
+
+
+def server_args(settings: Settings) -> dict[str, Any]:
+    """Where the server is and who logs in, for every PyMySQL connection the job opens: with
+    DB_TLS_CA, TLS required and the certificate and host name verified."""
+    args: dict[str, Any] = {
+        "host": settings.db_host,
+        "port": settings.db_port,
+        "user": settings.db_username,
+        "password": settings.db_password,
+    }
+    if settings.db_tls_ca:
+        args |= {"ssl_ca": str(settings.db_tls_ca), "ssl_verify_cert": True,
+                 "ssl_verify_identity": True}  # fmt: skip
+    return args
 
 
 def _log_wait(state: RetryCallState) -> None:
@@ -141,6 +167,8 @@ class Session(Connection):
 
     statement_timeout: float
     settings: Settings
+    waited_s = 0.0  # how long connecting waited for the server (retries), and in how many
+    attempts = 1
     local_file: str | None = None  # the one file LOAD DATA LOCAL may send, while it loads
 
     received = 0  # bytes of packets read so far: the stream path batches by bytes
@@ -173,10 +201,7 @@ class Session(Connection):
         try:
             with (
                 pymysql.connect(
-                    host=self.settings.db_host,
-                    port=self.settings.db_port,
-                    user=self.settings.db_username,
-                    password=self.settings.db_password,
+                    **server_args(self.settings),
                     connect_timeout=KILL_TIMEOUT,
                     read_timeout=KILL_TIMEOUT,
                     write_timeout=KILL_TIMEOUT,
@@ -246,11 +271,8 @@ def connect(settings: Settings, *, loads: bool = False) -> Session:
     )
     def attempt() -> Session:
         return Session(
-            host=settings.db_host,
-            port=settings.db_port,
-            user=settings.db_username,
-            password=settings.db_password,
-            database=settings.db_database,
+            **server_args(settings),
+            database=settings.db_database or None,
             charset="utf8mb4",
             local_infile=loads,
             autocommit=True,
@@ -262,6 +284,7 @@ def connect(settings: Settings, *, loads: bool = False) -> Session:
             conv=_TEXT_ONLY,
         )
 
+    started = time.monotonic()
     try:
         session = attempt()
     except pymysql.err.OperationalError as exc:
@@ -272,6 +295,8 @@ def connect(settings: Settings, *, loads: bool = False) -> Session:
             ) from exc
         raise
     session.settings = settings
+    session.attempts = int(attempt.statistics.get("attempt_number", 1))
+    session.waited_s = round(time.monotonic() - started, 3) if session.attempts > 1 else 0.0
     session.statement_timeout = settings.db_statement_timeout_seconds
     # PyMySQL applies a changed read timeout before its next read.
     session._raw._read_timeout = settings.db_statement_timeout_seconds + SOCKET_GRACE

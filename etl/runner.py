@@ -20,14 +20,14 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from etl import db, lock, log, manifest, storage
+from etl import db, lock, log, manifest, shared_server, storage
 from etl.context import RunContext
-from etl.contract import ExportPath
+from etl.contract import DbServer, ExportPath
 from etl.export import export_all, server_files
 from etl.extract import discover
 from etl.jobdef import (
@@ -109,10 +109,16 @@ def _run_locked(
     heartbeat: lock.Heartbeat,
 ) -> dict[str, Any]:
     bucket, root = settings.data_bucket, settings.output_root
-    with stage("connect"):
-        conn = db.connect(settings)
-        loader = db.connect(settings, loads=True)
-    with conn, loader, _scratch(settings) as tmp:
+    with ExitStack() as held:
+        with stage("connect", server=settings.db_server) as done:
+            if settings.db_server == DbServer.SHARED:
+                # The run's own schema and user (etl/shared_server.py), dropped at the end.
+                settings = held.enter_context(shared_server.run_database(settings, done))
+            conn = held.enter_context(db.connect(settings))
+            loader = held.enter_context(db.connect(settings, loads=True))
+            if settings.db_server == DbServer.TASK:
+                done.update(waited_s=conn.waited_s, attempts=conn.attempts)
+        tmp = held.enter_context(_scratch(settings))
         _clean_leftovers(settings)  # (after _scratch: this run's own folder is held)
         ctx = RunContext(conn, s3, bucket, tmp, settings.job_name, loader, settings.csv_null)
         with stage("schema", tables=tables):
@@ -158,11 +164,13 @@ def _clear_after_failure(s3: Any, bucket: str, root: str, heartbeat: lock.Heartb
 
 
 @contextmanager
-def stage(name: str, **fields: Any) -> Iterator[None]:
-    started = time.monotonic()
+def stage(name: str, **fields: Any) -> Iterator[dict[str, Any]]:
+    """Log the stage's start and end, name it in a failure; what the block puts in the
+    dict it gets goes into `stage_finished` (the connect stage's wait for the database)."""
+    started, done = time.monotonic(), dict[str, Any]()
     try:
         log.info("stage_started", stage=name, **fields)  # (a SIGTERM just after it: this stage)
-        yield
+        yield done
     except StageFailed:
         raise
     except (Exception, Terminated) as exc:
@@ -172,6 +180,7 @@ def stage(name: str, **fields: Any) -> Iterator[None]:
         stage=name,
         elapsed_s=round(time.monotonic() - started, 3),
         peak_rss_mb=peak_rss_mb(),
+        **done,
     )
 
 

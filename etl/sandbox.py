@@ -21,7 +21,7 @@ class SandboxError(Exception):
     """The account cannot create the throw-away user (it needs CREATE USER and GRANT OPTION)."""
 
 
-def _grant_name(database: str) -> str:
+def grant_name(database: str) -> str:
     # In a GRANT's database name `_` and `%` are wildcards: escape them.
     return "`" + database.replace("_", "\\_").replace("%", "\\%") + "`"
 
@@ -38,7 +38,7 @@ def confined_user(admin: Any, database: str) -> Iterator[tuple[str, str]]:
         except Exception as exc:
             raise SandboxError(str(exc.args[-1] if exc.args else exc)) from exc
         try:
-            cursor.execute(f"GRANT ALL PRIVILEGES ON {_grant_name(database)}.* TO %s@%s",
+            cursor.execute(f"GRANT ALL PRIVILEGES ON {grant_name(database)}.* TO %s@%s",
                            (user, host))  # fmt: skip
             yield user, password
         finally:

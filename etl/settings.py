@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from etl.contract import ENVIRONMENT, IN_ECS
+from etl.contract import (
+    ENVIRONMENT,
+    IN_ECS,
+    SHARED_SERVER_ONLY,
+    TASK_SERVER_ONLY,
+    DbServer,
+)
 
 BUNDLED_JOB = Path(__file__).resolve().parent / "jobs" / "monthly_orders"
 WEEK_SECONDS = 7 * 24 * 3600
@@ -49,6 +55,10 @@ class Settings:
     csv_null: str = ""  # the text that stands for NULL in CSV ("": an empty field)
     data_dir: Path | None = None  # local mode: this folder stands in for the bucket
     log_format: str = "json"  # or "text", for people at a terminal
+    # DB_SERVER=shared: db_username/db_password are the admin's and db_database is empty
+    # until etl/shared_server.py has made the run's own (Settings with those replaced).
+    db_server: DbServer = DbServer.TASK
+    db_tls_ca: Path | None = None  # TLS, the server's certificate verified against this
 
     @property
     def lock_key(self) -> str:
@@ -241,6 +251,39 @@ def _separate(input_prefix: str, output_prefix: str) -> None:
         )
 
 
+# DB_SERVER and DB_TLS_CA mean something on either kind of server.
+_SHARED_ONLY = sorted(SHARED_SERVER_ONLY - {"DB_SERVER", "DB_TLS_CA"})
+
+
+def _db_server(env: Mapping[str, str]) -> DbServer:
+    """DB_SERVER, and the variables that make sense with it only. On a shared server the run
+    makes its own database and user (so none is named) and the server cannot write into the
+    task's folders (no shared export path); the sidecar has no admin account to use."""
+    raw = env.get("DB_SERVER") or DbServer.TASK
+    try:
+        server = DbServer(raw)
+    except ValueError:
+        allowed = " or ".join(DbServer)
+        raise SettingsError(f"DB_SERVER={raw!r} must be {allowed}") from None
+    refused = sorted(TASK_SERVER_ONLY) if server == DbServer.SHARED else _SHARED_ONLY
+    wrong = [name for name in refused if env.get(name)]
+    if wrong:
+        raise SettingsError(f"{', '.join(wrong)} may not be set with DB_SERVER={server}")
+    if server == DbServer.SHARED and not env.get("DB_TLS_CA"):
+        raise SettingsError("DB_TLS_CA is required with DB_SERVER=shared (the server is remote)")
+    return server
+
+
+def _tls_ca(env: Mapping[str, str]) -> Path | None:
+    value = env.get("DB_TLS_CA", "")
+    if not value:
+        return None
+    path = Path(value)
+    if not path.is_file() or not os.access(path, os.R_OK):
+        raise SettingsError(f"DB_TLS_CA={value!r} is not a readable file")
+    return path
+
+
 def from_env(env: Mapping[str, str] = os.environ) -> Settings:
     job_dir = Path(env.get("ETL_JOB") or BUNDLED_JOB)
     if not (job_dir / "schema.sql").is_file():
@@ -252,12 +295,23 @@ def from_env(env: Mapping[str, str] = os.environ) -> Settings:
     input_prefix = _prefix(env, "INPUT_PREFIX", "input/")
     output_prefix = _prefix(env, "OUTPUT_PREFIX", "output/")
     _separate(input_prefix, output_prefix)
+    host, port = _required(env, "DB_HOST"), int(_number(env, "DB_PORT", "3306", 1, int))
+    server, tls_ca = _db_server(env), _tls_ca(env)
+    if server == DbServer.SHARED:
+        database, user, password = (
+            "",
+            _required(env, "DB_ADMIN_USERNAME"),
+            env.get("DB_ADMIN_PASSWORD", ""),
+        )
+    else:
+        database, user = _required(env, "DB_DATABASE"), _required(env, "DB_USERNAME")
+        password = env.get("DB_PASSWORD", "")
     return Settings(
-        db_host=_required(env, "DB_HOST"),
-        db_port=int(_number(env, "DB_PORT", "3306", 1, int)),
-        db_database=_required(env, "DB_DATABASE"),
-        db_username=_required(env, "DB_USERNAME"),
-        db_password=env.get("DB_PASSWORD", ""),
+        db_host=host,
+        db_port=port,
+        db_database=database,
+        db_username=user,
+        db_password=password,
         data_bucket=bucket,
         input_prefix=input_prefix,
         output_prefix=output_prefix,
@@ -278,4 +332,6 @@ def from_env(env: Mapping[str, str] = os.environ) -> Settings:
         csv_null=_csv_null(env),
         data_dir=data_dir,
         log_format=_log_format(env),
+        db_server=server,
+        db_tls_ca=tls_ca,
     )

@@ -107,6 +107,8 @@ def write_options(path: Path, ctx: RunContext) -> None:
         "default-character-set=utf8mb4",
         f"max-allowed-packet={MAX_PACKET}",
     ]
+    if settings.db_tls_ca:  # as the job's own connections: TLS, certificate and host name checked
+        lines += [f"ssl-ca={_option(str(settings.db_tls_ca))}", "ssl-verify-server-cert"]
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
@@ -209,10 +211,7 @@ def kill_connection(settings: Settings, thread_id: int) -> None:
     try:
         with (
             pymysql.connect(
-                host=settings.db_host,
-                port=settings.db_port,
-                user=settings.db_username,
-                password=settings.db_password,
+                **db.server_args(settings),
                 connect_timeout=db.KILL_TIMEOUT,
                 read_timeout=db.KILL_TIMEOUT,
                 write_timeout=db.KILL_TIMEOUT,

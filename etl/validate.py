@@ -23,6 +23,7 @@ from sqlparse import lexer
 from sqlparse import tokens as T
 
 from etl import db, sandbox
+from etl.contract import DbServer
 from etl.jobdef import (
     JobDefinition,
     JobDefinitionError,
@@ -217,7 +218,9 @@ def check_folder(folder: Path) -> list[Finding]:
 def _database_settings(folder: Path, env: Mapping[str, str]) -> Settings:
     """The job's own connection settings (DB_*), whatever else the environment lacks: only
     the database server is used here."""
-    unused = {"DB_DATABASE": "-", "ETL_JOB": str(folder), "DATA_BUCKET": "-", "DATA_DIR": ""}
+    unused = {"ETL_JOB": str(folder), "DATA_BUCKET": "-", "DATA_DIR": ""}
+    if env.get("DB_SERVER") != DbServer.SHARED:  # (a shared server's run names its own)
+        unused["DB_DATABASE"] = "-"
     settings = from_env({**env, **unused})
     # No database named: we make our own. A few seconds' wait unless DB_WAIT_SECONDS says.
     wait = settings.db_wait_seconds if env.get("DB_WAIT_SECONDS") else 5.0

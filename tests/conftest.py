@@ -18,6 +18,7 @@ import boto3
 import pymysql
 import pytest
 from etl_harness import S3_ENV, DbServer
+from tls_server import TlsFiles, tls_only_server
 
 from tools import s3_emulator, throwaway_db
 
@@ -53,6 +54,19 @@ def db_server() -> Iterator[DbServer]:
             pytrace=False,
         )
     yield server
+
+
+@pytest.fixture(scope="session")
+def tls_db_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[DbServer, TlsFiles]]:
+    """A server outside the task, as an Aurora cluster is one: TLS only, its certificate from
+    a test CA (tests/tls_server.py). A throw-away MariaDB of the session's own, always."""
+    try:
+        with tls_only_server(tmp_path_factory.mktemp("tls")) as (own, files):
+            yield DbServer(own.host, own.port, own.user, own.password), files
+    except throwaway_db.ServerUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,9 +90,10 @@ def _login(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def running(parent: str | None = None) -> Iterator[Server]:
+def running(parent: str | None = None, options: Sequence[str] = ()) -> Iterator[Server]:
     """Start a server in a new folder under `parent` (the system's temporary folder by
-    default); stop it and remove the folder on exit."""
+    default); stop it and remove the folder on exit. `options`: more mariadbd options (a
+    TLS-only server's certificate files and require_secure_transport)."""
     install_db = find("mariadb-install-db", "mysql_install_db")
     mariadbd = find("mariadbd", "mysqld")
     base = Path(tempfile.mkdtemp(prefix="etl-db-", dir=parent))
@@ -122,7 +123,7 @@ def running(parent: str | None = None) -> Iterator[Server]:
              f"--secure-file-priv={files}", f"--tmpdir={scratch}", "--local-infile=1",
              "--skip-name-resolve",
              "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci",
-             "--innodb-log-file-size=16M", "--skip-log-bin", *_as_root()],
+             "--innodb-log-file-size=16M", "--skip-log-bin", *options, *_as_root()],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = started + START_TIMEOUT_SECONDS

@@ -16,6 +16,8 @@ from etl.contract import (
     AWS_REGION,
     DB_CONTAINER,
     ENVIRONMENT,
+    SHARED_SERVER_ONLY,
+    TASK_SERVER_ONLY,
     ExitCode,
     ExportPath,
     variable,
@@ -86,9 +88,15 @@ def test_the_app_gets_what_the_job_reads_and_nothing_it_does_not(
         # A job's `environment` could not have replaced any of them.
         assert (plain - yours) | secret <= RESERVED_ENV
         # Everything the task definition is to set is there (ETL_JOB only for a job that
-        # names its folder; DB_SHARED_DIR only on the shared path, below).
+        # names its folder; DB_SHARED_DIR only on the shared path, below), and only the
+        # variables of the job's kind of database server.
+        aurora = config.get("database", "sidecar") == "aurora"
+        other_kind = TASK_SERVER_ONLY if aurora else SHARED_SERVER_ONLY
+        assert not (plain | secret) & other_kind, job
         for item in ENVIRONMENT:
-            if item.set_by in {"task", "secret"} and item.name not in {"ETL_JOB", "DB_SHARED_DIR"}:
+            if item.set_by not in {"task", "secret"} or item.name in other_kind:
+                continue
+            if item.name not in {"ETL_JOB", "DB_SHARED_DIR"}:
                 assert item.name in plain | secret, f"{job}: {item.name} missing"
         assert ("ETL_JOB" in plain) is ("etlJob" in config), job
         # The export path the config chose is the one the job will take.
