@@ -22,6 +22,10 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 etl \
     && useradd --system --uid 10001 --gid etl --no-create-home --home-dir /app etl
+# Aurora jobs verify the cluster's certificate against the RDS CA bundle (every region's roots;
+# DB_TLS_CA, components/specs/aurora.py), fetched over HTTPS from AWS at build time.
+# https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/UsingWithRDS.SSL.html
+ADD --chmod=0644 https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem /etc/ssl/certs/rds-global-bundle.pem
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY etl/ ./etl/

@@ -475,6 +475,81 @@ def _flow_log(r: Registered) -> list[Request]:
     return [("ec2", "CreateFlowLogs", params)]
 
 
+def _rds_tags(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    tags = inputs.get("tags", {})
+    return {"Tags": [{"Key": k, "Value": tags[k]} for k in tags]} if tags else {}
+
+
+def _db_cluster(r: Registered) -> list[Request]:
+    i = r.inputs
+    identifier = physical_name(r, "clusterIdentifier")
+    params: dict[str, Any] = {
+        "DBClusterIdentifier": identifier,
+        **_members(i, "engine", "engineMode", "engineVersion", "masterUsername",
+                   "manageMasterUserPassword", "port", "storageEncrypted",
+                   "backupRetentionPeriod", "deletionProtection", "copyTagsToSnapshot",
+                   "masterUserSecretKmsKeyId", "kmsKeyId", pascal=True),
+        **_rds_tags(i),
+    }  # fmt: skip
+    renamed = {"dbSubnetGroupName": "DBSubnetGroupName",
+               "dbClusterParameterGroupName": "DBClusterParameterGroupName",
+               "vpcSecurityGroupIds": "VpcSecurityGroupIds",
+               "enabledCloudwatchLogsExports": "EnableCloudwatchLogsExports"}  # fmt: skip
+    params |= {api: _ints(i[key]) for key, api in renamed.items() if key in i}
+    if "serverlessv2ScalingConfiguration" in i:
+        scaling = i["serverlessv2ScalingConfiguration"]
+        params["ServerlessV2ScalingConfiguration"] = {
+            "MinCapacity": float(scaling["minCapacity"]),
+            "MaxCapacity": float(scaling["maxCapacity"]),
+            **_members(scaling, "secondsUntilAutoPause", pascal=True),
+        }
+    if "iamRoles" in i:  # associated after creation, one call per role
+        roles = [("rds", "AddRoleToDBCluster", {"DBClusterIdentifier": identifier,
+                  "RoleArn": arn}) for arn in i["iamRoles"]]  # fmt: skip
+    else:
+        roles = []
+    deletion = {"DBClusterIdentifier": identifier,
+                **_members(i, "skipFinalSnapshot", pascal=True)}  # fmt: skip
+    if "finalSnapshotIdentifier" in i:
+        deletion["FinalDBSnapshotIdentifier"] = i["finalSnapshotIdentifier"]
+    return [("rds", "CreateDBCluster", params), *roles, ("rds", "DeleteDBCluster", deletion)]
+
+
+def _db_instance(r: Registered) -> list[Request]:
+    i = r.inputs
+    params = {
+        "DBInstanceIdentifier": physical_name(r, "identifier"),
+        "DBInstanceClass": i["instanceClass"],
+        "DBClusterIdentifier": i["clusterIdentifier"],
+        **_members(i, "engine", "engineVersion", "publiclyAccessible",
+                   "autoMinorVersionUpgrade", pascal=True),
+        **_rds_tags(i),
+    }  # fmt: skip
+    return [("rds", "CreateDBInstance", params)]
+
+
+def _db_subnet_group(r: Registered) -> list[Request]:
+    i = r.inputs
+    return [("rds", "CreateDBSubnetGroup", {
+        "DBSubnetGroupName": physical_name(r), "SubnetIds": list(i["subnetIds"]),
+        "DBSubnetGroupDescription": i["description"], **_rds_tags(i)})]  # fmt: skip
+
+
+def _db_cluster_parameter_group(r: Registered) -> list[Request]:
+    i = r.inputs
+    name = physical_name(r)
+    requests: list[Request] = [("rds", "CreateDBClusterParameterGroup", {
+        "DBClusterParameterGroupName": name, "DBParameterGroupFamily": i["family"],
+        "Description": i["description"], **_rds_tags(i)})]  # fmt: skip
+    if "parameters" in i:  # the provider's default apply method: immediate
+        requests.append(("rds", "ModifyDBClusterParameterGroup", {
+            "DBClusterParameterGroupName": name,
+            "Parameters": [{"ParameterName": p["name"], "ParameterValue": p["value"],
+                            "ApplyMethod": p.get("applyMethod", "immediate")}
+                           for p in i["parameters"]]}))  # fmt: skip
+    return requests
+
+
 REQUESTS: dict[str, Callable[[Registered], list[Request]]] = {
     "aws:ecs/cluster:Cluster": _cluster,
     "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders": _capacity,
@@ -507,6 +582,10 @@ REQUESTS: dict[str, Callable[[Registered], list[Request]]] = {
     "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": _default_security_group,
     "aws:ec2/defaultNetworkAcl:DefaultNetworkAcl": _default_network_acl,
     "aws:ec2/flowLog:FlowLog": _flow_log,
+    "aws:rds/cluster:Cluster": _db_cluster,
+    "aws:rds/clusterInstance:ClusterInstance": _db_instance,
+    "aws:rds/subnetGroup:SubnetGroup": _db_subnet_group,
+    "aws:rds/clusterParameterGroup:ClusterParameterGroup": _db_cluster_parameter_group,
 }
 
 # Declared types that are not AWS resources.
