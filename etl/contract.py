@@ -75,7 +75,7 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable(
         "DB_SERVER",
         "task",
-        "`task`: the task's own server (the sidecar), the job uses DB_DATABASE as DB_USERNAME; "
+        "`task`: the task's own server (the sidecar), where DB_DATABASE and DB_USERNAME exist; "
         "`shared`: a server other jobs use too (Aurora), each run in a schema and user of its "
         "own that it creates with DB_ADMIN_USERNAME and drops at the end",
         "task",

@@ -486,7 +486,7 @@ def _db_cluster(r: Registered) -> list[Request]:
     params: dict[str, Any] = {
         "DBClusterIdentifier": identifier,
         **_members(i, "engine", "engineMode", "engineVersion", "masterUsername",
-                   "manageMasterUserPassword", "port", "storageEncrypted",
+                   "manageMasterUserPassword", "port", "storageEncrypted", "storageType",
                    "backupRetentionPeriod", "deletionProtection", "copyTagsToSnapshot",
                    "masterUserSecretKmsKeyId", "kmsKeyId", pascal=True),
         **_rds_tags(i),
