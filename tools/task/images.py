@@ -3,7 +3,8 @@
 No image can be pulled here, so each image reference maps to a stand-in:
 - the app's image is this checkout, reproduced from the Dockerfile: its final stage's ENV,
   WORKDIR, USER, ENTRYPOINT/CMD and RUN steps, its COPY sources bind-mounted where they would be
-  copied, and the build stage's virtualenv built from the same requirements file;
+  copied, the build stage's virtualenv built from the same requirements file, and each file it
+  ADDs from a URL a local file the caller names (else empty: nothing is downloaded);
 - `mysql`/`mariadb` images are the official image's entrypoint contract on this machine's
   MariaDB binaries (standin/docker-entrypoint.sh), its `mysql` user (999:999) and config, and
   for `mysql` MySQL 8.4's 0640 mode for INTO OUTFILE files.
@@ -154,6 +155,25 @@ def _copy(value: str, workdir: str, venvs: dict[str, Path], context: Path) -> li
     return [Bind(str(context / source), str(Path(workdir) / target)) for source in sources]
 
 
+EMPTY_DOWNLOAD = CACHE / "empty-download"
+
+
+def _add(value: str, downloads: dict[str, Path]) -> dict[str, tuple[str, str]]:
+    """ADD <https URL> <file>: nothing is downloaded here, so the file is what the caller gives
+    for that URL (`downloads`), else an empty file (a CA bundle that verifies nothing: a
+    connection that relies on it fails, never passes unverified). `--chmod` is kept."""
+    *options, source, target = value.split()
+    flags = dict(o.removeprefix("--").split("=", 1) for o in options if o.startswith("--"))
+    if set(flags) - {"chmod", "checksum"} or not source.startswith("https://"):
+        raise ImageError(f"the stand-in cannot reproduce ADD {value}")
+    local = downloads.get(source)
+    if local is None:
+        EMPTY_DOWNLOAD.parent.mkdir(parents=True, exist_ok=True)
+        EMPTY_DOWNLOAD.touch()
+        local = EMPTY_DOWNLOAD
+    return {target: (str(local), flags.get("chmod", "600"))}  # (Docker: 600 for a URL)
+
+
 def _require_packages(run: str) -> None:
     """A RUN step installing Debian packages: the stand-in's root is this machine's, so the
     packages must be installed here (running apt-get at each container start would be slow,
@@ -170,8 +190,11 @@ def _require_packages(run: str) -> None:
         raise ImageError(f"the app image installs {' '.join(missing)}: apt-get install it here")
 
 
-def app_image(reference: str, context: Path = ROOT) -> Image:
-    """The image the Dockerfile builds, reproduced from this checkout."""
+def app_image(
+    reference: str, context: Path = ROOT, downloads: dict[str, Path] | None = None
+) -> Image:
+    """The image the Dockerfile builds, reproduced from this checkout; `downloads`: local
+    files standing in for the URLs it ADDs."""
     parser = DockerfileParser(path=str(context / "Dockerfile"))
     *build_stages, final = _stages(parser)
     venvs = _build_stage_venvs(build_stages, context)
@@ -194,6 +217,8 @@ def app_image(reference: str, context: Path = ROOT) -> Image:
             image.build.append(value)
         elif kind == "COPY":
             image.binds += _copy(value, image.workdir or "/", venvs, context)
+        elif kind == "ADD":
+            image.files.update(_add(value, downloads or {}))
         elif kind == "VOLUME":
             image.volumes += _exec_form(value) if value.startswith("[") else value.split()
         elif kind not in ("ARG", "LABEL", "EXPOSE", "COMMENT"):
