@@ -1,10 +1,11 @@
 """A run on a server other jobs share (DB_SERVER=shared, Aurora MySQL): a schema and a user of
 its own, made with the admin account when the run connects and dropped when it ends.
 
-- Names come from the job and the slot: the schema `etl_<key>_<slot>_<job>` (64 characters at
-  most), the user `etl_<key>_<slot>` (32, MySQL's limit), `<key>` being the first 10 hex digits
-  of SHA-256(JOB_NAME). Every name of a job starts with `etl_<key>_` and no other job's does,
-  so a clean-up that matches that prefix touches this job's names only.
+- Names come from the job and the slot: the schema `etl_<key>_<slot>_<job>` (the job's name
+  cut to fit 64 characters as GRANT spells it, `_` escaped), the user `etl_<key>_<slot>` (31;
+  MySQL allows 32), `<key>` being the first 10 hex digits of SHA-256(JOB_NAME). Every name of
+  a job starts with `etl_<key>_` and no other job's does, so a clean-up that matches that
+  prefix touches this job's names only.
 - The user gets `ALL PRIVILEGES ON <schema>.*` (database-level privileges: no FILE, no other
   schema, no users, no server settings; etl/sandbox.py) for the host the server sees the
   admin's connection come from, so the job's SQL runs as an account that can touch only the
@@ -45,7 +46,7 @@ from etl.sandbox import grant_name
 from etl.settings import Settings
 
 KEY_DIGITS = 10  # of SHA-256(JOB_NAME): 40 bits, no two jobs of a server share a prefix
-SLUG_CHARS = 32  # the job's name, for people reading SHOW DATABASES: 32 + 32 = MySQL's 64
+MAX_NAME = 64  # MySQL's limit on a database name
 CLEANUP_WAIT_SECONDS = 10.0  # reconnecting to drop what a run made (after SIGTERM: little time)
 LOCK_WAIT_SECONDS = 30  # a DROP waiting for a table a dying statement still holds
 # ER_KILL_DENIED_ERROR: Aurora's master user has no CONNECTION_ADMIN; RDS's own procedure
@@ -67,10 +68,15 @@ def job_prefix(job_name: str) -> str:
 
 
 def run_names(job_name: str, scheduled_time: datetime) -> RunNames:
+    """The run's schema and user. The schema name fits 64 characters also as GRANT spells it,
+    each `_` escaped (the privilege tables hold that form: a longer one is refused)."""
     slot = f"{scheduled_time.astimezone(UTC):%Y%m%dt%H%M%Sz}"
-    slug = re.sub(r"[^a-z0-9]+", "_", job_name.lower()).strip("_")[:SLUG_CHARS]
     prefix = job_prefix(job_name)
-    return RunNames(schema=f"{prefix}{slot}_{slug}".rstrip("_"), user=f"{prefix}{slot}")
+    slug = re.sub(r"[^a-z0-9]+", "_", job_name.lower()).strip("_")
+    schema = f"{prefix}{slot}_{slug}"
+    while len(grant_name(schema)) - 2 > MAX_NAME:  # (without its backticks)
+        schema = schema[:-1]
+    return RunNames(schema=schema.rstrip("_"), user=f"{prefix}{slot}")
 
 
 def _like(prefix: str) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,13 +76,17 @@ def make_ca(folder: Path, common: str = "etl test CA") -> tuple[Path, ec.Ellipti
     return path, key
 
 
-def make_tls_files(folder: Path) -> TlsFiles:
-    """A CA, and a server certificate it signs for 127.0.0.1 and localhost."""
+def make_tls_files(folder: Path, names: Sequence[str] = ()) -> TlsFiles:
+    """A CA, and a server certificate it signs for 127.0.0.1, localhost and `names` (a
+    cluster endpoint the task resolves to a forwarded port)."""
     ca_path, ca_key = make_ca(folder)
     ca_cert = x509.load_pem_x509_certificate(ca_path.read_bytes())
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
-    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    alternatives = [
+        *(x509.DNSName(name) for name in ("localhost", *names)),
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+    ]
     cert = (
         x509.CertificateBuilder()
         .subject_name(_name("127.0.0.1"))
@@ -91,7 +95,7 @@ def make_tls_files(folder: Path) -> TlsFiles:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.SubjectAlternativeName(alternatives), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
@@ -105,9 +109,11 @@ def make_tls_files(folder: Path) -> TlsFiles:
 
 
 @contextmanager
-def tls_only_server(folder: Path) -> Iterator[tuple[throwaway_db.Server, TlsFiles]]:
+def tls_only_server(
+    folder: Path, names: Sequence[str] = ()
+) -> Iterator[tuple[throwaway_db.Server, TlsFiles]]:
     """A throw-away MariaDB that accepts TLS connections only, and the files of its TLS."""
-    files = make_tls_files(folder)
+    files = make_tls_files(folder, names)
     options = [f"--ssl-ca={files.ca}", f"--ssl-cert={files.cert}", f"--ssl-key={files.key}",
                "--require-secure-transport=ON"]  # fmt: skip
     with throwaway_db.running(options=options) as server:

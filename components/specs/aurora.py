@@ -36,6 +36,7 @@ SLOW_QUERY_SECONDS = "10"
 # The RDS CA bundle (every region's roots) as the Dockerfile ADDs it to the image:
 # https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/UsingWithRDS.SSL.html
 RDS_CA_BUNDLE = "/etc/ssl/certs/rds-global-bundle.pem"
+RDS_CA_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
 # RDS's managed master secret: a JSON object with these keys (and engine, host, port...).
 # https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/rds-secrets-manager.html
 SECRET_USERNAME_KEY = "username"

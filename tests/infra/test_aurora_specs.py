@@ -16,7 +16,7 @@ from iam_evaluator import decide
 from components.specs import aurora
 from components.specs.aurora import AuroraSpec, ClusterEndpoint
 from components.specs.containers import TaskInputs
-from tools.offline import Registered
+from tools.offline import ROOT, Registered
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
@@ -199,15 +199,9 @@ def test_the_aurora_task_is_the_app_alone_with_the_managed_secrets_keys() -> Non
 
 
 def test_the_image_holds_the_ca_bundle_the_task_names() -> None:
-    dockerfile = aurora.__file__.rsplit("/components/", 1)[0] + "/Dockerfile"
-    with open(dockerfile, encoding="utf-8") as handle:
-        text = handle.read()
-    assert re.search(
-        rf"^ADD .*https://truststore\.pki\.rds\.amazonaws\.com/global/"
-        rf"global-bundle\.pem {re.escape(aurora.RDS_CA_BUNDLE)}$",
-        text,
-        re.M,
-    )
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    wanted = f"{aurora.RDS_CA_BUNDLE_URL} {aurora.RDS_CA_BUNDLE}"
+    assert re.search(rf"^ADD (--chmod=0644 )?{re.escape(wanted)}$", dockerfile, re.M)
 
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/exec"

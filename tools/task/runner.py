@@ -130,6 +130,7 @@ class TaskRun:
         on_log: Callable[[str, str], None] = _print_line,
         keep: bool = False,
         images: dict[str, Image] | None = None,
+        hosts: dict[str, str] | None = None,
     ) -> None:
         self.task, self.secrets = task, secrets
         self.overrides = overrides or {}
@@ -137,6 +138,9 @@ class TaskRun:
         self.forwards = forwards or {}
         self.on_log, self.keep = on_log, keep
         self.images = images or {}  # container name -> image, instead of its stand-in
+        # Names the VPC's resolver would answer (a cluster endpoint) -> an address in the
+        # task's network (a forwarded port's 127.0.0.1): the containers' /etc/hosts.
+        self.hosts = hosts or {}
         self.task_id = uuid.uuid4().hex
         self.timeline: list[tuple[float, str]] = []
         self._stop = threading.Event()
@@ -204,6 +208,16 @@ class TaskRun:
             command = image.cmd
         return Container(spec, image, env, [*entrypoint, *command])
 
+    def _hosts_file(self) -> dict[str, tuple[str, str]]:
+        """This machine's /etc/hosts and the task's names, laid over the containers' copy."""
+        if not self.hosts:
+            return {}
+        path = self.dir / "hosts"
+        if not path.exists():
+            lines = [f"{address} {name}" for name, address in sorted(self.hosts.items())]
+            path.write_text(Path("/etc/hosts").read_text() + "\n".join(lines) + "\n")
+        return {"/etc/hosts": (str(path), "644")}
+
     def _launch(self, container: Container) -> None:
         home = self.dir / "containers" / container.spec.name
         for part in ("upper", "work", "root", "tmp"):
@@ -236,7 +250,8 @@ class TaskRun:
             "work": str(home / "work"),
             "root": str(home / "root"),
             "files": [
-                {"path": p, "source": s, "mode": m} for p, (s, m) in container.image.files.items()
+                {"path": p, "source": s, "mode": m}
+                for p, (s, m) in {**container.image.files, **self._hosts_file()}.items()
             ],
             "binds": binds,
             "readonly_root": container.spec.readonly_root,
