@@ -73,6 +73,22 @@ def _vpc(private: list[str]) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
     }
 
 
+def _db_cluster(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """A cluster's endpoint, and the master user secret RDS creates for it
+    (ManageMasterUserPassword), encrypted with Secrets Manager's key of the account."""
+    identifier = inputs.get("clusterIdentifier") or f"{name}-a1b2c3d"
+    return {
+        "clusterIdentifier": identifier,
+        "arn": _arn("rds", f"cluster:{identifier}"),
+        "endpoint": f"{identifier}.cluster-c0ffee0123ab.{_region[0]}.rds.amazonaws.com",
+        "masterUserSecrets": [{
+            "secretArn": _arn("secretsmanager", "secret:rds!cluster-0a1b2c3d-AbCdEf"),
+            "kmsKeyId": _arn("kms", "key/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"),
+            "secretStatus": "active",
+        }],
+    }  # fmt: skip
+
+
 # Attributes the provider computes and the program reads back, by resource type.
 COMPUTED: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
     "aws:ecs/cluster:Cluster": lambda n, i: {"name": n, "arn": _arn("ecs", f"cluster/{n}")},
@@ -89,6 +105,7 @@ COMPUTED: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
     },
     "aws:s3/bucket:Bucket": lambda n, i: {"bucket": n, "arn": f"arn:aws:s3:::{n}"},
     "aws:ec2/securityGroup:SecurityGroup": lambda n, i: {"arn": _arn("ec2", f"security-group/{n}")},
+    "aws:rds/cluster:Cluster": _db_cluster,
     "random:index/randomPassword:RandomPassword": lambda n, i: {"result": "p" * int(i["length"])},
     "aws:sqs/queue:Queue": lambda n, i: {
         "arn": _arn("sqs", i["name"]),
@@ -110,6 +127,9 @@ COMPUTED: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
     "awsx:ecr:Image": lambda n, i: {"imageUri": f"{i['repositoryUrl']}@sha256:{'0' * 64}"},
 }
 
+_EXISTING_SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rds!cluster-9f8e7d6c-ZyXwVu"
+_EXISTING_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/9f8e7d6c-5b4a-3f2e-1d0c-9b8a7f6e5d4c"
+
 # What invokes answer (camelCase, like the provider).
 INVOKES: dict[str, dict[str, Any]] = {
     "aws:index/getCallerIdentity:getCallerIdentity": {
@@ -120,6 +140,15 @@ INVOKES: dict[str, dict[str, Any]] = {
     "aws:index/getPartition:getPartition": {"partition": "aws", "dnsSuffix": "amazonaws.com"},
     "aws:index/getRegion:getRegion": {"name": REGION, "region": REGION},
     "aws:ec2/getNetworkAcls:getNetworkAcls": {"id": REGION, "ids": ["acl-default"]},
+    # An existing Aurora cluster (aurora.existingCluster) with its RDS-managed secret.
+    "aws:rds/getCluster:getCluster": {
+        "id": "shared-etl",
+        "clusterIdentifier": "shared-etl",
+        "endpoint": f"shared-etl.cluster-c0ffee0123ab.{REGION}.rds.amazonaws.com",
+        "masterUserSecrets": [
+            {"secretArn": _EXISTING_SECRET, "kmsKeyId": _EXISTING_KEY, "secretStatus": "active"}
+        ],
+    },
 }
 _REGIONAL_INVOKES = ("aws:index/getRegion:getRegion", "aws:ec2/getNetworkAcls:getNetworkAcls")
 

@@ -133,19 +133,22 @@ def parameter_group_args(description: str) -> dict[str, Any]:
     }
 
 
-def subnet_group_args(subnet_ids: list[str], description: str) -> dict[str, Any]:
+# The builders below take plain values or Pulumi outputs alike (typed Any: no Pulumi here).
+
+
+def subnet_group_args(subnet_ids: Any, description: str) -> dict[str, Any]:
     return {"subnet_ids": subnet_ids, "description": description}
 
 
-def security_group_args(vpc_id: str, task_group_id: str, description: str) -> dict[str, Any]:
-    """3306 from the jobs' task security group, nothing else in; no egress (the server
+def security_group_args(vpc_id: Any, task_group_ids: Any, description: str) -> dict[str, Any]:
+    """3306 from the jobs' task security groups, nothing else in; no egress (the server
     answers on the connections it accepted; security groups are stateful)."""
     return {
         "vpc_id": vpc_id,
         "description": description,
         "ingress": [{
             "protocol": "tcp", "from_port": PORT, "to_port": PORT,
-            "security_groups": [task_group_id],
+            "security_groups": task_group_ids,
             "description": "MySQL from the scheduled jobs' tasks",
         }],
         "egress": [],
@@ -155,11 +158,10 @@ def security_group_args(vpc_id: str, task_group_id: str, description: str) -> di
 def cluster_args(
     spec: AuroraSpec,
     *,
-    subnet_group: str,
-    parameter_group: str,
-    security_group: str,
+    subnet_group: Any,
+    parameter_group: Any,
+    security_group: Any,
     final_snapshot: str,
-    tags: dict[str, str],
 ) -> dict[str, Any]:
     """The Serverless v2 cluster: encrypted, TLS only, the master password in a secret RDS
     manages and rotates, logs exported, backups per environment."""
@@ -188,13 +190,10 @@ def cluster_args(
         "copy_tags_to_snapshot": True,
         "final_snapshot_identifier": final_snapshot,
         "skip_final_snapshot": False,
-        "tags": tags,
     }
 
 
-def instance_args(
-    cluster_identifier: str, spec: AuroraSpec, tags: dict[str, str]
-) -> dict[str, Any]:
+def instance_args(cluster_identifier: Any, spec: AuroraSpec) -> dict[str, Any]:
     """The writer: one Serverless v2 instance, private."""
     return {
         "cluster_identifier": cluster_identifier,
@@ -203,7 +202,6 @@ def instance_args(
         "engine_version": spec.engine_version,
         "publicly_accessible": False,
         "auto_minor_version_upgrade": True,
-        "tags": tags,
     }
 
 

@@ -22,7 +22,6 @@ ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rds!cluster-0a1b2c3d-AbCdEf"
 KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-TAGS = {"project": "scheduled-etl", "stack": "staging"}
 
 
 def _camel(name: str) -> str:
@@ -67,7 +66,6 @@ def test_the_cluster_is_serverless_v2_tls_only_encrypted_with_a_managed_secret()
         parameter_group="etl-db-params",
         security_group="sg-0123456789abcdef0",
         final_snapshot="etl-db-final",
-        tags=TAGS,
     )
     requests = requests_of(registered("aws:rds/cluster:Cluster", "etl-db", args))
     [(_, _, create)] = [r for r in requests if r[1] == "CreateDBCluster"]
@@ -79,7 +77,6 @@ def test_the_cluster_is_serverless_v2_tls_only_encrypted_with_a_managed_secret()
         "SecondsUntilAutoPause": 600,
     }
     assert create["EnableCloudwatchLogsExports"] == ["error", "slowquery"]
-    assert {"Key": "stack", "Value": "staging"} in create["Tags"]
     [(_, _, delete)] = [r for r in requests if r[1] == "DeleteDBCluster"]
     assert delete == {
         "DBClusterIdentifier": create["DBClusterIdentifier"],
@@ -96,7 +93,6 @@ def test_a_cluster_that_never_pauses_sends_no_pause_time() -> None:
         parameter_group="p",
         security_group="sg-0123456789abcdef0",
         final_snapshot="f",
-        tags={},
     )
     [create, _] = requests_of(registered("aws:rds/cluster:Cluster", "etl-db", args))
     assert create[2]["ServerlessV2ScalingConfiguration"] == {"MinCapacity": 0.5, "MaxCapacity": 8.0}
@@ -107,7 +103,7 @@ def test_the_writer_subnet_group_and_parameter_group() -> None:
         registered(
             "aws:rds/clusterInstance:ClusterInstance",
             "etl-db-writer",
-            aurora.instance_args("etl-db", AuroraSpec(), TAGS),
+            aurora.instance_args("etl-db", AuroraSpec()),
         )
     )
     assert instance[0][2]["DBInstanceClass"] == "db.serverless"
@@ -137,7 +133,7 @@ def test_the_writer_subnet_group_and_parameter_group() -> None:
 
 
 def test_the_security_group_admits_3306_from_the_task_group_only() -> None:
-    args = aurora.security_group_args("vpc-0abc", "sg-0task", "the jobs' Aurora cluster")
+    args = aurora.security_group_args("vpc-0abc", ["sg-0task"], "the jobs' Aurora cluster")
     requests = requests_of(registered("aws:ec2/securityGroup:SecurityGroup", "etl-db-sg", args))
     [(_, _, ingress)] = [r for r in requests if r[1] == "AuthorizeSecurityGroupIngress"]
     assert ingress["IpPermissions"] == [
