@@ -111,6 +111,40 @@ REPOSITORY = Limit(
     f"{_API}/AmazonECR/latest/APIReference/API_CreateRepository.html",
 )
 
+# RDS identifiers: a letter first, then letters, digits and single hyphens, no hyphen last;
+# RDS stores them in lowercase (Pulumi's autonames are lowercase already).
+_RDS_IDENTIFIER = r"[a-z](?:-?[a-z0-9])*"
+DB_CLUSTER = Limit(
+    "RDS DB cluster identifier",
+    63,
+    _RDS_IDENTIFIER,
+    f"{_API}/AmazonRDS/latest/APIReference/API_CreateDBCluster.html",
+)
+DB_INSTANCE = Limit(
+    "RDS DB instance identifier",
+    63,
+    _RDS_IDENTIFIER,
+    f"{_API}/AmazonRDS/latest/APIReference/API_CreateDBInstance.html",
+)
+DB_SNAPSHOT = Limit(
+    "RDS DB cluster snapshot identifier",
+    255,
+    _RDS_IDENTIFIER,
+    f"{_API}/AmazonRDS/latest/APIReference/API_DeleteDBCluster.html",
+)
+DB_SUBNET_GROUP = Limit(
+    "RDS DB subnet group name",
+    255,
+    r"(?!default$)[a-z0-9 ._-]+",
+    f"{_API}/AmazonRDS/latest/APIReference/API_CreateDBSubnetGroup.html",
+)
+DB_CLUSTER_PARAMETER_GROUP = Limit(
+    "RDS DB cluster parameter group name",
+    255,
+    _RDS_IDENTIFIER,
+    f"{_API}/AmazonRDS/latest/APIReference/API_CreateDBClusterParameterGroup.html",
+)
+
 
 def full_name(stack: str, job: str) -> str:
     """What people look for in the console: task family, schedule and log group names."""
@@ -180,8 +214,32 @@ def job_names(stack: str, job: str) -> list[tuple[str, Limit]]:
     ]  # fmt: skip
 
 
+def database_name(stack: str) -> str:
+    """The logical name of the stack's Aurora cluster (components/database.py); its
+    resources' names start with it."""
+    return f"{stack_prefix(stack)}-db"
+
+
+def database_names(stack: str) -> list[tuple[str, Limit]]:
+    """The names a created Aurora cluster derives (AuroraDatabase)."""
+    db = database_name(stack)
+    return [
+        (f"{db}{AUTONAME}", DB_CLUSTER),
+        (f"{db}-writer{AUTONAME}", DB_INSTANCE),
+        (f"{db}-final", DB_SNAPSHOT),
+        (f"{db}-subnets{AUTONAME}", DB_SUBNET_GROUP),
+        (f"{db}-params{AUTONAME}", DB_CLUSTER_PARAMETER_GROUP),
+        (f"{db}-sg{AUTONAME}", SECURITY_GROUP),
+    ]
+
+
 def stack_names(
-    stack: str, *, creates_bucket: bool, builds_image: bool, creates_vpc: bool = False
+    stack: str,
+    *,
+    creates_bucket: bool,
+    builds_image: bool,
+    creates_vpc: bool = False,
+    creates_database: bool = False,
 ) -> list[tuple[str, Limit]]:
     """Every physical name the stack's shared resources derive from the stack name."""
     prefix = stack_prefix(stack)
@@ -200,6 +258,8 @@ def stack_names(
         names.append((f"{network}-flow-logs{AUTONAME}", ROLE_POLICY))
     if builds_image:
         names.append((f"{prefix}-app{AUTONAME}", REPOSITORY))
+    if creates_database:
+        names += database_names(stack)
     return names
 
 

@@ -198,9 +198,16 @@ NAMED: dict[tuple[str, str], names.Limit] = {
     ("CreateTopic", "Name"): names.TOPIC,
     ("CreateSecurityGroup", "GroupName"): names.SECURITY_GROUP,
     ("CreateBucket", "Bucket"): names.BUCKET,
+    ("CreateDBCluster", "DBClusterIdentifier"): names.DB_CLUSTER,
+    ("CreateDBInstance", "DBInstanceIdentifier"): names.DB_INSTANCE,
+    ("DeleteDBCluster", "FinalDBSnapshotIdentifier"): names.DB_SNAPSHOT,
+    ("CreateDBSubnetGroup", "DBSubnetGroupName"): names.DB_SUBNET_GROUP,
+    ("CreateDBClusterParameterGroup", "DBClusterParameterGroupName"): names.DB_CLUSTER_PARAMETER_GROUP,
 }
 REFERS = {("PutRetentionPolicy", "logGroupName"), ("PutRolePolicy", "RoleName"),
-          ("AttachRolePolicy", "RoleName")} | {(op, "Bucket") for op in (
+          ("AttachRolePolicy", "RoleName"), ("DeleteDBCluster", "DBClusterIdentifier"),
+          ("ModifyDBClusterParameterGroup", "DBClusterParameterGroupName"),
+          ("CreateDBInstance", "DBClusterIdentifier")} | {(op, "Bucket") for op in (
               "PutPublicAccessBlock", "PutBucketOwnershipControls", "PutBucketEncryption",
               "PutBucketLifecycleConfiguration", "PutBucketPolicy", "PutBucketLogging",
               "PutBucketTagging")}  # fmt: skip
