@@ -299,7 +299,7 @@ def test_the_next_run_cleans_its_jobs_leftovers_and_never_another_jobs(
     job = str(one_table_job(tmp_path / "job"))
     run = run_shared(shared_env(server, tls, bucket, s3_endpoint, JOB_NAME="job-a", ETL_JOB=job))
     assert run.returncode == 0, run.logs[-3:]
-    [removed] = run.events("leftovers_removed")
+    [removed] = [e for e in run.events("leftovers_removed") if "database" in e]
     assert sorted(removed["database"]) == sorted([
         f"schema {shared_server.run_names('job-a', earlier).schema}", f"user {mine}@127.0.0.1",
     ])  # fmt: skip
@@ -362,3 +362,60 @@ def test_two_jobs_at_once_each_see_and_touch_only_their_own_schema(
         finally:
             cursor.execute(f"DROP DATABASE IF EXISTS `{b_schema}`")
     assert job_names_on(server, tls, "job-a") == []  # dropped after the failed run too
+
+
+def _wait_for(process: subprocess.Popen[str], event: str, stage: str) -> list[dict[str, Any]]:
+    """Read the run's log lines until `event` of `stage` (the lines so far)."""
+    assert process.stdout is not None
+    seen: list[dict[str, Any]] = []
+    for line in process.stdout:
+        seen.append(json.loads(line))
+        if seen[-1]["event"] == event and seen[-1].get("stage") == stage:
+            return seen
+    raise AssertionError(f"the run ended before {event} {stage}: {seen[-3:]}")
+
+
+def test_a_stopped_run_drops_its_schema_and_user(
+    tls_db_server: tuple[DbServer, TlsFiles], bucket: str, s3: Any, s3_endpoint: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """SIGTERM (ECS stopping the task) mid-transform: the statement is killed, the run exits
+    143, and its schema and user are dropped before it does."""
+    server, tls = tls_db_server
+    put_csv(s3, bucket, "input/t/a.csv", "id,v\n1,x\n")
+    job = one_table_job(tmp_path / "stopped", transform="DO SLEEP(60)")
+    process = start_shared(shared_env(server, tls, bucket, s3_endpoint, JOB_NAME="stopped",
+                                      ETL_JOB=str(job)))  # fmt: skip
+    _wait_for(process, "stage_started", "transform")
+    time.sleep(1)
+    process.terminate()
+    run = finish(process, timeout=60)
+    assert run.returncode == 143
+    assert run.events("run_database_dropped")
+    assert job_names_on(server, tls, "stopped") == []
+
+
+def test_a_killed_runs_leftovers_go_with_the_next_run_of_the_job(
+    tls_db_server: tuple[DbServer, TlsFiles], bucket: str, s3: Any, s3_endpoint: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """kill -9 mid-transform (a lost task): its schema, its user and its statement still
+    running on the server stay behind, until the job's next run removes them."""
+    server, tls = tls_db_server
+    put_csv(s3, bucket, "input/t/a.csv", "id,v\n1,x\n")
+    job = one_table_job(tmp_path / "killed", transform="DO SLEEP(90)")
+    env = shared_env(server, tls, bucket, s3_endpoint, JOB_NAME="killed", ETL_JOB=str(job),
+                     LOCK_STALE_SECONDS="3")  # fmt: skip
+    process = start_shared(env)
+    _wait_for(process, "stage_started", "transform")
+    process.kill()
+    process.communicate(timeout=30)
+    assert len(job_names_on(server, tls, "killed")) == 2  # its schema and user
+    time.sleep(3)  # its lock goes stale (LOCK_STALE_SECONDS)
+    quick = one_table_job(tmp_path / "quick")
+    run = run_shared({**env, "ETL_JOB": str(quick)})
+    assert run.returncode == 0, run.logs[-3:]
+    # Its scratch folder on this machine, and what it left on the server.
+    [removed] = [e for e in run.events("leftovers_removed") if "database" in e]
+    assert any(item.startswith("schema ") for item in removed["database"])
+    assert job_names_on(server, tls, "killed") == []
