@@ -242,6 +242,9 @@ def run_program(
     to run another program (a consumer of the public API) instead of __main__.py."""
     mocks = RecordingMocks() if mocks is None else mocks
     monitor = _ParentRecordingMonitor(mocks)
+    # set_mocks keeps the root Stack resource of an earlier run in this process (and with it
+    # that run's stack name and exports): drop it so each program gets its own.
+    pulumi.runtime.settings.reset_options()
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
     config = with_image_digest(stack_config(stack)) if config is None else config
     _region[0] = stack_region(config) or REGION
