@@ -9,11 +9,18 @@ here, with this module's `program` fixture (consumer programs) instead of a stac
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import json
+import sys
+import tomllib
 from collections.abc import Callable
+from pathlib import Path
 
 import pulumi_aws as aws
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from pulumi.provider.experimental.analyzer import Analyzer
 from pulumi.runtime.sync_await import _sync_await
 from test_authorization import (
@@ -52,7 +59,7 @@ from components.settings import (
 from components.specs.alerts import alerts_topic_policy
 from components.stack import STACK_ONLY_JOB_KEYS
 from tools import config_docs
-from tools.offline import ACCOUNT, REGION, Program, RecordingMocks, run_program
+from tools.offline import ACCOUNT, REGION, ROOT, Program, RecordingMocks, run_program
 
 # The stack tests this module runs again on consumer programs (see the module docstring).
 REUSED = [
@@ -344,3 +351,39 @@ def test_a_long_platform_name_is_refused_with_the_names_it_breaks() -> None:
     # What it creates (the bucket and its log bucket), not what it was given.
     assert str(raised.value).count("use a shorter name") == 2
     assert "S3 bucket name" in str(raised.value) and "cluster" not in str(raised.value)
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_the_package_holds_what_the_components_import() -> None:
+    """pyproject.toml lists its packages (a flat layout): every package under components/ is
+    listed, and every distribution the components and etl/contract.py import is a
+    dependency (pulumi-awsx an extra), so that `pip install <repository>` runs them."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = set(project["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts)
+             for p in (ROOT / "components").rglob("__init__.py")}  # fmt: skip
+    assert found | {"etl"} == packages
+    declared = {
+        canonicalize_name(Requirement(r).name)
+        for r in [*project["project"]["dependencies"],
+                  *(r for extra in project["project"]["optional-dependencies"].values()
+                    for r in extra)]
+    }  # fmt: skip
+    sources = [*(ROOT / "components").rglob("*.py"), ROOT / "etl" / "contract.py"]
+    modules = set().union(*map(_top_level_imports, sources)) - set(sys.stdlib_module_names)
+    distributions = importlib.metadata.packages_distributions()
+    imported = {canonicalize_name(distributions[m][0])
+                for m in modules - {"components", "etl"}}  # fmt: skip
+    assert imported <= declared, imported - declared
+    assert "pulumi-awsx" not in {
+        canonicalize_name(Requirement(r).name) for r in project["project"]["dependencies"]
+    }
