@@ -917,7 +917,7 @@ def check_platform_args(name: str, args: JobPlatformArgs) -> None:
 
     _, problems = config_problems(raw, name_check=platform_name_problems)
     if build is not None and build.get("architecture", "X86_64") not in ("X86_64", "ARM64"):
-        problems.append(Problem("image_build.architecture", "allowed: X86_64, ARM64",
+        problems.append(Problem("imageBuild.architecture", "allowed: X86_64, ARM64",
                                 build.get("architecture")))  # fmt: skip
     if problems:
         lines = [dataclasses.replace(p, key=_platform_arg_key(p.key), namespace=f"{name}: args.")

@@ -335,7 +335,7 @@ def test_invalid_platform_args_are_reported_in_one_pass_before_anything_exists()
     assert message.startswith("invalid args of platform mine (nothing was created):")
     for line in ('args.containerInsights = "on"', "args.logRetentionDays = 8",
                  "args.newVpc.availabilityZones = 9", 'args.newVpc.natGateways = "Many"',
-                 'args.image_build.architecture = "SPARC"'):  # fmt: skip
+                 'args.imageBuild.architecture = "SPARC"'):  # fmt: skip
         assert f"  - mine: {line}: " in message, line
     assert mocks.resources == []
 
