@@ -23,6 +23,7 @@ from zoneinfo import available_timezones
 
 import pulumi
 from aws_cron_expression_validator.validator import AWSCronExpressionValidator
+from pulumi.provider.experimental.util import camel_case
 from pulumi.runtime.config import CONFIG, get_config_env
 from pydantic import (
     AfterValidator,
@@ -873,10 +874,14 @@ def job_settings(name: str, full_name: str, fields: Mapping[str, Any]) -> JobSet
 
     settings, problems = config_problems(raw, name_check=job_name_problems)
     if problems or settings is None:
+        # The key as the args' schema spells it (pydantic names the key it was given).
+        known = JobSettings.model_fields.items()
+        schema = {name: camel_case(k) for k, f in known for name in (k, f.alias) if name}
+        keys = [p.key.removeprefix(f"jobs.{name}").lstrip(".").split(".", 1) for p in problems]
         lines = [
-            dataclasses.replace(p, key=p.key.removeprefix(f"jobs.{name}").lstrip("."),
+            dataclasses.replace(p, key=".".join([schema.get(k[0], k[0]), *k[1:]]),
                                 namespace=f"{full_name}: args.")
-            for p in problems
+            for p, k in zip(problems, keys, strict=True)
         ]  # fmt: skip
         header = f"invalid args of job {name} (nothing was created):"
         raise ConfigError("\n".join([header, *map(str, lines)]))

@@ -245,6 +245,7 @@ def test_invalid_args_are_reported_in_one_pass_before_anything_exists() -> None:
                 name_prefix=PREFIX, cluster_arn=CLUSTER, subnet_ids=SUBNETS,
                 security_group_ids=GROUPS, bucket_name=BUCKET, alerts_topic_arn=TOPIC,
                 image_uri=IMAGE, cpu=1024, memory=100, timezone="Europe/Berln",
+                ephemeral_storage_gib=5,
             ),
         )  # fmt: skip
 
@@ -254,6 +255,7 @@ def test_invalid_args_are_reported_in_one_pass_before_anything_exists() -> None:
     assert "invalid args of job bad" in message
     assert f"{PREFIX}-bad: args.timezone" in message and "Europe/Berlin" in message
     assert f"{PREFIX}-bad: args.memory = 100" in message
+    assert f"{PREFIX}-bad: args.ephemeralStorageGib = 5" in message  # the schema's spelling
 
 
 def test_a_long_prefix_is_refused_with_the_names_it_breaks() -> None:
