@@ -10,6 +10,7 @@ import pytest
 
 from tools.offline import (
     ACCOUNT,
+    PROJECT,
     STACKS,
     run_program,
     stack_config,
@@ -66,3 +67,11 @@ def test_region_bearing_values_follow_the_stacks_aws_region() -> None:
     assert apps and all(
         {"name": "AWS_REGION", "value": "ap-southeast-2"} in app["environment"] for app in apps
     )
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_top_level_resources_hang_under_their_own_stack(stack: str) -> None:
+    """Rendered after other stacks in one process, they used to hang under the first stack's
+    root resource (set_mocks keeps an earlier root): prod's snapshot named dev's stack."""
+    parents = {r["parent"] for r in document(stack)["resources"] if "pulumi:Stack::" in r["parent"]}
+    assert parents == {f"urn:pulumi:{stack}::{PROJECT}::pulumi:pulumi:Stack::{PROJECT}-{stack}"}
