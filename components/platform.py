@@ -9,6 +9,7 @@ import pulumi_aws as aws
 
 from components.args import JobPlatformArgs
 from components.awsx import awsx
+from components.database import AuroraDatabase
 from components.network import Network
 from components.specs.alerts import alerts_topic_policy
 from components.specs.suppressions import suppression
@@ -47,6 +48,10 @@ class JobPlatform(pulumi.ComponentResource):
     merge its statements into an existing topic's policy)"""
     image_uri: pulumi.Output[str] | None
     """the app image from `imageRepository` or `imageBuild`; none otherwise"""
+    database_endpoint: pulumi.Output[str] | None
+    """the Aurora cluster's writer endpoint (with `aurora`)"""
+    database_secret_arn: pulumi.Output[str] | None
+    """its master user secret, managed by RDS (with `aurora`)"""
 
     def __init__(
         self, name: str, args: JobPlatformArgs, opts: pulumi.ResourceOptions | None = None
@@ -120,6 +125,23 @@ class JobPlatform(pulumi.ComponentResource):
                 endpoint=email,
                 opts=child,
             )
+
+        # The aurora jobs' database: 3306 from the tasks' security groups only.
+        self.database: AuroraDatabase | None = None
+        self.database_endpoint = self.database_secret_arn = None
+        if (aurora := args.get("aurora")) is not None:
+            if self.network.vpc_id is None:
+                raise ValueError(f"{name}: give vpcId with subnetIds for the Aurora cluster")
+            self.database = AuroraDatabase(
+                f"{name}-db",
+                aurora,
+                vpc_id=self.network.vpc_id,
+                subnet_ids=self.subnet_ids,
+                task_security_group_ids=self.security_group_ids,
+                opts=child,
+            )
+            self.database_endpoint = self.database.endpoint
+            self.database_secret_arn = self.database.secret_arn
 
         self.image_uri = self._image(name, args, partition.dns_suffix, child)
         self.register_outputs(

@@ -202,7 +202,10 @@ NAMED: dict[tuple[str, str], names.Limit] = {
     ("CreateDBInstance", "DBInstanceIdentifier"): names.DB_INSTANCE,
     ("DeleteDBCluster", "FinalDBSnapshotIdentifier"): names.DB_SNAPSHOT,
     ("CreateDBSubnetGroup", "DBSubnetGroupName"): names.DB_SUBNET_GROUP,
-    ("CreateDBClusterParameterGroup", "DBClusterParameterGroupName"): names.DB_CLUSTER_PARAMETER_GROUP,
+    (
+        "CreateDBClusterParameterGroup",
+        "DBClusterParameterGroupName",
+    ): names.DB_CLUSTER_PARAMETER_GROUP,
 }
 REFERS = {("PutRetentionPolicy", "logGroupName"), ("PutRolePolicy", "RoleName"),
           ("AttachRolePolicy", "RoleName"), ("DeleteDBCluster", "DBClusterIdentifier"),
