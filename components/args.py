@@ -66,7 +66,7 @@ class AuroraArgs(TypedDict):
     deletion_protection: NotRequired[bool]
     """refuse to delete the cluster (turn off before removing it from a stack)"""
     backup_retention_days: NotRequired[int]
-    """1–35; each run reloads its data and drops it, so backups protect little"""
+    """days; each run reloads its data and drops it, so backups protect little"""
     storage_type: NotRequired[str]
     """`aurora-iopt1` (I/O-Optimized: cheaper for bulk loads) or `aurora` (Standard, billed per
     I/O)"""

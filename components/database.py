@@ -65,12 +65,12 @@ class AuroraDatabase(pulumi.ComponentResource):
         groups = pulumi.Output.from_input(task_security_group_ids)
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-sg",
-            **aurora.security_group_args(vpc_id, groups, "the scheduled jobs' Aurora cluster"),
+            **aurora.security_group_args(vpc_id, groups, "Scheduled ETL jobs Aurora cluster"),
             opts=child,
         )
         self.subnet_group = aws.rds.SubnetGroup(
             f"{name}-subnets",
-            **aurora.subnet_group_args(subnet_ids, "the scheduled jobs' Aurora cluster"),
+            **aurora.subnet_group_args(subnet_ids, "Scheduled ETL jobs Aurora cluster"),
             opts=child,
         )
         self.parameter_group = aws.rds.ClusterParameterGroup(

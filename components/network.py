@@ -105,7 +105,7 @@ class Network(pulumi.ComponentResource):
                 )
                 egress.append(
                     aws.ec2.SecurityGroupEgressArgs(
-                        description="MySQL to the stack's Aurora cluster, in the VPC",
+                        description="MySQL to the stack Aurora cluster in the VPC",
                         protocol="tcp",
                         from_port=3306,
                         to_port=3306,

@@ -331,7 +331,6 @@ class ImageSettings(_Model):
         return self
 
 
-@documented_by(ScheduledFargateJobArgs)
 @documented_by(AuroraArgs)
 class AuroraSettings(_Model):
     """The stack's Aurora MySQL Serverless v2 cluster, for its `databaseServer: aurora` jobs."""
@@ -368,6 +367,7 @@ class AuroraSettings(_Model):
         )
 
 
+@documented_by(ScheduledFargateJobArgs)
 class JobSettings(_Model):
     """One scheduled job. Every field has the article's value or a safe default."""
 

@@ -127,7 +127,7 @@ def security_group_args(vpc_id: Any, task_group_ids: Any, description: str) -> d
         "ingress": [{
             "protocol": "tcp", "from_port": PORT, "to_port": PORT,
             "security_groups": task_group_ids,
-            "description": "MySQL from the scheduled jobs' tasks",
+            "description": "MySQL from the scheduled ETL tasks",
         }],
         "egress": [],
     }  # fmt: skip

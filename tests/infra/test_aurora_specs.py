@@ -16,6 +16,7 @@ from iam_evaluator import decide
 from components.settings import AuroraSettings
 from components.specs import aurora
 from components.specs.aurora import AuroraSpec, ClusterEndpoint
+from components.specs.aws_rules import rule_problems
 from components.specs.containers import TaskInputs
 from tools.offline import ROOT, Registered
 
@@ -58,10 +59,8 @@ def requests_of(resource: Registered) -> list[tuple[str, str, dict[str, Any]]]:
     requests, unread = translated
     assert not unread, unread
     for service, operation, params in requests:
-        assert not errors(params, service, operation), (
-            operation,
-            errors(params, service, operation),
-        )
+        assert not errors(params, service, operation), (operation, params)
+        assert not rule_problems(operation, params), rule_problems(operation, params)
     return requests
 
 
@@ -117,7 +116,9 @@ def test_the_writer_subnet_group_and_parameter_group() -> None:
         registered(
             "aws:rds/subnetGroup:SubnetGroup",
             "etl-db",
-            aurora.subnet_group_args(["subnet-0a", "subnet-0b"], "the jobs' Aurora cluster"),
+            aurora.subnet_group_args(
+                ["subnet-0a", "subnet-0b"], "Scheduled ETL jobs Aurora cluster"
+            ),
         )
     )
     assert subnets[0][2]["SubnetIds"] == ["subnet-0a", "subnet-0b"]
@@ -138,7 +139,7 @@ def test_the_writer_subnet_group_and_parameter_group() -> None:
 
 
 def test_the_security_group_admits_3306_from_the_task_group_only() -> None:
-    args = aurora.security_group_args("vpc-0abc", ["sg-0task"], "the jobs' Aurora cluster")
+    args = aurora.security_group_args("vpc-0abc", ["sg-0task"], "Scheduled ETL jobs Aurora cluster")
     requests = requests_of(registered("aws:ec2/securityGroup:SecurityGroup", "etl-db-sg", args))
     [(_, _, ingress)] = [r for r in requests if r[1] == "AuthorizeSecurityGroupIngress"]
     assert ingress["IpPermissions"] == [
@@ -147,7 +148,7 @@ def test_the_security_group_admits_3306_from_the_task_group_only() -> None:
             "FromPort": 3306,
             "ToPort": 3306,
             "UserIdGroupPairs": [
-                {"GroupId": "sg-0task", "Description": "MySQL from the scheduled jobs' tasks"}
+                {"GroupId": "sg-0task", "Description": "MySQL from the scheduled ETL tasks"}
             ],
         }
     ]

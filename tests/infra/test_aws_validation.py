@@ -257,7 +257,9 @@ def checked_names(stack: str) -> set[tuple[str, names.Limit]]:
     settings = parse_settings(raw, stack)
     checked = set(names.stack_names(stack, creates_bucket=settings.bucket_name is None,
                                     builds_image=settings.image.build is not None,
-                                    creates_vpc=settings.network.mode == "new"))  # fmt: skip
+                                    creates_vpc=settings.network.mode == "new",
+                                    creates_database=settings.aurora is not None
+                                    and settings.aurora.existing_cluster is None))  # fmt: skip
     for job in settings.jobs:
         checked |= set(names.job_names(stack, job))
     return checked
