@@ -38,7 +38,10 @@ def declare_args(args: AuroraArgs) -> tuple[list[Registered], dict[str, Any]]:
             lambda values: found.update(zip(("endpoint", "secret", "key"), values, strict=True))
         )
 
-    _sync_await(run_pulumi_func(program))
+    try:
+        _sync_await(run_pulumi_func(program))
+    finally:  # the next program (tools.offline) gets a root stack resource of its own
+        pulumi.runtime.settings.ROOT.set(None)
     return mocks.resources, found
 
 
