@@ -787,7 +787,8 @@ def aurora_job_problems(settings: Settings) -> list[Problem]:
 
 def aurora_stack_problems(settings: Settings) -> list[Problem]:
     """The stack's Aurora block: there when a job needs it, its capacity possible, and a
-    created cluster's subnets in two Availability Zones at least."""
+    created cluster's subnets in two Availability Zones at least (a new VPC has two or more;
+    two existing subnets in one zone only AWS can tell: CreateDBSubnetGroup refuses them)."""
     from components.specs import aurora  # noqa: PLC0415 (aurora imports this module)
 
     wanting = [f"jobs.{n}.databaseServer" for n, j in settings.jobs.items()
@@ -804,11 +805,6 @@ def aurora_stack_problems(settings: Settings) -> list[Problem]:
             "network.subnetIds", "an Aurora cluster's subnet group needs subnets in two "
             "Availability Zones at least; list one more subnet, in another zone",
             network.subnet_ids,
-        ))  # fmt: skip
-    elif isinstance(network, NewVpcNetwork) and network.availability_zones < 2:
-        problems.append(Problem(
-            "network.availabilityZones", "an Aurora cluster needs two Availability Zones at "
-            "least", network.availability_zones,
         ))  # fmt: skip
     return problems
 
