@@ -44,6 +44,34 @@ class ImageBuildArgs(TypedDict):
     """`X86_64` (default) or `ARM64`: the platform the image is built for"""
 
 
+class AuroraArgs(TypedDict):
+    """The aurora jobs' database: Aurora MySQL Serverless v2, created (security group with 3306
+    from the tasks only, subnet group on the tasks' subnets, TLS-only parameter group, cluster
+    with its master password in a secret RDS manages, one writer) or an existing cluster
+    ([outgrowing the sidecar](outgrowing-the-sidecar.md))."""
+
+    existing_cluster: NotRequired[str]
+    """an existing cluster's identifier (its password managed by RDS in Secrets Manager; open
+    3306 on it to the tasks' security group yourself); none: one is created with the keys
+    below"""
+    engine_version: NotRequired[str]
+    """Aurora MySQL 3, `8.0.mysql_aurora.3.XX.Y`; 3.08.0 or later for `minCapacity` 0"""
+    min_capacity: NotRequired[float]
+    """ACUs in half steps; 0 pauses the cluster after `secondsUntilAutoPause` without
+    connections (it resumes on the next run's connection, in about 15–30 s)"""
+    max_capacity: NotRequired[float]
+    """ACUs in half steps, at least 1 and `minCapacity`, at most 256"""
+    seconds_until_auto_pause: NotRequired[int]
+    """idle time before a pause (with `minCapacity` 0), 300–86,400 s"""
+    deletion_protection: NotRequired[bool]
+    """refuse to delete the cluster (turn off before removing it from a stack)"""
+    backup_retention_days: NotRequired[int]
+    """days; each run reloads its data and drops it, so backups protect little"""
+    storage_type: NotRequired[str]
+    """`aurora-iopt1` (I/O-Optimized: cheaper for bulk loads) or `aurora` (Standard, billed per
+    I/O)"""
+
+
 class JobPlatformArgs(TypedDict):
     """What the jobs share: network, data bucket, ECS cluster, alerts topic and app image.
     Each is referenced when given (nothing is created for it, nothing of it is changed) and
@@ -90,6 +118,8 @@ class JobPlatformArgs(TypedDict):
     """build the app image with `pulumi up` (instead of `imageRepository`)"""
     log_retention_days: NotRequired[int]
     """a CloudWatch Logs value: 1, 3, 5, 7, 14, 30, 60, 90, … 3653"""
+    aurora: NotRequired[AuroraArgs]
+    """the database of the jobs with `databaseServer: aurora`; none: no such job"""
 
 
 class ScheduledFargateJobArgs(TypedDict):
@@ -116,6 +146,15 @@ class ScheduledFargateJobArgs(TypedDict):
     """the app image the task runs"""
     log_retention_days: NotRequired[int]
     """a CloudWatch Logs value: 1, 3, 5, 7, 14, 30, 60, 90, … 3653"""
+    database_endpoint: NotRequired[pulumi.Input[str]]
+    """with `databaseServer: aurora`: the cluster's writer endpoint (`JobPlatform`'s
+    `databaseEndpoint`)"""
+    database_secret_arn: NotRequired[pulumi.Input[str]]
+    """with `databaseServer: aurora`: the cluster's master user secret, managed by RDS (its
+    `username` and `password` keys)"""
+    database_secret_kms_key_id: NotRequired[pulumi.Input[str]]
+    """the KMS key of that secret, when you know it (the execution role may decrypt with it
+    through Secrets Manager only)"""
 
     schedule: NotRequired[str]
     """EventBridge Scheduler `cron()` (6 fields, `?` in day-of-month or day-of-week),
@@ -166,6 +205,10 @@ class ScheduledFargateJobArgs(TypedDict):
     environment: NotRequired[dict[str, str]]
     """extra plain variables; reserved names and secret-looking names (`*PASSWORD*`,
     `*TOKEN*`, `*SECRET*`, `*API_KEY*` …) are refused"""
+    database_server: NotRequired[str]
+    """`sidecar`: MySQL in the task, loaded on every run; `aurora`: the stack's Aurora
+    cluster, each run in a schema and user of its own
+    ([outgrowing the sidecar](outgrowing-the-sidecar.md))"""
     export_path: NotRequired[str]
     """`shared`: a task volume shared with the sidecar, `SELECT … INTO OUTFILE` (fast);
     `stream`: rows over the connection (see [Performance](performance.md))"""
@@ -207,6 +250,9 @@ JOB_RESOURCE_KEYS = frozenset(
         "alerts_topic_arn",
         "image_uri",
         "log_retention_days",
+        "database_endpoint",
+        "database_secret_arn",
+        "database_secret_kms_key_id",
     }
 )
 

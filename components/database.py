@@ -11,6 +11,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.args import AuroraArgs
+from components.settings import aurora_settings
 from components.specs import aurora
 from components.specs.aurora import AuroraSpec
 
@@ -24,19 +26,19 @@ class AuroraDatabase(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        spec: AuroraSpec,
+        args: AuroraArgs,
         *,
         vpc_id: pulumi.Input[str],
         subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]],
         task_security_group_ids: pulumi.Input[Sequence[pulumi.Input[str]]],
-        existing_cluster: str | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("scheduled-etl:etl:AuroraDatabase", name, None, opts)
-        if existing_cluster is not None:
-            self._reference(existing_cluster)
+        settings = aurora_settings(args)  # ConfigError naming every wrong key
+        if settings.existing_cluster is not None:
+            self._reference(settings.existing_cluster)
         else:
-            self._create(name, spec, vpc_id, subnet_ids, task_security_group_ids)
+            self._create(name, settings.spec(), vpc_id, subnet_ids, task_security_group_ids)
         self.register_outputs({"endpoint": self.endpoint, "secret_arn": self.secret_arn})
 
     def _reference(self, identifier: str) -> None:
@@ -63,12 +65,12 @@ class AuroraDatabase(pulumi.ComponentResource):
         groups = pulumi.Output.from_input(task_security_group_ids)
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-sg",
-            **aurora.security_group_args(vpc_id, groups, "the scheduled jobs' Aurora cluster"),
+            **aurora.security_group_args(vpc_id, groups, "Scheduled ETL jobs Aurora cluster"),
             opts=child,
         )
         self.subnet_group = aws.rds.SubnetGroup(
             f"{name}-subnets",
-            **aurora.subnet_group_args(subnet_ids, "the scheduled jobs' Aurora cluster"),
+            **aurora.subnet_group_args(subnet_ids, "Scheduled ETL jobs Aurora cluster"),
             opts=child,
         )
         self.parameter_group = aws.rds.ClusterParameterGroup(

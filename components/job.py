@@ -10,8 +10,9 @@ import pulumi_random as random
 from components.args import JOB_RESOURCE_KEYS, ScheduledFargateJobArgs
 from components.job_alerts import JobAlerts
 from components.settings import job_settings
-from components.specs import names, policies, sfn_logging
+from components.specs import aurora, names, policies, sfn_logging
 from components.specs.alerts import rule_dead_letter_policy
+from components.specs.aurora import ClusterEndpoint
 from components.specs.containers import TaskInputs, container_definitions, task_volumes
 from components.specs.schedule import (
     flexible_time_window,
@@ -59,7 +60,8 @@ class ScheduledFargateJob(pulumi.ComponentResource):
     log_group_name: pulumi.Output[str]
     """the task's log group (both containers)"""
     secret_arn: pulumi.Output[str]
-    """the sidecar's generated credentials in Secrets Manager"""
+    """the database credentials the task reads: the sidecar's, generated, or the Aurora
+    cluster's master user secret"""
     dead_letter_queue_arn: pulumi.Output[str]
     """the run schedule's dead-letter queue (invocations Scheduler could not deliver)"""
     run_task: pulumi.Output[dict[str, Any]]
@@ -98,13 +100,31 @@ class ScheduledFargateJob(pulumi.ComponentResource):
                                                 self._bucket_name)  # fmt: skip
         self._topic_arn = pulumi.Output.from_input(args["alerts_topic_arn"])
 
+        # The job's database: the sidecar (its credentials generated into a secret of the
+        # job's own), or the stack's Aurora cluster (its endpoint and RDS-managed secret).
+        self._database: pulumi.Output[ClusterEndpoint] | None = None
+        if job.database_server == "aurora":
+            if "database_endpoint" not in args or "database_secret_arn" not in args:
+                raise ValueError(f"job {name}: databaseServer aurora needs databaseEndpoint "
+                                 "and databaseSecretArn (JobPlatform's with `aurora`)")  # fmt: skip
+            self._database = pulumi.Output.all(
+                args["database_endpoint"],
+                args["database_secret_arn"],
+                args.get("database_secret_kms_key_id", ""),
+            ).apply(lambda o: ClusterEndpoint(*o))
+
         self.log_group = aws.cloudwatch.LogGroup(
             name,
             name=names.log_group_name(full_name),
             retention_in_days=self._log_retention_days,
             opts=self._child,
         )
-        self.secret = self._database_secret()  # the sidecar's credentials
+        # The sidecar's credentials (an aurora job reads the cluster's secret instead).
+        self.secret = self._database_secret() if self._database is None else None
+        self._secret_arn: pulumi.Output[str] = (
+            self.secret.arn if self.secret is not None
+            else self._database.apply(lambda d: d.secret_arn)  # type: ignore[union-attr]
+        )  # fmt: skip
         # The ECS agent (pull, logs, the secret), and the app (its keys in the data bucket).
         self.execution_role, self.task_role = self._task_roles()
         self.task_definition = self._task_definition(args["image_uri"])
@@ -148,7 +168,7 @@ class ScheduledFargateJob(pulumi.ComponentResource):
         self.watchdog_arn = self.watchdog.arn
         self.schedule_name = self.schedule.name
         self.log_group_name = self.log_group.name
-        self.secret_arn = self.secret.arn
+        self.secret_arn = self._secret_arn
         self.dead_letter_queue_arn = self.alerts.dead_letter_queue.arn
         self.register_outputs(
             {
@@ -216,11 +236,16 @@ class ScheduledFargateJob(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        if self._database is None:
+            secret_policy = self._secret_arn.apply(
+                lambda arn: _json(policies.read_secret_policy(arn))
+            )
+        else:
+            secret_policy = pulumi.Output.all(self._database, self._region).apply(
+                lambda o: _json(aurora.read_master_secret_policy(o[0], o[1]))
+            )
         aws.iam.RolePolicy(
-            f"{name}-execution-secret",
-            role=execution_role.id,
-            policy=self.secret.arn.apply(lambda arn: _json(policies.read_secret_policy(arn))),
-            opts=child,
+            f"{name}-execution-secret", role=execution_role.id, policy=secret_policy, opts=child
         )
         task_role = aws.iam.Role(
             f"{name}-task",
@@ -240,15 +265,21 @@ class ScheduledFargateJob(pulumi.ComponentResource):
 
     def _task_definition(self, app_image: pulumi.Input[str]) -> aws.ecs.TaskDefinition:
         job = self._job
-        containers = pulumi.Output.all(
+        inputs = pulumi.Output.all(
             app_image=app_image,
-            secret_arn=self.secret.arn,
+            secret_arn=self._secret_arn,
             log_group=self.log_group.name,
             region=self._region,
             bucket=self._bucket_name,
-        ).apply(
-            lambda o: _json(container_definitions(job, TaskInputs(**o, job_name=self._full_name)))
-        )
+        ).apply(lambda o: TaskInputs(**o, job_name=self._full_name))
+        if self._database is None:
+            containers = inputs.apply(lambda i: _json(container_definitions(job, i)))
+            volumes = task_volumes(job)
+        else:  # the app alone, on the cluster
+            containers = pulumi.Output.all(inputs, self._database).apply(
+                lambda o: _json(aurora.task_containers(job, o[0], o[1]))
+            )
+            volumes = aurora.task_volumes()
         return aws.ecs.TaskDefinition(
             self._name,
             family=self._full_name,
@@ -264,7 +295,7 @@ class ScheduledFargateJob(pulumi.ComponentResource):
             execution_role_arn=self.execution_role.arn,
             task_role_arn=self.task_role.arn,
             container_definitions=containers,
-            volumes=[aws.ecs.TaskDefinitionVolumeArgs(name=v["name"]) for v in task_volumes(job)],
+            volumes=[aws.ecs.TaskDefinitionVolumeArgs(name=v["name"]) for v in volumes],
             opts=self._child,
         )
 

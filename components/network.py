@@ -83,20 +83,41 @@ class Network(pulumi.ComponentResource):
         else:
             # Egress on 443 only: ECR, Docker Hub, S3, Secrets Manager and CloudWatch are all
             # HTTPS. DNS goes to the VPC resolver, which security groups do not filter.
+            egress = [
+                aws.ec2.SecurityGroupEgressArgs(
+                    description="HTTPS to AWS APIs and image registries",
+                    protocol="tcp",
+                    from_port=443,
+                    to_port=443,
+                    cidr_blocks=["0.0.0.0/0"],
+                )
+            ]
+            if "aurora" in args:
+                # MySQL to the stack's Aurora cluster, within the VPC only (the cluster's own
+                # group admits this group alone). By CIDR: the cluster's group is created after
+                # this one, which it names.
+                cidr: pulumi.Input[str] = (
+                    new_vpc.get("cidr_block", "10.0.0.0/16")
+                    if new_vpc is not None
+                    else aws.ec2.get_vpc_output(
+                        id=self.vpc_id, opts=pulumi.InvokeOutputOptions(parent=self)
+                    ).cidr_block
+                )
+                egress.append(
+                    aws.ec2.SecurityGroupEgressArgs(
+                        description="MySQL to the stack Aurora cluster in the VPC",
+                        protocol="tcp",
+                        from_port=3306,
+                        to_port=3306,
+                        cidr_blocks=[cidr],
+                    )
+                )
             group = aws.ec2.SecurityGroup(
                 f"{name}-tasks",
                 description="Scheduled ETL tasks: outbound HTTPS only, no inbound",
                 vpc_id=self.vpc_id,
                 ingress=[],
-                egress=[
-                    aws.ec2.SecurityGroupEgressArgs(
-                        description="HTTPS to AWS APIs and image registries",
-                        protocol="tcp",
-                        from_port=443,
-                        to_port=443,
-                        cidr_blocks=["0.0.0.0/0"],
-                    )
-                ],
+                egress=egress,
                 opts=child,
             )
             self.security_group_ids = group.id.apply(lambda id_: [id_])

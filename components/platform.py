@@ -9,6 +9,7 @@ import pulumi_aws as aws
 
 from components.args import JobPlatformArgs
 from components.awsx import awsx
+from components.database import AuroraDatabase
 from components.network import Network
 from components.settings import check_platform_args
 from components.specs.alerts import alerts_topic_policy
@@ -48,6 +49,10 @@ class JobPlatform(pulumi.ComponentResource):
     merge its statements into an existing topic's policy)"""
     image_uri: pulumi.Output[str] | None
     """the app image from `imageRepository` or `imageBuild`; none otherwise"""
+    database_endpoint: pulumi.Output[str] | None
+    """the Aurora cluster's writer endpoint (with `aurora`)"""
+    database_secret_arn: pulumi.Output[str] | None
+    """its master user secret, managed by RDS (with `aurora`)"""
 
     # The registered type, kept from 0.1.0 so that the stacks' URNs stay (not an output: no
     # annotation). A component provider process may set its own `<package>:index:JobPlatform`.
@@ -126,6 +131,23 @@ class JobPlatform(pulumi.ComponentResource):
                 endpoint=email,
                 opts=child,
             )
+
+        # The aurora jobs' database: 3306 from the tasks' security groups only.
+        self.database: AuroraDatabase | None = None
+        self.database_endpoint = self.database_secret_arn = None
+        if (aurora := args.get("aurora")) is not None:
+            if self.network.vpc_id is None:
+                raise ValueError(f"{name}: give vpcId with subnetIds for the Aurora cluster")
+            self.database = AuroraDatabase(
+                f"{name}-db",
+                aurora,
+                vpc_id=self.network.vpc_id,
+                subnet_ids=self.subnet_ids,
+                task_security_group_ids=self.security_group_ids,
+                opts=child,
+            )
+            self.database_endpoint = self.database.endpoint
+            self.database_secret_arn = self.database.secret_arn
 
         self.image_uri = self._image(name, args, partition.dns_suffix, child)
         self.register_outputs(

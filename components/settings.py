@@ -38,6 +38,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from components.args import (
+    AuroraArgs,
     ImageBuildArgs,
     JobPlatformArgs,
     NewVpcArgs,
@@ -331,6 +332,42 @@ class ImageSettings(_Model):
         return self
 
 
+@documented_by(AuroraArgs)
+class AuroraSettings(_Model):
+    """The stack's Aurora MySQL Serverless v2 cluster, for its `databaseServer: aurora` jobs."""
+
+    existing_cluster: str | None = Field(
+        None,
+        pattern=r"^[a-zA-Z](?:-?[a-zA-Z0-9]){0,62}$",
+        json_schema_extra={"doc_default": "none: create one"},
+    )
+    engine_version: str = "8.0.mysql_aurora.3.08.2"
+    min_capacity: float = 0.0
+    max_capacity: float = 8.0
+    seconds_until_auto_pause: int = 600
+    deletion_protection: bool = True
+    # Each run reloads its data from S3 and drops it: backups protect nothing the bucket does
+    # not hold, so the minimum by default.
+    backup_retention_days: int = Field(1, ge=1, le=35)
+    # I/O-Optimized: a bulk-loading job pays mostly for I/O on Aurora Standard, and storage
+    # between runs is nearly empty (docs/outgrowing-the-sidecar.md, the cost table).
+    storage_type: Literal["aurora-iopt1", "aurora"] = "aurora-iopt1"
+
+    def spec(self) -> Any:
+        """What the builders take (components/specs/aurora.py: AuroraSpec)."""
+        from components.specs.aurora import AuroraSpec  # noqa: PLC0415 (aurora imports this module)
+
+        return AuroraSpec(
+            engine_version=self.engine_version,
+            min_capacity=self.min_capacity,
+            max_capacity=self.max_capacity,
+            seconds_until_auto_pause=self.seconds_until_auto_pause,
+            deletion_protection=self.deletion_protection,
+            backup_retention_days=self.backup_retention_days,
+            storage_type=self.storage_type,
+        )
+
+
 @documented_by(ScheduledFargateJobArgs)
 class JobSettings(_Model):
     """One scheduled job. Every field has the article's value or a safe default."""
@@ -359,6 +396,7 @@ class JobSettings(_Model):
     s3_prefix: Prefix = Field("", json_schema_extra={"doc_default": '`""` (whole bucket)'})
     etl_job: str | None = Field(None, json_schema_extra={"doc_default": "the bundled job"})
     environment: dict[str, str] = {}
+    database_server: Literal["sidecar", "aurora"] = "sidecar"
     export_path: ExportPath = ExportPath.SHARED
     missed_run_grace_minutes: int = Field(120, ge=5, le=1440)
     retry_attempts: int = Field(2, ge=0, le=185)
@@ -424,6 +462,7 @@ class Settings(_Model):
     `build: {context: ., dockerfile: Dockerfile}` (built by `pulumi up` into an ECR repository
     the stack owns; for a stack deployed from a laptop only: moving a stack off `build` deletes
     that repository and its images)"""
+    aurora: AuroraSettings | None = None
     jobs: dict[JobName, JobSettings] = Field(min_length=1)
     """a map of job name (2–24 of `a-z0-9-`) to the job keys below; at least one"""
 
@@ -445,6 +484,7 @@ _KNOWN_KEYS = sorted(
             BuildSettings,
             NewVpcNetwork,
             ExistingNetwork,
+            AuroraSettings,
         )
         for name, field in model.model_fields.items()
     }
@@ -471,6 +511,8 @@ def name_problems(settings: Settings, stack: str) -> list[Problem]:
                 creates_bucket=settings.bucket_name is None,
                 builds_image=settings.image.build is not None,
                 creates_vpc=isinstance(settings.network, NewVpcNetwork),
+                creates_database=settings.aurora is not None
+                and settings.aurora.existing_cluster is None,
             )
         )
     ]
@@ -722,12 +764,59 @@ def job_folder_problems(settings: Settings) -> list[Problem]:
 # one. A new rule that compares keys goes here (a function of Settings returning Problems whose
 # `reads` name the keys it compares), not into a pydantic model validator: a model validator
 # runs only once every key of its model is valid, so its problem would show up one fix later.
+# A job's keys that mean something only with the sidecar (its image, the database and user it
+# creates, the export path through a volume both containers mount), by their stack-file names.
+SIDECAR_ONLY_KEYS = {"mysql_image": "mysqlImage", "database": "database",
+                     "db_username": "dbUsername", "export_path": "exportPath"}  # fmt: skip
+
+
+def aurora_job_problems(settings: Settings) -> list[Problem]:
+    """An aurora job that sets a sidecar-only key: refused, not silently ignored."""
+    problems = []
+    for name, job in settings.jobs.items():
+        if job.database_server != "aurora":
+            continue
+        for field, key in SIDECAR_ONLY_KEYS.items():
+            if field in job.model_fields_set:
+                problems.append(Problem(
+                    f"jobs.{name}.{key}", "means something only with the sidecar; remove it "
+                    "from this `databaseServer: aurora` job", getattr(job, field),
+                    reads=(f"jobs.{name}.{key}", f"jobs.{name}.databaseServer"),
+                ))  # fmt: skip
+    return problems
+
+
+def aurora_stack_problems(settings: Settings) -> list[Problem]:
+    """The stack's Aurora block: there when a job needs it, its capacity possible, and a
+    created cluster's subnets in two Availability Zones at least (a new VPC has two or more;
+    two existing subnets in one zone only AWS can tell: CreateDBSubnetGroup refuses them)."""
+    from components.specs import aurora  # noqa: PLC0415 (aurora imports this module)
+
+    wanting = [f"jobs.{n}.databaseServer" for n, j in settings.jobs.items()
+               if j.database_server == "aurora"]  # fmt: skip
+    if settings.aurora is None:
+        return [Problem(key, "needs the stack's `aurora` block (an existing cluster or the "
+                        "one to create)", "aurora", reads=(key,)) for key in wanting]  # fmt: skip
+    if settings.aurora.existing_cluster is not None:
+        return []
+    problems = aurora.capacity_problems(settings.aurora.spec())
+    network = settings.network
+    if isinstance(network, ExistingNetwork) and len(network.subnet_ids) < 2:
+        problems.append(Problem(
+            "network.subnetIds", "an Aurora cluster's subnet group needs subnets in two "
+            "Availability Zones at least; list one more subnet, in another zone",
+            network.subnet_ids,
+        ))  # fmt: skip
+    return problems
+
+
 CROSS_FIELD_CHECKS: list[Callable[[Settings], list[Problem]]] = [
     fargate_memory_problems,
     date_order_problems,
     architecture_problems,
     job_folder_problems,
     prefix_problems,
+    aurora_job_problems,
 ]
 
 
@@ -770,6 +859,8 @@ def config_problems(
         checks: list[Callable[[Settings], list[Problem]]] = [
             *CROSS_FIELD_CHECKS,
             name_check or (lambda s: name_problems(s, stack)),
+            # The stack's own Aurora block (a component gets its database as args instead).
+            *([] if name_check else [aurora_stack_problems]),
             # Clock changes are checked from today on whatever `now` is: the horizon is years.
             lambda s: schedule_problems(s, now or datetime.now(UTC)),
             *([] if now is None else [lambda s: start_date_problems(s, now)]),
@@ -916,6 +1007,8 @@ def check_platform_args(name: str, args: JobPlatformArgs) -> None:
                 args.get("alerts_topic_arn") is None,
                 args.get("security_group_ids") is None,
             ),
+            creates_database=(aurora := args.get("aurora")) is not None
+            and aurora.get("existing_cluster") is None,
         )
         return [Problem("", f"{problem}; use a shorter name", reads=())
                 for problem in names.problems(created)]  # fmt: skip
@@ -945,6 +1038,35 @@ def _platform_arg_key(key: str) -> str:
         if key == stack_key or key.startswith(f"{stack_key}."):
             return arg + key.removeprefix(stack_key)
     return key
+
+
+def aurora_settings(fields: Mapping[str, Any]) -> AuroraSettings:
+    """AuroraDatabase's args (AuroraArgs; a key left out takes its default), validated like
+    a stack file's `aurora` block, or ConfigError listing every problem."""
+    from components.specs import aurora  # noqa: PLC0415 (aurora imports this module)
+
+    data, problems = dict(fields), list[Problem]()
+    try:
+        settings = AuroraSettings.model_validate(data)
+    except ValidationError as err:  # in one pass: the rest checked with these at their default
+        found = _problems_of(err)
+        # As the stack file spells the key, whichever spelling the args used.
+        problems += [dataclasses.replace(p, key=".".join(map(to_camel, p.key.split("."))))
+                     for _, p in found]  # fmt: skip
+        dropped = {to_camel(str(path[0])) for path, _ in found if path}
+        settings = AuroraSettings.model_validate(
+            {k: v for k, v in data.items() if to_camel(k) not in dropped}
+        )
+    else:
+        dropped = set()
+    if settings.existing_cluster is None:
+        problems += [p for p in aurora.capacity_problems(settings.spec(), key="")
+                     if p.key not in dropped]  # fmt: skip
+    if problems:
+        lines = [dataclasses.replace(p, namespace="aurora args: ") for p in problems]
+        header = "invalid aurora args (nothing was created):"
+        raise ConfigError("\n".join([header, *map(str, lines)]))
+    return settings
 
 
 def decode_config_value(value: str) -> Any:

@@ -6,8 +6,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
-from components.args import JOB_RESOURCE_KEYS, JobPlatformArgs, ScheduledFargateJobArgs
-from components.settings import ExistingNetwork, NewVpcNetwork, Settings
+from components.args import (
+    JOB_RESOURCE_KEYS,
+    AuroraArgs,
+    JobPlatformArgs,
+    ScheduledFargateJobArgs,
+)
+from components.settings import SIDECAR_ONLY_KEYS, ExistingNetwork, NewVpcNetwork, Settings
 
 if TYPE_CHECKING:
     from components.platform import JobPlatform
@@ -38,6 +43,8 @@ def platform_args(settings: Settings, name_prefix: str) -> JobPlatformArgs:
         args["assign_public_ip"] = network.assign_public_ip
     if settings.bucket_name is not None:
         args["bucket_name"] = settings.bucket_name
+    if settings.aurora is not None:
+        args["aurora"] = cast(AuroraArgs, settings.aurora.model_dump(exclude_none=True))
     if settings.alert_email is not None:
         args["alert_email"] = settings.alert_email
     image = settings.image
@@ -63,9 +70,12 @@ def job_args(
     image = job.image_uri or settings.image.uri or platform.image_uri
     if image is None:  # settings allow no stack without an image source
         raise ValueError(f"job {name}: no image (give image.uri, repository or build)")
+    # An aurora job gets no sidecar-only key it did not set (settings refuse those it sets).
+    aurora = job.database_server == "aurora"
+    unused = set(SIDECAR_ONLY_KEYS) - job.model_fields_set if aurora else set()
     keys = {
         key: value
-        for key, value in job.model_dump(exclude=set(STACK_ONLY_JOB_KEYS)).items()
+        for key, value in job.model_dump(exclude=set(STACK_ONLY_JOB_KEYS) | unused).items()
         if value is not None  # a key left out takes the same default
     }
     resources = {
@@ -79,6 +89,12 @@ def job_args(
         "image_uri": image,
         "log_retention_days": settings.log_retention_days,
     }
-    assert resources.keys() == JOB_RESOURCE_KEYS
+    if aurora:  # the stack's cluster (settings require the block)
+        if platform.database is None:
+            raise ValueError(f"job {name}: databaseServer aurora, and the stack has no aurora")
+        resources["database_endpoint"] = platform.database.endpoint
+        resources["database_secret_arn"] = platform.database.secret_arn
+        resources["database_secret_kms_key_id"] = platform.database.secret_kms_key_id
+    assert resources.keys() <= JOB_RESOURCE_KEYS
     # JobSettings' keys are the args' job keys (tests/infra/test_public_api.py holds them equal).
     return cast(ScheduledFargateJobArgs, {**resources, **keys})

@@ -83,6 +83,10 @@ def job_facts(program: Program, topic_arn: str | None = None) -> list[JobFacts]:
         env = {e["name"]: e["value"] for e in app["environment"]}
         [secret] = {":".join(s["valueFrom"].split(":")[:7]) for c in containers
                     for s in c.get("secrets", [])}  # fmt: skip
+        # An aurora job's secret is its cluster's, RDS-managed, under the cluster's key.
+        keys = {m["secretArn"]: m.get("kmsKeyId", "")
+                for c in program.of_type("aws:rds/cluster:Cluster")
+                for m in c.outputs.get("masterUserSecrets", [])}  # fmt: skip
         [group] = {c["logConfiguration"]["options"]["awslogs-group"] for c in containers}
         streams = tuple((c["logConfiguration"]["options"]["awslogs-stream-prefix"], c["name"])
                         for c in containers)  # fmt: skip
@@ -134,6 +138,7 @@ def job_facts(program: Program, topic_arn: str | None = None) -> list[JobFacts]:
                 capacity_providers=tuple(capacity),
                 access_log=(logging[bucket], buckets[bucket]) if bucket in logging else None,
                 operator_arn=f"arn:{partition}:iam::{account}:role/{OPERATOR_ROLE}",
+                secret_key_arn=keys.get(secret, ""),
             )
         )
     return sorted(facts, key=lambda f: f.job_name)  # registration order is not fixed

@@ -28,18 +28,23 @@ from pydantic_core import PydanticUndefined
 
 from components.args import (
     JOB_RESOURCE_KEYS,
+    AuroraArgs,
     ImageBuildArgs,
     JobPlatformArgs,
     NewVpcArgs,
     ScheduledFargateJobArgs,
     field_docs,
 )
-from components.settings import JobSettings, Settings
+from components.settings import AuroraSettings, JobSettings, Settings
 from etl.contract import ENVIRONMENT, SetBy
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "configuration.md"
-TABLES: dict[str, type[BaseModel]] = {"stack": Settings, "job": JobSettings}
+TABLES: dict[str, type[BaseModel]] = {
+    "stack": Settings,
+    "job": JobSettings,
+    "aurora": AuroraSettings,
+}
 DOC_DEFAULT = "doc_default"
 # docs/reuse.md: the public API's args (components/args.py), key by key. The job's own keys
 # are the job table of docs/configuration.md, so its args table lists the other keys.
@@ -47,6 +52,7 @@ ARGS_PAGE = ROOT / "docs" / "reuse.md"
 ARGS_TABLES: dict[str, tuple[type, frozenset[str] | None]] = {
     "platform-args": (JobPlatformArgs, None),
     "new-vpc-args": (NewVpcArgs, None),
+    "aurora-args": (AuroraArgs, None),
     "image-build-args": (ImageBuildArgs, None),
     "job-args": (ScheduledFargateJobArgs, JOB_RESOURCE_KEYS),
 }

@@ -140,6 +140,8 @@ INVOKES: dict[str, dict[str, Any]] = {
     "aws:index/getPartition:getPartition": {"partition": "aws", "dnsSuffix": "amazonaws.com"},
     "aws:index/getRegion:getRegion": {"name": REGION, "region": REGION},
     "aws:ec2/getNetworkAcls:getNetworkAcls": {"id": REGION, "ids": ["acl-default"]},
+    # The tasks' VPC (its CIDR bounds their MySQL egress to an Aurora cluster).
+    "aws:ec2/getVpc:getVpc": {"id": "vpc-0abc", "cidrBlock": "10.0.0.0/16"},
     # An existing Aurora cluster (aurora.existingCluster) with its RDS-managed secret.
     "aws:rds/getCluster:getCluster": {
         "id": "shared-etl",

@@ -15,8 +15,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from components.settings import Problem
+from components.settings import JobSettings, Problem
+from components.specs import containers
 from components.specs.containers import APP_USER, TaskInputs, _env, _logs, _secret
+from components.specs.policies import VERSION
 from etl.contract import APP_CONTAINER, DbServer
 
 ENGINE = "aurora-mysql"
@@ -47,19 +49,16 @@ SERVERLESS_CLASS = "db.serverless"
 
 @dataclass(frozen=True)
 class AuroraSpec:
-    """The stack's Aurora block, as the builders and checks take it."""
+    """A created cluster's shape, as the builders and checks take it (the defaults and the
+    validation of each key: components/settings.py, AuroraSettings)."""
 
-    engine_version: str = "8.0.mysql_aurora.3.08.2"
-    min_capacity: float = 0.0
-    max_capacity: float = 8.0
-    seconds_until_auto_pause: int = 600
-    deletion_protection: bool = True
-    # Each run reloads its data from S3 and drops it: backups protect nothing the bucket does
-    # not hold, so the minimum.
-    backup_retention_days: int = 1
-    # I/O-Optimized: a bulk-loading job pays mostly for I/O on Aurora Standard, and storage
-    # between runs is nearly empty (docs/outgrowing-the-sidecar.md, the cost table).
-    storage_type: str = "aurora-iopt1"
+    engine_version: str
+    min_capacity: float
+    max_capacity: float
+    seconds_until_auto_pause: int
+    deletion_protection: bool
+    backup_retention_days: int
+    storage_type: str
 
 
 def aurora_version(engine_version: str) -> tuple[int, ...] | None:
@@ -90,30 +89,9 @@ def capacity_problems(spec: AuroraSpec, key: str = "aurora") -> list[Problem]:
     if not low <= spec.seconds_until_auto_pause <= high:
         found.append(("secondsUntilAutoPause", spec.seconds_until_auto_pause,
                       f"must be {low}-{high:,} s of idle time"))  # fmt: skip
-    return [Problem(f"{key}.{name}", message, value) for name, value, message in found]
-
-
-def subnet_problems(zones: dict[str, str], key: str = "network") -> list[Problem]:
-    """A DB subnet group needs subnets in at least two Availability Zones (subnet -> zone)."""
-    if len(set(zones.values())) >= 2:
-        return []
-    message = (
-        "an Aurora cluster's subnet group needs subnets in at least two Availability Zones; "
-        f"these are in {sorted(set(zones.values()))}"
-    )
-    return [Problem(key, message, sorted(zones))]
-
-
-# A job's keys that mean something only with the sidecar: its image, the database and user it
-# creates, and the shared export path (a volume both containers mount).
-SIDECAR_ONLY_KEYS = ("mysqlImage", "database", "dbUsername", "exportPath")
-
-
-def sidecar_key_problems(set_keys: dict[str, Any], key: str) -> list[Problem]:
-    """An aurora job that sets a sidecar-only key: refused rather than silently ignored."""
-    message = "means something only with the sidecar; remove it from an aurora job"
-    return [Problem(f"{key}.{name}", message, set_keys[name])
-            for name in SIDECAR_ONLY_KEYS if name in set_keys]  # fmt: skip
+    return [
+        Problem(f"{key}.{name}" if key else name, message, value) for name, value, message in found
+    ]
 
 
 # --- Pulumi arguments ------------------------------------------------------------------------
@@ -149,7 +127,7 @@ def security_group_args(vpc_id: Any, task_group_ids: Any, description: str) -> d
         "ingress": [{
             "protocol": "tcp", "from_port": PORT, "to_port": PORT,
             "security_groups": task_group_ids,
-            "description": "MySQL from the scheduled jobs' tasks",
+            "description": "MySQL from the scheduled ETL tasks",
         }],
         "egress": [],
     }  # fmt: skip
@@ -251,7 +229,9 @@ def app_container(
         ],
         "stopTimeout": 120,  # as the sidecar job's app: time to drop the run's schema and user
         "logConfiguration": _logs(inputs, APP_CONTAINER),
-        "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp"}],
+        "mountPoints": [
+            {"sourceVolume": containers.APP_TMP_VOLUME, "containerPath": containers.APP_TMP_DIR}
+        ],
     }  # fmt: skip
 
 
@@ -273,3 +253,19 @@ def read_master_secret_statements(endpoint: ClusterEndpoint, region: str) -> lis
                 "kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
         })  # fmt: skip
     return statements
+
+
+def read_master_secret_policy(endpoint: ClusterEndpoint, region: str) -> dict[str, Any]:
+    """The execution role's policy for an aurora job (read_master_secret_statements)."""
+    return {"Version": VERSION, "Statement": read_master_secret_statements(endpoint, region)}
+
+
+def task_containers(job: JobSettings, inputs: TaskInputs, endpoint: ClusterEndpoint) -> list[Any]:
+    """An aurora job's containers in RegisterTaskDefinition's shape: the app alone."""
+    env = containers.app_environment(job, inputs.bucket, inputs.region, inputs.job_name)
+    return [app_container(env, inputs, endpoint)]
+
+
+def task_volumes() -> list[dict[str, str]]:
+    """The app's scratch volume (/tmp on a read-only root); no database volume."""
+    return [{"name": containers.APP_TMP_VOLUME}]

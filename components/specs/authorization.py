@@ -109,6 +109,9 @@ class JobFacts:
     capacity_providers: tuple[str, ...] = ("FARGATE",)  # those RunTask may name (Spot fallback)
     access_log: tuple[str, str] | None = None  # (log bucket ARN, source bucket ARN)
     operator_arn: str = ""  # who runs tools/ (a role of the account, outside the stack)
+    # The KMS key of an Aurora cluster's RDS-managed secret, which an aurora job reads ("": the
+    # job's own secret, under Secrets Manager's default key).
+    secret_key_arn: str = ""
 
     @property
     def head(self) -> tuple[str, str, str]:
@@ -240,6 +243,10 @@ def execution_role_calls(job: JobFacts) -> list[Call]:
                   for action in ("logs:CreateLogStream", "logs:PutLogEvents")]  # fmt: skip
     calls.append(Call(who, role, "inject the database secret", "secretsmanager:GetSecretValue",
                       job.secret_arn, {}, ECS_SECRETS))  # fmt: skip
+    if job.secret_key_arn:  # Secrets Manager decrypts the cluster's secret on the role's behalf
+        via = {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}
+        what = "decrypt the Aurora cluster's secret (through Secrets Manager)"
+        calls.append(Call(who, role, what, "kms:Decrypt", job.secret_key_arn, via, ECS_SECRETS))
     return calls
 
 

@@ -218,15 +218,9 @@ def named_job_names(full: str, job: str) -> list[tuple[str, Limit]]:
     ]  # fmt: skip
 
 
-def database_name(stack: str) -> str:
-    """The logical name of the stack's Aurora cluster (components/database.py); its
-    resources' names start with it."""
-    return f"{stack_prefix(stack)}-db"
-
-
-def database_names(stack: str) -> list[tuple[str, Limit]]:
-    """The names a created Aurora cluster derives (AuroraDatabase)."""
-    db = database_name(stack)
+def database_names(prefix: str) -> list[tuple[str, Limit]]:
+    """The names a created Aurora cluster derives (AuroraDatabase `<prefix>-db`)."""
+    db = f"{prefix}-db"
     return [
         (f"{db}{AUTONAME}", DB_CLUSTER),
         (f"{db}-writer{AUTONAME}", DB_INSTANCE),
@@ -247,7 +241,8 @@ def stack_names(
 ) -> list[tuple[str, Limit]]:
     """Every physical name the stack's shared resources derive from the stack name."""
     return platform_names(stack_prefix(stack), creates_bucket=creates_bucket,
-                          builds_image=builds_image, creates_vpc=creates_vpc)  # fmt: skip
+                          builds_image=builds_image, creates_vpc=creates_vpc,
+                          creates_database=creates_database)  # fmt: skip
 
 
 def platform_names(
@@ -257,9 +252,11 @@ def platform_names(
     builds_image: bool,
     creates_vpc: bool = False,
     creates: tuple[bool, bool, bool] = (True, True, True),
+    creates_database: bool = False,
 ) -> list[tuple[str, Limit]]:
     """Every physical name the shared resources of a platform named `prefix` derive from it;
-    `creates`: whether it creates its cluster, alerts topic and tasks' security group."""
+    `creates`: whether it creates its cluster, alerts topic and tasks' security group;
+    `creates_database`: an Aurora cluster (components/database.py)."""
     shared = [
         (f"{prefix}-cluster{AUTONAME}", CLUSTER),
         (f"{prefix}-alerts{AUTONAME}", TOPIC),
@@ -277,7 +274,7 @@ def platform_names(
     if builds_image:
         names.append((f"{prefix}-app{AUTONAME}", REPOSITORY))
     if creates_database:
-        names += database_names(stack)
+        names += database_names(prefix)
     return names
 
 

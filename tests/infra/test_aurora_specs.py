@@ -13,8 +13,10 @@ from aws_models import errors
 from aws_requests import translate
 from iam_evaluator import decide
 
+from components.settings import AuroraSettings
 from components.specs import aurora
 from components.specs.aurora import AuroraSpec, ClusterEndpoint
+from components.specs.aws_rules import rule_problems
 from components.specs.containers import TaskInputs
 from tools.offline import ROOT, Registered
 
@@ -22,6 +24,12 @@ ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rds!cluster-0a1b2c3d-AbCdEf"
 KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def spec(**keys: Any) -> AuroraSpec:
+    """A created cluster's shape: the stack file's defaults and `keys`."""
+    shape: AuroraSpec = AuroraSettings(**keys).spec()
+    return shape
 
 
 def _camel(name: str) -> str:
@@ -51,17 +59,14 @@ def requests_of(resource: Registered) -> list[tuple[str, str, dict[str, Any]]]:
     requests, unread = translated
     assert not unread, unread
     for service, operation, params in requests:
-        assert not errors(params, service, operation), (
-            operation,
-            errors(params, service, operation),
-        )
+        assert not errors(params, service, operation), (operation, params)
+        assert not rule_problems(operation, params), rule_problems(operation, params)
     return requests
 
 
 def test_the_cluster_is_serverless_v2_tls_only_encrypted_with_a_managed_secret() -> None:
-    spec = AuroraSpec()
     args = aurora.cluster_args(
-        spec,
+        spec(),
         subnet_group="etl-db",
         parameter_group="etl-db-params",
         security_group="sg-0123456789abcdef0",
@@ -86,9 +91,8 @@ def test_the_cluster_is_serverless_v2_tls_only_encrypted_with_a_managed_secret()
 
 
 def test_a_cluster_that_never_pauses_sends_no_pause_time() -> None:
-    spec = AuroraSpec(min_capacity=0.5, engine_version="8.0.mysql_aurora.3.05.2")
     args = aurora.cluster_args(
-        spec,
+        spec(min_capacity=0.5, engine_version="8.0.mysql_aurora.3.05.2"),
         subnet_group="g",
         parameter_group="p",
         security_group="sg-0123456789abcdef0",
@@ -103,7 +107,7 @@ def test_the_writer_subnet_group_and_parameter_group() -> None:
         registered(
             "aws:rds/clusterInstance:ClusterInstance",
             "etl-db-writer",
-            aurora.instance_args("etl-db", AuroraSpec()),
+            aurora.instance_args("etl-db", spec()),
         )
     )
     assert instance[0][2]["DBInstanceClass"] == "db.serverless"
@@ -112,7 +116,9 @@ def test_the_writer_subnet_group_and_parameter_group() -> None:
         registered(
             "aws:rds/subnetGroup:SubnetGroup",
             "etl-db",
-            aurora.subnet_group_args(["subnet-0a", "subnet-0b"], "the jobs' Aurora cluster"),
+            aurora.subnet_group_args(
+                ["subnet-0a", "subnet-0b"], "Scheduled ETL jobs Aurora cluster"
+            ),
         )
     )
     assert subnets[0][2]["SubnetIds"] == ["subnet-0a", "subnet-0b"]
@@ -133,7 +139,7 @@ def test_the_writer_subnet_group_and_parameter_group() -> None:
 
 
 def test_the_security_group_admits_3306_from_the_task_group_only() -> None:
-    args = aurora.security_group_args("vpc-0abc", ["sg-0task"], "the jobs' Aurora cluster")
+    args = aurora.security_group_args("vpc-0abc", ["sg-0task"], "Scheduled ETL jobs Aurora cluster")
     requests = requests_of(registered("aws:ec2/securityGroup:SecurityGroup", "etl-db-sg", args))
     [(_, _, ingress)] = [r for r in requests if r[1] == "AuthorizeSecurityGroupIngress"]
     assert ingress["IpPermissions"] == [
@@ -142,7 +148,7 @@ def test_the_security_group_admits_3306_from_the_task_group_only() -> None:
             "FromPort": 3306,
             "ToPort": 3306,
             "UserIdGroupPairs": [
-                {"GroupId": "sg-0task", "Description": "MySQL from the scheduled jobs' tasks"}
+                {"GroupId": "sg-0task", "Description": "MySQL from the scheduled ETL tasks"}
             ],
         }
     ]
@@ -229,51 +235,35 @@ def test_the_execution_role_reads_the_managed_secret_and_only_it() -> None:
 
 
 @pytest.mark.parametrize(
-    ("spec", "key", "fragment"),
+    ("shape", "key", "fragment"),
     [
         (
-            AuroraSpec(engine_version="8.0.mysql_aurora.3.07.1"),
+            spec(engine_version="8.0.mysql_aurora.3.07.1"),
             "aurora.minCapacity",
             "0 ACU (auto-pause) needs Aurora MySQL 3.08.0 or later",
         ),
         (
-            AuroraSpec(engine_version="5.7.mysql_aurora.2.12.0"),
+            spec(engine_version="5.7.mysql_aurora.2.12.0"),
             "aurora.engineVersion",
             "Aurora MySQL 3 version",
         ),
-        (AuroraSpec(seconds_until_auto_pause=200), "aurora.secondsUntilAutoPause", "300-86,400"),
-        (AuroraSpec(seconds_until_auto_pause=90_000), "aurora.secondsUntilAutoPause", "300-86,400"),
-        (AuroraSpec(max_capacity=0.5), "aurora.maxCapacity", "at least 1 ACU"),
-        (AuroraSpec(min_capacity=4, max_capacity=2), "aurora.maxCapacity", "at least minCapacity"),
-        (AuroraSpec(max_capacity=300), "aurora.maxCapacity", "half steps from 0 to 256"),
-        (AuroraSpec(min_capacity=0.7), "aurora.minCapacity", "half steps"),
+        (spec(seconds_until_auto_pause=200), "aurora.secondsUntilAutoPause", "300-86,400"),
+        (spec(seconds_until_auto_pause=90_000), "aurora.secondsUntilAutoPause", "300-86,400"),
+        (spec(max_capacity=0.5), "aurora.maxCapacity", "at least 1 ACU"),
+        (spec(min_capacity=4, max_capacity=2), "aurora.maxCapacity", "at least minCapacity"),
+        (spec(max_capacity=300), "aurora.maxCapacity", "half steps from 0 to 256"),
+        (spec(min_capacity=0.7), "aurora.minCapacity", "half steps"),
     ],
 )
 def test_impossible_capacity_settings_name_key_value_and_what_is_allowed(
-    spec: AuroraSpec, key: str, fragment: str
+    shape: AuroraSpec, key: str, fragment: str
 ) -> None:
-    problems = aurora.capacity_problems(spec)
+    problems = aurora.capacity_problems(shape)
     assert [p.key for p in problems] == [key], problems
     assert fragment in problems[0].message
 
 
 def test_possible_capacity_settings_have_no_problem() -> None:
-    assert aurora.capacity_problems(AuroraSpec()) == []
-    never_pauses = AuroraSpec(engine_version="8.0.mysql_aurora.3.04.0", min_capacity=0.5)
+    assert aurora.capacity_problems(spec()) == []
+    never_pauses = spec(engine_version="8.0.mysql_aurora.3.04.0", min_capacity=0.5)
     assert aurora.capacity_problems(never_pauses) == []
-
-
-def test_a_subnet_group_needs_two_zones() -> None:
-    [problem] = aurora.subnet_problems({"subnet-a": "eu-west-1a", "subnet-b": "eu-west-1a"})
-    assert "two Availability Zones" in problem.message and "eu-west-1a" in problem.message
-    assert aurora.subnet_problems({"subnet-a": "eu-west-1a", "subnet-b": "eu-west-1b"}) == []
-
-
-def test_sidecar_only_keys_on_an_aurora_job_are_refused() -> None:
-    problems = aurora.sidecar_key_problems(
-        {"mysqlImage": "mysql:8.4", "exportPath": "shared", "cpu": 4096}, "jobs.big"
-    )
-    assert [(p.key, p.value) for p in problems] == [
-        ("jobs.big.mysqlImage", "mysql:8.4"),
-        ("jobs.big.exportPath", "shared"),
-    ]

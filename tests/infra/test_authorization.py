@@ -149,6 +149,12 @@ def near_misses(job: JobFacts, whole_bucket: bool) -> dict[str, JobFacts]:
             execution_role_arn=_other_arn(job.execution_role_arn),
         ),
     }
+    if job.secret_key_arn:  # an aurora job: another secret, another key
+        misses["another secret and key"] = dataclasses.replace(
+            job,
+            secret_arn=_other_arn(job.secret_arn),
+            secret_key_arn=_other_arn(job.secret_key_arn),
+        )
     if not whole_bucket:  # a job with an s3Prefix owns only that prefix
         misses["another prefix"] = dataclasses.replace(
             job,
@@ -175,6 +181,22 @@ def test_near_misses_are_denied(stack: tuple[str, Program]) -> None:
             assert allowed == [], miss
             checked.add(miss)
     assert {"another cluster", "another family", "another run machine"} <= checked
+    if any(j.secret_key_arn for j in tool.job_facts(program)):
+        assert "another secret and key" in checked
+
+
+def test_an_aurora_jobs_key_is_used_through_secrets_manager_only() -> None:
+    """The execution role may decrypt with the cluster secret's key for Secrets Manager only."""
+    checked = 0
+    for stack in STACKS:  # the stacks have an aurora job (staging)
+        program = rendered(stack)
+        for job in [j for j in tool.job_facts(program) if j.secret_key_arn]:
+            [call] = [c for c in authorization.calls(job) if c.action == "kms:Decrypt"]
+            assert decision(program, job, call) == "Allow"
+            s3 = {"kms:ViaService": f"s3.{job.head[1]}.amazonaws.com"}
+            assert decision(program, job, dataclasses.replace(call, context=s3)) == "ImplicitDeny"
+            checked += 1
+    assert checked
 
 
 def test_a_prefix_near_miss_is_checked_in_some_stack() -> None:

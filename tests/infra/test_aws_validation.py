@@ -202,7 +202,10 @@ NAMED: dict[tuple[str, str], names.Limit] = {
     ("CreateDBInstance", "DBInstanceIdentifier"): names.DB_INSTANCE,
     ("DeleteDBCluster", "FinalDBSnapshotIdentifier"): names.DB_SNAPSHOT,
     ("CreateDBSubnetGroup", "DBSubnetGroupName"): names.DB_SUBNET_GROUP,
-    ("CreateDBClusterParameterGroup", "DBClusterParameterGroupName"): names.DB_CLUSTER_PARAMETER_GROUP,
+    (
+        "CreateDBClusterParameterGroup",
+        "DBClusterParameterGroupName",
+    ): names.DB_CLUSTER_PARAMETER_GROUP,
 }
 REFERS = {("PutRetentionPolicy", "logGroupName"), ("PutRolePolicy", "RoleName"),
           ("AttachRolePolicy", "RoleName"), ("DeleteDBCluster", "DBClusterIdentifier"),
@@ -254,7 +257,9 @@ def checked_names(stack: str) -> set[tuple[str, names.Limit]]:
     settings = parse_settings(raw, stack)
     checked = set(names.stack_names(stack, creates_bucket=settings.bucket_name is None,
                                     builds_image=settings.image.build is not None,
-                                    creates_vpc=settings.network.mode == "new"))  # fmt: skip
+                                    creates_vpc=settings.network.mode == "new",
+                                    creates_database=settings.aurora is not None
+                                    and settings.aurora.existing_cluster is None))  # fmt: skip
     for job in settings.jobs:
         checked |= set(names.job_names(stack, job))
     return checked

@@ -62,10 +62,14 @@ def _settings(stack: str) -> Settings:
 
 
 def test_each_task_runs_the_contracts_containers(stack: tuple[str, Program]) -> None:
-    """The app and the database by the contract's names, and the other sidecars declared."""
+    """The app and the database by the contract's names, and the other sidecars declared; an
+    aurora job's task is the app alone (its database is outside the task)."""
     name, program = stack
     for job, settings in _settings(name).jobs.items():
         declared = set(_containers(program, job))
+        if settings.database_server == "aurora":
+            assert declared == {APP_CONTAINER}
+            continue
         assert declared == {APP_CONTAINER, *(s.name for s in sidecars(settings))}
         assert DB_CONTAINER in declared
 
@@ -90,7 +94,7 @@ def test_the_app_gets_what_the_job_reads_and_nothing_it_does_not(
         # Everything the task definition is to set is there (ETL_JOB only for a job that
         # names its folder; DB_SHARED_DIR only on the shared path, below), and only the
         # variables of the job's kind of database server.
-        aurora = config.get("database", "sidecar") == "aurora"
+        aurora = config.get("databaseServer", "sidecar") == "aurora"
         other_kind = TASK_SERVER_ONLY if aurora else SHARED_SERVER_ONLY
         assert not (plain | secret) & other_kind, job
         for item in ENVIRONMENT:
@@ -100,8 +104,9 @@ def test_the_app_gets_what_the_job_reads_and_nothing_it_does_not(
                 assert item.name in plain | secret, f"{job}: {item.name} missing"
         assert ("ETL_JOB" in plain) is ("etlJob" in config), job
         # The export path the config chose is the one the job will take.
+        # (An aurora job has only the stream path: the server cannot write into the task.)
         shared = config.get("exportPath", ExportPath.SHARED) == ExportPath.SHARED
-        assert ("DB_SHARED_DIR" in plain) is shared, job
+        assert ("DB_SHARED_DIR" in plain) is (shared and not aurora), job
 
 
 def test_the_state_machine_sets_the_run_variables_on_the_app(stack: tuple[str, Program]) -> None:

@@ -7,17 +7,23 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
+import pytest
 from aws_models import errors
 from aws_requests import translate
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from components.args import AuroraArgs
 from components.database import AuroraDatabase
-from components.specs.aurora import AuroraSpec
+from components.settings import ConfigError
 from tools.offline import PROJECT, RecordingMocks, Registered
 
 
 def declare(existing: str | None = None) -> tuple[list[Registered], dict[str, Any]]:
+    return declare_args({"existing_cluster": existing} if existing else {})
+
+
+def declare_args(args: AuroraArgs) -> tuple[list[Registered], dict[str, Any]]:
     """AuroraDatabase declared alone; what it registered and its outputs."""
     mocks = RecordingMocks()
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="test", preview=False)
@@ -25,15 +31,17 @@ def declare(existing: str | None = None) -> tuple[list[Registered], dict[str, An
 
     def program() -> None:
         db = AuroraDatabase(
-            "scheduled-etl-test-db", AuroraSpec(), vpc_id="vpc-0abc",
-            subnet_ids=["subnet-0a", "subnet-0b"], task_security_group_ids=["sg-0task"],
-            existing_cluster=existing,
+            "scheduled-etl-test-db", args, vpc_id="vpc-0abc", subnet_ids=["subnet-0a", "subnet-0b"],
+            task_security_group_ids=["sg-0task"],
         )  # fmt: skip
         pulumi.Output.all(db.endpoint, db.secret_arn, db.secret_kms_key_id).apply(
             lambda values: found.update(zip(("endpoint", "secret", "key"), values, strict=True))
         )
 
-    _sync_await(run_pulumi_func(program))
+    try:
+        _sync_await(run_pulumi_func(program))
+    finally:  # the next program (tools.offline) gets a root stack resource of its own
+        pulumi.runtime.settings.ROOT.set(None)
     return mocks.resources, found
 
 
@@ -64,3 +72,12 @@ def test_an_existing_cluster_is_read_not_created() -> None:
     assert [r.type for r in resources] == ["scheduled-etl:etl:AuroraDatabase"]
     assert found["endpoint"].startswith("shared-etl.cluster-")
     assert ":secret:rds!cluster-" in found["secret"]
+
+
+def test_impossible_args_fail_naming_each_key() -> None:
+    with pytest.raises(ConfigError) as raised:
+        declare_args({"min_capacity": 0, "engine_version": "8.0.mysql_aurora.3.07.1",
+                      "backup_retention_days": 40})  # fmt: skip
+    message = str(raised.value)
+    assert "aurora args: minCapacity = 0" in message and "3.08.0" in message
+    assert "aurora args: backupRetentionDays = 40" in message

@@ -65,6 +65,19 @@ def policy_of(program: Program, name: str) -> dict[str, Any]:
     return json.loads(program.one(ROLE_POLICY, name).inputs["policy"])
 
 
+def tasks_group(program: Program) -> Registered:
+    """The tasks' security group (an Aurora stack has the cluster's too)."""
+    [group] = [g for g in program.of_type("aws:ec2/securityGroup:SecurityGroup")
+               if g.name.endswith("-network-tasks")]  # fmt: skip
+    return group
+
+
+def cluster_secret(program: Program) -> tuple[str, str]:
+    """The stack's Aurora cluster: its master user secret's ARN and key."""
+    [secret] = program.one("aws:rds/cluster:Cluster").outputs["masterUserSecrets"]
+    return secret["secretArn"], secret["kmsKeyId"]
+
+
 # --- what every stack declares -------------------------------------------------------------
 
 
@@ -90,7 +103,11 @@ def test_task_definitions_are_valid_fargate_requests(program: tuple[str, Program
         assert inputs["networkMode"] == "awsvpc"
         assert (inputs["cpu"], inputs["memory"]) == (str(job.cpu), str(job.memory))
         assert inputs["ephemeralStorage"] == {"sizeInGib": float(job.ephemeral_storage_gib)}
-        assert inputs["volumes"] == [{"name": "mysql"}, {"name": "tmp"}]  # see containers.py
+        # See containers.py: the sidecar's data volume and the app's /tmp; an aurora job's app
+        # alone has /tmp only.
+        volumes = [{"name": "tmp"}] if job.database_server == "aurora" else [
+            {"name": "mysql"}, {"name": "tmp"}]  # fmt: skip
+        assert inputs["volumes"] == volumes
         assert inputs["runtimePlatform"] == {
             "cpuArchitecture": job.architecture,
             "operatingSystemFamily": "LINUX",
@@ -120,11 +137,26 @@ def test_roles_and_secret_wiring(program: tuple[str, Program]) -> None:
         assert attachment.inputs["policyArn"] == (
             "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
         )
+        declared = containers(prog.one(TASK_DEF, name))
+        if jobs_of(stack)[name].database_server == "aurora":
+            # The cluster's RDS-managed secret, its key through Secrets Manager only.
+            secret_arn, key = cluster_secret(prog)
+            read, decrypt = policy_of(prog, f"{name}-execution-secret")["Statement"]
+            assert (read["Action"], read["Resource"]) == ("secretsmanager:GetSecretValue",
+                                                          secret_arn)  # fmt: skip
+            assert (decrypt["Action"], decrypt["Resource"]) == ("kms:Decrypt", key)
+            assert decrypt["Condition"]["StringEquals"]["kms:ViaService"].startswith(
+                "secretsmanager."
+            )
+            assert set(declared) == {"app"}
+            assert {s["valueFrom"] for s in declared["app"]["secrets"]} == {
+                f"{secret_arn}:username::", f"{secret_arn}:password::"}  # fmt: skip
+            assert not [r for r in prog.of_type(SECRET) if r.name == name]  # none of its own
+            continue
         secret_arn = outputs_of(prog, SECRET, name)["arn"]
         [read] = policy_of(prog, f"{name}-execution-secret")["Statement"]
         assert read["Resource"] == secret_arn
 
-        declared = containers(prog.one(TASK_DEF, name))
         app, mysql = declared["app"], declared["mysql"]
         assert {s["valueFrom"] for s in app["secrets"] + mysql["secrets"]} == {
             f"{secret_arn}:password::",
@@ -134,7 +166,9 @@ def test_roles_and_secret_wiring(program: tuple[str, Program]) -> None:
 
 def test_secret_values_are_generated_and_kept_secret(program: tuple[str, Program]) -> None:
     stack, prog = program
-    for name in jobs_of(stack):
+    for name, job in jobs_of(stack).items():
+        if job.database_server == "aurora":
+            continue  # its credentials are the cluster's, which RDS generates and rotates
         version = prog.one("aws:secretsmanager/secretVersion:SecretVersion", name).inputs
         assert version["secretId"] == f"{name}-id"
         stored = json.loads(secret_value(version["secretString"]))
@@ -186,7 +220,7 @@ def test_schedules_are_valid_and_wired(program: tuple[str, Program]) -> None:
 def test_state_machines_run_this_jobs_task(program: tuple[str, Program]) -> None:
     stack, prog = program
     cluster_arn = prog.one("aws:ecs/cluster:Cluster").outputs["arn"]
-    security_group = prog.one("aws:ec2/securityGroup:SecurityGroup")
+    security_group = tasks_group(prog)
     for name, job in jobs_of(stack).items():
         machine = outputs_of(prog, MACHINE, f"{name}-run")
         assert machine["roleArn"] == outputs_of(prog, ROLE, f"{name}-run")["arn"]
@@ -234,11 +268,15 @@ def test_roles_of_the_workflows_are_scoped_to_this_job(program: tuple[str, Progr
 
 def test_security_group_allows_no_ingress(program: tuple[str, Program]) -> None:
     _, prog = program
-    group = prog.one("aws:ec2/securityGroup:SecurityGroup").inputs
+    group = tasks_group(prog).inputs
     assert group.get("ingress", []) == []
-    assert [(e["protocol"], e["fromPort"], e["toPort"]) for e in group["egress"]] == [
-        ("tcp", 443, 443)
-    ]
+    egress = [(e["protocol"], e["fromPort"], e["toPort"]) for e in group["egress"]]
+    if not prog.of_type("aws:rds/cluster:Cluster"):
+        assert egress == [("tcp", 443, 443)]
+        return
+    # And MySQL to the stack's Aurora cluster, within the VPC only.
+    assert egress == [("tcp", 443, 443), ("tcp", 3306, 3306)]
+    assert group["egress"][1]["cidrBlocks"] == [prog.one("awsx:ec2:Vpc").inputs["cidrBlock"]]
 
 
 def test_outputs(program: tuple[str, Program]) -> None:
@@ -249,7 +287,10 @@ def test_outputs(program: tuple[str, Program]) -> None:
     for name, job in outputs["jobs"].items():
         assert job["task_definition_arn"] == outputs_of(prog, TASK_DEF, name)["arn"]
         assert job["schedule_name"] == f"scheduled-etl-{stack}-{name}"
-        assert job["secret_arn"] == outputs_of(prog, SECRET, name)["arn"]
+        if jobs_of(stack)[name].database_server == "aurora":
+            assert job["secret_arn"] == cluster_secret(prog)[0]
+        else:
+            assert job["secret_arn"] == outputs_of(prog, SECRET, name)["arn"]
         assert job["log_group_name"] == f"/ecs/scheduled-etl-{stack}-{name}"
         assert job["state_machine_arn"] == outputs_of(prog, MACHINE, f"{name}-run")["arn"]
         assert job["watchdog_arn"] == outputs_of(prog, MACHINE, f"{name}-watch")["arn"]
@@ -342,7 +383,7 @@ def test_each_job_is_scheduled_and_placed_as_its_stack_file_says(
 def test_the_network_is_the_one_the_stack_file_chose(program: tuple[str, Program]) -> None:
     stack, prog = program
     network = stack_settings(stack).network
-    group = prog.one("aws:ec2/securityGroup:SecurityGroup").inputs
+    group = tasks_group(prog).inputs
     assert len(prog.of_type("awsx:ec2:DefaultVpc")) == isinstance(network, DefaultVpcNetwork)
     assert len(prog.of_type("awsx:ec2:Vpc")) == isinstance(network, NewVpcNetwork)
     if isinstance(network, NewVpcNetwork):

@@ -112,7 +112,17 @@ def test_no_secret_looking_names_in_plain_environment(program: Program) -> None:
 
 
 def test_task_security_group_has_no_ingress(program: Program) -> None:
-    for group in program.of_type("aws:ec2/securityGroup:SecurityGroup"):
+    """Nothing reaches a task; an Aurora cluster, only its MySQL port, from the tasks only."""
+    groups = program.of_type("aws:ec2/securityGroup:SecurityGroup")
+    tasks = [g for g in groups if g.name.endswith("-network-tasks")]
+    for group in groups:
+        if group.name.endswith("-db-sg"):
+            [rule] = group.inputs["ingress"]
+            assert (rule["protocol"], rule["fromPort"], rule["toPort"]) == ("tcp", 3306, 3306)
+            assert rule["securityGroups"] == [f"{g.name}-id" for g in tasks]
+            assert not {"cidrBlocks", "ipv6CidrBlocks", "prefixListIds", "self"} & set(rule)
+            assert group.inputs["egress"] == []
+            continue
         assert group.inputs.get("ingress", []) == []
     assert not program.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
 

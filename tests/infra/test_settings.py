@@ -421,3 +421,61 @@ def test_invalid_run_keys_name_the_key_value_and_rule(key: str, value: Any, expe
     message = error_of(job(**{key: value}))
     assert f"scheduled-etl:jobs.monthly-orders.{key} = {json.dumps(value)}: " in message
     assert expected in message
+
+
+# --- a job on Aurora (databaseServer: aurora) ---------------------------------------------
+
+
+def aurora_stack(aurora: dict[str, Any] | None = None, **job_fields: Any) -> dict[str, Any]:
+    raw = job(databaseServer="aurora", **job_fields)
+    return raw if aurora is None else {**raw, "aurora": aurora}
+
+
+def test_an_aurora_job_with_the_stacks_cluster() -> None:
+    settings = parse_settings(aurora_stack({"maxCapacity": 4}))
+    assert settings.jobs["monthly-orders"].database_server == "aurora"
+    assert settings.aurora is not None and settings.aurora.min_capacity == 0  # pauses
+    assert settings.aurora.spec().storage_type == "aurora-iopt1"
+    existing = parse_settings(aurora_stack({"existingCluster": "shared-etl"}))
+    assert existing.aurora is not None and existing.aurora.existing_cluster == "shared-etl"
+
+
+def test_impossible_aurora_combinations_are_reported_in_one_pass() -> None:
+    """Every impossible combination at once, each naming its key, value and what is allowed."""
+    raw = aurora_stack(
+        {"engineVersion": "8.0.mysql_aurora.3.07.1", "minCapacity": 0,
+         "secondsUntilAutoPause": 100, "backupRetentionDays": 0},
+        mysqlImage="mysql:8.4", exportPath="shared",
+    )  # fmt: skip
+    raw["network"] = {
+        "mode": "existing",
+        "vpcId": "vpc-0123456789abcdef0",
+        "subnetIds": ["subnet-0123456789abcdef0"],
+    }
+    message = error_of(raw)
+    for expected in (
+        "aurora.minCapacity = 0.0: 0 ACU (auto-pause) needs Aurora MySQL 3.08.0 or later",
+        "aurora.secondsUntilAutoPause = 100: must be 300-86,400 s",
+        "aurora.backupRetentionDays = 0: Input should be greater than or equal to 1",
+        'jobs.monthly-orders.mysqlImage = "mysql:8.4": means something only with the sidecar',
+        'jobs.monthly-orders.exportPath = "shared": means something only with the sidecar',
+        'network.subnetIds = ["subnet-0123456789abcdef0"]: an Aurora cluster\'s subnet group '
+        "needs subnets in two Availability Zones",
+    ):
+        assert expected in message, message
+
+
+def test_an_aurora_job_needs_the_stacks_block() -> None:
+    assert "jobs.monthly-orders.databaseServer" in error_of(aurora_stack())
+    assert "needs the stack's `aurora` block" in error_of(aurora_stack())
+
+
+def test_an_existing_cluster_needs_no_capacity_or_subnet_rule() -> None:
+    raw = aurora_stack({"existingCluster": "shared-etl", "minCapacity": 0,
+                        "engineVersion": "8.0.mysql_aurora.3.04.0"})  # fmt: skip
+    raw["network"] = {
+        "mode": "existing",
+        "vpcId": "vpc-0123456789abcdef0",
+        "subnetIds": ["subnet-0123456789abcdef0"],
+    }
+    assert parse_settings(raw).aurora is not None

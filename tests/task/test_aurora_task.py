@@ -1,8 +1,10 @@
-"""An aurora job's task, run the way Fargate runs it (tools.task), against a database outside
-the task: a TLS-only MariaDB on this machine with a test CA (tests/tls_server.py), reached at the
-cluster endpoint's name, which the task resolves to a forwarded port (what the VPC's resolver
-and the cluster's security group make of it). Its exports are byte-identical to the same
-job's run with the sidecar; the run's schema and user are gone afterwards.
+"""Each stack's aurora jobs, their task definitions as the program declares them, run the way
+Fargate runs them (tools.task) against a database outside the task: a TLS-only MariaDB on this
+machine with a test CA (tests/tls_server.py), reached at the cluster endpoint's name, which
+the task resolves to a forwarded port (what the VPC's resolver and the cluster's security group
+make of it), with the cluster secret's keys standing for the server's admin. Its exports are
+byte-identical to the same job folder's run in the stack's sidecar task; the run's schema and
+user are gone afterwards.
 
 Root is required (CI and the sessions that build this project run as root).
 """
@@ -18,21 +20,20 @@ from urllib.parse import urlsplit
 import pymysql
 import pytest
 from etl_harness import S3_ENV, DbServer, keys, read_bytes
-from test_task_runner import logs_of, run, s3_for, spec
+from test_task_runner import job_folder, logs_of, run, s3_for, spec
 from tls_server import TlsFiles, tls_only_server
 
 from components.specs import aurora
-from components.specs.containers import TaskInputs
 from etl import shared_server
-from tools.task import TaskSpec
+from tools.offline import STACKS, stack_settings
+from tools.task import TaskResult, TaskSpec
 from tools.task.__main__ import app_overrides, platform_env
-from tools.task.definition import from_inputs
 from tools.task.images import app_image
 from tools.task.runner import TaskRun
 
-STACK, JOB = "dev", "monthly-orders"  # a sidecar job that runs the bundled job
-ENDPOINT = "etl-db.cluster-c0ffee0123ab.us-east-1.rds.amazonaws.com"
-SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!cluster-0a1b2c3d-AbCdEf"
+AURORA_JOBS = [(stack, job) for stack in STACKS
+               for job, s in stack_settings(stack).jobs.items()
+               if s.database_server == "aurora"]  # fmt: skip
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -41,102 +42,103 @@ def _root() -> None:
         pytest.fail("the task runner needs root (unshare, mount, setpriv)", pytrace=False)
 
 
+def endpoint_of(task: TaskSpec) -> str:
+    return task.container("app").environment["DB_HOST"]
+
+
+def secret_of(task: TaskSpec) -> str:
+    [secret] = {":".join(v.split(":")[:7]) for v in task.container("app").secrets.values()}
+    return secret
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DbServer, TlsFiles]]:
-    """The cluster's stand-in: TLS only, its certificate for the endpoint's name."""
-    with tls_only_server(tmp_path_factory.mktemp("cluster"), [ENDPOINT]) as (own, files):
+    """The clusters' stand-in: TLS only, its certificate for every aurora job's endpoint."""
+    names = sorted({endpoint_of(spec(stack, job)) for stack, job in AURORA_JOBS})
+    with tls_only_server(tmp_path_factory.mktemp("cluster"), names) as (own, files):
         yield DbServer(own.host, own.port, own.user, own.password), files
 
 
-def aurora_task(sidecar: TaskSpec) -> TaskSpec:
-    """The job's task as an aurora job: the app alone (components/specs/aurora.py), from the
-    stack's own definition of the job's app."""
-    app = sidecar.container("app")
-    raw = sidecar.raw
-    inputs = TaskInputs(
-        app_image=app.image, secret_arn="-", log_group=app.log_group,
-        region=app.environment["AWS_REGION"], bucket=app.environment["DATA_BUCKET"],
-        job_name=app.environment["JOB_NAME"],
-    )  # fmt: skip
-    container = aurora.app_container(
-        app.environment, inputs, aurora.ClusterEndpoint(ENDPOINT, SECRET)
-    )
-    return from_inputs({**raw, "containerDefinitions": [container], "volumes": [{"name": "tmp"}]})
-
-
-def run_on_cluster(task: TaskSpec, endpoint: str, server: DbServer, tls: TlsFiles) -> Any:
-    """The task with the cluster's secret (the server's admin), its name resolving to a port
-    in the task that reaches the server, and the image's RDS bundle standing for the test CA."""
-    port = urlsplit(endpoint).port
+def run_on_cluster(
+    task: TaskSpec, s3_endpoint: str, server: DbServer, downloads: dict[str, Path]
+) -> TaskResult:
+    """The task with its cluster's secret (the server's admin), the endpoint's name resolving
+    to a port in the task that reaches the server, and the image's ADDed files standing in."""
+    port = urlsplit(s3_endpoint).port
     assert port
-    store = {SECRET: {"username": server.user, "password": server.password, "engine": "mysql"}}
+    store = {secret_of(task): {"username": server.user, "password": server.password,
+                               "engine": "mysql", "host": endpoint_of(task)}}  # fmt: skip
     return TaskRun(
         task,
         secrets=store,
         overrides=app_overrides("app", "2026-11-01T04:00:00Z"),
-        platform_env=platform_env(endpoint, S3_ENV["AWS_DEFAULT_REGION"]),
+        platform_env=platform_env(s3_endpoint, S3_ENV["AWS_DEFAULT_REGION"]),
         forwards={port: ("127.0.0.1", port), aurora.PORT: (server.host, server.port)},
-        hosts={ENDPOINT: "127.0.0.1"},
-        images={
-            "app": app_image(
-                task.container("app").image, downloads={aurora.RDS_CA_BUNDLE_URL: tls.ca}
-            )
-        },
+        hosts={endpoint_of(task): "127.0.0.1"},
+        images={"app": app_image(task.container("app").image, downloads=downloads)},
     ).run()
 
 
-def outputs(s3: Any, bucket: str, prefix: str) -> dict[str, bytes]:
-    return {k: read_bytes(s3, bucket, k) for k in keys(s3, bucket, prefix)
+def exports(s3: Any, bucket: str, task: TaskSpec) -> dict[str, bytes]:
+    """The run folder's parts, by their path below it (the manifest records times)."""
+    env = task.container("app").environment
+    root = f"{env['OUTPUT_PREFIX']}{env['JOB_NAME']}/run=20261101T040000Z/"
+    return {k.removeprefix(root): read_bytes(s3, bucket, k) for k in keys(s3, bucket, root)
             if not k.endswith("_manifest.json")}  # fmt: skip
 
 
-def test_the_aurora_task_runs_against_the_cluster_with_the_sidecars_exports(
-    s3_endpoint: str, cluster: tuple[DbServer, TlsFiles], tmp_path: Path
+def sidecar_twin(stack: str, job: str) -> str:
+    """A sidecar job of the same stack that runs the same job folder."""
+    for other, settings in stack_settings(stack).jobs.items():
+        same = job_folder(stack, other).resolve() == job_folder(stack, job).resolve()
+        if settings.database_server == "sidecar" and same:
+            return other
+    raise AssertionError(f"{stack}: no sidecar job runs {job}'s folder to compare with")
+
+
+def test_the_stacks_have_an_aurora_job() -> None:
+    assert AURORA_JOBS, "no stack file has a `databaseServer: aurora` job to run here"
+
+
+@pytest.mark.parametrize(("stack", "job"), AURORA_JOBS, ids=[f"{s}-{j}" for s, j in AURORA_JOBS])
+def test_an_aurora_task_runs_on_the_cluster_with_the_sidecars_exports(
+    stack: str, job: str, s3_endpoint: str, cluster: tuple[DbServer, TlsFiles], tmp_path: Path
 ) -> None:
     server, tls = cluster
-    sidecar = spec(STACK, JOB)
-    s3, bucket, output = s3_for(sidecar, s3_endpoint, 3000, tmp_path)
-    first = run(sidecar, s3_endpoint)
+    task = spec(stack, job)
+    assert [c.name for c in task.containers] == ["app"]  # no sidecar
+    twin = spec(stack, sidecar_twin(stack, job))
+    s3, bucket, _ = s3_for(twin, s3_endpoint, 3000, tmp_path / "twin")
+    first = run(twin, s3_endpoint)
     assert first.exit_code() == 0, first.report()
-    expected = outputs(s3, bucket, output)
+    expected = exports(s3, bucket, twin)
     assert len(expected) >= 2
-    for key in keys(s3, bucket, output):
-        s3.delete_object(Bucket=bucket, Key=key)
 
-    task = aurora_task(sidecar)
-    assert [c.name for c in task.containers] == ["app"]
-    result = run_on_cluster(task, s3_endpoint, server, tls)
-    log = "\n".join(logs_of(result, "app")[-8:])
-    assert result.exit_code() == 0, result.report() + log
-    assert outputs(s3, bucket, output) == expected
+    s3_for(task, s3_endpoint, 3000, tmp_path / "aurora")  # the same sample (seed) again
+    result = run_on_cluster(task, s3_endpoint, server, {aurora.RDS_CA_BUNDLE_URL: tls.ca})
+    assert result.exit_code() == 0, result.report() + "\n".join(logs_of(result, "app")[-8:])
+    assert exports(s3, bucket, task) == expected
     app_log = "\n".join(logs_of(result, "app"))
     assert '"run_database_created"' in app_log and '"run_database_dropped"' in app_log
-    job = task.container("app").environment["JOB_NAME"]
-    pattern = shared_server.job_prefix(job).replace("_", "\\_") + "%"
+    pattern = shared_server.job_prefix(task.container("app").environment["JOB_NAME"])
     with pymysql.connect(host=server.host, port=server.port, user=server.user,
                          ssl_ca=str(tls.ca)) as conn, conn.cursor() as cursor:  # fmt: skip
-        cursor.execute("SHOW DATABASES LIKE %s", (pattern,))
+        cursor.execute("SHOW DATABASES LIKE %s", (pattern.replace("_", "\\_") + "%",))
         assert cursor.fetchall() == ()
 
 
+@pytest.mark.parametrize(
+    ("stack", "job"), AURORA_JOBS[:1], ids=[f"{s}-{j}" for s, j in AURORA_JOBS[:1]]
+)
 def test_without_the_clusters_ca_the_task_fails_at_connect(
-    s3_endpoint: str, cluster: tuple[DbServer, TlsFiles], tmp_path: Path
+    stack: str, job: str, s3_endpoint: str, cluster: tuple[DbServer, TlsFiles], tmp_path: Path
 ) -> None:
-    """The image's bundle that does not hold the server's CA (here: an empty one) fails the
-    run at the connect stage, never connects unverified."""
-    server, _tls = cluster
-    task = aurora_task(spec(STACK, JOB))
+    """The image's bundle without the server's CA (here: the stand-in's empty file) fails
+    the run at the connect stage; it never connects unverified."""
+    server, _ = cluster
+    task = spec(stack, job)
     s3_for(task, s3_endpoint, 10, tmp_path)
-    port = urlsplit(s3_endpoint).port
-    assert port
-    result = TaskRun(
-        task,
-        secrets={SECRET: {"username": server.user, "password": server.password}},
-        overrides=app_overrides("app", "2026-11-01T04:00:00Z"),
-        platform_env=platform_env(s3_endpoint, S3_ENV["AWS_DEFAULT_REGION"]),
-        forwards={port: ("127.0.0.1", port), aurora.PORT: (server.host, server.port)},
-        hosts={ENDPOINT: "127.0.0.1"},
-    ).run()
+    result = run_on_cluster(task, s3_endpoint, server, {})
     assert result.exit_code() == 1
     failed = [line for line in logs_of(result, "app") if '"run_failed"' in line]
     assert failed and '"stage": "connect"' in failed[0], logs_of(result, "app")[-5:]
