@@ -106,6 +106,11 @@ COMPUTED: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
     "aws:s3/bucket:Bucket": lambda n, i: {"bucket": n, "arn": f"arn:aws:s3:::{n}"},
     "aws:ec2/securityGroup:SecurityGroup": lambda n, i: {"arn": _arn("ec2", f"security-group/{n}")},
     "aws:rds/cluster:Cluster": _db_cluster,
+    # Autonamed by the provider (Pulumi's autonaming: the logical name and 7 characters).
+    "aws:rds/subnetGroup:SubnetGroup": lambda n, i: {"name": i.get("name") or f"{n}-a1b2c3d"},
+    "aws:rds/clusterParameterGroup:ClusterParameterGroup": lambda n, i: {
+        "name": i.get("name") or f"{n}-a1b2c3d"
+    },
     "random:index/randomPassword:RandomPassword": lambda n, i: {"result": "p" * int(i["length"])},
     "aws:sqs/queue:Queue": lambda n, i: {
         "arn": _arn("sqs", i["name"]),

@@ -63,6 +63,12 @@ def test_a_created_cluster_passes_strict_validation_and_gives_its_endpoint_and_s
     [cluster] = [r for r in resources if r.type == "aws:rds/cluster:Cluster"]
     [group] = [r for r in resources if r.type == "aws:ec2/securityGroup:SecurityGroup"]
     assert cluster.inputs["vpcSecurityGroupIds"] == [f"{group.name}-id"]
+    # The cluster is placed in its own subnet group and configured by its parameter group.
+    for typ, key in (("aws:rds/subnetGroup:SubnetGroup", "dbSubnetGroupName"),
+                     ("aws:rds/clusterParameterGroup:ClusterParameterGroup",
+                      "dbClusterParameterGroupName")):  # fmt: skip
+        [made] = [r for r in resources if r.type == typ]
+        assert cluster.inputs[key] == made.outputs["name"]
     assert found["endpoint"].endswith(".rds.amazonaws.com")
     assert found["secret"].startswith("arn:aws:secretsmanager:") and found["key"]
 
