@@ -209,6 +209,8 @@ NAMED: dict[tuple[str, str], names.Limit] = {
 }
 REFERS = {("PutRetentionPolicy", "logGroupName"), ("PutRolePolicy", "RoleName"),
           ("AttachRolePolicy", "RoleName"), ("DeleteDBCluster", "DBClusterIdentifier"),
+          ("CreateDBCluster", "DBClusterParameterGroupName"),
+          ("CreateDBCluster", "DBSubnetGroupName"),
           ("ModifyDBClusterParameterGroup", "DBClusterParameterGroupName"),
           ("CreateDBInstance", "DBClusterIdentifier")} | {(op, "Bucket") for op in (
               "PutPublicAccessBlock", "PutBucketOwnershipControls", "PutBucketEncryption",
