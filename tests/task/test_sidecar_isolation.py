@@ -31,7 +31,8 @@ from tools.task.network import TaskNetwork
 from tools.task.runner import TaskRun
 
 STACK = "dev"
-JOB = next(iter(stack_settings(STACK).jobs))  # any job: the sidecar is the same in each
+# Any job with the sidecar: the sidecar is the same in each.
+JOB = next(j for j, s in stack_settings(STACK).jobs.items() if s.database_server == "sidecar")
 
 
 @pytest.fixture(scope="module", autouse=True)
