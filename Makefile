@@ -36,7 +36,7 @@ lint: $(BIN)/.installed ## ruff, mypy, hadolint, actionlint, zizmor
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy components etl tools bench scripts
 	cd policy && ../$(BIN)/mypy --config-file ../pyproject.toml .
-	$(BIN)/hadolint Dockerfile
+	$(BIN)/hadolint Dockerfile examples/own-job-image/Dockerfile
 	$(BIN)/actionlint
 	$(BIN)/zizmor --offline --min-severity medium .github
 
