@@ -1,7 +1,5 @@
 """One scheduled job: its task definition, roles, secret, logs, state machines and schedules."""
 
-from __future__ import annotations
-
 import json
 from typing import Any, cast
 
@@ -9,9 +7,9 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components.args import JOB_RESOURCE_KEYS, ScheduledFargateJobArgs
 from components.job_alerts import JobAlerts
-from components.platform import Platform
-from components.settings import JobSettings
+from components.settings import job_settings
 from components.specs import names, policies, sfn_logging
 from components.specs.alerts import rule_dead_letter_policy
 from components.specs.containers import TaskInputs, container_definitions, task_volumes
@@ -26,6 +24,10 @@ from components.specs.suppressions import suppression
 from components.specs.unplanned import unplanned_end_message, unplanned_end_pattern
 from components.specs.watchdog import watchdog_definition
 
+# No `from __future__ import annotations`: Pulumi's analyzer reads this class's annotations
+# (its outputs) and its __init__'s `args` as objects. The resources are attributes without a
+# class-level annotation, so that the schema's outputs stay plain values.
+
 ECS_TASKS = "ecs-tasks.amazonaws.com"
 STATES = "states.amazonaws.com"
 SCHEDULER = "scheduler.amazonaws.com"
@@ -37,82 +39,113 @@ def _json(value: Any) -> str:
 
 class ScheduledFargateJob(pulumi.ComponentResource):
     """A Fargate task (ETL app + MySQL sidecar) run by a Step Functions state machine that
-    EventBridge Scheduler starts on a schedule, plus a watchdog for slots that got no run.
+    EventBridge Scheduler starts on a schedule, plus a watchdog for slots that got no run and
+    alerts to an SNS topic. It runs on a cluster, subnets, security groups, bucket and topic
+    it is given (existing ones, or `JobPlatform`'s) and creates only the job's own resources.
 
-    `full_name` (project-stack-job) names what people look for: the task definition family,
-    the schedule and the log group. The resources are attributes, for the stack's exports and
-    for whatever a stack adds around a job.
+    Its full name (`<namePrefix>-<name>`) names what people look for: the task definition
+    family, the schedule and the log group. In Python the resources are attributes too, for
+    whatever a program adds around a job.
     """
 
-    log_group: aws.cloudwatch.LogGroup
-    secret: aws.secretsmanager.Secret  # the sidecar's credentials (username, password, root)
-    execution_role: aws.iam.Role  # the ECS agent: pull, logs, the secret
-    task_role: aws.iam.Role  # the app: its keys in the data bucket
-    task_definition: aws.ecs.TaskDefinition
-    alerts: JobAlerts  # the run schedule's dead-letter queue (undeliverable invocations), alarm
-    watchdog_alerts: JobAlerts  # the watchdog schedule's own dead-letter queue and alarm
-    state_machine: aws.sfn.StateMachine  # one run: timeout, retries, Spot fallback, outcome
-    watchdog: aws.sfn.StateMachine  # alerts when a slot got no run
-    unplanned_rule: aws.cloudwatch.EventRule  # alerts when either machine ends unplanned
-    unplanned_alerts: JobAlerts  # the rule's dead-letter queue (alerts it could not deliver)
-    schedule: aws.scheduler.Schedule  # starts the state machine
-    watchdog_schedule: aws.scheduler.Schedule  # starts the watchdog on the same expression
-    run_task: pulumi.Output[dict[str, Any]]  # ECS RunTask parameters, as the schedule runs it
+    task_definition_arn: pulumi.Output[str]
+    """the task definition (with its revision)"""
+    state_machine_arn: pulumi.Output[str]
+    """the run's state machine: run now and backfill start its executions, per slot"""
+    watchdog_arn: pulumi.Output[str]
+    """the missed-slot watchdog's state machine"""
+    schedule_name: pulumi.Output[str]
+    """the EventBridge Scheduler schedule that starts the runs"""
+    log_group_name: pulumi.Output[str]
+    """the task's log group (both containers)"""
+    secret_arn: pulumi.Output[str]
+    """the sidecar's generated credentials in Secrets Manager"""
+    dead_letter_queue_arn: pulumi.Output[str]
+    """the run schedule's dead-letter queue (invocations Scheduler could not deliver)"""
+    run_task: pulumi.Output[dict[str, Any]]
+    """ECS RunTask parameters, as the schedule runs the task"""
+    run_task_command: pulumi.Output[str]
+    """the `aws ecs run-task` command that starts the task by hand, as the schedule would"""
 
     def __init__(
         self,
         name: str,
-        job: JobSettings,
-        platform: Platform,
-        *,
-        full_name: str,
-        app_image: pulumi.Input[str],
-        log_retention_days: int,
+        args: ScheduledFargateJobArgs,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("scheduled-etl:etl:ScheduledFargateJob", name, None, opts)
-        self._name, self._job, self._platform, self._full_name = name, job, platform, full_name
-        self._log_retention_days = log_retention_days
+        full_name = f"{args['name_prefix']}-{name}"
+        job_keys = {k: v for k, v in args.items() if k not in JOB_RESOURCE_KEYS}
+        job = job_settings(name, full_name, job_keys)
+        self._name, self._job, self._full_name = name, job, full_name
+        self._log_retention_days = args.get("log_retention_days", 30)
         self._child = pulumi.ResourceOptions(parent=self)
+
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        self._account_id = aws.get_caller_identity_output(opts=invoke).account_id
+        self._partition = aws.get_partition_output(opts=invoke).partition
+        self._region = aws.get_region_output(opts=invoke).region
+        self._cluster_arn = pulumi.Output.from_input(args["cluster_arn"])
+        self._subnet_ids = pulumi.Output.from_input(args["subnet_ids"])
+        self._security_group_ids = pulumi.Output.from_input(args["security_group_ids"])
+        self._assign_public_ip = pulumi.Output.from_input(args.get("assign_public_ip", False))
+        self._bucket_name = pulumi.Output.from_input(args["bucket_name"])
+        self._bucket_arn = pulumi.Output.concat("arn:", self._partition, ":s3:::",
+                                                self._bucket_name)  # fmt: skip
+        self._topic_arn = pulumi.Output.from_input(args["alerts_topic_arn"])
 
         self.log_group = aws.cloudwatch.LogGroup(
             name,
             name=names.log_group_name(full_name),
-            retention_in_days=log_retention_days,
+            retention_in_days=self._log_retention_days,
             opts=self._child,
         )
-        self.secret = self._database_secret()
+        self.secret = self._database_secret()  # the sidecar's credentials
+        # The ECS agent (pull, logs, the secret), and the app (its keys in the data bucket).
         self.execution_role, self.task_role = self._task_roles()
-        self.task_definition = self._task_definition(app_image)
+        self.task_definition = self._task_definition(args["image_uri"])
+        # The run schedule's dead-letter queue (undeliverable invocations) and its alarm.
         self.alerts = JobAlerts(
-            name, full_name=full_name, topic_arn=platform.alerts.arn, opts=self._child
+            name, full_name=full_name, topic_arn=self._topic_arn, opts=self._child
         )
-        self.watchdog_alerts = JobAlerts(
+        self.watchdog_alerts = JobAlerts(  # the watchdog schedule's own
             f"{name}-watch",
             full_name=names.watchdog_name(full_name),
-            topic_arn=platform.alerts.arn,
+            topic_arn=self._topic_arn,
             opts=self._child,
         )
-        self.state_machine = self._run_machine()
-        self.watchdog = self._watchdog()
+        self.state_machine = self._run_machine()  # one run: timeout, retries, Spot, outcome
+        self.watchdog = self._watchdog()  # alerts when a slot got no run
+        # Alerts when either machine ends unplanned (and unplanned_alerts: its dead letters).
         self.unplanned_rule = self._unplanned_end_alert()
+        # The run's schedule, and the watchdog's on the same expression.
         self.schedule, self.watchdog_schedule = self._schedules()
-        network = platform.network
         self.run_task = pulumi.Output.all(
-            cluster=platform.cluster.name,
+            cluster=self._cluster_arn.apply(_cluster_name),
             task_definition=self.task_definition.arn,
-            subnets=network.subnet_ids,
-            security_group=network.security_group_id,
+            subnets=self._subnet_ids,
+            security_groups=self._security_group_ids,
+            public_ip=self._assign_public_ip,
         ).apply(
             lambda o: run_task_request(
                 job,
                 cluster=o["cluster"],
                 task_definition_arn=o["task_definition"],
                 subnet_ids=list(o["subnets"]),
-                security_group_ids=[o["security_group"]],
-                assign_public_ip=network.assign_public_ip,
+                security_group_ids=list(o["security_groups"]),
+                assign_public_ip=o["public_ip"],
             )
         )
+        self.run_task_command = pulumi.Output.all(request=self.run_task, region=self._region).apply(
+            lambda o: run_task_command(o["request"], o["region"])
+        )
+        self.task_definition_arn = self.task_definition.arn
+        self.state_machine_arn = self.state_machine.arn
+        self.watchdog_arn = self.watchdog.arn
+        self.schedule_name = self.schedule.name
+        self.log_group_name = self.log_group.name
+        self.secret_arn = self.secret.arn
+        self.dead_letter_queue_arn = self.alerts.dead_letter_queue.arn
         self.register_outputs(
             {
                 "task_definition_arn": self.task_definition.arn,
@@ -121,15 +154,8 @@ class ScheduledFargateJob(pulumi.ComponentResource):
             }
         )
 
-    @property
-    def run_task_command(self) -> pulumi.Output[str]:
-        """The `aws ecs run-task` command that starts the task by hand, as the schedule would."""
-        return pulumi.Output.all(request=self.run_task, region=self._platform.region).apply(
-            lambda o: run_task_command(o["request"], o["region"])
-        )
-
     def _trust(self, service: str) -> pulumi.Output[str]:
-        return self._platform.account_id.apply(
+        return self._account_id.apply(
             lambda account: _json(policies.trust_policy(service, account))
         )
 
@@ -181,7 +207,7 @@ class ScheduledFargateJob(pulumi.ComponentResource):
         aws.iam.RolePolicyAttachment(
             f"{name}-execution",
             role=execution_role.name,
-            policy_arn=self._platform.partition.apply(
+            policy_arn=self._partition.apply(
                 lambda p: f"arn:{p}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
             ),
             opts=child,
@@ -201,7 +227,7 @@ class ScheduledFargateJob(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-task-bucket",
             role=task_role.id,
-            policy=self._platform.bucket.arn.apply(
+            policy=self._bucket_arn.apply(
                 lambda arn: _json(policies.bucket_read_write_policy(arn, self._job.s3_prefix))
             ),
             opts=child,
@@ -209,13 +235,13 @@ class ScheduledFargateJob(pulumi.ComponentResource):
         return execution_role, task_role
 
     def _task_definition(self, app_image: pulumi.Input[str]) -> aws.ecs.TaskDefinition:
-        job, platform = self._job, self._platform
+        job = self._job
         containers = pulumi.Output.all(
             app_image=app_image,
             secret_arn=self.secret.arn,
             log_group=self.log_group.name,
-            region=platform.region,
-            bucket=platform.bucket.name,
+            region=self._region,
+            bucket=self._bucket_name,
         ).apply(
             lambda o: _json(container_definitions(job, TaskInputs(**o, job_name=self._full_name)))
         )
@@ -240,8 +266,7 @@ class ScheduledFargateJob(pulumi.ComponentResource):
 
     def _run_machine(self) -> aws.sfn.StateMachine:
         """The run: a state machine per job (timeout, retries, Spot fallback, one outcome)."""
-        name, full_name, platform = self._name, self._full_name, self._platform
-        network = platform.network
+        name, full_name = self._name, self._full_name
         role = aws.iam.Role(
             f"{name}-run",
             description=f"Step Functions: run {full_name} tasks and alert on their outcome",
@@ -253,10 +278,10 @@ class ScheduledFargateJob(pulumi.ComponentResource):
             role=role.id,
             policy=pulumi.Output.all(
                 family=self.task_definition.arn_without_revision,
-                cluster=platform.cluster.arn,
+                cluster=self._cluster_arn,
                 execution_role=self.execution_role.arn,
                 task_role=self.task_role.arn,
-                topic=platform.alerts.arn,
+                topic=self._topic_arn,
             ).apply(
                 lambda o: _json(
                     policies.run_machine_policy(
@@ -271,12 +296,13 @@ class ScheduledFargateJob(pulumi.ComponentResource):
         )
         logging, logging_policy = self._machine_logging(f"{name}-run", full_name, role)
         definition = pulumi.Output.all(
-            region=platform.region,
-            cluster_arn=platform.cluster.arn,
+            region=self._region,
+            cluster_arn=self._cluster_arn,
             task_definition_arn=self.task_definition.arn,
-            subnet_ids=network.subnet_ids,
-            security_group_id=network.security_group_id,
-            topic_arn=platform.alerts.arn,
+            subnet_ids=self._subnet_ids,
+            security_group_ids=self._security_group_ids,
+            public_ip=self._assign_public_ip,
+            topic_arn=self._topic_arn,
         ).apply(
             lambda o: _json(
                 run_definition(
@@ -287,8 +313,8 @@ class ScheduledFargateJob(pulumi.ComponentResource):
                         cluster_arn=o["cluster_arn"],
                         task_definition_arn=o["task_definition_arn"],
                         subnet_ids=list(o["subnet_ids"]),
-                        security_group_ids=[o["security_group_id"]],
-                        assign_public_ip=network.assign_public_ip,
+                        security_group_ids=list(o["security_group_ids"]),
+                        assign_public_ip=o["public_ip"],
                         topic_arn=o["topic_arn"],
                     ),
                 )
@@ -306,7 +332,7 @@ class ScheduledFargateJob(pulumi.ComponentResource):
 
     def _watchdog(self) -> aws.sfn.StateMachine:
         """Missed slots: a watchdog started on the same expression checks the run exists."""
-        name, full_name, platform = self._name, self._full_name, self._platform
+        name, full_name = self._name, self._full_name
         role = aws.iam.Role(
             f"{name}-watch",
             description=f"Step Functions: alert when a {full_name} slot has no run",
@@ -316,7 +342,7 @@ class ScheduledFargateJob(pulumi.ComponentResource):
         policy = aws.iam.RolePolicy(
             f"{name}-watch",
             role=role.id,
-            policy=pulumi.Output.all(run=self.state_machine.arn, topic=platform.alerts.arn).apply(
+            policy=pulumi.Output.all(run=self.state_machine.arn, topic=self._topic_arn).apply(
                 lambda o: _json(policies.watchdog_policy(o["run"], o["topic"]))
             ),
             opts=self._child,
@@ -330,7 +356,7 @@ class ScheduledFargateJob(pulumi.ComponentResource):
             type="STANDARD",
             role_arn=role.arn,
             definition=pulumi.Output.all(
-                region=platform.region, run=self.state_machine.arn, topic=platform.alerts.arn
+                region=self._region, run=self.state_machine.arn, topic=self._topic_arn
             ).apply(
                 lambda o: _json(
                     watchdog_definition(
@@ -349,7 +375,7 @@ class ScheduledFargateJob(pulumi.ComponentResource):
     def _unplanned_end_alert(self) -> aws.cloudwatch.EventRule:
         """Either machine's execution ending outside the planned outcomes -> the alerts topic;
         what EventBridge cannot deliver there -> a dead-letter queue whose alarm pages."""
-        name, full_name, platform = self._name, self._full_name, self._platform
+        name, full_name = self._name, self._full_name
         rule_name = names.unplanned_rule_name(full_name)
         rule = aws.cloudwatch.EventRule(
             f"{name}-unplanned",
@@ -362,13 +388,13 @@ class ScheduledFargateJob(pulumi.ComponentResource):
             opts=self._child,
         )
         queue_arn = pulumi.Output.concat(
-            "arn:", platform.partition, ":sqs:", platform.region, ":", platform.account_id,
+            "arn:", self._partition, ":sqs:", self._region, ":", self._account_id,
             ":", names.queue_name(rule_name),
         )  # fmt: skip
         self.unplanned_alerts = JobAlerts(
             f"{name}-ended",
             full_name=rule_name,
-            topic_arn=platform.alerts.arn,
+            topic_arn=self._topic_arn,
             sender="EventBridge could not deliver an alert of",
             queue_policy=pulumi.Output.all(queue_arn, rule.arn).apply(
                 lambda o: _json(rule_dead_letter_policy(o[0], o[1]))
@@ -378,8 +404,8 @@ class ScheduledFargateJob(pulumi.ComponentResource):
         aws.cloudwatch.EventTarget(
             f"{name}-unplanned",
             rule=rule.name,
-            arn=platform.alerts.arn,
-            input_transformer=platform.region.apply(
+            arn=self._topic_arn,
+            input_transformer=self._region.apply(
                 lambda region: cast(
                     aws.cloudwatch.EventTargetInputTransformerArgsDict,
                     unplanned_end_message(name, full_name, region),
@@ -472,3 +498,8 @@ class ScheduledFargateJob(pulumi.ComponentResource):
             # The role must be allowed to start executions before the first invocation.
             "opts": pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         }
+
+
+def _cluster_name(cluster_arn: str) -> str:
+    """arn:<partition>:ecs:<region>:<account>:cluster/<name>"""
+    return cluster_arn.rsplit("/", 1)[-1]

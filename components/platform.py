@@ -1,131 +1,186 @@
-"""What every job of a stack shares: account facts, network, data bucket, ECS cluster, app image."""
-
-from __future__ import annotations
+"""What every job shares: network, data bucket, ECS cluster, alerts topic, app image. Each is
+referenced when its args give an existing one, created otherwise (JobPlatformArgs)."""
 
 import json
+from collections.abc import Sequence
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_awsx as awsx
 
+from components.args import JobPlatformArgs
+from components.awsx import awsx
 from components.network import Network
-from components.settings import Settings
 from components.specs.alerts import alerts_topic_policy
 from components.specs.suppressions import suppression
 from components.storage import DataBucket
 
+# No `from __future__ import annotations`: Pulumi's analyzer reads this class's annotations
+# (its outputs) and its __init__'s `args` as objects. Resources are attributes without a
+# class-level annotation, so that the schema's outputs stay plain values.
+
 PLATFORMS = {"X86_64": "linux/amd64", "ARM64": "linux/arm64"}
 
 
-class Platform(pulumi.ComponentResource):
-    account_id: pulumi.Output[str]
-    partition: pulumi.Output[str]
-    region: pulumi.Output[str]
-    network: Network
-    bucket: DataBucket
-    cluster: aws.ecs.Cluster
-    alerts: aws.sns.Topic
+class JobPlatform(pulumi.ComponentResource):
+    """The parts scheduled jobs share: where tasks run (subnets, security groups), the data
+    bucket, the ECS cluster, the alerts topic and the app image. Each is referenced when given
+    and created otherwise."""
+
+    cluster_arn: pulumi.Output[str]
+    """the ECS cluster"""
+    cluster_name: pulumi.Output[str]
+    """the ECS cluster's name"""
+    subnet_ids: pulumi.Output[Sequence[str]]
+    """the subnets tasks run in"""
+    security_group_ids: pulumi.Output[Sequence[str]]
+    """the tasks' security groups"""
+    assign_public_ip: pulumi.Output[bool]
+    """whether tasks need a public IP (the default VPC's subnets)"""
+    bucket_name: pulumi.Output[str]
+    """the data bucket"""
+    bucket_arn: pulumi.Output[str]
+    """the data bucket's ARN"""
+    alerts_topic_arn: pulumi.Output[str]
+    """the alerts topic"""
+    alerts_topic_policy: pulumi.Output[str]
+    """the topic policy that lets the jobs' alarms and rules publish (set on a created topic;
+    merge its statements into an existing topic's policy)"""
     image_uri: pulumi.Output[str] | None
+    """the app image from `imageRepository` or `imageBuild`; none otherwise"""
 
     def __init__(
-        self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None
+        self, name: str, args: JobPlatformArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("scheduled-etl:etl:Platform", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        prefix = args["name_prefix"]
+        retention = args.get("log_retention_days", 30)
 
-        self.account_id = aws.get_caller_identity_output(
-            opts=pulumi.InvokeOutputOptions(parent=self)
-        ).account_id
-        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        self.account_id = aws.get_caller_identity_output(opts=invoke).account_id
+        partition = aws.get_partition_output(opts=invoke)
         self.partition = partition.partition
-        self.region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
+        self.region = aws.get_region_output(opts=invoke).region
 
         self.network = Network(
             f"{name}-network",
-            settings.network,
+            args,
             opts=child,
             account_id=self.account_id,
-            flow_log_retention_days=settings.log_retention_days,
+            flow_log_retention_days=retention,
         )
+        self.subnet_ids = self.network.subnet_ids
+        self.security_group_ids = self.network.security_group_ids
+        self.assign_public_ip = pulumi.Output.from_input(self.network.assign_public_ip)
+
         self.bucket = DataBucket(
             f"{name}-data",
-            settings.bucket_name,
+            args.get("bucket_name"),
             self.partition,
             opts=child,
             account_id=self.account_id,
-            log_retention_days=settings.log_retention_days,
+            log_retention_days=retention,
+        )
+        self.bucket_name, self.bucket_arn = self.bucket.name, self.bucket.arn
+
+        self.cluster: aws.ecs.Cluster | None = None
+        if (cluster_arn := args.get("cluster_arn")) is not None:
+            self.cluster_arn = pulumi.Output.from_input(cluster_arn)
+            self.cluster_name = self.cluster_arn.apply(lambda arn: arn.rsplit("/", 1)[-1])
+        else:
+            self.cluster = self._cluster(name, args.get("container_insights", "disabled"))
+            self.cluster_arn, self.cluster_name = self.cluster.arn, self.cluster.name
+
+        # Each job's full name (`<prefix>-<job>`) starts the names of its alarms and rules.
+        jobs = [f"{prefix}-{job}" for job in sorted(args.get("job_names", []))] or [prefix]
+        self.alerts: aws.sns.Topic | None = None
+        if (topic_arn := args.get("alerts_topic_arn")) is not None:
+            self.alerts_topic_arn = pulumi.Output.from_input(topic_arn)
+        else:
+            # Not KMS-encrypted: the AWS-managed SNS key cannot grant EventBridge and
+            # CloudWatch, and the messages hold no data, only job names and exit codes.
+            self.alerts = aws.sns.Topic(f"{name}-alerts", opts=child)
+            self.alerts_topic_arn = self.alerts.arn
+        self.alerts_topic_policy = self.alerts_topic_arn.apply(
+            lambda arn: json.dumps(alerts_topic_policy(arn, jobs))
+        )
+        if self.alerts is not None:  # an existing topic's policy is its owner's
+            aws.sns.TopicPolicy(
+                f"{name}-alerts",
+                arn=self.alerts.arn,
+                policy=self.alerts_topic_policy,
+                opts=child,
+            )
+        if email := args.get("alert_email"):
+            # Email subscriptions stay pending until the recipient confirms them.
+            aws.sns.TopicSubscription(
+                f"{name}-alerts-email",
+                topic=self.alerts_topic_arn,
+                protocol="email",
+                endpoint=email,
+                opts=child,
+            )
+
+        self.image_uri = self._image(name, args, partition.dns_suffix, child)
+        self.register_outputs(
+            {
+                "cluster_arn": self.cluster_arn,
+                "bucket": self.bucket_name,
+                "image_uri": self.image_uri,
+                "alerts_topic_arn": self.alerts_topic_arn,
+            }
         )
 
+    def _cluster(self, name: str, container_insights: str) -> aws.ecs.Cluster:
+        child = pulumi.ResourceOptions(parent=self)
         # FSBP ECS.12: Container Insights per stack (containerInsights); where a stack turns it
         # off (dev: its metrics cost more than the on-demand task they would watch), the cluster
         # says so in its suppression tag (docs/security.md).
-        self.cluster = aws.ecs.Cluster(
+        cluster = aws.ecs.Cluster(
             f"{name}-cluster",
-            settings=[{"name": "containerInsights", "value": settings.container_insights}],
+            settings=[{"name": "containerInsights", "value": container_insights}],
             tags=suppression(["ECS.12"], "containerInsights disabled by this stack for cost")
-            if settings.container_insights == "disabled"
+            if container_insights == "disabled"
             else None,
             opts=child,
         )
         # Both providers, so any job may choose FARGATE_SPOT without touching the cluster.
         aws.ecs.ClusterCapacityProviders(
             f"{name}-capacity",
-            cluster_name=self.cluster.name,
+            cluster_name=cluster.name,
             capacity_providers=["FARGATE", "FARGATE_SPOT"],
             opts=child,
         )
+        return cluster
 
-        # The stack's alerts. Not KMS-encrypted: the AWS-managed SNS key cannot grant EventBridge
-        # and CloudWatch, and the messages hold no data, only job names and exit codes.
-        self.alerts = aws.sns.Topic(f"{name}-alerts", opts=child)
-        # Each job's full name (names.full_name: this stack prefix, `-`, the job), which starts
-        # the names of its alarms and rules.
-        jobs = [f"{name}-{job}" for job in sorted(settings.jobs)]
-        aws.sns.TopicPolicy(
-            f"{name}-alerts",
-            arn=self.alerts.arn,
-            policy=self.alerts.arn.apply(lambda arn: json.dumps(alerts_topic_policy(arn, jobs))),
-            opts=child,
-        )
-        if settings.alert_email:
-            # Email subscriptions stay pending until the recipient confirms them.
-            aws.sns.TopicSubscription(
-                f"{name}-alerts-email",
-                topic=self.alerts.arn,
-                protocol="email",
-                endpoint=settings.alert_email,
-                opts=child,
-            )
-
-        self.image_uri = None
-        image = settings.image
-        if image.repository is not None:
+    def _image(
+        self,
+        name: str,
+        args: JobPlatformArgs,
+        dns_suffix: pulumi.Output[str],
+        child: pulumi.ResourceOptions,
+    ) -> pulumi.Output[str] | None:
+        if (repository := args.get("image_repository")) is not None:
             # Built and pushed by CI, outside the stack: the same resources whichever digest runs.
-            self.image_uri = pulumi.Output.concat(
-                self.account_id, ".dkr.ecr.", self.region, ".", partition.dns_suffix,
-                "/", image.repository, "@", image.digest or "",
+            return pulumi.Output.concat(
+                self.account_id, ".dkr.ecr.", self.region, ".", dns_suffix,
+                "/", repository, "@", args.get("image_digest") or "",
             )  # fmt: skip
-        elif image.build is not None:
-            built_archs = {j.architecture for j in settings.jobs.values() if j.image_uri is None}
-            repository = awsx.ecr.Repository(
+        if (build := args.get("image_build")) is not None:
+            ecr = awsx("image").ecr
+            repo = ecr.Repository(
                 f"{name}-app",
                 force_delete=True,  # the images are build outputs: always rebuildable from git
                 opts=child,
             )
-            built = awsx.ecr.Image(
+            built = ecr.Image(
                 f"{name}-app",
-                repository_url=repository.url,
-                context=image.build.context,
-                dockerfile=image.build.dockerfile,
-                platform=PLATFORMS[min(built_archs, default="X86_64")],
+                repository_url=repo.url,
+                context=build.get("context", "."),
+                dockerfile=build.get("dockerfile", "Dockerfile"),
+                platform=PLATFORMS[build.get("architecture", "X86_64")],
                 opts=child,
             )
-            self.image_uri = built.image_uri
-        self.register_outputs(
-            {
-                "cluster_arn": self.cluster.arn,
-                "bucket": self.bucket.name,
-                "image_uri": self.image_uri,
-                "alerts_topic_arn": self.alerts.arn,
-            }
-        )
+            image_uri: pulumi.Output[str] = built.image_uri
+            return image_uri
+        return None

@@ -9,6 +9,7 @@ what is allowed, so ``pulumi up`` stops before it creates anything.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 import functools
 import json
@@ -17,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import available_timezones
 
 import pulumi
@@ -35,6 +36,13 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from components.args import (
+    ImageBuildArgs,
+    JobPlatformArgs,
+    NewVpcArgs,
+    ScheduledFargateJobArgs,
+    field_docs,
+)
 from components.specs import names
 from components.specs.aws_rules import (
     LOG_RETENTION_DAYS,
@@ -76,6 +84,25 @@ class ConfigError(pulumi.RunError):
     """Invalid stack configuration. Pulumi prints the message without a stack trace."""
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def documented_by(args: type) -> Callable[[type[M]], type[M]]:
+    """The model's fields without a docstring take the docstring of the public args' field of
+    the same name (components/args.py): one text for the stack file's key, the schema and
+    docs/configuration.md. A field with a docstring of its own means something else there."""
+    docs = field_docs(args)
+
+    def document(model: type[M]) -> type[M]:
+        for name, field in model.model_fields.items():
+            if name in docs and field.description is None:
+                field.description = docs[name]
+        model.model_rebuild(force=True)
+        return model
+
+    return document
+
+
 _UNSET: Any = object()  # a Problem without a value to show (a missing key, a whole model)
 
 
@@ -93,12 +120,13 @@ class Problem:
     message: str
     value: Any = _UNSET
     reads: tuple[str, ...] | None = None
+    namespace: str = f"{PROJECT}:"  # what the key is under (a component's args: `args.`)
 
     def __str__(self) -> str:
         if not self.key:  # not a key of the stack file (the stack's name)
             return f"  - {self.message}"
         shown = "" if self.value is _UNSET else f" = {json.dumps(self.value, default=str)}"
-        return f"  - {PROJECT}:{self.key}{shown}: {self.message}"
+        return f"  - {self.namespace}{self.key}{shown}: {self.message}"
 
 
 def _check_schedule(expression: str) -> str:
@@ -169,8 +197,10 @@ SqlIdentifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_
 
 class _Model(BaseModel):
     # Each field's docstring is its description: docs/configuration.md's tables are
-    # generated from them (python -m tools.config_docs). A default the table should show in
-    # words rather than as the Python value goes in json_schema_extra={"doc_default": ...}.
+    # generated from them (python -m tools.config_docs); a key the public API's args share
+    # (components/args.py) is documented there only (@documented_by). A default the table
+    # should show in words rather than as the Python value goes in
+    # json_schema_extra={"doc_default": ...}.
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
@@ -187,17 +217,15 @@ class DefaultVpcNetwork(_Model):
     """`default`"""
 
 
+@documented_by(NewVpcArgs)
 class NewVpcNetwork(_Model):
     """A new VPC (awsx) with private subnets and NAT gateways; tasks get no public IP."""
 
     mode: Literal["new"]
     """`new`"""
     cidr_block: str = "10.0.0.0/16"
-    """the VPC's IPv4 range"""
     availability_zones: int = Field(2, ge=2, le=4)
-    """how many availability zones get a public and a private subnet"""
     nat_gateways: Literal["Single", "OnePerAz"] = "Single"
-    """`Single`: one NAT gateway for every zone; `OnePerAz`: one in each zone"""
 
 
 # EC2 ids are the type's prefix and 8 (before 2016) or 17 hex digits:
@@ -247,11 +275,10 @@ def assigns_public_ip(network: DefaultVpcNetwork | NewVpcNetwork | ExistingNetwo
     return isinstance(network, ExistingNetwork) and network.assign_public_ip
 
 
+@documented_by(ImageBuildArgs)
 class BuildSettings(_Model):
     context: str = "."
-    """the Docker build context, a directory"""
     dockerfile: str = "Dockerfile"
-    """the Dockerfile to build"""
 
 
 # An ECR repository name: https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_CreateRepository.html
@@ -303,90 +330,43 @@ class ImageSettings(_Model):
         return self
 
 
+@documented_by(ScheduledFargateJobArgs)
 class JobSettings(_Model):
     """One scheduled job. Every field has the article's value or a safe default."""
 
     schedule: ScheduleExpression = "cron(0 4 1 * ? *)"
-    """EventBridge Scheduler `cron()` (6 fields, `?` in day-of-month or day-of-week),
-    `rate(N unit)`, `at(yyyy-mm-ddThh:mm:ss)`"""
     timezone: TimeZone = "UTC"
-    """an IANA time zone"""
     enabled: bool = True
-    """schedule state"""
     flexible_window_minutes: int = Field(
         0, ge=0, le=1440, json_schema_extra={"doc_default": "`0` (off)"}
     )
-    """how long after its time Scheduler may start a run; `0` starts it at the exact time"""
     start_date: UtcTimestamp | None = None
-    """no run before this UTC timestamp, such as `2030-01-01T00:00:00Z` (before `endDate`,
-    compared as times); no earlier than 5 minutes before the deploy (CreateSchedule rejects
-    it; checked when the stack loads, so remove a `cron()` or `at()` start date once it has
-    passed). Required by `rate()`: its first slot, which the run's and the watchdog's schedules
-    share, kept once passed ([schedules](schedules.md#rate))"""
     end_date: UtcTimestamp | None = None
-    """no run after this UTC timestamp, such as `2030-01-01T00:00:00Z`"""
     cpu: int = 1024
-    """CPU units (1024 = 1 vCPU): 256, 512, 1024, 2048, 4096, 8192 or 16384"""
     memory: int = 2048
-    """MiB, a valid Fargate combination with `cpu` (256/512–2048 … 16384/32768–122880)"""
     ephemeral_storage_gib: int = Field(50, ge=21, le=200, alias="ephemeralStorageGiB")
-    """the task's ephemeral storage, GiB"""
     architecture: Literal["X86_64", "ARM64"] = "X86_64"
-    """`X86_64`, `ARM64` (jobs sharing a built image share one)"""
     capacity: Literal["FARGATE", "FARGATE_SPOT"] = "FARGATE"
-    """`FARGATE` (launch type) or `FARGATE_SPOT` (capacity provider; X86_64 on platform
-    1.3.0 or later, ARM64 on 1.4.0 or later, which `LATEST` and `1.4.0` both are:
-    [CapacityProviderStrategyItem](https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CapacityProviderStrategyItem.html))"""
     platform_version: Literal["LATEST", "1.4.0"] = "LATEST"
-    """`LATEST`, `1.4.0`"""
     image_uri: ImageUri | None = Field(
         None, json_schema_extra={"doc_default": "the stack's `image`"}
     )
     """a pinned image for this job only"""
     mysql_image: ImageUri = MYSQL_IMAGE
-    """the sidecar image (8.4 LTS; 8.0 is end-of-life), from ECR Public's copy of the Docker
-    official image (Docker Hub limits anonymous pulls per NAT address). Pin a digest for fully
-    repeatable runs ([how](#pin-the-sidecar-image))"""
     database: SqlIdentifier = "etl"
-    """the database the sidecar creates and the job uses (`DB_DATABASE`); an SQL identifier"""
     db_username: SqlIdentifier = "etl"
-    """the user the sidecar creates and the job connects as (`DB_USERNAME`); an SQL
-    identifier"""
     s3_prefix: Prefix = Field("", json_schema_extra={"doc_default": '`""` (whole bucket)'})
-    """ends with `/`; the task role may read, write and delete only keys under it, so two jobs'
-    prefixes may not overlap (`""` overlaps every prefix); the job reads `<prefix>input/`, writes
-    `<prefix>output/<job's full name>/run=<time>/` ([ownership](ownership.md))"""
     etl_job: str | None = Field(None, json_schema_extra={"doc_default": "the bundled job"})
-    """`ETL_JOB`: a job folder inside the image"""
     environment: dict[str, str] = {}
-    """extra plain variables; reserved names and secret-looking names (`*PASSWORD*`,
-    `*TOKEN*`, `*SECRET*`, `*API_KEY*` …) are refused"""
     export_path: ExportPath = ExportPath.SHARED
-    """`shared`: a task volume shared with the sidecar, `SELECT … INTO OUTFILE` (fast);
-    `stream`: rows over the connection (see [Performance](performance.md))"""
     missed_run_grace_minutes: int = Field(120, ge=5, le=1440)
-    """how long after its slot (plus `flexibleWindowMinutes`) a run must have started before
-    the watchdog alerts *missed*; at least `maxEventAgeSeconds` (Scheduler may still deliver
-    the slot that late)"""
     retry_attempts: int = Field(2, ge=0, le=185)
-    """Scheduler's retries of its own `StartExecution` call, not of the run"""
     max_event_age_seconds: int = Field(3600, ge=60, le=86400)
-    """how long Scheduler keeps retrying its `StartExecution` call, not the run"""
     timeout_minutes: int = Field(360, ge=5, le=10080)
-    """a run still going after this is stopped by the job's state machine (ECS has no limit of
-    its own) and ends *timed-out*"""
     run_retries: int = Field(2, ge=0, le=10)
-    """retries of a failed run (non-zero exit, task that did not start), same
-    `SCHEDULED_TIME`"""
     retry_interval_seconds: int = Field(60, ge=1, le=3600)
-    """wait before the first retry, doubling after each"""
     accept_daylight_saving_changes: bool = False
-    """run a `cron()`/`at()` time that a clock change of `timezone` skips or repeats anyway
-    (Scheduler skips it or runs it once; refused otherwise,
-    [schedules](schedules.md#daylight-saving))"""
     spot_fallback: bool = True
-    """a `FARGATE_SPOT` run that RunTask does not place (no Spot capacity) or that Spot
-    interrupts reruns on `FARGATE` once, without using a retry"""
 
     @field_validator("cpu")
     @classmethod
@@ -418,6 +398,7 @@ class JobSettings(_Model):
         return f"{self.s3_prefix}output/"
 
 
+@documented_by(JobPlatformArgs)
 class Settings(_Model):
     """The whole stack: a shared platform (network, bucket, cluster, image) and its jobs."""
 
@@ -432,13 +413,9 @@ class Settings(_Model):
         pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
         json_schema_extra={"doc_default": "none: create one"},
     )
-    """an existing bucket, referenced by name as in the article"""
     container_insights: Literal["disabled", "enabled", "enhanced"] = "disabled"
-    """`disabled`, `enabled`, `enhanced`"""
     log_retention_days: int = 30
-    """a CloudWatch Logs value: 1, 3, 5, 7, 14, 30, 60, 90, … 3653"""
     alert_email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-    """an address subscribed to the stack's alerts topic (confirm the mail SNS sends)"""
     image: ImageSettings
     """exactly one of `repository: <ECR repository name>` with `digest: sha256:…` set per run
     (the committed stacks: the image CI builds, in the stack's account and region),
@@ -766,7 +743,11 @@ def parse_settings(
 
 
 def config_problems(
-    raw: Mapping[str, Any], stack: str = "dev", now: datetime | None = None
+    raw: Mapping[str, Any],
+    stack: str = "dev",
+    now: datetime | None = None,
+    *,
+    name_check: Callable[[Settings], list[Problem]] | None = None,
 ) -> tuple[Settings | None, list[Problem]]:
     """Every problem of a stack's config in one pass: each key on its own (pydantic), then the
     checks across keys on a stand-in where each invalid key is dropped (its default) so that
@@ -787,7 +768,7 @@ def config_problems(
             continue
         checks: list[Callable[[Settings], list[Problem]]] = [
             *CROSS_FIELD_CHECKS,
-            lambda s: name_problems(s, stack),
+            name_check or (lambda s: name_problems(s, stack)),
             # Clock changes are checked from today on whatever `now` is: the horizon is years.
             lambda s: schedule_problems(s, now or datetime.now(UTC)),
             *([] if now is None else [lambda s: start_date_problems(s, now)]),
@@ -876,6 +857,30 @@ def _holds(data: Any, path: tuple[str | int, ...]) -> bool:
             return False
         data = data[part]
     return True
+
+
+def job_settings(name: str, full_name: str, fields: Mapping[str, Any]) -> JobSettings:
+    """One job's settings from the job keys of a component's args (ScheduledFargateJobArgs; a
+    key left out takes its default), validated like a stack file's job, or ConfigError
+    listing every problem. Its physical names are checked under `full_name`."""
+    raw = {"image": _STAND_INS["image"], "jobs": {name: dict(fields)}}
+
+    def job_name_problems(settings: Settings) -> list[Problem]:
+        return [
+            Problem(f"jobs.{name}", f"{problem}; shorten the name prefix or the job name", reads=())
+            for problem in names.problems(names.named_job_names(full_name, name))
+        ]
+
+    settings, problems = config_problems(raw, name_check=job_name_problems)
+    if problems or settings is None:
+        lines = [
+            dataclasses.replace(p, key=p.key.removeprefix(f"jobs.{name}").lstrip("."),
+                                namespace=f"{full_name}: args.")
+            for p in problems
+        ]  # fmt: skip
+        header = f"invalid args of job {name} (nothing was created):"
+        raise ConfigError("\n".join([header, *map(str, lines)]))
+    return settings.jobs[name]
 
 
 def decode_config_value(value: str) -> Any:

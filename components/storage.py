@@ -21,7 +21,7 @@ class DataBucket(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        existing_name: str | None,
+        existing_name: pulumi.Input[str] | None,
         partition: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
         *,

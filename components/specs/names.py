@@ -153,8 +153,12 @@ def unplanned_rule_name(full: str) -> str:
 
 
 def job_names(stack: str, job: str) -> list[tuple[str, Limit]]:
-    """Every physical name one job derives, as AWS will see it."""
-    full = full_name(stack, job)
+    """Every physical name one job of a stack derives, as AWS will see it."""
+    return named_job_names(full_name(stack, job), job)
+
+
+def named_job_names(full: str, job: str) -> list[tuple[str, Limit]]:
+    """Every physical name the job `job` derives from its full name (`<prefix>-<job>`)."""
     return [
         (full, SCHEDULE),
         (watchdog_name(full), SCHEDULE),
