@@ -55,10 +55,13 @@ def _repository_arn(image: str, partition: str) -> str | None:
     return f"arn:{partition}:ecr:{region}:{account}:repository/{name}"
 
 
-def job_facts(program: Program) -> list[JobFacts]:
-    """One JobFacts per task definition the program declares."""
+def job_facts(program: Program, topic_arn: str | None = None) -> list[JobFacts]:
+    """One JobFacts per task definition the program declares; its alerts go to the topic it
+    declares, or to `topic_arn` (an existing topic the program was given)."""
     machines = {m.inputs["name"]: m for m in program.of_type("aws:sfn/stateMachine:StateMachine")}
-    [topic] = program.of_type("aws:sns/topic:Topic")
+    if topic_arn is None:
+        [topic] = program.of_type("aws:sns/topic:Topic")
+        topic_arn = str(topic.outputs["arn"])
     buckets = {
         b.outputs["bucket"]: b.outputs["arn"] for b in program.of_type("aws:s3/bucket:Bucket")
     }
@@ -93,7 +96,6 @@ def job_facts(program: Program) -> list[JobFacts]:
             for r in program.of_type("aws:cloudwatch/eventRule:EventRule")
             if run.outputs["arn"] in _pattern_machines(r.inputs.get("eventPattern"))
         }
-        topic_arn = topic.outputs["arn"]
         rules = tuple(r for r in rules_to(program, topic_arn) if r in mine)
         rule_queues = tuple(
             (rule, queue) for rule, queue in rule_dead_letters(program, topic_arn) if rule in mine
@@ -116,7 +118,7 @@ def job_facts(program: Program) -> list[JobFacts]:
                 run_role_arn=run.inputs["roleArn"],
                 watchdog_arn=watch.outputs["arn"],
                 watchdog_role_arn=watch.inputs["roleArn"],
-                topic_arn=topic.outputs["arn"],
+                topic_arn=topic_arn,
                 schedules=schedules,
                 bucket=bucket,
                 input_prefix=env["INPUT_PREFIX"],

@@ -234,10 +234,12 @@ def run_program(
     mocks: RecordingMocks | None = None,
     *,
     preview: bool = False,
+    main: Callable[[], None] | None = None,
 ) -> Program:
     """Run __main__.py for `stack` (its stack file with `image.digest` set as a run sets it, or an
     explicit config) as `pulumi up` (or `pulumi preview`: preview=True) with a fresh mock
-    monitor; pass `mocks` to inspect what was registered when the program raises."""
+    monitor; pass `mocks` to inspect what was registered when the program raises, and `main`
+    to run another program (a consumer of the public API) instead of __main__.py."""
     mocks = RecordingMocks() if mocks is None else mocks
     monitor = _ParentRecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
@@ -248,7 +250,7 @@ def run_program(
     def program() -> None:
         runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
 
-    _sync_await(run_pulumi_func(program))
+    _sync_await(run_pulumi_func(main or program))
     by_key = {(urn.rsplit("::", 2)[1].split("$")[-1], urn.rsplit("::", 1)[1]): urn
               for urn in monitor.resources}  # fmt: skip
     for resource in mocks.resources:

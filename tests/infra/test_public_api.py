@@ -1,0 +1,297 @@
+"""The public API (components/args.py, JobPlatform, ScheduledFargateJob) as another program
+uses it: Pulumi's analyzer accepts the components, the args and the settings share their keys
+and docstrings, and jobs built on existing resources create none of them while passing the
+same strict AWS validation and authorization table as the committed stacks.
+
+The last two reuse the stack tests themselves: the test functions imported below run once more
+here, with this module's `program` fixture (consumer programs) instead of a stack's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pulumi
+import pulumi_aws as aws
+import pytest
+from pulumi.provider.experimental.analyzer import Analyzer
+from test_authorization import (
+    test_an_alarm_or_rule_of_another_stack_or_account_may_not_publish,
+    test_every_action_and_condition_key_is_one_aws_lists,
+    test_every_call_is_allowed,
+    test_every_resource_is_of_a_type_aws_lists_for_its_action,
+    test_only_the_jobs_own_rule_may_dead_letter_into_its_queue,
+    test_pass_role_to_another_service_is_denied,
+    test_the_run_role_finds_a_timed_out_task_in_its_cluster_only,
+    test_the_table_covers_every_call_of_the_state_machines,
+)
+from test_aws_validation import (
+    test_every_declared_input_reaches_a_request,
+    test_every_declared_type_has_a_mapping,
+    test_every_request_is_valid_for_aws,
+    test_every_request_keeps_the_aws_rules,
+    test_the_stack_keeps_the_aws_rules_across_requests,
+)
+
+from components.args import (
+    JOB_RESOURCE_KEYS,
+    JobPlatformArgs,
+    ScheduledFargateJobArgs,
+    field_docs,
+)
+from components.job import ScheduledFargateJob
+from components.platform import JobPlatform
+from components.settings import (
+    BuildSettings,
+    ConfigError,
+    JobSettings,
+    NewVpcNetwork,
+    Settings,
+)
+from components.specs.alerts import alerts_topic_policy
+from components.stack import STACK_ONLY_JOB_KEYS
+from tools.offline import ACCOUNT, PROJECT, REGION, Program, run_program
+
+# The stack tests this module runs again on consumer programs (see the module docstring).
+REUSED = [
+    test_every_declared_type_has_a_mapping,
+    test_every_request_is_valid_for_aws,
+    test_every_request_keeps_the_aws_rules,
+    test_the_stack_keeps_the_aws_rules_across_requests,
+    test_every_declared_input_reaches_a_request,
+    test_every_call_is_allowed,
+    test_the_run_role_finds_a_timed_out_task_in_its_cluster_only,
+    test_pass_role_to_another_service_is_denied,
+    test_an_alarm_or_rule_of_another_stack_or_account_may_not_publish,
+    test_only_the_jobs_own_rule_may_dead_letter_into_its_queue,
+    test_the_table_covers_every_call_of_the_state_machines,
+    test_every_action_and_condition_key_is_one_aws_lists,
+    test_every_resource_is_of_a_type_aws_lists_for_its_action,
+]
+
+# Existing resources of the consumer's account, by ARN and ID (valid forms: they are validated).
+CLUSTER = f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/shared"
+SUBNETS = ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"]
+GROUPS = ["sg-0123456789abcdef0"]
+BUCKET = "consumer-data-lake"
+IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/etl:1.0"
+TOPIC_NAME = "consumer-alerts"
+TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:{TOPIC_NAME}"  # what the mocks give the topic
+PREFIX = "lake-dev"
+JOBS = {"nightly": "nightly/", "hourly": "hourly/"}
+
+# What a platform or job may create; given existing ones, the components create none of them.
+SHARED_TYPES = {
+    "aws:ecs/cluster:Cluster",
+    "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders",
+    "aws:ec2/securityGroup:SecurityGroup",
+    "awsx:ec2:DefaultVpc",
+    "awsx:ec2:Vpc",
+    "aws:s3/bucket:Bucket",
+    "aws:s3/bucketPolicy:BucketPolicy",
+    "aws:sns/topic:Topic",
+    "aws:sns/topicPolicy:TopicPolicy",
+    "awsx:ecr:Repository",
+}
+
+
+def owners_topic(jobs: list[str]) -> None:
+    """The alerts topic as its owner declares it (here, the consumer program), with the
+    statements docs/reuse.md says to attach so that the jobs' alarms and rules may publish."""
+    topic = aws.sns.Topic(TOPIC_NAME)
+    aws.sns.TopicPolicy(
+        TOPIC_NAME,
+        arn=topic.arn,
+        policy=topic.arn.apply(
+            lambda arn: json.dumps(alerts_topic_policy(arn, [f"{PREFIX}-{j}" for j in jobs]))
+        ),
+    )
+
+
+def job_alone() -> None:
+    """A job straight on existing resources, no JobPlatform."""
+    owners_topic(["nightly"])
+    ScheduledFargateJob(
+        "nightly",
+        ScheduledFargateJobArgs(
+            name_prefix=PREFIX,
+            cluster_arn=CLUSTER,
+            subnet_ids=SUBNETS,
+            security_group_ids=GROUPS,
+            bucket_name=BUCKET,
+            alerts_topic_arn=TOPIC,
+            image_uri=IMAGE,
+            s3_prefix="nightly/",
+            schedule="cron(0 3 * * ? *)",
+            timezone="Europe/Berlin",
+            capacity="FARGATE_SPOT",
+        ),
+    )
+
+
+def platform_of_existing_parts() -> None:
+    """JobPlatform given every part, and two jobs on its outputs."""
+    owners_topic(sorted(JOBS))
+    platform = JobPlatform(
+        PREFIX,
+        JobPlatformArgs(
+            name_prefix=PREFIX,
+            job_names=sorted(JOBS),
+            cluster_arn=CLUSTER,
+            subnet_ids=SUBNETS,
+            security_group_ids=GROUPS,
+            bucket_name=BUCKET,
+            alerts_topic_arn=TOPIC,
+        ),
+    )
+    for name, prefix in JOBS.items():
+        ScheduledFargateJob(
+            name,
+            ScheduledFargateJobArgs(
+                name_prefix=PREFIX,
+                cluster_arn=platform.cluster_arn,
+                subnet_ids=platform.subnet_ids,
+                security_group_ids=platform.security_group_ids,
+                assign_public_ip=platform.assign_public_ip,
+                bucket_name=platform.bucket_name,
+                alerts_topic_arn=platform.alerts_topic_arn,
+                image_uri=IMAGE,
+                s3_prefix=prefix,
+            ),
+        )
+    pulumi.export("policy", platform.alerts_topic_policy)
+
+
+CONSUMERS: dict[str, Callable[[], None]] = {
+    "job alone": job_alone,
+    "platform of existing parts": platform_of_existing_parts,
+}
+
+
+@pytest.fixture(scope="module", params=sorted(CONSUMERS))
+def program(request: pytest.FixtureRequest) -> Program:
+    return run_program("consumer", {}, main=CONSUMERS[request.param])
+
+
+def test_the_reused_stack_tests_run_here() -> None:
+    assert all(globals()[test.__name__] is test for test in REUSED)
+
+
+def test_existing_resources_are_referenced_not_created(program: Program) -> None:
+    created = [r for r in program.resources if r.type in SHARED_TYPES]
+    # Only the owner's topic and its policy, which the consumer program declares itself.
+    assert {(r.type, r.name) for r in created} == {
+        ("aws:sns/topic:Topic", TOPIC_NAME),
+        ("aws:sns/topicPolicy:TopicPolicy", TOPIC_NAME),
+    }
+    assert all(r.parent.endswith(f"pulumi:pulumi:Stack::{PROJECT}-consumer") for r in created)
+    machines = program.of_type("aws:sfn/stateMachine:StateMachine")
+    runs = [m for m in machines if not m.inputs["name"].endswith("-watch")]
+    assert runs
+    for machine in runs:
+        definition = machine.inputs["definition"]
+        assert CLUSTER in definition and TOPIC in definition
+        assert all(id_ in definition for id_ in [*SUBNETS, *GROUPS])
+    tasks = program.of_type("aws:ecs/taskDefinition:TaskDefinition")
+    assert {t.inputs["family"] for t in tasks} <= {f"{PREFIX}-{job}" for job in JOBS}
+    for task in tasks:
+        assert all(
+            c["image"] in (IMAGE, JobSettings().mysql_image)
+            for c in json.loads(task.inputs["containerDefinitions"])
+        )
+
+
+def test_the_platform_tells_the_policy_an_existing_topic_needs() -> None:
+    program = run_program("consumer", {}, main=platform_of_existing_parts)
+    expected = alerts_topic_policy(TOPIC, [f"{PREFIX}-{job}" for job in sorted(JOBS)])
+    assert json.loads(program.outputs["policy"]) == expected
+
+
+def test_a_platform_creates_what_it_is_not_given() -> None:
+    def consumer() -> None:
+        JobPlatform("mine", JobPlatformArgs(name_prefix="mine", subnet_ids=SUBNETS,
+                                            vpc_id="vpc-0123456789abcdef0"))  # fmt: skip
+
+    program = run_program("consumer", {}, main=consumer)
+    created = {r.type for r in program.resources}
+    assert {"aws:ecs/cluster:Cluster", "aws:ec2/securityGroup:SecurityGroup",
+            "aws:s3/bucket:Bucket", "aws:sns/topic:Topic"} <= created  # fmt: skip
+    [policy] = program.of_type("aws:sns/topicPolicy:TopicPolicy")
+    # No job names given: the topic admits the prefix's alarms and rules.
+    assert "alarm:mine-*" in policy.inputs["policy"]
+
+
+def test_invalid_args_are_reported_in_one_pass_before_anything_exists() -> None:
+    def consumer() -> None:
+        ScheduledFargateJob(
+            "bad",
+            ScheduledFargateJobArgs(
+                name_prefix=PREFIX, cluster_arn=CLUSTER, subnet_ids=SUBNETS,
+                security_group_ids=GROUPS, bucket_name=BUCKET, alerts_topic_arn=TOPIC,
+                image_uri=IMAGE, cpu=1024, memory=100, timezone="Europe/Berln",
+            ),
+        )  # fmt: skip
+
+    with pytest.raises(ConfigError) as raised:
+        run_program("consumer", {}, main=consumer)
+    message = str(raised.value)
+    assert "invalid args of job bad" in message
+    assert f"{PREFIX}-bad: args.timezone" in message and "Europe/Berlin" in message
+    assert f"{PREFIX}-bad: args.memory = 100" in message
+
+
+def test_a_long_prefix_is_refused_with_the_names_it_breaks() -> None:
+    def consumer() -> None:
+        ScheduledFargateJob(
+            "nightly",
+            ScheduledFargateJobArgs(
+                name_prefix="x" * 60, cluster_arn=CLUSTER, subnet_ids=SUBNETS,
+                security_group_ids=GROUPS, bucket_name=BUCKET, alerts_topic_arn=TOPIC,
+                image_uri=IMAGE,
+            ),
+        )  # fmt: skip
+
+    with pytest.raises(ConfigError, match="shorten the name prefix or the job name"):
+        run_program("consumer", {}, main=consumer)
+
+
+def test_pulumis_analyzer_accepts_the_components() -> None:
+    """What the component provider (and its schema) are built from."""
+    result = Analyzer("scheduled-etl").analyze([JobPlatform, ScheduledFargateJob])
+    components = result["component_definitions"]
+    assert set(components) == {"JobPlatform", "ScheduledFargateJob"}
+    job = components["ScheduledFargateJob"]
+    required = {name for name, prop in job.inputs.items() if not prop.optional}
+    assert required == {"namePrefix", "clusterArn", "subnetIds", "securityGroupIds",
+                        "bucketName", "alertsTopicArn", "imageUri"}  # fmt: skip
+    assert all(prop.description for prop in job.inputs.values())
+    assert "taskDefinitionArn" in job.outputs and "runTaskCommand" in job.outputs
+    assert result["dependencies"] == set()  # existing resources are strings, not aws types
+
+
+def test_the_args_job_keys_are_the_stack_files_job_keys() -> None:
+    """components/stack.py passes a stack's job keys as they are: the two lists are one."""
+    job_keys = set(ScheduledFargateJobArgs.__annotations__) - JOB_RESOURCE_KEYS
+    assert job_keys == set(JobSettings.model_fields) - STACK_ONLY_JOB_KEYS
+
+
+@pytest.mark.parametrize(
+    ("model", "args"),
+    [
+        (JobSettings, ScheduledFargateJobArgs),
+        (Settings, JobPlatformArgs),
+        (NewVpcNetwork, JobPlatformArgs.__annotations__["new_vpc"]),
+        (BuildSettings, JobPlatformArgs.__annotations__["image_build"]),
+    ],
+)
+def test_a_key_the_args_share_has_their_docstring(model: type, args: object) -> None:
+    """One text per key: docs/configuration.md's (from the settings) is the schema's."""
+    source = getattr(args, "__args__", (args,))[0]  # NotRequired[X] -> X
+    docs = field_docs(source)
+    shared = [name for name in model.model_fields if name in docs]
+    assert shared
+    for name in shared:
+        if name in STACK_ONLY_JOB_KEYS and model is JobSettings:
+            continue  # the job's imageUri overrides the stack's image: its own docstring
+        assert model.model_fields[name].description == docs[name], name
