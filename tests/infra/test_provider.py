@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 import subprocess
 import sys
 import tomllib
@@ -172,3 +173,16 @@ def test_the_args_are_typed_dicts() -> None:
         args = args_type(component)
         assert typing.is_typeddict(args), f"{component.__name__}: {args} is not a TypedDict"
         assert inspect.getdoc(args)
+
+
+def test_the_release_the_docs_pin_is_the_packages() -> None:
+    """`pulumi package add …@v<version>`, `pip install git+…@v<version>`, the runtime image's
+    tag: the pages that tell a consumer what to pin name the current release."""
+    version = HOST["VERSION"]
+    examples = ROOT / "examples"
+    pages = [ROOT / "docs" / "other-languages.md", ROOT / "docs" / "own-image.md",
+             *examples.rglob("README.md"), *examples.rglob("*.txt")]  # fmt: skip
+    pinned = {(page.name, found) for page in pages
+              for found in re.findall(r"[@#:]v(\d+\.\d+\.\d+)", page.read_text())}  # fmt: skip
+    assert pinned, "the pages pin a release"
+    assert {found for _, found in pinned} == {version}, sorted(pinned)
