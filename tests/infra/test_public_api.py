@@ -51,6 +51,7 @@ from components.settings import (
 )
 from components.specs.alerts import alerts_topic_policy
 from components.stack import STACK_ONLY_JOB_KEYS
+from tools import config_docs
 from tools.offline import ACCOUNT, PROJECT, REGION, Program, run_program
 
 # The stack tests this module runs again on consumer programs (see the module docstring).
@@ -295,3 +296,8 @@ def test_a_key_the_args_share_has_their_docstring(model: type, args: object) -> 
         if name in STACK_ONLY_JOB_KEYS and model is JobSettings:
             continue  # the job's imageUri overrides the stack's image: its own docstring
         assert model.model_fields[name].description == docs[name], name
+
+
+def test_the_reuse_page_is_generated_from_the_args() -> None:
+    page = config_docs.ARGS_PAGE.read_text()
+    assert config_docs.render(page, config_docs.ARGS_PAGE) == page, "make config-docs"
