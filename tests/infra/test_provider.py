@@ -186,3 +186,18 @@ def test_the_release_the_docs_pin_is_the_packages() -> None:
               for found in re.findall(r"[@#:]v(\d+\.\d+\.\d+)", page.read_text())}  # fmt: skip
     assert pinned, "the pages pin a release"
     assert {found for _, found in pinned} == {version}, sorted(pinned)
+
+
+def test_a_platform_with_a_nested_type_constructed_through_the_provider() -> None:
+    """`newVpc` (a NewVpcArgs type in the schema) arrives as the dict its TypedDict describes,
+    with its Python keys; what the platform is not given, it creates."""
+    new_vpc = {"cidrBlock": "10.20.0.0/16", "availabilityZones": 3.0, "natGateways": "OnePerAz"}
+    mocks, state = construct("JobPlatform", {"namePrefix": "analytics", "newVpc": new_vpc})
+    [vpc] = [r for r in mocks.resources if r.type == "awsx:ec2:Vpc"]
+    assert vpc.inputs["cidrBlock"] == "10.20.0.0/16"
+    assert vpc.inputs["numberOfAvailabilityZones"] == 3
+    assert vpc.inputs["natGateways"] == {"strategy": "OnePerAz"}
+    kinds = {r.type for r in mocks.resources}
+    assert {"aws:ecs/cluster:Cluster", "aws:s3/bucket:Bucket", "aws:sns/topic:Topic"} <= kinds
+    outputs = COMMITTED["resources"][TOKEN["JobPlatform"]]
+    assert set(outputs.get("required", [])) <= set(state)
