@@ -242,6 +242,9 @@ def run_program(
     to run another program (a consumer of the public API) instead of __main__.py."""
     mocks = RecordingMocks() if mocks is None else mocks
     monitor = _ParentRecordingMonitor(mocks)
+    # A stack resource of this run's own: set_mocks keeps the root of an earlier run in this
+    # process (its project and stack) otherwise, and with it that run's exports and URNs.
+    pulumi.runtime.settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
     config = with_image_digest(stack_config(stack)) if config is None else config
     _region[0] = stack_region(config) or REGION
