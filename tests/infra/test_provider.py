@@ -109,6 +109,7 @@ def construct(component: str, inputs: dict[str, Any]) -> tuple[RecordingMocks, d
     """ComponentProvider.construct, as the plugin runs it for a consumer's program, under the
     mock engine: what the component registered, and the outputs it returns to the consumer."""
     mocks = RecordingMocks()
+    pulumi.runtime.settings.ROOT.set(None)  # a stack of its own (see tools.offline)
     pulumi.runtime.set_mocks(mocks, project="consumer", stack="dev", preview=False)
     provider = schema_tool.provider()
     state: dict[str, Any] = {}
