@@ -67,16 +67,20 @@ class ScheduledFargateJob(pulumi.ComponentResource):
     run_task_command: pulumi.Output[str]
     """the `aws ecs run-task` command that starts the task by hand, as the schedule would"""
 
+    # The registered type, kept from 0.1.0 so that the stacks' URNs stay (not an output: no
+    # annotation). A component provider process may set `<package>:index:ScheduledFargateJob`.
+    TYPE = "scheduled-etl:etl:ScheduledFargateJob"
+
     def __init__(
         self,
         name: str,
         args: ScheduledFargateJobArgs,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("scheduled-etl:etl:ScheduledFargateJob", name, None, opts)
         full_name = f"{args['name_prefix']}-{name}"
         job_keys = {k: v for k, v in args.items() if k not in JOB_RESOURCE_KEYS}
-        job = job_settings(name, full_name, job_keys)
+        job = job_settings(name, full_name, job_keys)  # before anything exists
+        super().__init__(self.TYPE, name, None, opts)
         self._name, self._job, self._full_name = name, job, full_name
         self._log_retention_days = args.get("log_retention_days", 30)
         self._child = pulumi.ResourceOptions(parent=self)

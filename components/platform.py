@@ -10,6 +10,7 @@ import pulumi_aws as aws
 from components.args import JobPlatformArgs
 from components.awsx import awsx
 from components.network import Network
+from components.settings import check_platform_args
 from components.specs.alerts import alerts_topic_policy
 from components.specs.suppressions import suppression
 from components.storage import DataBucket
@@ -48,10 +49,15 @@ class JobPlatform(pulumi.ComponentResource):
     image_uri: pulumi.Output[str] | None
     """the app image from `imageRepository` or `imageBuild`; none otherwise"""
 
+    # The registered type, kept from 0.1.0 so that the stacks' URNs stay (not an output: no
+    # annotation). A component provider process may set its own `<package>:index:JobPlatform`.
+    TYPE = "scheduled-etl:etl:Platform"
+
     def __init__(
         self, name: str, args: JobPlatformArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("scheduled-etl:etl:Platform", name, None, opts)
+        check_platform_args(name, args)  # before anything exists
+        super().__init__(self.TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         prefix = args["name_prefix"]
         retention = args.get("log_retention_days", 30)

@@ -23,6 +23,7 @@ from zoneinfo import available_timezones
 
 import pulumi
 from aws_cron_expression_validator.validator import AWSCronExpressionValidator
+from pulumi.provider.experimental.util import camel_case
 from pulumi.runtime.config import CONFIG, get_config_env
 from pydantic import (
     AfterValidator,
@@ -873,14 +874,77 @@ def job_settings(name: str, full_name: str, fields: Mapping[str, Any]) -> JobSet
 
     settings, problems = config_problems(raw, name_check=job_name_problems)
     if problems or settings is None:
+        # The key as the args' schema spells it (pydantic names the key it was given).
+        known = JobSettings.model_fields.items()
+        schema = {name: camel_case(k) for k, f in known for name in (k, f.alias) if name}
+        keys = [p.key.removeprefix(f"jobs.{name}").lstrip(".").split(".", 1) for p in problems]
         lines = [
-            dataclasses.replace(p, key=p.key.removeprefix(f"jobs.{name}").lstrip("."),
+            dataclasses.replace(p, key=".".join([schema.get(k[0], k[0]), *k[1:]]),
                                 namespace=f"{full_name}: args.")
-            for p in problems
+            for p, k in zip(problems, keys, strict=True)
         ]  # fmt: skip
         header = f"invalid args of job {name} (nothing was created):"
         raise ConfigError("\n".join([header, *map(str, lines)]))
     return settings.jobs[name]
+
+
+def check_platform_args(name: str, args: JobPlatformArgs) -> None:
+    """The plain keys of a JobPlatform's args, validated as the stack keys of the same names
+    are (an existing resource's ID or name given as an output is AWS's to check), with the
+    physical names the platform derives from `name`; ConfigError lists every problem."""
+    build = args.get("image_build")
+    image: dict[str, Any] = _STAND_INS["image"]
+    if (repository := args.get("image_repository")) is not None:
+        image = {"repository": repository, "digest": args.get("image_digest")}
+    elif build is not None:
+        image = {"build": {k: v for k, v in build.items() if k != "architecture"}}
+    raw: dict[str, Any] = {"image": image, "jobs": {"stand-in": {}}}
+    for key in ("container_insights", "log_retention_days", "alert_email", "bucket_name"):
+        if isinstance(value := args.get(key), str | int):
+            raw[to_camel(key)] = value
+    if (vpc := args.get("new_vpc")) is not None:
+        raw["network"] = {"mode": "new", **{to_camel(k): v for k, v in vpc.items()}}
+
+    def platform_name_problems(settings: Settings) -> list[Problem]:
+        created = names.platform_names(
+            name,
+            creates_bucket=args.get("bucket_name") is None,
+            builds_image=build is not None,
+            creates_vpc=vpc is not None,
+            creates=(
+                args.get("cluster_arn") is None,
+                args.get("alerts_topic_arn") is None,
+                args.get("security_group_ids") is None,
+            ),
+        )
+        return [Problem("", f"{problem}; use a shorter name", reads=())
+                for problem in names.problems(created)]  # fmt: skip
+
+    _, problems = config_problems(raw, name_check=platform_name_problems)
+    if build is not None and build.get("architecture", "X86_64") not in ("X86_64", "ARM64"):
+        problems.append(Problem("imageBuild.architecture", "allowed: X86_64, ARM64",
+                                build.get("architecture")))  # fmt: skip
+    if problems:
+        lines = [dataclasses.replace(p, key=_platform_arg_key(p.key), namespace=f"{name}: args.")
+                 for p in problems]  # fmt: skip
+        header = f"invalid args of platform {name} (nothing was created):"
+        raise ConfigError("\n".join([header, *map(str, lines)]))
+
+
+# Stack keys -> the JobPlatformArgs keys (schema names) they were made from, longest first.
+_PLATFORM_ARG_KEYS = {
+    "image.repository": "imageRepository",
+    "image.digest": "imageDigest",
+    "image.build": "imageBuild",
+    "network": "newVpc",
+}
+
+
+def _platform_arg_key(key: str) -> str:
+    for stack_key, arg in _PLATFORM_ARG_KEYS.items():
+        if key == stack_key or key.startswith(f"{stack_key}."):
+            return arg + key.removeprefix(stack_key)
+    return key
 
 
 def decode_config_value(value: str) -> Any:

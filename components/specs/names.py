@@ -188,12 +188,26 @@ def stack_names(
     stack: str, *, creates_bucket: bool, builds_image: bool, creates_vpc: bool = False
 ) -> list[tuple[str, Limit]]:
     """Every physical name the stack's shared resources derive from the stack name."""
-    prefix = stack_prefix(stack)
-    names = [
+    return platform_names(stack_prefix(stack), creates_bucket=creates_bucket,
+                          builds_image=builds_image, creates_vpc=creates_vpc)  # fmt: skip
+
+
+def platform_names(
+    prefix: str,
+    *,
+    creates_bucket: bool,
+    builds_image: bool,
+    creates_vpc: bool = False,
+    creates: tuple[bool, bool, bool] = (True, True, True),
+) -> list[tuple[str, Limit]]:
+    """Every physical name the shared resources of a platform named `prefix` derive from it;
+    `creates`: whether it creates its cluster, alerts topic and tasks' security group."""
+    shared = [
         (f"{prefix}-cluster{AUTONAME}", CLUSTER),
         (f"{prefix}-alerts{AUTONAME}", TOPIC),
         (f"{prefix}-network-tasks{AUTONAME}", SECURITY_GROUP),
     ]
+    names = [name for name, created in zip(shared, creates, strict=True) if created]
     if creates_bucket:
         names.append((f"{prefix}-data{AUTONAME}", BUCKET))
         names.append((f"{prefix}-data-logs{AUTONAME}", BUCKET))  # its server access logs

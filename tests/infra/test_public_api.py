@@ -9,13 +9,20 @@ here, with this module's `program` fixture (consumer programs) instead of a stac
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import json
+import sys
+import tomllib
 from collections.abc import Callable
+from pathlib import Path
 
-import pulumi
 import pulumi_aws as aws
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from pulumi.provider.experimental.analyzer import Analyzer
+from pulumi.runtime.sync_await import _sync_await
 from test_authorization import (
     test_an_alarm_or_rule_of_another_stack_or_account_may_not_publish,
     test_every_action_and_condition_key_is_one_aws_lists,
@@ -52,7 +59,7 @@ from components.settings import (
 from components.specs.alerts import alerts_topic_policy
 from components.stack import STACK_ONLY_JOB_KEYS
 from tools import config_docs
-from tools.offline import ACCOUNT, PROJECT, REGION, Program, run_program
+from tools.offline import ACCOUNT, REGION, ROOT, Program, RecordingMocks, run_program
 
 # The stack tests this module runs again on consumer programs (see the module docstring).
 REUSED = [
@@ -80,6 +87,9 @@ IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/etl:1.0"
 TOPIC_NAME = "consumer-alerts"
 TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:{TOPIC_NAME}"  # what the mocks give the topic
 PREFIX = "lake-dev"
+# The consumer programs run as stack `dev`: the mock engine keeps the first root stack resource
+# a process creates (set_mocks reuses it), and the snapshots were written with dev's.
+STACK = "dev"
 JOBS = {"nightly": "nightly/", "hourly": "hourly/"}
 
 # What a platform or job may create; given existing ones, the components create none of them.
@@ -131,6 +141,9 @@ def job_alone() -> None:
     )
 
 
+BUILT: list[JobPlatform] = []  # the last consumer program's platform
+
+
 def platform_of_existing_parts() -> None:
     """JobPlatform given every part, and two jobs on its outputs."""
     owners_topic(sorted(JOBS))
@@ -161,7 +174,7 @@ def platform_of_existing_parts() -> None:
                 s3_prefix=prefix,
             ),
         )
-    pulumi.export("policy", platform.alerts_topic_policy)
+    BUILT[:] = [platform]  # not exported: the mock engine's root stack outlives the program
 
 
 CONSUMERS: dict[str, Callable[[], None]] = {
@@ -172,7 +185,7 @@ CONSUMERS: dict[str, Callable[[], None]] = {
 
 @pytest.fixture(scope="module", params=sorted(CONSUMERS))
 def program(request: pytest.FixtureRequest) -> Program:
-    return run_program("consumer", {}, main=CONSUMERS[request.param])
+    return run_program(STACK, {}, main=CONSUMERS[request.param])
 
 
 def test_the_reused_stack_tests_run_here() -> None:
@@ -186,7 +199,7 @@ def test_existing_resources_are_referenced_not_created(program: Program) -> None
         ("aws:sns/topic:Topic", TOPIC_NAME),
         ("aws:sns/topicPolicy:TopicPolicy", TOPIC_NAME),
     }
-    assert all(r.parent.endswith(f"pulumi:pulumi:Stack::{PROJECT}-consumer") for r in created)
+    assert all("::pulumi:pulumi:Stack::" in r.parent for r in created)  # not a component's
     machines = program.of_type("aws:sfn/stateMachine:StateMachine")
     runs = [m for m in machines if not m.inputs["name"].endswith("-watch")]
     assert runs
@@ -204,9 +217,10 @@ def test_existing_resources_are_referenced_not_created(program: Program) -> None
 
 
 def test_the_platform_tells_the_policy_an_existing_topic_needs() -> None:
-    program = run_program("consumer", {}, main=platform_of_existing_parts)
+    run_program(STACK, {}, main=platform_of_existing_parts)
+    policy = _sync_await(BUILT[0].alerts_topic_policy.future())
     expected = alerts_topic_policy(TOPIC, [f"{PREFIX}-{job}" for job in sorted(JOBS)])
-    assert json.loads(program.outputs["policy"]) == expected
+    assert json.loads(policy) == expected
 
 
 def test_a_platform_creates_what_it_is_not_given() -> None:
@@ -214,7 +228,7 @@ def test_a_platform_creates_what_it_is_not_given() -> None:
         JobPlatform("mine", JobPlatformArgs(name_prefix="mine", subnet_ids=SUBNETS,
                                             vpc_id="vpc-0123456789abcdef0"))  # fmt: skip
 
-    program = run_program("consumer", {}, main=consumer)
+    program = run_program(STACK, {}, main=consumer)
     created = {r.type for r in program.resources}
     assert {"aws:ecs/cluster:Cluster", "aws:ec2/securityGroup:SecurityGroup",
             "aws:s3/bucket:Bucket", "aws:sns/topic:Topic"} <= created  # fmt: skip
@@ -231,15 +245,17 @@ def test_invalid_args_are_reported_in_one_pass_before_anything_exists() -> None:
                 name_prefix=PREFIX, cluster_arn=CLUSTER, subnet_ids=SUBNETS,
                 security_group_ids=GROUPS, bucket_name=BUCKET, alerts_topic_arn=TOPIC,
                 image_uri=IMAGE, cpu=1024, memory=100, timezone="Europe/Berln",
+                ephemeral_storage_gib=5,
             ),
         )  # fmt: skip
 
     with pytest.raises(ConfigError) as raised:
-        run_program("consumer", {}, main=consumer)
+        run_program(STACK, {}, main=consumer)
     message = str(raised.value)
     assert "invalid args of job bad" in message
     assert f"{PREFIX}-bad: args.timezone" in message and "Europe/Berlin" in message
     assert f"{PREFIX}-bad: args.memory = 100" in message
+    assert f"{PREFIX}-bad: args.ephemeralStorageGib = 5" in message  # the schema's spelling
 
 
 def test_a_long_prefix_is_refused_with_the_names_it_breaks() -> None:
@@ -254,7 +270,7 @@ def test_a_long_prefix_is_refused_with_the_names_it_breaks() -> None:
         )  # fmt: skip
 
     with pytest.raises(ConfigError, match="shorten the name prefix or the job name"):
-        run_program("consumer", {}, main=consumer)
+        run_program(STACK, {}, main=consumer)
 
 
 def test_pulumis_analyzer_accepts_the_components() -> None:
@@ -301,3 +317,75 @@ def test_a_key_the_args_share_has_their_docstring(model: type, args: object) -> 
 def test_the_reuse_page_is_generated_from_the_args() -> None:
     page = config_docs.ARGS_PAGE.read_text()
     assert config_docs.render(page, config_docs.ARGS_PAGE) == page, "make config-docs"
+
+
+def test_invalid_platform_args_are_reported_in_one_pass_before_anything_exists() -> None:
+    def consumer() -> None:
+        JobPlatform(
+            "mine",
+            JobPlatformArgs(
+                name_prefix="mine", container_insights="on", log_retention_days=8,
+                new_vpc={"availability_zones": 9, "nat_gateways": "Many"},
+                image_build={"architecture": "SPARC"},
+            ),
+        )  # fmt: skip
+
+    mocks = RecordingMocks()
+    with pytest.raises(ConfigError) as raised:
+        run_program(STACK, {}, mocks, main=consumer)
+    message = str(raised.value)
+    assert message.startswith("invalid args of platform mine (nothing was created):")
+    for line in ('args.containerInsights = "on"', "args.logRetentionDays = 8",
+                 "args.newVpc.availabilityZones = 9", 'args.newVpc.natGateways = "Many"',
+                 'args.imageBuild.architecture = "SPARC"'):  # fmt: skip
+        assert f"  - mine: {line}: " in message, line
+    assert mocks.resources == []
+
+
+def test_a_long_platform_name_is_refused_with_the_names_it_breaks() -> None:
+    def consumer() -> None:
+        given = JobPlatformArgs(name_prefix="p", cluster_arn=CLUSTER, subnet_ids=SUBNETS,
+                                security_group_ids=GROUPS, alerts_topic_arn=TOPIC)  # fmt: skip
+        JobPlatform("x" * 70, given)
+
+    with pytest.raises(ConfigError) as raised:
+        run_program(STACK, {}, main=consumer)
+    # What it creates (the bucket and its log bucket), not what it was given.
+    assert str(raised.value).count("use a shorter name") == 2
+    assert "S3 bucket name" in str(raised.value) and "cluster" not in str(raised.value)
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_the_package_holds_what_the_components_import() -> None:
+    """pyproject.toml lists its packages (a flat layout): every package under components/ is
+    listed, and every distribution the components and etl/contract.py import is a
+    dependency (pulumi-awsx an extra), so that `pip install <repository>` runs them."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = set(project["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts)
+             for p in (ROOT / "components").rglob("__init__.py")}  # fmt: skip
+    assert found | {"etl"} == packages
+    declared = {
+        canonicalize_name(Requirement(r).name)
+        for r in [*project["project"]["dependencies"],
+                  *(r for extra in project["project"]["optional-dependencies"].values()
+                    for r in extra)]
+    }  # fmt: skip
+    sources = [*(ROOT / "components").rglob("*.py"), ROOT / "etl" / "contract.py"]
+    modules = set().union(*map(_top_level_imports, sources)) - set(sys.stdlib_module_names)
+    distributions = importlib.metadata.packages_distributions()
+    imported = {canonicalize_name(distributions[m][0])
+                for m in modules - {"components", "etl"}}  # fmt: skip
+    assert imported <= declared, imported - declared
+    assert "pulumi-awsx" not in {
+        canonicalize_name(Requirement(r).name) for r in project["project"]["dependencies"]
+    }
