@@ -4,6 +4,10 @@ fresh virtualenv, `pip install <the repository>`, and the example's ~20-line pro
 installed package only. About a minute: pip fetches the dependencies (its cache serves them)
 and builds the package.
 
+The component provider is started the same way from a copy of the repository, with only the
+virtualenv `pulumi package add` would build for it (provider/requirements.txt): about two more
+minutes.
+
 The repository is installed from a copy of its files (tracked and new, as `git ls-files` lists
 them), because pip builds a local folder in place and would write build/ and *.egg-info into
 the checkout."""
@@ -18,8 +22,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 import yaml
+from google.protobuf import empty_pb2
+from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 from test_public_api import SHARED_TYPES
 
 from tools.offline import ROOT
@@ -122,3 +129,44 @@ def test_it_exports_what_the_example_promises(installed: dict[str, Any]) -> None
     policy = json.loads(exported["alerts_topic_policy"])
     assert all(s["Resource"] == installed["config"]["existing:alertsTopicArn"]
                for s in policy["Statement"])  # fmt: skip
+
+
+def test_the_provider_runs_from_a_clone_with_its_own_venv(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """What `pulumi package add <repo>/provider@<tag>` does before it asks for the schema: the
+    whole repository in a folder of its own, provider/venv from provider/requirements.txt
+    (pip run in provider/), then provider/__main__.py with that venv's python. It serves the
+    committed schema."""
+    clone = repository_copy(tmp_path_factory.mktemp("plugin") / "scheduled-etl")
+    plugin = clone / "provider"
+    venv = plugin / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = str(venv / "bin" / "python")
+    done = subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                           "-r", "requirements.txt"], cwd=plugin, capture_output=True, text=True,
+                          timeout=900, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-4000:]
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    process = subprocess.Popen(
+        [python, str(plugin), "127.0.0.1:1"],
+        cwd=plugin,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        port = process.stdout.readline().strip()
+        assert port.isdigit(), f"the plugin printed {port!r}, not its port"
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = provider_pb2_grpc.ResourceProviderStub(channel)
+            served = stub.GetSchema(provider_pb2.GetSchemaRequest(version=0), timeout=60)
+            info = stub.GetPluginInfo(empty_pb2.Empty(), timeout=60)
+    finally:
+        process.terminate()
+        _, errors = process.communicate(timeout=10)
+    committed = json.loads((ROOT / "provider" / "schema.json").read_text())
+    assert json.loads(served.schema) == committed, errors[-2000:]
+    assert info.version == committed["version"]
