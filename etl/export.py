@@ -319,12 +319,13 @@ def _field_sql(
     column: str, kind: str, only_column: bool, null: str = "", mariadb: bool = False
 ) -> str:
     """SQL that writes one column's value as an RFC 4180 field, exactly as the stream path
-    does. Every value is made a string (CAST, HEX) before anything else touches it, so no
-    branch takes the column's own type: a MariaDB UUID or INET6 column would turn a '' into
-    NULL, and CONCAT_WS would drop the field. NULL is `null` (CSV_NULL, never quoted; empty by
-    default), a value is quoted (quotes doubled) when it holds a comma, quote, CR or LF or is
-    the text `null` itself, and a record of one empty field is written as "" (csv.writer's
-    rule). `mariadb`: the server is MariaDB (quotes doubled by the faster function)."""
+    does. Every text or binary value is made a string (CAST, HEX) before anything else
+    touches it, so no branch takes the column's own type: a MariaDB UUID or INET6 column would
+    turn a '' into NULL, and CONCAT_WS would drop the field (numbers and times are never '').
+    NULL is `null` (CSV_NULL, never quoted; empty by default), a value is quoted (quotes
+    doubled) when it holds a comma, quote, CR or LF or is the text `null` itself, and a record
+    of one empty field is written as "" (csv.writer's rule). `mariadb`: the server is
+    MariaDB (quotes doubled by the faster function)."""
     ref = "`" + column.replace("`", "``") + "`"
     empty = "'\"\"'" if only_column else "''"
     nothing = f"'{null}'" if null else empty  # CSV_NULL holds no quote or backslash
