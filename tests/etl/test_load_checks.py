@@ -87,3 +87,12 @@ def test_a_time_with_an_offset_is_normalised_in_an_otherwise_common_batch() -> N
     assert tsv.splitlines() == [
         "1\t2026-01-05 10:00:00", "2\t2026-01-05 08:00:00", "3\t2026-01-05 11:00:00"
     ]  # fmt: skip
+
+
+def test_a_batch_of_uncommon_spellings_still_checks_every_column() -> None:
+    """Every time has an offset (no batch matches the record's expression): the times are
+    normalised, and the other columns are still checked."""
+    rows = "".join(f"{i},2026-01-05T10:00:0{i}+01:00\n" for i in range(1, 4))
+    assert convert("id,at\n" + rows).splitlines()[2] == "3\t2026-01-05 09:00:03"
+    with pytest.raises(BadInput, match=r"k.csv line 3, column id \(value '2x'\)"):
+        convert("id,at\n" + rows.replace("2,", "2x,"))
