@@ -42,6 +42,9 @@ class ImageBuildArgs(TypedDict):
     """the Dockerfile to build"""
     architecture: NotRequired[str]
     """`X86_64` (default) or `ARM64`: the platform the image is built for"""
+    args: NotRequired[dict[str, str]]
+    """Docker build args (`ARG` values), such as `{"RUNTIME_IMAGE": "<image>"}` for the own-job
+    image template (examples/own-job-image)"""
 
 
 class JobPlatformArgs(TypedDict):

@@ -185,6 +185,7 @@ class JobPlatform(pulumi.ComponentResource):
                 context=build.get("context", "."),
                 dockerfile=build.get("dockerfile", "Dockerfile"),
                 platform=PLATFORMS[build.get("architecture", "X86_64")],
+                args=build.get("args"),
                 opts=child,
             )
             image_uri: pulumi.Output[str] = built.image_uri

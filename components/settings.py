@@ -897,7 +897,7 @@ def check_platform_args(name: str, args: JobPlatformArgs) -> None:
     if (repository := args.get("image_repository")) is not None:
         image = {"repository": repository, "digest": args.get("image_digest")}
     elif build is not None:
-        image = {"build": {k: v for k, v in build.items() if k != "architecture"}}
+        image = {"build": {k: v for k, v in build.items() if k not in ("architecture", "args")}}
     raw: dict[str, Any] = {"image": image, "jobs": {"stand-in": {}}}
     for key in ("container_insights", "log_retention_days", "alert_email", "bucket_name"):
         if isinstance(value := args.get(key), str | int):
@@ -924,11 +924,20 @@ def check_platform_args(name: str, args: JobPlatformArgs) -> None:
     if build is not None and build.get("architecture", "X86_64") not in ("X86_64", "ARM64"):
         problems.append(Problem("imageBuild.architecture", "allowed: X86_64, ARM64",
                                 build.get("architecture")))  # fmt: skip
+    if build is not None and not _str_map(build.get("args", {})):
+        problems.append(Problem("imageBuild.args", "Docker build args: a map of names to "
+                                "plain strings", build.get("args")))  # fmt: skip
     if problems:
         lines = [dataclasses.replace(p, key=_platform_arg_key(p.key), namespace=f"{name}: args.")
                  for p in problems]  # fmt: skip
         header = f"invalid args of platform {name} (nothing was created):"
         raise ConfigError("\n".join([header, *map(str, lines)]))
+
+
+def _str_map(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    )
 
 
 # Stack keys -> the JobPlatformArgs keys (schema names) they were made from, longest first.
