@@ -23,7 +23,6 @@ from zoneinfo import available_timezones
 
 import pulumi
 from aws_cron_expression_validator.validator import AWSCronExpressionValidator
-from pulumi.provider.experimental.util import camel_case
 from pulumi.runtime.config import CONFIG, get_config_env
 from pydantic import (
     AfterValidator,
@@ -35,7 +34,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
 
 from components.args import (
     ImageBuildArgs,
@@ -122,12 +121,21 @@ class Problem:
     value: Any = _UNSET
     reads: tuple[str, ...] | None = None
     namespace: str = f"{PROJECT}:"  # what the key is under (a component's args: `args.`)
+    fix: tuple[str, Any] | None = None
+    """a key path and the value that fixes the problem, ending the message as its source
+    spells it: a stack file's `scheduled-etl:<key>: <yaml>`, args' `<key>=<Python>`"""
+    from_args: bool = False  # a component's args (snake_case keys), not a stack file
 
     def __str__(self) -> str:
+        message = self.message
+        if self.fix is not None:
+            key, value = self.fix
+            message += (f" {key}={value!r}" if self.from_args
+                        else f" {PROJECT}:{key}: {json.dumps(value)}")  # fmt: skip
         if not self.key:  # not a key of the stack file (the stack's name)
-            return f"  - {self.message}"
+            return f"  - {message}"
         shown = "" if self.value is _UNSET else f" = {json.dumps(self.value, default=str)}"
-        return f"  - {self.namespace}{self.key}{shown}: {self.message}"
+        return f"  - {self.namespace}{self.key}{shown}: {message}"
 
 
 def _check_schedule(expression: str) -> str:
@@ -564,8 +572,9 @@ def _daylight_saving_problems(key: str, job: JobSettings, now: datetime) -> list
             f"{key}.schedule",
             f"(timezone {json.dumps(job.timezone)}) local time {'; '.join(effects)}. Fix: a "
             f"time of day outside the clock changes ({', '.join(hours)} local), or timezone "
-            f"UTC, or accept it with {PROJECT}:{key}.acceptDaylightSavingChanges: true",
+            "UTC, or accept it with",
             job.schedule,
+            fix=(f"{key}.acceptDaylightSavingChanges", True),
             reads=(
                 f"{key}.schedule",
                 f"{key}.timezone",
@@ -874,18 +883,29 @@ def job_settings(name: str, full_name: str, fields: Mapping[str, Any]) -> JobSet
 
     settings, problems = config_problems(raw, name_check=job_name_problems)
     if problems or settings is None:
-        # The key as the args' schema spells it (pydantic names the key it was given).
-        known = JobSettings.model_fields.items()
-        schema = {name: camel_case(k) for k, f in known for name in (k, f.alias) if name}
-        keys = [p.key.removeprefix(f"jobs.{name}").lstrip(".").split(".", 1) for p in problems]
-        lines = [
-            dataclasses.replace(p, key=".".join([schema.get(k[0], k[0]), *k[1:]]),
-                                namespace=f"{full_name}: args.")
-            for p, k in zip(problems, keys, strict=True)
-        ]  # fmt: skip
+        lines = [_as_job_arg(p, name, f"{full_name}: args.") for p in problems]
         header = f"invalid args of job {name} (nothing was created):"
         raise ConfigError("\n".join([header, *map(str, lines)]))
     return settings.jobs[name]
+
+
+# A job key as the args spell it: the field's name (pydantic names the key it was given).
+_JOB_ARG_KEYS = {
+    given: field for field, info in JobSettings.model_fields.items()
+    for given in (field, info.alias) if given
+}  # fmt: skip
+
+
+def _as_job_arg(problem: Problem, job: str, namespace: str) -> Problem:
+    """A problem of a stack file's `jobs.<job>` as a problem of the job's args."""
+
+    def arg_key(key: str) -> str:
+        first, *rest = key.removeprefix(f"jobs.{job}").lstrip(".").split(".", 1)
+        return ".".join([_JOB_ARG_KEYS.get(first, first), *rest])
+
+    fix = None if problem.fix is None else (arg_key(problem.fix[0]), problem.fix[1])
+    return dataclasses.replace(problem, key=arg_key(problem.key), namespace=namespace,
+                               fix=fix, from_args=True)  # fmt: skip
 
 
 def check_platform_args(name: str, args: JobPlatformArgs) -> None:
@@ -928,8 +948,8 @@ def check_platform_args(name: str, args: JobPlatformArgs) -> None:
         problems.append(Problem("imageBuild.args", "Docker build args: a map of names to "
                                 "plain strings", build.get("args")))  # fmt: skip
     if problems:
-        lines = [dataclasses.replace(p, key=_platform_arg_key(p.key), namespace=f"{name}: args.")
-                 for p in problems]  # fmt: skip
+        lines = [dataclasses.replace(p, key=_platform_arg_key(p.key), namespace=f"{name}: args.",
+                                     from_args=True) for p in problems]  # fmt: skip
         header = f"invalid args of platform {name} (nothing was created):"
         raise ConfigError("\n".join([header, *map(str, lines)]))
 
@@ -940,20 +960,22 @@ def _str_map(value: Any) -> bool:
     )
 
 
-# Stack keys -> the JobPlatformArgs keys (schema names) they were made from, longest first.
+# Stack keys -> the JobPlatformArgs keys they were made from, longest first.
 _PLATFORM_ARG_KEYS = {
-    "image.repository": "imageRepository",
-    "image.digest": "imageDigest",
-    "image.build": "imageBuild",
-    "network": "newVpc",
+    "image.repository": "image_repository",
+    "image.digest": "image_digest",
+    "image.build": "image_build",
+    "network": "new_vpc",
 }
 
 
 def _platform_arg_key(key: str) -> str:
+    """A stack key as the args spell it (snake_case)."""
     for stack_key, arg in _PLATFORM_ARG_KEYS.items():
         if key == stack_key or key.startswith(f"{stack_key}."):
-            return arg + key.removeprefix(stack_key)
-    return key
+            key = arg + key.removeprefix(stack_key)
+            break
+    return ".".join(map(to_snake, key.split("."))) if key else key
 
 
 def decode_config_value(value: str) -> Any:

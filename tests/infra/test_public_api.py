@@ -255,7 +255,7 @@ def test_invalid_args_are_reported_in_one_pass_before_anything_exists() -> None:
     assert "invalid args of job bad" in message
     assert f"{PREFIX}-bad: args.timezone" in message and "Europe/Berlin" in message
     assert f"{PREFIX}-bad: args.memory = 100" in message
-    assert f"{PREFIX}-bad: args.ephemeralStorageGib = 5" in message  # the schema's spelling
+    assert f"{PREFIX}-bad: args.ephemeral_storage_gib = 5" in message  # as the args spell it
 
 
 def test_a_long_prefix_is_refused_with_the_names_it_breaks() -> None:
@@ -335,9 +335,9 @@ def test_invalid_platform_args_are_reported_in_one_pass_before_anything_exists()
         run_program(STACK, {}, mocks, main=consumer)
     message = str(raised.value)
     assert message.startswith("invalid args of platform mine (nothing was created):")
-    for line in ('args.containerInsights = "on"', "args.logRetentionDays = 8",
-                 "args.newVpc.availabilityZones = 9", 'args.newVpc.natGateways = "Many"',
-                 'args.imageBuild.architecture = "SPARC"'):  # fmt: skip
+    for line in ('args.container_insights = "on"', "args.log_retention_days = 8",
+                 "args.new_vpc.availability_zones = 9", 'args.new_vpc.nat_gateways = "Many"',
+                 'args.image_build.architecture = "SPARC"'):  # fmt: skip
         assert f"  - mine: {line}: " in message, line
     assert mocks.resources == []
 

@@ -9,11 +9,48 @@ from typing import Any
 
 import pytest
 
-from components.args import JobPlatformArgs
+from components.args import JobPlatformArgs, ScheduledFargateJobArgs
+from components.job import ScheduledFargateJob
 from components.platform import JobPlatform
-from tools.offline import RecordingMocks, run_program
+from components.settings import ConfigError
+from tools.offline import ACCOUNT, REGION, RecordingMocks, run_program
 
 STACK = "dev"
+PREFIX = "lake-dev"
+# A job's valid args on existing resources; each test breaks some of them.
+VALID: dict[str, Any] = {
+    "name_prefix": PREFIX,
+    "cluster_arn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/shared",
+    "subnet_ids": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+    "security_group_ids": ["sg-0123456789abcdef0"],
+    "bucket_name": "consumer-data-lake",
+    "alerts_topic_arn": f"arn:aws:sns:{REGION}:{ACCOUNT}:consumer-alerts",
+    "image_uri": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/etl:1.0",
+    "s3_prefix": "nightly/",
+}
+
+
+def job_error(**changes: Any) -> str:
+    """The ConfigError of a job on VALID changed by `changes` (a None value: left out), after
+    checking that nothing was declared."""
+    args = {k: v for k, v in {**VALID, **changes}.items() if v is not None}
+    mocks = RecordingMocks()
+    with pytest.raises(ConfigError) as raised:
+        run_program(
+            STACK, {}, mocks,
+            main=lambda: ScheduledFargateJob("nightly", ScheduledFargateJobArgs(**args)),
+        )  # fmt: skip
+    assert mocks.resources == []
+    message = str(raised.value)
+    assert message.startswith("invalid args of job nightly (nothing was created):"), message
+    return message
+
+
+def test_the_daylight_saving_hint_names_the_args_key() -> None:
+    message = job_error(schedule="cron(30 2 * * ? *)", timezone="Europe/Berlin")
+    assert f'{PREFIX}-nightly: args.schedule = "cron(30 2 * * ? *)"' in message
+    assert "accept it with accept_daylight_saving_changes=True" in message
+    assert "acceptDaylightSavingChanges" not in message
 
 
 def test_image_build_passes_its_build_args_to_docker() -> None:
