@@ -7,7 +7,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components.args import JOB_RESOURCE_KEYS, ScheduledFargateJobArgs
+from components.args import ScheduledFargateJobArgs
 from components.job_alerts import JobAlerts
 from components.settings import job_settings
 from components.specs import names, policies, sfn_logging
@@ -77,9 +77,8 @@ class ScheduledFargateJob(pulumi.ComponentResource):
         args: ScheduledFargateJobArgs,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        job = job_settings(name, args)  # before anything exists
         full_name = f"{args['name_prefix']}-{name}"
-        job_keys = {k: v for k, v in args.items() if k not in JOB_RESOURCE_KEYS}
-        job = job_settings(name, full_name, job_keys)  # before anything exists
         super().__init__(self.TYPE, name, None, opts)
         self._name, self._job, self._full_name = name, job, full_name
         self._log_retention_days = args.get("log_retention_days", 30)

@@ -8,12 +8,15 @@ what is allowed, so ``pulumi up`` stops before it creates anything.
 
 from __future__ import annotations
 
+import collections.abc
 import copy
 import dataclasses
 import difflib
 import functools
+import inspect
 import json
 import re
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,6 +40,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel, to_snake
 
 from components.args import (
+    JOB_RESOURCE_KEYS,
     ImageBuildArgs,
     JobPlatformArgs,
     NewVpcArgs,
@@ -869,24 +873,161 @@ def _holds(data: Any, path: tuple[str | int, ...]) -> bool:
     return True
 
 
-def job_settings(name: str, full_name: str, fields: Mapping[str, Any]) -> JobSettings:
-    """One job's settings from the job keys of a component's args (ScheduledFargateJobArgs; a
-    key left out takes its default), validated like a stack file's job, or ConfigError
-    listing every problem. Its physical names are checked under `full_name`."""
-    raw = {"image": _STAND_INS["image"], "jobs": {name: dict(fields)}}
+def job_settings(name: str, args: Mapping[str, Any]) -> JobSettings:
+    """One job's settings from a component's args (ScheduledFargateJobArgs; a key left out
+    takes its default): its resource keys checked where they are plain values, its job keys
+    validated like a stack file's job, its physical names checked under its full name; or
+    ConfigError listing every problem."""
+    problems, bad = args_problems(args, ScheduledFargateJobArgs)
+    prefix = args.get("name_prefix")
+    full_name = f"{prefix}-{name}" if "name_prefix" not in bad else None
+    fields = {k: v for k, v in args.items() if k not in JOB_RESOURCE_KEYS and k not in bad}
+    raw = {"image": _STAND_INS["image"], "jobs": {name: fields}}
 
     def job_name_problems(settings: Settings) -> list[Problem]:
+        if full_name is None:  # the prefix is reported already
+            return []
         return [
             Problem(f"jobs.{name}", f"{problem}; shorten the name prefix or the job name", reads=())
             for problem in names.problems(names.named_job_names(full_name, name))
         ]
 
-    settings, problems = config_problems(raw, name_check=job_name_problems)
+    settings, job_problems = config_problems(raw, name_check=job_name_problems)
+    namespace = f"{full_name or name}: args."
+    problems = [dataclasses.replace(p, namespace=namespace) for p in problems]
+    problems += [_as_job_arg(p, name, namespace) for p in job_problems]
     if problems or settings is None:
-        lines = [_as_job_arg(p, name, f"{full_name}: args.") for p in problems]
         header = f"invalid args of job {name} (nothing was created):"
-        raise ConfigError("\n".join([header, *map(str, lines)]))
+        raise ConfigError("\n".join([header, *map(str, problems)]))
     return settings.jobs[name]
+
+
+def _arn(service: str, resource: str, example: str) -> Callable[[str], str]:
+    """An ARN of `service` whose resource part matches `resource`."""
+
+    def check(value: str) -> str:
+        parts = value.split(":", 5)
+        if len(parts) < 6 or parts[0] != "arn":
+            raise ValueError(f"not an ARN (give the ARN, not a name): {example}")
+        if parts[2] != service:
+            raise ValueError(f"an ARN of {parts[2] or 'no service'}, not of {service}; "
+                             f"expected {example}")  # fmt: skip
+        if not (
+            re.fullmatch(r"aws(-[a-z]+)*", parts[1])
+            and re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", parts[3])
+            and re.fullmatch(r"\d{12}", parts[4])
+            and re.fullmatch(resource, parts[5])
+        ):
+            raise ValueError(f"not a well-formed {service} ARN; expected {example}")  # fmt: skip
+        return value
+
+    return check
+
+
+def _ids(kind: str, most: int) -> Any:
+    return Annotated[
+        list[Annotated[str, AfterValidator(_resource_id(kind))]],
+        Field(min_length=1, max_length=most),
+        AfterValidator(_no_duplicates),
+    ]
+
+
+def _retention_days(days: int) -> int:
+    if days not in LOG_RETENTION_DAYS:
+        raise ValueError(f"allowed: {', '.join(map(str, LOG_RETENTION_DAYS))}")
+    return days
+
+
+class ResourceArgs(BaseModel):
+    """The resource keys of the components' args that are plain values, checked as a stack
+    file's are (an output is AWS's to check at deploy). Counts: awsvpc's limits
+    (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_AwsVpcConfiguration.html)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    name_prefix: Annotated[str, StringConstraints(min_length=1)] | None = None
+    cluster_arn: Annotated[str, AfterValidator(_arn(
+        "ecs", r"cluster/[A-Za-z0-9_-]{1,255}", "arn:aws:ecs:<region>:<account>:cluster/<name>"
+    ))] | None = None  # fmt: skip
+    alerts_topic_arn: Annotated[str, AfterValidator(_arn(
+        "sns", r"[A-Za-z0-9_-]{1,256}", "arn:aws:sns:<region>:<account>:<topic>"
+    ))] | None = None  # fmt: skip
+    vpc_id: Annotated[str, AfterValidator(_resource_id("vpc"))] | None = None
+    subnet_ids: _ids("subnet", 16) | None = None  # type: ignore[valid-type]
+    security_group_ids: _ids("sg", 5) | None = None  # type: ignore[valid-type]
+    assign_public_ip: bool | None = None
+    bucket_name: Annotated[str, StringConstraints(
+        pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")] | None = None  # fmt: skip
+    image_uri: ImageUri | None = None
+    log_retention_days: Annotated[int, AfterValidator(_retention_days)] | None = None
+
+
+def _is_plain(value: Any) -> bool:
+    """Known before deployment: no Output or awaitable anywhere in it."""
+    if isinstance(value, pulumi.Output) or inspect.isawaitable(value):
+        return False
+    if isinstance(value, dict):
+        return all(map(_is_plain, value.values()))
+    if isinstance(value, list | tuple):
+        return all(map(_is_plain, value))
+    return True
+
+
+def _takes_output(annotation: Any) -> bool:
+    """Whether an args annotation is (or holds) a pulumi.Input, which admits an Output."""
+    return any(
+        typing.get_origin(a) is collections.abc.Awaitable or _takes_output(a)
+        for a in typing.get_args(annotation)
+    )
+
+
+def args_problems(args: Mapping[str, Any], typed: type) -> tuple[list[Problem], set[str]]:
+    """What is wrong with the keys of a component's `args` (a TypedDict `typed`) before its
+    values are validated: required keys left out, unknown keys (a camelCase one: its Python
+    name), outputs in keys that take plain values only, and plain resource keys (ResourceArgs).
+    Returns the problems (keys as the args spell them) and the keys they make unusable."""
+    known = typed.__annotations__
+    problems = [Problem(key, "required key is missing", from_args=True)
+                for key in sorted(typed.__required_keys__ - args.keys())]  # type: ignore[attr-defined]  # fmt: skip
+    bad = set(typed.__required_keys__ - args.keys())  # type: ignore[attr-defined]
+    for key in sorted(args.keys() - known.keys()):
+        hint = [to_snake(key)] if to_snake(key) in known else difflib.get_close_matches(
+            key, list(known), n=1)  # fmt: skip
+        suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+        problems.append(Problem(key, f"unknown key{suggestion}", from_args=True))
+        bad.add(key)
+    for key in sorted(args.keys() & known.keys()):
+        if not _takes_output(known[key]) and not _is_plain(args[key]):
+            problems.append(Problem(key, "must be a plain value known before deployment, not an "
+                                    "Output (or awaitable)", from_args=True))  # fmt: skip
+            bad.add(key)
+    plain = {k: v for k, v in args.items()
+             if k in ResourceArgs.model_fields and k not in bad and _is_plain(v)}  # fmt: skip
+    try:
+        resources = ResourceArgs.model_validate(plain)
+    except ValidationError as err:
+        for error in err.errors():
+            key = ".".join(map(str, error["loc"]))
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(Problem(key, message, error.get("input", _UNSET), from_args=True))
+            bad.add(str(error["loc"][0]))
+    else:
+        problems += _region_problems(resources)
+    return problems, bad
+
+
+def _region_problems(resources: ResourceArgs) -> list[Problem]:
+    """The cluster and the topic must be in the stack's partition and region (the run's state
+    machine calls ECS in its own region; alarms publish to a topic of theirs): when both are
+    given, a difference means one of them is elsewhere."""
+    if resources.cluster_arn is None or resources.alerts_topic_arn is None:
+        return []
+    cluster, topic = resources.cluster_arn.split(":"), resources.alerts_topic_arn.split(":")
+    if (cluster[1], cluster[3]) == (topic[1], topic[3]):
+        return []
+    return [Problem("alerts_topic_arn", f"in {topic[1]}/{topic[3]}, the cluster in "
+                    f"{cluster[1]}/{cluster[3]}; both must be in the stack's partition and region",
+                    resources.alerts_topic_arn, from_args=True)]  # fmt: skip
 
 
 # A job key as the args spell it: the field's name (pydantic names the key it was given).
@@ -940,6 +1081,7 @@ def check_platform_args(name: str, args: JobPlatformArgs) -> None:
         return [Problem("", f"{problem}; use a shorter name", reads=())
                 for problem in names.problems(created)]  # fmt: skip
 
+    early, _ = args_problems(args, JobPlatformArgs)
     _, problems = config_problems(raw, name_check=platform_name_problems)
     if build is not None and build.get("architecture", "X86_64") not in ("X86_64", "ARM64"):
         problems.append(Problem("imageBuild.architecture", "allowed: X86_64, ARM64",
@@ -947,9 +1089,10 @@ def check_platform_args(name: str, args: JobPlatformArgs) -> None:
     if build is not None and not _str_map(build.get("args", {})):
         problems.append(Problem("imageBuild.args", "Docker build args: a map of names to "
                                 "plain strings", build.get("args")))  # fmt: skip
-    if problems:
+    if problems or early:
         lines = [dataclasses.replace(p, key=_platform_arg_key(p.key), namespace=f"{name}: args.",
                                      from_args=True) for p in problems]  # fmt: skip
+        lines = [dataclasses.replace(p, namespace=f"{name}: args.") for p in early] + lines
         header = f"invalid args of platform {name} (nothing was created):"
         raise ConfigError("\n".join([header, *map(str, lines)]))
 
