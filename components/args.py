@@ -160,7 +160,7 @@ class ScheduledFargateJobArgs(TypedDict):
     db_username: NotRequired[str]
     """the user the sidecar creates and the job connects as (`DB_USERNAME`); an SQL
     identifier"""
-    s3_prefix: NotRequired[str]
+    s3_prefix: str
     """ends with `/`; the task role may read, write and delete only keys under it, so two jobs'
     prefixes may not overlap (`""` overlaps every prefix); the job reads `<prefix>input/`, writes
     `<prefix>output/<job's full name>/run=<time>/` ([ownership](ownership.md))"""

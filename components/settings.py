@@ -981,13 +981,22 @@ def _takes_output(annotation: Any) -> bool:
     )
 
 
+# Why a required key has no default, for the keys where that is not obvious.
+_MISSING_HINTS = {
+    "s3_prefix": "; the task may delete what is under it, so there is no default (a stack "
+    "file's is the whole bucket it creates): give the job its own, such as '<job>/' ('' is "
+    "the whole bucket)",
+}
+
+
 def args_problems(args: Mapping[str, Any], typed: type) -> tuple[list[Problem], set[str]]:
     """What is wrong with the keys of a component's `args` (a TypedDict `typed`) before its
     values are validated: required keys left out, unknown keys (a camelCase one: its Python
     name), outputs in keys that take plain values only, and plain resource keys (ResourceArgs).
     Returns the problems (keys as the args spell them) and the keys they make unusable."""
     known = typed.__annotations__
-    problems = [Problem(key, "required key is missing", from_args=True)
+    problems = [Problem(key, "required key is missing" + _MISSING_HINTS.get(key, ""),
+                        from_args=True)
                 for key in sorted(typed.__required_keys__ - args.keys())]  # type: ignore[attr-defined]  # fmt: skip
     bad = set(typed.__required_keys__ - args.keys())  # type: ignore[attr-defined]
     for key in sorted(args.keys() - known.keys()):

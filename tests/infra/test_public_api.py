@@ -281,7 +281,7 @@ def test_pulumis_analyzer_accepts_the_components() -> None:
     job = components["ScheduledFargateJob"]
     required = {name for name, prop in job.inputs.items() if not prop.optional}
     assert required == {"namePrefix", "clusterArn", "subnetIds", "securityGroupIds",
-                        "bucketName", "alertsTopicArn", "imageUri"}  # fmt: skip
+                        "bucketName", "alertsTopicArn", "imageUri", "s3Prefix"}  # fmt: skip
     assert all(prop.description for prop in job.inputs.values())
     assert "taskDefinitionArn" in job.outputs and "runTaskCommand" in job.outputs
     assert result["dependencies"] == set()  # existing resources are strings, not aws types

@@ -177,3 +177,19 @@ def test_the_platform_checks_its_plain_resource_keys_and_key_names() -> None:
                  "args.container_insights: must be a plain value"):  # fmt: skip
         assert f"  - mine: {line}" in message, (line, message)
     assert mocks.resources == []
+
+
+def test_s3_prefix_has_no_default_on_a_given_bucket() -> None:
+    """Left out, it would be the whole (shared) bucket, which the task may delete in."""
+    message = job_error(s3_prefix=None)
+    assert "args.s3_prefix: required key is missing" in message and "'<job>/'" in message
+
+
+def test_the_whole_bucket_must_be_asked_for() -> None:
+    def consumer() -> None:
+        ScheduledFargateJob("nightly", cast(ScheduledFargateJobArgs, {**VALID, "s3_prefix": ""}))
+
+    program = run_program(STACK, {}, main=consumer)
+    [policy] = [p for p in program.of_type("aws:iam/rolePolicy:RolePolicy")
+                if p.name == "nightly-task-bucket"]  # fmt: skip
+    assert f"arn:aws:s3:::{VALID['bucket_name']}/*" in policy.inputs["policy"]
