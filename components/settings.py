@@ -983,9 +983,8 @@ def _takes_output(annotation: Any) -> bool:
 
 # Why a required key has no default, for the keys where that is not obvious.
 _MISSING_HINTS = {
-    "s3_prefix": "; the task may delete what is under it, so there is no default (a stack "
-    "file's is the whole bucket it creates): give the job its own, such as '<job>/' ('' is "
-    "the whole bucket)",
+    "s3_prefix": "; the task may delete what is under it, so there is no default: give the "
+    "job its own, such as '<job>/' ('' is the whole bucket)",
 }
 
 
