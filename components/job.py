@@ -79,7 +79,7 @@ class ScheduledFargateJob(pulumi.ComponentResource):
     ) -> None:
         full_name = f"{args['name_prefix']}-{name}"
         job_keys = {k: v for k, v in args.items() if k not in JOB_RESOURCE_KEYS}
-        job = job_settings(name, full_name, job_keys)  # before anything exists
+        job = job_settings(name, full_name, job_keys, args)  # before anything exists
         super().__init__(self.TYPE, name, None, opts)
         self._name, self._job, self._full_name = name, job, full_name
         self._log_retention_days = args.get("log_retention_days", 30)

@@ -389,3 +389,110 @@ def test_the_package_holds_what_the_components_import() -> None:
     assert "pulumi-awsx" not in {
         canonicalize_name(Requirement(r).name) for r in project["project"]["dependencies"]
     }
+
+
+def test_existing_resources_given_as_plain_values_are_checked_in_the_same_pass() -> None:
+    """The job's IAM policies and requests are built from these strings: a cluster's name
+    where its ARN belongs (the run role's ecs:cluster condition), a bucket's ARN where its name
+    belongs (the task role's keys), a topic's name, malformed IDs or a retention CloudWatch
+    refuses would deploy a job that cannot run. Each is named with the job keys' problems;
+    an output is its resource's to be right."""
+
+    def consumer() -> None:
+        ScheduledFargateJob(
+            "bad",
+            ScheduledFargateJobArgs(
+                name_prefix="lake data", cluster_arn="shared", subnet_ids=["subnet-1", *SUBNETS],
+                security_group_ids=[*GROUPS, *GROUPS], bucket_name=f"arn:aws:s3:::{BUCKET}",
+                alerts_topic_arn=TOPIC_NAME, image_uri="etl:latest", log_retention_days=2,
+                memory=100,
+            ),
+        )  # fmt: skip
+
+    mocks = RecordingMocks()
+    with pytest.raises(ConfigError) as raised:
+        run_program(STACK, {}, mocks, main=consumer)
+    message = str(raised.value)
+    assert message.startswith("invalid args of job bad (nothing was created):")
+    for line in ('args.namePrefix = "lake data"', 'args.clusterArn = "shared"',
+                 'args.subnetIds.0 = "subnet-1"', "args.securityGroupIds = [",
+                 f'args.bucketName = "arn:aws:s3:::{BUCKET}"',
+                 f'args.alertsTopicArn = "{TOPIC_NAME}"', 'args.imageUri = "etl:latest"',
+                 "args.logRetentionDays = 2", "args.memory = 100"):  # fmt: skip
+        assert f"  - lake data-bad: {line}" in message, line
+    # The prefix's own problem, not one per name it would break.
+    assert "shorten the name prefix" not in message
+    assert mocks.resources == []
+
+
+def test_existing_resources_given_as_outputs_are_not_checked_until_known() -> None:
+    """A cluster ARN and subnets from the consumer's own resources are outputs: accepted."""
+
+    def consumer() -> None:
+        cluster = aws.ecs.Cluster("own")
+        ScheduledFargateJob(
+            "nightly",
+            ScheduledFargateJobArgs(
+                name_prefix=PREFIX, cluster_arn=cluster.arn, subnet_ids=SUBNETS,
+                security_group_ids=[cluster.id.apply(lambda _: GROUPS[0])],
+                bucket_name=BUCKET, alerts_topic_arn=TOPIC, image_uri=IMAGE, s3_prefix="n/",
+            ),
+        )  # fmt: skip
+
+    program = run_program(STACK, {}, main=consumer)
+    assert program.of_type("aws:ecs/taskDefinition:TaskDefinition")
+
+
+def test_a_platforms_existing_resources_are_checked_in_the_same_pass() -> None:
+    def consumer() -> None:
+        JobPlatform(
+            "mine",
+            JobPlatformArgs(
+                name_prefix="mine", job_names=["Nightly"], vpc_id="vpc-1", subnet_ids=[],
+                security_group_ids=["sg-1"], cluster_arn="shared",
+                alerts_topic_arn=TOPIC_NAME, log_retention_days=8,
+            ),
+        )  # fmt: skip
+
+    mocks = RecordingMocks()
+    with pytest.raises(ConfigError) as raised:
+        run_program(STACK, {}, mocks, main=consumer)
+    message = str(raised.value)
+    assert message.startswith("invalid args of platform mine (nothing was created):")
+    for line in ('args.jobNames.0 = "Nightly"', 'args.vpcId = "vpc-1"', "args.subnetIds = []",
+                 'args.securityGroupIds.0 = "sg-1"', 'args.clusterArn = "shared"',
+                 f'args.alertsTopicArn = "{TOPIC_NAME}"', "args.logRetentionDays = 8"):  # fmt: skip
+        assert f"  - mine: {line}" in message, line
+    assert mocks.resources == []
+
+
+@pytest.mark.parametrize(
+    ("given", "problem"),
+    [
+        (
+            {"vpc_id": "vpc-0123456789abcdef0"},
+            'args.vpcId = "vpc-0123456789abcdef0": give subnetIds',
+        ),
+        ({"subnet_ids": SUBNETS}, "args.subnetIds: give vpcId"),
+        (
+            {
+                "vpc_id": "vpc-0123456789abcdef0",
+                "subnet_ids": SUBNETS,
+                "new_vpc": {"cidr_block": "10.1.0.0/16"},
+            },
+            "args.newVpc: give newVpc or",
+        ),
+    ],
+)
+def test_a_platforms_network_is_one_choice(given: dict[str, object], problem: str) -> None:
+    """A VPC without its subnets was replaced by the default VPC (tasks with a public IP in
+    another network), and by a new VPC when both were given; refused before anything exists."""
+
+    def consumer() -> None:
+        JobPlatform("mine", JobPlatformArgs(name_prefix="mine", **given))  # type: ignore[typeddict-item]
+
+    mocks = RecordingMocks()
+    with pytest.raises(ConfigError) as raised:
+        run_program(STACK, {}, mocks, main=consumer)
+    assert f"  - mine: {problem}" in str(raised.value)
+    assert mocks.resources == []
