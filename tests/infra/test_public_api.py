@@ -24,6 +24,8 @@ from packaging.utils import canonicalize_name
 from pulumi.provider.experimental.analyzer import Analyzer
 from pulumi.runtime.sync_await import _sync_await
 from test_authorization import (
+    decision,
+    near_misses,
     test_an_alarm_or_rule_of_another_stack_or_account_may_not_publish,
     test_every_action_and_condition_key_is_one_aws_lists,
     test_every_call_is_allowed,
@@ -56,8 +58,10 @@ from components.settings import (
     NewVpcNetwork,
     Settings,
 )
+from components.specs import authorization
 from components.specs.alerts import alerts_topic_policy
 from components.stack import STACK_ONLY_JOB_KEYS
+from tools import authorization as tool
 from tools import config_docs
 from tools.offline import ACCOUNT, REGION, ROOT, Program, RecordingMocks, run_program
 
@@ -496,3 +500,21 @@ def test_a_platforms_network_is_one_choice(given: dict[str, object], problem: st
         run_program(STACK, {}, mocks, main=consumer)
     assert f"  - mine: {problem}" in str(raised.value)
     assert mocks.resources == []
+
+
+def test_a_jobs_near_misses_on_existing_resources_are_denied(program: Program) -> None:
+    """As for the stacks (test_authorization): with the consumer's cluster, bucket and topic,
+    each call of a job changed to another cluster, family, bucket, prefix (every job here has
+    one), run machine, schedule target or pair of roles is denied."""
+    jobs = tool.job_facts(program)
+    assert {job.cluster_arn for job in jobs} == {CLUSTER}
+    assert {job.bucket for job in jobs} == {BUCKET}
+    for job in jobs:
+        real = authorization.calls(job)
+        for miss, facts in near_misses(job, whole_bucket=False).items():
+            changed = [c for c, r in zip(authorization.calls(facts), real, strict=True)
+                       if c != r and c.principal == r.principal]  # fmt: skip
+            assert changed, miss
+            allowed = [(c.who, c.action, c.resource) for c in changed
+                       if decision(program, job, c) == "Allow"]  # fmt: skip
+            assert allowed == [], miss
