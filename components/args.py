@@ -50,8 +50,9 @@ class JobPlatformArgs(TypedDict):
     created otherwise."""
 
     name_prefix: str
-    """starts the names of what the platform creates and of its jobs (`<namePrefix>-<job>`);
-    the alerts topic it creates admits alarms and rules named after these jobs only"""
+    """starts its jobs' names (`<namePrefix>-<job>`): the alerts topic it creates admits alarms
+    and rules named after these jobs only. What the platform creates is named after the
+    platform's own resource name (Pulumi's auto-naming: `<name>-cluster-<random>`, …)"""
     job_names: NotRequired[list[str]]
     """the jobs whose alarms and rules may publish to the created alerts topic (each
     `<namePrefix>-<job>-*`); none: any named `<namePrefix>-*`"""
