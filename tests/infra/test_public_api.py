@@ -518,3 +518,37 @@ def test_a_jobs_near_misses_on_existing_resources_are_denied(program: Program) -
             allowed = [(c.who, c.action, c.resource) for c in changed
                        if decision(program, job, c) == "Allow"]  # fmt: skip
             assert allowed == [], miss
+
+
+def test_two_prefixes_with_a_job_of_the_same_name_do_not_collide() -> None:
+    """Pulumi needs each resource's URN unique: the jobs take their resource names (`a-nightly`,
+    `b-nightly`) and their names under each prefix (`job_name`), so every full name and URN
+    differs."""
+
+    def consumer() -> None:
+        for prefix in ("lake-a", "lake-b"):
+            platform = JobPlatform(prefix, JobPlatformArgs(
+                name_prefix=prefix, job_names=["nightly"], cluster_arn=CLUSTER,
+                subnet_ids=SUBNETS, security_group_ids=GROUPS))  # fmt: skip
+            ScheduledFargateJob(f"{prefix}-nightly", ScheduledFargateJobArgs(
+                name_prefix=prefix, job_name="nightly", cluster_arn=platform.cluster_arn,
+                subnet_ids=SUBNETS, security_group_ids=GROUPS, bucket_name=platform.bucket_name,
+                alerts_topic_arn=platform.alerts_topic_arn, image_uri=IMAGE))  # fmt: skip
+
+    program = run_program(STACK, {}, main=consumer)
+    urns = [r.urn for r in program.resources]
+    assert all(urns) and len(set(urns)) == len(urns)
+    families = {
+        t.inputs["family"] for t in program.of_type("aws:ecs/taskDefinition:TaskDefinition")
+    }
+    assert families == {"lake-a-nightly", "lake-b-nightly"}
+    schedules = program.of_type("aws:scheduler/schedule:Schedule")
+    assert {s.inputs["name"] for s in schedules} == {
+        "lake-a-nightly",
+        "lake-a-nightly-watch",
+        "lake-b-nightly",
+        "lake-b-nightly-watch",
+    }
+    assert all("of the nightly ETL job" in s.inputs["description"] for s in schedules)
+    policies = [p.inputs["policy"] for p in program.of_type("aws:sns/topicPolicy:TopicPolicy")]
+    assert sorted("alarm:lake-a-nightly-*" in p for p in policies) == [False, True]
