@@ -82,7 +82,7 @@ class ScheduledFargateJob(pulumi.ComponentResource):
         job_name = args.get("job_name", name)
         full_name = f"{args['name_prefix']}-{job_name}"
         job_keys = {k: v for k, v in args.items() if k not in JOB_RESOURCE_KEYS}
-        job = job_settings(job_name, full_name, job_keys, args)  # before anything exists
+        job = job_settings(job_name, full_name, job_keys, args, name)  # before anything exists
         super().__init__(self.TYPE, name, None, opts)
         self._name, self._job, self._full_name = name, job, full_name
         self._job_name = job_name

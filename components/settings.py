@@ -866,11 +866,13 @@ def job_settings(
     full_name: str,
     fields: Mapping[str, Any],
     resources: Mapping[str, Any] | None = None,
+    resource_name: str | None = None,
 ) -> JobSettings:
     """One job's settings from the job keys of a component's args (ScheduledFargateJobArgs; a
     key left out takes its default), validated like a stack file's job, or ConfigError
     listing every problem, those of the existing `resources` it is given too. Its physical
-    names are checked under `full_name`."""
+    names are checked under `full_name`, its roles' under the component's `resource_name`
+    (Pulumi auto-names them; default: `name`)."""
     raw = {"image": _STAND_INS["image"], "jobs": {name: dict(fields)}}
     given = resource_problems(resources or {}, _JOB_RESOURCES)
 
@@ -879,7 +881,7 @@ def job_settings(
             return []  # the prefix's own problem says it, not each name it would break
         return [
             Problem(f"jobs.{name}", f"{problem}; shorten the name prefix or the job name", reads=())
-            for problem in names.problems(names.named_job_names(full_name, name))
+            for problem in names.problems(names.named_job_names(full_name, resource_name or name))
         ]
 
     settings, problems = config_problems(raw, name_check=job_name_problems)

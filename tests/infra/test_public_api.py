@@ -562,3 +562,20 @@ def test_two_prefixes_with_a_job_of_the_same_name_do_not_collide() -> None:
     assert all("of the nightly ETL job" in s.inputs["description"] for s in schedules)
     policies = [p.inputs["policy"] for p in program.of_type("aws:sns/topicPolicy:TopicPolicy")]
     assert sorted("alarm:lake-a-nightly-*" in p for p in policies) == [False, True]
+
+
+def test_a_long_resource_name_is_refused_with_the_role_names_it_breaks() -> None:
+    """The job's roles and role policies are auto-named after its resource name, not its
+    job_name: a resource name too long for IAM is refused before anything exists."""
+
+    def consumer() -> None:
+        ScheduledFargateJob("x" * 50, ScheduledFargateJobArgs(
+            name_prefix=PREFIX, job_name="nightly", cluster_arn=CLUSTER, subnet_ids=SUBNETS,
+            security_group_ids=GROUPS, bucket_name=BUCKET, alerts_topic_arn=TOPIC,
+            image_uri=IMAGE))  # fmt: skip
+
+    mocks = RecordingMocks()
+    with pytest.raises(ConfigError, match="IAM role name") as raised:
+        run_program(STACK, {}, mocks, main=consumer)
+    assert "x" * 50 in str(raised.value)
+    assert mocks.resources == []
