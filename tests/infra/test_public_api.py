@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import importlib.metadata
 import json
+import re
 import sys
 import tomllib
 from collections.abc import Callable
@@ -223,7 +224,7 @@ def test_existing_resources_are_referenced_not_created(program: Program) -> None
 def test_the_platform_tells_the_policy_an_existing_topic_needs() -> None:
     run_program(STACK, {}, main=platform_of_existing_parts)
     policy = _sync_await(BUILT[0].alerts_topic_policy.future())
-    expected = alerts_topic_policy(TOPIC, [f"{PREFIX}-{job}" for job in sorted(JOBS)])
+    expected = alerts_topic_policy(TOPIC, [f"{PREFIX}-{job}" for job in sorted(JOBS)], PREFIX)
     assert json.loads(policy) == expected
 
 
@@ -579,3 +580,22 @@ def test_a_long_resource_name_is_refused_with_the_role_names_it_breaks() -> None
         run_program(STACK, {}, mocks, main=consumer)
     assert "x" * 50 in str(raised.value)
     assert mocks.resources == []
+
+
+def test_two_prefixes_statements_for_one_existing_topic_merge_into_one_policy() -> None:
+    """SNS refuses a topic policy whose statements share a Sid: the statements each platform
+    exports for an existing topic are named after its prefix, so its owner can add both."""
+    built: list[JobPlatform] = []
+
+    def consumer() -> None:
+        for prefix in ("lake-a", "lake-b"):
+            built.append(JobPlatform(prefix, JobPlatformArgs(
+                name_prefix=prefix, cluster_arn=CLUSTER, subnet_ids=SUBNETS,
+                security_group_ids=GROUPS, alerts_topic_arn=TOPIC)))  # fmt: skip
+
+    run_program(STACK, {}, main=consumer)
+    policies = [json.loads(_sync_await(p.alerts_topic_policy.future())) for p in built]
+    statements = [s for policy in policies for s in policy["Statement"]]
+    sids = [s["Sid"] for s in statements]
+    assert len(sids) == 4 and len(set(sids)) == 4, sids
+    assert all(re.fullmatch("[A-Za-z0-9]+", sid) for sid in sids)
