@@ -440,6 +440,29 @@ def test_existing_resources_given_as_plain_values_are_checked_in_the_same_pass()
     assert mocks.resources == []
 
 
+def job_on_outputs() -> None:
+    """A job on the consumer's own cluster and topic, passed as their resources' outputs."""
+    cluster = aws.ecs.Cluster("own")
+    topic = aws.sns.Topic("own-alerts")
+    aws.sns.TopicPolicy("own-alerts", arn=topic.arn, policy=topic.arn.apply(
+        lambda arn: json.dumps(alerts_topic_policy(arn, [f"{PREFIX}-nightly"]))))  # fmt: skip
+    ScheduledFargateJob("nightly", ScheduledFargateJobArgs(
+        name_prefix=PREFIX, cluster_arn=cluster.arn, subnet_ids=SUBNETS,
+        security_group_ids=GROUPS, bucket_name=BUCKET, alerts_topic_arn=topic.arn,
+        image_uri=IMAGE, s3_prefix="nightly/"))  # fmt: skip
+
+
+@pytest.mark.parametrize("test", REUSED, ids=lambda test: test.__name__)
+def test_a_job_on_outputs_passes_the_stack_tests(test: Callable[[Program], None]) -> None:
+    """Required args given as outputs (a cluster ARN from the consumer's own aws.ecs.Cluster):
+    the same strict AWS validation and authorization as the stacks."""
+    program = run_program(STACK, {}, main=job_on_outputs)
+    [cluster] = program.of_type("aws:ecs/cluster:Cluster")
+    [task] = program.of_type("aws:ecs/taskDefinition:TaskDefinition")
+    assert task.parent.endswith("::nightly") and "pulumi:pulumi:Stack::" in cluster.parent
+    test(program)
+
+
 def test_existing_resources_given_as_outputs_are_not_checked_until_known() -> None:
     """A cluster ARN and subnets from the consumer's own resources are outputs: accepted."""
 
