@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import difflib
 import functools
+import inspect
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -860,20 +861,31 @@ def _holds(data: Any, path: tuple[str | int, ...]) -> bool:
     return True
 
 
-def job_settings(name: str, full_name: str, fields: Mapping[str, Any]) -> JobSettings:
+def job_settings(
+    name: str,
+    full_name: str,
+    fields: Mapping[str, Any],
+    resources: Mapping[str, Any] | None = None,
+    resource_name: str | None = None,
+) -> JobSettings:
     """One job's settings from the job keys of a component's args (ScheduledFargateJobArgs; a
     key left out takes its default), validated like a stack file's job, or ConfigError
-    listing every problem. Its physical names are checked under `full_name`."""
+    listing every problem, those of the existing `resources` it is given too. Its physical
+    names are checked under `full_name`, its roles' under the component's `resource_name`
+    (Pulumi auto-names them; default: `name`)."""
     raw = {"image": _STAND_INS["image"], "jobs": {name: dict(fields)}}
+    given = resource_problems(resources or {}, _JOB_RESOURCES)
 
     def job_name_problems(settings: Settings) -> list[Problem]:
+        if any(p.key == "namePrefix" for p in given):
+            return []  # the prefix's own problem says it, not each name it would break
         return [
             Problem(f"jobs.{name}", f"{problem}; shorten the name prefix or the job name", reads=())
-            for problem in names.problems(names.named_job_names(full_name, name))
+            for problem in names.problems(names.named_job_names(full_name, resource_name or name))
         ]
 
     settings, problems = config_problems(raw, name_check=job_name_problems)
-    if problems or settings is None:
+    if problems or given or settings is None:
         # The key as the args' schema spells it (pydantic names the key it was given).
         known = JobSettings.model_fields.items()
         schema = {name: camel_case(k) for k, f in known for name in (k, f.alias) if name}
@@ -882,7 +894,7 @@ def job_settings(name: str, full_name: str, fields: Mapping[str, Any]) -> JobSet
             dataclasses.replace(p, key=".".join([schema.get(k[0], k[0]), *k[1:]]),
                                 namespace=f"{full_name}: args.")
             for p, k in zip(problems, keys, strict=True)
-        ]  # fmt: skip
+        ] + [dataclasses.replace(p, namespace=f"{full_name}: args.") for p in given]  # fmt: skip
         header = f"invalid args of job {name} (nothing was created):"
         raise ConfigError("\n".join([header, *map(str, lines)]))
     return settings.jobs[name]
@@ -921,6 +933,7 @@ def check_platform_args(name: str, args: JobPlatformArgs) -> None:
                 for problem in names.problems(created)]  # fmt: skip
 
     _, problems = config_problems(raw, name_check=platform_name_problems)
+    problems += resource_problems(args, _PLATFORM_RESOURCES) + _network_problems(args)
     if build is not None and build.get("architecture", "X86_64") not in ("X86_64", "ARM64"):
         problems.append(Problem("imageBuild.architecture", "allowed: X86_64, ARM64",
                                 build.get("architecture")))  # fmt: skip
@@ -929,6 +942,24 @@ def check_platform_args(name: str, args: JobPlatformArgs) -> None:
                  for p in problems]  # fmt: skip
         header = f"invalid args of platform {name} (nothing was created):"
         raise ConfigError("\n".join([header, *map(str, lines)]))
+
+
+def _network_problems(args: JobPlatformArgs) -> list[Problem]:
+    """Which network the args choose: existing subnets (in `vpcId`, or with their security
+    groups), `newVpc` or the default VPC; a `vpcId` the others would silently replace."""
+    given = {key for key in ("vpc_id", "subnet_ids", "security_group_ids", "new_vpc")
+             if args.get(key) is not None}  # fmt: skip
+    problems = []
+    if "new_vpc" in given and given & {"vpc_id", "subnet_ids"}:
+        problems.append(Problem("newVpc", "give newVpc or vpcId and subnetIds, not both"))
+    elif "vpc_id" in given and "subnet_ids" not in given:
+        vpc = _known(args["vpc_id"]) or _UNSET
+        problems.append(Problem("vpcId", "give subnetIds in it too (the tasks run in subnets; "
+                                "without either: the default VPC)", vpc))  # fmt: skip
+    elif "subnet_ids" in given and not given & {"vpc_id", "security_group_ids"}:
+        problems.append(Problem("subnetIds", "give vpcId (the tasks' security group is created "
+                                "in it) or securityGroupIds"))  # fmt: skip
+    return problems
 
 
 # Stack keys -> the JobPlatformArgs keys (schema names) they were made from, longest first.
@@ -945,6 +976,90 @@ def _platform_arg_key(key: str) -> str:
         if key == stack_key or key.startswith(f"{stack_key}."):
             return arg + key.removeprefix(stack_key)
     return key
+
+
+# The existing resources a component's args reference. Its IAM policies and requests are built
+# from these strings: a cluster's name where its ARN belongs (the run role's ecs:cluster
+# condition), a bucket's ARN where its name belongs (the task role's keys) or a topic's name
+# would deploy a job that cannot run. Checked where given as plain values; an output is the
+# resource's that makes it (AWS checks that one).
+def _arn(service: str, resource: str, expected: str) -> Callable[[str], str]:
+    pattern = re.compile(rf"arn:aws[a-z-]*:{service}:[a-z]{{2}}(?:-[a-z]+)+-[0-9]+:[0-9]{{12}}:"
+                         rf"{resource}")  # fmt: skip
+
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise ValueError(f"expected {expected}")
+        return value
+
+    return check
+
+
+class _ExistingResources(_Model):
+    name_prefix: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+    job_names: list[JobName] | None = None
+    vpc_id: Annotated[str, AfterValidator(_resource_id("vpc"))] | None = None
+    subnet_ids: (
+        Annotated[
+            list[Annotated[str, AfterValidator(_resource_id("subnet"))]],
+            Field(min_length=1, max_length=16),
+            AfterValidator(_no_duplicates),
+        ]
+        | None
+    ) = None
+    # awsvpcConfiguration takes up to 5 security groups.
+    security_group_ids: (
+        Annotated[
+            list[Annotated[str, AfterValidator(_resource_id("sg"))]],
+            Field(min_length=1, max_length=5),
+            AfterValidator(_no_duplicates),
+        ]
+        | None
+    ) = None
+    cluster_arn: (
+        Annotated[str, AfterValidator(_arn("ecs", "cluster/[A-Za-z0-9_-]{1,255}",
+            "an ECS cluster's ARN, arn:aws:ecs:<region>:<account>:cluster/<name>"))] | None
+    ) = None  # fmt: skip
+    bucket_name: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    # Standard topics: CloudWatch alarms cannot publish to a FIFO topic.
+    alerts_topic_arn: (
+        Annotated[str, AfterValidator(_arn("sns", "[A-Za-z0-9_-]{1,256}",
+            "a standard SNS topic's ARN, arn:aws:sns:<region>:<account>:<name>"))] | None
+    ) = None  # fmt: skip
+    image_uri: ImageUri | None = None
+    log_retention_days: int | None = None
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, days: int | None) -> int | None:
+        if days is not None and days not in LOG_RETENTION_DAYS:
+            raise ValueError(f"allowed: {', '.join(map(str, LOG_RETENTION_DAYS))}")
+        return days
+
+
+_JOB_RESOURCES = ("name_prefix", "cluster_arn", "subnet_ids", "security_group_ids",
+                  "bucket_name", "alerts_topic_arn", "image_uri", "log_retention_days")  # fmt: skip
+# The platform's bucket name and retention are checked as the stack keys of the same names.
+_PLATFORM_RESOURCES = ("name_prefix", "job_names", "vpc_id", "subnet_ids",
+                       "security_group_ids", "cluster_arn", "alerts_topic_arn")  # fmt: skip
+
+
+def _known(value: Any) -> Any:
+    """The value as given if it is known now (a list: if each item is), else None."""
+    if isinstance(value, list | tuple):
+        return list(value) if all(_known(v) is not None for v in value) else None
+    return None if isinstance(value, pulumi.Output) or inspect.isawaitable(value) else value
+
+
+def resource_problems(args: Mapping[str, Any], keys: tuple[str, ...]) -> list[Problem]:
+    """The problems of the existing resources among `args`' `keys` given as plain values,
+    keyed as the args' schema spells them."""
+    known = {to_camel(k): v for k in keys if (v := _known(args.get(k))) is not None}
+    try:
+        _ExistingResources.model_validate(known)
+    except ValidationError as err:
+        return [problem for _, problem in _problems_of(err)]
+    return []
 
 
 def decode_config_value(value: str) -> Any:
