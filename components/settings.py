@@ -873,27 +873,29 @@ def _holds(data: Any, path: tuple[str | int, ...]) -> bool:
     return True
 
 
-def job_settings(name: str, args: Mapping[str, Any]) -> JobSettings:
+def job_settings(resource_name: str, args: Mapping[str, Any]) -> JobSettings:
     """One job's settings from a component's args (ScheduledFargateJobArgs; a key left out
     takes its default): its resource keys checked where they are plain values, its job keys
-    validated like a stack file's job, its physical names checked under its full name; or
-    ConfigError listing every problem."""
+    validated like a stack file's job, its physical names checked under its full name and its
+    roles' under the component's `resource_name` (Pulumi auto-names them); or ConfigError
+    listing every problem."""
     problems, bad = args_problems(args, ScheduledFargateJobArgs)
-    prefix = args.get("name_prefix")
-    full_name = f"{prefix}-{name}" if "name_prefix" not in bad else None
+    name = resource_name if "job_name" in bad else args.get("job_name", resource_name)
+    full_name = None if "name_prefix" in bad else f"{args['name_prefix']}-{name}"
     fields = {k: v for k, v in args.items() if k not in JOB_RESOURCE_KEYS and k not in bad}
     raw = {"image": _STAND_INS["image"], "jobs": {name: fields}}
 
     def job_name_problems(settings: Settings) -> list[Problem]:
-        if full_name is None:  # the prefix is reported already
+        if full_name is None:  # the prefix's own problem says it, not each name it would break
             return []
         return [
             Problem(f"jobs.{name}", f"{problem}; shorten the name prefix or the job name", reads=())
-            for problem in names.problems(names.named_job_names(full_name, name))
+            for problem in names.problems(names.named_job_names(full_name, resource_name))
         ]
 
     settings, job_problems = config_problems(raw, name_check=job_name_problems)
-    namespace = f"{full_name or name}: args."
+    prefix = args.get("name_prefix")  # shown even when invalid, if it is a string
+    namespace = f"{prefix}-{name}: args." if isinstance(prefix, str) else f"{name}: args."
     problems = [dataclasses.replace(p, namespace=namespace) for p in problems]
     problems += [_as_job_arg(p, name, namespace) for p in job_problems]
     if problems or settings is None:
@@ -908,7 +910,7 @@ def _arn(service: str, resource: str, example: str) -> Callable[[str], str]:
     def check(value: str) -> str:
         parts = value.split(":", 5)
         if len(parts) < 6 or parts[0] != "arn":
-            raise ValueError(f"not an ARN (give the ARN, not a name): {example}")
+            raise ValueError(f"not an ARN (give the ARN, not a name); expected {example}")
         if parts[2] != service:
             raise ValueError(f"an ARN of {parts[2] or 'no service'}, not of {service}; "
                              f"expected {example}")  # fmt: skip
@@ -939,18 +941,27 @@ def _retention_days(days: int) -> int:
 
 
 class ResourceArgs(BaseModel):
-    """The resource keys of the components' args that are plain values, checked as a stack
-    file's are (an output is AWS's to check at deploy). Counts: awsvpc's limits
+    """The keys of the components' args that name existing resources (and the names), where
+    they are plain values, checked as a stack file's are. The job's IAM policies and requests
+    are built from these strings: a cluster's name where its ARN belongs (the run role's
+    ecs:cluster condition), a bucket's ARN where its name belongs (the task role's keys) or a
+    topic's name would deploy a job that cannot run; an output is its resource's to be right.
+    Counts: awsvpc's limits
     (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_AwsVpcConfiguration.html)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    name_prefix: Annotated[str, StringConstraints(min_length=1)] | None = None
+    name_prefix: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+    job_name: JobName | None = None
+    job_names: list[JobName] | None = None
     cluster_arn: Annotated[str, AfterValidator(_arn(
-        "ecs", r"cluster/[A-Za-z0-9_-]{1,255}", "arn:aws:ecs:<region>:<account>:cluster/<name>"
+        "ecs", r"cluster/[A-Za-z0-9_-]{1,255}",
+        "an ECS cluster's ARN, arn:aws:ecs:<region>:<account>:cluster/<name>"
     ))] | None = None  # fmt: skip
+    # Standard topics (no .fifo): CloudWatch alarms cannot publish to a FIFO topic.
     alerts_topic_arn: Annotated[str, AfterValidator(_arn(
-        "sns", r"[A-Za-z0-9_-]{1,256}", "arn:aws:sns:<region>:<account>:<topic>"
+        "sns", r"[A-Za-z0-9_-]{1,256}",
+        "a standard SNS topic's ARN, arn:aws:sns:<region>:<account>:<name>"
     ))] | None = None  # fmt: skip
     vpc_id: Annotated[str, AfterValidator(_resource_id("vpc"))] | None = None
     subnet_ids: _ids("subnet", 16) | None = None  # type: ignore[valid-type]
@@ -1068,7 +1079,8 @@ def check_platform_args(name: str, args: JobPlatformArgs) -> None:
     elif build is not None:
         image = {"build": {k: v for k, v in build.items() if k not in ("architecture", "args")}}
     raw: dict[str, Any] = {"image": image, "jobs": {"stand-in": {}}}
-    for key in ("container_insights", "log_retention_days", "alert_email", "bucket_name"):
+    # (bucket_name and log_retention_days: with the resource keys, args_problems)
+    for key in ("container_insights", "alert_email"):
         if isinstance(value := args.get(key), str | int):
             raw[to_camel(key)] = value
     if (vpc := args.get("new_vpc")) is not None:
@@ -1091,6 +1103,7 @@ def check_platform_args(name: str, args: JobPlatformArgs) -> None:
 
     early, _ = args_problems(args, JobPlatformArgs)
     _, problems = config_problems(raw, name_check=platform_name_problems)
+    problems += _network_problems(args)
     if build is not None and build.get("architecture", "X86_64") not in ("X86_64", "ARM64"):
         problems.append(Problem("imageBuild.architecture", "allowed: X86_64, ARM64",
                                 build.get("architecture")))  # fmt: skip
@@ -1109,6 +1122,24 @@ def _str_map(value: Any) -> bool:
     return isinstance(value, dict) and all(
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
     )
+
+
+def _network_problems(args: JobPlatformArgs) -> list[Problem]:
+    """Which network the args choose: existing subnets (in `vpcId`, or with their security
+    groups), `newVpc` or the default VPC; a `vpcId` the others would silently replace."""
+    given = {key for key in ("vpc_id", "subnet_ids", "security_group_ids", "new_vpc")
+             if args.get(key) is not None}  # fmt: skip
+    problems = []
+    if "new_vpc" in given and given & {"vpc_id", "subnet_ids"}:
+        problems.append(Problem("new_vpc", "give new_vpc or vpc_id and subnet_ids, not both"))
+    elif "vpc_id" in given and "subnet_ids" not in given:
+        vpc = args["vpc_id"] if _is_plain(args["vpc_id"]) else _UNSET
+        problems.append(Problem("vpc_id", "give subnet_ids in it too (the tasks run in subnets; "
+                                "without either: the default VPC)", vpc))  # fmt: skip
+    elif "subnet_ids" in given and not given & {"vpc_id", "security_group_ids"}:
+        problems.append(Problem("subnet_ids", "give vpc_id (the tasks' security group is created "
+                                "in it) or security_group_ids"))  # fmt: skip
+    return problems
 
 
 # Stack keys -> the JobPlatformArgs keys they were made from, longest first.

@@ -30,9 +30,9 @@ def hosted() -> dict[str, Any]:
 
 
 def provider() -> ComponentProvider:
-    """The provider the plugin hosts, built as component_provider_host builds it."""
-    host = hosted()
-    return ComponentProvider(host["COMPONENTS"], host["NAME"], None, host["VERSION"])
+    """The provider the plugin hosts (provider/__main__.py's)."""
+    made: ComponentProvider = hosted()["provider"]()
+    return made
 
 
 def generate() -> dict[str, Any]:

@@ -29,5 +29,5 @@ job = ScheduledFargateJob(
 pulumi.export("state_machine_arn", job.state_machine_arn)
 pulumi.export("run_task_command", job.run_task_command)
 # The statements the topic's owner adds to its policy: the job's alarms and rules may publish.
-policy = alerts_topic_policy(topic, [f"{prefix}-nightly-sessions"])
+policy = alerts_topic_policy(topic, [f"{prefix}-nightly-sessions"], scope=prefix)
 pulumi.export("alerts_topic_policy", json.dumps(policy))

@@ -107,7 +107,8 @@ def test_the_plugin_serves_the_committed_schema(
 
 def construct(component: str, inputs: dict[str, Any]) -> tuple[RecordingMocks, dict[str, Any]]:
     """ComponentProvider.construct, as the plugin runs it for a consumer's program, under the
-    mock engine: what the component registered, and the outputs it returns to the consumer."""
+    mock engine: what the component registered, and the outputs it returns to the consumer
+    (with `urn`, the URN construct answers the engine with)."""
     mocks = RecordingMocks()
     pulumi.runtime.settings.ROOT.set(None)  # a stack of its own (see tools.offline)
     pulumi.runtime.set_mocks(mocks, project="consumer", stack="dev", preview=False)
@@ -115,9 +116,11 @@ def construct(component: str, inputs: dict[str, Any]) -> tuple[RecordingMocks, d
     state: dict[str, Any] = {}
 
     def program() -> None:
-        state.update(provider.construct("nightly", TOKEN[component], inputs, None).state)
+        result = provider.construct("nightly", TOKEN[component], inputs, None)
+        state.update(result.state, urn=result.urn)
 
     _sync_await(run_pulumi_func(program))
+    state["urn"] = _sync_await(pulumi.Output.from_input(state["urn"]).future())
     return mocks, state
 
 
@@ -202,3 +205,22 @@ def test_a_platform_with_a_nested_type_constructed_through_the_provider() -> Non
     assert {"aws:ecs/cluster:Cluster", "aws:s3/bucket:Bucket", "aws:sns/topic:Topic"} <= kinds
     outputs = COMMITTED["resources"][TOKEN["JobPlatform"]]
     assert set(outputs.get("required", [])) <= set(state)
+
+
+@pytest.mark.parametrize("component", sorted(TOKEN))
+def test_a_constructed_component_registers_the_schemas_type(component: str) -> None:
+    """The consumer's SDK registers `scheduled-etl:index:<Component>` and the engine keeps the
+    URN construct returns: the component must register that same type, or the state, policy
+    packs and resource references name a type the schema does not have. The root program's
+    components keep their own (`scheduled-etl:etl:…`, the URNs of 0.1.0)."""
+    inputs = wire(JOB_INPUTS) if component == "ScheduledFargateJob" else {"namePrefix": "a",
+        "clusterArn": JOB_INPUTS["clusterArn"], "subnetIds": JOB_INPUTS["subnetIds"],
+        "securityGroupIds": JOB_INPUTS["securityGroupIds"], "bucketName": "analytics-lake",
+        "alertsTopicArn": JOB_INPUTS["alertsTopicArn"]}  # fmt: skip
+    hosted = next(c for c in HOST["COMPONENTS"] if c.__name__ == component)
+    mocks, state = construct(component, inputs)
+    types = (TOKEN[component], hosted.TYPE)
+    [registered] = [r for r in mocks.resources if r.name == "nightly" and r.type in types]
+    assert registered.type == TOKEN[component]
+    assert state["urn"].rsplit("::", 2)[1].split("$")[-1] == TOKEN[component]
+    assert hosted.TYPE.startswith(f"{HOST['NAME']}:etl:"), "the root program's type is kept"
