@@ -7,7 +7,7 @@ VENV   ?= venv
 BIN    := $(VENV)/bin
 ROWS   ?= 100000
 
-.PHONY: demo test lint unit snapshots config-docs clean packages-demo packages-test
+.PHONY: demo test lint unit snapshots config-docs schema clean packages-demo packages-test
 
 packages-demo: ## the Debian packages of the demo (and of ./venv)
 	@PYTHON=$(PYTHON) scripts/system-packages.sh demo
@@ -34,9 +34,9 @@ demo: packages-demo $(BIN)/.installed ## run the dev stack's task definition loc
 lint: $(BIN)/.installed ## ruff, mypy, hadolint, actionlint, zizmor
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy components etl tools bench scripts
+	$(BIN)/mypy components etl tools bench scripts provider
 	cd policy && ../$(BIN)/mypy --config-file ../pyproject.toml .
-	$(BIN)/hadolint Dockerfile
+	$(BIN)/hadolint Dockerfile examples/own-job-image/Dockerfile
 	$(BIN)/actionlint
 	$(BIN)/zizmor --offline --min-severity medium .github
 
@@ -50,6 +50,9 @@ snapshots: $(BIN)/.installed ## refresh tests/snapshots/*.json after an intended
 
 config-docs: $(BIN)/.installed ## rewrite docs/configuration.md's tables from components/settings.py, etl/contract.py
 	$(BIN)/python -m tools.config_docs
+
+schema: $(BIN)/.installed ## rewrite provider/schema.json, the component provider's schema, from the components' args
+	$(BIN)/python -m tools.schema --write
 
 clean:
 	rm -rf $(VENV) node_modules .demo .pytest_cache .mypy_cache .ruff_cache

@@ -48,6 +48,10 @@ from tools.s3_emulator import free_port
 ROOT = Path(__file__).resolve().parent.parent
 # The job under test: this checkout, or another one (--job-root) for before/after figures.
 JOB_ROOT = [ROOT]
+# Another checkout whose job runs interleaved with it (--compare-root): before/after figures
+# from the same minutes of a busy machine, printed as the paths' `<path>@before` rows.
+BEFORE = "@before"
+COMPARE_ROOT: list[Path] = []
 DATABASE = "etl_bench"
 BUCKET = "etl-bench"
 NOTES = ["", "ok", "gift, wrapped", 'said "hi"', "two\nlines", "ünïcödé", "plain text here"]
@@ -253,6 +257,15 @@ def timed(command: str) -> float:
     return time.monotonic() - started
 
 
+def settle(db: Db) -> None:
+    """Write the table's loaded pages to disk before the next measured run, outside its time:
+    InnoDB flushes a load's pages in the background for seconds after it, and the run that came
+    next paid for them (the first job run after the references loaded ~30 % slower than the
+    same run placed second)."""
+    subprocess.run(db.mysql(DATABASE, "-e", "FLUSH TABLES t FOR EXPORT; UNLOCK TABLES"),
+                   check=True)  # fmt: skip
+
+
 def reference_load(db: Db, csv_path: Path) -> float:
     subprocess.run([*db.mysql(DATABASE, "-e", "TRUNCATE TABLE t")], check=True)
     sql = (f"LOAD DATA LOCAL INFILE '{csv_path}' INTO TABLE t CHARACTER SET utf8mb4 "
@@ -274,9 +287,12 @@ class JobRun:
     peak_rss_mb: float
 
 
-def run_job(db: Db, endpoint: str, job_dir: Path, shared_dir: Path | None) -> JobRun:
+def run_job(
+    db: Db, endpoint: str, job_dir: Path, shared_dir: Path | None, root: Path | None = None
+) -> JobRun:
+    root = root or JOB_ROOT[0]
     env = {
-        "PATH": os.environ["PATH"], "PYTHONPATH": str(JOB_ROOT[0]),
+        "PATH": os.environ["PATH"], "PYTHONPATH": str(root),
         "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
         "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": endpoint,
         "DB_HOST": db.host, "DB_PORT": str(db.port), "DB_DATABASE": DATABASE,
@@ -286,7 +302,7 @@ def run_job(db: Db, endpoint: str, job_dir: Path, shared_dir: Path | None) -> Jo
     if shared_dir is not None:
         env["DB_SHARED_DIR"] = str(shared_dir)
     started = time.monotonic()
-    process = subprocess.Popen([sys.executable, "-m", "etl", "run"], env=env, cwd=JOB_ROOT[0],
+    process = subprocess.Popen([sys.executable, "-m", "etl", "run"], env=env, cwd=root,
                                stdout=subprocess.PIPE, text=True)  # fmt: skip
     stdout = process.stdout.read() if process.stdout else ""
     if process.wait() != 0:
@@ -352,14 +368,21 @@ def measure(  # noqa: PLR0917
     s3.upload_file(str(csv_path), BUCKET, "input/t/t.csv")  # type: ignore[attr-defined]
     print(f"\n{name}: {rows:,} rows, {size / 1e6:.0f} MB CSV", flush=True)
     refs = {server: Reference([], []) for server in servers}
-    runs: dict[str, list[JobRun]] = {path: [] for path in paths}
+    keys = [key for path in paths for key in ([path + BEFORE] if COMPARE_ROOT else []) + [path]]
+    runs: dict[str, list[JobRun]] = {key: [] for key in keys}
     for _ in range(repeat):
         for server in servers:
             refs[server].loads.append(reference_load(dbs[server], csv_path))
+            settle(dbs[server])
             refs[server].exports.append(reference_export(dbs[server], work / "ref.csv.gz"))
         for path in paths:
             db = dbs["tcp" if path == "stream-tcp" else "local"]
-            runs[path].append(run_job(db, endpoint, job_dir, shared if path == "shared" else None))
+            directory = shared if path == "shared" else None
+            for root, key in [(COMPARE_ROOT[0], path + BEFORE)] if COMPARE_ROOT else []:
+                runs[key].append(run_job(db, endpoint, job_dir, directory, root))
+                settle(db)
+            runs[path].append(run_job(db, endpoint, job_dir, directory))
+            settle(db)
     return refs, runs
 
 
@@ -370,7 +393,7 @@ def _ratio(reference: float, job: float) -> str:
 def report(results: list[tuple[str, int, str, Reference, list[JobRun]]], repeat: int) -> None:
     print(f"\nmedians of {repeat} interleaved runs; ratio = C client time / job time "
           "(1.00x: as fast as the C client; goal >= 0.80x)")  # fmt: skip
-    print(f"{'shape':>8} {'rows':>9} {'path':>10} | {'load s':>6} {'ref':>6} {'ratio':>6} | "
+    print(f"{'shape':>8} {'rows':>9} {'path':>17} | {'load s':>6} {'ref':>6} {'ratio':>6} | "
           f"{'export':>6} {'ref':>6} {'ratio':>6} | {'job s':>6} {'ref':>6} {'ratio':>6} | "
           f"{'RSS MB':>6}")  # fmt: skip
     for name, rows, path, ref, runs in results:
@@ -382,7 +405,7 @@ def report(results: list[tuple[str, int, str, Reference, list[JobRun]]], repeat:
         total = median([r.total_s for r in runs])
         rss = max(r.peak_rss_mb for r in runs)
         print(
-            f"{name:>8} {rows:>9,} {path:>10} | {load:6.2f} {ref_load:6.2f} "
+            f"{name:>8} {rows:>9,} {path:>17} | {load:6.2f} {ref_load:6.2f} "
             f"{_ratio(ref_load, load)} | {export:6.2f} {ref_export:6.2f} "
             f"{_ratio(ref_export, export)} | {total:6.2f} {ref_total:6.2f} "
             f"{_ratio(ref_total, total)} | {rss:6.0f}",
@@ -411,8 +434,15 @@ def main() -> int:
         "--job-root", type=Path, default=ROOT,
         help="the checkout whose job runs (e.g. a worktree of main: the figures before)",
     )  # fmt: skip
+    parser.add_argument(
+        "--compare-root", type=Path,
+        help="a second checkout whose job runs interleaved with --job-root's, run by run "
+        "(e.g. a worktree of main): rows `<path>@before`",
+    )  # fmt: skip
     args = parser.parse_args()
     JOB_ROOT[0] = args.job_root.resolve()
+    if args.compare_root:
+        COMPARE_ROOT.append(args.compare_root.resolve())
     env = os.environ.get
     local = Db(env("BENCH_DB_HOST", "127.0.0.1"), int(env("BENCH_DB_PORT", "3306")),
                env("BENCH_DB_USER", "root"), env("BENCH_DB_PASSWORD", ""))  # fmt: skip
@@ -451,8 +481,8 @@ def main() -> int:
             for rows in sizes:
                 repeat = args.repeat if rows == sizes[0] else 1
                 refs, runs = measure(name, rows, repeat, paths, dbs, work, endpoint, s3, shared)
-                for path in paths:
-                    server = "tcp" if path == "stream-tcp" else "local"
+                for path in runs:
+                    server = "tcp" if path.startswith("stream-tcp") else "local"
                     results.append((name, rows, path, refs[server], runs[path]))
         report(results, args.repeat)
     return 0

@@ -42,6 +42,9 @@ class ImageBuildArgs(TypedDict):
     """the Dockerfile to build"""
     architecture: NotRequired[str]
     """`X86_64` (default) or `ARM64`: the platform the image is built for"""
+    args: NotRequired[dict[str, str]]
+    """Docker build args (`ARG` values), such as `{"RUNTIME_IMAGE": "<image>"}` for the own-job
+    image template (examples/own-job-image)"""
 
 
 class AuroraArgs(TypedDict):
@@ -78,8 +81,9 @@ class JobPlatformArgs(TypedDict):
     created otherwise."""
 
     name_prefix: str
-    """starts the names of what the platform creates and of its jobs (`<namePrefix>-<job>`);
-    the alerts topic it creates admits alarms and rules named after these jobs only"""
+    """starts its jobs' names (`<namePrefix>-<job>`): the alerts topic it creates admits alarms
+    and rules named after these jobs only. What the platform creates is named after the
+    platform's own resource name (Pulumi's auto-naming: `<name>-cluster-<random>`, …)"""
     job_names: NotRequired[list[str]]
     """the jobs whose alarms and rules may publish to the created alerts topic (each
     `<namePrefix>-<job>-*`); none: any named `<namePrefix>-*`"""
@@ -127,8 +131,12 @@ class ScheduledFargateJobArgs(TypedDict):
     bucket, alerts topic and image. Every job key has the article's value or a safe default."""
 
     name_prefix: str
-    """the job's full name is `<namePrefix>-<name>`: its task definition family, schedule,
+    """the job's full name is `<namePrefix>-<jobName>`: its task definition family, schedule,
     state machines, log groups, queues, alarms and rule start with it"""
+    job_name: NotRequired[str]
+    """the job's name under `namePrefix` (2–24 of `a-z0-9-`); none: the resource's name. Give
+    it when two prefixes in one program have a job of the same name: the resource names (which
+    Pulumi needs unique) differ, such as `a-nightly` and `b-nightly` for `nightly`"""
     cluster_arn: pulumi.Input[str]
     """the ECS cluster the tasks run in"""
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
@@ -196,7 +204,7 @@ class ScheduledFargateJobArgs(TypedDict):
     db_username: NotRequired[str]
     """the user the sidecar creates and the job connects as (`DB_USERNAME`); an SQL
     identifier"""
-    s3_prefix: NotRequired[str]
+    s3_prefix: str
     """ends with `/`; the task role may read, write and delete only keys under it, so two jobs'
     prefixes may not overlap (`""` overlaps every prefix); the job reads `<prefix>input/`, writes
     `<prefix>output/<job's full name>/run=<time>/` ([ownership](ownership.md))"""
@@ -242,6 +250,7 @@ class ScheduledFargateJobArgs(TypedDict):
 JOB_RESOURCE_KEYS = frozenset(
     {
         "name_prefix",
+        "job_name",
         "cluster_arn",
         "subnet_ids",
         "security_group_ids",

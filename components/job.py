@@ -7,7 +7,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components.args import JOB_RESOURCE_KEYS, ScheduledFargateJobArgs
+from components.args import ScheduledFargateJobArgs
 from components.job_alerts import JobAlerts
 from components.settings import job_settings
 from components.specs import aurora, names, policies, sfn_logging
@@ -44,9 +44,9 @@ class ScheduledFargateJob(pulumi.ComponentResource):
     alerts to an SNS topic. It runs on a cluster, subnets, security groups, bucket and topic
     it is given (existing ones, or `JobPlatform`'s) and creates only the job's own resources.
 
-    Its full name (`<namePrefix>-<name>`) names what people look for: the task definition
-    family, the schedule and the log group. In Python the resources are attributes too, for
-    whatever a program adds around a job.
+    Its full name (`<namePrefix>-<jobName>`; `jobName`: its name unless given) names what
+    people look for: the task definition family, the schedule and the log group. In Python the
+    resources are attributes too, for whatever a program adds around a job.
     """
 
     task_definition_arn: pulumi.Output[str]
@@ -79,11 +79,14 @@ class ScheduledFargateJob(pulumi.ComponentResource):
         args: ScheduledFargateJobArgs,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        full_name = f"{args['name_prefix']}-{name}"
-        job_keys = {k: v for k, v in args.items() if k not in JOB_RESOURCE_KEYS}
-        job = job_settings(name, full_name, job_keys)  # before anything exists
+        # The job's name under its prefix; `name` stays the Pulumi name its resources take,
+        # unique in the program (two prefixes' `nightly` jobs: `a-nightly`, `b-nightly`).
+        job = job_settings(name, args)  # before anything exists
+        job_name = args.get("job_name", name)
+        full_name = f"{args['name_prefix']}-{job_name}"
         super().__init__(self.TYPE, name, None, opts)
         self._name, self._job, self._full_name = name, job, full_name
+        self._job_name = job_name
         self._log_retention_days = args.get("log_retention_days", 30)
         self._child = pulumi.ResourceOptions(parent=self)
 
@@ -193,7 +196,7 @@ class ScheduledFargateJob(pulumi.ComponentResource):
         secret = aws.secretsmanager.Secret(
             name,
             name_prefix=names.secret_prefix(self._full_name),
-            description=f"MySQL sidecar credentials of the {name} job",
+            description=f"MySQL sidecar credentials of the {self._job_name} job",
             # FSBP SecretsManager.1/.4 suppressed: these open a database that lives for one
             # task and listens on the task's 127.0.0.1 only; rotation would protect nothing
             # (docs/security.md).
@@ -443,7 +446,7 @@ class ScheduledFargateJob(pulumi.ComponentResource):
             input_transformer=self._region.apply(
                 lambda region: cast(
                     aws.cloudwatch.EventTargetInputTransformerArgsDict,
-                    unplanned_end_message(name, full_name, region),
+                    unplanned_end_message(self._job_name, full_name, region),
                 )
             ),
             dead_letter_config={"arn": self.unplanned_alerts.dead_letter_queue.arn},
@@ -485,7 +488,7 @@ class ScheduledFargateJob(pulumi.ComponentResource):
         run = aws.scheduler.Schedule(
             name,
             name=full_name,
-            description=f"Starts a run of the {name} ETL job",
+            description=f"Starts a run of the {self._job_name} ETL job",
             flexible_time_window=cast(
                 aws.scheduler.ScheduleFlexibleTimeWindowArgsDict, flexible_time_window(job)
             ),
@@ -496,7 +499,7 @@ class ScheduledFargateJob(pulumi.ComponentResource):
         watch = aws.scheduler.Schedule(
             f"{name}-watch",
             name=names.watchdog_name(full_name),
-            description=f"Checks that each slot of the {name} ETL job got a run",
+            description=f"Checks that each slot of the {self._job_name} ETL job got a run",
             flexible_time_window={"mode": "OFF"},  # it waits the window plus the grace itself
             **self._schedule_target(f"{name}-watch", f"start the {full_name} watchdog",
                                     self.watchdog, self.watchdog_alerts),

@@ -112,8 +112,10 @@ class JobPlatform(pulumi.ComponentResource):
             # CloudWatch, and the messages hold no data, only job names and exit codes.
             self.alerts = aws.sns.Topic(f"{name}-alerts", opts=child)
             self.alerts_topic_arn = self.alerts.arn
+        # An existing topic may take several prefixes' statements: theirs are named by prefix.
+        scope = prefix if self.alerts is None else ""
         self.alerts_topic_policy = self.alerts_topic_arn.apply(
-            lambda arn: json.dumps(alerts_topic_policy(arn, jobs))
+            lambda arn: json.dumps(alerts_topic_policy(arn, jobs, scope))
         )
         if self.alerts is not None:  # an existing topic's policy is its owner's
             aws.sns.TopicPolicy(
@@ -207,6 +209,7 @@ class JobPlatform(pulumi.ComponentResource):
                 context=build.get("context", "."),
                 dockerfile=build.get("dockerfile", "Dockerfile"),
                 platform=PLATFORMS[build.get("architecture", "X86_64")],
+                args=build.get("args"),
                 opts=child,
             )
             image_uri: pulumi.Output[str] = built.image_uri

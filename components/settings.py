@@ -8,12 +8,15 @@ what is allowed, so ``pulumi up`` stops before it creates anything.
 
 from __future__ import annotations
 
+import collections.abc
 import copy
 import dataclasses
 import difflib
 import functools
+import inspect
 import json
 import re
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,7 +26,6 @@ from zoneinfo import available_timezones
 
 import pulumi
 from aws_cron_expression_validator.validator import AWSCronExpressionValidator
-from pulumi.provider.experimental.util import camel_case
 from pulumi.runtime.config import CONFIG, get_config_env
 from pydantic import (
     AfterValidator,
@@ -35,9 +37,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
 
 from components.args import (
+    JOB_RESOURCE_KEYS,
     AuroraArgs,
     ImageBuildArgs,
     JobPlatformArgs,
@@ -123,12 +126,21 @@ class Problem:
     value: Any = _UNSET
     reads: tuple[str, ...] | None = None
     namespace: str = f"{PROJECT}:"  # what the key is under (a component's args: `args.`)
+    fix: tuple[str, Any] | None = None
+    """a key path and the value that fixes the problem, ending the message as its source
+    spells it: a stack file's `scheduled-etl:<key>: <yaml>`, args' `<key>=<Python>`"""
+    from_args: bool = False  # a component's args (snake_case keys), not a stack file
 
     def __str__(self) -> str:
+        message = self.message
+        if self.fix is not None:
+            key, value = self.fix
+            message += (f" {key}={value!r}" if self.from_args
+                        else f" {PROJECT}:{key}: {json.dumps(value)}")  # fmt: skip
         if not self.key:  # not a key of the stack file (the stack's name)
-            return f"  - {self.message}"
+            return f"  - {message}"
         shown = "" if self.value is _UNSET else f" = {json.dumps(self.value, default=str)}"
-        return f"  - {self.namespace}{self.key}{shown}: {self.message}"
+        return f"  - {self.namespace}{self.key}{shown}: {message}"
 
 
 def _check_schedule(expression: str) -> str:
@@ -606,8 +618,9 @@ def _daylight_saving_problems(key: str, job: JobSettings, now: datetime) -> list
             f"{key}.schedule",
             f"(timezone {json.dumps(job.timezone)}) local time {'; '.join(effects)}. Fix: a "
             f"time of day outside the clock changes ({', '.join(hours)} local), or timezone "
-            f"UTC, or accept it with {PROJECT}:{key}.acceptDaylightSavingChanges: true",
+            "UTC, or accept it with",
             job.schedule,
+            fix=(f"{key}.acceptDaylightSavingChanges", True),
             reads=(
                 f"{key}.schedule",
                 f"{key}.timezone",
@@ -951,32 +964,199 @@ def _holds(data: Any, path: tuple[str | int, ...]) -> bool:
     return True
 
 
-def job_settings(name: str, full_name: str, fields: Mapping[str, Any]) -> JobSettings:
-    """One job's settings from the job keys of a component's args (ScheduledFargateJobArgs; a
-    key left out takes its default), validated like a stack file's job, or ConfigError
-    listing every problem. Its physical names are checked under `full_name`."""
-    raw = {"image": _STAND_INS["image"], "jobs": {name: dict(fields)}}
+def job_settings(resource_name: str, args: Mapping[str, Any]) -> JobSettings:
+    """One job's settings from a component's args (ScheduledFargateJobArgs; a key left out
+    takes its default): its resource keys checked where they are plain values, its job keys
+    validated like a stack file's job, its physical names checked under its full name and its
+    roles' under the component's `resource_name` (Pulumi auto-names them); or ConfigError
+    listing every problem."""
+    problems, bad = args_problems(args, ScheduledFargateJobArgs)
+    name = resource_name if "job_name" in bad else args.get("job_name", resource_name)
+    full_name = None if "name_prefix" in bad else f"{args['name_prefix']}-{name}"
+    fields = {k: v for k, v in args.items() if k not in JOB_RESOURCE_KEYS and k not in bad}
+    raw = {"image": _STAND_INS["image"], "jobs": {name: fields}}
 
     def job_name_problems(settings: Settings) -> list[Problem]:
+        if full_name is None:  # the prefix's own problem says it, not each name it would break
+            return []
         return [
             Problem(f"jobs.{name}", f"{problem}; shorten the name prefix or the job name", reads=())
-            for problem in names.problems(names.named_job_names(full_name, name))
+            for problem in names.problems(names.named_job_names(full_name, resource_name))
         ]
 
-    settings, problems = config_problems(raw, name_check=job_name_problems)
+    settings, job_problems = config_problems(raw, name_check=job_name_problems)
+    prefix = args.get("name_prefix")  # shown even when invalid, if it is a string
+    namespace = f"{prefix}-{name}: args." if isinstance(prefix, str) else f"{name}: args."
+    problems = [dataclasses.replace(p, namespace=namespace) for p in problems]
+    problems += [_as_job_arg(p, name, namespace) for p in job_problems]
     if problems or settings is None:
-        # The key as the args' schema spells it (pydantic names the key it was given).
-        known = JobSettings.model_fields.items()
-        schema = {name: camel_case(k) for k, f in known for name in (k, f.alias) if name}
-        keys = [p.key.removeprefix(f"jobs.{name}").lstrip(".").split(".", 1) for p in problems]
-        lines = [
-            dataclasses.replace(p, key=".".join([schema.get(k[0], k[0]), *k[1:]]),
-                                namespace=f"{full_name}: args.")
-            for p, k in zip(problems, keys, strict=True)
-        ]  # fmt: skip
         header = f"invalid args of job {name} (nothing was created):"
-        raise ConfigError("\n".join([header, *map(str, lines)]))
+        raise ConfigError("\n".join([header, *map(str, problems)]))
     return settings.jobs[name]
+
+
+def _arn(service: str, resource: str, example: str) -> Callable[[str], str]:
+    """An ARN of `service` whose resource part matches `resource`."""
+
+    def check(value: str) -> str:
+        parts = value.split(":", 5)
+        if len(parts) < 6 or parts[0] != "arn":
+            raise ValueError(f"not an ARN (give the ARN, not a name); expected {example}")
+        if parts[2] != service:
+            raise ValueError(f"an ARN of {parts[2] or 'no service'}, not of {service}; "
+                             f"expected {example}")  # fmt: skip
+        if not (
+            re.fullmatch(r"aws(-[a-z]+)*", parts[1])
+            and re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", parts[3])
+            and re.fullmatch(r"\d{12}", parts[4])
+            and re.fullmatch(resource, parts[5])
+        ):
+            raise ValueError(f"not a well-formed {service} ARN; expected {example}")  # fmt: skip
+        return value
+
+    return check
+
+
+def _ids(kind: str, most: int) -> Any:
+    return Annotated[
+        list[Annotated[str, AfterValidator(_resource_id(kind))]],
+        Field(min_length=1, max_length=most),
+        AfterValidator(_no_duplicates),
+    ]
+
+
+def _retention_days(days: int) -> int:
+    if days not in LOG_RETENTION_DAYS:
+        raise ValueError(f"allowed: {', '.join(map(str, LOG_RETENTION_DAYS))}")
+    return days
+
+
+class ResourceArgs(BaseModel):
+    """The keys of the components' args that name existing resources (and the names), where
+    they are plain values, checked as a stack file's are. The job's IAM policies and requests
+    are built from these strings: a cluster's name where its ARN belongs (the run role's
+    ecs:cluster condition), a bucket's ARN where its name belongs (the task role's keys) or a
+    topic's name would deploy a job that cannot run; an output is its resource's to be right.
+    Counts: awsvpc's limits
+    (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_AwsVpcConfiguration.html)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    name_prefix: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+    job_name: JobName | None = None
+    job_names: list[JobName] | None = None
+    cluster_arn: Annotated[str, AfterValidator(_arn(
+        "ecs", r"cluster/[A-Za-z0-9_-]{1,255}",
+        "an ECS cluster's ARN, arn:aws:ecs:<region>:<account>:cluster/<name>"
+    ))] | None = None  # fmt: skip
+    # Standard topics (no .fifo): CloudWatch alarms cannot publish to a FIFO topic.
+    alerts_topic_arn: Annotated[str, AfterValidator(_arn(
+        "sns", r"[A-Za-z0-9_-]{1,256}",
+        "a standard SNS topic's ARN, arn:aws:sns:<region>:<account>:<name>"
+    ))] | None = None  # fmt: skip
+    vpc_id: Annotated[str, AfterValidator(_resource_id("vpc"))] | None = None
+    subnet_ids: _ids("subnet", 16) | None = None  # type: ignore[valid-type]
+    security_group_ids: _ids("sg", 5) | None = None  # type: ignore[valid-type]
+    assign_public_ip: bool | None = None
+    bucket_name: Annotated[str, StringConstraints(
+        pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")] | None = None  # fmt: skip
+    image_uri: ImageUri | None = None
+    log_retention_days: Annotated[int, AfterValidator(_retention_days)] | None = None
+
+
+def _is_plain(value: Any) -> bool:
+    """Known before deployment: no Output or awaitable anywhere in it."""
+    if isinstance(value, pulumi.Output) or inspect.isawaitable(value):
+        return False
+    if isinstance(value, dict):
+        return all(map(_is_plain, value.values()))
+    if isinstance(value, list | tuple):
+        return all(map(_is_plain, value))
+    return True
+
+
+def _takes_output(annotation: Any) -> bool:
+    """Whether an args annotation is (or holds) a pulumi.Input, which admits an Output."""
+    return any(
+        typing.get_origin(a) is collections.abc.Awaitable or _takes_output(a)
+        for a in typing.get_args(annotation)
+    )
+
+
+# Why a required key has no default, for the keys where that is not obvious.
+_MISSING_HINTS = {
+    "s3_prefix": "; the task may delete what is under it, so there is no default: give the "
+    "job its own, such as '<job>/' ('' is the whole bucket)",
+}
+
+
+def args_problems(args: Mapping[str, Any], typed: type) -> tuple[list[Problem], set[str]]:
+    """What is wrong with the keys of a component's `args` (a TypedDict `typed`) before its
+    values are validated: required keys left out, unknown keys (a camelCase one: its Python
+    name), outputs in keys that take plain values only, and plain resource keys (ResourceArgs).
+    Returns the problems (keys as the args spell them) and the keys they make unusable."""
+    known = typed.__annotations__
+    problems = [Problem(key, "required key is missing" + _MISSING_HINTS.get(key, ""),
+                        from_args=True)
+                for key in sorted(typed.__required_keys__ - args.keys())]  # type: ignore[attr-defined]  # fmt: skip
+    bad = set(typed.__required_keys__ - args.keys())  # type: ignore[attr-defined]
+    for key in sorted(args.keys() - known.keys()):
+        hint = [to_snake(key)] if to_snake(key) in known else difflib.get_close_matches(
+            key, list(known), n=1)  # fmt: skip
+        suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+        problems.append(Problem(key, f"unknown key{suggestion}", from_args=True))
+        bad.add(key)
+    for key in sorted(args.keys() & known.keys()):
+        if not _takes_output(known[key]) and not _is_plain(args[key]):
+            problems.append(Problem(key, "must be a plain value known before deployment, not an "
+                                    "Output (or awaitable)", from_args=True))  # fmt: skip
+            bad.add(key)
+    plain = {k: v for k, v in args.items()
+             if k in ResourceArgs.model_fields and k not in bad and _is_plain(v)}  # fmt: skip
+    try:
+        resources = ResourceArgs.model_validate(plain)
+    except ValidationError as err:
+        for error in err.errors():
+            key = ".".join(map(str, error["loc"]))
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(Problem(key, message, error.get("input", _UNSET), from_args=True))
+            bad.add(str(error["loc"][0]))
+    else:
+        problems += _region_problems(resources)
+    return problems, bad
+
+
+def _region_problems(resources: ResourceArgs) -> list[Problem]:
+    """The cluster and the topic must be in the stack's partition and region (the run's state
+    machine calls ECS in its own region; alarms publish to a topic of theirs): when both are
+    given, a difference means one of them is elsewhere."""
+    if resources.cluster_arn is None or resources.alerts_topic_arn is None:
+        return []
+    cluster, topic = resources.cluster_arn.split(":"), resources.alerts_topic_arn.split(":")
+    if (cluster[1], cluster[3]) == (topic[1], topic[3]):
+        return []
+    return [Problem("alerts_topic_arn", f"in {topic[1]}/{topic[3]}, the cluster in "
+                    f"{cluster[1]}/{cluster[3]}; both must be in the stack's partition and region",
+                    resources.alerts_topic_arn, from_args=True)]  # fmt: skip
+
+
+# A job key as the args spell it: the field's name (pydantic names the key it was given).
+_JOB_ARG_KEYS = {
+    given: field for field, info in JobSettings.model_fields.items()
+    for given in (field, info.alias) if given
+}  # fmt: skip
+
+
+def _as_job_arg(problem: Problem, job: str, namespace: str) -> Problem:
+    """A problem of a stack file's `jobs.<job>` as a problem of the job's args."""
+
+    def arg_key(key: str) -> str:
+        first, *rest = key.removeprefix(f"jobs.{job}").lstrip(".").split(".", 1)
+        return ".".join([_JOB_ARG_KEYS.get(first, first), *rest])
+
+    fix = None if problem.fix is None else (arg_key(problem.fix[0]), problem.fix[1])
+    return dataclasses.replace(problem, key=arg_key(problem.key), namespace=namespace,
+                               fix=fix, from_args=True)  # fmt: skip
 
 
 def check_platform_args(name: str, args: JobPlatformArgs) -> None:
@@ -988,9 +1168,10 @@ def check_platform_args(name: str, args: JobPlatformArgs) -> None:
     if (repository := args.get("image_repository")) is not None:
         image = {"repository": repository, "digest": args.get("image_digest")}
     elif build is not None:
-        image = {"build": {k: v for k, v in build.items() if k != "architecture"}}
+        image = {"build": {k: v for k, v in build.items() if k not in ("architecture", "args")}}
     raw: dict[str, Any] = {"image": image, "jobs": {"stand-in": {}}}
-    for key in ("container_insights", "log_retention_days", "alert_email", "bucket_name"):
+    # (bucket_name and log_retention_days: with the resource keys, args_problems)
+    for key in ("container_insights", "alert_email"):
         if isinstance(value := args.get(key), str | int):
             raw[to_camel(key)] = value
     if (vpc := args.get("new_vpc")) is not None:
@@ -1013,31 +1194,63 @@ def check_platform_args(name: str, args: JobPlatformArgs) -> None:
         return [Problem("", f"{problem}; use a shorter name", reads=())
                 for problem in names.problems(created)]  # fmt: skip
 
+    early, _ = args_problems(args, JobPlatformArgs)
     _, problems = config_problems(raw, name_check=platform_name_problems)
+    problems += _network_problems(args)
     if build is not None and build.get("architecture", "X86_64") not in ("X86_64", "ARM64"):
         problems.append(Problem("imageBuild.architecture", "allowed: X86_64, ARM64",
                                 build.get("architecture")))  # fmt: skip
-    if problems:
-        lines = [dataclasses.replace(p, key=_platform_arg_key(p.key), namespace=f"{name}: args.")
-                 for p in problems]  # fmt: skip
+    if build is not None and not _str_map(build.get("args", {})):
+        problems.append(Problem("imageBuild.args", "Docker build args: a map of names to "
+                                "plain strings", build.get("args")))  # fmt: skip
+    if problems or early:
+        lines = [dataclasses.replace(p, key=_platform_arg_key(p.key), namespace=f"{name}: args.",
+                                     from_args=True) for p in problems]  # fmt: skip
+        lines = [dataclasses.replace(p, namespace=f"{name}: args.") for p in early] + lines
         header = f"invalid args of platform {name} (nothing was created):"
         raise ConfigError("\n".join([header, *map(str, lines)]))
 
 
-# Stack keys -> the JobPlatformArgs keys (schema names) they were made from, longest first.
+def _str_map(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    )
+
+
+def _network_problems(args: JobPlatformArgs) -> list[Problem]:
+    """Which network the args choose: existing subnets (in `vpcId`, or with their security
+    groups), `newVpc` or the default VPC; a `vpcId` the others would silently replace."""
+    given = {key for key in ("vpc_id", "subnet_ids", "security_group_ids", "new_vpc")
+             if args.get(key) is not None}  # fmt: skip
+    problems = []
+    if "new_vpc" in given and given & {"vpc_id", "subnet_ids"}:
+        problems.append(Problem("new_vpc", "give new_vpc or vpc_id and subnet_ids, not both"))
+    elif "vpc_id" in given and "subnet_ids" not in given:
+        vpc = args["vpc_id"] if _is_plain(args["vpc_id"]) else _UNSET
+        problems.append(Problem("vpc_id", "give subnet_ids in it too (the tasks run in subnets; "
+                                "without either: the default VPC)", vpc))  # fmt: skip
+    elif "subnet_ids" in given and not given & {"vpc_id", "security_group_ids"}:
+        problems.append(Problem("subnet_ids", "give vpc_id (the tasks' security group is created "
+                                "in it) or security_group_ids"))  # fmt: skip
+    return problems
+
+
+# Stack keys -> the JobPlatformArgs keys they were made from, longest first.
 _PLATFORM_ARG_KEYS = {
-    "image.repository": "imageRepository",
-    "image.digest": "imageDigest",
-    "image.build": "imageBuild",
-    "network": "newVpc",
+    "image.repository": "image_repository",
+    "image.digest": "image_digest",
+    "image.build": "image_build",
+    "network": "new_vpc",
 }
 
 
 def _platform_arg_key(key: str) -> str:
+    """A stack key as the args spell it (snake_case)."""
     for stack_key, arg in _PLATFORM_ARG_KEYS.items():
         if key == stack_key or key.startswith(f"{stack_key}."):
-            return arg + key.removeprefix(stack_key)
-    return key
+            key = arg + key.removeprefix(stack_key)
+            break
+    return ".".join(map(to_snake, key.split("."))) if key else key
 
 
 def aurora_settings(fields: Mapping[str, Any]) -> AuroraSettings:

@@ -80,6 +80,7 @@ def job_args(
     }
     resources = {
         "name_prefix": name_prefix,
+        "job_name": name,
         "cluster_arn": platform.cluster_arn,
         "subnet_ids": platform.subnet_ids,
         "security_group_ids": platform.security_group_ids,

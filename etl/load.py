@@ -119,7 +119,12 @@ _MARKS = ((_FIELD, "\t"), (_RECORD, "\n"), (_EMPTY, "\\N"))
 def tsv_batch(records: list[str]) -> str:
     """Records joined by _FIELD into MySQL's escaped tab format: a backslash, tab, line feed
     or carriage return inside a field escaped, _EMPTY as \\N (NULL)."""
-    text = _RECORD.join(records) + _RECORD
+    return tsv_escape(_RECORD.join(records) + _RECORD)
+
+
+def tsv_escape(text: str) -> str:
+    """A batch's text (fields ended by _FIELD, records by _RECORD) in MySQL's escaped tab
+    format."""
     for plain, escaped in (*_ESCAPES, *_MARKS):
         if plain in text:
             text = text.replace(plain, escaped)
@@ -146,21 +151,19 @@ def to_tsv(  # noqa: PLR0917
     batch: list[str] = []
     append, join = batch.append, _FIELD.join
     progress = log.Progress("load_progress", key=key)
-    # With value checks, the batch's records and first lines are kept until it is checked.
-    columns = _ColumnChecks(checks, key, header or []) if checks else None
-    records: list[list[str]] = []
+    # With value checks, the first line of each of the batch's records is kept for errors.
+    columns = _ColumnChecks(checks, key, header or [], width) if checks else None
     starts: list[int] = []
 
     def flush() -> None:
         if stop is not None and stop.is_set():
             raise Stopped(key)
         if batch:
+            text = _RECORD.join(batch) + _RECORD
             if columns is not None:
-                for number in columns.run(records, starts):  # fields it normalised
-                    batch[number] = join(records[number])
-                records.clear()
+                text = columns.run(text, batch, starts)
                 starts.clear()
-            out.write(tsv_batch(batch).encode("utf-8"))
+            out.write(tsv_escape(text).encode("utf-8"))
             batch.clear()
         progress.update(rows)  # rows handed to the server so far
 
@@ -185,7 +188,6 @@ def to_tsv(  # noqa: PLR0917
             line = join(row)
             append(line)
             if columns is not None:
-                records.append(row)
                 starts.append(start)
             size += len(line)
             rows += 1
@@ -242,27 +244,63 @@ def _nulls(row: list[str], null: str, lines: Lines | None) -> list[str]:
 
 
 class _ColumnChecks:
-    """The value checks of a file's fields (values.py), run column by column on each batch:
-    a batch whose column matches the common spelling in one regular expression (in C) is
-    done; otherwise each field of it is checked (and normalised) on its own."""
+    """The value checks of a file's fields (values.py), on each batch's text at once: one
+    regular expression of a whole record (each checked field's common spelling, any text in
+    the others) matched over the batch in C, and the per-field checks only for the columns
+    whose spelling it does not cover (BIT) or when the batch does not match (an uncommon
+    spelling, which the check may normalise, or a bad value, which it names): then column by
+    column, each column's fields matched at once first (a file whose datetimes all have a 'T'
+    checks that column field by field, not all of them)."""
 
-    def __init__(self, checks: list[values.FieldCheck], key: str, header: list[str]) -> None:
-        assert values.SEPARATOR == _FIELD
-        self.key, self.header = key, header
-        self.checks = [
-            (check, re.compile(f"{one}(?:{_FIELD}{one})*") if check.common else None)
+    def __init__(
+        self, checks: list[values.FieldCheck], key: str, header: list[str], width: int
+    ) -> None:
+        assert (values.SEPARATOR, values.RECORD_END) == (_FIELD, _RECORD)
+        self.key, self.header, self.checks = key, header, checks
+        self.always = [check for check in checks if check.common is None]
+        self.columns = {
+            check.index: re.compile(f"{one}(?:{_FIELD}{one})*")
             for check in checks
+            if check.common is not None
             for one in [f"(?:{check.common}|{_EMPTY})"]
-        ]
+        }
+        spelled = {check.index: check.common for check in checks if check.common is not None}
+        self.whole: re.Pattern[str] | None = None
+        if spelled:
+            last = max(spelled)
+            fields = [
+                f"(?:{spelled[index]}|{_EMPTY})" if index in spelled else f"[^{_FIELD}{_RECORD}]*"
+                for index in range(last + 1)
+            ]
+            rest = f"[^{_RECORD}]*" if last < width - 1 else ""  # the fields after the last
+            record = _FIELD.join(fields) + (_FIELD + rest if rest else "")
+            self.whole = re.compile(f"(?:{record}{_RECORD})*")
 
-    def run(self, batch: list[list[str]], starts: list[int]) -> set[int]:
-        """Check the batch's records; the numbers of those whose fields were normalised (a
-        time with an offset, in UTC)."""
+    def run(self, text: str, lines: list[str], starts: list[int]) -> str:
+        """The batch's text checked (records ended by _RECORD, `lines` the same records
+        without their ends), with any normalised field (a time with an offset, in UTC)."""
+        common = self.whole is not None and self.whole.fullmatch(text) is not None
+        if common and not self.always:
+            return text
+        records = [line.split(_FIELD) for line in lines]
+        checks = self.always if common else [c for c in self.checks if not self._column(c, records)]
+        changed = self._fields(checks, records, starts)
+        for number in changed:
+            lines[number] = _FIELD.join(records[number])
+        return _RECORD.join(lines) + _RECORD if changed else text
+
+    def _column(self, check: values.FieldCheck, records: list[list[str]]) -> bool:
+        """Whether all of the batch's fields of `check`'s column have the common spelling."""
+        pattern = self.columns.get(check.index)
+        column = _FIELD.join(map(itemgetter(check.index), records))
+        return pattern is not None and pattern.fullmatch(column) is not None
+
+    def _fields(
+        self, checks: list[values.FieldCheck], batch: list[list[str]], starts: list[int]
+    ) -> set[int]:
         changed: set[int] = set()
-        for check, whole in self.checks:
+        for check in checks:
             index = check.index
-            if whole is not None and whole.fullmatch(_FIELD.join(map(itemgetter(index), batch))):
-                continue
             for number, value in enumerate(map(itemgetter(index), batch)):
                 if value == _EMPTY:
                     continue

@@ -35,6 +35,7 @@ from etl.export import (
     derived_sql,
     export_columns,
     export_stream,
+    is_mariadb,
     record_fields,
     split_records,
 )
@@ -78,10 +79,12 @@ def client_binary() -> str | None:
     return None
 
 
-def row_sql(query: ExportQuery, columns: list[str], kinds: list[str], null: str = "") -> str:
+def row_sql(
+    query: ExportQuery, columns: list[str], kinds: list[str], null: str = "", mariadb: bool = False
+) -> str:
     """The export as one CSV record a row, exactly the shared path's line; the '\\r' before
     the client's own '\\n' makes the record end CRLF."""
-    fields = record_fields(columns, kinds, null)
+    fields = record_fields(columns, kinds, null, mariadb)
     return (
         f"SELECT CONCAT(CONCAT_WS(',', {', '.join(fields)}), '\\r') "
         f"FROM ({derived_sql(query)}) AS export_rows"
@@ -141,7 +144,7 @@ def export_client(
     # the dead client filled.
     sql = (
         f"{_session_sql(ctx)}; SELECT CONNECTION_ID(); "
-        f"{row_sql(query, columns, kinds, ctx.null)}; SHOW WARNINGS"
+        f"{row_sql(query, columns, kinds, ctx.null, is_mariadb(conn))}; SHOW WARNINGS"
     )
     options = ctx.workdir / f"{name}.client.cnf"
     write_options(options, ctx)

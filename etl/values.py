@@ -243,12 +243,14 @@ _SIMPLE: dict[str, Check] = {
 }  # fmt: skip
 
 
-# Between the fields of a column's batch: a lone surrogate, which no text decoded strictly
-# from UTF-8 holds (the loader's own placeholder between fields).
+# Between the fields and after the records of a batch: lone surrogates, which no text decoded
+# strictly from UTF-8 holds (the loader's own placeholders).
 SEPARATOR = "\udcfe"
+RECORD_END = "\udcfd"
 # The spelling most fields have, as a regular expression that `checker` passes unchanged:
-# the loader matches a whole batch of a column at once against it (in C), and runs the
-# checker field by field only when the batch does not match. Bounds keep it inside what
+# the loader matches a whole batch of records at once against them (in C), and runs the
+# checkers field by field only when the batch does not match; so none matches a SEPARATOR or
+# RECORD_END. Bounds keep it inside what
 # cannot underflow: at most 20 digits and a 2-digit exponent, positive for FLOAT.
 _COMMON = {
     **dict.fromkeys(_INTEGER_TYPES, r"[+-]?[0-9]+"),
@@ -257,7 +259,7 @@ _COMMON = {
     "float": r"[+-]?(?:[0-9]{1,20}(?:\.[0-9]{0,20})?|\.[0-9]{1,20})(?:[eE]\+?[0-9]{1,2})?",
     "date": r"[0-9]{4}-[0-9]{2}-[0-9]{2}",
     "year": r"[0-9]{4}",
-    "char": "(?:[^\udcfe]*[^ \udcfe])?",  # never across SEPARATOR
+    "char": "(?:[^\udcfe\udcfd]*[^ \udcfe\udcfd])?",  # never across SEPARATOR, RECORD_END
 }  # fmt: skip
 _COMMON["real"] = _COMMON["double"]
 

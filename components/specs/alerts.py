@@ -28,14 +28,17 @@ def dead_letter_alarm() -> dict[str, Any]:
     }
 
 
-def alerts_topic_policy(topic_arn: str, job_names: list[str]) -> Policy:
+def alerts_topic_policy(topic_arn: str, job_names: list[str], scope: str = "") -> Policy:
     """CloudWatch alarms and EventBridge rules of this stack's jobs (by each job's full name,
     names.full_name) may publish. By job, not by the stack prefix alone: `scheduled-etl-dev-*`
     would admit a sibling stack `dev-eu`'s alarms and rules too. (The state machines publish
     through their roles' identity policies, in the topic's own account.)
     EventBridge needs the topic's resource policy to publish to SNS:
-    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html#eb-sns-permissions"""
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html#eb-sns-permissions
+    `scope` (a name prefix) starts the statements' Sids, for a topic that several prefixes'
+    statements are added to: SNS refuses a policy whose statements share a Sid."""
     partition, region, account = topic_arn.split(":")[1:2] + topic_arn.split(":")[3:5]
+    sid = "".join(c for c in scope.title() if c.isalnum())
 
     def publish(sid: str, service: str, source: list[str]) -> dict[str, Any]:
         return {
@@ -53,10 +56,10 @@ def alerts_topic_policy(topic_arn: str, job_names: list[str]) -> Policy:
     return {
         "Version": VERSION,
         "Statement": [
-            publish("RunAlarms", "cloudwatch.amazonaws.com",
+            publish(f"{sid}RunAlarms", "cloudwatch.amazonaws.com",
                     [f"arn:{partition}:cloudwatch:{region}:{account}:alarm:{job}-*"
                      for job in job_names]),
-            publish("UnplannedEndRules", "events.amazonaws.com",
+            publish(f"{sid}UnplannedEndRules", "events.amazonaws.com",
                     [f"arn:{partition}:events:{region}:{account}:rule/{job}-*"
                      for job in job_names]),
         ],

@@ -229,7 +229,18 @@ def test_ordered_exports_keep_their_order_in_the_server_wrapper(tmp_path: Path) 
     sql = outfile_sql(plain, ["a", "b"], ["integer", "text"], "'/x/p.csv'")
     assert "INTO OUTFILE '/x/p.csv'" in sql  # before FROM: no deprecation warning
     assert sql.endswith("FROM (SELECT a, b FROM t) AS export_rows")
-    assert "IFNULL(CAST(`a` AS CHAR), '')" in sql and "REGEXP" in sql  # numbers unchecked
+    assert "IFNULL(`a`, '')" in sql and "REGEXP" in sql  # numbers unchecked
+
+
+def test_quotes_are_doubled_by_regexp_replace_on_mariadb_only(tmp_path: Path) -> None:
+    """MariaDB's REPLACE is quadratic in a value's quotes, its REGEXP_REPLACE on bytes is not;
+    MySQL 8.4 refuses binary strings in regular expressions, so it keeps REPLACE (the bytes
+    are compared on both servers by test_export_paths and test_stream_client)."""
+    plain = export_query("p", write(tmp_path, "p.sql", "SELECT b FROM t"))
+    mariadb = outfile_sql(plain, ["b", "n"], ["text", "integer"], "'/x'", mariadb=True)
+    assert "REGEXP_REPLACE(CAST(CAST(`b` AS CHAR) AS BINARY), '\"', '\"\"')" in mariadb
+    mysql = outfile_sql(plain, ["b", "n"], ["text", "integer"], "'/x'")
+    assert "REGEXP_REPLACE" not in mysql and "REPLACE(CAST(`b` AS CHAR), '\"', '\"\"')" in mysql
 
 
 BASE_ENV = {"DB_HOST": "h", "DB_DATABASE": "d", "DB_USERNAME": "u", "DATA_BUCKET": "b"}

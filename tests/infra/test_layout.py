@@ -31,7 +31,14 @@ def test_pure_builders_do_not_import_pulumi(path: Path) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    sorted([*(ROOT / "components").rglob("*.py"), ROOT / "__main__.py"]),
+    sorted(
+        [
+            *(ROOT / "components").rglob("*.py"),
+            ROOT / "__main__.py",
+            *(ROOT / "provider").glob("*.py"),  # the component provider, and the example
+            *(ROOT / "examples").rglob("*.py"),  # programs: the package and nothing else
+        ]
+    ),
     ids=lambda p: str(p.relative_to(ROOT)),
 )
 def test_the_program_does_not_depend_on_tools(path: Path) -> None:

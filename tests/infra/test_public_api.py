@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import importlib.metadata
 import json
+import re
 import sys
 import tomllib
 from collections.abc import Callable
@@ -24,6 +25,8 @@ from packaging.utils import canonicalize_name
 from pulumi.provider.experimental.analyzer import Analyzer
 from pulumi.runtime.sync_await import _sync_await
 from test_authorization import (
+    decision,
+    near_misses,
     test_an_alarm_or_rule_of_another_stack_or_account_may_not_publish,
     test_every_action_and_condition_key_is_one_aws_lists,
     test_every_call_is_allowed,
@@ -56,8 +59,10 @@ from components.settings import (
     NewVpcNetwork,
     Settings,
 )
+from components.specs import authorization
 from components.specs.alerts import alerts_topic_policy
 from components.stack import STACK_ONLY_JOB_KEYS
+from tools import authorization as tool
 from tools import config_docs
 from tools.offline import ACCOUNT, REGION, ROOT, Program, RecordingMocks, run_program
 
@@ -219,7 +224,7 @@ def test_existing_resources_are_referenced_not_created(program: Program) -> None
 def test_the_platform_tells_the_policy_an_existing_topic_needs() -> None:
     run_program(STACK, {}, main=platform_of_existing_parts)
     policy = _sync_await(BUILT[0].alerts_topic_policy.future())
-    expected = alerts_topic_policy(TOPIC, [f"{PREFIX}-{job}" for job in sorted(JOBS)])
+    expected = alerts_topic_policy(TOPIC, [f"{PREFIX}-{job}" for job in sorted(JOBS)], PREFIX)
     assert json.loads(policy) == expected
 
 
@@ -255,7 +260,7 @@ def test_invalid_args_are_reported_in_one_pass_before_anything_exists() -> None:
     assert "invalid args of job bad" in message
     assert f"{PREFIX}-bad: args.timezone" in message and "Europe/Berlin" in message
     assert f"{PREFIX}-bad: args.memory = 100" in message
-    assert f"{PREFIX}-bad: args.ephemeralStorageGib = 5" in message  # the schema's spelling
+    assert f"{PREFIX}-bad: args.ephemeral_storage_gib = 5" in message  # as the args spell it
 
 
 def test_a_long_prefix_is_refused_with_the_names_it_breaks() -> None:
@@ -281,7 +286,7 @@ def test_pulumis_analyzer_accepts_the_components() -> None:
     job = components["ScheduledFargateJob"]
     required = {name for name, prop in job.inputs.items() if not prop.optional}
     assert required == {"namePrefix", "clusterArn", "subnetIds", "securityGroupIds",
-                        "bucketName", "alertsTopicArn", "imageUri"}  # fmt: skip
+                        "bucketName", "alertsTopicArn", "imageUri", "s3Prefix"}  # fmt: skip
     assert all(prop.description for prop in job.inputs.values())
     assert "taskDefinitionArn" in job.outputs and "runTaskCommand" in job.outputs
     assert result["dependencies"] == set()  # existing resources are strings, not aws types
@@ -335,9 +340,9 @@ def test_invalid_platform_args_are_reported_in_one_pass_before_anything_exists()
         run_program(STACK, {}, mocks, main=consumer)
     message = str(raised.value)
     assert message.startswith("invalid args of platform mine (nothing was created):")
-    for line in ('args.containerInsights = "on"', "args.logRetentionDays = 8",
-                 "args.newVpc.availabilityZones = 9", 'args.newVpc.natGateways = "Many"',
-                 'args.imageBuild.architecture = "SPARC"'):  # fmt: skip
+    for line in ('args.container_insights = "on"', "args.log_retention_days = 8",
+                 "args.new_vpc.availability_zones = 9", 'args.new_vpc.nat_gateways = "Many"',
+                 'args.image_build.architecture = "SPARC"'):  # fmt: skip
         assert f"  - mine: {line}: " in message, line
     assert mocks.resources == []
 
@@ -365,6 +370,11 @@ def _top_level_imports(path: Path) -> set[str]:
     return found
 
 
+def _imported_modules(path: Path) -> set[str]:
+    return {node.module for node in ast.walk(ast.parse(path.read_text(), str(path)))
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level}  # fmt: skip
+
+
 def test_the_package_holds_what_the_components_import() -> None:
     """pyproject.toml lists its packages (a flat layout): every package under components/ is
     listed, and every distribution the components and etl/contract.py import is a
@@ -373,7 +383,12 @@ def test_the_package_holds_what_the_components_import() -> None:
     packages = set(project["tool"]["setuptools"]["packages"])
     found = {".".join(p.parent.relative_to(ROOT).parts)
              for p in (ROOT / "components").rglob("__init__.py")}  # fmt: skip
-    assert found | {"etl"} == packages
+    assert found == packages
+    # Of the job runtime, the modules the components import (etl/contract.py) and no more: its
+    # other modules need what only the runtime package installs (boto3, PyMySQL, …).
+    sources = [*(ROOT / "components").rglob("*.py")]
+    from_etl = {m for path in sources for m in _imported_modules(path) if m.startswith("etl.")}
+    assert set(project["tool"]["setuptools"]["py-modules"]) == from_etl == {"etl.contract"}
     declared = {
         canonicalize_name(Requirement(r).name)
         for r in [*project["project"]["dependencies"],
@@ -389,3 +404,223 @@ def test_the_package_holds_what_the_components_import() -> None:
     assert "pulumi-awsx" not in {
         canonicalize_name(Requirement(r).name) for r in project["project"]["dependencies"]
     }
+
+
+def test_existing_resources_given_as_plain_values_are_checked_in_the_same_pass() -> None:
+    """The job's IAM policies and requests are built from these strings: a cluster's name
+    where its ARN belongs (the run role's ecs:cluster condition), a bucket's ARN where its name
+    belongs (the task role's keys), a topic's name, malformed IDs or a retention CloudWatch
+    refuses would deploy a job that cannot run. Each is named with the job keys' problems;
+    an output is its resource's to be right."""
+
+    def consumer() -> None:
+        ScheduledFargateJob(
+            "bad",
+            ScheduledFargateJobArgs(
+                name_prefix="lake data", cluster_arn="shared", subnet_ids=["subnet-1", *SUBNETS],
+                security_group_ids=[*GROUPS, *GROUPS], bucket_name=f"arn:aws:s3:::{BUCKET}",
+                alerts_topic_arn=TOPIC_NAME, image_uri="etl:latest", log_retention_days=2,
+                memory=100,
+            ),
+        )  # fmt: skip
+
+    mocks = RecordingMocks()
+    with pytest.raises(ConfigError) as raised:
+        run_program(STACK, {}, mocks, main=consumer)
+    message = str(raised.value)
+    assert message.startswith("invalid args of job bad (nothing was created):")
+    for line in ('args.name_prefix = "lake data"', 'args.cluster_arn = "shared"',
+                 'args.subnet_ids.0 = "subnet-1"', "args.security_group_ids = [",
+                 f'args.bucket_name = "arn:aws:s3:::{BUCKET}"',
+                 f'args.alerts_topic_arn = "{TOPIC_NAME}"', 'args.image_uri = "etl:latest"',
+                 "args.log_retention_days = 2", "args.memory = 100"):  # fmt: skip
+        assert f"  - lake data-bad: {line}" in message, line
+    # The prefix's own problem, not one per name it would break.
+    assert "shorten the name prefix" not in message
+    assert mocks.resources == []
+
+
+def job_on_outputs() -> None:
+    """A job on the consumer's own cluster and topic, passed as their resources' outputs."""
+    cluster = aws.ecs.Cluster("own")
+    topic = aws.sns.Topic("own-alerts")
+    aws.sns.TopicPolicy("own-alerts", arn=topic.arn, policy=topic.arn.apply(
+        lambda arn: json.dumps(alerts_topic_policy(arn, [f"{PREFIX}-nightly"]))))  # fmt: skip
+    ScheduledFargateJob("nightly", ScheduledFargateJobArgs(
+        name_prefix=PREFIX, cluster_arn=cluster.arn, subnet_ids=SUBNETS,
+        security_group_ids=GROUPS, bucket_name=BUCKET, alerts_topic_arn=topic.arn,
+        image_uri=IMAGE, s3_prefix="nightly/"))  # fmt: skip
+
+
+@pytest.mark.parametrize("test", REUSED, ids=lambda test: test.__name__)
+def test_a_job_on_outputs_passes_the_stack_tests(test: Callable[[Program], None]) -> None:
+    """Required args given as outputs (a cluster ARN from the consumer's own aws.ecs.Cluster):
+    the same strict AWS validation and authorization as the stacks."""
+    program = run_program(STACK, {}, main=job_on_outputs)
+    [cluster] = program.of_type("aws:ecs/cluster:Cluster")
+    [task] = program.of_type("aws:ecs/taskDefinition:TaskDefinition")
+    assert task.parent.endswith("::nightly") and "pulumi:pulumi:Stack::" in cluster.parent
+    test(program)
+
+
+def test_existing_resources_given_as_outputs_are_not_checked_until_known() -> None:
+    """A cluster ARN and subnets from the consumer's own resources are outputs: accepted."""
+
+    def consumer() -> None:
+        cluster = aws.ecs.Cluster("own")
+        ScheduledFargateJob(
+            "nightly",
+            ScheduledFargateJobArgs(
+                name_prefix=PREFIX, cluster_arn=cluster.arn, subnet_ids=SUBNETS,
+                security_group_ids=[cluster.id.apply(lambda _: GROUPS[0])],
+                bucket_name=BUCKET, alerts_topic_arn=TOPIC, image_uri=IMAGE, s3_prefix="n/",
+            ),
+        )  # fmt: skip
+
+    program = run_program(STACK, {}, main=consumer)
+    assert program.of_type("aws:ecs/taskDefinition:TaskDefinition")
+
+
+def test_a_platforms_existing_resources_are_checked_in_the_same_pass() -> None:
+    def consumer() -> None:
+        JobPlatform(
+            "mine",
+            JobPlatformArgs(
+                name_prefix="mine", job_names=["Nightly"], vpc_id="vpc-1", subnet_ids=[],
+                security_group_ids=["sg-1"], cluster_arn="shared",
+                alerts_topic_arn=TOPIC_NAME, log_retention_days=8,
+            ),
+        )  # fmt: skip
+
+    mocks = RecordingMocks()
+    with pytest.raises(ConfigError) as raised:
+        run_program(STACK, {}, mocks, main=consumer)
+    message = str(raised.value)
+    assert message.startswith("invalid args of platform mine (nothing was created):")
+    for line in ('args.job_names.0 = "Nightly"', 'args.vpc_id = "vpc-1"',
+                 "args.subnet_ids = []", 'args.security_group_ids.0 = "sg-1"',
+                 'args.cluster_arn = "shared"', f'args.alerts_topic_arn = "{TOPIC_NAME}"',
+                 "args.log_retention_days = 8"):  # fmt: skip
+        assert f"  - mine: {line}" in message, line
+    assert mocks.resources == []
+
+
+@pytest.mark.parametrize(
+    ("given", "problem"),
+    [
+        (
+            {"vpc_id": "vpc-0123456789abcdef0"},
+            'args.vpc_id = "vpc-0123456789abcdef0": give subnet_ids',
+        ),
+        ({"subnet_ids": SUBNETS}, "args.subnet_ids: give vpc_id"),
+        (
+            {
+                "vpc_id": "vpc-0123456789abcdef0",
+                "subnet_ids": SUBNETS,
+                "new_vpc": {"cidr_block": "10.1.0.0/16"},
+            },
+            "args.new_vpc: give new_vpc or",
+        ),
+    ],
+)
+def test_a_platforms_network_is_one_choice(given: dict[str, object], problem: str) -> None:
+    """A VPC without its subnets was replaced by the default VPC (tasks with a public IP in
+    another network), and by a new VPC when both were given; refused before anything exists."""
+
+    def consumer() -> None:
+        JobPlatform("mine", JobPlatformArgs(name_prefix="mine", **given))  # type: ignore[typeddict-item]
+
+    mocks = RecordingMocks()
+    with pytest.raises(ConfigError) as raised:
+        run_program(STACK, {}, mocks, main=consumer)
+    assert f"  - mine: {problem}" in str(raised.value)
+    assert mocks.resources == []
+
+
+def test_a_jobs_near_misses_on_existing_resources_are_denied(program: Program) -> None:
+    """As for the stacks (test_authorization): with the consumer's cluster, bucket and topic,
+    each call of a job changed to another cluster, family, bucket, prefix (every job here has
+    one), run machine, schedule target or pair of roles is denied."""
+    jobs = tool.job_facts(program)
+    assert {job.cluster_arn for job in jobs} == {CLUSTER}
+    assert {job.bucket for job in jobs} == {BUCKET}
+    for job in jobs:
+        real = authorization.calls(job)
+        for miss, facts in near_misses(job, whole_bucket=False).items():
+            changed = [c for c, r in zip(authorization.calls(facts), real, strict=True)
+                       if c != r and c.principal == r.principal]  # fmt: skip
+            assert changed, miss
+            allowed = [(c.who, c.action, c.resource) for c in changed
+                       if decision(program, job, c) == "Allow"]  # fmt: skip
+            assert allowed == [], miss
+
+
+def test_two_prefixes_with_a_job_of_the_same_name_do_not_collide() -> None:
+    """Pulumi needs each resource's URN unique: the jobs take their resource names (`a-nightly`,
+    `b-nightly`) and their names under each prefix (`job_name`), so every full name and URN
+    differs."""
+
+    def consumer() -> None:
+        for prefix in ("lake-a", "lake-b"):
+            platform = JobPlatform(prefix, JobPlatformArgs(
+                name_prefix=prefix, job_names=["nightly"], cluster_arn=CLUSTER,
+                subnet_ids=SUBNETS, security_group_ids=GROUPS))  # fmt: skip
+            ScheduledFargateJob(f"{prefix}-nightly", ScheduledFargateJobArgs(
+                name_prefix=prefix, job_name="nightly", cluster_arn=platform.cluster_arn,
+                subnet_ids=SUBNETS, security_group_ids=GROUPS, bucket_name=platform.bucket_name,
+                alerts_topic_arn=platform.alerts_topic_arn, image_uri=IMAGE,
+                s3_prefix=f"{prefix}/"))  # fmt: skip
+
+    program = run_program(STACK, {}, main=consumer)
+    urns = [r.urn for r in program.resources]
+    assert all(urns) and len(set(urns)) == len(urns)
+    families = {
+        t.inputs["family"] for t in program.of_type("aws:ecs/taskDefinition:TaskDefinition")
+    }
+    assert families == {"lake-a-nightly", "lake-b-nightly"}
+    schedules = program.of_type("aws:scheduler/schedule:Schedule")
+    assert {s.inputs["name"] for s in schedules} == {
+        "lake-a-nightly",
+        "lake-a-nightly-watch",
+        "lake-b-nightly",
+        "lake-b-nightly-watch",
+    }
+    assert all("of the nightly ETL job" in s.inputs["description"] for s in schedules)
+    policies = [p.inputs["policy"] for p in program.of_type("aws:sns/topicPolicy:TopicPolicy")]
+    assert sorted("alarm:lake-a-nightly-*" in p for p in policies) == [False, True]
+
+
+def test_a_long_resource_name_is_refused_with_the_role_names_it_breaks() -> None:
+    """The job's roles and role policies are auto-named after its resource name, not its
+    job_name: a resource name too long for IAM is refused before anything exists."""
+
+    def consumer() -> None:
+        ScheduledFargateJob("x" * 50, ScheduledFargateJobArgs(
+            name_prefix=PREFIX, job_name="nightly", cluster_arn=CLUSTER, subnet_ids=SUBNETS,
+            security_group_ids=GROUPS, bucket_name=BUCKET, alerts_topic_arn=TOPIC,
+            image_uri=IMAGE))  # fmt: skip
+
+    mocks = RecordingMocks()
+    with pytest.raises(ConfigError, match="IAM role name") as raised:
+        run_program(STACK, {}, mocks, main=consumer)
+    assert "x" * 50 in str(raised.value)
+    assert mocks.resources == []
+
+
+def test_two_prefixes_statements_for_one_existing_topic_merge_into_one_policy() -> None:
+    """SNS refuses a topic policy whose statements share a Sid: the statements each platform
+    exports for an existing topic are named after its prefix, so its owner can add both."""
+    built: list[JobPlatform] = []
+
+    def consumer() -> None:
+        for prefix in ("lake-a", "lake-b"):
+            built.append(JobPlatform(prefix, JobPlatformArgs(
+                name_prefix=prefix, cluster_arn=CLUSTER, subnet_ids=SUBNETS,
+                security_group_ids=GROUPS, alerts_topic_arn=TOPIC)))  # fmt: skip
+
+    run_program(STACK, {}, main=consumer)
+    policies = [json.loads(_sync_await(p.alerts_topic_policy.future())) for p in built]
+    statements = [s for policy in policies for s in policy["Statement"]]
+    sids = [s["Sid"] for s in statements]
+    assert len(sids) == 4 and len(set(sids)) == 4, sids
+    assert all(re.fullmatch("[A-Za-z0-9]+", sid) for sid in sids)

@@ -1,6 +1,7 @@
 """python -m tools.task STACK JOB: run a job's task definition on this machine (root, Linux).
 
     python -m tools.task dev monthly-orders --endpoint-url http://127.0.0.1:5000
+    python -m tools.task dev monthly-orders --app-dockerfile examples/own-job-image/Dockerfile
 
 Prints each container's log lines under its awslogs stream name, then what DescribeTasks would
 tell (exit codes, health, stop code and reason) and a timeline. Exits with the first non-zero
@@ -20,6 +21,7 @@ from urllib.parse import urlsplit
 
 from etl.contract import APP_CONTAINER, variable
 from tools.task.definition import TaskSpec, secret_arns, task_spec
+from tools.task.images import Image, ImageError, job_image
 from tools.task.runner import TaskRun
 
 # What the state machine's container override sets: the run's logical time.
@@ -85,12 +87,29 @@ def main(argv: list[str] | None = None) -> int:
         help="JSON file {secret ARN: SecretString} standing in for Secrets Manager "
         "(default: random values)",
     )
+    parser.add_argument(
+        "--app-dockerfile",
+        type=Path,
+        help="the app container runs the image this Dockerfile builds FROM ${RUNTIME_IMAGE} "
+        "(a job of your own on the project's runtime; docs/own-image.md) instead of the "
+        "project's Dockerfile",
+    )
+    parser.add_argument(
+        "--build-context", type=Path, help="its build context (default: the Dockerfile's folder)"
+    )
     parser.add_argument("--json", action="store_true", help="print DescribeTasks-like JSON")
     parser.add_argument("--keep", action="store_true", help="keep the task's folder")
     args = parser.parse_args(argv)
 
     task = task_spec(args.stack, args.job)
     store = json.loads(args.secrets.read_text()) if args.secrets else local_secrets(task)
+    images: dict[str, Image] = {}
+    if args.app_dockerfile:
+        app = task.container(APP_CONTAINER)
+        try:
+            images[app.name] = job_image(app.image, args.app_dockerfile, args.build_context)
+        except (ImageError, OSError) as exc:
+            parser.error(str(exc))
     run = TaskRun(
         task,
         secrets=store,
@@ -98,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         platform_env=platform_env(args.endpoint_url, args.region),
         forwards=forwards_for(args.endpoint_url),
         keep=args.keep,
+        images=images,
     )
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: run.stop("Task stopped by user (signal to the runner)"))

@@ -5,6 +5,8 @@ No image can be pulled here, so each image reference maps to a stand-in:
   WORKDIR, USER, ENTRYPOINT/CMD and RUN steps, its COPY sources bind-mounted where they would be
   copied, the build stage's virtualenv built from the same requirements file, and each file it
   ADDs from a URL a local file the caller names (else empty: nothing is downloaded);
+- a job image built FROM the project's runtime (`FROM ${RUNTIME_IMAGE}`, such as
+  examples/own-job-image/Dockerfile) is that app image with the job Dockerfile's steps on top;
 - `mysql`/`mariadb` images are the official image's entrypoint contract on this machine's
   MariaDB binaries (standin/docker-entrypoint.sh), its `mysql` user (999:999) and config, and
   for `mysql` MySQL 8.4's 0640 mode for INTO OUTFILE files.
@@ -152,7 +154,15 @@ def _copy(value: str, workdir: str, venvs: dict[str, Path], context: Path) -> li
         if sources != [target] or target not in venvs:
             raise ImageError(f"the stand-in cannot reproduce COPY {value}")
         return [Bind(str(venvs[target]), target)]
-    return [Bind(str(context / source), str(Path(workdir) / target)) for source in sources]
+    binds = []
+    for source in sources:
+        path = (context / source).resolve()
+        # As `docker build`: a source outside the context, or missing (or a wildcard, which the
+        # stand-in does not expand), fails the build.
+        if not path.is_relative_to(context.resolve()) or not path.exists():
+            raise ImageError(f"COPY {value}: {source} is not in the build context {context}")
+        binds.append(Bind(str(path), str(Path(workdir) / target)))
+    return binds
 
 
 EMPTY_DOWNLOAD = CACHE / "empty-download"
@@ -190,16 +200,30 @@ def _require_packages(run: str) -> None:
         raise ImageError(f"the app image installs {' '.join(missing)}: apt-get install it here")
 
 
-def app_image(
-    reference: str, context: Path = ROOT, downloads: dict[str, Path] | None = None
-) -> Image:
-    """The image the Dockerfile builds, reproduced from this checkout; `downloads`: local
-    files standing in for the URLs it ADDs."""
-    parser = DockerfileParser(path=str(context / "Dockerfile"))
-    *build_stages, final = _stages(parser)
-    venvs = _build_stage_venvs(build_stages, context)
-    image = Image(reference, env=dict(PYTHON_BASE_ENV), build=_reachable_interpreter())
-    for instruction in final:
+def _build_step(step: str, image: Image) -> str:
+    """A RUN step as `docker build` runs it, in the WORKDIR and as the USER so far (the runner
+    runs steps as root from /): `setpriv` drops to `user:group`, or to the user's own id as its
+    group."""
+    if image.user:
+        uid, _, gid = image.user.partition(":")
+        step = (f"setpriv --reuid={shlex.quote(uid)} --regid={shlex.quote(gid or uid)} "
+                f"--clear-groups /bin/sh -c {shlex.quote(step)}")  # fmt: skip
+    if image.workdir:
+        folder = shlex.quote(image.workdir)
+        step = f"mkdir -p {folder} && cd {folder} && {step}"
+    return step
+
+
+def _apply(
+    image: Image,
+    instructions: list[dict[str, str]],
+    venvs: dict[str, Path],
+    context: Path,
+    downloads: dict[str, Path] | None = None,
+) -> None:
+    """One stage's instructions, laid over `image` (its config and files so far);
+    `downloads`: local files standing in for the URLs it ADDs."""
+    for instruction in instructions:
         kind, value = instruction["instruction"], instruction["value"]
         if kind == "ENV":
             image.env.update({k: _expand(v, image.env) for k, v in _pairs(value).items()})
@@ -214,7 +238,7 @@ def app_image(
         elif kind == "RUN" and "apt-get install" in value:
             _require_packages(value)
         elif kind == "RUN":
-            image.build.append(value)
+            image.build.append(_build_step(value, image))
         elif kind == "COPY":
             image.binds += _copy(value, image.workdir or "/", venvs, context)
         elif kind == "ADD":
@@ -223,6 +247,39 @@ def app_image(
             image.volumes += _exec_form(value) if value.startswith("[") else value.split()
         elif kind not in ("ARG", "LABEL", "EXPOSE", "COMMENT"):
             raise ImageError(f"the stand-in cannot reproduce {kind} {value}")
+
+
+def app_image(
+    reference: str, context: Path = ROOT, downloads: dict[str, Path] | None = None
+) -> Image:
+    """The image the Dockerfile builds, reproduced from this checkout; `downloads`: local
+    files standing in for the URLs it ADDs."""
+    parser = DockerfileParser(path=str(context / "Dockerfile"))
+    *build_stages, final = _stages(parser)
+    venvs = _build_stage_venvs(build_stages, context)
+    image = Image(reference, env=dict(PYTHON_BASE_ENV), build=_reachable_interpreter())
+    _apply(image, final, venvs, context, downloads)
+    return image
+
+
+# How a job image names its base (examples/own-job-image/Dockerfile): the project's runtime.
+RUNTIME_BASE = ("${RUNTIME_IMAGE}", "$RUNTIME_IMAGE")
+
+
+def job_image(reference: str, dockerfile: Path, context: Path | None = None) -> Image:
+    """An image built `FROM ${RUNTIME_IMAGE}` (the project's runtime) with a job of its own:
+    this checkout's app image with `dockerfile`'s steps on top, COPY sources from `context`
+    (default: the Dockerfile's folder). Another base, or a second stage, is refused: the
+    stand-in can only reproduce the runtime from this checkout."""
+    parser = DockerfileParser(path=str(dockerfile))
+    froms = [i["value"] for i in parser.structure if i["instruction"] == "FROM"]
+    if len(froms) != 1 or froms[0].split()[0] not in RUNTIME_BASE:
+        raise ImageError(f"{dockerfile}: FROM {' / FROM '.join(froms) or '(none)'}: the stand-in "
+                         "builds a job image only as one stage FROM ${RUNTIME_IMAGE}, "
+                         "the project's runtime")  # fmt: skip
+    image = app_image(reference)
+    (stage,) = _stages(parser)
+    _apply(image, stage, {}, (context or dockerfile.parent).resolve())
     return image
 
 

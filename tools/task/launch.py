@@ -117,9 +117,12 @@ def container_init(spec: dict[str, Any]) -> None:
     os.chroot(root)
     os.chdir("/")
     env = spec["env"]
-    for step in spec.get("build", []):  # RUN steps of the image, as root, in its root
+    # RUN steps of the image, in its root, with the image's own environment: a build never
+    # sees the task's variables or secrets.
+    build_env = spec.get("build_env", env)
+    for step in spec.get("build", []):
         built = subprocess.run(
-            ["/bin/sh", "-c", step], env=env, capture_output=True, text=True, check=False
+            ["/bin/sh", "-c", step], env=build_env, capture_output=True, text=True, check=False
         )
         if built.returncode != 0:  # build output is not the container's log, unless it fails
             raise RuntimeError(f"image step failed: {step}\n{built.stdout}{built.stderr}")

@@ -256,6 +256,7 @@ class TaskRun:
             "binds": binds,
             "readonly_root": container.spec.readonly_root,
             "build": container.image.build,
+            "build_env": container.image.env,
             "env": container.env,
             "user": container.user,
             "workdir": container.spec.working_directory or container.image.workdir,

@@ -1,0 +1,98 @@
+"""The loader's value checks on a whole batch at once (etl/load.py _ColumnChecks): one
+regular expression of a record over the batch's text, the per-field checks only when it does
+not match. These pin that the fast path never lets through what the per-field checks refuse
+(a field's spelling may not run into the next field or record), names the right line across
+batches, and still normalises times with offsets. The end-to-end cases (a real server) are in
+test_sql_values.py."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from etl import load, values
+from etl.extract import BadInput
+
+COLUMNS = {
+    "id": values.Column("id", "int", "int(11)"),
+    "amount": values.Column("amount", "decimal", "decimal(8,2)", scale=2),
+    "at": values.Column("at", "datetime", "datetime", fraction=0),
+    "note": values.Column("note", "varchar", "varchar(9)"),
+    "code": values.Column("code", "char", "char(4)"),
+    "flag": values.Column("flag", "bit", "bit(1)"),
+}
+
+
+def convert(text: str) -> str:
+    """`text` (a CSV with a header) as the loader hands it to the server."""
+    reader = csv.reader(io.StringIO(text), strict=True)
+    header = next(reader)
+    out = io.BytesIO()
+    checks = values.checks(header, COLUMNS)
+    load.to_tsv(reader, "k.csv", len(header), out, header=header, checks=checks)
+    return out.getvalue().decode()
+
+
+def test_common_spellings_pass_unchanged() -> None:
+    rows = "".join(f'{i},{i}.5,2026-01-05 10:00:0{i % 10},"a,b",ab,{i % 2}\n' for i in range(25))
+    tsv = convert("id,amount,at,note,code,flag\n" + rows + "99,,,,,\n")
+    lines = tsv.splitlines()
+    assert len(lines) == 26
+    assert lines[3] == "3\t3.5\t2026-01-05 10:00:03\ta,b\tab\t1"
+    assert lines[-1] == "99\t\\N\t\\N\t\\N\t\\N\t\\N"
+
+
+@pytest.mark.parametrize(
+    ("rows", "line", "column"),
+    [
+        # A CHAR's trailing space, last in its record: the spelling must not reach into the next.
+        ("1,x,ab \n2,y,cd\n", 2, "code"),
+        ("1,x,ab\n2,y,cd \n", 3, "code"),
+        ("1,x,ab\n2.5,y,cd\n", 3, "id"),
+        ('1,x,ab\n2,y,"c\nd "\n', 3, "code"),
+    ],
+)
+def test_a_bad_field_is_named_wherever_it_is(rows: str, line: int, column: str) -> None:
+    with pytest.raises(BadInput, match=rf"k.csv line {line}, column {column} "):
+        convert("id,note,code\n" + rows)
+
+
+def test_a_char_field_never_runs_into_the_next_record() -> None:
+    """One CHAR column: with a spelling that crossed the record's end, `ab ` and `cd` read as
+    one field `ab <end>cd`, which has no trailing space."""
+    with pytest.raises(BadInput, match=r"k.csv line 2, column code \(value 'ab '\)"):
+        convert("code\nab \ncd\n")
+
+
+def test_a_bad_field_in_a_later_batch_is_named_by_its_line() -> None:
+    count = load._BATCH_ROWS * 2 + 7
+    rows = [f"{i},1.25" for i in range(count)]
+    rows[count - 3] = f"{count - 3},1.255"  # more places than the column's scale
+    with pytest.raises(BadInput, match=rf"k.csv line {count - 1}, column amount \(value '1.255'\)"):
+        convert("id,amount\n" + "\n".join(rows) + "\n")
+
+
+def test_bit_fields_are_checked_though_they_have_no_common_spelling() -> None:
+    assert convert("id,flag\n1,1\n2,0\n").splitlines() == ["1\t1", "2\t0"]
+    with pytest.raises(BadInput, match=r"k.csv line 3, column flag \(value '2'\)"):
+        convert("id,flag\n1,1\n2,2\n")
+
+
+def test_a_time_with_an_offset_is_normalised_in_an_otherwise_common_batch() -> None:
+    tsv = convert(
+        "id,at\n1,2026-01-05 10:00:00\n2,2026-01-05T10:00:00+02:00\n3,2026-01-05 11:00:00\n"
+    )
+    assert tsv.splitlines() == [
+        "1\t2026-01-05 10:00:00", "2\t2026-01-05 08:00:00", "3\t2026-01-05 11:00:00"
+    ]  # fmt: skip
+
+
+def test_a_batch_of_uncommon_spellings_still_checks_every_column() -> None:
+    """Every time has an offset (no batch matches the record's expression): the times are
+    normalised, and the other columns are still checked."""
+    rows = "".join(f"{i},2026-01-05T10:00:0{i}+01:00\n" for i in range(1, 4))
+    assert convert("id,at\n" + rows).splitlines()[2] == "3\t2026-01-05 09:00:03"
+    with pytest.raises(BadInput, match=r"k.csv line 3, column id \(value '2x'\)"):
+        convert("id,at\n" + rows.replace("2,", "2x,"))
