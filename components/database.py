@@ -10,10 +10,11 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
 from components.args import AuroraArgs
 from components.settings import aurora_settings
-from components.specs import aurora
+from components.specs import aurora, names
 from components.specs.aurora import AuroraSpec
 
 
@@ -78,6 +79,13 @@ class AuroraDatabase(pulumi.ComponentResource):
             **aurora.parameter_group_args("TLS only, slow statements logged"),
             opts=child,
         )
+        # The final snapshot's name must be new each time a cluster is deleted: a fixed one
+        # makes the second deletion (stack destroyed, deployed, destroyed again) fail on the
+        # first one's snapshot (DBClusterSnapshotAlreadyExistsFault). A suffix that is made
+        # and deleted with this component.
+        suffix = random.RandomId(
+            f"{name}-final-id", byte_length=names.SNAPSHOT_ID_BYTES, opts=child
+        )
         self.cluster = aws.rds.Cluster(
             name,
             **aurora.cluster_args(
@@ -85,7 +93,7 @@ class AuroraDatabase(pulumi.ComponentResource):
                 subnet_group=self.subnet_group.name,
                 parameter_group=self.parameter_group.name,
                 security_group=self.security_group.id,
-                final_snapshot=f"{name}-final",
+                final_snapshot=pulumi.Output.concat(f"{name}-final-", suffix.hex),
             ),
             opts=child,
         )

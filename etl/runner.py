@@ -113,7 +113,7 @@ def _run_locked(
         with stage("connect", server=settings.db_server) as done:
             if settings.db_server == DbServer.SHARED:
                 # The run's own schema and user (etl/shared_server.py), dropped at the end.
-                settings = held.enter_context(shared_server.run_database(settings, done))
+                settings = held.enter_context(shared_server.run_database(settings, done, heartbeat))
             conn = held.enter_context(db.connect(settings))
             loader = held.enter_context(db.connect(settings, loads=True))
             if settings.db_server == DbServer.TASK:

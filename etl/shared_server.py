@@ -23,6 +23,9 @@ its own, made with the admin account when the run connects and dropped when it e
   leftover user's sessions are ended (a statement of the dead run may still run on the server
   and hold its tables), then its schemas and users are dropped. Another job's names never
   match the prefix, so its live runs and its leftovers are left alone.
+- Both clean-ups are deletes, so, as every S3 delete (lock.Leased), each first checks that the
+  run still holds the job's lease: a run whose lock another run took over (a retry of the same
+  slot has the same names) must not drop that run's live schema and user, nor kill its sessions.
 
 Every statement here is MySQL 8.0 (Aurora MySQL 3) and MariaDB 10.11 alike.
 """
@@ -36,7 +39,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import pymysql
 from pymysql.constants import ER
@@ -53,6 +56,15 @@ LOCK_WAIT_SECONDS = 30  # a DROP waiting for a table a dying statement still hol
 # kills another account's session instead.
 # https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/mysql-stored-proc-ending.html
 RDS_KILL = "CALL mysql.rds_kill(%s)"
+
+
+class Lease(Protocol):
+    """The job's lock as the run holds it (lock.Heartbeat)."""
+
+    @property
+    def held(self) -> bool: ...
+
+    def check(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -85,14 +97,16 @@ def _like(prefix: str) -> str:
 
 
 @contextmanager
-def run_database(settings: Settings, done: dict[str, Any]) -> Iterator[Settings]:
+def run_database(settings: Settings, done: dict[str, Any], lease: Lease) -> Iterator[Settings]:
     """Make this run's schema and user with the admin account (after removing what killed
-    runs of the job left), yield the settings the run connects with, drop both at the end.
-    `done` gets the admin connection's wait (a paused cluster resuming) for the stage log."""
+    runs of the job left), yield the settings the run connects with, drop both at the end;
+    each clean-up only while `lease` holds. `done` gets the admin connection's wait (a paused
+    cluster resuming) for the stage log."""
     names = run_names(settings.job_name, settings.scheduled_time)
     password = secrets.token_urlsafe(24)
     with db.connect(settings) as admin:
         done.update(waited_s=admin.waited_s, attempts=admin.attempts)
+        lease.check()  # LockLost: another run of the job may own these names now
         leftovers(admin, settings.job_name)
         with admin.cursor() as cursor:
             cursor.execute("SELECT SUBSTRING_INDEX(USER(), '@', -1)")
@@ -113,12 +127,17 @@ def run_database(settings: Settings, done: dict[str, Any]) -> Iterator[Settings]
             settings, db_database=names.schema, db_username=names.user, db_password=password
         )
     finally:
-        _drop_after_run(settings, names)
+        _drop_after_run(settings, names, lease)
 
 
-def _drop_after_run(settings: Settings, names: RunNames) -> None:
+def _drop_after_run(settings: Settings, names: RunNames, lease: Lease) -> None:
     """Drop the run's schema and user; a failure is logged, never in place of the run's own
-    outcome (the next run of the job removes them)."""
+    outcome (the next run of the job removes them). Not once the lease has lapsed: the run
+    that took the lock over may be using the same names (the same slot) right now."""
+    if not lease.held:
+        log.error("run_database_not_dropped", schema=names.schema, user=names.user,
+                  cause="the job's lock is no longer this run's")  # fmt: skip
+        return
     quick = replace(settings, db_wait_seconds=min(settings.db_wait_seconds, CLEANUP_WAIT_SECONDS))
     try:
         with db.connect(quick) as admin:

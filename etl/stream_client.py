@@ -127,9 +127,14 @@ def _session_sql(ctx: RunContext) -> str:
 
 
 def client_command(client: str, options: Path, database: str, sql: str) -> list[str]:
+    """`--binary-mode`: the SQL is the job's, and the client would run its `\\!` (a shell
+    command in the app container, whose environment holds an aurora job's admin password and
+    the task role's credentials endpoint), `\\T`, `\\o` or `source`; in binary mode it takes
+    no client command but `\\C` and DELIMITER (and sends CR LF and NUL as they are).
+    https://mariadb.com/kb/en/mariadb-command-line-client/"""
     return [
         client, f"--defaults-file={options}", "--batch", "--raw", "--quick", "--unbuffered",
-        "--skip-column-names", database, "-e", sql,
+        "--binary-mode", "--skip-column-names", database, "-e", sql,
     ]  # fmt: skip
 
 

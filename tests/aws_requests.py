@@ -591,6 +591,7 @@ REQUESTS: dict[str, Callable[[Registered], list[Request]]] = {
 # Declared types that are not AWS resources.
 NOT_AWS = {
     "random:index/randomPassword:RandomPassword": "generated locally by the random provider",
+    "random:index/randomId:RandomId": "generated locally by the random provider",
 }
 # Remote (multi-language) components: the awsx provider plugin creates their children, which
 # the mock engine never sees. Their inputs are checked by tests/infra/test_program.py only;

@@ -112,6 +112,7 @@ COMPUTED: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
         "name": i.get("name") or f"{n}-a1b2c3d"
     },
     "random:index/randomPassword:RandomPassword": lambda n, i: {"result": "p" * int(i["length"])},
+    "random:index/randomId:RandomId": lambda n, i: {"hex": "f" * 2 * int(i["byteLength"])},
     "aws:sqs/queue:Queue": lambda n, i: {
         "arn": _arn("sqs", i["name"]),
         "url": f"https://sqs.{_region[0]}.amazonaws.com/{ACCOUNT}/{i['name']}",

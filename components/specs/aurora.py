@@ -139,7 +139,7 @@ def cluster_args(
     subnet_group: Any,
     parameter_group: Any,
     security_group: Any,
-    final_snapshot: str,
+    final_snapshot: Any,
 ) -> dict[str, Any]:
     """The Serverless v2 cluster: encrypted, TLS only, the master password in a secret RDS
     manages and rotates, logs exported, backups per environment."""

@@ -15,6 +15,8 @@ from components.specs import sfn_logging, vpc_security
 PROJECT = "scheduled-etl"
 AUTONAME = "-abcdefg"  # Pulumi autonaming: '-' + 7 random characters
 PREFIX_UNIQUE = "x" * 26  # Terraform's unique suffix for name_prefix
+SNAPSHOT_ID_BYTES = 4  # the random suffix of a cluster's final snapshot (AuroraDatabase)
+RANDOM_HEX = "f" * 2 * SNAPSHOT_ID_BYTES  # that suffix as the names below spell it
 
 
 @dataclass(frozen=True)
@@ -224,7 +226,7 @@ def database_names(prefix: str) -> list[tuple[str, Limit]]:
     return [
         (f"{db}{AUTONAME}", DB_CLUSTER),
         (f"{db}-writer{AUTONAME}", DB_INSTANCE),
-        (f"{db}-final", DB_SNAPSHOT),
+        (f"{db}-final-{RANDOM_HEX}", DB_SNAPSHOT),
         (f"{db}-subnets{AUTONAME}", DB_SUBNET_GROUP),
         (f"{db}-params{AUTONAME}", DB_CLUSTER_PARAMETER_GROUP),
         (f"{db}-sg{AUTONAME}", SECURITY_GROUP),

@@ -35,7 +35,7 @@ from etl_harness import (
 )
 from tls_server import TlsFiles, make_ca
 
-from etl import db, sample, shared_server
+from etl import db, lock, sample, shared_server
 from etl.sandbox import grant_name
 from etl.settings import SettingsError, from_env
 from tools.s3_emulator import free_port
@@ -419,3 +419,37 @@ def test_a_killed_runs_leftovers_go_with_the_next_run_of_the_job(
     [removed] = [e for e in run.events("leftovers_removed") if "database" in e]
     assert any(item.startswith("schema ") for item in removed["database"])
     assert job_names_on(server, tls, "killed") == []
+
+
+class _Lease:
+    """The run's hold on the job's lock (lock.Heartbeat's `held` and `check()`), switchable."""
+
+    def __init__(self) -> None:
+        self.held = True
+
+    def check(self) -> None:
+        if not self.held:
+            raise lock.LockLost("taken over")
+
+
+def test_a_run_whose_lock_was_taken_over_drops_nothing(
+    tls_db_server: tuple[DbServer, TlsFiles],
+) -> None:
+    """The run that took the job's lock over (a retry of the same slot: the same names) may be
+    using the schema and user: the run that lost its lease neither drops them at its end nor,
+    at its start, removes the job's names as leftovers."""
+    server, tls = tls_db_server
+    settings = from_env(shared_env(server, tls, "b", "-", JOB_NAME="lease-job"))
+    lease = _Lease()
+    with shared_server.run_database(settings, {}, lease) as mine:
+        lease.held = False  # taken over while the run works
+    names = shared_server.run_names("lease-job", SLOT)
+    assert mine.db_database == names.schema
+    assert sorted(job_names_on(server, tls, "lease-job")) == [
+        f"schema {names.schema}", f"user {names.user}",
+    ]  # fmt: skip
+    with pytest.raises(lock.LockLost), shared_server.run_database(settings, {}, lease):
+        pass
+    assert len(job_names_on(server, tls, "lease-job")) == 2  # the new holder's, untouched
+    shared_server.leftovers(conn_session(server, tls), "lease-job")
+    assert job_names_on(server, tls, "lease-job") == []

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import pymysql.converters
 import pytest
 from etl_harness import DbServer, manifest, put_csv, read_bytes, run_etl
 
+from etl import stream_client
 from etl.export import _kinds
 
 SCHEMA = "DROP TABLE IF EXISTS seed; CREATE TABLE seed (id INT NOT NULL PRIMARY KEY);"
@@ -197,3 +199,23 @@ def test_a_client_that_cannot_log_in_leaves_the_export_to_pymysql(
     assert "Access denied" in unavailable["cause"]
     files = manifest(s3, bucket)["exports"]["e"]["files"]
     assert parsed(s3, bucket, files)[1] == oracle(db_server, database, sql)
+
+
+def test_the_client_runs_no_client_commands_from_the_sql_it_is_given(
+    tmp_path: Path, db_server: DbServer, database: str
+) -> None:
+    """The export's SQL is the job's, and the mariadb client would run `\\!` in it as a shell
+    command in the app container (its environment: an aurora job's DB_ADMIN_PASSWORD, the task
+    role's credentials endpoint), `\\T`/`\\o` would write files: the client takes none."""
+    marker = tmp_path / "ran"
+    options = tmp_path / "client.cnf"
+    options.write_text(
+        f"[client]\nhost={db_server.host}\nport={db_server.port}\nuser={db_server.user}\n"
+        f'password="{db_server.password}"\n'
+    )
+    client = stream_client.client_binary()
+    assert client, "the mariadb client is part of the test environment"
+    for sql in (f"SELECT 1 AS a\n\\! touch {marker}\n", f"SELECT 1 \\! touch {marker}\n"):
+        done = subprocess.run(stream_client.client_command(client, options, database, sql),
+                              check=False, capture_output=True, text=True, timeout=30)  # fmt: skip
+        assert done.returncode != 0 and not marker.exists(), (done.stdout, done.stderr)

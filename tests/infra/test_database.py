@@ -4,6 +4,7 @@ models; an existing cluster referenced by identifier, nothing created."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pulumi
@@ -52,6 +53,7 @@ def test_a_created_cluster_passes_strict_validation_and_gives_its_endpoint_and_s
         "scheduled-etl:etl:AuroraDatabase", "aws:ec2/securityGroup:SecurityGroup",
         "aws:rds/subnetGroup:SubnetGroup", "aws:rds/clusterParameterGroup:ClusterParameterGroup",
         "aws:rds/cluster:Cluster", "aws:rds/clusterInstance:ClusterInstance",
+        "random:index/randomId:RandomId",
     ])  # fmt: skip
     for resource in resources:
         translated = translate(resource)
@@ -87,3 +89,18 @@ def test_impossible_args_fail_naming_each_key() -> None:
     message = str(raised.value)
     assert "aurora args: minCapacity = 0" in message and "3.08.0" in message
     assert "aurora args: backupRetentionDays = 40" in message
+
+
+def test_each_created_cluster_leaves_a_final_snapshot_of_its_own_name() -> None:
+    """A fixed final snapshot name works once: the stack destroyed, deployed again and
+    destroyed again, DeleteDBCluster fails (DBClusterSnapshotAlreadyExistsFault) on the first
+    one's snapshot. The name ends in a random suffix that lives and dies with the component."""
+    resources, _ = declare()
+    [cluster] = [r for r in resources if r.type == "aws:rds/cluster:Cluster"]
+    [suffix] = [r for r in resources if r.type == "random:index/randomId:RandomId"]
+    [component] = [r for r in resources if r.type == "scheduled-etl:etl:AuroraDatabase"]
+    assert suffix.parent == component.urn  # replaced with the component, not kept
+    assert cluster.inputs["finalSnapshotIdentifier"] == (
+        f"scheduled-etl-test-db-final-{suffix.outputs['hex']}"
+    )
+    assert re.fullmatch(r"[a-z][a-z0-9-]*[a-z0-9]", cluster.inputs["finalSnapshotIdentifier"])
