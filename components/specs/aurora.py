@@ -179,7 +179,9 @@ def instance_args(cluster_identifier: Any, spec: AuroraSpec) -> dict[str, Any]:
         "engine": ENGINE,
         "engine_version": spec.engine_version,
         "publicly_accessible": False,
-        "auto_minor_version_upgrade": True,
+        # Off: the cluster pins engine_version, and an upgrade AWS applied on its own would make
+        # the next `pulumi up` try to downgrade it (refused). Bump engineVersion deliberately.
+        "auto_minor_version_upgrade": False,
     }
 
 

@@ -112,6 +112,9 @@ def test_the_writer_subnet_group_and_parameter_group() -> None:
     )
     assert instance[0][2]["DBInstanceClass"] == "db.serverless"
     assert instance[0][2]["PubliclyAccessible"] is False
+    # The cluster pins its engine version: an upgrade AWS applied itself would be a downgrade
+    # at the next `pulumi up`.
+    assert instance[0][2]["AutoMinorVersionUpgrade"] is False
     subnets = requests_of(
         registered(
             "aws:rds/subnetGroup:SubnetGroup",
