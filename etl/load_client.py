@@ -79,6 +79,7 @@ def load_client(
     options = ctx.workdir / f"{name}.client.cnf"
     errors = ctx.workdir / f"{name}.client.err"
     write_options(options, ctx)
+    log.info("load_engine", key=key, engine=Path(client).name)
     command = client_command(client, options, conn.settings.db_database, script)
     with errors.open("wb") as stderr:
         process = subprocess.Popen(
@@ -143,5 +144,4 @@ def load_client(
                 stream.close()
         options.unlink(missing_ok=True)
         errors.unlink(missing_ok=True)
-    log.debug("load_engine", key=key, engine=Path(client).name)
     return rows, _warnings(output)
