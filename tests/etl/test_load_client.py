@@ -39,7 +39,7 @@ def make_job(tmp_path: Path) -> Path:
     return folder
 
 
-def awkward_csv(rows: int, bad_line: int | None = None) -> str:
+def awkward_csv(rows: int, bad_id: int | None = None) -> str:
     """Quotes, commas, line breaks, tabs, backslashes, \\N, NULLs (empty), non-ASCII."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
@@ -49,7 +49,7 @@ def awkward_csv(rows: int, bad_line: int | None = None) -> str:
         amount = "" if i % 11 == 0 else f"{i % 100000}.{i % 100:02d}"
         at = "" if i % 13 == 0 else f"2026-{1 + i % 12:02d}-{1 + i % 28:02d} 0{i % 10}:30:00"
         body = "" if i % 5 == 0 else f'line\r\nbreak {i}, "q" \\ {"x" * (i % 50)}'
-        if bad_line is not None and i + 2 == bad_line:
+        if i == bad_id:
             amount = "12.3.4"
         writer.writerow([i, note, amount, at, body])
     return out.getvalue()
@@ -93,13 +93,15 @@ def test_a_bad_value_mid_file_fails_the_run_naming_it(
     tmp_path: Path, db_server: DbServer, database: str, bucket: str, s3: Any, s3_endpoint: str,
     engine: str,
 ) -> None:  # fmt: skip
-    put_csv(s3, bucket, "input/t/a.csv", awkward_csv(ROWS, bad_line=25_003))
+    text = awkward_csv(ROWS, bad_id=25_001)  # in the third batch, after many NULLs
+    line = text[: text.index("\n25001,")].count("\n") + 2  # records span lines
+    put_csv(s3, bucket, "input/t/a.csv", text)
     run = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(make_job(tmp_path)),
                   **ENGINES[engine])  # fmt: skip
     assert run.returncode == 1, run.logs[-2:]
     assert run.failure["stage"] == "load"
     assert run.failure["cause"].startswith(
-        "input/t/a.csv line 25003, column amount (value '12.3.4'): "
+        f"input/t/a.csv line {line}, column amount (value '12.3.4'): "
     ), run.failure
     assert keys(s3, bucket, "output/") == [], "nothing exported"
 
