@@ -26,10 +26,9 @@ from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
 
-from etl import load_client, log, values
+from etl import log, values
 from etl.context import RunContext
 from etl.extract import BadInput, InputFile, TableInput, open_object
-from etl.stream_client import client_binary
 
 # The largest field the loader accepts (Python's csv module stops at 128 KiB by default).
 FIELD_LIMIT = 16 * 1024 * 1024
@@ -323,10 +322,10 @@ class _ColumnChecks:
 def _field(common: str, end: str) -> str:
     """One field of a batch: its common spelling or _EMPTY, up to the field's `end`, in an
     atomic group. No spelling crosses a separator, so any match that reaches the end is the
-    whole field, and nothing is lost by not trying the others; without the group, a batch
-    that does not match backtracked through every way of matching each earlier field (an
-    empty field matches both _EMPTY and a CHAR's spelling): 2^(NULLs) tries, a job stuck in
-    one regex for hours on one bad value."""
+    whole field, and nothing is lost by not trying the others. Without the group, a batch that
+    does not match backtracked through every way of matching each earlier field (a DECIMAL
+    spelling matches 12.50 two ways, 3.00 three): exponential in the batch's rows, a job stuck
+    in one regular expression on one bad value."""
     return f"(?>(?:{common}|{_EMPTY}){end})"
 
 
@@ -369,17 +368,15 @@ def load_data_sql(
     )
 
 
-def load_file(  # noqa: PLR0917
+def load_file(
     ctx: RunContext,
     item: InputFile,
     table: str,
     columns: list[str],
     types: dict[str, values.Column] | None = None,
-    client: str | None = None,
 ) -> int:
-    """Stream one object into `table`: S3 -> csv checks -> LOAD DATA LOCAL, sent by the C
-    `client` in a process of its own (etl/load_client.py) or, without one, by PyMySQL from a
-    FIFO the conversion thread fills."""
+    """Stream one object into `table`: S3 -> csv checks -> a FIFO -> LOAD DATA LOCAL, with
+    the conversion in a thread so Python and the server work at the same time."""
     with open_object(ctx, item.key) as source:
         lines = Lines(source) if ctx.null else None
         reader = csv.reader(lines or source, strict=True)
@@ -393,16 +390,34 @@ def load_file(  # noqa: PLR0917
             raise BadInput(f"{item.key} line 1: no header (the first line is blank)")
         _check_header(item.key, header, columns)
         checks = values.checks(header, types or {})
+        fifo = ctx.workdir / f"load-{uuid.uuid4().hex}.fifo"
+        os.mkfifo(fifo)
+        stop = threading.Event()
 
-        def feed(out: IO[bytes], stop: threading.Event | None = None) -> int:
-            return to_tsv(reader, item.key, len(header), out, stop, ctx, header, checks, lines)
+        def convert() -> int:
+            with fifo.open("wb") as out:
+                with suppress(OSError):  # a smaller pipe only costs speed
+                    fcntl.fcntl(out.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+                return to_tsv(reader, item.key, len(header), out, stop, ctx, header, checks, lines)
 
-        sql = load_data_sql(table, header, types)
-        if client is not None:
-            quoted = "'" + load_client.STDIN + "'"
-            rows, warnings = load_client.load_client(ctx, client, item.key, sql % quoted, feed)
-        else:
-            rows, warnings = _load_pymysql(ctx, table, item.key, sql, feed)
+        converter = ThreadPoolExecutor(1, thread_name_prefix=f"convert-{table}")
+        converted = converter.submit(convert)  # its error is raised by result() below
+        loader = ctx.loader
+        assert loader is not None, "loads need the loader's session"
+        loader.local_file = str(fifo)  # the one file the server may ask this session for
+        try:
+            with loader.guard(f"loading {item.key}"), loader.cursor() as cursor:
+                cursor.execute(load_data_sql(table, header, types), (str(fifo),))
+                cursor.execute("SHOW WARNINGS LIMIT 10")
+                warnings = cursor.fetchall()
+        finally:
+            loader.local_file = None
+            stop.set()  # a converter still running has lost its reader: let it give up
+            if not converted.done():
+                _drain(fifo, converted)  # unblock its open() or write(), until it gives up
+            converter.shutdown(wait=True)
+            fifo.unlink()
+    rows = converted.result()  # the converter's error, if it failed
     if warnings:
         # The first Warning or Error names the problem; a Note before it (e.g. MariaDB's JSON
         # syntax note) explains it. A Note alone (a value rounded) fails the file too.
@@ -411,41 +426,6 @@ def load_file(  # noqa: PLR0917
         detail = f"{message} ({notes[0]})" if notes else message
         raise BadInput(_describe_warning(ctx, item.key, table, code, detail))
     return rows
-
-
-def _load_pymysql(
-    ctx: RunContext, table: str, key: str, sql: str, feed: Any
-) -> tuple[int, list[tuple[str, str, str]]]:
-    """LOAD DATA LOCAL by PyMySQL from a FIFO, with the conversion in a thread so Python
-    and the server work at the same time (as far as the GIL lets them)."""
-    fifo = ctx.workdir / f"load-{uuid.uuid4().hex}.fifo"
-    os.mkfifo(fifo)
-    stop = threading.Event()
-
-    def convert() -> int:
-        with fifo.open("wb") as out:
-            with suppress(OSError):  # a smaller pipe only costs speed
-                fcntl.fcntl(out.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
-            return int(feed(out, stop))
-
-    converter = ThreadPoolExecutor(1, thread_name_prefix=f"convert-{table}")
-    converted = converter.submit(convert)  # its error is raised by result() below
-    loader = ctx.loader
-    assert loader is not None, "loads need the loader's session"
-    loader.local_file = str(fifo)  # the one file the server may ask this session for
-    try:
-        with loader.guard(f"loading {key}"), loader.cursor() as cursor:
-            cursor.execute(sql, (str(fifo),))
-            cursor.execute("SHOW WARNINGS LIMIT 10")
-            warnings = list(cursor.fetchall())
-    finally:
-        loader.local_file = None
-        stop.set()  # a converter still running has lost its reader: let it give up
-        if not converted.done():
-            _drain(fifo, converted)  # unblock its open() or write(), until it gives up
-        converter.shutdown(wait=True)
-        fifo.unlink()
-    return converted.result(), warnings  # the converter's error, if it failed
 
 
 def _drain(fifo: Path, converted: Future[int]) -> None:
@@ -539,20 +519,11 @@ def _describe_duplicate(  # noqa: PLR0917
 
 
 def load_all(ctx: RunContext, inputs: dict[str, TableInput], columns: dict[str, list[str]]) -> None:
-    """Every input file into its table: by the C client when there is one on PATH, by
-    PyMySQL when there is none or once it could not log in (the run goes on at PyMySQL's
-    speed, and the log says so)."""
     loader = ctx.loader or ctx.conn
-    client = client_binary()
     for table, table_input in inputs.items():
         with loader.cursor() as cursor:
             types = values.table_columns(cursor, table)
         for item in table_input.files:
-            try:
-                item.rows = load_file(ctx, item, table, columns[table], types, client)
-            except load_client.ClientUnavailable as exc:
-                log.info("load_engine_unavailable", engine=Path(client or "").name, cause=str(exc))
-                client = None
-                item.rows = load_file(ctx, item, table, columns[table], types)
+            item.rows = load_file(ctx, item, table, columns[table], types)
             log.info("file_loaded", table=table, key=item.key, rows=item.rows, bytes=item.size)
         log.info("table_loaded", table=table, files=len(table_input.files), rows=table_input.rows)
