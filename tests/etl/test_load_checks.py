@@ -96,3 +96,15 @@ def test_a_batch_of_uncommon_spellings_still_checks_every_column() -> None:
     assert convert("id,at\n" + rows).splitlines()[2] == "3\t2026-01-05 09:00:03"
     with pytest.raises(BadInput, match=r"k.csv line 3, column id \(value '2x'\)"):
         convert("id,at\n" + rows.replace("2,", "2x,"))
+
+
+def test_a_bad_field_after_many_round_amounts_is_named_at_once() -> None:
+    """A batch whose text does not match, after many amounts like 12.50 or 3.00: a DECIMAL(8,2)
+    spelling (digits, then up to 2 decimals and any zeros) matches a trailing zero two or three
+    ways, and the batch's expression backtracked through every combination (160 such rows took
+    0.5 s, 250 never ended: a job stuck on one bad value). Each field is matched atomically."""
+    rows = [f"{i},{i % 7}.{(i % 3) * 5}0" for i in range(3000)]
+    rows[2500] = "2500,1.2.5"
+    with pytest.raises(BadInput, match=r"k.csv line 2502, column amount \(value '1.2.5'\)"):
+        convert("id,amount\n" + "\n".join(rows) + "\n")
+    assert convert("id,amount\n" + "\n".join(rows[:2500]) + "\n").splitlines()[1] == "1\t1.50"
