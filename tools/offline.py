@@ -20,7 +20,7 @@ from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from components.settings import Settings, parse_settings
+from components.settings import ConfigError, Settings, parse_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "scheduled-etl"
@@ -302,6 +302,18 @@ def run_program(
     for key, output in getattr(stack_resource, "outputs", {}).items():
         exported[key] = _sync_await(pulumi.Output.from_input(output).future())
     return Program(mocks.resources, exported)
+
+
+def refusal(main: Callable[[], None], stack: str = "dev") -> str:
+    """The ConfigError message of a program (a consumer of the public API) whose args are
+    refused, after checking that it declared nothing: bad args stop before any resource."""
+    mocks = RecordingMocks()
+    try:
+        run_program(stack, {}, mocks, main=main)
+    except ConfigError as refused:
+        assert mocks.resources == [], [r.name for r in mocks.resources]
+        return str(refused)
+    raise AssertionError("the program's args were accepted")
 
 
 @functools.cache

@@ -64,7 +64,7 @@ from components.specs.alerts import alerts_topic_policy
 from components.stack import STACK_ONLY_JOB_KEYS
 from tools import authorization as tool
 from tools import config_docs
-from tools.offline import ACCOUNT, REGION, ROOT, Program, RecordingMocks, run_program
+from tools.offline import ACCOUNT, REGION, ROOT, Program, RecordingMocks, refusal, run_program
 
 # The stack tests this module runs again on consumer programs (see the module docstring).
 REUSED = [
@@ -335,16 +335,12 @@ def test_invalid_platform_args_are_reported_in_one_pass_before_anything_exists()
             ),
         )  # fmt: skip
 
-    mocks = RecordingMocks()
-    with pytest.raises(ConfigError) as raised:
-        run_program(STACK, {}, mocks, main=consumer)
-    message = str(raised.value)
+    message = refusal(consumer, STACK)
     assert message.startswith("invalid args of platform mine (nothing was created):")
     for line in ('args.container_insights = "on"', "args.log_retention_days = 8",
                  "args.new_vpc.availability_zones = 9", 'args.new_vpc.nat_gateways = "Many"',
                  'args.image_build.architecture = "SPARC"'):  # fmt: skip
         assert f"  - mine: {line}: " in message, line
-    assert mocks.resources == []
 
 
 def test_a_long_platform_name_is_refused_with_the_names_it_breaks() -> None:
@@ -424,10 +420,7 @@ def test_existing_resources_given_as_plain_values_are_checked_in_the_same_pass()
             ),
         )  # fmt: skip
 
-    mocks = RecordingMocks()
-    with pytest.raises(ConfigError) as raised:
-        run_program(STACK, {}, mocks, main=consumer)
-    message = str(raised.value)
+    message = refusal(consumer, STACK)
     assert message.startswith("invalid args of job bad (nothing was created):")
     for line in ('args.name_prefix = "lake data"', 'args.cluster_arn = "shared"',
                  'args.subnet_ids.0 = "subnet-1"', "args.security_group_ids = [",
@@ -437,7 +430,6 @@ def test_existing_resources_given_as_plain_values_are_checked_in_the_same_pass()
         assert f"  - lake data-bad: {line}" in message, line
     # The prefix's own problem, not one per name it would break.
     assert "shorten the name prefix" not in message
-    assert mocks.resources == []
 
 
 def job_on_outputs() -> None:
@@ -492,17 +484,13 @@ def test_a_platforms_existing_resources_are_checked_in_the_same_pass() -> None:
             ),
         )  # fmt: skip
 
-    mocks = RecordingMocks()
-    with pytest.raises(ConfigError) as raised:
-        run_program(STACK, {}, mocks, main=consumer)
-    message = str(raised.value)
+    message = refusal(consumer, STACK)
     assert message.startswith("invalid args of platform mine (nothing was created):")
     for line in ('args.job_names.0 = "Nightly"', 'args.vpc_id = "vpc-1"',
                  "args.subnet_ids = []", 'args.security_group_ids.0 = "sg-1"',
                  'args.cluster_arn = "shared"', f'args.alerts_topic_arn = "{TOPIC_NAME}"',
                  "args.log_retention_days = 8"):  # fmt: skip
         assert f"  - mine: {line}" in message, line
-    assert mocks.resources == []
 
 
 @pytest.mark.parametrize(
@@ -530,11 +518,7 @@ def test_a_platforms_network_is_one_choice(given: dict[str, object], problem: st
     def consumer() -> None:
         JobPlatform("mine", JobPlatformArgs(name_prefix="mine", **given))  # type: ignore[typeddict-item]
 
-    mocks = RecordingMocks()
-    with pytest.raises(ConfigError) as raised:
-        run_program(STACK, {}, mocks, main=consumer)
-    assert f"  - mine: {problem}" in str(raised.value)
-    assert mocks.resources == []
+    assert f"  - mine: {problem}" in refusal(consumer, STACK)
 
 
 def test_a_jobs_near_misses_on_existing_resources_are_denied(program: Program) -> None:

@@ -13,8 +13,7 @@ from pulumi import Output
 from components.args import JobPlatformArgs, ScheduledFargateJobArgs
 from components.job import ScheduledFargateJob
 from components.platform import JobPlatform
-from components.settings import ConfigError
-from tools.offline import ACCOUNT, REGION, RecordingMocks, run_program
+from tools.offline import ACCOUNT, REGION, RecordingMocks, refusal, run_program
 
 STACK = "dev"
 PREFIX = "lake-dev"
@@ -39,11 +38,7 @@ def job_error(**changes: Any) -> str:
     def consumer() -> None:
         ScheduledFargateJob("nightly", cast(ScheduledFargateJobArgs, args))
 
-    mocks = RecordingMocks()
-    with pytest.raises(ConfigError) as raised:
-        run_program(STACK, {}, mocks, main=consumer)
-    assert mocks.resources == []
-    message = str(raised.value)
+    message = refusal(consumer, STACK)
     assert message.startswith("invalid args of job nightly (nothing was created):"), message
     return message
 
@@ -165,10 +160,7 @@ def test_the_platform_checks_its_plain_resource_keys_and_key_names() -> None:
                       "container_insights": Output.from_input("on")}  # fmt: skip
         JobPlatform("mine", cast(JobPlatformArgs, given))
 
-    mocks = RecordingMocks()
-    with pytest.raises(ConfigError) as raised:
-        run_program(STACK, {}, mocks, main=consumer)
-    message = str(raised.value)
+    message = refusal(consumer, STACK)
     for line in ('args.cluster_arn = "data-cluster": not an ARN',
                  "args.subnet_ids = [", 'args.vpc_id = "vpc-1": expected vpc-',
                  'args.alerts_topic_arn = "consumer-alerts": not an ARN',
@@ -176,7 +168,6 @@ def test_the_platform_checks_its_plain_resource_keys_and_key_names() -> None:
                  "args.log_retention_days = 10: allowed",
                  "args.container_insights: must be a plain value"):  # fmt: skip
         assert f"  - mine: {line}" in message, (line, message)
-    assert mocks.resources == []
 
 
 def test_s3_prefix_has_no_default_on_a_given_bucket() -> None:
