@@ -23,6 +23,7 @@ from components.settings import (
 from components.specs.names import stack_prefix
 from tools.offline import (
     ACCOUNT,
+    INVOKES,
     REGION,
     RUN_DIGEST,
     Program,
@@ -276,7 +277,10 @@ def test_security_group_allows_no_ingress(program: tuple[str, Program]) -> None:
         return
     # And MySQL to the stack's Aurora cluster, within the VPC only.
     assert egress == [("tcp", 443, 443), ("tcp", 3306, 3306)]
-    assert group["egress"][1]["cidrBlocks"] == [prog.one("awsx:ec2:Vpc").inputs["cidrBlock"]]
+    # The CIDR of the VPC the stack creates, else of the one it looks up (default or existing).
+    created = prog.of_type("awsx:ec2:Vpc")
+    vpc = created[0].inputs if created else INVOKES["aws:ec2/getVpc:getVpc"]
+    assert group["egress"][1]["cidrBlocks"] == [vpc["cidrBlock"]]
 
 
 def test_outputs(program: tuple[str, Program]) -> None:

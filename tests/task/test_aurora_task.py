@@ -11,6 +11,7 @@ Root is required (CI and the sessions that build this project run as root).
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,9 +26,17 @@ from tls_server import TlsFiles, tls_only_server
 
 from components.specs import aurora
 from etl import shared_server
-from tools.offline import STACKS, stack_settings
+from tools.offline import (
+    PROJECT,
+    STACKS,
+    run_program,
+    stack_config,
+    stack_settings,
+    with_image_digest,
+)
 from tools.task import TaskResult, TaskSpec
 from tools.task.__main__ import app_overrides, platform_env
+from tools.task.definition import TASK_DEFINITION, from_inputs
 from tools.task.images import app_image
 from tools.task.runner import TaskRun
 
@@ -87,13 +96,18 @@ def exports(s3: Any, bucket: str, task: TaskSpec) -> dict[str, bytes]:
             if not k.endswith("_manifest.json")}  # fmt: skip
 
 
-def sidecar_twin(stack: str, job: str) -> str:
-    """A sidecar job of the same stack that runs the same job folder."""
+def sidecar_twin(stack: str, job: str) -> TaskSpec:
+    """The same job folder's task on the sidecar: a sidecar job of the stack that runs it, else
+    this job itself moved back to the sidecar (a stack whose jobs all switched to Aurora)."""
     for other, settings in stack_settings(stack).jobs.items():
         same = job_folder(stack, other).resolve() == job_folder(stack, job).resolve()
         if settings.database_server == "sidecar" and same:
-            return other
-    raise AssertionError(f"{stack}: no sidecar job runs {job}'s folder to compare with")
+            return spec(stack, other)
+    config = copy.deepcopy(with_image_digest(stack_config(stack)))
+    config[f"{PROJECT}:jobs"][job].pop("databaseServer")
+    [inputs] = [r.inputs for r in run_program(stack, config).of_type(TASK_DEFINITION)
+                if r.name == job]  # fmt: skip
+    return from_inputs(inputs)
 
 
 def test_the_stacks_have_an_aurora_job() -> None:
@@ -107,7 +121,7 @@ def test_an_aurora_task_runs_on_the_cluster_with_the_sidecars_exports(
     server, tls = cluster
     task = spec(stack, job)
     assert [c.name for c in task.containers] == ["app"]  # no sidecar
-    twin = spec(stack, sidecar_twin(stack, job))
+    twin = sidecar_twin(stack, job)
     s3, bucket, _ = s3_for(twin, s3_endpoint, 3000, tmp_path / "twin")
     first = run(twin, s3_endpoint)
     assert first.exit_code() == 0, first.report()

@@ -44,6 +44,7 @@ def task() -> TaskSpec:
     jobs = config[f"{PROJECT}:jobs"]
     name = next(iter(jobs))
     jobs[name].pop("etlJob", None)
+    jobs[name].pop("databaseServer", None)  # on the sidecar: this task runs on its own here
     jobs[name]["imageUri"] = IMAGE
     program = run_program("dev", config)
     [inputs] = [r.inputs for r in program.of_type(TASK_DEFINITION) if r.name == name]
