@@ -810,8 +810,19 @@ def aurora_stack_problems(settings: Settings) -> list[Problem]:
     if settings.aurora is None:
         return [Problem(key, "needs the stack's `aurora` block (an existing cluster or the "
                         "one to create)", "aurora", reads=(key,)) for key in wanting]  # fmt: skip
+    if not wanting and settings.aurora.existing_cluster is None:
+        return [Problem("aurora", "no job has `databaseServer: aurora`: this block would create "
+                        "(and bill) a cluster no job uses; remove it or switch a job to it",
+                        reads=("aurora",))]  # fmt: skip
     if settings.aurora.existing_cluster is not None:
-        return []
+        # Refused, not ignored: they shape a cluster this stack creates, not an existing one.
+        given = sorted(settings.aurora.model_fields_set - {"existing_cluster"})
+        return [
+            Problem(f"aurora.{to_camel(key)}", "applies only to a cluster this stack creates; "
+                    "with `existingCluster` it is ignored: remove it",
+                    getattr(settings.aurora, key), reads=(f"aurora.{to_camel(key)}",))
+            for key in given
+        ]  # fmt: skip
     problems = aurora.capacity_problems(settings.aurora.spec())
     network = settings.network
     if isinstance(network, ExistingNetwork) and len(network.subnet_ids) < 2:

@@ -130,6 +130,13 @@ def main() -> int:
     name = args.stack_job or default_stack_job(jobs)
     if name not in jobs:
         parser.error(f"--stack-job {name}: not a job of {args.stack} ({', '.join(jobs)})")
+    if jobs[name].database_server == "aurora" and not args.plain:
+        # The task holds the app alone: its database is the stack's cluster, not on this machine.
+        parser.error(
+            f'{args.stack}\'s job {name} has jobs.{name}.databaseServer = "aurora": the local '
+            "task runner runs sidecar jobs only; give --stack-job a sidecar job, or --plain to "
+            "run the job folder against the local server (docs/outgrowing-the-sidecar.md)"
+        )
     slot = args.scheduled_time or (
         demo_slot(jobs[name], datetime.now(UTC)) if args.stack_job else SAMPLE_SLOT
     )
@@ -159,9 +166,10 @@ def main() -> int:
 
 
 def default_stack_job(jobs: Mapping[str, JobSettings]) -> str:
-    """The stack's first job that runs the bundled job (the sample orders fit it), else its
-    first job."""
-    return next((n for n, j in jobs.items() if stack_job_folder(j) is None), next(iter(jobs)))
+    """The stack's first sidecar job that runs the bundled job (the sample orders fit it),
+    else its first sidecar job, else its first job (refused in main: an aurora job)."""
+    sidecar = [n for n, j in jobs.items() if j.database_server == "sidecar"] or list(jobs)
+    return next((n for n in sidecar if stack_job_folder(jobs[n]) is None), sidecar[0])
 
 
 def stack_job_folder(job: JobSettings) -> Path | None:

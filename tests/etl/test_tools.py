@@ -48,6 +48,7 @@ from etl.settings import (
     from_env,
     storage_from_env,
 )
+from tools.offline import STACKS, stack_settings
 from tools.s3_emulator import free_port
 
 OUT = "output/monthly_orders/"  # OUTPUT_PREFIX<JOB_NAME>/
@@ -829,3 +830,16 @@ def test_tools_work_on_a_local_folder(db_server: DbServer, database: str, tmp_pa
     assert etl("unlock", env=env).returncode == 1
     assert etl("unlock", "--force", "--holder", "o1", env=env).returncode == 0
     assert not (data / LOCK).exists()
+
+
+def test_demo_refuses_an_aurora_job_naming_its_key_and_the_ways_out() -> None:
+    """The task runner has no cluster to give an aurora job's task: the demo used to start it
+    and fail at connect with an SSL error naming no cause."""
+    found = [(s, n) for s in STACKS for n, j in stack_settings(s).jobs.items()
+             if j.database_server == "aurora"]  # fmt: skip
+    assert found, "no committed stack has an aurora job to try"
+    stack, job = found[0]
+    done = run_demo("--stack", stack, "--stack-job", job)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f'jobs.{job}.databaseServer = "aurora"' in done.stderr
+    assert "--plain" in done.stderr and "sidecar" in done.stderr

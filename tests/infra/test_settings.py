@@ -470,12 +470,26 @@ def test_an_aurora_job_needs_the_stacks_block() -> None:
     assert "needs the stack's `aurora` block" in error_of(aurora_stack())
 
 
-def test_an_existing_cluster_needs_no_capacity_or_subnet_rule() -> None:
-    raw = aurora_stack({"existingCluster": "shared-etl", "minCapacity": 0,
-                        "engineVersion": "8.0.mysql_aurora.3.04.0"})  # fmt: skip
-    raw["network"] = {
+def test_an_existing_cluster_needs_no_subnet_rule_and_refuses_creation_keys() -> None:
+    one_subnet = {
         "mode": "existing",
         "vpcId": "vpc-0123456789abcdef0",
         "subnetIds": ["subnet-0123456789abcdef0"],
     }
+    raw = {**aurora_stack({"existingCluster": "shared-etl"}), "network": one_subnet}
     assert parse_settings(raw).aurora is not None
+    # Keys that shape a created cluster are refused, not silently ignored.
+    creation = {"minCapacity": 0, "engineVersion": "8.0.mysql_aurora.3.04.0"}
+    raw = {**aurora_stack({"existingCluster": "shared-etl", **creation}), "network": one_subnet}
+    with pytest.raises(ConfigError) as raised:
+        parse_settings(raw)
+    message = str(raised.value)
+    for key, value in (("engineVersion", '"8.0.mysql_aurora.3.04.0"'), ("minCapacity", "0")):
+        assert f"aurora.{key} = {value}" in message and "with `existingCluster`" in message
+
+
+def test_an_aurora_block_no_job_uses_is_refused() -> None:
+    raw = aurora_stack({})
+    raw["jobs"] = {name: {**job, "databaseServer": "sidecar"} for name, job in raw["jobs"].items()}
+    with pytest.raises(ConfigError, match="no job has `databaseServer: aurora`"):
+        parse_settings(raw)
