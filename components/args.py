@@ -55,8 +55,8 @@ class AuroraArgs(TypedDict):
 
     existing_cluster: NotRequired[str]
     """an existing cluster's identifier (its password managed by RDS in Secrets Manager; open
-    3306 on it to the tasks' security group yourself); none: one is created with the keys
-    below"""
+    3306 on it to the tasks' security group yourself; the keys below are then refused); none:
+    one is created with the keys below, if a job uses it"""
     engine_version: NotRequired[str]
     """Aurora MySQL 3, `8.0.mysql_aurora.3.XX.Y`; 3.08.0 or later for `minCapacity` 0"""
     min_capacity: NotRequired[float]
