@@ -8,7 +8,7 @@ import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from botocore.exceptions import ClientError
 
@@ -72,8 +72,8 @@ def discover(s3: Any, bucket: str, prefix: str, tables: list[str]) -> dict[str, 
 
 
 @contextmanager
-def open_object(ctx: RunContext, key: str) -> Iterator[IO[str]]:
-    """An input object as text, streamed from S3 (and gunzipped) while it is read."""
+def open_binary(ctx: RunContext, key: str) -> Iterator[IO[bytes]]:
+    """An input object's bytes, streamed from S3 (and gunzipped) while they are read."""
     try:
         body = ctx.s3.get_object(Bucket=ctx.bucket, Key=key)["Body"]
     except ClientError as err:
@@ -83,7 +83,17 @@ def open_object(ctx: RunContext, key: str) -> Iterator[IO[str]]:
             f"s3://{ctx.bucket}/{key} was listed but is gone (deleted or replaced while the run "
             "read its inputs); rerun once the inputs are in place"
         ) from None
-    binary = gzip.GzipFile(fileobj=body) if key.lower().endswith(".gz") else body
+    binary = cast(IO[bytes], gzip.GzipFile(fileobj=body) if key.lower().endswith(".gz") else body)
+    with binary:
+        yield binary
+
+
+@contextmanager
+def open_object(ctx: RunContext, key: str) -> Iterator[IO[str]]:
+    """An input object as text, streamed from S3 (and gunzipped) while it is read."""
     # utf-8-sig: tolerate the byte-order mark spreadsheet tools write.
-    with io.TextIOWrapper(binary, encoding="utf-8-sig", newline="") as text:
+    with (
+        open_binary(ctx, key) as binary,
+        io.TextIOWrapper(binary, encoding="utf-8-sig", newline="") as text,
+    ):
         yield text

@@ -68,6 +68,7 @@ class Column:
     column_type: str  # COLUMN_TYPE: int(10) unsigned, bit(8), enum('a','b')...
     scale: int | None = None  # NUMERIC_SCALE
     fraction: int | None = None  # DATETIME_PRECISION
+    nullable: bool = True  # IS_NULLABLE
 
     @property
     def via_variable(self) -> bool:
@@ -79,7 +80,7 @@ def columns_sql() -> str:
     """The query for a table's columns, in Column's order (one parameter: the table)."""
     return (
         "SELECT column_name, LOWER(data_type), column_type, numeric_scale, "
-        "datetime_precision FROM information_schema.columns "
+        "datetime_precision, is_nullable = 'YES' FROM information_schema.columns "
         "WHERE table_schema = DATABASE() AND table_name = %s ORDER BY ordinal_position"
     )
 
@@ -287,6 +288,34 @@ def common(column: Column) -> str | None:
     return None
 
 
+# A field as the CSV file spells it (RFC 4180): unquoted (no comma, quote, line break or NUL),
+# or quoted with its quotes doubled. The converter matches batches of the file's own bytes
+# against these and hands the server what matches unchanged (etl/convert.py).
+UNQUOTED = r'[^,"\r\n\x00]*'
+QUOTED = r'[^"\x00]*(?:""[^"\x00]*)*'
+_SPECIAL = re.compile(r'[,"\r\n\x00]')
+
+
+def raw_spelling(column: Column | None) -> tuple[str, str] | None:
+    """(unquoted, inside the quotes): the regular expressions of a CSV field of `column` that
+    `checker` passes unchanged, as the file spells it; None when every field needs the checker
+    (BIT has no such spelling)."""
+    if column is None or checker(column) is None:
+        return UNQUOTED, QUOTED
+    kind = column.data_type
+    if kind == "char":  # no trailing space
+        return UNQUOTED + "(?<! )", QUOTED + "(?<! )"
+    if kind in {"enum", "set"}:
+        found = [m for m in members(column.column_type) if m]  # an empty field is NULL or ''
+        plain = [re.escape(m) for m in found if not _SPECIAL.search(m)]
+        quoted = [re.escape(m).replace('"', '""') for m in found]
+        one = "(?:" + "|".join(quoted) + ")" if quoted else "(?!)"
+        bare = "(?:" + "|".join(plain) + ")" if plain else "(?!)"  # a set's comma needs quotes
+        return bare, f"(?:{one}(?:,{one})*)?" if kind == "set" else one
+    spelled = common(column)  # digits, signs, '.', ':', '-', ' ', 'e': never a CSV special
+    return None if spelled is None else (spelled, spelled)
+
+
 @dataclass(frozen=True)
 class FieldCheck:
     index: int  # the field's position in the file's header
@@ -310,6 +339,6 @@ def table_columns(cursor: Any, table: str) -> dict[str, Column]:
     cursor.execute(columns_sql(), (table,))
     return {
         name: Column(name, kind, full, None if scale is None else int(scale),
-                     None if fraction is None else int(fraction))
-        for name, kind, full, scale, fraction in cursor.fetchall()
+                     None if fraction is None else int(fraction), bool(nullable))
+        for name, kind, full, scale, fraction, nullable in cursor.fetchall()
     }  # fmt: skip

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from etl_harness import manifest, put_csv, read_bytes, run_etl
 
-from etl.load import quoted_fields
+from etl.convert import quoted_fields
 
 SCHEMA = (
     "DROP TABLE IF EXISTS t; CREATE TABLE t (id INT PRIMARY KEY, s VARCHAR(10) NULL, "

@@ -7,12 +7,14 @@ test_sql_values.py."""
 
 from __future__ import annotations
 
-import csv
 import io
+import re
 
 import pytest
 
-from etl import load, values
+from etl import convert as convert_module
+from etl import values
+from etl.convert import Converter
 from etl.extract import BadInput
 
 COLUMNS = {
@@ -27,21 +29,31 @@ COLUMNS = {
 
 def convert(text: str) -> str:
     """`text` (a CSV with a header) as the loader hands it to the server."""
-    reader = csv.reader(io.StringIO(text), strict=True)
-    header = next(reader)
+    converter = Converter(io.BytesIO(text.encode()), "k.csv")
+    header = converter.header()
+    assert header is not None
     out = io.BytesIO()
-    checks = values.checks(header, COLUMNS)
-    load.to_tsv(reader, "k.csv", len(header), out, header=header, checks=checks)
+    converter.copy(out, header, COLUMNS)
     return out.getvalue().decode()
 
 
 def test_common_spellings_pass_unchanged() -> None:
-    rows = "".join(f'{i},{i}.5,2026-01-05 10:00:0{i % 10},"a,b",ab,{i % 2}\n' for i in range(25))
-    tsv = convert("id,amount,at,note,code,flag\n" + rows + "99,,,,,\n")
-    lines = tsv.splitlines()
+    """Records whose every field has its common spelling go to the server as the file has
+    them (empty fields too: the LOAD's SET makes them NULL)."""
+    rows = "".join(f'{i},{i}.5,2026-01-05 10:00:0{i % 10},"a,b",ab\n' for i in range(25))
+    text = rows + '99,,"",,\n'
+    assert convert("id,amount,at,note,code\n" + text) == text
+
+
+def test_parsed_records_are_written_again_quoted_with_null_bare() -> None:
+    """A BIT column has no common spelling: every record is parsed, checked and written
+    again, each field quoted and NULL the bare word (the server reads an unquoted NULL as NULL,
+    a quoted one as the text)."""
+    rows = "".join(f'{i},{i}.5,2026-01-05 10:00:0{i % 10},"a,""b",ab,{i % 2}\n' for i in range(25))
+    lines = convert("id,amount,at,note,code,flag\n" + rows + "99,,,NULL,,\n").splitlines()
     assert len(lines) == 26
-    assert lines[3] == "3\t3.5\t2026-01-05 10:00:03\ta,b\tab\t1"
-    assert lines[-1] == "99\t\\N\t\\N\t\\N\t\\N\t\\N"
+    assert lines[3] == '"3","3.5","2026-01-05 10:00:03","a,""b","ab","1"'
+    assert lines[-1] == '"99",NULL,NULL,"NULL",NULL,NULL'
 
 
 @pytest.mark.parametrize(
@@ -67,7 +79,7 @@ def test_a_char_field_never_runs_into_the_next_record() -> None:
 
 
 def test_a_bad_field_in_a_later_batch_is_named_by_its_line() -> None:
-    count = load._BATCH_ROWS * 2 + 7
+    count = convert_module._BATCH_ROWS * 2 + 7
     rows = [f"{i},1.25" for i in range(count)]
     rows[count - 3] = f"{count - 3},1.255"  # more places than the column's scale
     with pytest.raises(BadInput, match=rf"k.csv line {count - 1}, column amount \(value '1.255'\)"):
@@ -75,17 +87,17 @@ def test_a_bad_field_in_a_later_batch_is_named_by_its_line() -> None:
 
 
 def test_bit_fields_are_checked_though_they_have_no_common_spelling() -> None:
-    assert convert("id,flag\n1,1\n2,0\n").splitlines() == ["1\t1", "2\t0"]
+    assert convert("id,flag\n1,1\n2,0\n").splitlines() == ['"1","1"', '"2","0"']
     with pytest.raises(BadInput, match=r"k.csv line 3, column flag \(value '2'\)"):
         convert("id,flag\n1,1\n2,2\n")
 
 
 def test_a_time_with_an_offset_is_normalised_in_an_otherwise_common_batch() -> None:
-    tsv = convert(
+    written = convert(
         "id,at\n1,2026-01-05 10:00:00\n2,2026-01-05T10:00:00+02:00\n3,2026-01-05 11:00:00\n"
     )
-    assert tsv.splitlines() == [
-        "1\t2026-01-05 10:00:00", "2\t2026-01-05 08:00:00", "3\t2026-01-05 11:00:00"
+    assert written.splitlines() == [
+        "1,2026-01-05 10:00:00", '"2","2026-01-05 08:00:00"', "3,2026-01-05 11:00:00"
     ]  # fmt: skip
 
 
@@ -93,7 +105,7 @@ def test_a_batch_of_uncommon_spellings_still_checks_every_column() -> None:
     """Every time has an offset (no batch matches the record's expression): the times are
     normalised, and the other columns are still checked."""
     rows = "".join(f"{i},2026-01-05T10:00:0{i}+01:00\n" for i in range(1, 4))
-    assert convert("id,at\n" + rows).splitlines()[2] == "3\t2026-01-05 09:00:03"
+    assert convert("id,at\n" + rows).splitlines()[2] == '"3","2026-01-05 09:00:03"'
     with pytest.raises(BadInput, match=r"k.csv line 3, column id \(value '2x'\)"):
         convert("id,at\n" + rows.replace("2,", "2x,"))
 
@@ -107,4 +119,49 @@ def test_a_bad_field_after_many_round_amounts_is_named_at_once() -> None:
     rows[2500] = "2500,1.2.5"
     with pytest.raises(BadInput, match=r"k.csv line 2502, column amount \(value '1.2.5'\)"):
         convert("id,amount\n" + "\n".join(rows) + "\n")
-    assert convert("id,amount\n" + "\n".join(rows[:2500]) + "\n").splitlines()[1] == "1\t1.50"
+    assert convert("id,amount\n" + "\n".join(rows[:2500]) + "\n").splitlines()[1] == "1,1.50"
+
+
+KINDS = {
+    "state": values.Column("state", "enum", "enum('new','a,b','say \"hi\"')"),
+    "tags": values.Column("tags", "set", "set('x','y')"),
+    "code": values.Column("code", "char", "char(4)"),
+    "must": values.Column("must", "varchar", "varchar(9)", nullable=False),
+    "note": values.Column("note", "varchar", "varchar(9)"),
+}
+
+
+def as_is(text: str, null: str = "") -> bool:
+    """Whether `text` (records after the header) goes to the server unchanged, whole."""
+    header = ["state", "tags", "code", "must", "note"]
+    record = convert_module.record_pattern(header, KINDS, null, b"\n")
+    assert record is not None
+    return re.fullmatch(f"(?:{record})*".encode(), text.encode()) is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('new,x,ab,m,n\n"a,b","x,y","a b",m,""\n"say ""hi""",,,m,\n', True),
+        ("a,b,x,ab,m,n\n", False),  # a member with a comma unquoted is two fields
+        ('new,"x,z",ab,m,n\n', False),  # not a member
+        ('new,x,"ab ",m,n\n', False),  # CHAR's trailing space, inside quotes too
+        ("new,x,ab,,n\n", False),  # an empty NOT NULL field: written again as NULL
+        ('new,x,ab,"",n\n', False),
+        ("new,x,ab,m,NULL\n", False),  # the server reads an unquoted NULL as NULL
+        ('new,x,ab,m,"NULL"\n', True),
+        ("new,x,ab,m,n\r\n", False),  # another line end than the header's
+        ('new,x,ab,m,"n"x\n', False),  # text after a closing quote
+        ('new,x,ab,m,n"\n', False),  # a quote in an unquoted field
+        ("new,x,ab,m,a\rb\n", False),  # a bare CR: a line end to csv
+        ("new,x,ab,m,\0\n", False),
+    ],
+)
+def test_what_goes_to_the_server_as_the_file_spells_it(text: str, expected: bool) -> None:
+    assert as_is(text) is expected
+
+
+def test_with_csv_null_an_empty_field_is_text_and_the_marker_is_parsed() -> None:
+    assert as_is("new,x,ab,m,\n", null="NA")  # '' in a text column
+    assert not as_is("new,x,ab,m,NA\n", null="NA")
+    assert as_is('new,x,ab,m,"NA"\n', null="NA")

@@ -1,0 +1,420 @@
+"""The loader's converter: an input file's bytes -> the records LOAD DATA reads.
+
+The server reads RFC 4180 itself (FIELDS TERMINATED BY ',' ENCLOSED BY '"' ESCAPED BY ''), so
+most of a file goes to it as it is: each chunk of whole records is matched against one regular
+expression of a record (each field's spelling that the value checks pass unchanged, values.py)
+and what matches is handed over byte for byte. Python's csv module parses only what does not
+match — a time with an offset to normalise, a bad value or malformed CSV to name, a field the
+server would read otherwise (an unquoted NULL, which it takes for NULL; CSV_NULL; an empty field
+of a NOT NULL column) — and those records are written again: each field quoted, NULL as the
+bare word NULL. An empty field is NULL (CSV_NULL unset): the server reads it as '' and the
+LOAD's SET turns '' into NULL for the nullable columns (load.load_data_sql); a NOT NULL column's
+empty field goes the parsed way, as NULL, which the server refuses.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+import re
+import threading
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from operator import itemgetter
+from typing import IO
+
+from etl import log, values
+from etl.extract import BadInput
+
+# The largest field the parsed path accepts (Python's csv module stops at 128 KiB by default).
+FIELD_LIMIT = 16 * 1024 * 1024
+csv.field_size_limit(FIELD_LIMIT)
+_CHUNK = 1 << 20  # read and matched at a time (the FIFO to the server holds 1 MiB)
+# Parsed records are checked and written in batches of at most _BATCH_ROWS records or
+# _BATCH_CHARS characters (4 bytes each at most once written).
+_BATCH_ROWS = 10_000
+_BATCH_CHARS = _CHUNK // 4
+_SHOWN = 200  # characters of a value quoted in an error message
+_TERMS = {b"\r\n": r"\r\n", b"\n": r"\n", b"\r": r"\r"}  # a record's end, as a regex
+
+# Placeholders while parsed records are checked: lone surrogates, which text decoded from
+# UTF-8 (strictly, as every input is) can never hold, nor CSV_NULL (settings refuse them).
+_FIELD = values.SEPARATOR  # between fields
+_RECORD = values.RECORD_END  # after each record
+_EMPTY = "\udcff"  # a NULL field (empty, or CSV_NULL when set)
+
+
+class Stopped(Exception):
+    """The load this conversion feeds was stopped (it failed, or the run is stopping)."""
+
+
+def shown(value: str | None) -> str | None:
+    """A value as an error message quotes it: at most _SHOWN characters."""
+    if value is None or len(value) <= _SHOWN:
+        return value
+    return f"{value[:_SHOWN]}… ({len(value)} characters)"
+
+
+def nullif(column: values.Column | None, null: str) -> bool:
+    """Whether the LOAD turns the server's '' into NULL for this column (an empty field is
+    NULL unless CSV_NULL is set; a NOT NULL column's empty fields are never passed raw)."""
+    return not null and (column is None or column.nullable)
+
+
+def record_pattern(
+    header: list[str], columns: dict[str, values.Column], null: str, term: bytes
+) -> str | None:
+    """The regular expression of one whole record the server may read as it is, or None when
+    no record may (a column whose every field needs its check)."""
+    end = f"(?=,|{_TERMS[term]})"
+    fields = []
+    for name in header:
+        column = columns.get(name)
+        spelling = values.raw_spelling(column)
+        if spelling is None:
+            return None
+        bare, inside = spelling
+        # Unquoted NULL is NULL to the server; unquoted CSV_NULL is NULL to the job.
+        guards = [f"(?!{re.escape(word)}{end})" for word in {"NULL", null} - {""}
+                  if re.fullmatch(bare, word)]  # fmt: skip
+        choices = [bare, f'"{inside}"']
+        if nullif(column, null) or (null and values.checker(column) is None if column else null):
+            choices.append('""|')  # '' to the server: NULL by the LOAD's SET, or '' (CSV_NULL)
+        else:
+            guards.append(f'(?!(?:"")?{end})')  # an empty field: parsed, checked, NULL
+        fields.append("".join(guards) + f"(?>(?:{'|'.join(choices)}){end})")
+    blank = f"(?!{_TERMS[term]})" if len(header) == 1 else ""  # csv skips a blank line
+    return blank + ",".join(fields) + _TERMS[term]
+
+
+def count_records(data: bytes, term: bytes) -> int:
+    """The records in `data`, whole records the record pattern matched: its record ends less
+    those inside quotes (splitting on the quote alternates outside and inside)."""
+    total = data.count(term)
+    if b'"' in data:
+        total -= b"\0".join(data.split(b'"')[1::2]).count(term)
+    return total
+
+
+def _line_breaks(data: bytes) -> int:
+    """Lines as csv.reader counts them (CR, LF or CRLF each end one)."""
+    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+
+
+def _last_line_end(data: bytes, final: bool) -> int:
+    """The length of `data`'s complete lines (a CR at the end may be half a CRLF)."""
+    cut = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
+    if cut == len(data) and data.endswith(b"\r") and not final:
+        cut = max(data.rfind(b"\n", 0, cut - 1), data.rfind(b"\r", 0, cut - 1)) + 1
+    return len(data) if final else cut
+
+
+def server_csv(text: str, term: str) -> str:
+    """Checked records (fields ended by _FIELD, records by _RECORD, NULL as _EMPTY) as the
+    LOAD reads them: every field quoted, its quotes doubled; NULL the bare word NULL."""
+    text = text.replace('"', '""').replace(_FIELD, '","').replace(_RECORD, f'"{term}"')
+    return ('"' + text[:-1]).replace(f'"{_EMPTY}"', "NULL")
+
+
+@contextmanager
+def _read_errors(key: str) -> Iterator[None]:
+    try:
+        yield
+    except (gzip.BadGzipFile, EOFError, zlib.error) as err:
+        raise BadInput(f"{key}: not a complete gzip file ({err})") from None
+
+
+class Lines:
+    """A text's lines for csv.reader (split as newline='' splits them), counting the
+    characters read and, with `keep`, the lines of the record being read: whether a field
+    equal to CSV_NULL was quoted is in the raw text only (csv.reader drops quotes)."""
+
+    def __init__(self, text: str, keep: bool) -> None:
+        self.source = iter(io.StringIO(text, newline=""))
+        self.keep = keep
+        self.ascii = text.isascii()
+        self.record: list[str] = []
+        self.used = 0  # bytes, once encoded
+        self.exhausted = False
+
+    def __iter__(self) -> Lines:
+        return self
+
+    def __next__(self) -> str:
+        try:
+            line = next(self.source)
+        except StopIteration:
+            self.exhausted = True
+            raise
+        self.used += len(line) if self.ascii else len(line.encode("utf-8"))
+        if self.keep:
+            self.record.append(line)
+        return line
+
+
+_RAW_FIELD = re.compile(r'"(?:[^"]|"")*"|[^,]*')
+
+
+def quoted_fields(raw: str) -> list[bool]:
+    """For each field of one raw CSV record (RFC 4180, already read by csv.reader), whether
+    it was quoted."""
+    raw = raw.rstrip("\r\n")
+    flags: list[bool] = []
+    position = 0
+    while True:
+        found = _RAW_FIELD.match(raw, position)
+        assert found is not None  # the pattern matches the empty string too
+        flags.append(raw.startswith('"', position))
+        position = found.end() + 1  # past the comma
+        if position > len(raw):
+            return flags
+
+
+def _nulls(row: list[str], null: str, raw: list[str]) -> list[str]:
+    """The record with each unquoted CSV_NULL as NULL; a quoted one ("NA") is that text."""
+    quoted = quoted_fields("".join(raw))
+    return [
+        _EMPTY if v == null and not (i < len(quoted) and quoted[i]) else v
+        for i, v in enumerate(row)
+    ]
+
+
+class Converter:
+    """One input file for LOAD DATA: `header()`, then `copy()` the records after it."""
+
+    def __init__(self, source: IO[bytes], key: str, null: str = "") -> None:
+        self.source, self.key, self.null = source, key, null
+        self.buffer = b""
+        self.eof = False
+        self.line = 1  # the line of the buffer's first record
+        self.term = b"\r\n"  # the header's line end, every record's in the common case
+        self.rows = 0
+        self.width = 0
+        self.checks: _ColumnChecks | None = None
+        self.probe: re.Pattern[bytes] | None = None  # one record that goes as it is
+
+    def _read(self, size: int = _CHUNK) -> None:
+        with _read_errors(self.key):
+            chunk = self.source.read(size)
+        if chunk:
+            self.buffer += chunk
+        else:
+            self.eof = True
+
+    def header(self) -> list[str] | None:
+        """The first record (None for an empty file); its line end is the records'."""
+        self._read()
+        if self.buffer.startswith(codecs.BOM_UTF8):  # spreadsheet tools write one
+            self.buffer = self.buffer[len(codecs.BOM_UTF8) :]
+        while True:
+            records, used = self._parse(1)
+            if used or self.eof:
+                break
+            self._read(max(_CHUNK, len(self.buffer)))  # the header goes on past the buffer
+        if not used:
+            return None
+        head = self.buffer[:used]
+        self.term = next((t for t in _TERMS if head.endswith(t)), self.term)
+        self.line += _line_breaks(head)
+        self.buffer = self.buffer[used:]
+        return records[0][0]
+
+    def copy(
+        self,
+        out: IO[bytes],
+        header: list[str],
+        columns: dict[str, values.Column],
+        stop: threading.Event | None = None,
+    ) -> int:
+        """Write the records after the header to `out` as the LOAD reads them; returns how
+        many. Gives up at the next chunk once `stop` is set."""
+        record = record_pattern(header, columns, self.null, self.term)
+        pattern = re.compile(f"(?:{record})*".encode()) if record else None
+        self.probe = re.compile(record.encode()) if record else None
+        checks = values.checks(header, columns)
+        self.width = len(header)
+        self.checks = _ColumnChecks(checks, self.key, header, self.width) if checks else None
+        progress = log.Progress("load_progress", key=self.key)
+        while True:
+            if stop is not None and stop.is_set():
+                raise Stopped(self.key)
+            while not self.eof and len(self.buffer) < _CHUNK:
+                self._read()
+            if not self.buffer:
+                return self.rows
+            if not (pattern and self._as_is(pattern, out)) and not self._parsed(out):
+                self._read(max(_CHUNK, len(self.buffer)))  # a record longer than the buffer
+            progress.update(self.rows)  # rows handed to the server so far
+
+    def _as_is(self, pattern: re.Pattern[bytes], out: IO[bytes]) -> bool:
+        """Hand over the whole records at the buffer's start that match `pattern`."""
+        found = pattern.match(self.buffer)
+        end = found.end() if found else 0
+        if not end:
+            return False
+        data = self.buffer[:end]
+        if not data.isascii():
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                return False  # parsed: the error names the line
+        out.write(data)
+        self.rows += count_records(data, self.term)
+        self.line += _line_breaks(data)
+        self.buffer = self.buffer[end:]
+        return True
+
+    def _parsed(self, out: IO[bytes]) -> bool:
+        """Parse, check and write a batch of records at the buffer's start; False when the
+        first goes on past the buffer."""
+        records, used = self._parse(_BATCH_ROWS)
+        if not used:
+            return False
+        batch: list[str] = []
+        starts: list[int] = []
+        null = self.null
+        for fields, start, raw in records:
+            if len(fields) != self.width:
+                if not fields:  # a blank line
+                    continue
+                raise BadInput(
+                    f"{self.key} line {start}: {len(fields)} fields, the header has {self.width}"
+                )
+            if null:  # CSV_NULL: that text unquoted is NULL, an empty field an empty string
+                row = _nulls(fields, null, raw) if null in fields else fields
+            else:
+                row = [v or _EMPTY for v in fields] if "" in fields else fields
+            batch.append(_FIELD.join(row))
+            starts.append(start)
+        if batch:
+            text = _RECORD.join(batch) + _RECORD
+            if self.checks is not None:
+                text = self.checks.run(text, batch, starts)
+            out.write(server_csv(text, self.term.decode()).encode("utf-8"))
+            self.rows += len(batch)
+        self.line += _line_breaks(self.buffer[:used])
+        self.buffer = self.buffer[used:]
+        return True
+
+    def _parse(self, limit: int) -> tuple[list[tuple[list[str], int, list[str]]], int]:
+        """Up to `limit` records (and about _BATCH_CHARS characters) parsed by Python's csv
+        module from the buffer's start, each with its first line and, with CSV_NULL, its
+        lines; and the bytes they took (0 when the first goes on past the buffer)."""
+        data = self.buffer[: _last_line_end(self.buffer, self.eof)]
+        final = self.eof and len(data) == len(self.buffer)
+        bad: str | None = None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as err:  # parse the lines before it; name it if it is next
+            line = self.line + _line_breaks(data[: err.start])
+            bad = f"{self.key} line {line}: not UTF-8 ({err.reason})"
+            data = data[: _last_line_end(data[: err.start], final=False)]
+            text, final = data.decode("utf-8"), False
+        lines = Lines(text, keep=bool(self.null))
+        reader = csv.reader(lines, strict=True)
+        records: list[tuple[list[str], int, list[str]]] = []
+        used, line = 0, self.line
+        try:
+            for fields in reader:
+                records.append((fields, line, lines.record))
+                lines.record = []
+                used, line = lines.used, self.line + reader.line_num
+                if len(records) >= limit or used >= _BATCH_CHARS:
+                    break
+                if self.probe is not None and self.probe.match(self.buffer, used):
+                    break  # the next record goes as it is
+        except csv.Error as err:
+            if final or not lines.exhausted:  # not a record going on past what was read
+                raise BadInput(f"{self.key} line {line}: malformed CSV ({err})") from None
+        if not used and bad is not None:
+            raise BadInput(bad)
+        return records, used
+
+
+class _ColumnChecks:
+    """The value checks of a file's fields (values.py), on each batch's text at once: one
+    regular expression of a whole record (each checked field's common spelling, any text in
+    the others) matched over the batch in C, and the per-field checks only for the columns
+    whose spelling it does not cover (BIT) or when the batch does not match (an uncommon
+    spelling, which the check may normalise, or a bad value, which it names): then column by
+    column, each column's fields matched at once first (a file whose datetimes all have a 'T'
+    checks that column field by field, not all of them)."""
+
+    def __init__(
+        self, checks: list[values.FieldCheck], key: str, header: list[str], width: int
+    ) -> None:
+        assert (values.SEPARATOR, values.RECORD_END) == (_FIELD, _RECORD)
+        self.key, self.header, self.checks = key, header, checks
+        self.always = [check for check in checks if check.common is None]
+        self.columns = {
+            check.index: re.compile(f"{one}(?:{_FIELD}{one})*")
+            for check in checks
+            if check.common is not None
+            for one in [_field(check.common, rf"(?={_FIELD}|\Z)")]
+        }
+        spelled = {check.index: check.common for check in checks if check.common is not None}
+        self.whole: re.Pattern[str] | None = None
+        if spelled:
+            last = max(spelled)
+            fields = [
+                _field(spelled[index], f"(?=[{_FIELD}{_RECORD}])")
+                if index in spelled
+                else f"[^{_FIELD}{_RECORD}]*"
+                for index in range(last + 1)
+            ]
+            rest = f"[^{_RECORD}]*" if last < width - 1 else ""  # the fields after the last
+            record = _FIELD.join(fields) + (_FIELD + rest if rest else "")
+            self.whole = re.compile(f"(?:{record}{_RECORD})*")
+
+    def run(self, text: str, lines: list[str], starts: list[int]) -> str:
+        """The batch's text checked (records ended by _RECORD, `lines` the same records
+        without their ends), with any normalised field (a time with an offset, in UTC)."""
+        common = self.whole is not None and self.whole.fullmatch(text) is not None
+        if common and not self.always:
+            return text
+        records = [line.split(_FIELD) for line in lines]
+        checks = self.always if common else [c for c in self.checks if not self._column(c, records)]
+        changed = self._fields(checks, records, starts)
+        for number in changed:
+            lines[number] = _FIELD.join(records[number])
+        return _RECORD.join(lines) + _RECORD if changed else text
+
+    def _column(self, check: values.FieldCheck, records: list[list[str]]) -> bool:
+        """Whether all of the batch's fields of `check`'s column have the common spelling."""
+        pattern = self.columns.get(check.index)
+        column = _FIELD.join(map(itemgetter(check.index), records))
+        return pattern is not None and pattern.fullmatch(column) is not None
+
+    def _fields(
+        self, checks: list[values.FieldCheck], batch: list[list[str]], starts: list[int]
+    ) -> set[int]:
+        changed: set[int] = set()
+        for check in checks:
+            index = check.index
+            for number, value in enumerate(map(itemgetter(index), batch)):
+                if value == _EMPTY:
+                    continue
+                try:
+                    if (normal := check.check(value)) != value:
+                        batch[number][index] = normal
+                        changed.add(number)
+                except values.BadValue as exc:
+                    name = self.header[index] if index < len(self.header) else str(index + 1)
+                    raise BadInput(
+                        f"{self.key} line {starts[number]}, column {name} "
+                        f"(value {shown(value)!r}): {exc}"
+                    ) from None
+        return changed
+
+
+def _field(common: str, end: str) -> str:
+    """One field of a batch: its common spelling or _EMPTY, up to the field's `end`, in an
+    atomic group. No spelling crosses a separator, so any match that reaches the end is the
+    whole field, and nothing is lost by not trying the others. Without the group, a batch that
+    does not match backtracked through every way of matching each earlier field (a DECIMAL
+    spelling matches 12.50 two ways, 3.00 three): exponential in the batch's rows, a job stuck
+    in one regular expression on one bad value."""
+    return f"(?>(?:{common}|{_EMPTY}){end})"
