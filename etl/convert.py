@@ -64,6 +64,14 @@ def nullif(column: values.Column | None, null: str) -> bool:
     return not null and (column is None or column.nullable)
 
 
+def _empty_as_is(column: values.Column | None, null: str) -> bool:
+    """Whether an empty field goes to the server as it is: '' made NULL by the LOAD's SET (a
+    nullable column), or with CSV_NULL set the empty string (a column without checks)."""
+    if not null:
+        return nullif(column, null)
+    return column is None or values.checker(column) is None
+
+
 def record_pattern(
     header: list[str], columns: dict[str, values.Column], null: str, term: bytes
 ) -> str | None:
@@ -78,14 +86,17 @@ def record_pattern(
             return None
         bare, inside = spelling
         # Unquoted NULL is NULL to the server; unquoted CSV_NULL is NULL to the job.
-        guards = [f"(?!{re.escape(word)}{end})" for word in {"NULL", null} - {""}
+        guards = [f"(?!{re.escape(word)}{end})" for word in sorted({"NULL", null} - {""})
                   if re.fullmatch(bare, word)]  # fmt: skip
-        choices = [bare, f'"{inside}"']
-        if nullif(column, null) or (null and values.checker(column) is None if column else null):
-            choices.append('""|')  # '' to the server: NULL by the LOAD's SET, or '' (CSV_NULL)
-        else:
+        # An alternative that matched is kept (the group is atomic): one that may match
+        # nothing (at a quote too) goes after the quoted one, and the empty field last.
+        empty = re.fullmatch(bare, "") is not None
+        choices = [f'"{inside}"', bare] if empty else [bare, f'"{inside}"']
+        if _empty_as_is(column, null):
+            choices.append('""|')
+        elif empty or re.fullmatch(inside, ""):
             guards.append(f'(?!(?:"")?{end})')  # an empty field: parsed, checked, NULL
-        fields.append("".join(guards) + f"(?>(?:{'|'.join(choices)}){end})")
+        fields.append("".join(guards) + f"(?>{'|'.join(choices)})")
     blank = f"(?!{_TERMS[term]})" if len(header) == 1 else ""  # csv skips a blank line
     return blank + ",".join(fields) + _TERMS[term]
 

@@ -290,9 +290,10 @@ def common(column: Column) -> str | None:
 
 # A field as the CSV file spells it (RFC 4180): unquoted (no comma, quote, line break or NUL),
 # or quoted with its quotes doubled. The converter matches batches of the file's own bytes
-# against these and hands the server what matches unchanged (etl/convert.py).
-UNQUOTED = r'[^,"\r\n\x00]*'
-QUOTED = r'[^"\x00]*(?:""[^"\x00]*)*'
+# against these and hands the server what matches unchanged (etl/convert.py). Possessive: each
+# takes all it can, once, and a field is a field only if a separator comes next.
+UNQUOTED = r'[^,"\r\n\x00]*+'
+QUOTED = r'[^"\x00]*+(?:""[^"\x00]*+)*+'
 _SPECIAL = re.compile(r'[,"\r\n\x00]')
 
 
@@ -306,7 +307,8 @@ def raw_spelling(column: Column | None) -> tuple[str, str] | None:
     if kind == "char":  # no trailing space
         return UNQUOTED + "(?<! )", QUOTED + "(?<! )"
     if kind in {"enum", "set"}:
-        found = [m for m in members(column.column_type) if m]  # an empty field is NULL or ''
+        # The longest first: an alternative taken is kept, though the separator may not follow.
+        found = sorted((m for m in members(column.column_type) if m), key=len, reverse=True)
         plain = [re.escape(m) for m in found if not _SPECIAL.search(m)]
         quoted = [re.escape(m).replace('"', '""') for m in found]
         one = "(?:" + "|".join(quoted) + ")" if quoted else "(?!)"
