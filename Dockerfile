@@ -6,9 +6,14 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 COPY etl/requirements.txt /tmp/requirements.txt
-# A self-contained virtualenv; the final stage copies it and nothing else from here.
+# A self-contained virtualenv; the final stage copies it and nothing else from here. Its
+# bytecode is compiled here: the task's root is read-only (and PYTHONDONTWRITEBYTECODE set), so
+# without it every run compiled boto3, botocore and PyMySQL again: 1.2 s of CPU importing the
+# job instead of 0.24 s (the job's own etl/ compiles in 0.07 s). unchecked-hash: no source
+# timestamps to go stale.
 RUN python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-compile -r /tmp/requirements.txt
+    && /opt/venv/bin/pip install --no-compile -r /tmp/requirements.txt \
+    && /opt/venv/bin/python -m compileall -q --invalidation-mode unchecked-hash /opt/venv/lib
 
 FROM ${PYTHON_IMAGE}
 ENV PATH=/opt/venv/bin:$PATH \

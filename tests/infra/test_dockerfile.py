@@ -3,6 +3,7 @@ hadolint lints it, and the exact requirements it installs run the job from a fre
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ import pytest
 from etl_harness import ROOT, DbServer, manifest, put_csv, run_etl
 
 from components.specs.containers import APP_UID, APP_USER
+from tools.task import images
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 
@@ -35,6 +37,9 @@ def test_image_shape() -> None:
     assert "COPY etl/requirements.txt" in DOCKERFILE
     user = [line for line in DOCKERFILE.splitlines() if line.startswith("USER ")]
     assert user == ["USER 10001:10001"], "runs as a non-root user"
+    # Bytecode compiled at build time: the task cannot write it (read-only root).
+    compiled = [line for line in DOCKERFILE.splitlines() if "compileall" in line]
+    assert any("/opt/venv/lib" in line for line in compiled), "the venv's bytecode"
     cmd = next(line for line in DOCKERFILE.splitlines() if line.startswith("CMD "))
     assert json.loads(cmd[4:]) == ["python", "-m", "etl", "run"]
 
@@ -115,3 +120,12 @@ def test_the_image_requirements_run_the_job(
                   ETL_JOB=str(job))  # fmt: skip
     assert run.returncode == 0, (run.stderr, run.logs[-2:])
     assert manifest(s3, bucket)["exports"]["all"]["rows"] == 2
+
+
+def test_the_task_runners_venv_has_the_images_bytecode() -> None:
+    """The local task runner's stand-in for /opt/venv compiles as the Dockerfile does: with
+    PYTHONDONTWRITEBYTECODE (the image's ENV) nothing is compiled at run time, so each run
+    would compile botocore again (1.2 s of CPU instead of 0.24 s)."""
+    venv = images._virtualenv(ROOT / "etl" / "requirements.txt")
+    [client] = venv.glob("lib/python*/site-packages/botocore/client.py")
+    assert Path(importlib.util.cache_from_source(str(client))).is_file()

@@ -98,7 +98,7 @@ def _pairs(value: str) -> dict[str, str]:
 def _virtualenv(requirements: Path) -> Path:
     """The build stage's /opt/venv: a virtualenv with exactly `requirements`, cached by content."""
     digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
-    venv = CACHE / f"venv-{digest}"
+    venv = CACHE / f"venv-{digest}-compiled"
     if not (venv / ".complete").exists():
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
         subprocess.run(
@@ -115,6 +115,10 @@ def _virtualenv(requirements: Path) -> Path:
             ],
             check=True,
         )
+        # As the Dockerfile: bytecode compiled once (the image sets PYTHONDONTWRITEBYTECODE).
+        compileall = [str(venv / "bin" / "python"), "-m", "compileall", "-q"]
+        subprocess.run([*compileall, "--invalidation-mode", "unchecked-hash", str(venv / "lib")],
+                       check=True)  # fmt: skip
         (venv / ".complete").touch()
     return venv
 
