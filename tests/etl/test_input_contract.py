@@ -160,9 +160,9 @@ def test_every_special_character_loads_as_written(
     tmp_path: Path,
     csv_null: str,
 ) -> None:
-    """The loader's tab format escapes what MySQL would read otherwise (tab, backslash, line
-    breaks, a literal \\N) in every row, whichever way the row is built; NULL is only what
-    CSV_NULL says (an empty field by default)."""
+    """What MySQL might read otherwise (tab, backslash, line breaks, a literal \\N, the word
+    NULL, a lone space) loads as written, whether a record goes to the server as it is or is
+    written again; NULL is only what CSV_NULL says (an empty field by default)."""
     body = io.StringIO()
     writer = csv.writer(body, lineterminator="\n")
     writer.writerow(["id", "note"])
