@@ -266,7 +266,9 @@ class Converter:
 
     def _as_is(self, pattern: re.Pattern[bytes], out: IO[bytes]) -> bool:
         """Hand over the whole records at the buffer's start that match `pattern`."""
-        found = pattern.match(self.buffer, self.pos)
+        # Records of at most FIELD_LIMIT bytes: a longer one (the buffer grew for it) is
+        # parsed, so that csv refuses a field over the limit wherever its record is.
+        found = pattern.match(self.buffer, self.pos, self.pos + FIELD_LIMIT)
         end = found.end() if found else self.pos
         data = self.buffer[self.pos : end]
         if data and not data.isascii():
