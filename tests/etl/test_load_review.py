@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import io
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
+from etl_harness import DbServer, put_csv, run_etl
 
 from etl import convert as convert_module
 from etl import values
@@ -65,3 +68,66 @@ def test_a_field_over_the_limit_is_refused_though_its_record_goes_as_it_is() -> 
     # One just under the limit goes as it is.
     rows = b'2,"' + big[:-100] + b'"\n'
     assert _convert(b"id,note\n" + rows) == (1, rows)
+
+
+HOSTILE_SCHEMA = """
+DROP TABLE IF EXISTS h;
+CREATE TABLE h (
+  id INT NOT NULL PRIMARY KEY,
+  l1 VARCHAR(20) CHARACTER SET latin1 NULL,
+  t LONGTEXT NULL,
+  b VARBINARY(8) NULL,
+  e ENUM('x', 'y,z', 'NULL', 'Ü') NULL,
+  nn VARCHAR(10) NOT NULL
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
+DROP TABLE IF EXISTS one;
+CREATE TABLE one (v VARCHAR(20) NULL) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
+"""
+# (file's fields, the row the table must hold): every record goes to the server as it is.
+HOSTILE_ROWS = [
+    ("1,é,null,00ff,x,a", (1, "é", "null", b"\x00\xff", "x", "a")),
+    ('2,"",\\N,,"y,z", ', (2, None, "\\N", None, "y,z", " ")),
+    ('3, ,"a\r\nb""\rc",,"NULL",\\', (3, " ", 'a\r\nb"\rc', None, "NULL", "\\")),
+    ('4,,"😀 ",,Ü,"x"""', (4, None, "😀 ", None, "Ü", 'x"')),
+]
+
+
+@pytest.mark.parametrize("end", ["\r\n", "\n", "\r"])
+def test_records_the_server_reads_as_they_are_load_as_csv_reads_them(
+    db_server: DbServer, database: str, bucket: str, s3_endpoint: str, s3: Any, tmp_path: Path,
+    end: str,
+) -> None:  # fmt: skip
+    """Values the server could read otherwise than csv (lower-case null, \\N, a backslash,
+    CR and CRLF inside quotes, a doubled quote last, a latin1 column through the LOAD's SET,
+    4-byte UTF-8, a quoted ENUM member NULL) in files of each line end, all records handed
+    over as they are; and a one-column file with blank lines and "" (NULL)."""
+    body = end.join(["id,l1,t,b,e,nn", *(fields for fields, _ in HOSTILE_ROWS)]) + end
+    header = Converter(io.BytesIO(body.encode()), "k.csv")
+    columns = {
+        "l1": values.Column("l1", "varchar", "varchar(20)"),
+        "t": values.Column("t", "longtext", "longtext"),
+        "b": values.Column("b", "varbinary", "varbinary(8)"),
+        "e": values.Column("e", "enum", "enum('x','y,z','NULL','Ü')"),
+        "nn": values.Column("nn", "varchar", "varchar(10)", nullable=False),
+        "id": values.Column("id", "int", "int(11)", nullable=False),
+    }
+    names = header.header()
+    assert names is not None
+    out = io.BytesIO()
+    header.copy(out, names, columns)
+    assert out.getvalue() == body.split(end, 1)[1].encode()  # all as they are
+    put_csv(s3, bucket, "input/h/a.csv", body)
+    put_csv(s3, bucket, "input/one/a.csv", end.join(["v", "a", "", '""', "NULL", "b", ""]))
+    folder = tmp_path / "hostile_job"
+    (folder / "export").mkdir(parents=True)
+    (folder / "schema.sql").write_text(HOSTILE_SCHEMA)
+    (folder / "export" / "n.sql").write_text("SELECT COUNT(*) AS n FROM h")
+    result = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(folder))
+    assert result.returncode == 0, result.logs[-2:]
+    with db_server.connect(database) as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT id, l1, t, b, e, nn FROM h ORDER BY id")
+        assert [tuple(row) for row in cursor.fetchall()] == [row for _, row in HOSTILE_ROWS]
+        cursor.execute("SELECT v FROM one")
+        assert sorted(cursor.fetchall(), key=str) == sorted(
+            [("a",), (None,), ("NULL",), ("b",)], key=str
+        )
