@@ -131,3 +131,22 @@ def test_records_the_server_reads_as_they_are_load_as_csv_reads_them(
         assert sorted(cursor.fetchall(), key=str) == sorted(
             [("a",), (None,), ("NULL",), ("b",)], key=str
         )
+
+
+def test_a_server_warning_after_a_blank_line_names_the_real_line(
+    db_server: DbServer, database: str, bucket: str, s3_endpoint: str, s3: Any, tmp_path: Path
+) -> None:
+    """The server numbers the rows it read: blank lines are skipped before it (csv reads them
+    as records without fields), so the report counted them as rows and named the line before
+    the bad value, without its value."""
+    folder = tmp_path / "blank_job"
+    (folder / "export").mkdir(parents=True)
+    (folder / "schema.sql").write_text(
+        "DROP TABLE IF EXISTS t; CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(3) NULL);"
+    )
+    (folder / "export" / "n.sql").write_text("SELECT COUNT(*) AS n FROM t")
+    put_csv(s3, bucket, "input/t/a.csv", "id,v\n1,a\n\n\n2,abcd\n3,b\n")
+    result = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(folder))
+    assert result.returncode == 1, result.logs[-2:]
+    cause = result.failure["cause"]
+    assert cause.startswith("input/t/a.csv line 5, column v (value 'abcd'): "), cause
