@@ -204,6 +204,9 @@ class Converter:
         self.window = _WINDOW  # the bytes _parse decodes first
         self.eof = False
         self.line = 1  # the line of the buffer's first record
+        # Whether the bytes consumed so far end in CR: a LF next is the rest of a CRLF, no
+        # line of its own (a CR-ended header's records handed over up to CR of their CRLF).
+        self.cr = False
         self.term = b"\r\n"  # the header's line end, every record's in the common case
         self.rows = 0
         self.width = 0
@@ -233,7 +236,7 @@ class Converter:
             return None
         head = self.buffer[:used]
         self.term = next((t for t in _TERMS if head.endswith(t)), self.term)
-        self.line += _line_breaks(head)
+        self._advance(head)
         self.pos = used
         return records[0][0]
 
@@ -285,9 +288,14 @@ class Converter:
             return False
         out.write(data)
         self.rows += count_records(data, self.term)
-        self.line += _line_breaks(data)
+        self._advance(data)
         self.pos = end
         return True
+
+    def _advance(self, data: bytes) -> None:
+        """Count the lines of `data`, consumed from the buffer's start."""
+        self.line += _line_breaks(data) - (self.cr and data.startswith(b"\n"))
+        self.cr = data.endswith(b"\r")
 
     def _parsed(self, out: IO[bytes]) -> bool:
         """Parse, check and write a batch of records at the buffer's start; False when the
@@ -317,7 +325,7 @@ class Converter:
                 text = self.checks.run(text, batch, starts)
             out.write(server_csv(text, self.term.decode()).encode("utf-8"))
             self.rows += len(batch)
-        self.line += _line_breaks(self.buffer[self.pos : self.pos + used])
+        self._advance(self.buffer[self.pos : self.pos + used])
         self.pos += used
         return True
 
@@ -348,22 +356,23 @@ class Converter:
         data = data[: _last_line_end(data, self.eof and whole)]
         final = self.eof and whole and self.pos + len(data) == len(self.buffer)
         bad: str | None = None
+        base = self.line - (self.cr and data.startswith(b"\n"))  # csv counts that LF a line
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as err:  # parse the lines before it; name it if it is next
-            line = self.line + _line_breaks(data[: err.start])
+            line = base + _line_breaks(data[: err.start])
             bad = f"{self.key} line {line}: not UTF-8 ({err.reason})"
             data = data[: _last_line_end(data[: err.start], final=False)]
             text, final = data.decode("utf-8"), False
         lines = Lines(text, keep=bool(self.null))
         reader = csv.reader(lines, strict=True)
         records: list[tuple[list[str], int, list[str]]] = []
-        used, line = 0, self.line
+        used, line = 0, base
         try:
             for fields in reader:
                 records.append((fields, line, lines.record))
                 lines.record = []
-                used, line = lines.used, self.line + reader.line_num
+                used, line = lines.used, base + reader.line_num
                 if len(records) >= limit or used >= _BATCH_CHARS:
                     return records, used, True
                 if self.probe is not None and self.probe.match(self.buffer, self.pos + used):

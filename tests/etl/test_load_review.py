@@ -150,3 +150,20 @@ def test_a_server_warning_after_a_blank_line_names_the_real_line(
     assert result.returncode == 1, result.logs[-2:]
     cause = result.failure["cause"]
     assert cause.startswith("input/t/a.csv line 5, column v (value 'abcd'): "), cause
+
+
+@pytest.mark.parametrize(
+    ("last", "error"),
+    [
+        (b"3.5,c\r\n", r"k.csv line 7, column id \(value '3.5'\)"),
+        (b"3,\xff\r\n", r"k.csv line 7: not UTF-8"),
+        (b'3,"c\r\n', r"k.csv line 7: malformed CSV"),
+    ],
+)
+def test_a_cr_header_with_crlf_records_names_the_real_line(last: bytes, error: str) -> None:
+    """The header's CR is the records' end: each record goes as it is up to the CR of its
+    CRLF and its LF is parsed (csv skips it); counted apart, each CRLF was two lines (the
+    bad value on line 7 was named on line 12)."""
+    body = b"id,note\r" + b"".join(b"%d,a\r\n" % i for i in range(1, 6)) + last
+    with pytest.raises(BadInput, match=error):
+        _convert(body)
