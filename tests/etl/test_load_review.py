@@ -167,3 +167,31 @@ def test_a_cr_header_with_crlf_records_names_the_real_line(last: bytes, error: s
     body = b"id,note\r" + b"".join(b"%d,a\r\n" % i for i in range(1, 6)) + last
     with pytest.raises(BadInput, match=error):
         _convert(body)
+
+
+@pytest.mark.parametrize(
+    ("null", "rows", "expected"),
+    [
+        ("", "1,a,1\n2,,2\n", "line 3, column nn (value '')"),
+        ("", "1,a,1\n2,b,\n", "line 3, column n (value '')"),
+        ("", '1,a,1\n2,"",2\n', "line 3, column nn (value '')"),
+        ("NA", "1,a,1\n2,NA,2\n", "line 3, column nn (value 'NA')"),
+    ],
+)
+def test_an_empty_or_null_field_of_a_not_null_column_is_named(
+    db_server: DbServer, database: str, bucket: str, s3_endpoint: str, s3: Any, tmp_path: Path,
+    null: str, rows: str, expected: str,
+) -> None:  # fmt: skip
+    """A NOT NULL column's empty field (or unquoted CSV_NULL) is never handed over as it is:
+    it is written again as NULL, which the server refuses, named by line, column and value."""
+    folder = tmp_path / "not_null_job"
+    (folder / "export").mkdir(parents=True)
+    (folder / "schema.sql").write_text(
+        "DROP TABLE IF EXISTS t; CREATE TABLE t (id INT PRIMARY KEY, nn VARCHAR(5) NOT NULL,"
+        " n INT NOT NULL);"
+    )
+    (folder / "export" / "n.sql").write_text("SELECT COUNT(*) AS n FROM t")
+    put_csv(s3, bucket, "input/t/a.csv", "id,nn,n\n" + rows)
+    result = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(folder), CSV_NULL=null)
+    assert result.returncode == 1, result.logs[-2:]
+    assert result.failure["cause"].startswith(f"input/t/a.csv {expected}: "), result.failure
