@@ -3,10 +3,13 @@ file's own bytes, or parsing only the rest, goes wrong or slow."""
 
 from __future__ import annotations
 
+import csv
 import io
+import random
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 import pytest
 from etl_harness import DbServer, put_csv, run_etl
@@ -195,3 +198,148 @@ def test_an_empty_or_null_field_of_a_not_null_column_is_named(
     result = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(folder), CSV_NULL=null)
     assert result.returncode == 1, result.logs[-2:]
     assert result.failure["cause"].startswith(f"input/t/a.csv {expected}: "), result.failure
+
+
+def server_reads(data: bytes, term: bytes) -> list[list[bytes | None]]:
+    """The records LOAD DATA reads from `data` with FIELDS TERMINATED BY ',' ENCLOSED BY '"'
+    ESCAPED BY '' and LINES TERMINATED BY `term`, as MariaDB's READ_INFO::read_field and
+    read_sep_field do (sql/sql_load.cc): a quote opens a field only as its first byte; inside,
+    a doubled quote is one, and a quote closes the field only before ',' or the line end
+    (else it is data); the line end counts only outside quotes; an unquoted NULL is NULL."""
+    rows: list[list[bytes | None]] = []
+    i, n = 0, len(data)
+    while i < n:
+        row: list[bytes | None] = []
+        end = False
+        while not end:
+            enclosed = data.startswith(b'"', i)
+            i += enclosed
+            value, closed = bytearray(), False
+            while True:
+                if i >= n:
+                    value, end = bytearray(b'"' if enclosed else b"") + value, True
+                    break
+                if not enclosed and data.startswith(term, i):
+                    i, end = i + len(term), True
+                    break
+                if not enclosed and data[i] == ord(","):
+                    i += 1
+                    break
+                if enclosed and data[i] == ord('"'):
+                    if data.startswith(b'"', i + 1):
+                        value, i = value + b'"', i + 2
+                        continue
+                    if i + 1 >= n or data.startswith(term, i + 1):
+                        i, end, closed = i + 1 + len(term), True, True
+                        break
+                    if data.startswith(b",", i + 1):
+                        i, closed = i + 2, True
+                        break
+                value.append(data[i])
+                i += 1
+            row.append(None if not closed and value == b"NULL" else bytes(value))
+        rows.append(row)
+    return rows
+
+
+class _Trickle(io.RawIOBase):
+    """A source that returns at most `size` bytes a read (records straddle every read)."""
+
+    def __init__(self, data: bytes, size: int) -> None:
+        self.data, self.size, self.at = data, size, 0
+
+    def read(self, n: int = -1) -> bytes:
+        out = self.data[self.at : self.at + min(self.size, n if n >= 0 else self.size)]
+        self.at += len(out)
+        return out
+
+
+FUZZ_COLUMNS = {
+    "a": values.Column("a", "varchar", "varchar(99)"),
+    "b": values.Column("b", "varchar", "varchar(99)", nullable=False),
+    "c": values.Column("c", "char", "char(99)"),
+}
+FUZZ_PIECES = [b"a", b",", b'"', b"\r", b"\n", b"\r\n", b" ", b"NULL", b"\xc3\xa9", b'""',
+               b"NA", b'"x"', b",,", b"\xff", b"\x00"]  # fmt: skip
+
+
+def _expected(body: bytes, null: str) -> list[dict[str, str | None]]:
+    """The job's contract, from Python's csv module over the whole file; raises on a file
+    the loader must refuse."""
+    lines = io.StringIO(body.decode("utf-8"), newline="")
+    raw: list[str] = []
+
+    def kept() -> Iterator[str]:
+        for line in lines:
+            raw.append(line)
+            yield line
+
+    reader = csv.reader(kept(), strict=True)
+    header = next(reader)
+    raw.clear()
+    rows = []
+    for fields in reader:
+        quoted = convert_module.quoted_fields("".join(raw)) if null else [False] * len(fields)
+        raw.clear()
+        if not fields:
+            continue
+        if len(fields) != len(header):
+            raise BadInput("field count")
+        row: dict[str, str | None] = {}
+        for name, value, was_quoted in zip(header, fields, quoted, strict=False):
+            row[name] = None if value == null and not was_quoted else value
+            if null == "" and value == "":
+                row[name] = None
+            if name == "c" and value.endswith(" "):
+                raise BadInput("CHAR's trailing space")
+        rows.append(row)
+    return rows
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_files_load_as_csv_reads_them_through_a_model_of_the_server(seed: int) -> None:
+    """Random small files of quotes, commas, CR, LF, CRLF, NULL, NA, NUL and bad bytes, with
+    each line end, read through short reads: the loader refuses exactly the files the csv
+    module and the checks refuse, and the server (modelled on MariaDB's code) reads from its
+    output exactly csv's values, with as many records as the loader counted."""
+    rng = random.Random(seed)
+    loads = 0
+    for _ in range(400):
+        null = rng.choice(["", "", "NA"])
+        term = rng.choice([b"\n", b"\r\n", b"\r"])
+        header = rng.sample(["a", "b", "c"], rng.randint(1, 3))
+        body = ",".join(header).encode() + term
+        for _ in range(rng.randint(0, 6)):
+            fields = [b"".join(rng.choices(FUZZ_PIECES, k=rng.randint(0, 3))) for _ in header]
+            fields = [b'"' + f + b'"' if rng.random() < 0.5 and b'"' not in f else f
+                      for f in fields]  # fmt: skip
+            ends = [term] * 9 + [b"\n", b"\r\n", b"\r", b""]
+            body += b",".join(fields) + rng.choice(ends)
+        try:
+            expected: list[dict[str, str | None]] | None = _expected(body, null)
+        except (csv.Error, BadInput, UnicodeDecodeError):
+            expected = None
+        source = cast(IO[bytes], _Trickle(body, rng.choice([1, 3, 8, 1 << 20])))
+        converter = Converter(source, "k.csv", null)
+        out = io.BytesIO()
+        try:
+            names = converter.header()
+            assert names is not None
+            count = converter.copy(out, names, FUZZ_COLUMNS)
+        except BadInput:
+            assert expected is None, body
+            continue
+        assert expected is not None, body
+        read = server_reads(out.getvalue(), converter.term)
+        assert len(read) == count, body
+        loaded = []
+        for record in read:
+            assert len(record) == len(names), body
+            loaded.append({
+                name: None if value is None or (not null and not value and name != "b")
+                else value.decode()
+                for name, value in zip(names, record, strict=True)
+            })  # fmt: skip
+        assert loaded == expected, (body, out.getvalue())
+        loads += 1
+    assert loads > 50  # not only files refused
