@@ -50,7 +50,12 @@ def _locate(ctx: RunContext, key: str, column: str, record: int | None) -> tuple
         header = next(reader, [])
         index = header.index(column) if column in header else None
         start = reader.line_num + 1
-        for number, row in enumerate(reader, start=1):
+        number = 0
+        for row in reader:
+            if not row:  # a blank line: the converter skips it, the server never counts it
+                start = reader.line_num + 1
+                continue
+            number += 1
             value = row[index] if index is not None and index < len(row) else None
             if number == record or (record is None and value == ""):
                 return start, shown(value)
