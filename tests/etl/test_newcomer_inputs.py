@@ -4,6 +4,7 @@ line, the column and the value (docs/job-authoring.md, "A run", step 1)."""
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 from typing import Any
 
@@ -49,3 +50,25 @@ def test_an_offset_time_beyond_the_years_python_holds_is_named_by_file_line_and_
     assert result.failure["error"] == "BadInput", cause
     assert "input/orders/export.csv line 3, column placed_at" in cause, cause
     assert value in cause, cause
+
+
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [
+        ("empty_sheet.csv", b"\xef\xbb\xbf"),  # Excel's "CSV UTF-8" of an empty sheet: a BOM
+        ("empty.csv.gz", gzip.compress(b"", mtime=0)),  # a tool that gzips an empty export
+    ],
+    ids=["bom-only", "gzip-of-nothing"],
+)
+def test_a_file_holding_no_header_is_not_a_tables_input(
+    db_server: DbServer, database: str, bucket: str, s3_endpoint: str, s3: Any, tmp_path: Path,
+    name: str, body: bytes,
+) -> None:  # fmt: skip
+    """A 0-byte object is skipped (`input_skipped`) and a table left without input fails the
+    run (`no input files for table orders`); a file whose first line is blank is refused (`no
+    header`). A file holding nothing but a BOM, or a gzip of nothing, held no header either,
+    yet it loaded as the table's input with 0 rows and the run succeeded."""
+    s3.put_object(Bucket=bucket, Key=f"input/orders/{name}", Body=body)
+    result = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(_job(tmp_path)))
+    assert result.returncode == 1, [e for e in result.logs if e["event"] == "file_loaded"]
+    assert "orders" in result.failure["cause"], result.failure
