@@ -38,6 +38,7 @@ _COLUMN = re.compile(r"column (\S+)", re.IGNORECASE)
 _ROW = re.compile(r"at row (\d+)")
 _DUPLICATE = re.compile(r"Duplicate entry '(.*)' for key '(.+)'", re.DOTALL)
 _CONSTRAINT = re.compile(r"CONSTRAINT `([^`]+)` failed")
+_NULL_REFUSED = {"1048", "1263"}  # ER_BAD_NULL_ERROR, WARN_NULL_TO_NOTNULL
 # A record's end as the LOAD statement spells it.
 _LINE_END = {b"\r\n": r"'\r\n'", b"\n": r"'\n'", b"\r": r"'\r'"}
 
@@ -126,8 +127,11 @@ def load_file(
     with open_binary(ctx, item.key) as source:
         converter = Converter(source, item.key, ctx.null)
         header = converter.header()
-        if header is None:
-            return 0  # an empty object: no header, no rows
+        if header is None:  # a BOM alone, a gzip of nothing (an empty object is no input)
+            raise BadInput(
+                f"{item.key}: no header (the file holds no line; a table's file with no rows "
+                "still starts with its header)"
+            )
         if not header:  # csv gives [] for a blank line: it would name every column
             raise BadInput(f"{item.key} line 1: no header (the first line is blank)")
         _check_header(item.key, header, columns)
@@ -191,6 +195,9 @@ def _drain(fifo: Path, converted: Future[int]) -> None:
 
 def _describe_warning(ctx: RunContext, key: str, table: str, code: str, message: str) -> str:
     """Turn a LOAD DATA warning into the CSV line, column and value it is about."""
+    if str(code) in _NULL_REFUSED:  # say where the NULL came from
+        marker = f"unquoted {ctx.null}" if ctx.null else "an empty field"
+        message += f" ({marker} is NULL; CSV_NULL sets the marker)"
     if found := _DUPLICATE.search(message):
         return _describe_duplicate(ctx, key, table, found[1], found[2], f"{message} (MySQL {code})")
     row = _ROW.search(message)

@@ -192,9 +192,11 @@ def _datetime(value: str, fraction: int) -> str:
         return f"{day} {clock}" + (f".{digits}" if digits else "")
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        utc = moment.astimezone(UTC)
     except ValueError as exc:
         raise BadValue(f"not a valid time ({exc})") from None
-    utc = moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:30:00+01:00 (.NET's DateTimeOffset.MinValue)
+        raise BadValue("its UTC time falls outside the years 1 to 9999") from None
     return f"{utc:%Y-%m-%d %H:%M:%S}" + (f".{utc:%f}"[: len(digits) + 1] if digits else "")
 
 

@@ -198,6 +198,8 @@ def test_an_empty_or_null_field_of_a_not_null_column_is_named(
     result = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(folder), CSV_NULL=null)
     assert result.returncode == 1, result.logs[-2:]
     assert result.failure["cause"].startswith(f"input/t/a.csv {expected}: "), result.failure
+    marker = f"unquoted {null}" if null else "an empty field"  # where the NULL came from
+    assert f"({marker} is NULL; CSV_NULL sets the marker)" in result.failure["cause"]
 
 
 def server_reads(data: bytes, term: bytes) -> list[list[bytes | None]]:
