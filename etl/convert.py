@@ -103,8 +103,9 @@ def record_pattern(
 
 
 def count_records(data: bytes, term: bytes) -> int:
-    """The records in `data`, whole records the record pattern matched: its record ends less
-    those inside quotes (splitting on the quote alternates outside and inside)."""
+    """The record ends in `data` (which starts outside quotes) that are outside quotes:
+    splitting on the quote alternates outside and inside (a doubled quote adds an empty
+    segment); a line end never spans a quote, and NUL keeps the inside segments apart."""
     total = data.count(term)
     if b'"' in data:
         total -= b"\0".join(data.split(b'"')[1::2]).count(term)
