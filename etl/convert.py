@@ -102,14 +102,22 @@ def record_pattern(
     return blank + ",".join(fields) + _TERMS[term]
 
 
+_NOT_QUOTE_OR_BREAK = bytes(b for b in range(256) if b not in b'"\r\n')
+
+
 def count_records(data: bytes, term: bytes) -> int:
     """The record ends in `data` (which starts outside quotes) that are outside quotes:
     splitting on the quote alternates outside and inside (a doubled quote adds an empty
-    segment); a line end never spans a quote, and NUL keeps the inside segments apart."""
+    segment); a line end never spans a quote, and NUL keeps the inside segments apart.
+    Only the quotes and line breaks are split when no CR stands alone (no CR…LF can join
+    once the rest is gone), without adjacent quote pairs (no parity changes): long text
+    with many quotes made a segment of every word between them."""
     total = data.count(term)
-    if b'"' in data:
-        total -= b"\0".join(data.split(b'"')[1::2]).count(term)
-    return total
+    if not total or b'"' not in data:
+        return total
+    if term != b"\r\n" or data.count(b"\r") == total:
+        data = data.translate(None, _NOT_QUOTE_OR_BREAK).replace(b'""', b"")
+    return total - b"\0".join(data.split(b'"')[1::2]).count(term)
 
 
 def _line_breaks(data: bytes) -> int:

@@ -8,6 +8,7 @@ test_sql_values.py."""
 from __future__ import annotations
 
 import io
+import random
 import re
 
 import pytest
@@ -165,3 +166,35 @@ def test_with_csv_null_an_empty_field_is_text_and_the_marker_is_parsed() -> None
     assert as_is("new,x,ab,m,\n", null="NA")  # '' in a text column
     assert not as_is("new,x,ab,m,NA\n", null="NA")
     assert as_is('new,x,ab,m,"NA"\n', null="NA")
+
+
+def _records_by_hand(data: bytes, term: bytes) -> int:
+    """Record ends outside quotes, one byte at a time (the slow, obvious count)."""
+    count, inside, i = 0, False, 0
+    while i < len(data):
+        if data[i : i + 1] == b'"':
+            inside = not inside
+        elif not inside and data.startswith(term, i):
+            count += 1
+            i += len(term)
+            continue
+        i += 1
+    return count
+
+
+@pytest.mark.parametrize("term", [b"\r\n", b"\n", b"\r"])
+def test_records_are_counted_outside_quotes_whatever_the_quotes_and_breaks(term: bytes) -> None:
+    """count_records drops everything but quotes and line breaks (and adjacent quote pairs)
+    before it splits, when no CR stands alone; random records of quotes, doubled quotes,
+    commas, CR, LF, CRLF and text inside and outside quoted fields, counted both ways."""
+    rng = random.Random(20)
+    pieces = [b'"', b'""', b",", b"\r", b"\n", b"\r\n", b"ab", b"\0", b"x y"]
+    for _ in range(3000):
+        fields = []
+        for _ in range(rng.randrange(1, 5)):
+            inner = b"".join(rng.choice(pieces) for _ in range(rng.randrange(0, 6)))
+            fields.append(b'"' + inner.replace(b'"', b'""') + b'"' if rng.random() < 0.6 else
+                          inner.replace(b'"', b"").replace(b"\r", b"").replace(b"\n", b""))
+        records = [b",".join(fields) for _ in range(rng.randrange(1, 4))]
+        data = term.join(records) + (term if rng.random() < 0.7 else b"")
+        assert convert_module.count_records(data, term) == _records_by_hand(data, term), data
