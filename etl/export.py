@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pymysql.cursors
 from pymysql.constants import FIELD_TYPE
@@ -75,6 +75,8 @@ _STRING_TYPES = {
     FIELD_TYPE.VARCHAR, FIELD_TYPE.VAR_STRING, FIELD_TYPE.STRING, FIELD_TYPE.TINY_BLOB,
     FIELD_TYPE.BLOB, FIELD_TYPE.MEDIUM_BLOB, FIELD_TYPE.LONG_BLOB, FIELD_TYPE.GEOMETRY,
 }  # fmt: skip
+# Strings whose bytes are their text in their own character set (not MySQL's JSON, 245).
+_PLAIN_TEXT_TYPES = _STRING_TYPES - {FIELD_TYPE.GEOMETRY}
 
 
 def column_kind(type_code: int, charsetnr: int) -> str:
@@ -85,9 +87,13 @@ def column_kind(type_code: int, charsetnr: int) -> str:
     return _KIND_OF_TYPE.get(type_code, "text")
 
 
-def _kinds(cursor: Any) -> list[str]:
+def _fields(cursor: Any) -> list[Any]:
     # PyMySQL's description has no charset; its result's field list does.
-    return [column_kind(f.type_code, f.charsetnr) for f in cursor._result.fields]
+    return list(cursor._result.fields)
+
+
+def _kinds(cursor: Any) -> list[str]:
+    return [column_kind(f.type_code, f.charsetnr) for f in _fields(cursor)]
 
 
 class ExportError(Exception):
@@ -316,8 +322,13 @@ def export_stream(ctx: RunContext, root: str, query: ExportQuery, part_rows: int
     return parts.close()
 
 
-def _field_sql(
-    column: str, kind: str, only_column: bool, null: str = "", mariadb: bool = False
+def _field_sql(  # noqa: PLR0917
+    column: str,
+    kind: str,
+    only_column: bool,
+    null: str = "",
+    mariadb: bool = False,
+    utf8: bool = False,
 ) -> str:
     """SQL that writes one column's value as an RFC 4180 field, exactly as the stream path
     does. Every text or binary value is made a string (CAST, HEX) before anything else
@@ -326,7 +337,8 @@ def _field_sql(
     NULL is `null` (CSV_NULL, never quoted; empty by default), a value is quoted (quotes
     doubled) when it holds a comma, quote, CR or LF or is the text `null` itself, and a record
     of one empty field is written as "" (csv.writer's rule). `mariadb`: the server is
-    MariaDB (quotes doubled by the faster function)."""
+    MariaDB (quotes doubled by the faster function). `utf8`: the column's bytes are its
+    utf8mb4 text already (ExportColumns.utf8)."""
     ref = "`" + column.replace("`", "``") + "`"
     empty = "'\"\"'" if only_column else "''"
     nothing = f"'{null}'" if null else empty  # CSV_NULL holds no quote or backslash
@@ -345,15 +357,18 @@ def _field_sql(
             # server time (MariaDB 10.11, docs/performance-stream.md).
             return f"IFNULL({ref}, {nothing})"
     else:
-        # The tests read the value as a string anyway; the CAST in ELSE is what gives the CASE
-        # a string type (and is the one conversion a row pays for). Quoting works on the CAST
-        # too: a utf16/utf32/ucs2 column's own text would meet the other branches' utf8mb4 in
-        # one CASE ("Illegal mix of collations").
-        text = f"CAST({ref} AS CHAR)"
+        # Everything works on the value's utf8mb4 text (CAST AS CHAR: a utf16/utf32/ucs2
+        # column's own text would meet the other branches' utf8mb4 in one CASE, "Illegal mix
+        # of collations"), as bytes: LOCATE on bytes is a byte search (a REGEXP check cost
+        # ~0.4 s of 1.9 on 60 MB of 1-5 KB bodies), and a CASE whose branches are all bytes
+        # hands its value on as it is (docs/performance-stream.md, fifth session).
+        text = ref if utf8 else f"CAST({ref} AS CHAR)"
         blank = f"WHEN LENGTH({ref}) = 0 THEN {empty} " if only_column else ""
+        raw = f"CAST({text} AS BINARY)"
+        special = " OR ".join(f"LOCATE({c}, {raw})" for c in ("'\"'", "','", "X'0D'", "X'0A'"))
         value = (
-            f"{blank}WHEN {text} REGEXP '[\",\\r\\n]' "
-            f"THEN CONCAT('\"', {_doubled_quotes(text, mariadb)}, '\"') ELSE {text}"
+            f"{blank}WHEN {special} "
+            f"THEN CONCAT('\"', {_doubled_quotes(text, mariadb)}, '\"') ELSE {raw}"
         )
     if not null and value == f"ELSE {text}":
         return f"IFNULL({text}, {nothing})"  # bits: never quoted
@@ -393,11 +408,19 @@ def derived_sql(query: ExportQuery) -> str:
 
 
 def record_fields(
-    columns: list[str], kinds: list[str], null: str = "", mariadb: bool = False
+    columns: list[str],
+    kinds: list[str],
+    null: str = "",
+    mariadb: bool = False,
+    utf8: list[bool] | None = None,
 ) -> list[str]:
     """Each column's RFC 4180 field (the server-formatted record is their CONCAT_WS)."""
     single = len(columns) == 1
-    return [_field_sql(c, k, single, null, mariadb) for c, k in zip(columns, kinds, strict=True)]
+    plain = utf8 or [False] * len(columns)
+    return [
+        _field_sql(c, k, single, null, mariadb, u)
+        for c, k, u in zip(columns, kinds, plain, strict=True)
+    ]
 
 
 def outfile_sql(  # noqa: PLR0917
@@ -407,11 +430,12 @@ def outfile_sql(  # noqa: PLR0917
     path: str,
     null: str = "",
     mariadb: bool = False,
+    utf8: list[bool] | None = None,
 ) -> str:
     """The export as one CSV line per row, written by the server to `path` (an SQL string
     literal, quoted and escaped)."""
     sql = derived_sql(query)
-    fields = record_fields(columns, kinds, null, mariadb)
+    fields = record_fields(columns, kinds, null, mariadb, utf8)
     # INTO before FROM: MariaDB warns that INTO at the end is deprecated (1287), MySQL 8.4 that
     # INTO before a locking clause is; right after the select list neither warns, and an
     # export warning fails the run. https://dev.mysql.com/doc/refman/8.4/en/select-into.html
@@ -486,11 +510,42 @@ def server_files(shared_dir: Path, job: str) -> list[Path]:
     return sorted(shared_dir.glob(f"{glob.escape(job)}@*.csv"))
 
 
-def export_columns(ctx: RunContext, query: ExportQuery) -> tuple[list[str], list[str]]:
-    """The export's column names (unique) and kinds, from the query run with LIMIT 0."""
-    with ctx.conn.guard(f"export {query.name}"), ctx.conn.cursor() as cursor:
-        cursor.execute(f"SELECT * FROM ({query.sql}) AS export_rows LIMIT 0")
-        return _unique_columns(query.name, cursor.description), _kinds(cursor)
+class ExportColumns(NamedTuple):
+    names: list[str]
+    kinds: list[str]
+    # Each column is a text whose bytes are already utf8mb4 (utf8mb4, utf8mb3 or ascii): its
+    # field skips CAST(... AS CHAR), which on MariaDB copies and checks every character (half
+    # the server's time on 1-5 KB bodies: docs/performance-stream.md, fifth session).
+    utf8: list[bool]
+
+
+def export_columns(ctx: RunContext, query: ExportQuery) -> ExportColumns:
+    """The export's column names (unique), kinds and utf8 texts, from the query run with
+    LIMIT 0 while character_set_results is NULL: each text column then reports its own
+    character set (with results in utf8mb4, every one says utf8mb4)."""
+    conn = ctx.conn
+    with conn.guard(f"export {query.name}"), conn.cursor() as cursor:
+        cursor.execute("SET character_set_results = NULL")
+        try:
+            cursor.execute(f"SELECT * FROM ({query.sql}) AS export_rows LIMIT 0")
+            fields = _fields(cursor)
+            names = _unique_columns(query.name, cursor.description)
+        finally:
+            cursor.execute(f"SET character_set_results = {conn.charset}")
+        texts = {f.charsetnr for f in fields if f.type_code in _PLAIN_TEXT_TYPES}
+        utf8_ids: set[int] = set()
+        if texts:
+            cursor.execute(
+                "SELECT ID FROM information_schema.COLLATIONS WHERE ID IN %s "
+                "AND CHARACTER_SET_NAME IN ('utf8mb4', 'utf8mb3', 'utf8', 'ascii')",
+                (sorted(texts),),
+            )
+            utf8_ids = {int(row[0]) for row in cursor.fetchall()}  # the session returns text
+    return ExportColumns(
+        names,
+        [column_kind(f.type_code, f.charsetnr) for f in fields],
+        [f.type_code in _PLAIN_TEXT_TYPES and f.charsetnr in utf8_ids for f in fields],
+    )
 
 
 def export_shared(
@@ -498,11 +553,11 @@ def export_shared(
 ) -> ExportResult:
     """The server writes the CSV lines into the shared directory; parts are cut from them."""
     name, conn = query.name, ctx.conn
-    columns, kinds = export_columns(ctx, query)
+    columns, kinds, utf8 = export_columns(ctx, query)
     # `job@`: '@' is never in a job name, so a rerun finds exactly its own job's leftovers.
     path = shared_dir / f"{ctx.job}@{uuid.uuid4().hex}-{name}.csv"
     statement = outfile_sql(
-        query, columns, kinds, conn.escape(str(path)), ctx.null, is_mariadb(conn)
+        query, columns, kinds, conn.escape(str(path)), ctx.null, is_mariadb(conn), utf8
     )
     parts = Parts(ctx, root, name, columns, kinds, part_rows)
     server = ThreadPoolExecutor(1)

@@ -79,12 +79,17 @@ def client_binary() -> str | None:
     return None
 
 
-def row_sql(
-    query: ExportQuery, columns: list[str], kinds: list[str], null: str = "", mariadb: bool = False
+def row_sql(  # noqa: PLR0917
+    query: ExportQuery,
+    columns: list[str],
+    kinds: list[str],
+    null: str = "",
+    mariadb: bool = False,
+    utf8: list[bool] | None = None,
 ) -> str:
     """The export as one CSV record a row, exactly the shared path's line; the '\\r' before
     the client's own '\\n' makes the record end CRLF."""
-    fields = record_fields(columns, kinds, null, mariadb)
+    fields = record_fields(columns, kinds, null, mariadb, utf8)
     return (
         f"SELECT CONCAT(CONCAT_WS(',', {', '.join(fields)}), '\\r') "
         f"FROM ({derived_sql(query)}) AS export_rows"
@@ -143,13 +148,13 @@ def export_client(
 ) -> ExportResult:
     """Stream the server-formatted records through the C client into the parts."""
     name, conn = query.name, ctx.conn
-    columns, kinds = export_columns(ctx, query)
+    columns, kinds, utf8 = export_columns(ctx, query)
     # The connection's id comes first (a line without CR): a stop or the statement bound
     # kills the query on the server, which would otherwise run on until its send buffer to
     # the dead client filled.
     sql = (
         f"{_session_sql(ctx)}; SELECT CONNECTION_ID(); "
-        f"{row_sql(query, columns, kinds, ctx.null, is_mariadb(conn))}; SHOW WARNINGS"
+        f"{row_sql(query, columns, kinds, ctx.null, is_mariadb(conn), utf8)}; SHOW WARNINGS"
     )
     options = ctx.workdir / f"{name}.client.cnf"
     write_options(options, ctx)

@@ -11,7 +11,14 @@ import io
 from pathlib import Path
 from typing import Any
 
+import pymysql
+import pytest
 from etl_harness import DbServer, manifest, put_csv, read_bytes, run_etl
+
+from etl import db, export
+from etl.context import RunContext
+from etl.jobdef import ExportQuery
+from etl.settings import from_env
 
 SCHEMA = """
 DROP TABLE IF EXISTS seed;
@@ -345,3 +352,43 @@ def test_session_settings_a_transform_changes_do_not_reach_the_exports(
     outputs = export_on_both_paths(folder, db_server, database, bucket, s3, s3_endpoint, shared_dir)
     expected = 'id,s,epoch\r\n1,"caf\xe9, back\\\\slash",1970-01-01 00:00:00\r\n'.encode()
     assert outputs["stream"] == outputs["shared"] == expected
+
+
+def test_the_column_probe_tells_which_texts_are_utf8_already_and_restores_the_session(
+    db_server: DbServer, database: str, tmp_path: Path
+) -> None:
+    """Text whose bytes are utf8mb4 already skips CAST(... AS CHAR) in the row expression (the
+    probe reads each column's own character set with character_set_results NULL); every
+    other column keeps it. The session's results are utf8mb4 again afterwards, also when the
+    query fails (PyMySQL decodes with utf8mb4)."""
+    settings = from_env({"DB_HOST": db_server.host, "DB_PORT": str(db_server.port),
+                         "DB_DATABASE": database, "DB_USERNAME": db_server.user,
+                         "DB_PASSWORD": db_server.password, "DATA_BUCKET": "b"})  # fmt: skip
+    with db.connect(settings) as conn, conn.cursor() as cursor:
+        mariadb = export.is_mariadb(conn)
+        cursor.execute(
+            "CREATE TABLE cs (m VARCHAR(5), m3 VARCHAR(5) CHARACTER SET utf8mb3, "
+            "a VARCHAR(5) CHARACTER SET ascii, l VARCHAR(5) CHARACTER SET latin1, "
+            "w VARCHAR(5) CHARACTER SET utf16, t MEDIUMTEXT, b VARBINARY(5), n INT, "
+            "e ENUM('x'), d DATETIME, j JSON"
+            + (", u UUID" if mariadb else "")
+            + ") DEFAULT CHARSET = utf8mb4"
+        )
+        ctx = RunContext(conn, s3=None, bucket="b", workdir=tmp_path)
+        sql = "SELECT *, CONCAT(l, 'x') AS lx, CONCAT(m, 'x') AS mx FROM cs"
+        found = export.export_columns(ctx, ExportQuery("q", sql, False, False))
+        expected = {
+            "m": True, "m3": True, "a": True, "l": False, "w": False, "t": True, "b": False,
+            "n": False, "e": True, "d": False,
+            "j": mariadb,  # MariaDB's JSON is LONGTEXT; MySQL's its own type (CAST kept)
+            "lx": False, "mx": True,
+        }  # fmt: skip
+        if mariadb:
+            expected["u"] = False  # a UUID's text is not its bytes (it reports latin1)
+        assert dict(zip(found.names, found.utf8, strict=True)) == expected
+        cursor.execute("SELECT @@character_set_results")
+        assert cursor.fetchone() == ("utf8mb4",)
+        with pytest.raises(pymysql.err.MySQLError):
+            export.export_columns(ctx, ExportQuery("q", "SELECT nope FROM cs", False, False))
+        cursor.execute("SELECT @@character_set_results")
+        assert cursor.fetchone() == ("utf8mb4",)
