@@ -229,7 +229,7 @@ def test_ordered_exports_keep_their_order_in_the_server_wrapper(tmp_path: Path) 
     sql = outfile_sql(plain, ["a", "b"], ["integer", "text"], "'/x/p.csv'")
     assert "INTO OUTFILE '/x/p.csv'" in sql  # before FROM: no deprecation warning
     assert sql.endswith("FROM (SELECT a, b FROM t) AS export_rows")
-    assert "IFNULL(`a`, '')" in sql and "LOCATE" in sql  # numbers unchecked
+    assert "IFNULL(`a`, '')" in sql and "REGEXP" in sql  # numbers unchecked
 
 
 def test_quotes_are_doubled_by_regexp_replace_on_mariadb_only(tmp_path: Path) -> None:
