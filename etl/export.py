@@ -514,7 +514,8 @@ def server_files(shared_dir: Path, job: str) -> list[Path]:
 class ExportColumns(NamedTuple):
     names: list[str]
     kinds: list[str]
-    # Each column is a text whose bytes are already utf8mb4 (utf8mb4, utf8mb3 or ascii): its
+    # Each column is a text whose bytes are already utf8mb4 (utf8mb4, utf8mb3; not ascii, which
+    # on MariaDB holds any byte unchecked, 0xE9 too: its CAST warns, its bytes are no UTF-8): its
     # field skips CAST(... AS CHAR), which on MariaDB copies and checks every character (half
     # the server's time on 1-5 KB bodies: docs/performance-stream.md, fifth session).
     utf8: list[bool]
@@ -538,7 +539,7 @@ def export_columns(ctx: RunContext, query: ExportQuery) -> ExportColumns:
         if texts:
             cursor.execute(
                 "SELECT ID FROM information_schema.COLLATIONS WHERE ID IN %s "
-                "AND CHARACTER_SET_NAME IN ('utf8mb4', 'utf8mb3', 'utf8', 'ascii')",
+                "AND CHARACTER_SET_NAME IN ('utf8mb4', 'utf8mb3', 'utf8')",
                 (sorted(texts),),
             )
             utf8_ids = {int(row[0]) for row in cursor.fetchall()}  # the session returns text
