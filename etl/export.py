@@ -527,13 +527,19 @@ def export_columns(ctx: RunContext, query: ExportQuery) -> ExportColumns:
     character set (with results in utf8mb4, every one says utf8mb4)."""
     conn = ctx.conn
     with conn.guard(f"export {query.name}"), conn.cursor() as cursor:
+        restore = f"SET character_set_results = {conn.charset}"
         cursor.execute("SET character_set_results = NULL")
         try:
             cursor.execute(f"SELECT * FROM ({query.sql}) AS export_rows LIMIT 0")
-            fields = _fields(cursor)
-            names = _unique_columns(query.name, cursor.description)
-        finally:
-            cursor.execute(f"SET character_set_results = {conn.charset}")
+        except pymysql.err.MySQLError:
+            if conn.open:  # the server answered (a lost connection keeps its own error)
+                cursor.execute(restore)
+            raise
+        # Anything else (SIGTERM) leaves it to the guard, which kills the statement and closes
+        # the session: PyMySQL closed the socket already, a SET would fail in the stop's place.
+        fields, description = _fields(cursor), cursor.description
+        cursor.execute(restore)
+        names = _unique_columns(query.name, description)
         texts = {f.charsetnr for f in fields if f.type_code in _PLAIN_TEXT_TYPES}
         utf8_ids: set[int] = set()
         if texts:
