@@ -50,6 +50,7 @@ CHUNK_BYTES = 1 << 20
 # ISA-L's level 1 (of 0-3): about `gzip -1`'s size at a quarter of zlib level 1's CPU; a
 # CPU-bound Fargate task pays per second (zlib's level 6 saves ~10 % of bytes for ~3x CPU).
 GZIP_LEVEL = 1
+GZIP_BLOCK = 1 << 20  # what the compressor is given at a time (_Part)
 MAX_LIMIT = "18446744073709551615"
 BINARY_CHARSET = 63  # the protocol's charset number of binary strings
 # Each column's kind, from its protocol type; the manifest states it per column.
@@ -153,9 +154,29 @@ class _Part:
         self.rows = 0
         # mtime=0: the same rows give the same bytes, whichever path wrote them.
         self.gzip = igzip.GzipFile(fileobj=self.sink, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)
-        self.gzip.write(header)
+        # ISA-L's deflate, unlike zlib's, makes other bytes of the same data written in other
+        # pieces, and each engine's pieces are its own (batches, pipe reads, a growing file's
+        # chunks, their sizes timing's): the compressor is fed GZIP_BLOCK bytes at a time.
+        self.pending = bytearray()
+        self.write(header)
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        if self.pending:
+            taken = GZIP_BLOCK - len(self.pending)
+            self.pending += view[:taken]
+            if len(self.pending) < GZIP_BLOCK:
+                return
+            self.gzip.write(self.pending)
+            self.pending.clear()
+            view = view[taken:]
+        whole = len(view) - len(view) % GZIP_BLOCK
+        for start in range(0, whole, GZIP_BLOCK):
+            self.gzip.write(view[start : start + GZIP_BLOCK])
+        self.pending += view[whole:]
 
     def close(self) -> Future[None]:
+        self.gzip.write(self.pending)
         self.gzip.close()
         return self.sink.upload.finish()
 
@@ -198,7 +219,7 @@ class Parts:
         if self.current is None:
             self._start()
         assert self.current is not None
-        self.current.gzip.write(data)
+        self.current.write(data)
         self.current.rows += records
         self.progress.update(self.result.rows + self.current.rows)
 
@@ -513,7 +534,8 @@ def server_files(shared_dir: Path, job: str) -> list[Path]:
 class ExportColumns(NamedTuple):
     names: list[str]
     kinds: list[str]
-    # Each column is a text whose bytes are already utf8mb4 (utf8mb4, utf8mb3 or ascii): its
+    # Each column is a text whose bytes are already utf8mb4 (utf8mb4, utf8mb3; not ascii, which
+    # on MariaDB holds any byte unchecked, 0xE9 too: its CAST warns, its bytes are no UTF-8): its
     # field skips CAST(... AS CHAR), which on MariaDB copies and checks every character (half
     # the server's time on 1-5 KB bodies: docs/performance-stream.md, fifth session).
     utf8: list[bool]
@@ -525,19 +547,25 @@ def export_columns(ctx: RunContext, query: ExportQuery) -> ExportColumns:
     character set (with results in utf8mb4, every one says utf8mb4)."""
     conn = ctx.conn
     with conn.guard(f"export {query.name}"), conn.cursor() as cursor:
+        restore = f"SET character_set_results = {conn.charset}"
         cursor.execute("SET character_set_results = NULL")
         try:
             cursor.execute(f"SELECT * FROM ({query.sql}) AS export_rows LIMIT 0")
-            fields = _fields(cursor)
-            names = _unique_columns(query.name, cursor.description)
-        finally:
-            cursor.execute(f"SET character_set_results = {conn.charset}")
+        except pymysql.err.MySQLError:
+            if conn.open:  # the server answered (a lost connection keeps its own error)
+                cursor.execute(restore)
+            raise
+        # Anything else (SIGTERM) leaves it to the guard, which kills the statement and closes
+        # the session: PyMySQL closed the socket already, a SET would fail in the stop's place.
+        fields, description = _fields(cursor), cursor.description
+        cursor.execute(restore)
+        names = _unique_columns(query.name, description)
         texts = {f.charsetnr for f in fields if f.type_code in _PLAIN_TEXT_TYPES}
         utf8_ids: set[int] = set()
         if texts:
             cursor.execute(
                 "SELECT ID FROM information_schema.COLLATIONS WHERE ID IN %s "
-                "AND CHARACTER_SET_NAME IN ('utf8mb4', 'utf8mb3', 'utf8', 'ascii')",
+                "AND CHARACTER_SET_NAME IN ('utf8mb4', 'utf8mb3', 'utf8')",
                 (sorted(texts),),
             )
             utf8_ids = {int(row[0]) for row in cursor.fetchall()}  # the session returns text

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import itertools
 import os
 import random
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from etl_harness import ROOT
 
-from etl.export import MAX_LIMIT, csv_line, outfile_sql, split_records
+from etl.context import RunContext
+from etl.export import MAX_LIMIT, Parts, csv_line, outfile_sql, split_records
 from etl.jobdef import JobDefinitionError, created_tables, export_query
 from etl.settings import BUNDLED_JOB, SettingsError, from_env
 
@@ -301,3 +305,51 @@ def test_a_non_utf8_csv_null_from_the_environment_stops_the_job() -> None:
     )
     assert done.returncode == 2, done.stdout[-500:]
     assert b"CSV_NULL" in done.stdout
+
+
+class _S3:
+    """The one S3 call a part's upload makes, keeping each object's bytes."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def upload_fileobj(self, reader: Any, bucket: str, key: str, **_: Any) -> None:
+        self.objects[key] = reader.read()
+
+
+def test_a_part_is_the_same_bytes_however_its_records_arrive(tmp_path: Path) -> None:
+    """The engines hand the parts their records in pieces of their own: PyMySQL's batches, the
+    C client's pipe reads, the chunks of a file the server is still writing (sizes that vary
+    with timing). A part's bytes and sha256 (the manifest's) must not: both paths, and a
+    rerun of a slot, publish byte-identical parts (docs/outgrowing-the-sidecar.md)."""
+    rng = random.Random(7)
+    words = [b"alpha", b"beta,", b'"q"', b"12345", "été".encode(), b"x" * 50]
+    records = [
+        b",".join(rng.choice(words) for _ in range(rng.randrange(1, 8))) + b"\r\n"
+        for _ in range(120_000)
+    ]
+    data = b"".join(records)
+    ways: dict[str, list[bytes]] = {
+        "whole": [data],
+        "batches": [b"".join(records[i : i + 1000]) for i in range(0, len(records), 1000)],
+        "records": records,
+        "pipe reads": [],
+    }
+    start = 0
+    while start < len(data):  # whole records, up to 64 KiB read at a time
+        _, end = split_records(data[start : start + 65536], 10**9)
+        ways["pipe reads"].append(data[start : start + end])
+        start += end
+    digests = {}
+    for way, pieces in ways.items():
+        s3 = _S3()
+        ctx = RunContext(cast(Any, None), s3=s3, bucket="b", workdir=tmp_path)
+        parts = Parts(ctx, "out/", "e", ["h"], ["text"], part_rows=10**9)
+        for piece in pieces:
+            parts.write(piece, piece.count(b"\r\n"))
+        [file] = parts.close().files
+        [body] = s3.objects.values()
+        assert gzip.decompress(body) == b"h\r\n" + data, way
+        assert (file.sha256, file.bytes) == (hashlib.sha256(body).hexdigest(), len(body))
+        digests[way] = file.sha256[:12]
+    assert digests == dict.fromkeys(ways, digests["whole"])

@@ -193,8 +193,11 @@ def test_records_are_counted_outside_quotes_whatever_the_quotes_and_breaks(term:
         fields = []
         for _ in range(rng.randrange(1, 5)):
             inner = b"".join(rng.choice(pieces) for _ in range(rng.randrange(0, 6)))
-            fields.append(b'"' + inner.replace(b'"', b'""') + b'"' if rng.random() < 0.6 else
-                          inner.replace(b'"', b"").replace(b"\r", b"").replace(b"\n", b""))
+            fields.append(
+                b'"' + inner.replace(b'"', b'""') + b'"'
+                if rng.random() < 0.6
+                else inner.replace(b'"', b"").replace(b"\r", b"").replace(b"\n", b"")
+            )
         records = [b",".join(fields) for _ in range(rng.randrange(1, 4))]
         data = term.join(records) + (term if rng.random() < 0.7 else b"")
         assert convert_module.count_records(data, term) == _records_by_hand(data, term), data

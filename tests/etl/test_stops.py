@@ -465,3 +465,44 @@ def test_a_stop_while_a_load_packet_is_half_sent_does_not_wait_for_the_server(
         with pytest.raises(runner.Terminated):
             cursor.execute("LOAD DATA LOCAL INFILE %s INTO TABLE n", (str(stream),))
     assert time.monotonic() - started < 10, "the stop waited for the server"
+
+
+def test_a_stop_while_the_export_columns_are_probed_does_not_wait_for_the_server(
+    db_server: DbServer, database: str, tmp_path: Path
+) -> None:
+    """SIGTERM while the column probe (the export's query with LIMIT 0, character_set_results
+    NULL) waits on the server, here for a table another session holds locked, is a stop
+    (exit 143), at once: PyMySQL closes its socket when a read is interrupted, and the SET
+    that restores the session then failed with InterfaceError (0, ''), which took the stop's
+    place (a failed run, exit 1) and kept the guard from killing the statement."""
+    settings = from_env({"DB_HOST": db_server.host, "DB_PORT": str(db_server.port),
+                         "DB_DATABASE": database, "DB_USERNAME": db_server.user,
+                         "DB_PASSWORD": db_server.password, "DATA_BUCKET": "b",
+                         "DB_STATEMENT_TIMEOUT_SECONDS": "20"})  # fmt: skip
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise runner.Terminated("stopped by SIGTERM")
+
+    with db.connect(settings) as conn, conn.cursor() as cursor, db_server.connect(
+        database
+    ) as holder, holder.cursor() as locking:  # fmt: skip
+        cursor.execute("CREATE TABLE t (id INT)")
+        locking.execute("LOCK TABLES t WRITE")
+        ctx = RunContext(conn, s3=None, bucket="b", workdir=tmp_path, job="stop_job")
+        query = ExportQuery("rows", "SELECT id FROM t", False, False)
+        previous = signal.signal(signal.SIGALRM, terminate)
+        started = time.monotonic()
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 1.0)
+            with pytest.raises(runner.Terminated):
+                export.export_columns(ctx, query)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+            elapsed = time.monotonic() - started
+            locking.execute("UNLOCK TABLES")
+    assert elapsed < 8, f"the stop waited {elapsed:.1f} s for the server"
+    deadline = time.monotonic() + 5
+    while running_queries(db_server, database) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert running_queries(db_server, database) == [], "the probe never ran on"

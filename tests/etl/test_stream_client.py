@@ -219,3 +219,38 @@ def test_the_client_runs_no_client_commands_from_the_sql_it_is_given(
         done = subprocess.run(stream_client.client_command(client, options, database, sql),
                               check=False, capture_output=True, text=True, timeout=30)  # fmt: skip
         assert done.returncode != 0 and not marker.exists(), (done.stdout, done.stderr)
+
+
+@pytest.mark.parametrize("engine", ["client", "shared"])
+def test_an_ascii_text_holding_other_bytes_is_not_written_as_they_are(
+    tmp_path: Path, db_server: DbServer, database: str, bucket: str, s3: Any, s3_endpoint: str,
+    shared_dir: Path, engine: str,
+) -> None:  # fmt: skip
+    """MariaDB's ascii takes any byte without a word (CONVERT(... USING ascii) checks none, nor
+    does a column of it), and 0xE9 is no UTF-8: its utf8mb4 text is '?' with warning 1977
+    (INTO OUTFILE ... CHARACTER SET utf8mb4 warns 1366 on the bytes), which fails the export
+    as any changed value does. The client would write the bytes as they are: a published part
+    that is not UTF-8. (MySQL 8.4's ascii refuses the byte: nothing to export there.)"""
+    make = (
+        "CREATE TABLE a (id INT PRIMARY KEY, s VARCHAR(5) CHARACTER SET ascii); "
+        "INSERT INTO a VALUES (1, CONVERT(UNHEX('41E9') USING ascii));"
+    )
+    with db_server.connect(database) as conn, conn.cursor() as cursor:
+        try:
+            for statement in make.split("; "):
+                cursor.execute(statement)
+            cursor.execute("SELECT HEX(s) FROM a")
+            held = cursor.fetchone()
+        except pymysql.err.MySQLError:
+            held = None
+        cursor.execute("DROP TABLE IF EXISTS a")
+    if held != ("41E9",):
+        pytest.skip("this server's ascii holds no byte over 0x7F")
+    folder = Path(_one_export(tmp_path, "SELECT id, s FROM a"))
+    (folder / "transform").mkdir()
+    (folder / "transform" / "10_a.sql").write_text(make)
+    put_csv(s3, bucket, "input/seed/seed.csv", "id\n1\n")
+    extra = {"DB_SHARED_DIR": str(shared_dir)} if engine == "shared" else {}
+    run = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(folder), **extra)
+    assert run.returncode != 0, "a part that is not UTF-8 was published"
+    assert "the server warned" in run.failure["cause"], run.failure
