@@ -47,7 +47,7 @@ BATCH_ROWS = 10_000
 BATCH_VALUES = 100_000
 BATCH_BYTES = 8 * 1024 * 1024
 CHUNK_BYTES = 1 << 20
-# ISA-L's level 1 (of 0-3): about `gzip -1`'s size at a quarter of zlib level 1's CPU; a
+# ISA-L's level 1 (of 0-3): zlib level 1's size within ~15 % at a quarter of its CPU; a
 # CPU-bound Fargate task pays per second (zlib's level 6 saves ~10 % of bytes for ~3x CPU).
 GZIP_LEVEL = 1
 GZIP_BLOCK = 1 << 20  # what the compressor is given at a time (_Part)
