@@ -187,3 +187,25 @@ def test_a_transform_leaving_an_xa_transaction_prepared_fails_the_run(
     assert run.returncode == 1, exported(s3, bucket, "stream")
     failure = run.failure
     assert failure["stage"] == "transform" and "transaction open" in failure["cause"]
+
+
+@pytest.mark.parametrize("engine", ["client", "pymysql", "shared"])
+def test_an_export_that_fails_on_the_server_is_named_in_the_failure(
+    engine: str, tmp_path: Path, env: tuple[Any, ...], s3: Any, shared_dir: Path
+) -> None:
+    """An error only the data brings (a scalar subquery finding two rows passes `validate
+    --database` on empty tables) fails the run naming the export, whichever engine ran it:
+    main named it on the C client only, and the shared path (the task's default) and PyMySQL
+    logged the bare server error, `(1242, 'Subquery returns more than 1 row')`."""
+    db_server, database, bucket, s3_endpoint = env
+    later = "SELECT id, (SELECT v FROM t AS u WHERE u.id > t.id) AS later FROM t"
+    folder = job(tmp_path / "failing", transform="SELECT 1;", export=later)
+    (folder / "export" / "a_fine.sql").write_text("SELECT id FROM t ORDER BY id")
+    put_csv(s3, bucket, "input/t/t.csv", "id,v\n1,a\n2,b\n3,c\n")
+    extra = {"client": {}, "pymysql": {"PATH": ""}, "shared": {"DB_SHARED_DIR": str(shared_dir)}}
+    run = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(folder),
+                  OUTPUT_PREFIX=f"{engine}/", **extra[engine])  # fmt: skip
+    assert run.returncode == 1
+    assert run.failure["stage"] == "export"
+    assert run.failure["cause"].startswith("export rows: "), run.failure["cause"]
+    assert "Subquery returns more than 1 row" in run.failure["cause"]
