@@ -209,3 +209,23 @@ def test_an_export_that_fails_on_the_server_is_named_in_the_failure(
     assert run.failure["stage"] == "export"
     assert run.failure["cause"].startswith("export rows: "), run.failure["cause"]
     assert "Subquery returns more than 1 row" in run.failure["cause"]
+
+
+@pytest.mark.parametrize("engine", ["client", "pymysql", "shared"])
+def test_column_names_differing_only_in_letter_case_fail_on_every_engine(
+    engine: str, tmp_path: Path, env: tuple[Any, ...], s3: Any, shared_dir: Path
+) -> None:
+    """MySQL's column names ignore letter case: the shared path and the C client (a derived
+    table) refused `id` beside `ID`, and `validate --database` too, but the PyMySQL engine
+    exported both, a header no downstream can tell apart by name."""
+    db_server, database, bucket, s3_endpoint = env
+    folder = job(tmp_path / "cased", transform="SELECT 1;",
+                 export="SELECT id, v AS ID FROM t")  # fmt: skip
+    put_csv(s3, bucket, "input/t/t.csv", "id,v\n1,a\n")
+    extra = {"client": {}, "pymysql": {"PATH": ""}, "shared": {"DB_SHARED_DIR": str(shared_dir)}}
+    run = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(folder),
+                  OUTPUT_PREFIX=f"{engine}/", **extra[engine])  # fmt: skip
+    assert run.returncode == 1, engine
+    assert run.failure["stage"] == "export"
+    assert run.failure["cause"].startswith("export rows: "), run.failure["cause"]
+    assert "duplicate column name" in run.failure["cause"].lower(), run.failure["cause"]
