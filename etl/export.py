@@ -246,8 +246,11 @@ class Parts:
 
 
 def _unique_columns(name: str, description: Any) -> list[str]:
+    """The export's column names, unique as MySQL compares them (letter case ignored: a
+    derived table, the shared path's and the C client's, refuses `id` beside `ID`)."""
     columns = [d[0] for d in description]
-    duplicates = sorted({c for c in columns if columns.count(c) > 1})
+    folded = [c.lower() for c in columns]  # (not casefold: `ß` and `ss` are two names)
+    duplicates = sorted({c for c, f in zip(columns, folded, strict=True) if folded.count(f) > 1})
     if duplicates:
         raise ExportError(f"export {name}: duplicate column name(s) {duplicates}; alias them")
     return columns
