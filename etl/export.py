@@ -24,6 +24,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -100,6 +101,19 @@ def _kinds(cursor: Any) -> list[str]:
 
 class ExportError(Exception):
     """An export's query or output does not fit the contract."""
+
+
+@contextmanager
+def named_errors(name: str) -> Iterator[None]:
+    """The server's error for an export, naming the export (as the C client's failure and a
+    warning do): with several exports, `(1242, 'Subquery returns more than 1 row')` alone
+    does not say which one the data broke."""
+    try:
+        yield
+    except pymysql.err.MySQLError as exc:
+        if len(exc.args) == 2:  # (code, message), as the server sent them
+            raise ExportError(f"export {name}: {exc.args[1]} (MySQL {exc.args[0]})") from exc
+        raise ExportError(f"export {name}: {exc}") from exc
 
 
 @dataclass
@@ -253,8 +267,11 @@ class Parts:
 
 
 def _unique_columns(name: str, description: Any) -> list[str]:
+    """The export's column names, unique as MySQL compares them (letter case ignored: a
+    derived table, the shared path's and the C client's, refuses `id` beside `ID`)."""
     columns = [d[0] for d in description]
-    duplicates = sorted({c for c in columns if columns.count(c) > 1})
+    folded = [c.lower() for c in columns]  # (not casefold: `ß` and `ss` are two names)
+    duplicates = sorted({c for c, f in zip(columns, folded, strict=True) if folded.count(f) > 1})
     if duplicates:
         raise ExportError(f"export {name}: duplicate column name(s) {duplicates}; alias them")
     return columns
@@ -634,4 +651,8 @@ def export_all(
 
     if shared is None:
         return stream_client.export_streamed(ctx, root, queries, part_rows)
-    return [export_shared(ctx, shared, root, query, part_rows) for query in queries]
+    results = []
+    for query in queries:
+        with named_errors(query.name):
+            results.append(export_shared(ctx, shared, root, query, part_rows))
+    return results

@@ -36,6 +36,7 @@ from etl.export import (
     export_columns,
     export_stream,
     is_mariadb,
+    named_errors,
     record_fields,
     split_records,
 )
@@ -60,14 +61,16 @@ def export_streamed(
     client = client_binary()
     results = []
     for query in queries:
-        if client:
-            try:
-                results.append(export_client(ctx, client, root, query, part_rows))
-                continue
-            except ClientUnavailable as exc:
-                log.info("export_engine_unavailable", engine=Path(client).name, cause=str(exc))
-                client = None
-        results.append(export_stream(ctx, root, query, part_rows))
+        with named_errors(query.name):
+            if client:
+                try:
+                    results.append(export_client(ctx, client, root, query, part_rows))
+                    continue
+                except ClientUnavailable as exc:
+                    log.info("export_engine_unavailable", engine=Path(client).name,
+                             cause=str(exc))  # fmt: skip
+                    client = None
+            results.append(export_stream(ctx, root, query, part_rows))
     return results
 
 

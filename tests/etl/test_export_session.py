@@ -187,3 +187,45 @@ def test_a_transform_leaving_an_xa_transaction_prepared_fails_the_run(
     assert run.returncode == 1, exported(s3, bucket, "stream")
     failure = run.failure
     assert failure["stage"] == "transform" and "transaction open" in failure["cause"]
+
+
+@pytest.mark.parametrize("engine", ["client", "pymysql", "shared"])
+def test_an_export_that_fails_on_the_server_is_named_in_the_failure(
+    engine: str, tmp_path: Path, env: tuple[Any, ...], s3: Any, shared_dir: Path
+) -> None:
+    """An error only the data brings (a scalar subquery finding two rows passes `validate
+    --database` on empty tables) fails the run naming the export, whichever engine ran it:
+    main named it on the C client only, and the shared path (the task's default) and PyMySQL
+    logged the bare server error, `(1242, 'Subquery returns more than 1 row')`."""
+    db_server, database, bucket, s3_endpoint = env
+    later = "SELECT id, (SELECT v FROM t AS u WHERE u.id > t.id) AS later FROM t"
+    folder = job(tmp_path / "failing", transform="SELECT 1;", export=later)
+    (folder / "export" / "a_fine.sql").write_text("SELECT id FROM t ORDER BY id")
+    put_csv(s3, bucket, "input/t/t.csv", "id,v\n1,a\n2,b\n3,c\n")
+    extra = {"client": {}, "pymysql": {"PATH": ""}, "shared": {"DB_SHARED_DIR": str(shared_dir)}}
+    run = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(folder),
+                  OUTPUT_PREFIX=f"{engine}/", **extra[engine])  # fmt: skip
+    assert run.returncode == 1
+    assert run.failure["stage"] == "export"
+    assert run.failure["cause"].startswith("export rows: "), run.failure["cause"]
+    assert "Subquery returns more than 1 row" in run.failure["cause"]
+
+
+@pytest.mark.parametrize("engine", ["client", "pymysql", "shared"])
+def test_column_names_differing_only_in_letter_case_fail_on_every_engine(
+    engine: str, tmp_path: Path, env: tuple[Any, ...], s3: Any, shared_dir: Path
+) -> None:
+    """MySQL's column names ignore letter case: the shared path and the C client (a derived
+    table) refused `id` beside `ID`, and `validate --database` too, but the PyMySQL engine
+    exported both, a header no downstream can tell apart by name."""
+    db_server, database, bucket, s3_endpoint = env
+    folder = job(tmp_path / "cased", transform="SELECT 1;",
+                 export="SELECT id, v AS ID FROM t")  # fmt: skip
+    put_csv(s3, bucket, "input/t/t.csv", "id,v\n1,a\n")
+    extra = {"client": {}, "pymysql": {"PATH": ""}, "shared": {"DB_SHARED_DIR": str(shared_dir)}}
+    run = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(folder),
+                  OUTPUT_PREFIX=f"{engine}/", **extra[engine])  # fmt: skip
+    assert run.returncode == 1, engine
+    assert run.failure["stage"] == "export"
+    assert run.failure["cause"].startswith("export rows: "), run.failure["cause"]
+    assert "duplicate column name" in run.failure["cause"].lower(), run.failure["cause"]
