@@ -396,19 +396,15 @@ def test_the_column_probe_tells_which_texts_are_utf8_already_and_restores_the_se
 
 def test_order_by_survives_rows_with_long_text_on_every_engine(
     tmp_path: Path, db_server: DbServer, database: str, bucket: str, s3: Any, s3_endpoint: str,
-    shared_dir: Path, request: pytest.FixtureRequest,
+    shared_dir: Path,
 ) -> None:  # fmt: skip
     """An export's ORDER BY is its rows' order on every engine. The shared path and the C
     client wrap the export in a derived table (ORDER BY kept by a LIMIT); MariaDB
     materialises it into an Aria temporary table when a column is TEXT/BLOB (a JSON column,
     a long GROUP_CONCAT), and a scan of that table returns rows of ~1 KB or more after the
     short ones inserted after them (MariaDB 10.11: ids 21, 28 … 56 of 60 came last).
-    A known gap on MariaDB (docs/job-authoring.md, "Row order"): strict xfail there, so the
-    fix makes it fail until the mark goes; MySQL 8.4 (CI's leg) must keep the order."""
-    with db_server.connect() as conn, conn.cursor() as cursor:
-        cursor.execute("SELECT VERSION()")
-        if "MariaDB" in cursor.fetchone()[0]:
-            request.applymarker(pytest.mark.xfail(strict=True, reason="known gap on MariaDB"))
+    On MariaDB an ordered export therefore runs on the PyMySQL engine (export.loses_order);
+    MySQL 8.4's temporary tables keep the order (CI's leg runs this with the wrapper)."""
     folder = tmp_path / "long_text"
     (folder / "transform").mkdir(parents=True)
     (folder / "export").mkdir()
@@ -418,22 +414,35 @@ def test_order_by_survives_rows_with_long_text_on_every_engine(
         "body TEXT NOT NULL) DEFAULT CHARSET = utf8mb4;\n"
         "INSERT INTO notes WITH RECURSIVE n (id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM n "
         "WHERE id < 60) SELECT id, IF(id % 7 = 0, REPEAT('x', 3000), CONCAT('short ', id)) "
-        "FROM n;"
+        "FROM n;\n"
+        # No TEXT, but 36,000 rows of a VARCHAR(3000): more than tmp_table_size in memory,
+        # so the derived table spills to Aria too.
+        "DROP TABLE IF EXISTS spill; CREATE TABLE spill (id INT NOT NULL PRIMARY KEY, "
+        "v VARCHAR(3000) NOT NULL) DEFAULT CHARSET = utf8mb4;\n"
+        "INSERT INTO spill SELECT k, IF(k % 7 = 0, REPEAT('x', 2500), 'short') FROM "
+        "(SELECT (a.id - 1) * 600 + (b.id - 1) * 10 + d.d + 1 AS k FROM notes a, notes b, "
+        "(SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL "
+        "SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 "
+        "UNION ALL SELECT 9) AS d) AS keys_;"
     )
     (folder / "export" / "rows.sql").write_text("SELECT id, body FROM notes ORDER BY id")
+    (folder / "export" / "spilled.sql").write_text("SELECT id, v FROM spill ORDER BY id")
     put_csv(s3, bucket, "input/seed/seed.csv", "id\n1\n")
     engines = {
         "client": {},
         "pymysql": {"PATH": ""},
         "shared": {"DB_SHARED_DIR": str(shared_dir)},
     }
-    orders = {}
+    wrong = {}
     for engine, extra in engines.items():
         run = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(folder),
                       OUTPUT_PREFIX=f"{engine}/", **extra)  # fmt: skip
         assert run.returncode == 0, (engine, run.logs[-2:])
-        [part] = manifest(s3, bucket, output=f"{engine}/")["exports"]["rows"]["files"]
-        text = gzip.decompress(read_bytes(s3, bucket, part["key"])).decode()
-        orders[engine] = [int(row["id"]) for row in csv.DictReader(io.StringIO(text, newline=""))]
-    wrong = {e: o for e, o in orders.items() if o != list(range(1, 61))}
-    assert not wrong, f"rows out of ORDER BY id: {wrong}"
+        exports = manifest(s3, bucket, output=f"{engine}/")["exports"]
+        for name, rows in (("rows", 60), ("spilled", 36_000)):
+            [part] = exports[name]["files"]
+            text = gzip.decompress(read_bytes(s3, bucket, part["key"])).decode()
+            ids = [int(row["id"]) for row in csv.DictReader(io.StringIO(text, newline=""))]
+            if ids != list(range(1, rows + 1)):
+                wrong[f"{engine}/{name}"] = next(i for i, v in enumerate(ids, 1) if v != i)
+    assert not wrong, f"rows out of ORDER BY id (first wrong position): {wrong}"
