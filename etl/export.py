@@ -654,22 +654,5 @@ def export_all(
     results = []
     for query in queries:
         with named_errors(query.name):
-            if loses_order(ctx, query):
-                results.append(export_stream(ctx, root, query, part_rows))
-            else:
-                results.append(export_shared(ctx, shared, root, query, part_rows))
+            results.append(export_shared(ctx, shared, root, query, part_rows))
     return results
-
-
-def loses_order(ctx: RunContext, query: ExportQuery) -> bool:
-    """Whether the server-formatted engines (shared path, C client) would lose the export's
-    ORDER BY: they read it from a derived table, which MariaDB materialises (ORDER BY kept by
-    a LIMIT), and once that temporary table is Aria (TEXT/BLOB columns, or more than
-    tmp_table_size of rows) a scan returns long rows after shorter ones that follow them.
-    Such an export runs on the PyMySQL engine (the query as it is; logged): its order over
-    its speed. MySQL's temporary tables keep insertion order (tests/etl/test_export_paths.py)."""
-    if not (query.ordered and is_mariadb(ctx.conn)):
-        return False
-    why = "an ordered export on MariaDB (a derived table would lose its order)"
-    log.info("export_engine", export=query.name, engine="pymysql", reason=why)
-    return True

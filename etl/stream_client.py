@@ -36,7 +36,6 @@ from etl.export import (
     export_columns,
     export_stream,
     is_mariadb,
-    loses_order,
     named_errors,
     record_fields,
     split_records,
@@ -63,7 +62,7 @@ def export_streamed(
     results = []
     for query in queries:
         with named_errors(query.name):
-            if client and not loses_order(ctx, query):
+            if client:
                 try:
                     results.append(export_client(ctx, client, root, query, part_rows))
                     continue
