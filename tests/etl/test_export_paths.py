@@ -396,15 +396,20 @@ def test_the_column_probe_tells_which_texts_are_utf8_already_and_restores_the_se
 
 def test_order_by_survives_rows_with_long_text_on_every_engine(
     tmp_path: Path, db_server: DbServer, database: str, bucket: str, s3: Any, s3_endpoint: str,
-    shared_dir: Path,
+    shared_dir: Path, request: pytest.FixtureRequest,
 ) -> None:  # fmt: skip
     """An export's ORDER BY is its rows' order on every engine. The shared path and the C
     client wrap the export in a derived table (ORDER BY kept by a LIMIT); MariaDB
     materialises it into an Aria temporary table when a column is TEXT/BLOB (a JSON column,
     a long GROUP_CONCAT), and a scan of that table returns rows of ~1 KB or more after the
     short ones inserted after them (MariaDB 10.11: ids 21, 28 … 56 of 60 came last).
-    On MariaDB an ordered export therefore runs on the PyMySQL engine (export.loses_order);
-    MySQL 8.4's temporary tables keep the order (CI's leg runs this with the wrapper)."""
+    So does a table of VARCHAR rows too large for tmp_table_size in memory. A known gap on
+    MariaDB (docs/job-authoring.md, "Row order"): strict xfail there, so a fix makes it fail
+    until the mark goes; MySQL 8.4's temporary tables keep the order (CI's leg asserts it)."""
+    with db_server.connect() as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT VERSION()")
+        if "MariaDB" in cursor.fetchone()[0]:
+            request.applymarker(pytest.mark.xfail(strict=True, reason="known gap on MariaDB"))
     folder = tmp_path / "long_text"
     (folder / "transform").mkdir(parents=True)
     (folder / "export").mkdir()
