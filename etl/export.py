@@ -432,17 +432,58 @@ def is_mariadb(conn: Any) -> bool:
     return "mariadb" in str(conn.server_version).lower()
 
 
-def derived_sql(query: ExportQuery) -> str:
-    """The export's SQL as it can sit in a derived table with its order and offset kept."""
+def derived_sql(query: ExportQuery, order: str = "") -> str:
+    """The export's SQL as it can sit in a derived table, `order` its ORDER BY outside it."""
     sql = query.sql
     if query.offset and not query.limited:
         # MariaDB drops both ORDER BY and OFFSET n ROWS inside a derived table unless a
         # FETCH follows (LIMIT after OFFSET n ROWS is a syntax error).
         return f"{sql} FETCH NEXT {MAX_LIMIT} ROWS ONLY"
-    if query.ordered and not query.limited:
-        # MariaDB drops ORDER BY inside a derived table unless it has a LIMIT.
+    if query.ordered and not query.limited and not order:
+        # MariaDB drops ORDER BY inside a derived table unless it has a LIMIT. (With the order
+        # outside, the inner one is dropped and the derived table can merge into the query.)
         return f"{sql} LIMIT {MAX_LIMIT}"
     return sql
+
+
+def outer_order(query: ExportQuery, columns: list[str]) -> str | None:
+    """The export's ORDER BY over its derived table (`ORDER BY export_rows.`c` DESC, ...`),
+    "" when it has none, None when a key is not one of the derived table's columns (by name,
+    letter case ignored, or position). A plain name in ORDER BY is the select list's column
+    of that name first (https://dev.mysql.com/doc/refman/8.4/en/problems-with-alias.html), so
+    sorting the derived table by it is the query's own order. MariaDB loses a derived table's
+    inner order once it materialises it in Aria (TEXT/BLOB, or over tmp_table_size)."""
+    if not query.ordered:
+        return ""
+    if query.order_keys is None:
+        return None
+    folded = {c.lower(): c for c in columns}
+    terms = []
+    for key in query.order_keys:
+        if isinstance(key.key, int):
+            column = columns[key.key - 1] if key.key <= len(columns) else None
+        else:
+            column = folded.get(key.key.lower())
+        if column is None:
+            return None
+        quoted = "`" + column.replace("`", "``") + "`"
+        terms.append(f"export_rows.{quoted}{' DESC' if key.descending else ''}")
+    return " ORDER BY " + ", ".join(terms)
+
+
+def engine_order(ctx: RunContext, query: ExportQuery, columns: list[str]) -> str | None:
+    """The ORDER BY the server-formatted engines (shared path, C client) put outside their
+    derived table (outer_order); None when only the PyMySQL engine keeps the export's order
+    (logged): on MariaDB, an ORDER BY by anything but the export's columns. MySQL 8.4 keeps
+    a derived table's inner order (asserted on CI's leg, tests/etl/test_export_paths.py)."""
+    order = outer_order(query, columns)
+    if order is None and not is_mariadb(ctx.conn):
+        return ""
+    if order is None:
+        log.info("export_engine", export=query.name, engine="pymysql",
+                 reason="ORDER BY keys other than the export's own columns, on MariaDB "
+                 "(docs/job-authoring.md, Row order)")  # fmt: skip
+    return order
 
 
 def record_fields(
@@ -469,10 +510,11 @@ def outfile_sql(  # noqa: PLR0917
     null: str = "",
     mariadb: bool = False,
     utf8: list[bool] | None = None,
+    order: str = "",
 ) -> str:
     """The export as one CSV line per row, written by the server to `path` (an SQL string
-    literal, quoted and escaped)."""
-    sql = derived_sql(query)
+    literal, quoted and escaped), in the order `order` (outer_order) gives."""
+    sql = derived_sql(query, order)
     fields = record_fields(columns, kinds, null, mariadb, utf8)
     # INTO before FROM: MariaDB warns that INTO at the end is deprecated (1287), MySQL 8.4 that
     # INTO before a locking clause is; right after the select list neither warns, and an
@@ -481,7 +523,7 @@ def outfile_sql(  # noqa: PLR0917
         f"SELECT CONCAT_WS(',', {', '.join(fields)}) "
         f"INTO OUTFILE {path} CHARACTER SET utf8mb4 "
         "FIELDS TERMINATED BY ',' ENCLOSED BY '' ESCAPED BY '' LINES TERMINATED BY '\\r\\n' "
-        f"FROM ({sql}) AS export_rows"
+        f"FROM ({sql}) AS export_rows{order}"
     )
 
 
@@ -599,10 +641,13 @@ def export_shared(
     """The server writes the CSV lines into the shared directory; parts are cut from them."""
     name, conn = query.name, ctx.conn
     columns, kinds, utf8 = export_columns(ctx, query)
+    order = engine_order(ctx, query, columns)
+    if order is None:
+        return export_stream(ctx, root, query, part_rows)
     # `job@`: '@' is never in a job name, so a rerun finds exactly its own job's leftovers.
     path = shared_dir / f"{ctx.job}@{uuid.uuid4().hex}-{name}.csv"
     statement = outfile_sql(
-        query, columns, kinds, conn.escape(str(path)), ctx.null, is_mariadb(conn), utf8
+        query, columns, kinds, conn.escape(str(path)), ctx.null, is_mariadb(conn), utf8, order
     )
     parts = Parts(ctx, root, name, columns, kinds, part_rows)
     server = ThreadPoolExecutor(1)

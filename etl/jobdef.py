@@ -148,6 +148,14 @@ def statements(path: Path) -> list[str]:
 
 
 @dataclass(frozen=True)
+class OrderKey:
+    """One ORDER BY key: a name as MySQL reads it (unquoted) or a 1-based position."""
+
+    key: str | int
+    descending: bool = False
+
+
+@dataclass(frozen=True)
 class ExportQuery:
     name: str
     sql: str  # without comments, the final ';' or enclosing parentheses, so it can be wrapped
@@ -155,6 +163,9 @@ class ExportQuery:
     limited: bool  # a top-level LIMIT (or FETCH FIRST|NEXT)
     offset: bool = False  # a top-level OFFSET (MariaDB's OFFSET n ROWS, or LIMIT's)
     fetch: bool = False  # a top-level FETCH FIRST|NEXT
+    # The top-level ORDER BY's keys when each is a plain name or a position, with DESC (else
+    # None): the server-formatted engines sort by them outside their derived table.
+    order_keys: tuple[OrderKey, ...] | None = None
 
     @property
     def mariadb_only(self) -> bool:
@@ -201,6 +212,52 @@ def _top_level_words(tokens: list[tuple[Any, str]]) -> list[str]:
     return words
 
 
+# What may follow a top-level ORDER BY's keys (https://dev.mysql.com/doc/refman/8.4/en/select.html,
+# MariaDB's OFFSET n ROWS and FETCH FIRST|NEXT).
+_AFTER_ORDER = {"LIMIT", "OFFSET", "FETCH", "FOR", "LOCK", "INTO", "PROCEDURE"}
+
+
+def _order_keys(tokens: list[tuple[Any, str]]) -> tuple[OrderKey, ...] | None:
+    """The top-level ORDER BY's keys when each is one name (plain or `quoted`) or a positive
+    position, ASC or DESC; None when there is none or a key is anything else (an expression,
+    a qualified name, COLLATE)."""
+    depth, start = 0, None
+    for position, (kind, value) in enumerate(tokens):
+        if kind in T.Punctuation:
+            depth += {"(": 1, ")": -1}.get(value, 0)
+        elif depth == 0 and kind in T.Keyword and value.upper().split() == ["ORDER", "BY"]:
+            start = position + 1
+    if start is None:
+        return None
+    keys: list[list[tuple[Any, str]]] = [[]]
+    for kind, value in tokens[start:]:
+        if kind in T.Keyword and value.upper() in _AFTER_ORDER:
+            break
+        if kind in T.Punctuation and value == ",":
+            keys.append([])
+        else:
+            keys[-1].append((kind, value))
+    found = [_order_key(key) for key in keys]
+    return None if None in found else tuple(k for k in found if k)
+
+
+def _order_key(tokens: list[tuple[Any, str]]) -> OrderKey | None:
+    """One key: a name or a position, ASC or DESC after it; None for anything else."""
+    descending = False
+    if len(tokens) > 1 and tokens[-1][0] in T.Keyword.Order:
+        descending = tokens[-1][1].upper() == "DESC"
+        tokens = tokens[:-1]
+    if len(tokens) != 1:
+        return None
+    kind, value = tokens[0]
+    if kind in T.Number.Integer and value.isdigit() and int(value) > 0:
+        return OrderKey(int(value), descending)
+    # sqlparse calls some column names builtins or keywords (`date`, `year`, `user`).
+    if (kind in T.Name or kind in T.Keyword) and kind not in T.Keyword.Order:
+        return OrderKey(unquote_name(value), descending)
+    return None
+
+
 def export_query(name: str, path: Path) -> ExportQuery:
     """An export is one SELECT (or WITH ... SELECT, or a UNION of SELECTs, parenthesised or
     not) that returns rows to the job: no INTO (OUTFILE, DUMPFILE, @variables), and no
@@ -243,7 +300,7 @@ def export_query(name: str, path: Path) -> ExportQuery:
     ordered = ("ORDER", "BY") in pairs
     return ExportQuery(
         name, sql, ordered=ordered, limited=limited, offset="OFFSET" in words,
-        fetch="FETCH" in words,
+        fetch="FETCH" in words, order_keys=_order_keys(tokens) if ordered else None,
     )  # fmt: skip
 
 

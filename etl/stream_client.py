@@ -33,6 +33,7 @@ from etl.export import (
     ExportResult,
     Parts,
     derived_sql,
+    engine_order,
     export_columns,
     export_stream,
     is_mariadb,
@@ -89,13 +90,14 @@ def row_sql(  # noqa: PLR0917
     null: str = "",
     mariadb: bool = False,
     utf8: list[bool] | None = None,
+    order: str = "",
 ) -> str:
-    """The export as one CSV record a row, exactly the shared path's line; the '\\r' before
-    the client's own '\\n' makes the record end CRLF."""
+    """The export as one CSV record a row, exactly the shared path's line (in the order
+    `order` gives); the '\\r' before the client's own '\\n' makes the record end CRLF."""
     fields = record_fields(columns, kinds, null, mariadb, utf8)
     return (
         f"SELECT CONCAT(CONCAT_WS(',', {', '.join(fields)}), '\\r') "
-        f"FROM ({derived_sql(query)}) AS export_rows"
+        f"FROM ({derived_sql(query, order)}) AS export_rows{order}"
     )
 
 
@@ -152,12 +154,16 @@ def export_client(
     """Stream the server-formatted records through the C client into the parts."""
     name, conn = query.name, ctx.conn
     columns, kinds, utf8 = export_columns(ctx, query)
+    order = engine_order(ctx, query, columns)
+    if order is None:
+        return export_stream(ctx, root, query, part_rows)
     # The connection's id comes first (a line without CR): a stop or the statement bound
     # kills the query on the server, which would otherwise run on until its send buffer to
     # the dead client filled.
     sql = (
         f"{_session_sql(ctx)}; SELECT CONNECTION_ID(); "
-        f"{row_sql(query, columns, kinds, ctx.null, is_mariadb(conn), utf8)}; SHOW WARNINGS"
+        f"{row_sql(query, columns, kinds, ctx.null, is_mariadb(conn), utf8, order)}; "
+        "SHOW WARNINGS"
     )
     options = ctx.workdir / f"{name}.client.cnf"
     write_options(options, ctx)

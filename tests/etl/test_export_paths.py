@@ -59,11 +59,15 @@ INSERT INTO nasty VALUES
  (11, '"', '\n', 1e-300, -3.4e38, -99999999999999.999999, NULL, NULL, NULL, NULL, NULL, NULL);
 """
 EXPORTS = {
-    # Every type, in a non-trivial order (ORDER BY must survive the shared path's wrapper).
-    "all_types": "SELECT * FROM nasty ORDER BY MOD(id, 3), id DESC",
-    # One column: csv.writer writes an empty field as "" when it is alone on its line.
-    "single_text": "SELECT vc FROM nasty ORDER BY id",
-    "single_number": "SELECT dbl AS only_number FROM nasty ORDER BY id",
+    # Every type, in a non-trivial order (ORDER BY must survive the shared path's wrapper):
+    # by a position and a name, which the server-formatted engines sort by outside it.
+    "all_types": "SELECT * FROM nasty ORDER BY 11, `ID` DESC",
+    # An ORDER BY by an expression: on MariaDB the PyMySQL engine runs it on both paths.
+    "expression_order": "SELECT id, txt FROM nasty ORDER BY MOD(id, 3), id DESC",
+    # One column: csv.writer writes an empty field as "" when it is alone on its line. (Not
+    # ordered by id, which it does not export: on MariaDB that runs on the PyMySQL engine.)
+    "single_text": "SELECT vc FROM nasty",
+    "single_number": "SELECT dbl AS only_number FROM nasty ORDER BY only_number DESC",
     "empty_result": "SELECT id, txt FROM nasty WHERE id < 0",
     "grouped": "SELECT MOD(id, 2) AS odd, COUNT(*) AS n, GROUP_CONCAT(vc ORDER BY id) AS vcs "
     "FROM nasty GROUP BY MOD(id, 2) ORDER BY odd",
@@ -110,10 +114,13 @@ def test_both_paths_write_identical_bytes(
     assert list(shared_dir.iterdir()) == [], "the server's files are removed after upload"
 
     first = gzip.decompress(read_bytes(s3, bucket, stream["all_types"]["files"][0]["key"]))
-    assert first.decode().startswith(
+    # ORDER BY yr (NULLs first), id DESC: rows 11, 10, 9, 8 make the first part.
+    assert first.decode() == (
         "id,txt,vc,dbl,flt,dec20,dt,dt6,d,tm,yr,big\r\n"
+        '11,"""","\n",1e-300,-3.4e38,-99999999999999.999999,,,,,,\r\n'
+        '10,=1+1,",",3.141592653589793,2.71828,2.718281,,,,,,\r\n'
         "9,ünïcödé 😀 ✓,trailing ,100,100,100.000000,,,,,,\r\n"
-        "6,,,123456789.125,7,-5.500000,,,,,,\r\n"
+        "8,NULL,\\N,1,1,1.000000,,,,,,\r\n"
     )
     single = gzip.decompress(read_bytes(s3, bucket, stream["single_text"]["files"][1]["key"]))
     # rows 5-8: ' ' stays as is; '' and NULL alone on a line are written "" (csv.writer's rule)
@@ -269,7 +276,7 @@ def test_csv_null_tells_empty_strings_from_null_on_both_paths(
     (folder / "export" / "rows.sql").write_text(
         "SELECT id, s, n, b, s IS NULL AS s_null FROM t ORDER BY id"
     )
-    (folder / "export" / "single.sql").write_text("SELECT s FROM t ORDER BY id")
+    (folder / "export" / "single.sql").write_text("SELECT s FROM t")  # (in the key's order)
     put_csv(s3, bucket, "input/t/t.csv", "id,s,n\n1,,5\n2,NULL,NULL\n3,x,7\n")
     texts = {}
     for path, extra in (("stream", {}), ("shared", {"DB_SHARED_DIR": str(shared_dir)})):
@@ -396,20 +403,19 @@ def test_the_column_probe_tells_which_texts_are_utf8_already_and_restores_the_se
 
 def test_order_by_survives_rows_with_long_text_on_every_engine(
     tmp_path: Path, db_server: DbServer, database: str, bucket: str, s3: Any, s3_endpoint: str,
-    shared_dir: Path, request: pytest.FixtureRequest,
+    shared_dir: Path,
 ) -> None:  # fmt: skip
     """An export's ORDER BY is its rows' order on every engine. The shared path and the C
-    client wrap the export in a derived table (ORDER BY kept by a LIMIT); MariaDB
-    materialises it into an Aria temporary table when a column is TEXT/BLOB (a JSON column,
-    a long GROUP_CONCAT), and a scan of that table returns rows of ~1 KB or more after the
-    short ones inserted after them (MariaDB 10.11: ids 21, 28 … 56 of 60 came last).
-    So does a table of VARCHAR rows too large for tmp_table_size in memory. A known gap on
-    MariaDB (docs/job-authoring.md, "Row order"): strict xfail there, so a fix makes it fail
-    until the mark goes; MySQL 8.4's temporary tables keep the order (CI's leg asserts it)."""
+    client wrap the export in a derived table; MariaDB materialises it into an Aria temporary
+    table when a column is TEXT/BLOB (a JSON column, a long GROUP_CONCAT), or when its rows
+    are too large for tmp_table_size in memory, and a scan of that table returned rows of
+    ~1 KB or more after short ones inserted after them (MariaDB 10.11: ids 21, 28 … 56 of 60
+    came last). So those engines sort outside the derived table by the ORDER BY's keys when
+    each is one of the export's columns (by name or position); on MariaDB any other ORDER BY
+    runs on the PyMySQL engine (logged). MySQL 8.4's temporary tables keep the order."""
     with db_server.connect() as conn, conn.cursor() as cursor:
         cursor.execute("SELECT VERSION()")
-        if "MariaDB" in cursor.fetchone()[0]:
-            request.applymarker(pytest.mark.xfail(strict=True, reason="known gap on MariaDB"))
+        mariadb = "MariaDB" in cursor.fetchone()[0]
     folder = tmp_path / "long_text"
     (folder / "transform").mkdir(parents=True)
     (folder / "export").mkdir()
@@ -431,7 +437,11 @@ def test_order_by_survives_rows_with_long_text_on_every_engine(
         "UNION ALL SELECT 9) AS d) AS keys_;"
     )
     (folder / "export" / "rows.sql").write_text("SELECT id, body FROM notes ORDER BY id")
-    (folder / "export" / "spilled.sql").write_text("SELECT id, v FROM spill ORDER BY id")
+    (folder / "export" / "spilled.sql").write_text("SELECT id, v FROM spill ORDER BY 1")
+    # Keys the derived table does not have: a column it does not export, an expression.
+    (folder / "export" / "hidden.sql").write_text("SELECT body, id AS `n` FROM notes ORDER BY id")
+    (folder / "export" / "expression.sql").write_text("SELECT id, v FROM spill ORDER BY -id DESC")
+    fallback = {"hidden", "expression"} if mariadb else set()
     put_csv(s3, bucket, "input/seed/seed.csv", "id\n1\n")
     engines = {
         "client": {},
@@ -443,11 +453,15 @@ def test_order_by_survives_rows_with_long_text_on_every_engine(
         run = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(folder),
                       OUTPUT_PREFIX=f"{engine}/", **extra)  # fmt: skip
         assert run.returncode == 0, (engine, run.logs[-2:])
+        on_pymysql = {e["export"] for e in run.events("export_engine") if e["engine"] == "pymysql"}
+        assert on_pymysql == (fallback if engine != "pymysql" else set()), engine
         exports = manifest(s3, bucket, output=f"{engine}/")["exports"]
-        for name, rows in (("rows", 60), ("spilled", 36_000)):
+        cases = (("rows", 60, "id"), ("spilled", 36_000, "id"), ("hidden", 60, "n"),
+                 ("expression", 36_000, "id"))  # fmt: skip
+        for name, rows, key in cases:
             [part] = exports[name]["files"]
             text = gzip.decompress(read_bytes(s3, bucket, part["key"])).decode()
-            ids = [int(row["id"]) for row in csv.DictReader(io.StringIO(text, newline=""))]
+            ids = [int(row[key]) for row in csv.DictReader(io.StringIO(text, newline=""))]
             if ids != list(range(1, rows + 1)):
                 wrong[f"{engine}/{name}"] = next(i for i, v in enumerate(ids, 1) if v != i)
     assert not wrong, f"rows out of ORDER BY id (first wrong position): {wrong}"
