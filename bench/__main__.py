@@ -6,8 +6,8 @@
 On the same generated CSV and the same server, prints side by side:
   load:   the job's load stage (S3 download, CSV checks, LOAD DATA LOCAL) vs
           `mysql --local-infile -e "LOAD DATA LOCAL INFILE …"` of the uncompressed CSV;
-  export: the job's export stage of `SELECT * FROM t` to gzip CSV parts in S3 vs
-          `mysql --quick --batch -e "SELECT * FROM t" | gzip -1 > file`;
+  export: the job's export stage of `SELECT * FROM t` (--ordered: `… ORDER BY 1`, the key) to
+          gzip CSV parts in S3 vs `mysql --quick --batch -e "<the same>" | gzip -1 > file`;
 the whole job process (start to exit) vs the two references' sum, and the job process's peak
 RSS (medians of --repeat runs, references and job runs interleaved), for each shape
 (--shapes): `orders` (6 columns, short values), `text` (7 columns, mostly quoted text with
@@ -52,6 +52,7 @@ JOB_ROOT = [ROOT]
 # from the same minutes of a busy machine, printed as the paths' `<path>@before` rows.
 BEFORE = "@before"
 COMPARE_ROOT: list[Path] = []
+EXPORT_SQL = ["SELECT * FROM t"]  # --ordered: "SELECT * FROM t ORDER BY 1" (each shape's key)
 DATABASE = "etl_bench"
 BUCKET = "etl-bench"
 NOTES = ["", "ok", "gift, wrapped", 'said "hi"', "two\nlines", "ünïcödé", "plain text here"]
@@ -275,7 +276,7 @@ def reference_load(db: Db, csv_path: Path) -> float:
 
 
 def reference_export(db: Db, out: Path) -> float:
-    command = shlex.join(db.mysql("--quick", "--batch", DATABASE, "-e", "SELECT * FROM t"))
+    command = shlex.join(db.mysql("--quick", "--batch", DATABASE, "-e", EXPORT_SQL[0]))
     return timed(f"{command} | gzip -1 > {shlex.quote(str(out))}")
 
 
@@ -359,7 +360,7 @@ def measure(  # noqa: PLR0917
     job_dir = work / name
     (job_dir / "export").mkdir(parents=True, exist_ok=True)
     (job_dir / "schema.sql").write_text(shape.table_sql)
-    (job_dir / "export" / "t.sql").write_text("SELECT * FROM t")
+    (job_dir / "export" / "t.sql").write_text(EXPORT_SQL[0])
     servers = sorted({"tcp" if p == "stream-tcp" else "local" for p in paths})
     for server in servers:
         subprocess.run(dbs[server].mysql(DATABASE, "-e", shape.table_sql), check=True)
@@ -428,6 +429,11 @@ def main() -> int:
         help="a second, larger size of `orders` for the memory figure (0: skip)",
     )  # fmt: skip
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--ordered", action="store_true",
+        help="export `SELECT * FROM t ORDER BY 1` (each shape's primary key) in the job and the "
+        "reference, instead of `SELECT * FROM t`",
+    )  # fmt: skip
     parser.add_argument("--paths", default=",".join(PATHS), help=", ".join(PATHS))
     parser.add_argument("--shapes", default=",".join(SHAPES), help=", ".join(SHAPES))
     parser.add_argument(
@@ -443,6 +449,8 @@ def main() -> int:
     JOB_ROOT[0] = args.job_root.resolve()
     if args.compare_root:
         COMPARE_ROOT.append(args.compare_root.resolve())
+    if args.ordered:
+        EXPORT_SQL[0] = "SELECT * FROM t ORDER BY 1"
     env = os.environ.get
     local = Db(env("BENCH_DB_HOST", "127.0.0.1"), int(env("BENCH_DB_PORT", "3306")),
                env("BENCH_DB_USER", "root"), env("BENCH_DB_PASSWORD", ""))  # fmt: skip
