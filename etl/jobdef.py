@@ -217,10 +217,20 @@ def _top_level_words(tokens: list[tuple[Any, str]]) -> list[str]:
 _AFTER_ORDER = {"LIMIT", "OFFSET", "FETCH", "FOR", "LOCK", "INTO", "PROCEDURE"}
 
 
+# Bare words that MySQL 8.4 and MariaDB read as a value, never a name: ORDER BY CURRENT_DATE
+# is the date (a constant), whatever a select list aliases `current_date`
+# (https://dev.mysql.com/doc/refman/8.4/en/keywords.html, MariaDB's CURRENT_ROLE). sqlparse
+# lexes some of them as names (utc_date).
+_BARE_VALUES = {
+    "NULL", "TRUE", "FALSE", "CURRENT_DATE", "CURRENT_TIME", "CURRENT_TIMESTAMP", "LOCALTIME",
+    "LOCALTIMESTAMP", "UTC_DATE", "UTC_TIME", "UTC_TIMESTAMP", "CURRENT_USER", "CURRENT_ROLE",
+}  # fmt: skip
+
+
 def _order_keys(tokens: list[tuple[Any, str]]) -> tuple[OrderKey, ...] | None:
     """The top-level ORDER BY's keys when each is one name (plain or `quoted`) or a positive
     position, ASC or DESC; None when there is none or a key is anything else (an expression,
-    a qualified name, COLLATE)."""
+    a qualified name, COLLATE, a bare value such as CURRENT_DATE or NULL)."""
     depth, start = 0, None
     for position, (kind, value) in enumerate(tokens):
         if kind in T.Punctuation:
@@ -252,6 +262,8 @@ def _order_key(tokens: list[tuple[Any, str]]) -> OrderKey | None:
     kind, value = tokens[0]
     if kind in T.Number.Integer and value.isdigit() and int(value) > 0:
         return OrderKey(int(value), descending)
+    if value.upper() in _BARE_VALUES:
+        return None  # a value (the order is the other keys'), not the column of that name
     # sqlparse calls some column names builtins or keywords (`date`, `year`, `user`).
     if (kind in T.Name or kind in T.Keyword) and kind not in T.Keyword.Order:
         return OrderKey(unquote_name(value), descending)
