@@ -440,9 +440,12 @@ def derived_sql(query: ExportQuery, order: str = "") -> str:
         # FETCH follows (LIMIT after OFFSET n ROWS is a syntax error).
         return f"{sql} FETCH NEXT {MAX_LIMIT} ROWS ONLY"
     if query.ordered and not query.limited and not order:
-        # MariaDB drops ORDER BY inside a derived table unless it has a LIMIT. (With the order
-        # outside, the inner one is dropped and the derived table can merge into the query.)
+        # MariaDB drops ORDER BY inside a derived table unless it has a LIMIT.
         return f"{sql} LIMIT {MAX_LIMIT}"
+    if order and query.unordered_sql:
+        # The order is taken outside: without its own ORDER BY the derived table can merge
+        # into the query, and a UNION is not sorted twice (MariaDB keeps a UNION's ORDER BY).
+        return query.unordered_sql
     return sql
 
 

@@ -166,6 +166,10 @@ class ExportQuery:
     # The top-level ORDER BY's keys when each is a plain name or a position, with DESC (else
     # None): the server-formatted engines sort by them outside their derived table.
     order_keys: tuple[OrderKey, ...] | None = None
+    # `sql` without that ORDER BY when it is the last clause (no LIMIT, OFFSET, FETCH) and its
+    # keys are order_keys: the derived table's SQL when the order is taken outside it (a
+    # UNION's ORDER BY is kept inside a derived table by MariaDB, a second sort of every row).
+    unordered_sql: str = ""
 
     @property
     def mariadb_only(self) -> bool:
@@ -217,10 +221,20 @@ def _top_level_words(tokens: list[tuple[Any, str]]) -> list[str]:
 _AFTER_ORDER = {"LIMIT", "OFFSET", "FETCH", "FOR", "LOCK", "INTO", "PROCEDURE"}
 
 
+# Bare words that MySQL 8.4 and MariaDB read as a value, never a name: ORDER BY CURRENT_DATE
+# is the date (a constant), whatever a select list aliases `current_date`
+# (https://dev.mysql.com/doc/refman/8.4/en/keywords.html, MariaDB's CURRENT_ROLE). sqlparse
+# lexes some of them as names (utc_date).
+_BARE_VALUES = {
+    "NULL", "TRUE", "FALSE", "CURRENT_DATE", "CURRENT_TIME", "CURRENT_TIMESTAMP", "LOCALTIME",
+    "LOCALTIMESTAMP", "UTC_DATE", "UTC_TIME", "UTC_TIMESTAMP", "CURRENT_USER", "CURRENT_ROLE",
+}  # fmt: skip
+
+
 def _order_keys(tokens: list[tuple[Any, str]]) -> tuple[OrderKey, ...] | None:
     """The top-level ORDER BY's keys when each is one name (plain or `quoted`) or a positive
     position, ASC or DESC; None when there is none or a key is anything else (an expression,
-    a qualified name, COLLATE)."""
+    a qualified name, COLLATE, a bare value such as CURRENT_DATE or NULL)."""
     depth, start = 0, None
     for position, (kind, value) in enumerate(tokens):
         if kind in T.Punctuation:
@@ -241,6 +255,18 @@ def _order_keys(tokens: list[tuple[Any, str]]) -> tuple[OrderKey, ...] | None:
     return None if None in found else tuple(k for k in found if k)
 
 
+def _before_order(sql: str) -> str:
+    """`sql` up to its last top-level ORDER BY (the whole of it when there is none)."""
+    depth, offset, cut = 0, 0, len(sql)
+    for kind, value in lexer.tokenize(sql):  # type: ignore[no-untyped-call]
+        if kind in T.Punctuation:
+            depth += {"(": 1, ")": -1}.get(value, 0)
+        elif depth == 0 and kind in T.Keyword and value.upper().split() == ["ORDER", "BY"]:
+            cut = offset
+        offset += len(value)
+    return sql[:cut].rstrip()
+
+
 def _order_key(tokens: list[tuple[Any, str]]) -> OrderKey | None:
     """One key: a name or a position, ASC or DESC after it; None for anything else."""
     descending = False
@@ -252,6 +278,8 @@ def _order_key(tokens: list[tuple[Any, str]]) -> OrderKey | None:
     kind, value = tokens[0]
     if kind in T.Number.Integer and value.isdigit() and int(value) > 0:
         return OrderKey(int(value), descending)
+    if value.upper() in _BARE_VALUES:
+        return None  # a value (the order is the other keys'), not the column of that name
     # sqlparse calls some column names builtins or keywords (`date`, `year`, `user`).
     if (kind in T.Name or kind in T.Keyword) and kind not in T.Keyword.Order:
         return OrderKey(unquote_name(value), descending)
@@ -298,9 +326,12 @@ def export_query(name: str, path: Path) -> ExportQuery:
     # FETCH FIRST|NEXT n ROWS ONLY is the standard's LIMIT.
     limited = "LIMIT" in words or "FETCH" in words
     ordered = ("ORDER", "BY") in pairs
+    order_keys = _order_keys(tokens) if ordered else None
+    last = order_keys is not None and not limited and "OFFSET" not in words
     return ExportQuery(
         name, sql, ordered=ordered, limited=limited, offset="OFFSET" in words,
-        fetch="FETCH" in words, order_keys=_order_keys(tokens) if ordered else None,
+        fetch="FETCH" in words, order_keys=order_keys,
+        unordered_sql=_before_order(sql) if last else "",
     )  # fmt: skip
 
 

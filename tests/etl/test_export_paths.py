@@ -17,7 +17,7 @@ from etl_harness import DbServer, manifest, put_csv, read_bytes, run_etl
 
 from etl import db, export
 from etl.context import RunContext
-from etl.jobdef import ExportQuery
+from etl.jobdef import ExportQuery, export_query
 from etl.settings import from_env
 
 SCHEMA = """
@@ -441,7 +441,12 @@ def test_order_by_survives_rows_with_long_text_on_every_engine(
     # Keys the derived table does not have: a column it does not export, an expression.
     (folder / "export" / "hidden.sql").write_text("SELECT body, id AS `n` FROM notes ORDER BY id")
     (folder / "export" / "expression.sql").write_text("SELECT id, v FROM spill ORDER BY -id DESC")
-    fallback = {"hidden", "expression"} if mariadb else set()
+    # A column named like a word the server reads as a value: ORDER BY CURRENT_DATE is the
+    # date (a constant), so this export's order is id's, not the column's.
+    (folder / "export" / "constant.sql").write_text(
+        "SELECT id % 7 AS `current_date`, id FROM notes ORDER BY CURRENT_DATE, id"
+    )
+    fallback = {"hidden", "expression", "constant"} if mariadb else set()
     put_csv(s3, bucket, "input/seed/seed.csv", "id\n1\n")
     engines = {
         "client": {},
@@ -457,7 +462,7 @@ def test_order_by_survives_rows_with_long_text_on_every_engine(
         assert on_pymysql == (fallback if engine != "pymysql" else set()), engine
         exports = manifest(s3, bucket, output=f"{engine}/")["exports"]
         cases = (("rows", 60, "id"), ("spilled", 36_000, "id"), ("hidden", 60, "n"),
-                 ("expression", 36_000, "id"))  # fmt: skip
+                 ("expression", 36_000, "id"), ("constant", 60, "id"))  # fmt: skip
         for name, rows, key in cases:
             [part] = exports[name]["files"]
             text = gzip.decompress(read_bytes(s3, bucket, part["key"])).decode()
@@ -465,3 +470,41 @@ def test_order_by_survives_rows_with_long_text_on_every_engine(
             if ids != list(range(1, rows + 1)):
                 wrong[f"{engine}/{name}"] = next(i for i, v in enumerate(ids, 1) if v != i)
     assert not wrong, f"rows out of ORDER BY id (first wrong position): {wrong}"
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT id, v FROM un_a UNION ALL SELECT id, v FROM un_b ORDER BY id DESC",
+        "(SELECT id, v FROM un_a) UNION ALL (SELECT id, v FROM un_b) ORDER BY 1 DESC",
+        "SELECT id, v FROM un_a UNION SELECT id, v FROM un_b ORDER BY v, id DESC",
+        "SELECT id, v FROM un_a ORDER BY id DESC",
+        "(SELECT id, v FROM un_a) ORDER BY id DESC",
+        "WITH c AS (SELECT id, v FROM un_b ORDER BY v) SELECT id, v FROM c ORDER BY `ID` DESC",
+    ],
+)
+def test_an_ordered_export_is_sorted_once_by_the_server_formatted_engines(
+    db_server: DbServer, database: str, tmp_path: Path, sql: str
+) -> None:
+    """The ORDER BY taken outside the derived table is the statement's only sort: MariaDB
+    keeps a UNION's ORDER BY inside a derived table without a LIMIT, which sorted every row
+    twice (EXPLAIN: a filesort on the UNION RESULT and on the derived table). The rows come
+    in the export's own order."""
+    with db_server.connect(database) as conn, conn.cursor() as cursor:
+        for table in ("un_a", "un_b"):
+            cursor.execute(f"CREATE TABLE {table} (id INT PRIMARY KEY, v VARCHAR(9))")
+        cursor.execute("INSERT INTO un_a VALUES (1, 'b'), (3, 'a'), (5, 'b')")
+        cursor.execute("INSERT INTO un_b VALUES (2, 'a'), (4, 'b'), (6, 'a')")
+        path = tmp_path / "rows.sql"
+        path.write_text(sql)
+        query = export_query("rows", path)
+        order = export.outer_order(query, ["id", "v"])
+        assert order
+        statement = f"SELECT id, v FROM ({export.derived_sql(query, order)}) AS export_rows{order}"
+        cursor.execute(f"EXPLAIN {statement}")
+        extras = [row[-1] or "" for row in cursor.fetchall()]
+        assert sum("filesort" in e for e in extras) <= 1, extras
+        cursor.execute(sql)
+        expected = cursor.fetchall()
+        cursor.execute(statement)
+        assert cursor.fetchall() == expected

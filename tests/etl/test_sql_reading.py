@@ -272,6 +272,16 @@ ID_V = ["id", "v"]
         ("SELECT id, v FROM t ORDER BY v COLLATE utf8mb4_bin", ID_V, None),
         ("SELECT id, v FROM t ORDER BY MOD(id, 3), id", ID_V, None),
         ('SELECT id, v FROM t ORDER BY "id"', ID_V, None),  # a string constant, not a name
+        # Bare words the server reads as a value, not a name: a column aliased `current_date`
+        # is not what ORDER BY CURRENT_DATE means (the date, a constant: the order is id's).
+        ("SELECT d AS `current_date`, id FROM t ORDER BY CURRENT_DATE, id",
+         ["current_date", "id"], None),
+        ("SELECT d AS `true`, id FROM t ORDER BY TRUE, id", ["true", "id"], None),
+        ("SELECT d AS `null`, id FROM t ORDER BY null, id", ["null", "id"], None),
+        ("SELECT d AS `utc_timestamp`, id FROM t ORDER BY Utc_Timestamp", ["utc_timestamp", "id"],
+         None),
+        ("SELECT d AS `current_date`, id FROM t ORDER BY `current_date`", ["current_date", "id"],
+         " ORDER BY export_rows.`current_date`"),
         # An ORDER BY inside parentheses is not the export's.
         ("SELECT id, SUM(v) OVER (ORDER BY id) AS v FROM t", ID_V, ""),
     ],
