@@ -192,6 +192,9 @@ def one_export(tmp_path: Path, name: str) -> Path:
         ("SELECT id FROM t ORDER BY id FETCH FIRST 2 ROWS ONLY", True),
         ("SELECT id FROM t ORDER BY id LIMIT 2 OFFSET 1", False),
         ("SELECT id FROM t ORDER BY id LIMIT 1, 2", False),
+        # OFFSET is not reserved: a column of that name is no MariaDB OFFSET clause.
+        ("SELECT id, offset FROM t ORDER BY offset", False),
+        ("SELECT id FROM t WHERE offset > 0 ORDER BY id OFFSET 2 ROWS", True),
     ],
 )
 def test_validate_warns_of_mariadb_only_limits(tmp_path: Path, sql: str, warned: bool) -> None:
@@ -296,3 +299,11 @@ def test_the_export_order_is_sorted_outside_the_derived_table_by_its_own_columns
     # The inner ORDER BY needs a LIMIT to be kept, unless the order is taken outside.
     kept = order is None and not (query.limited or query.offset)
     assert derived_sql(query, order or "").endswith(f"LIMIT {MAX_LIMIT}") == kept
+
+
+def test_a_column_named_offset_is_no_offset_clause(tmp_path: Path) -> None:
+    """MySQL 8.4 does not reserve OFFSET: taken for MariaDB's OFFSET n ROWS, the export got
+    `FETCH NEXT … ROWS ONLY` in its derived table, a syntax error on MySQL 8.4."""
+    query = export_query("rows", write(tmp_path, "rows.sql", "SELECT id, offset FROM t"))
+    assert not query.offset and not query.mariadb_only
+    assert derived_sql(query) == "SELECT id, offset FROM t"
