@@ -244,8 +244,10 @@ def _order_keys(tokens: list[tuple[Any, str]]) -> tuple[OrderKey, ...] | None:
     if start is None:
         return None
     keys: list[list[tuple[Any, str]]] = [[]]
-    for kind, value in tokens[start:]:
-        if kind in T.Keyword and value.upper() in _AFTER_ORDER:
+    for position, (kind, value) in enumerate(tokens[start:], start):
+        if kind in T.Keyword and value.upper() in _AFTER_ORDER - {"OFFSET"}:
+            break
+        if _offset_at(tokens, position):
             break
         if kind in T.Punctuation and value == ",":
             keys.append([])
@@ -253,6 +255,25 @@ def _order_keys(tokens: list[tuple[Any, str]]) -> tuple[OrderKey, ...] | None:
             keys[-1].append((kind, value))
     found = [_order_key(key) for key in keys]
     return None if None in found else tuple(k for k in found if k)
+
+
+def _offset_at(tokens: list[tuple[Any, str]], position: int) -> bool:
+    """Whether an OFFSET clause starts at `position`: the word and a number after it. MySQL
+    8.4 does not reserve OFFSET, so a column may be named so (`SELECT offset FROM t`)."""
+    kind, value = tokens[position]
+    after = tokens[position + 1][0] if position + 1 < len(tokens) else None
+    return kind in T.Keyword and value.upper() == "OFFSET" and after in T.Number.Integer
+
+
+def _top_level_offset(tokens: list[tuple[Any, str]]) -> bool:
+    """An OFFSET clause outside any parentheses (MariaDB's OFFSET n ROWS, or LIMIT's)."""
+    depth = 0
+    for position, (kind, value) in enumerate(tokens):
+        if kind in T.Punctuation:
+            depth += {"(": 1, ")": -1}.get(value, 0)
+        elif depth == 0 and _offset_at(tokens, position):
+            return True
+    return False
 
 
 def _before_order(sql: str) -> str:
@@ -327,9 +348,10 @@ def export_query(name: str, path: Path) -> ExportQuery:
     limited = "LIMIT" in words or "FETCH" in words
     ordered = ("ORDER", "BY") in pairs
     order_keys = _order_keys(tokens) if ordered else None
-    last = order_keys is not None and not limited and "OFFSET" not in words
+    offset = _top_level_offset(tokens)
+    last = order_keys is not None and not limited and not offset
     return ExportQuery(
-        name, sql, ordered=ordered, limited=limited, offset="OFFSET" in words,
+        name, sql, ordered=ordered, limited=limited, offset=offset,
         fetch="FETCH" in words, order_keys=order_keys,
         unordered_sql=_before_order(sql) if last else "",
     )  # fmt: skip
