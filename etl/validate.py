@@ -24,6 +24,7 @@ from sqlparse import tokens as T
 
 from etl import db, sandbox
 from etl.contract import DbServer
+from etl.export import is_mariadb, outer_order
 from etl.jobdef import (
     JobDefinition,
     JobDefinitionError,
@@ -37,6 +38,11 @@ from etl.settings import Settings, from_env
 from etl.zones import refusal, zone_uses
 
 KNOWN = {"schema.sql", "transform", "export"}
+PYMYSQL_ORDER = (
+    "ORDER BY keys other than the export's own columns (by name or position): on MariaDB, like "
+    "this server, the export runs on the PyMySQL engine, about a third of the speed; return the "
+    "key and ORDER BY its name (docs/job-authoring.md, Row order). MySQL 8.4 is not affected"
+)
 MARIADB_ONLY = (
     "OFFSET n ROWS / FETCH FIRST n ROWS ONLY is MariaDB's syntax: MySQL 8.4 (the deployed "
     "sidecar) refuses it; write LIMIT n OFFSET m"
@@ -341,6 +347,8 @@ def _run_job(
                 check.add("error", path, f"{err.args[-1]}")
                 continue
             columns[name] = names
+            if is_mariadb(conn) and outer_order(query, names) is None:
+                check.add("warning", path, PYMYSQL_ORDER)
 
 
 def summary(folder: Path, columns: dict[str, list[str]], *, database: bool) -> str:
