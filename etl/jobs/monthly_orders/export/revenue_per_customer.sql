@@ -11,4 +11,4 @@ SELECT DATE_FORMAT(@scheduled_time - INTERVAL 1 MONTH, '%Y-%m') AS month,
        r.last_order_at
 FROM customer_revenue AS r
 JOIN customers AS c ON c.customer_id = r.customer_id
-ORDER BY r.revenue DESC, c.customer_id;
+ORDER BY revenue DESC, customer_id;  -- its own columns: docs/job-authoring.md, Row order
