@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -204,16 +205,28 @@ def _unwrap(sql: str) -> str:
         sql = sql[sql.index("(") + 1 : sql.rindex(")")].strip()
 
 
-def _top_level_words(tokens: list[tuple[Any, str]]) -> list[str]:
-    """Keywords outside any parentheses, one word each (`ORDER\n BY` -> ORDER, BY)."""
-    words: list[str] = []
+def _top_level(tokens: list[tuple[Any, str]]) -> Iterator[tuple[int, Any, str]]:
+    """(position, kind, value) of each token outside any parentheses, punctuation aside."""
     depth = 0
-    for kind, value in tokens:
+    for position, (kind, value) in enumerate(tokens):
         if kind in T.Punctuation:
             depth += {"(": 1, ")": -1}.get(value, 0)
-        elif depth == 0 and kind in T.Keyword:
-            words += value.upper().split()
-    return words
+        elif depth == 0:
+            yield position, kind, value
+
+
+def _top_level_words(tokens: list[tuple[Any, str]]) -> list[str]:
+    """Keywords outside any parentheses, one word each (`ORDER\n BY` -> ORDER, BY)."""
+    return [w for _, k, v in _top_level(tokens) if k in T.Keyword for w in v.upper().split()]
+
+
+def _last_order_by(tokens: list[tuple[Any, str]]) -> int | None:
+    """The position of the last ORDER BY outside any parentheses (the export's own)."""
+    found = None
+    for position, kind, value in _top_level(tokens):
+        if kind in T.Keyword and value.upper().split() == ["ORDER", "BY"]:
+            found = position
+    return found
 
 
 # What may follow a top-level ORDER BY's keys (https://dev.mysql.com/doc/refman/8.4/en/select.html,
@@ -235,16 +248,11 @@ def _order_keys(tokens: list[tuple[Any, str]]) -> tuple[OrderKey, ...] | None:
     """The top-level ORDER BY's keys when each is one name (plain or `quoted`) or a positive
     position, ASC or DESC; None when there is none or a key is anything else (an expression,
     a qualified name, COLLATE, a bare value such as CURRENT_DATE or NULL)."""
-    depth, start = 0, None
-    for position, (kind, value) in enumerate(tokens):
-        if kind in T.Punctuation:
-            depth += {"(": 1, ")": -1}.get(value, 0)
-        elif depth == 0 and kind in T.Keyword and value.upper().split() == ["ORDER", "BY"]:
-            start = position + 1
-    if start is None:
+    order_by = _last_order_by(tokens)
+    if order_by is None:
         return None
     keys: list[list[tuple[Any, str]]] = [[]]
-    for position, (kind, value) in enumerate(tokens[start:], start):
+    for position, (kind, value) in enumerate(tokens[order_by + 1 :], order_by + 1):
         if kind in T.Keyword and value.upper() in _AFTER_ORDER - {"OFFSET"}:
             break
         if _offset_at(tokens, position):
@@ -267,25 +275,14 @@ def _offset_at(tokens: list[tuple[Any, str]], position: int) -> bool:
 
 def _top_level_offset(tokens: list[tuple[Any, str]]) -> bool:
     """An OFFSET clause outside any parentheses (MariaDB's OFFSET n ROWS, or LIMIT's)."""
-    depth = 0
-    for position, (kind, value) in enumerate(tokens):
-        if kind in T.Punctuation:
-            depth += {"(": 1, ")": -1}.get(value, 0)
-        elif depth == 0 and _offset_at(tokens, position):
-            return True
-    return False
+    return any(_offset_at(tokens, position) for position, _, _ in _top_level(tokens))
 
 
 def _before_order(sql: str) -> str:
     """`sql` up to its last top-level ORDER BY (the whole of it when there is none)."""
-    depth, offset, cut = 0, 0, len(sql)
-    for kind, value in lexer.tokenize(sql):  # type: ignore[no-untyped-call]
-        if kind in T.Punctuation:
-            depth += {"(": 1, ")": -1}.get(value, 0)
-        elif depth == 0 and kind in T.Keyword and value.upper().split() == ["ORDER", "BY"]:
-            cut = offset
-        offset += len(value)
-    return sql[:cut].rstrip()
+    tokens = list(lexer.tokenize(sql))  # type: ignore[no-untyped-call]
+    order_by = _last_order_by(tokens)
+    return sql[: sum(len(v) for _, v in tokens[:order_by])].rstrip()
 
 
 def _order_key(tokens: list[tuple[Any, str]]) -> OrderKey | None:
