@@ -474,19 +474,23 @@ def outer_order(query: ExportQuery, columns: list[str]) -> str | None:
     return " ORDER BY " + ", ".join(terms)
 
 
+def only_pymysql_keeps_order(conn: Any, query: ExportQuery, columns: list[str]) -> bool:
+    """Whether only the PyMySQL engine keeps the export's order: on MariaDB, an ORDER BY by
+    anything but the export's columns (outer_order). MySQL 8.4 keeps a derived table's inner
+    order (asserted on CI's leg, tests/etl/test_export_paths.py)."""
+    return outer_order(query, columns) is None and is_mariadb(conn)
+
+
 def engine_order(ctx: RunContext, query: ExportQuery, columns: list[str]) -> str | None:
     """The ORDER BY the server-formatted engines (shared path, C client) put outside their
-    derived table (outer_order); None when only the PyMySQL engine keeps the export's order
-    (logged): on MariaDB, an ORDER BY by anything but the export's columns. MySQL 8.4 keeps
-    a derived table's inner order (asserted on CI's leg, tests/etl/test_export_paths.py)."""
-    order = outer_order(query, columns)
-    if order is None and not is_mariadb(ctx.conn):
-        return ""
-    if order is None:
+    derived table (outer_order, "" for none); None when the PyMySQL engine must run the
+    export (logged)."""
+    if only_pymysql_keeps_order(ctx.conn, query, columns):
         log.info("export_engine", export=query.name, engine="pymysql",
                  reason="ORDER BY keys other than the export's own columns, on MariaDB "
                  "(docs/job-authoring.md, Row order)")  # fmt: skip
-    return order
+        return None
+    return outer_order(query, columns) or ""
 
 
 def record_fields(

@@ -230,8 +230,8 @@ def _last_order_by(tokens: list[tuple[Any, str]]) -> int | None:
 
 
 # What may follow a top-level ORDER BY's keys (https://dev.mysql.com/doc/refman/8.4/en/select.html,
-# MariaDB's OFFSET n ROWS and FETCH FIRST|NEXT).
-_AFTER_ORDER = {"LIMIT", "OFFSET", "FETCH", "FOR", "LOCK", "INTO", "PROCEDURE"}
+# MariaDB's FETCH FIRST|NEXT); OFFSET, not reserved, is told by _offset_at.
+_AFTER_ORDER = {"LIMIT", "FETCH", "FOR", "LOCK", "INTO", "PROCEDURE"}
 
 
 # Bare words that MySQL 8.4 and MariaDB read as a value, never a name: ORDER BY CURRENT_DATE
@@ -253,7 +253,7 @@ def _order_keys(tokens: list[tuple[Any, str]]) -> tuple[OrderKey, ...] | None:
         return None
     keys: list[list[tuple[Any, str]]] = [[]]
     for position, (kind, value) in enumerate(tokens[order_by + 1 :], order_by + 1):
-        if kind in T.Keyword and value.upper() in _AFTER_ORDER - {"OFFSET"}:
+        if kind in T.Keyword and value.upper() in _AFTER_ORDER:
             break
         if _offset_at(tokens, position):
             break

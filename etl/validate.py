@@ -24,7 +24,7 @@ from sqlparse import tokens as T
 
 from etl import db, sandbox
 from etl.contract import DbServer
-from etl.export import is_mariadb, outer_order
+from etl.export import only_pymysql_keeps_order
 from etl.jobdef import (
     JobDefinition,
     JobDefinitionError,
@@ -347,7 +347,7 @@ def _run_job(
                 check.add("error", path, f"{err.args[-1]}")
                 continue
             columns[name] = names
-            if is_mariadb(conn) and outer_order(query, names) is None:
+            if only_pymysql_keeps_order(conn, query, names):
                 check.add("warning", path, PYMYSQL_ORDER)
 
 
