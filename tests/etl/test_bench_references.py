@@ -1,0 +1,84 @@
+"""The benchmark's yardsticks (`python -m bench`): what each C client reference loads, checked
+against the CSV read by Python's csv module (an oracle that shares no code with the job or the
+benchmark), and the benchmark itself run end to end on a few rows."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from etl_harness import ROOT, DbServer
+
+from bench.__main__ import DATABASE, SHAPES, Db, make_csv, reference_load, same_result_load
+
+ROWS = 500
+
+
+@pytest.fixture
+def bench_db(db_server: DbServer) -> Db:
+    conn = db_server.connect()
+    with conn.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE IF NOT EXISTS {DATABASE}")
+    conn.close()
+    return Db(db_server.host, db_server.port, db_server.user, db_server.password)
+
+
+def _nulls(db_server: DbServer, columns: list[str]) -> dict[str, int]:
+    conn = db_server.connect(DATABASE)
+    with conn.cursor() as cursor:
+        counts = ", ".join(f"SUM(`{c}` IS NULL)" for c in columns)
+        cursor.execute(f"SELECT COUNT(*), {counts} FROM t")
+        row = cursor.fetchone()
+    conn.close()
+    assert row is not None
+    return {"rows": int(row[0])} | {c: int(n) for c, n in zip(columns, row[1:], strict=True)}
+
+
+@pytest.mark.parametrize("name", ["heldout", "wide", "text"])
+def test_the_same_result_reference_loads_empty_fields_as_null_as_the_job_does(
+    name: str, bench_db: Db, db_server: DbServer, tmp_path: Path
+) -> None:
+    shape = SHAPES[name]
+    subprocess.run(bench_db.mysql(DATABASE, "-e", shape.table_sql), check=True)
+    path = tmp_path / "t.csv"
+    make_csv(path, shape, ROWS)
+    with path.open(newline="", encoding="utf-8") as handle:
+        records = list(csv.DictReader(handle))
+    conn = db_server.connect(DATABASE)
+    with conn.cursor() as cursor:  # the server's word for which columns take NULL
+        cursor.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND "
+            "table_name = 't' AND is_nullable = 'YES'", (DATABASE,))  # fmt: skip
+        nullable = [row[0] for row in cursor.fetchall()]
+    conn.close()
+    assert nullable, f"{name}: the shape has no nullable column to check"
+    empty = {c: sum(record[c] == "" for record in records) for c in nullable}
+    assert any(empty.values()), f"{name}: {ROWS} rows without one empty field"
+
+    same_result_load(bench_db, path)
+    assert _nulls(db_server, nullable) == {"rows": ROWS} | empty
+    # The issue's reference loads the same file straight: no SET, so no NULL at all.
+    reference_load(bench_db, path)
+    assert _nulls(db_server, nullable) == {"rows": ROWS} | dict.fromkeys(nullable, 0)
+
+
+def test_the_benchmark_prints_every_ratio(db_server: DbServer) -> None:
+    env = {
+        **os.environ, "BENCH_DB_HOST": db_server.host, "BENCH_DB_PORT": str(db_server.port),
+        "BENCH_DB_USER": db_server.user, "BENCH_DB_PASSWORD": db_server.password,
+    }  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--rows", "300", "--repeat", "1",
+         "--shapes", "heldout,small", "--paths", "stream"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    rows = [line for line in done.stdout.splitlines() if re.match(r"\s*(heldout|small) ", line)]
+    assert len(rows) == 2, done.stdout
+    for line in rows:  # load: ref and same; export; whole job
+        assert len(re.findall(r"\d+\.\d\dx", line)) == 4, line
