@@ -5,7 +5,9 @@
 
 On the same generated CSV and the same server, prints side by side:
   load:   the job's load stage (S3 download, CSV checks, LOAD DATA LOCAL) vs
-          `mysql --local-infile -e "LOAD DATA LOCAL INFILE …"` of the uncompressed CSV;
+          `mysql --local-infile -e "LOAD DATA LOCAL INFILE …"` of the uncompressed CSV
+          (`ref`: straight into the columns, the issue's reference; `same`: the same NULLs as
+          the job, each nullable column's empty fields through a variable and a SET);
   export: the job's export stage of `SELECT * FROM t` (--ordered: `… ORDER BY 1`, the key) to
           gzip CSV parts in S3 vs `mysql --quick --batch -e "<the same>" | gzip -1 > file`;
 the whole job process (start to exit) vs the two references' sum, and the job process's peak
@@ -424,16 +426,18 @@ def _ratio(reference: float, job: float) -> str:
 def report(results: list[tuple[str, int, str, Reference, list[JobRun]]], repeat: int) -> None:
     print(f"\nmedians of {repeat} interleaved runs; ratio = C client time / job time "
           "(1.00x: as fast as the C client; goal >= 0.80x); load `same`: the C client loading "
-          "the same NULLs as the job (empty fields of nullable columns through a SET), the "
-          "whole job's ref uses `ref`")  # fmt: skip
+          "the same NULLs as the job (empty fields of nullable columns through a SET); the "
+          "whole job's refs: each load reference plus the export's")  # fmt: skip
     print(f"{'shape':>8} {'rows':>9} {'path':>17} | {'load s':>6} {'ref':>6} {'ratio':>6} "
           f"{'same':>6} {'ratio':>6} | {'export':>6} {'ref':>6} {'ratio':>6} | "
-          f"{'job s':>6} {'ref':>6} {'ratio':>6} | {'RSS MB':>6}")  # fmt: skip
+          f"{'job s':>6} {'ref':>6} {'ratio':>6} {'same':>6} {'ratio':>6} | "
+          f"{'RSS MB':>6}")  # fmt: skip
     for name, rows, path, ref, runs in results:
         ref_load, ref_export = median(ref.loads), median(ref.exports)
         ref_same = median(ref.same)
         # The whole job process against the C client doing both stages.
         ref_total = median([a + b for a, b in zip(ref.loads, ref.exports, strict=True)])
+        same_total = median([a + b for a, b in zip(ref.same, ref.exports, strict=True)])
         load = median([r.load_s for r in runs])
         export = median([r.export_s for r in runs])
         total = median([r.total_s for r in runs])
@@ -442,7 +446,8 @@ def report(results: list[tuple[str, int, str, Reference, list[JobRun]]], repeat:
             f"{name:>8} {rows:>9,} {path:>17} | {load:6.2f} {ref_load:6.2f} "
             f"{_ratio(ref_load, load)} {ref_same:6.2f} {_ratio(ref_same, load)} | "
             f"{export:6.2f} {ref_export:6.2f} {_ratio(ref_export, export)} | "
-            f"{total:6.2f} {ref_total:6.2f} {_ratio(ref_total, total)} | {rss:6.0f}",
+            f"{total:6.2f} {ref_total:6.2f} {_ratio(ref_total, total)} {same_total:6.2f} "
+            f"{_ratio(same_total, total)} | {rss:6.0f}",
             flush=True,
         )
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")

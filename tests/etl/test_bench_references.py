@@ -80,5 +80,5 @@ def test_the_benchmark_prints_every_ratio(db_server: DbServer) -> None:
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     rows = [line for line in done.stdout.splitlines() if re.match(r"\s*(heldout|small) ", line)]
     assert len(rows) == 2, done.stdout
-    for line in rows:  # load: ref and same; export; whole job
-        assert len(re.findall(r"\d+\.\d\dx", line)) == 4, line
+    for line in rows:  # load and whole job: ref and same; export
+        assert len(re.findall(r"\d+\.\d\dx", line)) == 5, line
