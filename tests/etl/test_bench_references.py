@@ -1,6 +1,8 @@
 """The benchmark's yardsticks (`python -m bench`): what each C client reference loads, checked
 against the CSV read by Python's csv module (an oracle that shares no code with the job or the
-benchmark), and the benchmark itself run end to end on a few rows."""
+benchmark), and the benchmark itself run end to end on a few rows. Each test works in a
+database of its own (BENCH_DB_DATABASE for the benchmark): the tests may share their server
+with a benchmark running against its `etl_bench`, whose table t they must not touch."""
 
 from __future__ import annotations
 
@@ -20,16 +22,18 @@ ROWS = 500
 
 
 @pytest.fixture
-def bench_db(db_server: DbServer) -> Db:
-    conn = db_server.connect()
-    with conn.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE IF NOT EXISTS {DATABASE}")
-    conn.close()
-    return Db(db_server.host, db_server.port, db_server.user, db_server.password)
+def bench_db(db_server: DbServer, database: str) -> Db:
+    return Db(db_server.host, db_server.port, db_server.user, db_server.password, database)
 
 
-def _nulls(db_server: DbServer, columns: list[str]) -> dict[str, int]:
-    conn = db_server.connect(DATABASE)
+def _schemas(db_server: DbServer) -> set[str]:
+    with db_server.connect() as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT schema_name FROM information_schema.schemata")
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _nulls(db_server: DbServer, database: str, columns: list[str]) -> dict[str, int]:
+    conn = db_server.connect(database)
     with conn.cursor() as cursor:
         counts = ", ".join(f"SUM(`{c}` IS NULL)" for c in columns)
         cursor.execute(f"SELECT COUNT(*), {counts} FROM t")
@@ -41,19 +45,20 @@ def _nulls(db_server: DbServer, columns: list[str]) -> dict[str, int]:
 
 @pytest.mark.parametrize("name", ["heldout", "wide", "text"])
 def test_the_same_result_reference_loads_empty_fields_as_null_as_the_job_does(
-    name: str, bench_db: Db, db_server: DbServer, tmp_path: Path
+    name: str, bench_db: Db, db_server: DbServer, database: str, tmp_path: Path
 ) -> None:
+    had_bench_database = DATABASE in _schemas(db_server)
     shape = SHAPES[name]
-    subprocess.run(bench_db.mysql(DATABASE, "-e", shape.table_sql), check=True)
+    subprocess.run(bench_db.mysql(database, "-e", shape.table_sql), check=True)
     path = tmp_path / "t.csv"
     make_csv(path, shape, ROWS)
     with path.open(newline="", encoding="utf-8") as handle:
         records = list(csv.DictReader(handle))
-    conn = db_server.connect(DATABASE)
+    conn = db_server.connect(database)
     with conn.cursor() as cursor:  # the server's word for which columns take NULL
         cursor.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND "
-            "table_name = 't' AND is_nullable = 'YES'", (DATABASE,))  # fmt: skip
+            "table_name = 't' AND is_nullable = 'YES'", (database,))  # fmt: skip
         nullable = [row[0] for row in cursor.fetchall()]
     conn.close()
     assert nullable, f"{name}: the shape has no nullable column to check"
@@ -61,16 +66,19 @@ def test_the_same_result_reference_loads_empty_fields_as_null_as_the_job_does(
     assert any(empty.values()), f"{name}: {ROWS} rows without one empty field"
 
     same_result_load(bench_db, path)
-    assert _nulls(db_server, nullable) == {"rows": ROWS} | empty
+    assert _nulls(db_server, database, nullable) == {"rows": ROWS} | empty
     # The issue's reference loads the same file straight: no SET, so no NULL at all.
     reference_load(bench_db, path)
-    assert _nulls(db_server, nullable) == {"rows": ROWS} | dict.fromkeys(nullable, 0)
+    assert _nulls(db_server, database, nullable) == {"rows": ROWS} | dict.fromkeys(nullable, 0)
+    assert (DATABASE in _schemas(db_server)) == had_bench_database  # the benchmark's, untouched
 
 
-def test_the_benchmark_prints_every_ratio(db_server: DbServer) -> None:
+def test_the_benchmark_prints_every_ratio(db_server: DbServer, database: str) -> None:
+    had_bench_database = DATABASE in _schemas(db_server)
     env = {
         **os.environ, "BENCH_DB_HOST": db_server.host, "BENCH_DB_PORT": str(db_server.port),
         "BENCH_DB_USER": db_server.user, "BENCH_DB_PASSWORD": db_server.password,
+        "BENCH_DB_DATABASE": database,
     }  # fmt: skip
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--rows", "300", "--repeat", "1",
@@ -82,3 +90,8 @@ def test_the_benchmark_prints_every_ratio(db_server: DbServer) -> None:
     assert len(rows) == 2, done.stdout
     for line in rows:  # load and whole job: ref and same; export
         assert len(re.findall(r"\d+\.\d\dx", line)) == 5, line
+    # It ran in the database it was given, and left the default one alone.
+    assert (DATABASE in _schemas(db_server)) == had_bench_database
+    with db_server.connect(database) as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM t")
+        assert cursor.fetchone() == (round(300 * SHAPES["small"].scale),)  # the job's last load
