@@ -3,6 +3,9 @@
     venv/bin/python -m bench --rows 1000000 --repeat 3 --memory-rows 5000000
     venv/bin/python -m bench --rows 100000   # a few minutes on a busy 2-core machine
 
+The server: BENCH_DB_HOST, BENCH_DB_PORT, BENCH_DB_USER, BENCH_DB_PASSWORD (127.0.0.1:3306,
+root, no password); the database BENCH_DB_DATABASE (etl_bench), whose table t is dropped.
+
 On the same generated CSV and the same server, prints side by side:
   load:   the job's load stage (S3 download, CSV checks, LOAD DATA LOCAL) vs
           `mysql --local-infile -e "LOAD DATA LOCAL INFILE …"` of the uncompressed CSV
@@ -248,6 +251,7 @@ class Db:
     port: int
     user: str
     password: str
+    database: str = DATABASE  # BENCH_DB_DATABASE: its table t is dropped and loaded
 
     def mysql(self, *args: str) -> list[str]:
         return ["mysql", f"--host={self.host}", f"--port={self.port}", f"--user={self.user}",
@@ -265,16 +269,16 @@ def settle(db: Db) -> None:
     InnoDB flushes a load's pages in the background for seconds after it, and the run that came
     next paid for them (the first job run after the references loaded ~30 % slower than the
     same run placed second)."""
-    subprocess.run(db.mysql(DATABASE, "-e", "FLUSH TABLES t FOR EXPORT; UNLOCK TABLES"),
+    subprocess.run(db.mysql(db.database, "-e", "FLUSH TABLES t FOR EXPORT; UNLOCK TABLES"),
                    check=True)  # fmt: skip
 
 
 def reference_load(db: Db, csv_path: Path) -> float:
-    subprocess.run([*db.mysql(DATABASE, "-e", "TRUNCATE TABLE t")], check=True)
+    subprocess.run([*db.mysql(db.database, "-e", "TRUNCATE TABLE t")], check=True)
     sql = (f"LOAD DATA LOCAL INFILE '{csv_path}' INTO TABLE t CHARACTER SET utf8mb4 "
            "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' LINES TERMINATED BY '\\r\\n' "
            "IGNORE 1 LINES")  # fmt: skip
-    return timed(shlex.join(db.mysql("--local-infile=1", DATABASE, "-e", sql)))
+    return timed(shlex.join(db.mysql("--local-infile=1", db.database, "-e", sql)))
 
 
 def same_result_load(db: Db, csv_path: Path) -> float:
@@ -285,7 +289,7 @@ def same_result_load(db: Db, csv_path: Path) -> float:
     listing = subprocess.run(
         db.mysql("--batch", "--skip-column-names", "-e",
                  "SELECT column_name, is_nullable FROM information_schema.columns WHERE "
-                 f"table_schema = '{DATABASE}' AND table_name = 't' ORDER BY ordinal_position"),
+                 f"table_schema = '{db.database}' AND table_name = 't' ORDER BY ordinal_position"),
         check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
     targets, sets = [], []
@@ -296,16 +300,16 @@ def same_result_load(db: Db, csv_path: Path) -> float:
             sets.append(f"`{name}` = IF(LENGTH(@{name}) = 0, NULL, @{name})")
         else:
             targets.append(f"`{name}`")
-    subprocess.run([*db.mysql(DATABASE, "-e", "TRUNCATE TABLE t")], check=True)
+    subprocess.run([*db.mysql(db.database, "-e", "TRUNCATE TABLE t")], check=True)
     sql = (f"LOAD DATA LOCAL INFILE '{csv_path}' INTO TABLE t CHARACTER SET utf8mb4 "
            "FIELDS TERMINATED BY ',' ENCLOSED BY '\"' ESCAPED BY '' "
            f"LINES TERMINATED BY '\\r\\n' IGNORE 1 LINES ({', '.join(targets)})"
            + (f" SET {', '.join(sets)}" if sets else ""))  # fmt: skip
-    return timed(shlex.join(db.mysql("--local-infile=1", DATABASE, "-e", sql)))
+    return timed(shlex.join(db.mysql("--local-infile=1", db.database, "-e", sql)))
 
 
 def reference_export(db: Db, out: Path) -> float:
-    command = shlex.join(db.mysql("--quick", "--batch", DATABASE, "-e", EXPORT_SQL[0]))
+    command = shlex.join(db.mysql("--quick", "--batch", db.database, "-e", EXPORT_SQL[0]))
     return timed(f"{command} | gzip -1 > {shlex.quote(str(out))}")
 
 
@@ -325,7 +329,7 @@ def run_job(
         "PATH": os.environ["PATH"], "PYTHONPATH": str(root),
         "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
         "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": endpoint,
-        "DB_HOST": db.host, "DB_PORT": str(db.port), "DB_DATABASE": DATABASE,
+        "DB_HOST": db.host, "DB_PORT": str(db.port), "DB_DATABASE": db.database,
         "DB_USERNAME": db.user, "DB_PASSWORD": db.password, "DATA_BUCKET": BUCKET,
         "ETL_JOB": str(job_dir), "SCHEDULED_TIME": "2026-11-01T04:00:00Z",
     }  # fmt: skip
@@ -393,7 +397,8 @@ def measure(  # noqa: PLR0917
     (job_dir / "export" / "t.sql").write_text(EXPORT_SQL[0])
     servers = sorted({"tcp" if p == "stream-tcp" else "local" for p in paths})
     for server in servers:
-        subprocess.run(dbs[server].mysql(DATABASE, "-e", shape.table_sql), check=True)
+        db = dbs[server]
+        subprocess.run(db.mysql(db.database, "-e", shape.table_sql), check=True)
     csv_path = work / "t.csv"
     size = make_csv(csv_path, shape, rows)
     s3.upload_file(str(csv_path), BUCKET, "input/t/t.csv")  # type: ignore[attr-defined]
@@ -491,7 +496,8 @@ def main() -> int:
         EXPORT_SQL[0] = "SELECT * FROM t ORDER BY 1"
     env = os.environ.get
     local = Db(env("BENCH_DB_HOST", "127.0.0.1"), int(env("BENCH_DB_PORT", "3306")),
-               env("BENCH_DB_USER", "root"), env("BENCH_DB_PASSWORD", ""))  # fmt: skip
+               env("BENCH_DB_USER", "root"), env("BENCH_DB_PASSWORD", ""),
+               env("BENCH_DB_DATABASE", DATABASE))  # fmt: skip
     if not shutil.which("mysql"):
         sys.exit(
             "the reference needs the mysql command-line client (apt-get install mariadb-client)"
@@ -513,7 +519,8 @@ def main() -> int:
             port = stack.enter_context(second_server.second_server())
             dbs["tcp"] = Db("127.0.0.1", port, "root", "")
         for db in dbs.values():
-            subprocess.run(db.mysql("-e", f"CREATE DATABASE IF NOT EXISTS {DATABASE}"), check=True)
+            subprocess.run(db.mysql("-e", f"CREATE DATABASE IF NOT EXISTS `{db.database}`"),
+                           check=True)  # fmt: skip
         work = Path(tmp)
         work.chmod(0o755)  # the server's user must reach the shared directory...
         shared = work / "exchange"
