@@ -13,9 +13,9 @@ On the same generated CSV and the same server, prints side by side:
           the job, each nullable column's empty fields through a variable and a SET);
   export: the job's export stage of `SELECT * FROM t` (--ordered: `… ORDER BY 1`, the key) to
           gzip CSV parts in S3 vs `mysql --quick --batch -e "<the same>" | gzip -1 > file`;
-the whole job process (start to exit) vs the two references' sum, and the job process's peak
-RSS (medians of --repeat runs, references and job runs interleaved), for each shape
-(--shapes): `orders` (6 columns, short values), `text` (7 columns, mostly quoted text with
+the whole job process (start to exit) vs each load reference plus the export's, and the job
+process's peak RSS (medians of --repeat runs, references and job runs interleaved), for each
+shape (--shapes): `orders` (6 columns, short values), `text` (7 columns, mostly quoted text with
 commas, quotes and line breaks, decimals, datetimes, NULLs), `wide` (40 columns), `heldout`
 (the issue-20 orders table the job was not tuned on), `longtext` (1-5 KB bodies) and `small`
 (two small integers). Paths (--paths): `shared` (DB_SHARED_DIR: the server reads/writes
@@ -282,10 +282,16 @@ def reference_load(db: Db, csv_path: Path) -> float:
 
 
 def same_result_load(db: Db, csv_path: Path) -> float:
-    """The C client loading the same CSV into the same values as the job: an empty field is
-    NULL in a nullable column (through a variable and a SET, as the job's LOAD does), and the
-    fields are RFC 4180's (ESCAPED BY ''). reference_load, the issue's reference, loads them
-    straight: 0, '' or a zero date with a warning instead of NULL, and no SET to pay for."""
+    """The C client loading the benchmark's CSV into the values the job loads (for SHAPES:
+    tests/etl/test_bench_references.py compares the tables): an empty field is NULL in a
+    nullable column (through a variable and a SET, as the job's LOAD does), and the fields are
+    RFC 4180's (ESCAPED BY ''). reference_load, the issue's reference, loads them straight:
+    0, '' or a zero date with a warning instead of NULL, and no SET to pay for.
+    Not the job's result for any CSV: the job also loads BIT and binary columns through a SET
+    (values.py), maps fields by the header (here: the table's column order), keeps empty fields
+    with CSV_NULL, loads an unquoted NULL as the text NULL (the server: NULL), turns a time with
+    an offset into UTC, and refuses what the server takes with a warning (a bad value, an empty
+    field of a NOT NULL column)."""
     listing = subprocess.run(
         db.mysql("--batch", "--skip-column-names", "-e",
                  "SELECT column_name, is_nullable FROM information_schema.columns WHERE "
