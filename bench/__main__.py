@@ -28,6 +28,11 @@ files the job shares with it), `stream` (no shared filesystem) against the same 
 `stream-tcp`: the stream path against a second MariaDB this benchmark starts on its own TCP
 port (bench/second_server.py), the database outside the task; its references run against
 that server too.
+
+Ratios are C client time / job time (1.00x: as fast as the C client). The goal, >= 0.80x, is
+judged against `ref` (the issue's reference); `same` shows how much of a shortfall is the
+server's cost of the job's NULLs. The whole job's time holds the job's fixed start (~0.5 s):
+at small --rows, where the references take a fraction of a second, its ratios are mostly that.
 """
 
 from __future__ import annotations
