@@ -494,7 +494,11 @@ def main() -> int:
         "reference, instead of `SELECT * FROM t`",
     )  # fmt: skip
     parser.add_argument("--paths", default=",".join(PATHS), help=", ".join(PATHS))
-    parser.add_argument("--shapes", default=",".join(SHAPES), help=", ".join(SHAPES))
+    parser.add_argument(
+        "--shapes", default=",".join(SHAPES),
+        help=f"{', '.join(SHAPES)}: generated tables, the only ones the benchmark knows; no option "
+        "takes a CSV or table of your own (one more shape: a Shape in SHAPES, bench/__main__.py)",
+    )  # fmt: skip
     parser.add_argument(
         "--job-root", type=Path, default=ROOT,
         help="the checkout whose job runs (e.g. a worktree of main: the figures before)",
