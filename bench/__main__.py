@@ -485,9 +485,13 @@ def main() -> int:
                         "100000 runs in a few minutes")  # fmt: skip
     parser.add_argument(
         "--memory-rows", type=int, default=0,
-        help="a second, larger size of `orders` for the memory figure (0: skip)",
+        help="a second, larger size of `orders` for the memory figure, one run, when orders is "
+        "among --shapes (0: skip)",
     )  # fmt: skip
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--repeat", type=int, default=3,
+        help="runs of each reference and job, interleaved; the report prints their medians",
+    )  # fmt: skip
     parser.add_argument(
         "--ordered", action="store_true",
         help="export `SELECT * FROM t ORDER BY 1` (each shape's primary key) in the job and the "
