@@ -4,7 +4,7 @@
     venv/bin/python -m bench --rows 100000   # a few minutes on a busy 2-core machine
 
 The server: BENCH_DB_HOST, BENCH_DB_PORT, BENCH_DB_USER, BENCH_DB_PASSWORD (127.0.0.1:3306,
-root, no password); the database BENCH_DB_DATABASE (etl_bench), created if missing and kept,
+root, no password; the client gets it in MYSQL_PWD, never on its command line); the database BENCH_DB_DATABASE (etl_bench), created if missing and kept,
 whose table t is dropped and created again for each shape and holds the job's last load
 afterwards; no other database is touched. The user needs every privilege on that database,
 RELOAD (`FLUSH TABLES t FOR EXPORT` after each load) and, for the shared path, FILE (`SELECT …
@@ -50,7 +50,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -264,13 +264,24 @@ class Db:
     database: str = DATABASE  # BENCH_DB_DATABASE: its table t is dropped and loaded
 
     def mysql(self, *args: str) -> list[str]:
+        """The client's command. The password goes in its environment (env), never in its
+        arguments, which `ps` and a failed command's error print."""
         return ["mysql", f"--host={self.host}", f"--port={self.port}", f"--user={self.user}",
-                f"--password={self.password}", *args]  # fmt: skip
+                *args]  # fmt: skip
+
+    def env(self) -> dict[str, str]:
+        env = {name: value for name, value in os.environ.items() if name != "MYSQL_PWD"}
+        return env | ({"MYSQL_PWD": self.password} if self.password else {})
+
+    def run(self, *args: str) -> str:
+        """Run the client; its output."""
+        return subprocess.run(self.mysql(*args), env=self.env(), check=True,
+                              stdout=subprocess.PIPE, text=True).stdout  # fmt: skip
 
 
-def timed(command: str) -> float:
+def timed(command: str, db: Db) -> float:
     started = time.monotonic()
-    subprocess.run(["bash", "-o", "pipefail", "-c", command], check=True)
+    subprocess.run(["bash", "-o", "pipefail", "-c", command], env=db.env(), check=True)
     return time.monotonic() - started
 
 
@@ -279,16 +290,15 @@ def settle(db: Db) -> None:
     InnoDB flushes a load's pages in the background for seconds after it, and the run that came
     next paid for them (the first job run after the references loaded ~30 % slower than the
     same run placed second)."""
-    subprocess.run(db.mysql(db.database, "-e", "FLUSH TABLES t FOR EXPORT; UNLOCK TABLES"),
-                   check=True)  # fmt: skip
+    db.run(db.database, "-e", "FLUSH TABLES t FOR EXPORT; UNLOCK TABLES")
 
 
 def reference_load(db: Db, csv_path: Path) -> float:
-    subprocess.run([*db.mysql(db.database, "-e", "TRUNCATE TABLE t")], check=True)
+    db.run(db.database, "-e", "TRUNCATE TABLE t")
     sql = (f"LOAD DATA LOCAL INFILE '{csv_path}' INTO TABLE t CHARACTER SET utf8mb4 "
            "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' LINES TERMINATED BY '\\r\\n' "
            "IGNORE 1 LINES")  # fmt: skip
-    return timed(shlex.join(db.mysql("--local-infile=1", db.database, "-e", sql)))
+    return timed(shlex.join(db.mysql("--local-infile=1", db.database, "-e", sql)), db)
 
 
 def same_result_load(db: Db, csv_path: Path) -> float:
@@ -302,12 +312,11 @@ def same_result_load(db: Db, csv_path: Path) -> float:
     with CSV_NULL, loads an unquoted NULL as the text NULL (the server: NULL), turns a time with
     an offset into UTC, and refuses what the server takes with a warning (a bad value, an empty
     field of a NOT NULL column)."""
-    listing = subprocess.run(
-        db.mysql("--batch", "--skip-column-names", "-e",
-                 "SELECT column_name, is_nullable FROM information_schema.columns WHERE "
-                 f"table_schema = '{db.database}' AND table_name = 't' ORDER BY ordinal_position"),
-        check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
+    listing = db.run(
+        "--batch", "--skip-column-names", "-e",
+        "SELECT column_name, is_nullable FROM information_schema.columns WHERE "
+        f"table_schema = '{db.database}' AND table_name = 't' ORDER BY ordinal_position",
+    )  # fmt: skip
     targets, sets = [], []
     for line in listing.splitlines():
         name, nullable = line.split("\t")
@@ -316,17 +325,17 @@ def same_result_load(db: Db, csv_path: Path) -> float:
             sets.append(f"`{name}` = IF(LENGTH(@{name}) = 0, NULL, @{name})")
         else:
             targets.append(f"`{name}`")
-    subprocess.run([*db.mysql(db.database, "-e", "TRUNCATE TABLE t")], check=True)
+    db.run(db.database, "-e", "TRUNCATE TABLE t")
     sql = (f"LOAD DATA LOCAL INFILE '{csv_path}' INTO TABLE t CHARACTER SET utf8mb4 "
            "FIELDS TERMINATED BY ',' ENCLOSED BY '\"' ESCAPED BY '' "
            f"LINES TERMINATED BY '\\r\\n' IGNORE 1 LINES ({', '.join(targets)})"
            + (f" SET {', '.join(sets)}" if sets else ""))  # fmt: skip
-    return timed(shlex.join(db.mysql("--local-infile=1", db.database, "-e", sql)))
+    return timed(shlex.join(db.mysql("--local-infile=1", db.database, "-e", sql)), db)
 
 
 def reference_export(db: Db, out: Path) -> float:
     command = shlex.join(db.mysql("--quick", "--batch", db.database, "-e", EXPORT_SQL[0]))
-    return timed(f"{command} | gzip -1 > {shlex.quote(str(out))}")
+    return timed(f"{command} | gzip -1 > {shlex.quote(str(out))}", db)
 
 
 @dataclass
@@ -414,7 +423,7 @@ def measure(  # noqa: PLR0917
     servers = sorted({"tcp" if p == "stream-tcp" else "local" for p in paths})
     for server in servers:
         db = dbs[server]
-        subprocess.run(db.mysql(db.database, "-e", shape.table_sql), check=True)
+        db.run(db.database, "-e", shape.table_sql)
     csv_path = work / "t.csv"
     size = make_csv(csv_path, shape, rows)
     s3.upload_file(str(csv_path), BUCKET, "input/t/t.csv")  # type: ignore[attr-defined]
@@ -474,6 +483,24 @@ def report(results: list[tuple[str, int, str, Reference, list[JobRun]]], repeat:
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
+def _names(known: Iterable[str]) -> Callable[[str], list[str]]:
+    """An option's comma-separated names, each one of `known`: a misspelt one stops the
+    benchmark before it measures anything (it ran a path named `shraed` as the stream path,
+    and a shape of that kind crashed after the others had run, without a report)."""
+    allowed = list(known)
+
+    def parse(value: str) -> list[str]:
+        names = value.split(",")
+        unknown = [name for name in names if name not in allowed]
+        if unknown:
+            raise argparse.ArgumentTypeError(
+                f"{', '.join(map(repr, unknown))}: not among {', '.join(allowed)}"
+            )
+        return names
+
+    return parse
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
@@ -497,9 +524,10 @@ def main() -> int:
         help="export `SELECT * FROM t ORDER BY 1` (each shape's primary key) in the job and the "
         "reference, instead of `SELECT * FROM t`",
     )  # fmt: skip
-    parser.add_argument("--paths", default=",".join(PATHS), help=", ".join(PATHS))
+    parser.add_argument("--paths", default=",".join(PATHS), type=_names(PATHS),
+                        help=", ".join(PATHS))  # fmt: skip
     parser.add_argument(
-        "--shapes", default=",".join(SHAPES),
+        "--shapes", default=",".join(SHAPES), type=_names(SHAPES),
         help=f"{', '.join(SHAPES)}: generated tables, the only ones the benchmark knows; no option "
         "takes a CSV or table of your own (one more shape: a Shape in SHAPES, bench/__main__.py)",
     )  # fmt: skip
@@ -526,7 +554,7 @@ def main() -> int:
         sys.exit(
             "the reference needs the mysql command-line client (apt-get install mariadb-client)"
         )
-    paths = args.paths.split(",")
+    paths: list[str] = args.paths
     if "stream-tcp" in paths and not second_server.available():
         sys.exit(
             "stream-tcp needs mariadbd and mariadb-install-db (apt-get install mariadb-server)"
@@ -543,15 +571,14 @@ def main() -> int:
             port = stack.enter_context(second_server.second_server())
             dbs["tcp"] = Db("127.0.0.1", port, "root", "")
         for db in dbs.values():
-            subprocess.run(db.mysql("-e", f"CREATE DATABASE IF NOT EXISTS `{db.database}`"),
-                           check=True)  # fmt: skip
+            db.run("-e", f"CREATE DATABASE IF NOT EXISTS `{db.database}`")
         work = Path(tmp)
         work.chmod(0o755)  # the server's user must reach the shared directory...
         shared = work / "exchange"
         shared.mkdir()
         shared.chmod(0o777)  # ...and write into it
         results = []
-        for name in args.shapes.split(","):
+        for name in args.shapes:
             sizes = [max(1, round(args.rows * SHAPES[name].scale))]
             if name == "orders" and args.memory_rows:
                 sizes.append(args.memory_rows)

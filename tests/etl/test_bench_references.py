@@ -127,3 +127,38 @@ def test_the_same_result_reference_leaves_the_table_the_job_leaves(
 
     same_result_load(bench_db, path)
     assert _table(db_server, database) == loaded
+
+
+@pytest.mark.parametrize(("option", "value"), [("--shapes", "heldout,mine"), ("--paths", "shraed")])
+def test_a_misspelt_name_stops_the_benchmark_before_it_measures(option: str, value: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", option, value], cwd=ROOT, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    bad = value.rsplit(",", maxsplit=1)[-1]
+    assert f"argument {option}: '{bad}': not among" in done.stderr
+    assert done.stdout == ""  # nothing generated, loaded or measured
+
+
+def test_the_password_reaches_the_client_but_not_its_arguments(
+    db_server: DbServer, database: str
+) -> None:
+    """`ps` and a failed command's error print a command's arguments: the password goes in
+    MYSQL_PWD. A user of the test's own with a password proves the client reads it there."""
+    user, password = f"bench_{database[-8:]}", "s3cret pw"
+    with db_server.connect() as conn, conn.cursor() as cursor:
+        cursor.execute("CREATE USER %s@'%%' IDENTIFIED BY %s", (user, password))
+        cursor.execute(f"GRANT SELECT ON `{database}`.* TO %s@'%%'", (user,))
+    try:
+        db = Db(db_server.host, db_server.port, user, password, database)
+        assert not [arg for arg in db.mysql("-e", "SELECT 1") if password in arg]
+        assert db.run("--batch", "--skip-column-names", "-e", "SELECT CURRENT_USER()").strip() \
+            == f"{user}@%"  # fmt: skip
+        wrong = Db(db_server.host, db_server.port, user, "not it", database)
+        with pytest.raises(subprocess.CalledProcessError) as failed:
+            wrong.run("-e", "SELECT 1")
+        assert "not it" not in str(failed.value)
+    finally:
+        with db_server.connect() as conn, conn.cursor() as cursor:
+            cursor.execute("DROP USER %s@'%%'", (user,))
