@@ -4,11 +4,12 @@
     venv/bin/python -m bench --rows 100000   # a few minutes on a busy 2-core machine
 
 The server: BENCH_DB_HOST, BENCH_DB_PORT, BENCH_DB_USER, BENCH_DB_PASSWORD (127.0.0.1:3306,
-root, no password; the client gets it in MYSQL_PWD, never on its command line); the database BENCH_DB_DATABASE (etl_bench), created if missing and kept,
-whose table t is dropped and created again for each shape and holds the job's last load
-afterwards; no other database is touched. The user needs every privilege on that database,
-RELOAD (`FLUSH TABLES t FOR EXPORT` after each load) and, for the shared path, FILE (`SELECT …
-INTO OUTFILE`) and a server on this machine (it writes into this run's temporary directory).
+root, no password; the client gets it in MYSQL_PWD, never on its command line); the database
+BENCH_DB_DATABASE (etl_bench), created if missing and kept, whose table t is dropped and created
+again for each shape and holds the job's last load afterwards; no other database is touched. The
+user needs every privilege on that database, RELOAD (`FLUSH TABLES t FOR EXPORT` after each
+load) and, for the shared path, FILE (`SELECT … INTO OUTFILE`) and a server on this machine (it
+writes into this run's temporary directory).
 `stream-tcp` runs on a server of its own (below), not on these settings.
 
 On the same generated CSV and the same server, prints side by side:
