@@ -481,7 +481,29 @@ def report(results: list[tuple[str, int, str, Reference, list[JobRun]]], repeat:
             f"{_ratio(same_total, total)} | {rss:6.0f}",
             flush=True,
         )
+    if repeat > 1:
+        _spread(results)
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+
+
+def _spread(results: list[tuple[str, int, str, Reference, list[JobRun]]]) -> None:
+    """Each run's own ratios (its references against its job run, interleaved), lowest to
+    highest: on a busy machine a median of 0.78x may hold runs on both sides of 0.80x."""
+    print("\neach run's ratio, lowest-highest (its own references / its job run)")
+    print(f"{'shape':>8} {'rows':>9} {'path':>17} | {'load ref':>9} {'load same':>9} | "
+          f"{'export':>9} | {'job ref':>9} {'job same':>9}")  # fmt: skip
+    for name, rows, path, ref, runs in results:
+        each = list(zip(ref.loads, ref.same, ref.exports, runs, strict=True))
+        cells = [
+            [r_load / run.load_s for r_load, _, _, run in each],
+            [same / run.load_s for _, same, _, run in each],
+            [r_export / run.export_s for _, _, r_export, run in each],
+            [(r_load + r_export) / run.total_s for r_load, _, r_export, run in each],
+            [(same + r_export) / run.total_s for _, same, r_export, run in each],
+        ]
+        low_high = [f"{min(c):.2f}-{max(c):.2f}" for c in cells]
+        print(f"{name:>8} {rows:>9,} {path:>17} | {low_high[0]:>9} {low_high[1]:>9} | "
+              f"{low_high[2]:>9} | {low_high[3]:>9} {low_high[4]:>9}", flush=True)  # fmt: skip
 
 
 def _names(known: Iterable[str]) -> Callable[[str], list[str]]:

@@ -82,15 +82,19 @@ def test_the_benchmark_prints_every_ratio(db_server: DbServer, database: str) ->
         "BENCH_DB_DATABASE": database,
     }  # fmt: skip
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--rows", "300", "--repeat", "1",
+        [sys.executable, "-m", "bench", "--rows", "300", "--repeat", "2",
          "--shapes", "heldout,small", "--paths", "stream"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     rows = [line for line in done.stdout.splitlines() if re.match(r"\s*(heldout|small) ", line)]
-    assert len(rows) == 2, done.stdout
-    for line in rows:  # load and whole job: ref and same; export
+    assert len(rows) == 4, done.stdout  # the medians, then each run's lowest-highest
+    for line in rows[:2]:  # load and whole job: ref and same; export
         assert len(re.findall(r"\d+\.\d\dx", line)) == 5, line
+    for line in rows[2:]:
+        spreads = re.findall(r"(\d+\.\d\d)-(\d+\.\d\d)", line)
+        assert len(spreads) == 5, line
+        assert all(float(low) <= float(high) for low, high in spreads), line
     # It ran in the database it was given, and left the default one alone.
     assert (DATABASE in _schemas(db_server)) == had_bench_database
     with db_server.connect(database) as conn, conn.cursor() as cursor:
