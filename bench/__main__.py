@@ -294,12 +294,16 @@ def settle(db: Db) -> None:
     db.run(db.database, "-e", "FLUSH TABLES t FOR EXPORT; UNLOCK TABLES")
 
 
-def reference_load(db: Db, csv_path: Path) -> float:
+def _timed_load(db: Db, csv_path: Path, clauses: str) -> float:
+    """`mysql` loading the CSV into an empty t; `clauses`: the statement's FIELDS onwards."""
     db.run(db.database, "-e", "TRUNCATE TABLE t")
-    sql = (f"LOAD DATA LOCAL INFILE '{csv_path}' INTO TABLE t CHARACTER SET utf8mb4 "
-           "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' LINES TERMINATED BY '\\r\\n' "
-           "IGNORE 1 LINES")  # fmt: skip
+    sql = f"LOAD DATA LOCAL INFILE '{csv_path}' INTO TABLE t CHARACTER SET utf8mb4 {clauses}"
     return timed(shlex.join(db.mysql("--local-infile=1", db.database, "-e", sql)), db)
+
+
+def reference_load(db: Db, csv_path: Path) -> float:
+    return _timed_load(db, csv_path, "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' "
+                       "LINES TERMINATED BY '\\r\\n' IGNORE 1 LINES")  # fmt: skip
 
 
 def same_result_load(db: Db, csv_path: Path) -> float:
@@ -326,12 +330,10 @@ def same_result_load(db: Db, csv_path: Path) -> float:
             sets.append(f"`{name}` = IF(LENGTH(@{name}) = 0, NULL, @{name})")
         else:
             targets.append(f"`{name}`")
-    db.run(db.database, "-e", "TRUNCATE TABLE t")
-    sql = (f"LOAD DATA LOCAL INFILE '{csv_path}' INTO TABLE t CHARACTER SET utf8mb4 "
-           "FIELDS TERMINATED BY ',' ENCLOSED BY '\"' ESCAPED BY '' "
-           f"LINES TERMINATED BY '\\r\\n' IGNORE 1 LINES ({', '.join(targets)})"
-           + (f" SET {', '.join(sets)}" if sets else ""))  # fmt: skip
-    return timed(shlex.join(db.mysql("--local-infile=1", db.database, "-e", sql)), db)
+    clauses = ("FIELDS TERMINATED BY ',' ENCLOSED BY '\"' ESCAPED BY '' "
+               f"LINES TERMINATED BY '\\r\\n' IGNORE 1 LINES ({', '.join(targets)})"
+               + (f" SET {', '.join(sets)}" if sets else ""))  # fmt: skip
+    return _timed_load(db, csv_path, clauses)
 
 
 def reference_export(db: Db, out: Path) -> float:
@@ -493,15 +495,12 @@ def _spread(results: list[tuple[str, int, str, Reference, list[JobRun]]]) -> Non
     print(f"{'shape':>8} {'rows':>9} {'path':>17} | {'load ref':>9} {'load same':>9} | "
           f"{'export':>9} | {'job ref':>9} {'job same':>9}")  # fmt: skip
     for name, rows, path, ref, runs in results:
-        each = list(zip(ref.loads, ref.same, ref.exports, runs, strict=True))
-        cells = [
-            [r_load / run.load_s for r_load, _, _, run in each],
-            [same / run.load_s for _, same, _, run in each],
-            [r_export / run.export_s for _, _, r_export, run in each],
-            [(r_load + r_export) / run.total_s for r_load, _, r_export, run in each],
-            [(same + r_export) / run.total_s for _, same, r_export, run in each],
-        ]
-        low_high = [f"{min(c):.2f}-{max(c):.2f}" for c in cells]
+        each = [
+            (load / run.load_s, same / run.load_s, export / run.export_s,
+             (load + export) / run.total_s, (same + export) / run.total_s)
+            for load, same, export, run in zip(ref.loads, ref.same, ref.exports, runs, strict=True)
+        ]  # fmt: skip
+        low_high = [f"{min(cell):.2f}-{max(cell):.2f}" for cell in zip(*each, strict=True)]
         print(f"{name:>8} {rows:>9,} {path:>17} | {low_high[0]:>9} {low_high[1]:>9} | "
               f"{low_high[2]:>9} | {low_high[3]:>9} {low_high[4]:>9}", flush=True)  # fmt: skip
 
