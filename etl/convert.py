@@ -7,9 +7,11 @@ and what matches is handed over byte for byte. Python's csv module parses only w
 match — a time with an offset to normalise, a bad value or malformed CSV to name, a field the
 server would read otherwise (an unquoted NULL, which it takes for NULL; CSV_NULL; an empty field
 of a NOT NULL column) — and those records are written again: each field quoted, NULL as the
-bare word NULL. An empty field is NULL (CSV_NULL unset): the server reads it as '' and the
-LOAD's SET turns '' into NULL for the nullable columns (load.load_data_sql); a NOT NULL column's
-empty field goes the parsed way, as NULL, which the server refuses.
+bare word NULL. An empty field (or "") is NULL (CSV_NULL unset), which the server reads as '':
+with `spell`, the records handed over as they are have each empty field spelt NULL
+(spell_nulls); without, the LOAD's SET turns '' into NULL for the nullable columns
+(load.load_data_sql). A NOT NULL column's empty field goes the parsed way, as NULL, which the
+server refuses.
 """
 
 from __future__ import annotations
@@ -140,6 +142,57 @@ def count_records(data: bytes, term: bytes, breaks: Breaks | None = None) -> int
     return total - b"\0".join(data.split(b'"')[1::2]).count(term)
 
 
+# An empty field after a separator: before another or the record's end (a lookahead, so that
+# ",,," is two).
+_AFTER_COMMA = {term: re.compile(b",(?=,|" + re.escape(term) + b")") for term in _TERMS}
+# Of the parts of whole records split at their quotes: an empty quoted part between two
+# non-empty unquoted parts (or at the start), at an odd index (a start at an even one).
+_QUOTED_EMPTY = re.compile(rb"(?=(?:^\x00|\x01)\x00\x01)")
+
+
+def spell_nulls(data: bytes, term: bytes) -> bytes:
+    """Whole records that the record pattern passed (RFC 4180: no quote in an unquoted field,
+    no NUL) with each empty field, unquoted or "", spelt NULL: the word the server reads as
+    NULL unquoted, so that its LOAD needs no variable and SET per nullable column (8-14 % of
+    its time here). C-speed passes over the bytes: ~4-7 ms of CPU per MiB here, beside the
+    server's LOAD, not in it."""
+    if data.startswith(b'""') or b',""' in data or term[-1:] + b'""' in data:
+        data = _quoted_empties(data)  # only where one may be: a field that starts with ""
+    if b'"' not in data:
+        return _empties(data, term)
+    # Between the quotes, parts alternate outside and inside a quoted field (an escaped quote
+    # leaves an empty outside part); an empty field is in the outside parts only.
+    parts = data.split(b'"')
+    outside = b"\0".join(parts[0::2])
+    spelt = _empties(outside, term)
+    if spelt == outside:
+        return data  # no empty field
+    parts[0::2] = spelt.split(b"\0")
+    return b'"'.join(parts)
+
+
+def _quoted_empties(data: bytes) -> bytes:
+    """`data` with each "" field as NULL. An unquoted part is empty only at the start or
+    between the two quotes of an escaped one; an inside part is empty for a "" field and
+    after an escaped quote that ends a value, where an empty unquoted part comes before it."""
+    parts = data.split(b'"')
+    found = [m.start() + 1 for m in _QUOTED_EMPTY.finditer(bytes(map(bool, parts)))]
+    centres = [i for i in found if i % 2]
+    if not centres:
+        return data
+    # The parts between the "" fields (each without the quotes around it), NULL between.
+    starts = [0, *(i + 1 for i in centres)]
+    ends = [*centres, len(parts)]
+    return b"NULL".join(b'"'.join(parts[a:b]) for a, b in zip(starts, ends, strict=True))
+
+
+def _empties(data: bytes, term: bytes) -> bytes:
+    """Unquoted text of whole records (its quoted fields cut out, NUL between the parts) with
+    each empty field spelt NULL."""
+    data = _AFTER_COMMA[term].sub(b",NULL", data).replace(term + b",", term + b"NULL,")
+    return b"NULL" + data if data.startswith(b",") else data
+
+
 def _last_line_end(data: bytes, final: bool) -> int:
     """The length of `data`'s complete lines (a CR at the end may be half a CRLF)."""
     cut = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
@@ -221,8 +274,10 @@ def _nulls(row: list[str], null: str, raw: list[str]) -> list[str]:
 class Converter:
     """One input file for LOAD DATA: `header()`, then `copy()` the records after it."""
 
-    def __init__(self, source: IO[bytes], key: str, null: str = "") -> None:
+    def __init__(self, source: IO[bytes], key: str, null: str = "", spell: bool = False) -> None:
         self.source, self.key, self.null = source, key, null
+        # Whether each empty field goes as NULL (spell_nulls), not '' for the LOAD's SET.
+        self.spell = spell and not null
         self.buffer = b""
         self.pos = 0  # where the buffer's unread bytes start (not sliced off at each record)
         self.window = _WINDOW  # the bytes _parse decodes first
@@ -310,7 +365,7 @@ class Converter:
                 data = self.buffer[self.pos : end]
         if not data:
             return False
-        out.write(data)
+        out.write(spell_nulls(data, self.term) if self.spell else data)
         breaks = Breaks.of(data)
         self.rows += count_records(data, self.term, breaks)
         self._advance(data, breaks)

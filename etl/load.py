@@ -88,20 +88,24 @@ def load_data_sql(
     columns: dict[str, values.Column] | None = None,
     null: str = "",
     line_end: bytes = b"\r\n",
+    *,
+    spelt: bool = False,
 ) -> str:
     """LOAD DATA for the converter's records into the header's columns: straight in, or
-    through a user variable and SET for a nullable column ('' is NULL unless CSV_NULL is set)
-    and for the columns whose text is an encoding (BIT, binary: values.py)."""
+    through a user variable and SET for the columns whose text is an encoding (BIT, binary:
+    values.py) and, unless the converter spells empty fields NULL (`spelt`), for a nullable
+    column ('' is NULL unless CSV_NULL is set)."""
     targets: list[str] = []
     sets: list[str] = []
     for index, name in enumerate(header):
         column = (columns or {}).get(name)
         via = column is not None and column.via_variable
-        if via or nullif(column, null):
+        empty_null = not spelt and nullif(column, null)
+        if via or empty_null:
             field = f"@field{index}"
             targets.append(field)
             # Not NULLIF(field, ''): PAD SPACE collations find ' ' equal to ''.
-            text = f"IF(LENGTH({field}) = 0, NULL, {field})" if nullif(column, null) else field
+            text = f"IF(LENGTH({field}) = 0, NULL, {field})" if empty_null else field
             value = values.set_expression(column, text) if column and via else text
             sets.append(f"{quote_name(name)} = {value}")
         else:
@@ -125,7 +129,7 @@ def load_file(
     the conversion in a thread so Python and the server work at the same time."""
     types = types or {}
     with open_binary(ctx, item.key) as source:
-        converter = Converter(source, item.key, ctx.null)
+        converter = Converter(source, item.key, ctx.null, spell=not ctx.server_nulls)
         header = converter.header()
         if header is None:  # a BOM alone, a gzip of nothing (an empty object is no input)
             raise BadInput(
@@ -152,7 +156,9 @@ def load_file(
         loader.local_file = str(fifo)  # the one file the server may ask this session for
         try:
             with loader.guard(f"loading {item.key}"), loader.cursor() as cursor:
-                sql = load_data_sql(table, header, types, ctx.null, converter.term)
+                sql = load_data_sql(
+                    table, header, types, ctx.null, converter.term, spelt=converter.spell
+                )
                 loaded = cursor.execute(sql, (str(fifo),))
                 cursor.execute("SHOW WARNINGS LIMIT 10")
                 warnings = cursor.fetchall()

@@ -120,7 +120,8 @@ def _run_locked(
                 done.update(waited_s=conn.waited_s, attempts=conn.attempts)
         tmp = held.enter_context(_scratch(settings))
         _clean_leftovers(settings)  # (after _scratch: this run's own folder is held)
-        ctx = RunContext(conn, s3, bucket, tmp, settings.job_name, loader, settings.csv_null)
+        ctx = RunContext(conn, s3, bucket, tmp, settings.job_name, loader, settings.csv_null,
+                         server_nulls=settings.db_shared_dir is not None)  # fmt: skip
         with stage("schema", tables=tables):
             columns = create_schema(conn, job.schema, tables)
         with stage("extract"):

@@ -105,11 +105,14 @@ def _job(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.parametrize("path", ["stream", "shared"])
 @pytest.mark.parametrize("null", ["", "NA"])
 def test_hostile_files_load_exactly_what_they_hold(
     db_server: DbServer, database: str, bucket: str, s3_endpoint: str, s3: Any, tmp_path: Path,
-    null: str,
+    null: str, path: str, request: pytest.FixtureRequest,
 ) -> None:  # fmt: skip
+    """Both forms of the LOAD: the converter spelling empty fields NULL (no shared directory)
+    and the server's SET making '' NULL (a shared directory: the database shares the task)."""
     rng = random.Random(20261207 + len(null))
     expected: dict[int, tuple[Any, ...]] = {}
     files = [("a.csv", "\r\n", False, False), ("b.csv", "\n", True, False),
@@ -131,8 +134,11 @@ def test_hostile_files_load_exactly_what_they_hold(
         )
         expected.update((int(str(v[0])), _expected(v)) for v, _ in made)
     assert len(expected) == start
+    shared = {}
+    if path == "shared":
+        shared["DB_SHARED_DIR"] = str(request.getfixturevalue("shared_dir"))
     result = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(_job(tmp_path)),
-                     CSV_NULL=null)  # fmt: skip
+                     CSV_NULL=null, **shared)  # fmt: skip
     assert result.returncode == 0, result.logs[-2:]
     with db_server.connect(database) as conn, conn.cursor() as cursor:
         cursor.execute(f"SELECT {', '.join(HEADER)} FROM p ORDER BY id")

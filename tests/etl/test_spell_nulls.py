@@ -1,0 +1,75 @@
+"""convert.spell_nulls: the records the converter hands over as they are, each empty field
+(unquoted or "") spelt NULL, every other byte kept. The oracle is the generator's values and
+Python's csv module reading the output back; the server's own reading of both LOAD forms is
+tests/etl/test_load_parity.py."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+
+import pytest
+
+from etl.convert import spell_nulls
+
+# Pieces of values: every byte the quoting turns on, and escaped quotes next to separators.
+PIECES = ["a", " ", ",", '"', '""', "\r", "\n", ",,", '",', ',"', "é"]
+
+
+def _value(rng: random.Random) -> str:
+    roll = rng.random()
+    if roll < 0.25:
+        return ""
+    if roll < 0.3:
+        return "NULL"  # the text NULL: quoted, so never the server's NULL
+    return "".join(rng.choice(PIECES) for _ in range(rng.randrange(1, 5)))
+
+
+def _field(value: str, rng: random.Random, quote_all: bool, width: int) -> str:
+    """RFC 4180 as a file may spell it: quoted when it must be (or always, or at random);
+    an empty field unquoted or "" (always "" alone on its line: a blank line is skipped)."""
+    must = value == "NULL" or any(c in value for c in ',"\r\n') or (width == 1 and not value)
+    if quote_all or must or rng.random() < 0.2:
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+@pytest.mark.parametrize("term", ["\r\n", "\n", "\r"])
+@pytest.mark.parametrize("quote_all", [False, True])
+@pytest.mark.parametrize("width", [1, 2, 5])
+def test_each_empty_field_is_null_and_nothing_else_changes(
+    term: str, quote_all: bool, width: int
+) -> None:
+    rng = random.Random(f"{term}{quote_all}{width}")
+    rows = [[_value(rng) for _ in range(width)] for _ in range(3000)]
+    records = [",".join(_field(v, rng, quote_all, width) for v in row) + term for row in rows]
+    # Spelt chunk by chunk, as the converter hands records over: each chunk whole records.
+    out = bytearray()
+    start = 0
+    while start < len(records):
+        end = start + rng.randrange(1, 40)
+        out += spell_nulls("".join(records[start:end]).encode(), term.encode())
+        start = end
+    text = out.decode()
+    read = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    assert read == [[v or "NULL" for v in row] for row in rows]
+    # The NULLs are the bare word: values never hold NULL but whole, and then quoted.
+    empties = sum(v == "" for row in rows for v in row)
+    assert text.count("NULL") - text.count('"NULL"') == empties
+
+
+@pytest.mark.parametrize(
+    ("data", "spelt"),
+    [
+        (b",a,\r\n", b"NULL,a,NULL\r\n"),
+        (b'"",x\r\n', b"NULL,x\r\n"),  # "" at the start of the data
+        (b'"a""",""\r\n', b'"a""",NULL\r\n'),  # an escaped quote that ends a value
+        (b'"""a",""\r\n', b'"""a",NULL\r\n'),  # one that starts a value
+        (b'"x,,y",\r\n""\r\n', b'"x,,y",NULL\r\nNULL\r\n'),  # ",," inside quotes is text
+        (b'a,"",""\r\n', b"a,NULL,NULL\r\n"),
+        (b'"a",b\r\n', b'"a",b\r\n'),  # nothing empty: the same bytes
+    ],
+)
+def test_spelling_at_the_edges(data: bytes, spelt: bytes) -> None:
+    assert spell_nulls(data, b"\r\n") == spelt
