@@ -3,15 +3,16 @@
 The server reads RFC 4180 itself (FIELDS TERMINATED BY ',' ENCLOSED BY '"' ESCAPED BY ''), so
 most of a file goes to it as it is: each chunk of whole records is matched against one regular
 expression of a record (each field's spelling that the value checks pass unchanged, values.py)
-and what matches is handed over byte for byte. Python's csv module parses only what does not
-match — a time with an offset to normalise, a bad value or malformed CSV to name, a field the
-server would read otherwise (an unquoted NULL, which it takes for NULL; CSV_NULL; an empty field
-of a NOT NULL column) — and those records are written again: each field quoted, NULL as the
-bare word NULL. An empty field (or "") is NULL (CSV_NULL unset), which the server reads as '':
-with `spell`, the records handed over as they are have each empty field spelt NULL
-(spell_nulls); without, the LOAD's SET turns '' into NULL for the nullable columns
-(load.load_data_sql). A NOT NULL column's empty field goes the parsed way, as NULL, which the
-server refuses.
+and what matches is handed over as the file spells it (but for its empty fields, below).
+Python's csv module parses only what does not match — a time with an offset to normalise, a bad
+value or malformed CSV to name, a field the server would read otherwise (an unquoted NULL, which
+it takes for NULL; CSV_NULL; an empty field of a NOT NULL column) — and those records are
+written again: each field quoted, NULL as the bare word NULL. An empty field, unquoted or "", is
+NULL (CSV_NULL unset); the server would read either as '', so: with `spell` (no DB_SHARED_DIR)
+the records handed over as they are have each empty field spelt NULL (spell_nulls) and the LOAD
+has no SET for it; without (DB_SHARED_DIR), they go byte for byte and the LOAD's SET turns ''
+into NULL for the nullable columns (load.load_data_sql). A NOT NULL column's empty field goes
+the parsed way, as NULL, which the server refuses, on both.
 """
 
 from __future__ import annotations
@@ -62,14 +63,16 @@ def shown(value: str | None) -> str | None:
 
 
 def nullif(column: values.Column | None, null: str) -> bool:
-    """Whether the LOAD turns the server's '' into NULL for this column (an empty field is
+    """Whether an empty field of this column is NULL that the server would read as '': made
+    NULL by the LOAD's SET or, with `spell`, spelt NULL by the converter (an empty field is
     NULL unless CSV_NULL is set; a NOT NULL column's empty fields are never passed raw)."""
     return not null and (column is None or column.nullable)
 
 
 def _empty_as_is(column: values.Column | None, null: str) -> bool:
-    """Whether an empty field goes to the server as it is: '' made NULL by the LOAD's SET (a
-    nullable column), or with CSV_NULL set the empty string (a column without checks)."""
+    """Whether an empty field goes with the records handed over as they are: NULL (a nullable
+    column; spelt NULL with `spell`, else '' made NULL by the LOAD's SET), or with CSV_NULL set
+    the empty string (a column without checks)."""
     if not null:
         return nullif(column, null)
     return column is None or values.checker(column) is None
