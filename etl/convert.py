@@ -290,6 +290,9 @@ class Converter:
         self.rows = 0
         self.width = 0
         self.checks: _ColumnChecks | None = None
+        # The fields of NOT NULL TIMESTAMP columns: LOAD DATA stores the current time for a
+        # NULL there, with no warning, where other NOT NULL columns refuse it.
+        self.clocks: list[tuple[int, str]] = []
         self.probe: re.Pattern[bytes] | None = None  # one record that goes as it is
 
     def _read(self, size: int = _CHUNK) -> None:
@@ -333,6 +336,13 @@ class Converter:
         self.probe = re.compile(record.encode()) if record else None
         checks = values.checks(header, columns)
         self.width = len(header)
+        self.clocks = [
+            (index, name)
+            for index, name in enumerate(header)
+            if (column := columns.get(name)) is not None
+            and column.data_type == "timestamp"
+            and not column.nullable
+        ]
         self.checks = _ColumnChecks(checks, self.key, header, self.width) if checks else None
         progress = log.Progress("load_progress", key=self.key)
         while True:
@@ -399,6 +409,8 @@ class Converter:
                 row = _nulls(fields, null, raw) if null in fields else fields
             else:
                 row = [v or _EMPTY for v in fields] if "" in fields else fields
+            if self.clocks and _EMPTY in row:
+                self._refuse_null_clock(row, start)
             batch.append(_FIELD.join(row))
             starts.append(start)
         if batch:
@@ -410,6 +422,17 @@ class Converter:
         self._advance(self.buffer[self.pos : self.pos + used])
         self.pos += used
         return True
+
+    def _refuse_null_clock(self, row: list[str], start: int) -> None:
+        """Fail a record that has NULL for a NOT NULL TIMESTAMP column (see self.clocks)."""
+        for index, name in self.clocks:
+            if row[index] == _EMPTY:
+                marker = f"unquoted {self.null}" if self.null else "an empty field"
+                raise BadInput(
+                    f"{self.key} line {start}, column {name}: {marker} is NULL, and the column "
+                    "is NOT NULL TIMESTAMP (LOAD DATA would store the current time; CSV_NULL "
+                    "sets the marker)"
+                )
 
     def _parse(self, limit: int) -> tuple[list[tuple[list[str], int, list[str]]], int]:
         """Up to `limit` records (and about _BATCH_CHARS characters) parsed by Python's csv

@@ -203,6 +203,22 @@ def test_records_are_counted_outside_quotes_whatever_the_quotes_and_breaks(term:
         assert convert_module.count_records(data, term) == _records_by_hand(data, term), data
 
 
+@pytest.mark.parametrize(("null", "field"), [("", ""), ("", '""'), ("NA", "NA")])
+def test_a_null_for_a_not_null_timestamp_is_refused_naming_its_line(null: str, field: str) -> None:
+    """The server refuses NULL in a NOT NULL column, but not in a NOT NULL TIMESTAMP: LOAD DATA
+    stores the current time there, without a warning (MariaDB 10.11 measured)."""
+    columns = {
+        "id": values.Column("id", "int", "int(11)"),
+        "at": values.Column("at", "timestamp", "timestamp", fraction=0, nullable=False),
+    }
+    text = f"id,at\n1,2026-01-05 10:00:00\n\n2,{field}\n"
+    converter = Converter(io.BytesIO(text.encode()), "k.csv", null)
+    header = converter.header()
+    assert header is not None
+    with pytest.raises(BadInput, match=r"^k\.csv line 4, column at: .*NOT NULL TIMESTAMP"):
+        converter.copy(io.BytesIO(), header, columns)
+
+
 def test_table_columns_reads_the_text_only_sessions_answers() -> None:
     """The job's sessions return MySQL's own text (db.connect: no decoders), so IS_NULLABLE =
     'YES' arrives as '0' or '1': bool('0') made every column nullable, and a NOT NULL

@@ -22,6 +22,8 @@ CREATE TABLE t (
 DROP TABLE IF EXISTS s;
 CREATE TABLE s (v VARCHAR(10) NULL) DEFAULT CHARSET = utf8mb4;
 DROP TABLE IF EXISTS n;
+DROP TABLE IF EXISTS w;
+CREATE TABLE w (k INT NULL, ts TIMESTAMP NOT NULL) DEFAULT CHARSET = utf8mb4;
 CREATE TABLE n (k INT NULL, m VARCHAR(5) NOT NULL, o VARCHAR(5) NULL) DEFAULT CHARSET = utf8mb4;
 """
 
@@ -52,6 +54,7 @@ CASES: dict[str, tuple[str, str]] = {
     "not_null_quoted": ("n", 'k,m,o\n,a,\n,"",\n'),
     "too_long_later": ("n", "k,m,o\r\n" + ",a,\r\n" * 5 + ",a,toolong\r\n"),
     "bad_int_later": ("n", "k,m,o\r\n" + ",a,\r\n" * 5 + "1.5,a,\r\n"),
+    "not_null_clock": ("w", "k,ts\r\n,2026-01-01 00:00:00\r\n,\r\n"),
     "big": (
         "t",
         "a,b,c,d,e,f,g,h\r\n"
@@ -77,7 +80,7 @@ def test_both_forms_agree(
 ) -> None:
     db_server, database, bucket, s3_endpoint = env
     table, text = CASES[case]
-    for other, head in (("t", "a\n"), ("s", "v\n"), ("n", "k,m\n")):
+    for other, head in (("t", "a\n"), ("s", "v\n"), ("n", "k,m\n"), ("w", "k,ts\n")):
         put_csv(s3, bucket, f"input/{other}/f.csv", text if other == table else head)
     folder = _job(tmp_path / "job")
     seen = []
