@@ -62,14 +62,15 @@ def shown(value: str | None) -> str | None:
 
 
 def nullif(column: values.Column | None, null: str) -> bool:
-    """Whether the LOAD turns the server's '' into NULL for this column (an empty field is
+    """Whether an empty field of this column is NULL and may go as it is: spelt NULL by the
+    converter (spell_nulls) or read as '' and made NULL by the LOAD's SET (an empty field is
     NULL unless CSV_NULL is set; a NOT NULL column's empty fields are never passed raw)."""
     return not null and (column is None or column.nullable)
 
 
 def _empty_as_is(column: values.Column | None, null: str) -> bool:
-    """Whether an empty field goes to the server as it is: '' made NULL by the LOAD's SET (a
-    nullable column), or with CSV_NULL set the empty string (a column without checks)."""
+    """Whether an empty field goes to the server as it is (spelt NULL with `spell`): NULL for a
+    nullable column (nullif), or with CSV_NULL set the empty string (a column without checks)."""
     if not null:
         return nullif(column, null)
     return column is None or values.checker(column) is None
