@@ -339,10 +339,11 @@ def checks(header: list[str], columns: dict[str, Column]) -> list[FieldCheck]:
 
 
 def table_columns(cursor: Any, table: str) -> dict[str, Column]:
-    """`table`'s columns, by name, from information_schema."""
+    """`table`'s columns, by name, from information_schema. The job's sessions return text
+    (etl/db.py connect): IS_NULLABLE = 'YES' is '0' or '1', which bool() takes for True."""
     cursor.execute(columns_sql(), (table,))
     return {
         name: Column(name, kind, full, None if scale is None else int(scale),
-                     None if fraction is None else int(fraction), bool(nullable))
+                     None if fraction is None else int(fraction), int(nullable) == 1)
         for name, kind, full, scale, fraction, nullable in cursor.fetchall()
     }  # fmt: skip

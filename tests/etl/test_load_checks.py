@@ -201,3 +201,38 @@ def test_records_are_counted_outside_quotes_whatever_the_quotes_and_breaks(term:
         records = [b",".join(fields) for _ in range(rng.randrange(1, 4))]
         data = term.join(records) + (term if rng.random() < 0.7 else b"")
         assert convert_module.count_records(data, term) == _records_by_hand(data, term), data
+
+
+@pytest.mark.parametrize(("null", "field"), [("", ""), ("", '""'), ("NA", "NA")])
+def test_a_null_for_a_not_null_timestamp_is_refused_naming_its_line(null: str, field: str) -> None:
+    """The server refuses NULL in a NOT NULL column, but not in a NOT NULL TIMESTAMP: LOAD DATA
+    stores the current time there, without a warning (MariaDB 10.11 measured)."""
+    columns = {
+        "id": values.Column("id", "int", "int(11)"),
+        "at": values.Column("at", "timestamp", "timestamp", fraction=0, nullable=False),
+    }
+    text = f"id,at\n1,2026-01-05 10:00:00\n\n2,{field}\n"
+    converter = Converter(io.BytesIO(text.encode()), "k.csv", null)
+    header = converter.header()
+    assert header is not None
+    with pytest.raises(BadInput, match=r"^k\.csv line 4, column at: .*NOT NULL TIMESTAMP"):
+        converter.copy(io.BytesIO(), header, columns)
+
+
+def test_table_columns_reads_the_text_only_sessions_answers() -> None:
+    """The job's sessions return MySQL's own text (db.connect: no decoders), so IS_NULLABLE =
+    'YES' arrives as '0' or '1': bool('0') made every column nullable, and a NOT NULL
+    column's empty field went to the server as it was (a NOT NULL TIMESTAMP's as the current
+    time)."""
+
+    class Cursor:
+        def execute(self, sql: str, args: tuple[str]) -> None:
+            pass
+
+        def fetchall(self) -> list[tuple[str | None, ...]]:
+            return [("id", "int", "int(11)", "0", None, "0"), ("at", "timestamp", "timestamp",
+                     None, "0", "1")]  # fmt: skip
+
+    found = values.table_columns(Cursor(), "t")
+    assert (found["id"].nullable, found["at"].nullable) == (False, True)
+    assert (found["id"].scale, found["at"].fraction) == (0, 0)
