@@ -129,7 +129,7 @@ def load_file(
     the conversion in a thread so Python and the server work at the same time."""
     types = types or {}
     with open_binary(ctx, item.key) as source:
-        converter = Converter(source, item.key, ctx.null, spell=not ctx.server_nulls)
+        converter = Converter(source, item.key, ctx.null, spell=ctx.spell)
         header = converter.header()
         if header is None:  # a BOM alone, a gzip of nothing (an empty object is no input)
             raise BadInput(

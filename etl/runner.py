@@ -121,7 +121,7 @@ def _run_locked(
         tmp = held.enter_context(_scratch(settings))
         _clean_leftovers(settings)  # (after _scratch: this run's own folder is held)
         ctx = RunContext(conn, s3, bucket, tmp, settings.job_name, loader, settings.csv_null,
-                         server_nulls=settings.db_shared_dir is not None)  # fmt: skip
+                         spell=settings.db_shared_dir is None)  # fmt: skip
         with stage("schema", tables=tables):
             columns = create_schema(conn, job.schema, tables)
         with stage("extract"):
