@@ -27,6 +27,7 @@ class InputFile:
     key: str
     size: int
     rows: int = 0
+    nulls: str = ""  # how its empty fields became NULL: "spelt" by the converter, or "set"
 
 
 @dataclass

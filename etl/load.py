@@ -118,6 +118,17 @@ def load_data_sql(
     )
 
 
+# Columns whose values may run long: a table with one keeps the LOAD's SET for its NULLs. The
+# server stored 1-5 KB texts faster through a variable than straight (MariaDB 10.11: 1.13 vs
+# 1.35-1.40 s), and the converter's spelling passes cost most on long quoted text, where the
+# converter nears the server's own time (docs/performance-stream.md, eighth session).
+_LONG_TYPES = {"text", "mediumtext", "longtext", "json", "blob", "mediumblob", "longblob"}
+
+
+def _long(types: dict[str, values.Column]) -> bool:
+    return any(column.data_type in _LONG_TYPES for column in types.values())
+
+
 def load_file(
     ctx: RunContext,
     item: InputFile,
@@ -129,7 +140,8 @@ def load_file(
     the conversion in a thread so Python and the server work at the same time."""
     types = types or {}
     with open_binary(ctx, item.key) as source:
-        converter = Converter(source, item.key, ctx.null, spell=ctx.spell)
+        converter = Converter(source, item.key, ctx.null, spell=ctx.spell and not _long(types))
+        item.nulls = "spelt" if converter.spell else "set"
         header = converter.header()
         if header is None:  # a BOM alone, a gzip of nothing (an empty object is no input)
             raise BadInput(
@@ -284,5 +296,6 @@ def load_all(ctx: RunContext, inputs: dict[str, TableInput], columns: dict[str, 
             types = values.table_columns(cursor, table)
         for item in table_input.files:
             item.rows = load_file(ctx, item, table, columns[table], types)
-            log.info("file_loaded", table=table, key=item.key, rows=item.rows, bytes=item.size)
+            log.info("file_loaded", table=table, key=item.key, rows=item.rows, bytes=item.size,
+                     nulls=item.nulls)  # fmt: skip
         log.info("table_loaded", table=table, files=len(table_input.files), rows=table_input.rows)

@@ -39,7 +39,7 @@ CREATE TABLE s (
   placed DATETIME NOT NULL,
   shipped DATETIME NULL,
   name VARCHAR(80) NOT NULL,
-  note TEXT NULL,
+  note VARCHAR(500) NULL,  -- no TEXT: a table with one keeps the SET (etl/load.py)
   code CHAR(3) NULL,
   state ENUM('new', 'paid', 'sent, "late"') NULL,
   kind ENUM('a', 'b') NOT NULL,
