@@ -141,6 +141,14 @@ def one_table_job(
     return folder
 
 
+def job_folder(folder: Path, schema: str, export: str = "SELECT 1 AS one") -> Path:
+    """A job folder with `schema` and one export, `x`: for tests of the load."""
+    (folder / "export").mkdir(parents=True, exist_ok=True)
+    (folder / "schema.sql").write_text(schema)
+    (folder / "export" / "x.sql").write_text(export)
+    return folder
+
+
 def users_job(tmp_path: Path) -> tuple[Path, Path]:
     """A job folder of a user's for `make demo JOB=… INPUTS=…`: table `t` with its input CSV,
     a transform into `u`, and the export `rows` of `u` (expected: DEMO_ROWS)."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from etl_harness import DbServer, run_etl
+from etl_harness import DbServer, job_folder, run_etl
 
 SCHEMA = """
 DROP TABLE IF EXISTS p;
@@ -98,11 +98,7 @@ def _expected(values: list[str | None]) -> tuple[Any, ...]:
 
 
 def _job(tmp_path: Path) -> Path:
-    folder = tmp_path / "parity_job"
-    (folder / "export").mkdir(parents=True, exist_ok=True)
-    (folder / "schema.sql").write_text(SCHEMA)
-    (folder / "export" / "n.sql").write_text("SELECT COUNT(*) AS n FROM p")
-    return folder
+    return job_folder(tmp_path / "parity_job", SCHEMA, "SELECT COUNT(*) AS n FROM p")
 
 
 @pytest.mark.parametrize("path", ["stream", "shared"])

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from etl_harness import DbServer, run_etl
+from etl_harness import DbServer, job_folder, run_etl
 
 SCHEMA = """
 DROP TABLE IF EXISTS s;
@@ -171,11 +171,7 @@ def _oracle(body: bytes) -> dict[int, tuple[Any, ...]]:
 
 
 def _job(tmp_path: Path) -> Path:
-    folder = tmp_path / "styles_job"
-    (folder / "export").mkdir(parents=True, exist_ok=True)
-    (folder / "schema.sql").write_text(SCHEMA)
-    (folder / "export" / "n.sql").write_text("SELECT COUNT(*) AS n FROM s")
-    return folder
+    return job_folder(tmp_path / "styles_job", SCHEMA, "SELECT COUNT(*) AS n FROM s")
 
 
 @pytest.mark.parametrize("path", ["stream", "shared"])

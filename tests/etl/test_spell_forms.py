@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from etl_harness import put_csv, run_etl
+from etl_harness import job_folder, put_csv, run_etl
 
 SCHEMA = """
 DROP TABLE IF EXISTS t;
@@ -67,13 +67,6 @@ CASES: dict[str, tuple[str, str]] = {
 }
 
 
-def _job(folder: Path) -> Path:
-    (folder / "export").mkdir(parents=True, exist_ok=True)
-    (folder / "schema.sql").write_text(SCHEMA)
-    (folder / "export" / "x.sql").write_text("SELECT 1 AS one")
-    return folder
-
-
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_both_forms_agree(
     case: str, tmp_path: Path, env: tuple[Any, ...], s3: Any, shared_dir: Path
@@ -82,7 +75,7 @@ def test_both_forms_agree(
     table, text = CASES[case]
     for other, head in (("t", "a\n"), ("s", "v\n"), ("n", "k,m\n"), ("w", "k,ts\n")):
         put_csv(s3, bucket, f"input/{other}/f.csv", text if other == table else head)
-    folder = _job(tmp_path / "job")
+    folder = job_folder(tmp_path / "job", SCHEMA)
     seen = []
     for extra in ({}, {"DB_SHARED_DIR": str(shared_dir)}):
         run = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(folder), **extra)
@@ -104,13 +97,11 @@ def test_a_table_with_a_text_column_keeps_the_set(
 ) -> None:
     """Without DB_SHARED_DIR too: long values load faster through the SET (etl/load.py)."""
     db_server, database, bucket, s3_endpoint = env
-    folder = tmp_path / "job"
-    (folder / "export").mkdir(parents=True)
-    (folder / "schema.sql").write_text(
+    folder = job_folder(
+        tmp_path / "job",
         "DROP TABLE IF EXISTS l;\nCREATE TABLE l (k INT NOT NULL PRIMARY KEY, v TEXT NULL, "
-        "w VARCHAR(9) NULL);\n"
+        "w VARCHAR(9) NULL);\n",
     )
-    (folder / "export" / "x.sql").write_text("SELECT 1 AS one")
     put_csv(s3, bucket, "input/l/f.csv", 'k,v,w\n1,,x\n2,"",\n3,"a,,b",""\n')
     run = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(folder))
     assert run.returncode == 0, run.logs[-2:]
