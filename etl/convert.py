@@ -157,34 +157,36 @@ def spell_nulls(data: bytes, term: bytes) -> bytes:
     CPU per MiB without quotes and 10-20 with quoted fields, but ~60-120 where most fields
     are "" (every field quoted; each "" is a part of the split that Python looks at), about
     the server's own time for that MiB (review27, on a busy 2-core machine)."""
-    if data.startswith(b'""') or b',""' in data or term[-1:] + b'""' in data:
-        data = _quoted_empties(data)  # only where one may be: a field that starts with ""
     if b'"' not in data:
         return _empties(data, term)
     # Between the quotes, parts alternate outside and inside a quoted field (an escaped quote
-    # leaves an empty outside part); an empty field is in the outside parts only.
-    parts = data.split(b'"')
+    # leaves an empty outside part); an unquoted empty field is in the outside parts only.
+    split = data.split(b'"')
+    parts = split
+    if data.startswith(b'""') or b',""' in data or term[-1:] + b'""' in data:
+        parts = _quoted_empties(split)  # only where one may be: a field that starts with ""
     outside = b"\0".join(parts[0::2])
     spelt = _empties(outside, term)
-    if spelt == outside:
+    if spelt == outside and parts is split:
         return data  # no empty field
     parts[0::2] = spelt.split(b"\0")
     return b'"'.join(parts)
 
 
-def _quoted_empties(data: bytes) -> bytes:
-    """`data` with each "" field as NULL. An unquoted part is empty only at the start or
-    between the two quotes of an escaped one; an inside part is empty for a "" field and
-    after an escaped quote that ends a value, where an empty unquoted part comes before it."""
-    parts = data.split(b'"')
+def _quoted_empties(parts: list[bytes]) -> list[bytes]:
+    """The parts of whole records split at their quotes, with each "" field as NULL (merged
+    into the unquoted parts around it). An unquoted part is empty only at the start or between
+    the two quotes of an escaped one; an inside part is empty for a "" field and after an
+    escaped quote that ends a value, where an empty unquoted part comes before it."""
     found = [m.start() + 1 for m in _QUOTED_EMPTY.finditer(bytes(map(bool, parts)))]
     centres = [i for i in found if i % 2]
     if not centres:
-        return data
-    # The parts between the "" fields (each without the quotes around it), NULL between.
-    starts = [0, *(i + 1 for i in centres)]
-    ends = [*centres, len(parts)]
-    return b"NULL".join(b'"'.join(parts[a:b]) for a, b in zip(starts, ends, strict=True))
+        return parts
+    merged = parts[: centres[0]]  # ends with the unquoted part before the first ""
+    for centre, following in zip(centres, [*centres[1:], len(parts)], strict=True):
+        merged[-1] += b"NULL" + parts[centre + 1]
+        merged.extend(parts[centre + 2 : following])
+    return merged
 
 
 def _empties(data: bytes, term: bytes) -> bytes:
