@@ -9,10 +9,11 @@ value or malformed CSV to name, a field the server would read otherwise (an unqu
 it takes for NULL; CSV_NULL; an empty field of a NOT NULL column) — and those records are
 written again: each field quoted, NULL as the bare word NULL. An empty field, unquoted or "", is
 NULL (CSV_NULL unset); the server would read either as '', so: with `spell` (no DB_SHARED_DIR)
-the records handed over as they are have each empty field spelt NULL (spell_nulls) and the LOAD
-has no SET for it; without (DB_SHARED_DIR), they go byte for byte and the LOAD's SET turns ''
-into NULL for the nullable columns (load.load_data_sql). A NOT NULL column's empty field goes
-the parsed way, as NULL, which the server refuses, on both.
+the records handed over as they are have each empty field spelt NULL (spell_nulls; a quoted
+field with a comma beside a comma or a line break is parsed then) and the LOAD has no SET for
+it; without (DB_SHARED_DIR), they go byte for byte and the LOAD's SET turns '' into NULL for
+the nullable columns (load.load_data_sql). A NOT NULL column's empty field goes the parsed
+way, as NULL, which the server refuses, on both.
 """
 
 from __future__ import annotations
@@ -78,15 +79,20 @@ def _empty_as_is(column: values.Column | None, null: str) -> bool:
 
 
 def record_pattern(
-    header: list[str], columns: dict[str, values.Column], null: str, term: bytes
+    header: list[str],
+    columns: dict[str, values.Column],
+    null: str,
+    term: bytes,
+    spell: bool = False,
 ) -> str | None:
     """The regular expression of one whole record the server may read as it is, or None when
-    no record may (a column whose every field needs its check)."""
+    no record may (a column whose every field needs its check). `spell`: records that
+    spell_nulls may spell by its replacements alone (values.QUOTED_SPELT)."""
     end = f"(?=,|{_TERMS[term]})"
     fields = []
     for name in header:
         column = columns.get(name)
-        spelling = values.raw_spelling(column)
+        spelling = values.raw_spelling(column, spell)
         if spelling is None:
             return None
         bare, inside = spelling
@@ -149,28 +155,43 @@ def count_records(data: bytes, term: bytes, breaks: Breaks | None = None) -> int
 _QUOTED_EMPTY = re.compile(rb"(?=(?:^\x00|\x01)\x00\x01)")
 
 
-def spell_nulls(data: bytes, term: bytes) -> bytes:
+def spell_nulls(data: bytes, term: bytes, matched: bool = False) -> bytes:
     """Whole records that the record pattern passed (RFC 4180: no quote in an unquoted field,
     no NUL) with each empty field, unquoted or "", spelt NULL: the word the server reads as
     NULL unquoted, so that its LOAD needs no variable and SET per nullable column (8-14 % of
-    its time here). Beside the server's LOAD, not in it: passes over the bytes in C, ~5 ms of
-    CPU per MiB without quotes and 10-20 with quoted fields, but ~60-120 where most fields
-    are "" (every field quoted; each "" is a part of the split that Python looks at), about
-    the server's own time for that MiB (review27, on a busy 2-core machine)."""
+    its time here). Beside the server's LOAD, not in it: passes over the bytes in C, ~5-9 ms
+    of CPU per MiB; with "" fields 10-20, but ~60-120 where most fields are "" (every field
+    quoted; each "" is a part of the split that Python looks at), about the server's own time
+    for that MiB (review27, on a busy 2-core machine). `matched`: the pattern was
+    record_pattern's `spell` form, so no quoted field holds a comma beside a comma or a line
+    break, and the passes go over the whole records without cutting the quoted text out
+    (a quarter of the wide shape's converter time)."""
     if b'"' not in data:
+        return _empties(data, term)
+    if matched and not _empty_quoted(data, term):
         return _empties(data, term)
     # Between the quotes, parts alternate outside and inside a quoted field (an escaped quote
     # leaves an empty outside part); an unquoted empty field is in the outside parts only.
     split = data.split(b'"')
     parts = split
-    if data.startswith(b'""') or b',""' in data or term[-1:] + b'""' in data:
-        parts = _quoted_empties(split)  # only where one may be: a field that starts with ""
+    if _empty_quoted(data, term):
+        parts = _quoted_empties(split)
     outside = b"\0".join(parts[0::2])
     spelt = _empties(outside, term)
     if spelt == outside and parts is split:
         return data  # no empty field
     parts[0::2] = spelt.split(b"\0")
     return b'"'.join(parts)
+
+
+# Two quotes at a field's start: a "" field, or a quoted value that starts with a quote. The
+# quotes first, the lookbehind at each: three searches for ,"" and the like took 3x as long.
+_FIELD_QUOTES = {t: re.compile(b'""(?<=[,' + t[-1:] + b']"")') for t in _TERMS}
+
+
+def _empty_quoted(data: bytes, term: bytes) -> bool:
+    """Whether records may hold a "" field: a field that starts with two quotes."""
+    return data.startswith(b'""') or _FIELD_QUOTES[term].search(data) is not None
 
 
 def _quoted_empties(parts: list[bytes]) -> list[bytes]:
@@ -190,11 +211,14 @@ def _quoted_empties(parts: list[bytes]) -> list[bytes]:
 
 
 def _empties(data: bytes, term: bytes) -> bytes:
-    """Unquoted text of whole records (its quoted fields cut out, NUL between the parts) with
-    each empty field spelt NULL. Between two separators twice: a pass replaces every other
+    """Whole records whose quoted text holds no comma beside a comma or a line break, or the
+    unquoted text of any (its quoted fields cut out, NUL between the parts), with each empty
+    field spelt NULL. Between two separators twice: a pass replaces every other
     one of a run (",,," is ",NULL,,"), the second the rest; bytes.replace is about 4x faster
     than a regular expression with a lookahead."""
-    data = data.replace(b",,", b",NULL,").replace(b",,", b",NULL,")
+    # The second pass finds only what the first left: ,, after the NULL it wrote (a needle
+    # that starts with a rarer byte is searched for faster: 1.4 ms a MiB instead of 2.5).
+    data = data.replace(b",,", b",NULL,").replace(b"NULL,,", b"NULL,NULL,")
     data = data.replace(b"," + term, b",NULL" + term).replace(term + b",", term + b"NULL,")
     return b"NULL" + data if data.startswith(b",") else data
 
@@ -337,7 +361,7 @@ class Converter:
     ) -> int:
         """Write the records after the header to `out` as the LOAD reads them; returns how
         many. Gives up at the next chunk once `stop` is set."""
-        record = record_pattern(header, columns, self.null, self.term)
+        record = record_pattern(header, columns, self.null, self.term, self.spell)
         pattern = re.compile(f"(?:{record})*".encode()) if record else None
         self.probe = re.compile(record.encode()) if record else None
         checks = values.checks(header, columns)
@@ -381,7 +405,7 @@ class Converter:
                 data = self.buffer[self.pos : end]
         if not data:
             return False
-        out.write(spell_nulls(data, self.term) if self.spell else data)
+        out.write(spell_nulls(data, self.term, matched=True) if self.spell else data)
         breaks = Breaks.of(data)
         self.rows += count_records(data, self.term, breaks)
         self._advance(data, breaks)

@@ -296,23 +296,34 @@ def common(column: Column) -> str | None:
 # takes all it can, once, and a field is a field only if a separator comes next.
 UNQUOTED = r'[^,"\r\n\x00]*+'
 QUOTED = r'[^"\x00]*+(?:""[^"\x00]*+)*+'
+# Quoted text where the converter spells empty fields NULL by replacing bytes over whole
+# records (convert.spell_nulls): no comma beside a comma or a line break inside the quotes,
+# which those replacements would take for an empty field (a field that has one is parsed).
+QUOTED_SPELT = r'[^",\r\n\x00]*+(?:(?:""|,(?![,\r\n])|[\r\n](?!,))[^",\r\n\x00]*+)*+'
+_SPELT_BAD = re.compile(r",[,\r\n]|[\r\n],")
 _SPECIAL = re.compile(r'[,"\r\n\x00]')
 
 
-def raw_spelling(column: Column | None) -> tuple[str, str] | None:
+def raw_spelling(column: Column | None, spelt: bool = False) -> tuple[str, str] | None:
     """(unquoted, inside the quotes): the regular expressions of a CSV field of `column` that
     `checker` passes unchanged, as the file spells it; None when every field needs the checker
-    (BIT has no such spelling)."""
+    (BIT has no such spelling). `spelt`: inside the quotes, no comma beside a comma or a line
+    break (QUOTED_SPELT)."""
+    text = QUOTED_SPELT if spelt else QUOTED
     if column is None or checker(column) is None:
-        return UNQUOTED, QUOTED
+        return UNQUOTED, text
     kind = column.data_type
     if kind == "char":  # no trailing space
-        return UNQUOTED + "(?<! )", QUOTED + "(?<! )"
+        return UNQUOTED + "(?<! )", text + "(?<! )"
     if kind in {"enum", "set"}:
         # The longest first: an alternative taken is kept, though the separator may not follow.
         found = sorted((m for m in members(column.column_type) if m), key=len, reverse=True)
         plain = [re.escape(m) for m in found if not _SPECIAL.search(m)]
-        quoted = [re.escape(m).replace('"', '""') for m in found]
+        quoted = [
+            re.escape(m).replace('"', '""')
+            for m in found  # a set's members stand between commas
+            if not (spelt and _SPELT_BAD.search(f",{m}," if kind == "set" else m))
+        ]
         one = "(?:" + "|".join(quoted) + ")" if quoted else "(?!)"
         bare = "(?:" + "|".join(plain) + ")" if plain else "(?!)"  # a set's comma needs quotes
         return bare, f"(?:{one}(?:,{one})*)?" if kind == "set" else one

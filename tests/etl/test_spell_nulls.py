@@ -8,10 +8,12 @@ from __future__ import annotations
 import csv
 import io
 import random
+import re
 
 import pytest
 
-from etl.convert import spell_nulls
+from etl import values
+from etl.convert import record_pattern, spell_nulls
 
 # Pieces of values: every byte the quoting turns on, and escaped quotes next to separators.
 PIECES = ["a", " ", ",", '"', '""', "\r", "\n", ",,", '",', ',"', "é"]
@@ -57,6 +59,64 @@ def test_each_empty_field_is_null_and_nothing_else_changes(
     # The NULLs are the bare word: values never hold NULL but whole, and then quoted.
     empties = sum(v == "" for row in rows for v in row)
     assert text.count("NULL") - text.count('"NULL"') == empties
+
+
+# What the replacements alone would take for an empty field inside quotes.
+_BESIDE = re.compile(r",[,\r\n]|[\r\n],")
+
+
+@pytest.mark.parametrize("term", ["\r\n", "\n", "\r"])
+@pytest.mark.parametrize("quote_all", [False, True])
+@pytest.mark.parametrize("width", [1, 2, 5])
+def test_records_the_spell_pattern_passes_are_spelt_by_the_replacements_alone(
+    term: str, quote_all: bool, width: int
+) -> None:
+    """matched=True skips cutting the quoted text out: record_pattern's spell form refuses
+    exactly the records with a comma beside a comma or a line break inside quotes (they are
+    parsed), and the records it passes come out as the general form spells them."""
+    header = [f"c{i}" for i in range(width)]
+    record = record_pattern(header, {}, "", term.encode(), spell=True)
+    assert record is not None
+    pattern = re.compile(record.encode())
+    rng = random.Random(f"matched{term}{quote_all}{width}")
+    passed: list[tuple[list[str], str]] = []
+    refused = 0
+    for _ in range(3000):
+        row = [_value(rng) for _ in range(width)]
+        line = ",".join(_field(v, rng, quote_all, width) for v in row) + term
+        beside = any(_BESIDE.search(v) for v in row)
+        assert (pattern.fullmatch(line.encode()) is None) is beside, line
+        if beside:
+            refused += 1
+        else:
+            passed.append((row, line))
+    assert refused and passed  # both kinds were generated
+    out = bytearray()
+    start = 0
+    while start < len(passed):
+        end = start + rng.randrange(1, 40)
+        chunk = "".join(line for _, line in passed[start:end]).encode()
+        spelt = spell_nulls(chunk, term.encode(), matched=True)
+        assert spelt == spell_nulls(chunk, term.encode())
+        out += spelt
+        start = end
+    read = list(csv.reader(io.StringIO(out.decode(), newline=""), strict=True))
+    assert read == [[v or "NULL" for v in row] for row, _ in passed]
+
+
+def test_enum_and_set_members_with_a_comma_beside_a_comma_or_line_break_are_parsed() -> None:
+    """The spell form keeps such members out of the records that go as they are: the
+    replacements would spell NULL inside them."""
+    columns = {
+        "e": values.Column("e", "enum", "enum('p,,q','r')"),
+        "s": values.Column("s", "set", "set('x\n','y')"),
+    }
+    for spell, expected in ((False, True), (True, False)):
+        record = record_pattern(["e", "s"], columns, "", b"\r\n", spell=spell)
+        assert record is not None
+        for line in ('"p,,q",y\r\n', 'r,"x\n,y"\r\n'):
+            assert (re.fullmatch(record, line) is not None) is expected, (spell, line)
+        assert re.fullmatch(record, 'r,"y"\r\n')  # the other members go as they are
 
 
 @pytest.mark.parametrize(
