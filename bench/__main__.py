@@ -17,7 +17,7 @@ On the same generated CSV and the same server, prints side by side:
           `mysql --local-infile -e "LOAD DATA LOCAL INFILE …"` of the uncompressed CSV
           (`ref`: straight into the columns, the issue's reference; `same`: the same NULLs as
           the job, each nullable column's empty fields through a variable and a SET, the
-          job's own form on the shared path; on the others its converter spells them NULL);
+          job's own form for a table with long text; elsewhere its converter spells them NULL);
   export: the job's export stage of `SELECT * FROM t` (--ordered: `… ORDER BY 1`, the key) to
           gzip CSV parts in S3 vs `mysql --quick --batch -e "<the same>" | gzip -1 > file`;
 the whole job process (start to exit) vs each load reference plus the export's, and the job
@@ -310,8 +310,8 @@ def reference_load(db: Db, csv_path: Path) -> float:
 def same_result_load(db: Db, csv_path: Path) -> float:
     """The C client loading the benchmark's CSV into the values the job loads (for SHAPES:
     tests/etl/test_bench_references.py compares the tables): an empty field is NULL in a
-    nullable column (through a variable and a SET, as the job's LOAD does on the shared path;
-    on the stream paths its converter spells an empty field NULL instead), and the fields are
+    nullable column (through a variable and a SET, as the job's LOAD does for a table with long
+    text; for the others its converter spells an empty field NULL instead), and the fields are
     RFC 4180's (ESCAPED BY ''). reference_load, the issue's reference, loads them straight:
     0, '' or a zero date with a warning instead of NULL, and no SET to pay for.
     Not the job's result for any CSV: the job also loads BIT and binary columns through a SET

@@ -139,9 +139,7 @@ ENVIRONMENT: tuple[Variable, ...] = (
         "DB_SHARED_DIR",
         "none",
         "an absolute folder, without quotes or backslashes, that the server writes into and "
-        "the job reads: turns on the shared export path, and empty fields loading as NULL "
-        "through the LOAD's `SET` (without it the converter spells them `NULL`, but for a table "
-        "with a TEXT, JSON or BLOB column)",
+        "the job reads: turns on the shared export path",
         "task",
     ),
     Variable(

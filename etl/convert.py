@@ -8,12 +8,12 @@ Python's csv module parses only what does not match — a time with an offset to
 value or malformed CSV to name, a field the server would read otherwise (an unquoted NULL, which
 it takes for NULL; CSV_NULL; an empty field of a NOT NULL column) — and those records are
 written again: each field quoted, NULL as the bare word NULL. An empty field, unquoted or "", is
-NULL (CSV_NULL unset); the server would read either as '', so: with `spell` (no DB_SHARED_DIR)
-the records handed over as they are have each empty field spelt NULL (spell_nulls; a quoted
-field with a comma beside a comma or a line break is parsed then) and the LOAD has no SET for
-it; without (DB_SHARED_DIR), they go byte for byte and the LOAD's SET turns '' into NULL for
-the nullable columns (load.load_data_sql). A NOT NULL column's empty field goes the parsed
-way, as NULL, which the server refuses, on both.
+NULL (CSV_NULL unset); the server would read either as '', so: with `spell` (load.py: but for
+a table with a long-text column) the records handed over as they are have each empty field
+spelt NULL (spell_nulls; a quoted field with a comma beside a comma or a line break is parsed
+then) and the LOAD has no SET for it; without, they go byte for byte and the LOAD's SET turns
+'' into NULL for the nullable columns (load.load_data_sql). A NOT NULL column's empty field
+goes the parsed way, as NULL, which the server refuses, on both.
 """
 
 from __future__ import annotations
@@ -324,6 +324,9 @@ class Converter:
         # NULL there, with no warning, where other NOT NULL columns refuse it.
         self.clocks: list[tuple[int, str]] = []
         self.probe: re.Pattern[bytes] | None = None  # one record that goes as it is
+        # Whether the records that go as they are may hold an empty field to spell: not
+        # when every column's empty field is parsed (NOT NULL), where the passes change nothing.
+        self.spelling = False
 
     def _read(self, size: int = _CHUNK) -> None:
         with _read_errors(self.key):
@@ -365,6 +368,7 @@ class Converter:
         pattern = re.compile(f"(?:{record})*".encode()) if record else None
         self.probe = re.compile(record.encode()) if record else None
         checks = values.checks(header, columns)
+        self.spelling = self.spell and any(_empty_as_is(columns.get(n), self.null) for n in header)
         self.width = len(header)
         self.clocks = [
             (index, name)
@@ -405,7 +409,7 @@ class Converter:
                 data = self.buffer[self.pos : end]
         if not data:
             return False
-        out.write(spell_nulls(data, self.term, matched=True) if self.spell else data)
+        out.write(spell_nulls(data, self.term, matched=True) if self.spelling else data)
         breaks = Breaks.of(data)
         self.rows += count_records(data, self.term, breaks)
         self._advance(data, breaks)

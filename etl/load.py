@@ -118,7 +118,10 @@ def load_data_sql(
     )
 
 
-# Columns whose values may run long: a table with one keeps the LOAD's SET for its NULLs. The
+# The converter spells each empty field NULL (convert.spell_nulls) rather than the LOAD's SET
+# making '' NULL: the server's single LOAD thread is the critical path, and the spelling costs
+# the job about the CPU the SET costs the server, with the database in the task too (ninth
+# session). But columns whose values may run long: a table with one keeps the SET. The
 # server stored 1-5 KB texts faster through a variable than straight (MariaDB 10.11: 1.13 vs
 # 1.35-1.40 s), and the converter's spelling passes cost most on long quoted text, where the
 # converter nears the server's own time (docs/performance-stream.md, eighth session).
@@ -140,7 +143,7 @@ def load_file(
     the conversion in a thread so Python and the server work at the same time."""
     types = types or {}
     with open_binary(ctx, item.key) as source:
-        converter = Converter(source, item.key, ctx.null, spell=ctx.spell and not _long(types))
+        converter = Converter(source, item.key, ctx.null, spell=not _long(types))
         item.nulls = "spelt" if converter.spell else "set"
         header = converter.header()
         if header is None:  # a BOM alone, a gzip of nothing (an empty object is no input)

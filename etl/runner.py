@@ -120,8 +120,7 @@ def _run_locked(
                 done.update(waited_s=conn.waited_s, attempts=conn.attempts)
         tmp = held.enter_context(_scratch(settings))
         _clean_leftovers(settings)  # (after _scratch: this run's own folder is held)
-        ctx = RunContext(conn, s3, bucket, tmp, settings.job_name, loader, settings.csv_null,
-                         spell=settings.db_shared_dir is None)  # fmt: skip
+        ctx = RunContext(conn, s3, bucket, tmp, settings.job_name, loader, settings.csv_null)
         with stage("schema", tables=tables):
             columns = create_schema(conn, job.schema, tables)
         with stage("extract"):

@@ -97,18 +97,21 @@ def _expected(values: list[str | None]) -> tuple[Any, ...]:
             None if at is None else datetime.strptime(at, "%Y-%m-%d %H:%M:%S"), state)  # fmt: skip
 
 
-def _job(tmp_path: Path) -> Path:
-    return job_folder(tmp_path / "parity_job", SCHEMA, "SELECT COUNT(*) AS n FROM p")
+def _job(tmp_path: Path, schema: str) -> Path:
+    return job_folder(tmp_path / "parity_job", schema, "SELECT COUNT(*) AS n FROM p")
 
 
-@pytest.mark.parametrize("path", ["stream", "shared"])
+@pytest.mark.parametrize(
+    ("path", "form"), [("stream", "spelt"), ("shared", "spelt"), ("stream", "set")]
+)
 @pytest.mark.parametrize("null", ["", "NA"])
 def test_hostile_files_load_exactly_what_they_hold(
     db_server: DbServer, database: str, bucket: str, s3_endpoint: str, s3: Any, tmp_path: Path,
-    null: str, path: str, request: pytest.FixtureRequest,
+    null: str, path: str, form: str, request: pytest.FixtureRequest,
 ) -> None:  # fmt: skip
-    """Both forms of the LOAD: the converter spelling empty fields NULL (no shared directory)
-    and the server's SET making '' NULL (a shared directory: the database shares the task)."""
+    """Both forms of the LOAD, with and without a shared directory (the database in the task):
+    the converter spelling empty fields NULL, and the server's SET making '' NULL (CSV_NULL
+    set, or a table with a TEXT column: here one the files leave NULL)."""
     rng = random.Random(20261207 + len(null))
     expected: dict[int, tuple[Any, ...]] = {}
     files = [("a.csv", "\r\n", False, False), ("b.csv", "\n", True, False),
@@ -133,8 +136,9 @@ def test_hostile_files_load_exactly_what_they_hold(
     shared = {}
     if path == "shared":
         shared["DB_SHARED_DIR"] = str(request.getfixturevalue("shared_dir"))
-    result = run_etl(db_server, database, bucket, s3_endpoint, ETL_JOB=str(_job(tmp_path)),
-                     CSV_NULL=null, **shared)  # fmt: skip
+    schema = SCHEMA if form == "spelt" else SCHEMA.replace("\n)", ",\n  z TEXT NULL\n)")
+    result = run_etl(db_server, database, bucket, s3_endpoint,
+                     ETL_JOB=str(_job(tmp_path, schema)), CSV_NULL=null, **shared)  # fmt: skip
     assert result.returncode == 0, result.logs[-2:]
     with db_server.connect(database) as conn, conn.cursor() as cursor:
         cursor.execute(f"SELECT {', '.join(HEADER)} FROM p ORDER BY id")
@@ -145,6 +149,6 @@ def test_hostile_files_load_exactly_what_they_hold(
     ]
     assert not wrong, wrong[:5]
     forms = {e["nulls"] for e in result.events("file_loaded")}
-    assert forms == {"set" if path == "shared" or null else "spelt"}, forms
+    assert forms == {"set" if form == "set" or null else "spelt"}, forms
     counts = {e["key"]: e["rows"] for e in result.events("file_loaded")}
     assert sum(counts.values()) == start
