@@ -307,7 +307,7 @@ def test_random_files_load_as_csv_reads_them_through_a_model_of_the_server(
     each line end, read through short reads: the loader refuses exactly the files the csv
     module and the checks refuse, and the server (modelled on MariaDB's code) reads from its
     output exactly csv's values, with as many records as the loader counted. Both forms of the
-    LOAD: the server's SET making '' NULL, and (`spell`, no DB_SHARED_DIR) the converter
+    LOAD: the server's SET making '' NULL, and (`spell`, but for long text) the converter
     spelling each empty field NULL, with no SET: an empty field the server reads is ''."""
     rng = random.Random(seed)
     loads = 0

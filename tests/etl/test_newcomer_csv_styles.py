@@ -1,8 +1,9 @@
 """CSV files as real tools write them, loaded by a newcomer's job on both forms of the LOAD: the
-converter spelling each empty field NULL (no DB_SHARED_DIR) and the server's SET making '' NULL
-(DB_SHARED_DIR). The oracle is each file as Python's csv module reads it, nothing else: an
-empty field and "" are NULL (CSV_NULL unset), every other field its text, typed as the column
-holds it (docs/job-authoring.md, "A run" and "NULL and empty strings").
+converter spelling each empty field NULL (with and without DB_SHARED_DIR) and the server's SET
+making '' NULL (a table with a TEXT column). The oracle is each file as Python's csv module
+reads it, nothing else: an empty field and "" are NULL (CSV_NULL unset), every other field its
+text, typed as the column holds it (docs/job-authoring.md, "A run" and "NULL and empty
+strings").
 
 The styles: pandas' `to_csv` (NaN and None as an empty field, minimal quoting, LF; checked
 byte for byte against pandas 2), Python's csv.writer with QUOTE_ALL (None and '' as "") and
@@ -170,15 +171,18 @@ def _oracle(body: bytes) -> dict[int, tuple[Any, ...]]:
     return found
 
 
-def _job(tmp_path: Path) -> Path:
-    return job_folder(tmp_path / "styles_job", SCHEMA, "SELECT COUNT(*) AS n FROM s")
+def _job(tmp_path: Path, schema: str = SCHEMA) -> Path:
+    return job_folder(tmp_path / "styles_job", schema, "SELECT COUNT(*) AS n FROM s")
 
 
-@pytest.mark.parametrize("path", ["stream", "shared"])
+@pytest.mark.parametrize(
+    ("path", "form"), [("stream", "spelt"), ("shared", "spelt"), ("stream", "set")]
+)
 def test_files_as_real_tools_write_them_load_exactly(
     db_server: DbServer, database: str, bucket: str, s3_endpoint: str, s3: Any, tmp_path: Path,
-    path: str, request: pytest.FixtureRequest,
+    path: str, form: str, request: pytest.FixtureRequest,
 ) -> None:  # fmt: skip
+    """The SET form by a TEXT column the files leave NULL: DB_SHARED_DIR spells too."""
     rng = random.Random(27)
     expected: dict[int, tuple[Any, ...]] = {}
     sizes = {}
@@ -199,11 +203,15 @@ def test_files_as_real_tools_write_them_load_exactly(
         s3.put_object(Bucket=bucket, Key=f"input/s/{name}", Body=body)
     big = ["pandas.csv", "quote_all.csv.gz", "minimal_cr.csv"]  # LF, CRLF, CR over 1 MiB chunks
     assert min(sizes[name] for name in big) > 1 << 20, sizes
-    settings = {"ETL_JOB": str(_job(tmp_path))}
+    schema = (
+        SCHEMA if form == "spelt" else SCHEMA.replace("\n) DEFAULT", ",\n  z TEXT NULL\n) DEFAULT")
+    )
+    settings = {"ETL_JOB": str(_job(tmp_path, schema))}
     if path == "shared":
         settings["DB_SHARED_DIR"] = str(request.getfixturevalue("shared_dir"))
     result = run_etl(db_server, database, bucket, s3_endpoint, **settings)
     assert result.returncode == 0, result.logs[-2:]
+    assert {event["nulls"] for event in result.events("file_loaded")} == {form}
     with db_server.connect(database) as conn, conn.cursor() as cursor:
         names = ", ".join("CAST(flags AS UNSIGNED)" if c == "flags" else c for c in COLUMNS)
         cursor.execute(f"SELECT {names} FROM s")
