@@ -301,6 +301,14 @@ def _nulls(row: list[str], null: str, raw: list[str]) -> list[str]:
     ]
 
 
+# Why a record may end early: Python's csv module (the oracle, and the parser here) ends one at
+# any line break outside quotes, and its writer (pandas' too) leaves a lone CR unquoted in LF files.
+_SHORT_RECORD = (
+    " (a CR, LF or CRLF outside quotes ends a record whatever the header's line end; Python's "
+    "csv.writer and pandas leave a lone CR in a value unquoted when lines end in LF: quote it)"
+)
+
+
 class Converter:
     """One input file for LOAD DATA: `header()`, then `copy()` the records after it."""
 
@@ -438,6 +446,7 @@ class Converter:
                     continue
                 raise BadInput(
                     f"{self.key} line {start}: {len(fields)} fields, the header has {self.width}"
+                    + (_SHORT_RECORD if len(fields) < self.width else "")
                 )
             if null:  # CSV_NULL: that text unquoted is NULL, an empty field an empty string
                 row = _nulls(fields, null, raw) if null in fields else fields
