@@ -168,14 +168,13 @@ def spell_nulls(data: bytes, term: bytes, matched: bool = False) -> bytes:
     (a quarter of the wide shape's converter time)."""
     if b'"' not in data:
         return _empties(data, term)
-    if matched and not _empty_quoted(data, term):
+    empty_quoted = _empty_quoted(data, term)
+    if matched and not empty_quoted:
         return _empties(data, term)
     # Between the quotes, parts alternate outside and inside a quoted field (an escaped quote
     # leaves an empty outside part); an unquoted empty field is in the outside parts only.
     split = data.split(b'"')
-    parts = split
-    if _empty_quoted(data, term):
-        parts = _quoted_empties(split)
+    parts = _quoted_empties(split) if empty_quoted else split
     outside = b"\0".join(parts[0::2])
     spelt = _empties(outside, term)
     if spelt == outside and parts is split:

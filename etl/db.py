@@ -306,8 +306,10 @@ def connect(settings: Settings, *, loads: bool = False) -> Session:
     session._raw._read_timeout = settings.db_statement_timeout_seconds + SOCKET_GRACE
     if loads:
         with session.cursor() as cursor:
-            cursor.execute("SELECT @@max_allowed_packet")
-            (limit,) = cursor.fetchone() or (0,)
+            cursor.execute("SELECT @@max_allowed_packet")  # the global value, read at connect
+            row = cursor.fetchone()
+        assert row is not None, "SELECT @@max_allowed_packet returned no row"
+        (limit,) = row
         # Half: MariaDB resets the connection on a packet of max_allowed_packet bytes.
         session.local_packet = min(_LOCAL_PACKET, session.max_allowed_packet, int(limit) // 2)
     return session
