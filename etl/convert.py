@@ -158,7 +158,7 @@ _QUOTED_EMPTY = re.compile(rb"(?=(?:^\x00|\x01)\x00\x01)")
 def spell_nulls(data: bytes, term: bytes, matched: bool = False) -> bytes:
     """Whole records that the record pattern passed (RFC 4180: no quote in an unquoted field,
     no NUL) with each empty field, unquoted or "", spelt NULL: the word the server reads as
-    NULL unquoted, so that its LOAD needs no variable and SET per nullable column (8-14 % of
+    NULL unquoted, so that its LOAD needs no variable and SET per nullable column (8-19 % of
     its time here). Beside the server's LOAD, not in it: passes over the bytes in C, ~5-9 ms
     of CPU per MiB; with "" fields 10-20, but ~60-120 where most fields are "" (every field
     quoted; each "" is a part of the split that Python looks at), about the server's own time
@@ -212,9 +212,9 @@ def _quoted_empties(parts: list[bytes]) -> list[bytes]:
 def _empties(data: bytes, term: bytes) -> bytes:
     """Whole records whose quoted text holds no comma beside a comma or a line break, or the
     unquoted text of any (its quoted fields cut out, NUL between the parts), with each empty
-    field spelt NULL. Between two separators twice: a pass replaces every other
-    one of a run (",,," is ",NULL,,"), the second the rest; bytes.replace is about 4x faster
-    than a regular expression with a lookahead."""
+    field spelt NULL. Between two separators twice: a pass replaces every other one of a run
+    (",,," is ",NULL,,"), the second the rest; bytes.replace is about 4x faster than a regular
+    expression with a lookahead."""
     # The second pass finds only what the first left: ,, after the NULL it wrote (a needle
     # that starts with a rarer byte is searched for faster: 1.4 ms a MiB instead of 2.5).
     data = data.replace(b",,", b",NULL,").replace(b"NULL,,", b"NULL,NULL,")
