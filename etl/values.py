@@ -304,12 +304,12 @@ _SPELT_BAD = re.compile(r",[,\r\n]|[\r\n],")
 _SPECIAL = re.compile(r'[,"\r\n\x00]')
 
 
-def raw_spelling(column: Column | None, spelt: bool = False) -> tuple[str, str] | None:
+def raw_spelling(column: Column | None, spell: bool = False) -> tuple[str, str] | None:
     """(unquoted, inside the quotes): the regular expressions of a CSV field of `column` that
     `checker` passes unchanged, as the file spells it; None when every field needs the checker
-    (BIT has no such spelling). `spelt`: inside the quotes, no comma beside a comma or a line
+    (BIT has no such spelling). `spell`: inside the quotes, no comma beside a comma or a line
     break (QUOTED_SPELT)."""
-    text = QUOTED_SPELT if spelt else QUOTED
+    text = QUOTED_SPELT if spell else QUOTED
     if column is None or checker(column) is None:
         return UNQUOTED, text
     kind = column.data_type
@@ -322,7 +322,7 @@ def raw_spelling(column: Column | None, spelt: bool = False) -> tuple[str, str] 
         quoted = [
             re.escape(m).replace('"', '""')
             for m in found  # a set's members stand between commas
-            if not (spelt and _SPELT_BAD.search(f",{m}," if kind == "set" else m))
+            if not (spell and _SPELT_BAD.search(f",{m}," if kind == "set" else m))
         ]
         one = "(?:" + "|".join(quoted) + ")" if quoted else "(?!)"
         bare = "(?:" + "|".join(plain) + ")" if plain else "(?!)"  # a set's comma needs quotes
