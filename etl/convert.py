@@ -332,7 +332,8 @@ class Converter:
         self.clocks: list[tuple[int, str]] = []
         self.probe: re.Pattern[bytes] | None = None  # one record that goes as it is
         # Whether the records that go as they are may hold an empty field to spell: not
-        # when every column's empty field is parsed (NOT NULL), where the passes change nothing.
+        # when every column's empty field is parsed (NOT NULL), where the passes change nothing
+        # and their pattern (values.QUOTED_SPELT) would parse quoted ",," for nothing.
         self.spelling = False
 
     def _read(self, size: int = _CHUNK) -> None:
@@ -371,11 +372,11 @@ class Converter:
     ) -> int:
         """Write the records after the header to `out` as the LOAD reads them; returns how
         many. Gives up at the next chunk once `stop` is set."""
-        record = record_pattern(header, columns, self.null, self.term, self.spell)
+        self.spelling = self.spell and any(_empty_as_is(columns.get(n), self.null) for n in header)
+        record = record_pattern(header, columns, self.null, self.term, self.spelling)
         pattern = re.compile(f"(?:{record})*".encode()) if record else None
         self.probe = re.compile(record.encode()) if record else None
         checks = values.checks(header, columns)
-        self.spelling = self.spell and any(_empty_as_is(columns.get(n), self.null) for n in header)
         self.width = len(header)
         self.clocks = [
             (index, name)

@@ -13,7 +13,7 @@ import re
 import pytest
 
 from etl import values
-from etl.convert import record_pattern, spell_nulls
+from etl.convert import Converter, record_pattern, spell_nulls
 
 # Pieces of values: every byte the quoting turns on, and escaped quotes next to separators.
 PIECES = ["a", " ", ",", '"', '""', "\r", "\n", ",,", '",', ',"', "é"]
@@ -133,3 +133,19 @@ def test_enum_and_set_members_with_a_comma_beside_a_comma_or_line_break_are_pars
 )
 def test_spelling_at_the_edges(data: bytes, spelt: bytes) -> None:
     assert spell_nulls(data, b"\r\n") == spelt
+
+
+def test_a_table_with_no_nullable_column_passes_quoted_commas_as_they_are() -> None:
+    """With nothing to spell, the spell form's restriction on quoted text does not apply:
+    "a,,b" goes to the server as the file has it instead of the parsed way."""
+    columns = {
+        "k": values.Column("k", "int", "int(11)", nullable=False),
+        "v": values.Column("v", "varchar", "varchar(9)", nullable=False),
+    }
+    records = b'1,"a,,b"\r\n2,"x,\r\ny"\r\n'
+    converter = Converter(io.BytesIO(b"k,v\r\n" + records), "k.csv", spell=True)
+    header = converter.header()
+    assert header == ["k", "v"]
+    out = io.BytesIO()
+    assert converter.copy(out, header, columns) == 2
+    assert out.getvalue() == records
